@@ -1,0 +1,1 @@
+"""Chat side: intents, handlers and charts (filled by the understanding and channels issues)."""

@@ -1,0 +1,251 @@
+"""The `orderbot` command. Each subcommand builds what it needs through the same settings and config loaders."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("orderbot")
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        for name, msg in exc.problems:
+            print(f"环境变量 {name}: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _config(settings: Settings, required: bool = False):
+    try:
+        return load_config(settings.config_path, required=required)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(str(p), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+# --- migrate -------------------------------------------------------------------------------------------------
+def cmd_migrate(args) -> int:
+    from .db import make_engine
+    from .migrate import upgrade
+
+    settings = _settings()
+
+    async def run():
+        engine = make_engine(settings.database_url)
+        try:
+            rev = await upgrade(engine)
+        finally:
+            await engine.dispose()
+        print(f"schema at revision {rev}")
+
+    asyncio.run(run())
+    return 0
+
+
+# --- seed ----------------------------------------------------------------------------------------------------
+def cmd_seed(args) -> int:
+    from .seed import run_seed
+
+    settings = _settings()
+    summary = asyncio.run(run_seed(settings.database_url, orders=args.orders, days=args.days, seed=args.seed,
+                                   config=_config(settings), progress=not args.quiet))
+    print(summary.describe())
+    return 0
+
+
+# --- import --------------------------------------------------------------------------------------------------
+def cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from .core.clock import system_clock
+    from .db import Database
+    from .importer import ImportFileError, import_file
+
+    settings = _settings()
+    config = _config(settings)
+    path = Path(args.file)
+    if not path.exists():
+        print(f"文件不存在：{path}", file=sys.stderr)
+        return 2
+
+    async def run():
+        db = Database.from_url(settings.database_url)
+        try:
+            with tqdm(desc="导入订单", unit="单", disable=args.quiet, file=sys.stderr) as bar:
+                return await import_file(db, path, config=config, now=system_clock, progress=bar.update)
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except ImportFileError as exc:
+        print(f"无法导入 {path}：{exc}", file=sys.stderr)
+        return 2
+    for label, reason in report.rejected:
+        print(f"{label}: {reason}", file=sys.stderr)
+    print(f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，"
+          f"拒绝 {len(report.rejected)}")
+    return 1 if report.rejected else 0
+
+
+# --- check-config --------------------------------------------------------------------------------------------
+def cmd_check_config(args) -> int:
+    problems = 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        for name, msg in exc.problems:
+            print(f"环境变量 {name}: {msg}")
+        problems += len(exc.problems)
+        settings = None
+    if settings is not None:
+        try:
+            config = load_config(settings.config_path, required=True)
+            print(f"{settings.config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，"
+                  f"{len(config.rules)} 条规则）")
+        except ConfigError as exc:
+            for p in exc.problems:
+                print(str(p))
+            problems += len(exc.problems)
+    if problems:
+        print(f"发现 {problems} 个问题")
+        return 1
+    print("配置检查通过")
+    return 0
+
+
+# --- serve / demo --------------------------------------------------------------------------------------------
+async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "") -> int:
+    from aiohttp import web
+
+    from .app import create_app
+    from .core.staff import sync_staff
+    from .db import Database
+    from .migrate import current_revision, head_revision
+
+    db = Database.from_url(settings.database_url)
+    try:
+        current = await current_revision(db.engine)
+        if current != head_revision():
+            print(f"数据库结构不是最新（当前 {current or '空'}，需要 {head_revision()}）：请先运行 orderbot migrate",
+                  file=sys.stderr)
+            return 2
+        async with db.write() as session:
+            await sync_staff(session, config)
+        app = create_app(settings, config=config, db=db)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        print(banner or f"OrderBot listening on http://{host}:{port}/", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+    finally:
+        await db.dispose()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    settings = _settings()
+    return asyncio.run(_serve(settings, _config(settings), args.host or settings.host, args.port or settings.port))
+
+
+def cmd_demo(args) -> int:
+    from .db import make_engine
+    from .migrate import upgrade
+    from .seed import run_seed
+
+    db_path = Path(args.db).resolve()
+    settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
+    config = _config(settings)
+
+    async def run():
+        fresh = not db_path.exists()
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        if fresh:
+            summary = await run_seed(settings.database_url, orders=args.orders, days=30, seed=7, config=config,
+                                     progress=True)
+            print(summary.describe())
+        return await _serve(settings, config, "127.0.0.1", args.port,
+                            banner=f"OrderBot demo on http://127.0.0.1:{args.port}/  (database {db_path})")
+
+    return asyncio.run(run())
+
+
+# --- bench ---------------------------------------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    return asyncio.run(run_bench(orders=args.orders, out=Path(args.out), only=args.only, pg_url=args.pg_url))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="orderbot", description="OrderBot: the order nerve centre inside WeCom and "
+                                "DingTalk. Settings come from the environment and .env; see .env.example.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", help="seed a SQLite file with demo data and serve the sandbox")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--db", default="./orderbot-demo.db", help="SQLite file (seeded if it does not exist)")
+    s.add_argument("--orders", type=int, default=3000, help="orders to seed into a new demo database")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("serve", help="the webhook server (refuses to start on an old schema)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("migrate", help="bring the database schema to the latest version")
+    s.set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser("seed", help="deterministic synthetic business data")
+    s.add_argument("--orders", type=int, required=True)
+    s.add_argument("--days", type=int, default=90, help="spread orders over the last D days (default 90)")
+    s.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same data")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_seed)
+
+    s = sub.add_parser("import", help="orders from .jsonl, .csv or .xlsx; bad rows reported, good rows loaded")
+    s.add_argument("file")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("check-config", help="validate the environment and the business config file")
+    s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("bench", help="run the benchmark suite, print a table, write JSON")
+    s.add_argument("--orders", type=int, default=1_000_000)
+    s.add_argument("--out", default="bench-results.json")
+    s.add_argument("--only", action="append", help="run only benchmarks whose name starts with this")
+    s.add_argument("--pg-url", help="also run the PostgreSQL figures against this database URL")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

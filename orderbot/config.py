@@ -1,0 +1,222 @@
+"""The business configuration: one TOML file that operations staff edit without code.
+
+Loaded and validated at start-up. Every problem is reported with the file, line and dotted key, so a typo is
+found by `orderbot check-config` or at start, never at 3 a.m.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ROLES = frozenset({
+    "admin", "management", "sales", "sales_supervisor", "sales_director", "key_account", "customer_service",
+    "customs", "warehouse", "warehouse_lead", "finance", "channel_ops", "logistics", "after_sales_supervisor",
+    "product",
+})
+Grade = Literal["A", "B", "C"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StaffEntry(_Strict):
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    roles: list[str] = Field(min_length=1)
+    wecom_userid: str | None = None
+    dingtalk_userid: str | None = None
+    email: str | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        unknown = [r for r in v if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; known roles: {sorted(ROLES)}")
+        return v
+
+
+class GroupEntry(_Strict):
+    name: str
+    platform: Literal["wecom_app", "wecom_robot", "dingtalk", "sandbox"] = "sandbox"
+    chat_id: str | None = None
+    webhook_key: str | None = None
+    receives: list[str] = []
+
+
+class EtaLane(_Strict):
+    origin: str
+    dest: str
+    days: int = Field(ge=0, le=120)
+
+
+class EtaConfig(_Strict):
+    default_days: int = Field(8, ge=0, le=120)
+    lanes: list[EtaLane] = [EtaLane(origin="深圳", dest="US", days=5)]
+
+    def days_for(self, origin: str | None, dest: str | None) -> int:
+        for lane in self.lanes:
+            if lane.origin == origin and lane.dest == (dest or "").upper():
+                return lane.days
+        return self.default_days
+
+
+class CustomsConfig(_Strict):
+    default_grade: Grade = "A"
+    categories: dict[str, Grade] = {}
+
+    def grade_for(self, category: str | None) -> str:
+        return self.categories.get(category or "", self.default_grade)
+
+
+class HazmatEntry(_Strict):
+    note: str
+    packing_instruction: str
+    mark: str
+
+
+class VisibilityConfig(_Strict):
+    """Which order fields each role sees. The five first-screen fields are always visible."""
+
+    first_screen: list[str] = ["order_no", "customer_id", "amount", "origin", "urgency"]
+    roles: dict[str, list[str]] = {}
+    hidden: dict[str, list[str]] = {"warehouse": ["notes"], "warehouse_lead": ["notes"]}
+    stage_gated: dict[str, dict[str, list[str]]] = {
+        "tax_exempt_no": {"finance": ["customs", "overseas_wh", "last_mile", "delivered"]},
+    }
+    group_private: list[str] = ["notes", "tax_exempt_no", "customer_email", "customer_openid"]
+
+
+class RuleConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    enabled: bool = True
+    mode: Literal["auto", "suggest"] = "auto"
+    threshold: float | None = None
+    window_hours: float | None = None
+    min_volume: int | None = None
+    owners: list[str] = []
+    repeat_minutes: int = Field(240, ge=1)
+
+
+class DutyConfig(_Strict):
+    """Lead on duty per weekday (mon..sun) with an optional fallback."""
+
+    warehouse_lead: dict[str, str] = {}
+    fallback: str | None = None
+
+
+class ShopifyConfig(_Strict):
+    """How Shopify orders enter: which channel code, shipped from which warehouse, at which urgency."""
+
+    channel: str = "shopify"
+    origin: str = "深圳"
+    urgency: Literal["normal", "urgent", "critical"] = "normal"
+
+
+class BusinessConfig(_Strict):
+    timezone: str = "Asia/Shanghai"
+    staff: list[StaffEntry] = []
+    groups: dict[str, GroupEntry] = {}
+    duty: DutyConfig = DutyConfig()
+    eta: EtaConfig = EtaConfig()
+    customs: CustomsConfig = CustomsConfig()
+    hazmat: dict[str, HazmatEntry] = {}
+    visibility: VisibilityConfig = VisibilityConfig()
+    rules: dict[str, RuleConfig] = {}
+    shopify: ShopifyConfig = ShopifyConfig()
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> "BusinessConfig":
+        ids = [s.id for s in self.staff]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"staff ids must be unique; repeated: {dupes}")
+        known = set(ids)
+        for day, who in self.duty.warehouse_lead.items():
+            if day not in {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}:
+                raise ValueError(f"duty.warehouse_lead: '{day}' is not a weekday (mon..sun)")
+            if known and who not in known:
+                raise ValueError(f"duty.warehouse_lead.{day}: '{who}' is not in the staff list")
+        return self
+
+    def staff_by_id(self) -> dict[str, StaffEntry]:
+        return {s.id: s for s in self.staff}
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    path: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.key}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_config(path: str | Path, *, required: bool = False) -> BusinessConfig:
+    """Read and validate the business config. A missing optional file yields the built-in defaults."""
+    p = Path(path)
+    if not p.exists():
+        if required:
+            raise ConfigError([ConfigProblem(str(p), None, "-", "file not found")])
+        return BusinessConfig()
+    text = p.read_text(encoding="utf-8")
+    return parse_config(text, str(p))
+
+
+def parse_config(text: str, path: str = "<config>") -> BusinessConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([ConfigProblem(path, int(m.group(1)) if m else None, "-", f"TOML syntax: {exc}")])
+    try:
+        return BusinessConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(x) for x in err["loc"]]
+            key = ".".join(loc) or "-"
+            problems.append(ConfigProblem(path, _locate(text, err["loc"]), key, err["msg"]))
+        raise ConfigError(problems) from None
+
+
+def _locate(text: str, loc: tuple) -> int | None:
+    """Best-effort line number of a validation error location in the TOML text."""
+    lines = text.splitlines()
+    parts = [p for p in loc if isinstance(p, str)]
+    if not parts:
+        return None
+    # Find the deepest table header that matches a prefix of the location, counting array-of-tables.
+    start, best = 0, None
+    index = next((p for p in loc[1:2] if isinstance(p, int)), None)
+    for depth in range(len(parts), 0, -1):
+        header = ".".join(parts[:depth])
+        pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(header)}\s*\]\]?\s*$")
+        hits = [i for i, line in enumerate(lines) if pattern.match(line)]
+        if hits:
+            pick = hits[index] if index is not None and index < len(hits) and lines[hits[0]].strip().startswith("[[") else hits[0]
+            start, best = pick, pick + 1
+            break
+    key = parts[-1]
+    key_pat = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for i in range(start, len(lines)):
+        if i > start and lines[i].lstrip().startswith("[") and best is not None:
+            break
+        if key_pat.match(lines[i]):
+            return i + 1
+    return best

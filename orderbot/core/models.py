@@ -1,0 +1,322 @@
+"""The order record: SQLAlchemy 2 typed ORM tables shared by every role, rule and reply.
+
+Times are stored as UTC; money as integer cents (exact on SQLite and PostgreSQL alike); stock as a ledger of
+movements whose sums always equal the levels kept beside them.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, String,
+    Text, TypeDecorator, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    frozen_reason: Mapped[str | None] = mapped_column(Text)
+    frozen_by: Mapped[str | None] = mapped_column(String(64))
+    frozen_at: Mapped[datetime | None]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    province: Mapped[str | None] = mapped_column(String(16))
+    region: Mapped[str | None] = mapped_column(String(8), index=True)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(128))
+    sales_owner: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class Product(Base):
+    __tablename__ = "products"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64))
+    customs_grade: Mapped[str] = mapped_column(String(1), default="A")
+    hazmat_class: Mapped[str | None] = mapped_column(String(16))  # e.g. UN3481
+    packing_instruction: Mapped[str | None] = mapped_column(String(32))  # e.g. PI 967 Section II
+    fragile: Mapped[bool] = mapped_column(Boolean, default=False)
+    weight_g: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockLevel(Base):
+    """Current stock per SKU; only ever changed by `core.stock.ledger` with atomic SQL."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="on_hand_nonneg"),
+        CheckConstraint("reserved >= 0", name="reserved_nonneg"),
+        CheckConstraint("reserved <= on_hand", name="reserved_le_on_hand"),
+    )
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_transit: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StockMovement(Base):
+    __tablename__ = "stock_movements"
+    __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # receipt reservation release shipment return adjustment
+    qty: Mapped[int] = mapped_column(BigInteger)
+    d_on_hand: Mapped[int] = mapped_column(BigInteger)
+    d_reserved: Mapped[int] = mapped_column(BigInteger)
+    order_no: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Carrier(Base):
+    __tablename__ = "carriers"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    clauses: Mapped[list["CarrierClause"]] = relationship(back_populates="carrier")
+
+
+class CarrierClause(Base):
+    __tablename__ = "carrier_clauses"
+    __table_args__ = (UniqueConstraint("carrier_code", "clause_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    carrier_code: Mapped[str] = mapped_column(ForeignKey("carriers.code"))
+    clause_no: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    carrier: Mapped[Carrier] = relationship(back_populates="clauses")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_channel_order", "channel_code", "channel_order_id"),
+        Index("ix_orders_channel_order_id", "channel_order_id"),
+        Index("ix_orders_status_stage", "status", "stage"),
+        Index("ix_orders_customer_created", "customer_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # the five first-screen fields
+    order_no: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    origin: Mapped[str] = mapped_column(String(16))
+    urgency: Mapped[str] = mapped_column(String(16))
+    # progressively revealed fields
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    channel_code: Mapped[str | None] = mapped_column(ForeignKey("channels.code"))
+    channel_order_id: Mapped[str | None] = mapped_column(String(64))
+    dest_country: Mapped[str | None] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(16))
+    stage_since: Mapped[datetime]
+    review_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    customs_grade: Mapped[str] = mapped_column(String(1), default="A")
+    customs_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    customs_hold_reason: Mapped[str | None] = mapped_column(Text)
+    promised_date: Mapped[date | None] = mapped_column(Date)
+    promised_override: Mapped[date | None] = mapped_column(Date)
+    override_by: Mapped[str | None] = mapped_column(String(64))
+    override_at: Mapped[datetime | None]
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    tracking_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    carrier_code: Mapped[str | None] = mapped_column(ForeignKey("carriers.code"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    tax_exempt_no: Mapped[str | None] = mapped_column(String(64))
+    invoice_status: Mapped[str | None] = mapped_column(String(8))  # 已开票 / 待退税
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    sales_owner: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    paid_at: Mapped[datetime | None]
+    shipped_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None] = mapped_column(index=True)
+    cancelled_at: Mapped[datetime | None]
+    return_requested_at: Mapped[datetime | None]
+    return_received_at: Mapped[datetime | None]
+    source_updated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", order_by="OrderLine.id")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
+    qty: Mapped[int] = mapped_column(Integer)
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class Package(Base):
+    """One physical parcel; its QR label names exactly this row."""
+
+    __tablename__ = "packages"
+    __table_args__ = (UniqueConstraint("order_id", "package_no"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    package_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    qty: Mapped[int] = mapped_column(Integer, default=1)
+    batch_no: Mapped[str] = mapped_column(String(32))
+    tracking_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    scanned_at: Mapped[datetime | None]
+    scanned_by: Mapped[str | None] = mapped_column(String(64))
+    station: Mapped[str | None] = mapped_column(String(32))
+
+
+class OrderEvent(Base):
+    """The append-only timeline of an order: who did what, when, from where."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_at", "order_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(24))  # created status stage tracking customs eta note ...
+    stage: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))  # import webhook shopify scan carrier chat system seed
+    actor: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Delay(Base):
+    __tablename__ = "delays"
+    __table_args__ = (Index("ix_delays_recorded", "recorded_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))  # 港口罢工 清关查验 天气 爆仓 缺货 地址错误
+    lane: Mapped[str] = mapped_column(String(32))  # 深圳-洛杉矶
+    cause: Mapped[str] = mapped_column(Text)
+    carrier_code: Mapped[str | None] = mapped_column(ForeignKey("carriers.code"))
+    clause_no: Mapped[str | None] = mapped_column(String(16))
+    delay_days: Mapped[int] = mapped_column(Integer, default=0)
+    recorded_at: Mapped[datetime]
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[list[str]] = mapped_column(default=list)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Task(Base):
+    """A work order (报关资料待补, 异常扫码工单, 逆向物流稽查 …); `key` makes opening one idempotent."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_order_state", "order_id", "state"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open done cancelled
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Communication(Base):
+    __tablename__ = "communications"
+    __table_args__ = (Index("ix_communications_order_at", "order_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    direction: Mapped[str] = mapped_column(String(3))  # in / out
+    medium: Mapped[str] = mapped_column(String(16))  # wechat wecom email phone
+    party: Mapped[str | None] = mapped_column(String(128))
+    summary: Mapped[str] = mapped_column(Text)
+
+
+class InboundEvent(Base):
+    """Every inbound event's dedupe key; inserted in the same transaction as its effect."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("source", "key"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(191))
+    received_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
+    channel: Mapped[str] = mapped_column(String(24))
+    destination: Mapped[str] = mapped_column(String(191))
+    kind: Mapped[str] = mapped_column(String(24))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(8), default="pending")  # pending sent dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what outside an order's own timeline (channel freeze, config-driven actions, undo)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+    chat: Mapped[str | None] = mapped_column(String(128))

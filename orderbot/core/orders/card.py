@@ -1,0 +1,109 @@
+"""The order card: everything customer service needs about one order, found by any of its references.
+
+One call, a handful of indexed queries, already filtered for the asker's role through `visibility.project`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...config import VisibilityConfig
+from ..errors import OrderNotFound
+from ..models import Communication, Customer, Order, OrderEvent, OrderLine, Package, Product, StockMovement, Task
+from .promise import effective_promised
+from .schema import URGENCY_NAMES
+from .states import STAGE_NAMES, STATUS_NAMES, progress_line
+from .visibility import project
+
+TRACKING_RE = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
+TIMELINE_LIMIT = 12
+MESSAGES_LIMIT = 5
+
+
+async def find_order_id(session: AsyncSession, ref: str) -> int:
+    """Resolve an order number, channel order id or tracking number (order or package) to the order id."""
+    ref = ref.strip()
+    up = ref.upper()
+    lookups = [select(Order.id).where(Order.order_no == up),
+               select(Order.id).where(Order.channel_order_id == ref),
+               select(Order.id).where(Order.tracking_no == up),
+               select(Package.order_id).where(Package.tracking_no == up)]
+    if TRACKING_RE.match(up):  # most likely a tracking number: try those first
+        lookups = lookups[2:] + lookups[:2]
+    for stmt in lookups:
+        found = (await session.execute(stmt.limit(1))).scalar()
+        if found is not None:
+            return found
+    raise OrderNotFound(ref)
+
+
+def _iso(dt) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], rules: VisibilityConfig,
+                     in_group: bool = False) -> dict[str, Any]:
+    order_id = await find_order_id(session, ref)
+    row = (await session.execute(
+        select(Order, Customer).join(Customer, Customer.id == Order.customer_id).where(Order.id == order_id)
+    )).one()
+    order, customer = row
+    lines = (await session.execute(
+        select(OrderLine.sku, OrderLine.qty, Product.name).join(Product, Product.sku == OrderLine.sku)
+        .where(OrderLine.order_id == order_id).order_by(OrderLine.id))).all()
+    events = (await session.execute(
+        select(OrderEvent).where(OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(TIMELINE_LIMIT))).scalars().all()
+    held = (await session.execute(
+        select(StockMovement.sku, StockMovement.d_reserved).where(StockMovement.order_no == order.order_no)
+    )).all()
+    tasks = (await session.execute(
+        select(Task.type, Task.subject, Task.assignee, Task.created_at)
+        .where(Task.order_id == order_id, Task.state == "open").order_by(Task.id))).all()
+    messages = (await session.execute(
+        select(Communication).where(Communication.order_id == order_id)
+        .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))).scalars().all()
+    packages = (await session.execute(
+        select(Package).where(Package.order_id == order_id).order_by(Package.package_no))).scalars().all()
+
+    stock_held: dict[str, int] = {}
+    for sku, d in held:
+        stock_held[sku] = stock_held.get(sku, 0) + d
+    promised = effective_promised(order.promised_date, order.promised_override)
+    view: dict[str, Any] = {
+        "order_no": order.order_no, "customer_id": order.customer_id, "amount": f"{order.amount_cents / 100:.2f}",
+        "origin": order.origin, "urgency": URGENCY_NAMES.get(order.urgency, order.urgency),
+        "currency": order.currency, "customer_name": customer.name, "customer_province": customer.province,
+        "customer_region": customer.region, "customer_email": customer.email,
+        "customer_openid": customer.wechat_openid, "status": order.status,
+        "status_name": "卡关-人工介入" if order.customs_hold else STATUS_NAMES[order.status],
+        "stage": order.stage, "stage_name": STAGE_NAMES[order.stage], "progress": progress_line(order.stage),
+        "channel": order.channel_code, "channel_order_id": order.channel_order_id,
+        "dest_country": order.dest_country, "promised_date": promised.isoformat() if promised else None,
+        "promised_overridden": order.promised_override is not None,
+        "override": ({"by": order.override_by, "at": _iso(order.override_at), "reason": order.override_reason}
+                     if order.promised_override else None),
+        "created_at": _iso(order.created_at), "shipped_at": _iso(order.shipped_at),
+        "delivered_at": _iso(order.delivered_at), "tracking_no": order.tracking_no,
+        "carrier": order.carrier_code, "customs_grade": order.customs_grade, "customs_hold": order.customs_hold,
+        "customs_hold_reason": order.customs_hold_reason, "review_hold": order.review_hold,
+        "notes": order.notes, "tax_exempt_no": order.tax_exempt_no, "invoice_status": order.invoice_status,
+        "cancel_reason": order.cancel_reason, "sales_owner": order.sales_owner,
+        "lines": [{"sku": s, "qty": q, "name": n} for s, q, n in lines],
+        "timeline": [{"at": _iso(e.at), "kind": e.kind, "stage": e.stage, "status": e.status,
+                      "source": e.source, "actor": e.actor, "detail": e.detail} for e in events],
+        "trace": [{"at": _iso(e.at), "detail": e.detail, "stage": e.stage} for e in events
+                  if e.kind in ("tracking", "customs")],
+        "stock_held": {k: v for k, v in stock_held.items() if v},
+        "tasks": [{"type": t, "subject": s, "assignee": a, "created_at": _iso(c)} for t, s, a, c in tasks],
+        "messages": [{"at": _iso(m.at), "direction": m.direction, "medium": m.medium, "party": m.party,
+                      "summary": m.summary} for m in messages],
+        "packages": [{"package_no": p.package_no, "sku": p.sku, "qty": p.qty, "batch_no": p.batch_no,
+                      "tracking_no": p.tracking_no, "scanned_at": _iso(p.scanned_at),
+                      "scanned_by": p.scanned_by} for p in packages],
+    }
+    return project(view, roles, rules, in_group=in_group)

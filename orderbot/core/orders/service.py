@@ -1,0 +1,279 @@
+"""Order use cases: ingest (one function behind every door), status and stage moves, the ETA override.
+
+Each takes an open unit of work (`AsyncSession` inside a transaction) and a clock value; none commits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...config import BusinessConfig
+from ..errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
+from ..models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
+from ..regions import normalise_province, region_of
+from ..sqlutil import insert_ignore
+from ..stock import ledger
+from . import customs, promise
+from .schema import OrderIn
+from .states import OPEN_STATUSES, STAGE_NAMES, STATUS_NAMES, STATUS_STAGES, Position, next_position
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    order_no: str
+    outcome: str  # created | updated | unchanged
+    review_hold: bool = False
+    changes: tuple[str, ...] = ()
+
+
+def add_event(session: AsyncSession, order: Order, *, at: datetime, kind: str, source: str,
+              actor: str | None = None, detail: str | None = None) -> None:
+    session.add(OrderEvent(order_id=order.id, at=at, kind=kind, stage=order.stage, status=order.status,
+                           source=source, actor=actor, detail=detail))
+
+
+async def ingest_order(session: AsyncSession, data: OrderIn, *, source: str, config: BusinessConfig,
+                       now: datetime, actor: str | None = None,
+                       auto_products: dict[str, dict] | None = None) -> IngestResult:
+    """Create or update one order from its generic form. The same input twice changes nothing.
+
+    `auto_products` (sku → name/weight) lets a shop that owns its catalogue create unknown SKUs; otherwise an
+    unknown SKU is an `InvalidOrder`, since in spreadsheets it is nearly always a typo.
+    """
+    await _upsert_customer(session, data, now)
+    channel = await _ensure_channel(session, data.channel) if data.channel else None
+    existing = (await session.execute(
+        select(Order).where(Order.order_no == data.order_no).with_for_update())).scalar_one_or_none()
+    if existing is not None:
+        return await _update_order(session, existing, data, source=source, config=config, now=now, actor=actor)
+
+    products = await _products_for(session, data, auto_products, config)
+    created_at = data.created_at_or(now, config.timezone)
+    grade = customs.worst_grade(config.customs.grade_for(p.category) for p in products.values())
+    lo_stage, _ = STATUS_STAGES[data.status]
+    order = Order(
+        order_no=data.order_no, customer_id=data.customer.id, amount_cents=data.amount_cents,
+        origin=data.origin, urgency=data.urgency, currency=data.currency,
+        channel_code=channel.code if channel else None, channel_order_id=data.channel_order_id,
+        dest_country=data.dest_country, status=data.status, stage=lo_stage, stage_since=now,
+        review_hold=bool(channel and channel.frozen), customs_grade=grade,
+        promised_date=promise.promised_date(created_at, data.origin, data.dest_country, config.eta,
+                                            config.timezone),
+        notes=data.notes, tax_exempt_no=data.tax_exempt_no, invoice_status=data.invoice_status,
+        cancel_reason=data.cancel_reason, tracking_no=data.tracking_no, sales_owner=data.sales_owner,
+        created_at=created_at, paid_at=created_at if data.status != "pending" else None,
+        cancelled_at=now if data.status == "cancelled" else None,
+        source_updated_at=data.updated_at_aware(config.timezone), updated_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    for line in _merged_lines(data):
+        session.add(OrderLine(order_id=order.id, sku=line[0], qty=line[1]))
+    detail = f"订单进入系统（{source}）"
+    if order.review_hold:
+        detail += f"；渠道 {channel.code} 已冻结，订单待审核，暂不进入履约"
+    add_event(session, order, at=now, kind="created", source=source, actor=actor, detail=detail)
+    if data.status == "paid" and not order.review_hold:
+        await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
+    if data.status in OPEN_STATUSES and customs.needs_documents(grade):
+        await open_task(session, key=f"{customs.DOCS_TASK_TYPE}:{order.order_no}", type=customs.DOCS_TASK_TYPE,
+                        subject=f"{customs.DOCS_TASK_SUBJECT}：{order.order_no}（海关合规等级{grade}）",
+                        order_id=order.id, now=now)
+    return IngestResult(order.order_no, "created", order.review_hold)
+
+
+def _merged_lines(data: OrderIn) -> list[tuple[str, int]]:
+    merged: dict[str, int] = {}
+    for line in data.lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.qty
+    return list(merged.items())
+
+
+async def _products_for(session, data: OrderIn, auto: dict[str, dict] | None, config) -> dict[str, Product]:
+    skus = {line.sku for line in data.lines}
+    if not skus:
+        return {}
+    found = {p.sku: p for p in (await session.execute(select(Product).where(Product.sku.in_(skus)))).scalars()}
+    missing = sorted(skus - found.keys())
+    if missing and auto is None:
+        raise InvalidOrder([("lines", f"未知SKU：{', '.join(missing)}（请先在商品主数据中建档）")])
+    for sku in missing:
+        info = auto.get(sku, {}) if auto else {}
+        product = Product(sku=sku, name=info.get("name") or sku, category=info.get("category") or "未分类",
+                          weight_g=int(info.get("weight_g") or 0))
+        product.customs_grade = config.customs.grade_for(product.category)
+        session.add(product)
+        found[sku] = product
+    if missing:
+        await session.flush()
+        for sku in missing:
+            await ledger.ensure_level(session, sku)
+    return found
+
+
+async def _upsert_customer(session: AsyncSession, data: OrderIn, now: datetime) -> None:
+    c = data.customer
+    province = normalise_province(c.province)
+    customer = await session.get(Customer, c.id)
+    if customer is None:
+        session.add(Customer(id=c.id, name=c.name or c.id, province=province, region=region_of(province),
+                             wechat_openid=c.wechat_openid, email=c.email, sales_owner=data.sales_owner,
+                             tags=[], created_at=now))
+        await session.flush()
+        return
+    for attr, value in (("name", c.name), ("province", province), ("wechat_openid", c.wechat_openid),
+                        ("email", c.email)):
+        if value and getattr(customer, attr) != value:
+            setattr(customer, attr, value)
+    if province:
+        customer.region = region_of(province)
+
+
+async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
+    await session.execute(insert_ignore(session, Channel.__table__, [{"code": code, "name": code,
+                                                                      "frozen": False}], ["code"]))
+    return await session.get(Channel, code)
+
+
+async def _release_to_fulfilment(session: AsyncSession, order: Order, *, now: datetime, source: str,
+                                 actor: str | None) -> None:
+    """Reserve stock for every line and make one package per line; short lines go to the purchase plan."""
+    lines = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars().all()
+    short = []
+    batch = f"B{order.created_at:%y%m%d}"
+    for i, line in enumerate(lines, start=1):
+        try:
+            async with session.begin_nested():
+                await ledger.reserve(session, line.sku, line.qty, at=now, order_no=order.order_no, actor=actor)
+        except InsufficientStock as exc:
+            short.append(f"{line.sku}（缺 {line.qty - max(exc.data['available'], 0)}）")
+        session.add(Package(order_id=order.id, package_no=i, sku=line.sku, qty=line.qty, batch_no=batch))
+    target = "purchase" if short else "inventory"
+    await _set_position(session, order, Position(order.status, target), now=now, source=source, actor=actor,
+                        detail=("库存不足，转采购计划：" + "、".join(short)) if short else "库存已预留")
+
+
+async def _set_position(session, order: Order, pos: Position, *, now, source, actor, detail=None) -> None:
+    old = Position(order.status, order.stage)
+    new = next_position(old, status=pos.status, stage=pos.stage)
+    if new == old:
+        return
+    if new.stage != old.stage:
+        order.stage_since = now
+    order.status, order.stage, order.updated_at = new.status, new.stage, now
+    kind = "status" if new.status != old.status else "stage"
+    text = detail or (f"{STATUS_NAMES[old.status]} → {STATUS_NAMES[new.status]}" if kind == "status"
+                      else f"{STAGE_NAMES[old.stage]} → {STAGE_NAMES[new.stage]}")
+    add_event(session, order, at=now, kind=kind, source=source, actor=actor, detail=text)
+
+
+_UPDATABLE = ("amount_cents", "currency", "channel_order_id", "dest_country", "notes", "tax_exempt_no",
+              "invoice_status", "tracking_no", "sales_owner")
+
+
+async def _update_order(session, order: Order, data: OrderIn, *, source, config, now, actor) -> IngestResult:
+    incoming_at = data.updated_at_aware(config.timezone)
+    if incoming_at and order.source_updated_at and incoming_at <= order.source_updated_at:
+        return IngestResult(order.order_no, "unchanged", order.review_hold)  # stale or repeated delivery
+    changes = []
+    values = {"amount_cents": data.amount_cents, "currency": data.currency,
+              "channel_order_id": data.channel_order_id, "dest_country": data.dest_country,
+              "notes": data.notes, "tax_exempt_no": data.tax_exempt_no, "invoice_status": data.invoice_status,
+              "tracking_no": data.tracking_no, "sales_owner": data.sales_owner}
+    for attr in _UPDATABLE:
+        value = values[attr]
+        if value is not None and getattr(order, attr) != value:
+            setattr(order, attr, value)
+            changes.append(attr)
+    if incoming_at:
+        order.source_updated_at = incoming_at
+    if changes:
+        order.updated_at = now
+        add_event(session, order, at=now, kind="updated", source=source, actor=actor,
+                  detail="更新字段：" + "、".join(changes))
+    if data.status != order.status:
+        await change_status(session, order, data.status, now=now, source=source, actor=actor,
+                            reason=data.cancel_reason)
+        changes.append("status")
+    return IngestResult(order.order_no, "updated" if changes else "unchanged", order.review_hold, tuple(changes))
+
+
+async def change_status(session: AsyncSession, order: Order, status: str, *, now: datetime, source: str,
+                        actor: str | None = None, reason: str | None = None) -> None:
+    """Move an order's status through the state machine, with the stock and timeline effects it implies."""
+    old = order.status
+    new = next_position(Position(old, order.stage), status=status)  # raises IllegalTransition
+    if status == "cancelled":
+        for sku, qty in (await ledger.held_for_order(session, order.order_no)).items():
+            await ledger.release(session, sku, qty, at=now, order_no=order.order_no, actor=actor,
+                                 note="订单取消，释放预留")
+        order.cancelled_at, order.cancel_reason = now, reason or order.cancel_reason
+    elif status == "paid":
+        order.paid_at = now
+    elif status == "shipped":
+        order.shipped_at = order.shipped_at or now
+    elif status == "delivered":
+        order.delivered_at = order.delivered_at or now
+    elif status == "return_requested":
+        order.return_requested_at = now
+    elif status == "returned":
+        order.return_received_at = now
+    await _set_position(session, order, new, now=now, source=source, actor=actor,
+                        detail=f"{STATUS_NAMES[old]} → {STATUS_NAMES[status]}" + (f"（{reason}）" if reason else ""))
+    if status == "paid" and not order.review_hold:
+        await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
+
+
+async def move_stage(session: AsyncSession, order: Order, stage: str, *, now: datetime, source: str,
+                     actor: str | None = None, detail: str | None = None) -> None:
+    await _set_position(session, order, Position(order.status, stage), now=now, source=source, actor=actor,
+                        detail=detail)
+
+
+async def override_promised_date(session: AsyncSession, order: Order, new_date: date, *, actor: str,
+                                 roles: frozenset[str] | set[str], reason: str, now: datetime,
+                                 source: str = "chat") -> None:
+    """A sales supervisor's override of the promised delivery date; it wins over the formula and is recorded."""
+    if not roles & promise.OVERRIDE_ROLES:
+        raise PermissionDenied("只有销售主管可以修改预计交付日期")
+    if not reason.strip():
+        raise DomainError("请说明修改原因")
+    old = promise.effective_promised(order.promised_date, order.promised_override)
+    order.promised_override, order.override_by, order.override_at = new_date, actor, now
+    order.override_reason, order.updated_at = reason, now
+    add_event(session, order, at=now, kind="eta", source=source, actor=actor,
+              detail=f"预计交付 {old} → {new_date}（{reason}）")
+
+
+async def open_task(session: AsyncSession, *, key: str | None, type: str, subject: str, now: datetime,
+                    order_id: int | None = None, assignee: str | None = None, data: dict | None = None) -> bool:
+    """Open a work order once per key; returns False if one with that key already exists."""
+    result = await session.execute(insert_ignore(session, Task.__table__, [{
+        "key": key, "type": type, "subject": subject, "order_id": order_id, "assignee": assignee,
+        "state": "open", "created_at": now, "data": data or {}}], ["key"]))
+    return result.rowcount == 1
+
+
+async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = False) -> Order:
+    stmt = select(Order).where(Order.order_no == order_no.upper())
+    if for_update:
+        stmt = stmt.with_for_update()
+    order = (await session.execute(stmt)).scalar_one_or_none()
+    if order is None:
+        raise OrderNotFound(order_no)
+    return order
+
+
+async def set_channel_frozen(session: AsyncSession, code: str, frozen: bool, *, actor: str, reason: str,
+                             now: datetime) -> None:
+    from ..models import AuditEntry
+
+    channel = await _ensure_channel(session, code)
+    await session.execute(update(Channel).where(Channel.code == code).values(
+        frozen=frozen, frozen_reason=reason if frozen else None, frozen_by=actor if frozen else None,
+        frozen_at=now if frozen else None))
+    session.add(AuditEntry(at=now, actor=actor, action="channel.freeze" if frozen else "channel.unfreeze",
+                           subject=channel.code, detail=reason))

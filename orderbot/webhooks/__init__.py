@@ -1,0 +1,1 @@
+"""HTTP edges: verify, parse, dedupe, hand over. No business rules live here."""

@@ -1,0 +1,80 @@
+"""Shared pieces of the HTTP edge: app keys, JSON errors, request ids, metrics."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from ..config import BusinessConfig
+from ..core.clock import Clock
+from ..db import Database
+from ..settings import Settings
+
+log = logging.getLogger("orderbot.http")
+
+SETTINGS = web.AppKey("settings", Settings)
+CONFIG = web.AppKey("config", BusinessConfig)
+DB = web.AppKey("db", Database)
+CLOCK = web.AppKey("clock", Clock)
+
+
+class Metrics:
+    """Counters exposed at /metrics in the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.inbound: Counter[tuple[str, str]] = Counter()
+
+    def render(self, gauges: dict[str, float]) -> str:
+        out = ["# HELP orderbot_http_requests_total HTTP requests by route and status.",
+               "# TYPE orderbot_http_requests_total counter"]
+        out += [f'orderbot_http_requests_total{{route="{r}",status="{s}"}} {n}'
+                for (r, s), n in sorted(self.requests.items())]
+        out += ["# HELP orderbot_inbound_events_total Inbound events by source and outcome.",
+                "# TYPE orderbot_inbound_events_total counter"]
+        out += [f'orderbot_inbound_events_total{{source="{src}",outcome="{o}"}} {n}'
+                for (src, o), n in sorted(self.inbound.items())]
+        for name, value in gauges.items():
+            out += [f"# TYPE {name} gauge", f"{name} {value}"]
+        return "\n".join(out) + "\n"
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def json_error(status: int, reason: str, **extra: Any) -> web.Response:
+    return web.json_response({"ok": False, "error": reason, **extra}, status=status,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+def json_ok(**body: Any) -> web.Response:
+    return web.json_response({"ok": True, **body}, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    """Tag each request with an id, count it, and turn an unexpected failure into a logged 500."""
+    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    request["request_id"] = rid
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 413:
+            response = json_error(413, "请求体过大", request_id=rid)
+        else:
+            exc.headers["X-Request-Id"] = rid
+            request.app[METRICS].requests[(route, exc.status)] += 1
+            raise
+    except Exception:
+        log.exception("request %s %s failed (request id %s)", request.method, request.path, rid)
+        response = json_error(500, "internal error", request_id=rid)
+    response.headers["X-Request-Id"] = rid
+    request.app[METRICS].requests[(route, response.status)] += 1
+    return response
+
+

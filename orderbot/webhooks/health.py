@@ -1,0 +1,44 @@
+"""Liveness and readiness (`/healthz`) and Prometheus metrics (`/metrics`)."""
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..core.models import OutboxMessage
+from ..migrate import current_revision, head_revision
+from .common import DB, METRICS, json_error
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    checks: dict[str, object] = {}
+    try:
+        async with db.read() as s:
+            await s.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        current = await current_revision(db.engine)
+        checks["schema"] = "current" if current == head_revision() else f"outdated ({current} < {head_revision()})"
+    except (SQLAlchemyError, OSError) as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    ready = checks.get("database") == "ok" and checks.get("schema") == "current"
+    body = {"status": "ok" if ready else "degraded", "checks": checks, "dialect": db.dialect}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gauges: dict[str, float] = {}
+    try:
+        async with request.app[DB].read() as s:
+            rows = await s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
+            for state, n in rows:
+                gauges[f"orderbot_outbox_{state}"] = n
+    except SQLAlchemyError:
+        return json_error(503, "database unreachable")
+    return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,92 @@
+"""Order webhooks: the generic signed JSON door and Shopify's order topics.
+
+Verify the signature on the raw body first, then parse, then hand over to `core.orders.intake`; no business rule
+lives here. Wrong signature → 401, malformed → 400, too large → 413 (by aiohttp's client_max_size).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from aiohttp import web
+
+from ..core.errors import InvalidOrder
+from ..core.orders.intake import accept_order_event
+from ..core.orders.schema import parse_order
+from .common import CLOCK, CONFIG, DB, METRICS, SETTINGS, json_error, json_ok
+from .shopify import shopify_to_order
+from .signatures import verify_b64_signature, verify_hex_signature
+
+log = logging.getLogger("orderbot.webhooks.orders")
+SHOPIFY_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/paid"})
+
+
+def _json(body: bytes):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"请求体不是合法的JSON：{exc}"},
+                                                 ensure_ascii=False), content_type="application/json")
+
+
+async def _accept(request: web.Request, source: str, key: str, data, auto_products=None) -> web.Response:
+    app = request.app
+    try:
+        order = parse_order(data)
+    except InvalidOrder as exc:
+        app[METRICS].inbound[(source, "invalid")] += 1
+        return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
+    try:
+        result = await accept_order_event(app[DB].write, source=source, dedupe_key=key, data=order,
+                                          config=app[CONFIG], now=app[CLOCK](), auto_products=auto_products)
+    except InvalidOrder as exc:
+        app[METRICS].inbound[(source, "invalid")] += 1
+        return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
+    if result is None:
+        app[METRICS].inbound[(source, "duplicate")] += 1
+        return json_ok(duplicate=True)
+    app[METRICS].inbound[(source, result.outcome)] += 1
+    return json_ok(order_no=result.order_no, outcome=result.outcome, review_hold=result.review_hold)
+
+
+async def generic_order(request: web.Request) -> web.Response:
+    secret = request.app[SETTINGS].ingest_secret
+    if secret is None:
+        return json_error(503, "ORDERBOT_INGEST_SECRET 未配置，订单接口已关闭")
+    body = await request.read()
+    if not verify_hex_signature(secret.get_secret_value(), body, request.headers.get("X-Orderbot-Signature")):
+        request.app[METRICS].inbound[("orders", "bad_signature")] += 1
+        return json_error(401, "签名错误")
+    data = _json(body)
+    key = request.headers.get("X-Orderbot-Event-Id") or hashlib.sha256(body).hexdigest()
+    return await _accept(request, "orders", key, data)
+
+
+async def shopify_order(request: web.Request) -> web.Response:
+    secret = request.app[SETTINGS].shopify_webhook_secret
+    if secret is None:
+        return json_error(503, "SHOPIFY_WEBHOOK_SECRET 未配置，Shopify 接口已关闭")
+    body = await request.read()
+    if not verify_b64_signature(secret.get_secret_value(), body, request.headers.get("X-Shopify-Hmac-Sha256")):
+        request.app[METRICS].inbound[("shopify", "bad_signature")] += 1
+        return json_error(401, "签名错误")
+    topic = request.headers.get("X-Shopify-Topic", "")
+    if topic not in SHOPIFY_TOPICS:
+        # Acknowledge topics we do not subscribe to, so Shopify does not retry them for hours.
+        return json_ok(ignored=topic or "no topic")
+    payload = _json(body)
+    if not isinstance(payload, dict):
+        return json_error(400, "Shopify 订单应为JSON对象")
+    key = (request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
+           or hashlib.sha256(body).hexdigest())
+    try:
+        data, products = shopify_to_order(payload, request.app[CONFIG])
+    except (KeyError, TypeError, ValueError) as exc:
+        return json_error(400, f"Shopify 订单缺少字段或格式不对：{exc}")
+    return await _accept(request, "shopify", key, data, auto_products=products)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/webhooks/orders", generic_order)
+    app.router.add_post("/webhooks/shopify", shopify_order)

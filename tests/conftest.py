@@ -1,0 +1,113 @@
+"""Test fixtures: every database test runs on SQLite and on PostgreSQL over real connections.
+
+PostgreSQL comes from ORDERBOT_TEST_PG_URL (set by .ci/run); when it is unset locally those cases skip with a
+reason. Each session migrates one template (a SQLite file, a PostgreSQL schema) once; each test gets a copy of
+the SQLite file or a truncated schema, so tests never see each other's rows.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from orderbot.config import BusinessConfig, parse_config
+from orderbot.core.clock import ManualClock
+from orderbot.db import Database, make_engine
+from orderbot.migrate import upgrade
+
+PG_URL = os.environ.get("ORDERBOT_TEST_PG_URL")
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "orderbot.example.toml"
+T0 = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+
+
+def _pg_schema_url(schema: str) -> tuple[str, dict]:
+    return PG_URL, {"server_settings": {"search_path": schema}}
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+
+    async def run():
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(run())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema():
+    if not PG_URL:
+        pytest.skip("ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally (CI always runs them)")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+
+    async def setup():
+        admin = create_async_engine(PG_URL)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await admin.dispose()
+        engine = create_async_engine(PG_URL, connect_args=_pg_schema_url(schema)[1])
+        await upgrade(engine)
+        await engine.dispose()
+
+    async def teardown():
+        admin = create_async_engine(PG_URL)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+    asyncio.run(setup())
+    yield schema
+    asyncio.run(teardown())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url_info(request, tmp_path, sqlite_template):
+    """(url, connect_args) of an empty, migrated database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}", {}
+    schema = request.getfixturevalue("pg_schema")
+    return _pg_schema_url(schema)
+
+
+def pg_engine(url: str, connect_args: dict):
+    return create_async_engine(url, connect_args=connect_args, pool_size=20, max_overflow=10)
+
+
+@pytest.fixture
+async def db(db_url_info):
+    url, connect_args = db_url_info
+    if url.startswith("sqlite"):
+        database = Database.from_url(url)
+    else:
+        database = Database(pg_engine(url, connect_args))
+        async with database.engine.begin() as conn:
+            names = await conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"))
+            tables = ", ".join(f'"{n}"' for (n,) in names)
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def config() -> BusinessConfig:
+    return parse_config(EXAMPLE_CONFIG.read_text(encoding="utf-8"), str(EXAMPLE_CONFIG))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
