@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -101,21 +102,21 @@ def cmd_import(args) -> int:
 def cmd_check_config(args) -> int:
     problems = 0
     try:
-        settings = load_settings()
+        config_path = load_settings().config_path
     except SettingsError as exc:
         for name, msg in exc.problems:
             print(f"环境变量 {name}: {msg}")
         problems += len(exc.problems)
-        settings = None
-    if settings is not None:
-        try:
-            config = load_config(settings.config_path, required=True)
-            print(f"{settings.config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，"
-                  f"{len(config.rules)} 条规则）")
-        except ConfigError as exc:
-            for p in exc.problems:
-                print(str(p))
-            problems += len(exc.problems)
+        # Still check the business config, so one run shows every problem.
+        config_path = Path(os.environ.get("ORDERBOT_CONFIG") or "./orderbot.toml")
+    try:
+        config = load_config(config_path, required=True)
+        print(f"{config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，"
+              f"{len(config.rules)} 条规则）")
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(str(p))
+        problems += len(exc.problems)
     if problems:
         print(f"发现 {problems} 个问题")
         return 1
@@ -167,8 +168,12 @@ def cmd_demo(args) -> int:
     from .migrate import upgrade
     from .seed import run_seed
 
+    from .config import EXAMPLE_CONFIG
+
     db_path = Path(args.db).resolve()
     settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
+    if not settings.config_path.exists():  # the demo plays the example company's staff and groups
+        settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", ORDERBOT_CONFIG=EXAMPLE_CONFIG)
     config = _config(settings)
 
     async def run():

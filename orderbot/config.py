@@ -167,6 +167,9 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+EXAMPLE_CONFIG = Path(__file__).parent / "data" / "orderbot.example.toml"
+
+
 def load_config(path: str | Path, *, required: bool = False) -> BusinessConfig:
     """Read and validate the business config. A missing optional file yields the built-in defaults."""
     p = Path(path)

@@ -20,7 +20,8 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      env_ignore_empty=True)
 
     database_url: str = Field("sqlite+aiosqlite:///./orderbot.db", alias="ORDERBOT_DATABASE_URL")
     config_path: Path = Field(Path("./orderbot.toml"), alias="ORDERBOT_CONFIG")

@@ -44,6 +44,7 @@ class Metrics:
 
 
 METRICS = web.AppKey("metrics", Metrics)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def json_error(status: int, reason: str, **extra: Any) -> web.Response:
@@ -59,7 +60,7 @@ def json_ok(**body: Any) -> web.Response:
 async def request_context(request: web.Request, handler):
     """Tag each request with an id, count it, and turn an unexpected failure into a logged 500."""
     rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     try:
         response = await handler(request)

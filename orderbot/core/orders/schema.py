@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..channels import normalise_channel
 from ..errors import InvalidOrder
 from .states import STATUS_NAMES
 
@@ -108,7 +109,7 @@ class OrderIn(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, v: str | None) -> str | None:
-        return v.lower() if v else None
+        return normalise_channel(v) if v else None
 
     @field_validator("currency")
     @classmethod

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...config import BusinessConfig
+from ..channels import channel_name, normalise_channel
 from ..errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
 from ..models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
 from ..regions import normalise_province, region_of
@@ -133,7 +134,7 @@ async def _upsert_customer(session: AsyncSession, data: OrderIn, now: datetime) 
 
 
 async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
-    await session.execute(insert_ignore(session, Channel.__table__, [{"code": code, "name": code,
+    await session.execute(insert_ignore(session, Channel.__table__, [{"code": code, "name": channel_name(code),
                                                                       "frozen": False}], ["code"]))
     return await session.get(Channel, code)
 
@@ -271,9 +272,21 @@ async def set_channel_frozen(session: AsyncSession, code: str, frozen: bool, *, 
                              now: datetime) -> None:
     from ..models import AuditEntry
 
+    code = normalise_channel(code)
     channel = await _ensure_channel(session, code)
     await session.execute(update(Channel).where(Channel.code == code).values(
         frozen=frozen, frozen_reason=reason if frozen else None, frozen_by=actor if frozen else None,
         frozen_at=now if frozen else None))
     session.add(AuditEntry(at=now, actor=actor, action="channel.freeze" if frozen else "channel.unfreeze",
                            subject=channel.code, detail=reason))
+
+
+async def release_review_hold(session: AsyncSession, order: Order, *, actor: str, now: datetime,
+                              source: str = "chat") -> None:
+    """A person approves an order held because its channel was frozen; a paid order enters fulfilment."""
+    if not order.review_hold:
+        raise DomainError(f"订单 {order.order_no} 没有处于待审核状态")
+    order.review_hold, order.updated_at = False, now
+    add_event(session, order, at=now, kind="review", source=source, actor=actor, detail="审核通过，放行履约")
+    if order.status == "paid":
+        await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)

@@ -1,0 +1,102 @@
+"""The `orderbot` command end to end, as a person runs it: real processes, a real SQLite file."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "orderbot.example.toml"
+
+
+def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
+    full_env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                     "ORDERBOT_CONFIG": str(EXAMPLE)})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "orderbot", *args], cwd=tmp_path, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_help_lists_the_commands(tmp_path):
+    out = run(tmp_path, "--help").stdout
+    for command in ("demo", "serve", "migrate", "seed", "import", "check-config", "bench"):
+        assert command in out
+
+
+def test_serve_refuses_an_old_schema_then_migrate_fixes_it(tmp_path):
+    refused = run(tmp_path, "serve", "--port", str(free_port()))
+    assert refused.returncode == 2 and "orderbot migrate" in refused.stderr
+    migrated = run(tmp_path, "migrate")
+    assert migrated.returncode == 0 and "schema at revision" in migrated.stdout
+    assert run(tmp_path, "migrate").returncode == 0  # idempotent
+
+
+def test_import_reports_bad_rows_and_exits_nonzero(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\n"
+                   "SO202602010002,C2,ten,深圳,普通\n", encoding="utf-8")
+    result = run(tmp_path, "import", str(csv), "--quiet")
+    assert result.returncode == 1
+    assert "第 3 行: 金额(amount): 金额不是数字" in result.stderr
+    assert "新建 1" in result.stdout and "拒绝 1" in result.stdout
+    again = run(tmp_path, "import", str(csv), "--quiet")
+    assert "新建 0" in again.stdout and "未变 1" in again.stdout
+
+
+def test_check_config_names_line_and_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("default_days = 8", "default_days = \"eight\""),
+                   encoding="utf-8")
+    result = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(bad), "ORDERBOT_PORT": "x"})
+    assert result.returncode == 1
+    assert "环境变量 ORDERBOT_PORT" in result.stdout
+    line = next(i for i, t in enumerate(bad.read_text(encoding="utf-8").splitlines(), 1) if "eight" in t)
+    assert f"bad.toml:{line}: eta.default_days:" in result.stdout
+    assert run(tmp_path, "check-config").returncode == 0
+
+
+def test_serve_answers_healthz(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBOT_")}
+    env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                "ORDERBOT_CONFIG": str(EXAMPLE)})
+    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    body = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "checks": {"database": "ok", "schema": "current"}, "dialect": "sqlite"}
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"listening on http://127.0.0.1:{port}/" in out
+
+
+@pytest.mark.parametrize("args", [["import", "missing.csv"], ["import", "x.txt"]])
+def test_import_of_unreadable_files_fails_clearly(tmp_path, args):
+    assert run(tmp_path, "migrate").returncode == 0
+    (tmp_path / "x.txt").write_text("hello")
+    result = run(tmp_path, *args)
+    assert result.returncode == 2 and ("文件不存在" in result.stderr or "不支持的文件类型" in result.stderr)
