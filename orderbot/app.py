@@ -1,36 +1,92 @@
-"""The composition root: settings, business config, database, clock and the web app, wired in one place.
+"""The composition root: settings, business config, database, clock, channels, pipeline and web app.
 
-`create_app(settings, **overrides)` builds the same graph for `serve`, `demo` and the tests; tests pass fakes
-at the edges (a manual clock, a database on another URL) instead of patching module globals.
+`create_app(settings, **overrides)` builds the same graph for `serve`, `demo` and the tests; tests pass fakes at
+the edges (a manual clock, a database on another URL, a handler, a sender) instead of patching module globals.
+Resources open and close in `cleanup_ctx`; every background task is tracked and cancelled on shutdown.
 """
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 from aiohttp import web
 
+from .bot.channels.base import Sender
+from .bot.channels.sandbox import SandboxSender
+from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from .bot.channels.worker import OutboxWorker, PlatformAlerts
+from .bot.handlers.fallback import fallback_handler
+from .bot.pipeline import Handler, InboundPipeline
 from .config import BusinessConfig, load_config
 from .core.clock import Clock, system_clock
 from .db import Database
 from .settings import Settings
-from .webhooks import health, orders
-from .webhooks.common import CLOCK, CONFIG, DB, METRICS, SETTINGS, Metrics, request_context
+from .webhooks import health, orders, wecom
+from .webhooks.common import (
+    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, SENDERS, SETTINGS, WORKER, Metrics, request_context,
+)
+
+
+class LazyHttp:
+    """The shared aiohttp client session, opened with the app (never at import time)."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    def __getattr__(self, name):
+        if self.session is None:
+            raise RuntimeError("HTTP client used before the app started")
+        return getattr(self.session, name)
+
+
+def build_senders(settings: Settings, http, clock: Clock) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)}
+    senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
+    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
+        api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
+                       secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id)
+        senders["wecom"] = WeComAppSender(api)
+    return senders
 
 
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
-               clock: Clock | None = None) -> web.Application:
+               clock: Clock | None = None, handler: Handler | None = None,
+               senders: dict[str, Sender] | None = None, run_worker: bool = True) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
     app[SETTINGS] = settings
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
-    app[CLOCK] = clock or system_clock
+    app[CLOCK] = clock = clock or system_clock
     app[METRICS] = Metrics()
+    app[ALERTS] = PlatformAlerts()
     owns_db = db is None
-    app[DB] = db if db is not None else Database.from_url(settings.database_url)
+    app[DB] = db = db if db is not None else Database.from_url(settings.database_url)
+    http = LazyHttp()
+    app[SENDERS] = senders if senders is not None else build_senders(settings, http, clock)
+    app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=app[ALERTS])
+    app[PIPELINE] = InboundPipeline(db, handler or fallback_handler, clock)
 
-    async def _database(app: web.Application):
+    async def _resources(app: web.Application):
+        http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        stop = asyncio.Event()
+        worker_task = asyncio.create_task(app[WORKER].run_forever(stop)) if run_worker else None
         yield
+        stop.set()
+        if worker_task is not None:  # let the current pass finish its transaction, then stop
+            try:
+                await asyncio.wait_for(asyncio.shield(worker_task), timeout=10)
+            except TimeoutError:
+                worker_task.cancel()
+                await asyncio.gather(worker_task, return_exceptions=True)
+        await http.session.close()
         if owns_db:
-            await app[DB].dispose()
+            await db.dispose()
 
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_resources)
     health.setup(app)
     orders.setup(app)
+    if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
+        token = settings.wecom_token.get_secret_value()
+        crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)
+        wecom.setup(app, wecom.WeComInbound(token, crypto, settings.wecom_corp_id, settings.wecom_agent_id,
+                                            app[PIPELINE]))
     return app

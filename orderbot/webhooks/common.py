@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..bot.channels.worker import OutboxWorker, PlatformAlerts
+from ..bot.pipeline import InboundPipeline
 from ..config import BusinessConfig
 from ..core.clock import Clock
 from ..db import Database
@@ -45,6 +47,10 @@ class Metrics:
 
 METRICS = web.AppKey("metrics", Metrics)
 REQUEST_ID = web.RequestKey("request_id", str)
+SENDERS = web.AppKey("senders", dict)
+WORKER = web.AppKey("outbox_worker", OutboxWorker)
+PIPELINE = web.AppKey("pipeline", InboundPipeline)
+ALERTS = web.AppKey("platform_alerts", PlatformAlerts)
 
 
 def json_error(status: int, reason: str, **extra: Any) -> web.Response:

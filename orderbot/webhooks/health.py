@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.models import OutboxMessage
 from ..migrate import current_revision, head_revision
-from .common import DB, METRICS, json_error
+from .common import ALERTS, DB, METRICS, json_error
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -23,6 +23,10 @@ async def healthz(request: web.Request) -> web.Response:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     ready = checks.get("database") == "ok" and checks.get("schema") == "current"
     body = {"status": "ok" if ready else "degraded", "checks": checks, "dialect": db.dialect}
+    alerts = request.app[ALERTS].problems
+    if alerts:  # the bot is up, but a platform refuses it until a person fixes the configuration
+        body["platforms"] = dict(alerts)
+        body["status"] = "degraded" if ready else body["status"]
     return web.json_response(body, status=200 if ready else 503)
 
 

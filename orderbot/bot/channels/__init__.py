@@ -1,0 +1,1 @@
+"""Outbound channels: render a `Reply` within each platform's limits and send it from the outbox."""

@@ -1,0 +1,186 @@
+"""The outbox worker: claim due messages, fold bursts into digests, respect rate limits, retry with back-off.
+
+Nothing is dropped: a message that may not go yet (rate limit) is put back for when it may, without counting an
+attempt. Transient failures back off exponentially with jitter; a platform's rate error waits at least 60 s;
+a permanent failure, or too many attempts, makes the message dead, visible in `orderbot outbox --dead`.
+Delivery is at-least-once at the platform boundary (a crash between the platform's 200 and our commit could
+repeat one send); WeCom app messages and WeChat template messages carry the platform's own dedupe keys.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ...core import outbox
+from ...core.outbox import Claimed
+from ...db import Database
+from ..reply import Reply
+from .base import RateLimiter, Sender, SendError
+
+log = logging.getLogger("orderbot.outbox")
+
+
+@dataclass
+class PlatformAlerts:
+    """Configuration problems a person must fix (e.g. untrusted IP); shown in /healthz and `orderbot outbox`."""
+
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def raise_(self, channel: str, message: str) -> None:
+        if self.problems.get(channel) != message:
+            log.error("channel %s needs attention: %s", channel, message)
+        self.problems[channel] = message
+
+    def clear(self, channel: str) -> None:
+        self.problems.pop(channel, None)
+
+
+def backoff(attempts: int, rng: random.Random, base: float = 5.0, cap: float = 3600.0) -> float:
+    """Exponential back-off with full jitter: up to base·2^(n-1) seconds, at most `cap`."""
+    return rng.uniform(base / 2, min(cap, base * 2 ** (attempts - 1)))
+
+
+def fold(messages: list[Claimed]) -> list[tuple[Claimed, list[int]]]:
+    """Fold consecutive replies to one destination that share a digest key into one digest message."""
+    out: list[tuple[Claimed, list[int]]] = []
+    for msg in messages:
+        key = msg.payload.get("digest_key") if msg.kind == "reply" else None
+        if out and key and out[-1][0].payload.get("digest_key") == key and not out[-1][0].payload.get("_progress"):
+            head, folded = out[-1]
+            merged = dict(head.payload)
+            merged["text"] = merged.get("text", "") + "\n" + msg.payload.get("text", "")
+            merged["digest_count"] = merged.get("digest_count", 1) + 1
+            out[-1] = (Claimed(head.id, head.channel, head.destination, head.kind, merged, head.attempts,
+                               head.created_at), folded + [msg.id])
+        else:
+            out.append((msg, []))
+    for i, (msg, folded) in enumerate(out):
+        if folded:
+            payload = dict(msg.payload)
+            count = payload.pop("digest_count")
+            title = payload.get("title") or "通知"
+            payload["title"] = f"{title}（汇总 {count} 条）"
+            out[i] = (Claimed(msg.id, msg.channel, msg.destination, msg.kind, payload, msg.attempts,
+                              msg.created_at), folded)
+    return out
+
+
+class OutboxWorker:
+    def __init__(self, db: Database, senders: dict[str, Sender], clock: Callable[[], datetime], *,
+                 max_attempts: int = 8, batch: int = 200, concurrency: int = 16, seed: int | None = None,
+                 alerts: PlatformAlerts | None = None):
+        self.db, self.senders, self.clock = db, senders, clock
+        self.max_attempts, self.batch = max_attempts, batch
+        self.limiter = RateLimiter()
+        self.alerts = alerts or PlatformAlerts()
+        self._rng = random.Random(seed)
+        self._sem = asyncio.Semaphore(concurrency)
+        self.wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Process what is due now; returns the number of messages delivered (folded ones included)."""
+        async with self.db.write() as session:
+            claimed = await outbox.claim_due(session, self.clock(), self.batch)
+        if not claimed:
+            return 0
+        groups: dict[tuple[str, str], list[Claimed]] = {}
+        for msg in claimed:
+            groups.setdefault((msg.channel, msg.destination), []).append(msg)
+        results = await asyncio.gather(*(self._drain(key, msgs) for key, msgs in groups.items()))
+        return sum(results)
+
+    async def _drain(self, key: tuple[str, str], messages: list[Claimed]) -> int:
+        sender = self.senders.get(key[0])
+        delivered = 0
+        async with self._sem:
+            items = fold(messages)
+            for index, (msg, folded) in enumerate(items):
+                if sender is None:
+                    await self._finish_dead(msg, f"没有配置渠道 {msg.channel}")
+                    continue
+                limit = sender.limit_for(msg.destination)
+                now = self.clock()
+                wait_until = self.limiter.next_free(key, limit, now)
+                if wait_until is not None:
+                    # Keep order: this and everything after it to the same destination waits its turn.
+                    await self._put_back([m for m, _ in items[index:]], [f for _, fs in items[index:] for f in fs],
+                                         wait_until)
+                    break
+                try:
+                    progress = dict(msg.payload.get("_progress", {}))
+                    self.limiter.record(key, now)
+                    await sender.send(msg.destination, msg.kind, msg.payload, progress)
+                except SendError as exc:
+                    await self._failed(msg, folded, exc, key, limit, progress)
+                    if exc.retry_after:
+                        await self._put_back([m for m, _ in items[index + 1:]],
+                                             [f for _, fs in items[index + 1:] for f in fs],
+                                             self.clock() + timedelta(seconds=exc.retry_after))
+                        break
+                    continue
+                async with self.db.write() as session:
+                    await outbox.mark_sent(session, [msg.id], self.clock())
+                    if folded:
+                        await outbox.mark_sent(session, folded, self.clock(), note=f"汇总进 #{msg.id}")
+                self.alerts.clear(msg.channel)
+                delivered += 1 + len(folded)
+        return delivered
+
+    async def _put_back(self, msgs: list[Claimed], folded: list[int], at: datetime) -> None:
+        async with self.db.write() as session:
+            for m in msgs:
+                await outbox.mark_retry(session, m.id, at, "等待限流窗口", count_attempt=False)
+            for fid in folded:
+                await outbox.mark_retry(session, fid, at, "等待限流窗口", count_attempt=False)
+
+    async def _failed(self, msg: Claimed, folded: list[int], exc: SendError, key, limit, progress) -> None:
+        now = self.clock()
+        error = f"{exc.code}: {exc}" if exc.code is not None else str(exc)
+        if exc.alert:
+            self.alerts.raise_(msg.channel, error)
+        async with self.db.write() as session:
+            if progress and not folded:
+                await outbox.save_progress(session, msg.id, {**msg.payload, "_progress": progress})
+            for fid in folded:  # folded messages go back as themselves; the digest is rebuilt next time
+                await outbox.mark_retry(session, fid, now, "汇总消息发送失败，单独重试", count_attempt=False)
+            if exc.permanent or msg.attempts >= self.max_attempts:
+                await outbox.mark_dead(session, msg.id, error)
+                log.warning("outbox #%s to %s:%s is dead: %s", msg.id, msg.channel, msg.destination, error)
+                return
+            if exc.retry_after:
+                self.limiter.penalise(key, limit, now + timedelta(seconds=exc.retry_after))
+                delay = exc.retry_after
+            else:
+                delay = backoff(msg.attempts, self._rng)
+            await outbox.mark_retry(session, msg.id, now + timedelta(seconds=delay), error)
+
+    async def _finish_dead(self, msg: Claimed, error: str) -> None:
+        async with self.db.write() as session:
+            await outbox.mark_dead(session, msg.id, error)
+
+    async def run_forever(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        """Drain until `stop` is set; between passes sleep until woken, stopped, or `idle` seconds pass."""
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:  # logged, not swallowed: the leased rows come back after the lease
+                log.exception("outbox pass failed")
+                sent = 0
+            if sent or stop.is_set():
+                continue
+            self.wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+
+
+def reply_of(payload: dict) -> Reply:
+    return Reply.from_dict(payload)

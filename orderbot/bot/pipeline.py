@@ -1,0 +1,89 @@
+"""From an inbound event to a reply in the outbox, exactly once.
+
+In one unit of work: claim the event's dedupe key, run the handler (which may change the business through
+core use cases on the same session), and queue its reply. A repeat delivery finds the key taken and does
+nothing. A reply that may also go back synchronously (WeCom `scancode_waitmsg` passive reply) is queued with a
+short hold; if the webhook answers in time it marks the row sent, otherwise the worker sends it after the hold.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..core import outbox
+from ..core.models import OutboxMessage
+from ..core.sqlutil import claim_event
+from ..db import Database
+from .inbound import ChatMessage, InboundEvent, ScanEvent
+from .reply import Reply
+
+log = logging.getLogger("orderbot.pipeline")
+PASSIVE_HOLD = timedelta(seconds=15)
+
+
+class Handler(Protocol):
+    async def __call__(self, event: InboundEvent, session: AsyncSession) -> Reply | None: ...
+
+
+SpeechToText = Callable[[ChatMessage], Awaitable[str | None]]
+
+VOICE_HELP = "暂时听不懂企业微信的语音消息：请长按语音选择「转文字」后发送文字，或直接打字告诉我。"
+
+
+@dataclass(frozen=True)
+class Processed:
+    reply: Reply | None
+    outbox_id: int | None
+
+
+class InboundPipeline:
+    def __init__(self, db: Database, handler: Handler, clock: Callable[[], datetime], *,
+                 speech_to_text: SpeechToText | None = None):
+        self.db, self.handler, self.clock = db, handler, clock
+        self.speech_to_text = speech_to_text
+
+    async def process(self, event: InboundEvent) -> Processed | None:
+        """Returns None for a repeat delivery; otherwise the reply and its outbox row."""
+        if isinstance(event, ChatMessage) and event.is_voice and not event.text:
+            event = await self._transcribe(event)
+        now = self.clock()
+        async with self.db.write() as session:
+            if not await claim_event(session, event.origin.platform, event.dedupe_key, now):
+                return None
+            if isinstance(event, ChatMessage) and event.is_voice and not event.text:
+                reply: Reply | None = Reply(text=VOICE_HELP)
+            else:
+                reply = await self.handler(event, session)
+            if reply is None:
+                return Processed(None, None)
+            passive = isinstance(event, ScanEvent) and event.wants_reply
+            row = OutboxMessage(channel=event.origin.reply_channel, destination=event.origin.reply_to,
+                                kind="reply", payload=reply.to_dict(), state="pending", attempts=0,
+                                next_attempt_at=now + PASSIVE_HOLD if passive else now, created_at=now,
+                                dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}"[:191])
+            session.add(row)
+            await session.flush()
+            return Processed(reply, row.id)
+
+    async def mark_answered_passively(self, outbox_id: int) -> bool:
+        """The reply went back in the HTTP response: make sure the worker does not send it again."""
+        async with self.db.write() as session:
+            state = (await session.execute(select(OutboxMessage.state).where(OutboxMessage.id == outbox_id))).scalar()
+            if state != "pending":
+                return False
+            await outbox.mark_sent(session, [outbox_id], self.clock(), note="被动回复")
+            return True
+
+    async def _transcribe(self, event: ChatMessage) -> ChatMessage:
+        if self.speech_to_text is None:
+            return event
+        text = await self.speech_to_text(event)
+        if not text:
+            return event
+        return ChatMessage(event.origin, text, event.dedupe_key, event.at, is_voice=True, media_id=event.media_id)

@@ -1,0 +1,100 @@
+"""The outbox: every reply and notification is a row written in the same transaction as its cause.
+
+A worker claims due rows with a lease (so a crashed worker's rows come back after the lease), sends them, and
+marks them sent, retried later, or dead. Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL so several workers
+never take the same row; SQLite writers are serialised by `BEGIN IMMEDIATE`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .models import OutboxMessage
+from .sqlutil import insert_ignore
+
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    channel: str
+    destination: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind: str, payload: dict[str, Any],
+                  now: datetime, dedupe_key: str | None = None) -> bool:
+    """Queue one message; with a dedupe key, the same message is queued once however often this runs."""
+    row = {"channel": channel, "destination": destination, "kind": kind, "payload": payload, "state": "pending",
+           "attempts": 0, "next_attempt_at": now, "created_at": now, "dedupe_key": dedupe_key}
+    if dedupe_key is None:
+        session.add(OutboxMessage(**row))
+        return True
+    result = await session.execute(insert_ignore(session, OutboxMessage.__table__, [row], ["dedupe_key"]))
+    return result.rowcount == 1
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claimed]:
+    """Take up to `limit` due pending rows, oldest first, leasing them for `LEASE`."""
+    stmt = (select(OutboxMessage).where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = (await session.execute(stmt)).scalars().all()
+    claimed = []
+    for row in rows:
+        row.next_attempt_at = now + LEASE
+        row.attempts += 1
+        claimed.append(Claimed(row.id, row.channel, row.destination, row.kind, dict(row.payload), row.attempts,
+                               row.created_at))
+    return claimed
+
+
+async def mark_sent(session: AsyncSession, ids: list[int], now: datetime, note: str | None = None) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                          .values(state="sent", sent_at=now, last_error=note))
+
+
+async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str, *,
+                     count_attempt: bool = True) -> None:
+    values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:2000]}
+    if not count_attempt:
+        values["attempts"] = OutboxMessage.attempts - 1
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
+
+
+async def mark_dead(session: AsyncSession, msg_id: int, error: str) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id)
+                          .values(state="dead", last_error=error[:2000]))
+
+
+async def save_progress(session: AsyncSession, msg_id: int, payload: dict[str, Any]) -> None:
+    """Remember how far a multi-part message got, so a retry never re-sends the parts already delivered."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(payload=payload))
+
+
+async def resend(session: AsyncSession, msg_id: int, now: datetime) -> bool:
+    """Put a dead message back in the queue (`orderbot outbox --resend ID`)."""
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id,
+                                                               OutboxMessage.state == "dead")
+                                   .values(state="pending", attempts=0, next_attempt_at=now))
+    return result.rowcount == 1
+
+
+async def listing(session: AsyncSession, *, dead: bool, limit: int = 200) -> list[OutboxMessage]:
+    stmt = (select(OutboxMessage).where(OutboxMessage.state == ("dead" if dead else "pending"))
+            .order_by(OutboxMessage.id).limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
+    return {state: n for state, n in rows}

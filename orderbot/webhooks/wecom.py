@@ -1,0 +1,168 @@
+"""`GET/POST /wecom/callback`: WeCom URL verification and encrypted messages and events.
+
+Order of work, each step refusing before the next: body size (413) → no DTD/entities, well-formed (400) →
+signature over the Encrypt value, compared in constant time (401) → decrypt and receive id = our corp id
+(403) → parse (400) → hand to the pipeline. WeCom retries anything that is not a 200 within 5 s, so bad input
+gets a 4xx (never a 500) and slow work is acknowledged at once and answered through the API. A
+scancode_waitmsg whose answer is ready within the deadline goes back as the encrypted passive reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidSignatureException
+
+from ..bot.channels.text import reply_plain, split_utf8
+from ..bot.inbound import ScanEvent
+from ..bot.pipeline import InboundPipeline
+from .common import METRICS, json_error
+from .wecom_xml import BadXml, fields, parse_xml, to_event
+
+log = logging.getLogger("orderbot.webhooks.wecom")
+PASSIVE_DEADLINE = 3.5  # seconds we wait for a scan's answer before acknowledging with an empty 200
+
+
+def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypted])).encode()).hexdigest()
+
+
+@dataclass
+class WeComInbound:
+    token: str
+    crypto: WeChatCrypto
+    corp_id: str
+    agent_id: int | None
+    pipeline: InboundPipeline
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def signed(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
+        return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(),
+                                   msg_signature.encode())
+
+    def track(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background processing of a WeCom event failed", exc_info=task.exception())
+
+    def passive_reply(self, to_user: str, content: str, nonce: str) -> str:
+        now = str(int(time.time()))
+        plain = (f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
+                 f"<FromUserName><![CDATA[{self.corp_id}]]></FromUserName><CreateTime>{now}</CreateTime>"
+                 f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{_cdata(content)}]]></Content>"
+                 + (f"<AgentID>{self.agent_id}</AgentID>" if self.agent_id is not None else "") + "</xml>")
+        return self.crypto.encrypt_message(plain, nonce, now)
+
+
+WECOM = web.AppKey("wecom_inbound", WeComInbound)
+
+
+def _fits_passively(reply) -> bool:
+    """A passive reply is one text of at most 2048 bytes; anything richer goes through the outbox."""
+    return not (reply.charts or reply.files or (reply.card and reply.card.buttons)) and \
+        len(split_utf8(reply_plain(reply), 2048)) == 1
+
+
+def _cdata(text: str) -> str:
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def _query(request: web.Request, *names: str) -> list[str]:
+    values = [request.query.get(n, "") for n in names]
+    if not all(values):
+        raise web.HTTPBadRequest(text=f"missing query parameter(s): {', '.join(n for n, v in zip(names, values) if not v)}")
+    return values
+
+
+async def verify_url(request: web.Request) -> web.Response:
+    inbound = request.app[WECOM]
+    sig, ts, nonce, echostr = _query(request, "msg_signature", "timestamp", "nonce", "echostr")
+    if not inbound.signed(sig, ts, nonce, echostr):
+        return web.Response(status=401, text="invalid signature")
+    try:
+        plain = inbound.crypto.check_signature(sig, ts, nonce, echostr)
+    except InvalidSignatureException:
+        return web.Response(status=401, text="invalid signature")
+    except InvalidCorpIdException:
+        return web.Response(status=403, text="wrong corp id")
+    except (ValueError, TypeError, UnicodeDecodeError, IndexError) as exc:
+        return web.Response(status=400, text=f"cannot decrypt echostr: {type(exc).__name__}")
+    return web.Response(text=plain, content_type="text/plain")
+
+
+async def receive(request: web.Request) -> web.Response:
+    inbound = request.app[WECOM]
+    metrics = request.app[METRICS]
+    sig, ts, nonce = _query(request, "msg_signature", "timestamp", "nonce")
+    body = await request.read()
+    try:
+        envelope = fields(parse_xml(body))
+    except BadXml as exc:
+        metrics.inbound[("wecom", "bad_xml")] += 1
+        return json_error(400, str(exc))
+    encrypted = envelope.get("Encrypt")
+    if not encrypted:
+        return json_error(400, "Encrypt element missing")
+    if not inbound.signed(sig, ts, nonce, encrypted):
+        metrics.inbound[("wecom", "bad_signature")] += 1
+        return json_error(401, "invalid signature")
+    try:
+        plain = inbound.crypto.decrypt_message({"Encrypt": encrypted}, sig, ts, nonce)
+        event = to_event(parse_xml(plain))
+    except InvalidCorpIdException:
+        metrics.inbound[("wecom", "wrong_corp")] += 1
+        return json_error(403, "wrong corp id")
+    except BadXml as exc:
+        return json_error(400, str(exc))
+    except (ValueError, TypeError, UnicodeDecodeError, IndexError) as exc:  # wrong key, bad padding, bad base64
+        metrics.inbound[("wecom", "undecryptable")] += 1
+        return json_error(400, f"cannot decrypt: {type(exc).__name__}")
+    if event is None:
+        return web.Response(text="")
+    task = inbound.track(inbound.pipeline.process(event))
+    wants_passive = isinstance(event, ScanEvent) and event.wants_reply
+    try:
+        processed = await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE)
+    except TimeoutError:
+        metrics.inbound[("wecom", "deferred")] += 1
+        return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
+    if processed is None:
+        metrics.inbound[("wecom", "duplicate")] += 1
+        return web.Response(text="")
+    metrics.inbound[("wecom", "processed")] += 1
+    reply = processed.reply
+    if wants_passive and reply is not None and processed.outbox_id is not None and _fits_passively(reply):
+        text = reply_plain(reply)
+        if await inbound.pipeline.mark_answered_passively(processed.outbox_id):
+            xml = inbound.passive_reply(event.origin.user_id, text, secrets.token_hex(8))
+            return web.Response(text=xml, content_type="application/xml")
+    return web.Response(text="")
+
+
+async def _drain(app: web.Application):
+    yield
+    inbound = app[WECOM]
+    if inbound.tasks:  # let in-flight events finish their transaction before the database closes
+        await asyncio.wait(inbound.tasks, timeout=10)
+
+
+def setup(app: web.Application, inbound: WeComInbound) -> None:
+    app[WECOM] = inbound
+    app.cleanup_ctx.append(_drain)
+    app.router.add_get("/wecom/callback", verify_url)
+    app.router.add_post("/wecom/callback", receive)
+
