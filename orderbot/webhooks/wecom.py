@@ -42,6 +42,7 @@ class WeComInbound:
     corp_id: str
     agent_id: int | None
     pipeline: InboundPipeline
+    passive_deadline: float = PASSIVE_DEADLINE
     tasks: set[asyncio.Task] = field(default_factory=set)
 
     def signed(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
@@ -136,7 +137,7 @@ async def receive(request: web.Request) -> web.Response:
     task = inbound.track(inbound.pipeline.process(event))
     wants_passive = isinstance(event, ScanEvent) and event.wants_reply
     try:
-        processed = await asyncio.wait_for(asyncio.shield(task), PASSIVE_DEADLINE)
+        processed = await asyncio.wait_for(asyncio.shield(task), inbound.passive_deadline)
     except TimeoutError:
         metrics.inbound[("wecom", "deferred")] += 1
         return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
