@@ -28,6 +28,8 @@ class FakeWeCom:
         self.card_updates: list[dict] = []
         self.media: dict[str, bytes] = {}
         self.fail_next: list[dict] = []  # canned error answers for the next calls
+        self.fail_on_call: dict[int, dict] = {}  # canned answers for the n-th app API call (1-based)
+        self.app_calls = 0
         self._robot_times: dict[str, deque] = defaultdict(deque)
         self._ids = itertools.count(1)
 
@@ -64,6 +66,9 @@ class FakeWeCom:
             return self._err(41001, "access_token missing")
         if token not in self.tokens:
             return self._err(42001, "access_token expired")
+        self.app_calls += 1
+        if self.app_calls in self.fail_on_call:
+            return web.json_response(self.fail_on_call[self.app_calls])
         if self.fail_next:
             canned = self.fail_next.pop(0)
             return web.json_response(canned)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -109,13 +111,13 @@ class WeComApi:
 
     async def upload_image(self, png: bytes, filename: str = "chart.png") -> str:
         form = aiohttp.FormData()
-        form.add_field("media", png, filename=filename, content_type="image/png")
+        form.add_field("media", io.BytesIO(png), filename=filename, content_type="image/png")
         data = await self.call("media/upload", form=form, params={"type": "image"})
         return data["media_id"]
 
     async def upload_file(self, content: bytes, filename: str, mime: str) -> str:
         form = aiohttp.FormData()
-        form.add_field("media", content, filename=filename, content_type=mime)
+        form.add_field("media", io.BytesIO(content), filename=filename, content_type=mime)
         data = await self.call("media/upload", form=form, params={"type": "file"})
         return data["media_id"]
 
@@ -205,7 +207,10 @@ class WeComRobotSender:
 
     async def _post(self, key: str, body: dict) -> None:
         try:
-            async with self.http.post(f"{self.base}/cgi-bin/webhook/send", params={"key": key}, json=body) as resp:
+            # A body with a base64 image can be ~2.7 MB: stream it rather than hand aiohttp one large bytes object.
+            raw = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+            async with self.http.post(f"{self.base}/cgi-bin/webhook/send", params={"key": key}, data=raw,
+                                      headers={"Content-Type": "application/json"}) as resp:
                 if resp.status >= 500:
                     raise SendError(f"企业微信机器人 HTTP {resp.status}")
                 data = await resp.json(content_type=None)

@@ -1,0 +1,201 @@
+"""The outbox worker against a local fake WeCom: limits, splitting, tokens, back-off, dead letters, crashes."""
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from PIL import Image
+from sqlalchemy import select
+
+from orderbot.bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from orderbot.bot.channels.worker import OutboxWorker
+from orderbot.bot.reply import Button, Card, Chart, Reply
+from orderbot.core import outbox
+from orderbot.core.models import OutboxMessage
+
+from .fakes.wecom import FakeWeCom
+
+
+@pytest.fixture
+async def wecom(clock):
+    fake = FakeWeCom(clock=lambda: clock().timestamp())
+    server = TestServer(fake.app())
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        base = str(server.make_url("")).rstrip("/")
+        api = WeComApi(http, base=base, corp_id="wwcorp", secret="app-secret", agent_id=1000002)
+        yield fake, {"wecom": WeComAppSender(api), "wecom_robot": WeComRobotSender(http, base)}, api
+    await server.close()
+
+
+async def queue(db, clock, channel, destination, reply: Reply, n: int = 1, kind: str = "reply"):
+    async with db.write() as s:
+        for _ in range(n):
+            await outbox.enqueue(s, channel=channel, destination=destination, kind=kind, payload=reply.to_dict(),
+                                 now=clock())
+
+
+async def states(db) -> dict[str, int]:
+    async with db.read() as s:
+        return await outbox.counts(s)
+
+
+async def test_long_markdown_is_split_in_order_under_the_byte_limit(db, clock, wecom):
+    fake, senders, _ = wecom
+    text = "\n".join(f"第{i}行：深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期137单" for i in range(60))
+    await queue(db, clock, "wecom", "user:WangLei", Reply(text=text, markdown=True, title="延迟原因"))
+    assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 1
+    contents = [m["markdown"]["content"] for m in fake.messages]
+    assert len(contents) > 2 and all(len(c.encode()) <= 2048 for c in contents)
+    assert contents[0].startswith(f"(1/{len(contents)})") and contents[-1].startswith(f"({len(contents)}/")
+    rebuilt = "\n".join(c.split("\n", 1)[1] for c in contents)
+    assert "第0行" in rebuilt and rebuilt.index("第0行") < rebuilt.index("第59行")
+
+
+async def test_robot_sends_twenty_a_minute_and_queues_the_rest(db, clock, wecom):
+    fake, senders, _ = wecom
+    await queue(db, clock, "wecom_robot", "robot:KEY1", Reply(text="告警"), n=25)
+    worker = OutboxWorker(db, senders, clock, seed=1)
+    assert await worker.run_once() == 20
+    assert await worker.run_once() == 0  # nothing dropped, nothing sent early
+    assert await states(db) == {"sent": 20, "pending": 5}
+    clock.advance(seconds=61)
+    assert await worker.run_once() == 5
+    assert len(fake.robot_messages["KEY1"]) == 25
+    async with db.read() as s:
+        attempts = (await s.execute(select(OutboxMessage.attempts))).scalars().all()
+    assert max(attempts) == 1  # waiting for the window does not count as an attempt
+
+
+async def test_platform_rate_error_backs_off_at_least_a_minute(db, clock, wecom):
+    fake, senders, _ = wecom
+    fake.robot_limit = 3  # the platform is stricter than we assumed
+    await queue(db, clock, "wecom_robot", "robot:KEY2", Reply(text="告警"), n=5)
+    worker = OutboxWorker(db, senders, clock, seed=1)
+    assert await worker.run_once() == 3
+    async with db.read() as s:
+        row = (await s.execute(select(OutboxMessage).where(OutboxMessage.state == "pending")
+                               .order_by(OutboxMessage.id))).scalars().first()
+    assert row.last_error.startswith("45009") and row.next_attempt_at >= clock() + timedelta(seconds=60)
+    clock.advance(seconds=30)
+    assert await worker.run_once() == 0
+    clock.advance(seconds=31)
+    assert await worker.run_once() == 2
+    assert len(fake.robot_messages["KEY2"]) == 5
+
+
+async def test_expired_token_is_refetched_once_and_single_flight(db, clock, wecom):
+    fake, senders, api = wecom
+    await queue(db, clock, "wecom", "user:A", Reply(text="1"))
+    for i in range(8):
+        await queue(db, clock, "wecom", f"user:P{i}", Reply(text="并发"))
+    assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 9
+    assert fake.token_requests == 1  # nine concurrent senders, one token fetch
+    fake.expire_tokens()
+    await queue(db, clock, "wecom", "user:A", Reply(text="2"))
+    assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 1
+    assert fake.token_requests == 2 and len(fake.messages) == 10
+
+
+async def test_untrusted_ip_is_not_retried_and_is_reported(db, clock, wecom):
+    fake, senders, _ = wecom
+    fake.untrusted_ip = True
+    await queue(db, clock, "wecom", "user:A", Reply(text="hi"))
+    worker = OutboxWorker(db, senders, clock, seed=1)
+    assert await worker.run_once() == 0
+    assert await states(db) == {"dead": 1}
+    assert "60020" in worker.alerts.problems["wecom"] and "可信IP" in worker.alerts.problems["wecom"]
+
+
+async def test_transient_errors_retry_with_backoff_then_die_and_can_be_resent(db, clock, wecom):
+    fake, senders, _ = wecom
+    fake.fail_next = [{"errcode": -1, "errmsg": "system busy"}] * 3
+    await queue(db, clock, "wecom", "user:A", Reply(text="hi"))
+    worker = OutboxWorker(db, senders, clock, seed=3, max_attempts=3)
+    for _ in range(3):
+        await worker.run_once()
+        clock.advance(hours=2)
+    async with db.read() as s:
+        (row,) = await outbox.listing(s, dead=True)
+    assert row.attempts == 3 and "system busy" in row.last_error
+    async with db.write() as s:
+        assert await outbox.resend(s, row.id, clock())
+    assert await worker.run_once() == 1
+    assert fake.messages[-1]["markdown"]["content"] == "hi"
+    assert await states(db) == {"sent": 1}
+
+
+async def test_crashed_worker_lease_expires_and_message_is_sent_once(db, clock, wecom):
+    fake, senders, _ = wecom
+    await queue(db, clock, "wecom", "user:A", Reply(text="只发一次"))
+    async with db.write() as s:  # a worker claims, then dies before sending
+        assert len(await outbox.claim_due(s, clock())) == 1
+    worker = OutboxWorker(db, senders, clock, seed=1)
+    assert await worker.run_once() == 0  # leased, not yet due
+    clock.advance(seconds=61)
+    assert await worker.run_once() == 1
+    assert await worker.run_once() == 0
+    assert [m["markdown"]["content"] for m in fake.messages] == ["只发一次"]
+
+
+async def test_partial_multi_part_send_resumes_without_repeating(db, clock, wecom):
+    fake, senders, _ = wecom
+    text = "\n".join("很长的一行" * 20 for _ in range(40))  # several parts
+    await queue(db, clock, "wecom", "user:B", Reply(text=text))
+    fake.fail_on_call = {2: {"errcode": -1, "errmsg": "system busy"}}  # the second part fails once
+    worker = OutboxWorker(db, senders, clock, seed=1)
+    assert await worker.run_once() == 0
+    assert len(fake.messages) == 1
+    async with db.read() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert row.payload["_progress"] == {"done": 1} and row.state == "pending"
+    clock.advance(hours=1)
+    assert await worker.run_once() == 1
+    contents = [m["markdown"]["content"] for m in fake.messages]
+    total = int(contents[0].split("/")[1].split(")")[0])
+    assert len(contents) == total  # every part exactly once, in order
+    assert [c.split(")")[0] for c in contents] == [f"({i}/{total}" for i in range(1, total + 1)]
+
+
+async def test_digest_folds_a_burst_into_one_message(db, clock, wecom):
+    fake, senders, _ = wecom
+    for i in range(5):
+        await queue(db, clock, "wecom_robot", "robot:OPS", Reply(text=f"订单 SO{i} 卡关", title="卡关提醒",
+                                                                 markdown=True, digest_key="customs_stuck"))
+    assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 5
+    (msg,) = fake.robot_messages["OPS"]
+    content = msg["markdown"]["content"]
+    assert "卡关提醒（汇总 5 条）" in content and all(f"SO{i}" in content for i in range(5))
+    assert await states(db) == {"sent": 5}
+
+
+async def test_card_with_buttons_and_big_chart(db, clock, wecom):
+    fake, senders, _ = wecom
+    card = Card("渠道已冻结：TikTok", "取消率 4.2% > 3.5%", (("渠道", "tiktok"), ("取消率", "4.2%")),
+                (Button("撤销冻结", "undo_freeze:tiktok", 4),), task_id="freeze-tiktok-1")
+    await queue(db, clock, "wecom", "user:HePing", Reply(card=card))
+    img = Image.effect_noise((1600, 1600), 100).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    assert buf.tell() > 2 * 1024 * 1024
+    await queue(db, clock, "wecom_robot", "robot:MGMT", Reply(text="趋势", charts=(Chart("趋势", buf.getvalue()),)))
+    assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 2
+    sent_card = fake.messages[0]["template_card"]
+    assert sent_card["task_id"] == "freeze-tiktok-1"
+    assert sent_card["button_list"] == [{"text": "撤销冻结", "style": 4, "key": "undo_freeze:tiktok"}]
+    image = fake.robot_messages["MGMT"][1]["image"]
+    assert len(image["base64"]) * 3 / 4 <= 2 * 1024 * 1024
+
+
+async def test_unknown_channel_is_dead_with_reason(db, clock, wecom):
+    _, senders, _ = wecom
+    await queue(db, clock, "dingtalk", "user:x", Reply(text="hi"))
+    await OutboxWorker(db, {"wecom": senders["wecom"]}, clock).run_once()
+    async with db.read() as s:
+        (row,) = await outbox.listing(s, dead=True)
+    assert row.last_error == "没有配置渠道 dingtalk"
+    await asyncio.sleep(0)
