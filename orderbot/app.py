@@ -7,11 +7,16 @@ Resources open and close in `cleanup_ctx`; every background task is tracked and 
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import aiohttp
 from aiohttp import web
 
 from .bot.channels.base import Sender
+from .bot.channels.dingtalk import DingTalkApi, DingTalkSender
+from .bot.channels.email import EmailSender
+from .bot.channels.links import MediaLinks
+from .bot.channels.wechat_mp import WeChatMpApi, WeChatMpSender
 from .bot.channels.sandbox import SandboxSender
 from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from .bot.channels.worker import OutboxWorker, PlatformAlerts
@@ -21,7 +26,8 @@ from .config import BusinessConfig, load_config
 from .core.clock import Clock, system_clock
 from .db import Database
 from .settings import Settings
-from .webhooks import health, orders, wecom
+from .webhooks import charts, dingtalk, health, orders, wecom
+from .webhooks.dingtalk_stream import StreamRunner
 from .webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, SENDERS, SETTINGS, WORKER, Metrics, request_context,
 )
@@ -39,13 +45,33 @@ class LazyHttp:
         return getattr(self.session, name)
 
 
-def build_senders(settings: Settings, http, clock: Clock) -> dict[str, Sender]:
+def media_links(settings: Settings) -> MediaLinks:
+    """Chart links are signed with a key derived from ORDERBOT_LABEL_SECRET; without one, a key per process
+    (links then stop working after a restart, which is acceptable only for development)."""
+    secret = settings.label_secret.get_secret_value().encode() if settings.label_secret else secrets.token_bytes(32)
+    return MediaLinks(settings.public_url, secret)
+
+
+def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock, db: Database,
+                  links: MediaLinks) -> dict[str, Sender]:
     senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)}
     senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
     if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
         api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
                        secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id)
         senders["wecom"] = WeComAppSender(api)
+    ding_api = None
+    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
+        ding_api = DingTalkApi(http, base=settings.dingtalk_api_base, app_key=settings.dingtalk_app_key,
+                               app_secret=settings.dingtalk_app_secret.get_secret_value())
+    senders["dingtalk"] = DingTalkSender(http, ding_api, db, links, clock)
+    email = EmailSender(settings.smtp_url.get_secret_value()) if settings.smtp_url else None
+    if email is not None:
+        senders["email"] = email
+    if settings.wechat_mp_app_id and settings.wechat_mp_secret:
+        mp = WeChatMpApi(http, base=settings.wechat_mp_api_base, app_id=settings.wechat_mp_app_id,
+                         secret=settings.wechat_mp_secret.get_secret_value())
+        senders["wechat_mp"] = WeChatMpSender(mp, config.wechat_mp.templates, email)
     return senders
 
 
@@ -61,7 +87,8 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     owns_db = db is None
     app[DB] = db = db if db is not None else Database.from_url(settings.database_url)
     http = LazyHttp()
-    app[SENDERS] = senders if senders is not None else build_senders(settings, http, clock)
+    links = media_links(settings)
+    app[SENDERS] = senders if senders is not None else build_senders(settings, app[CONFIG], http, clock, db, links)
     app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=app[ALERTS])
     app[PIPELINE] = InboundPipeline(db, handler or fallback_handler, clock)
 
@@ -69,7 +96,15 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         stop = asyncio.Event()
         worker_task = asyncio.create_task(app[WORKER].run_forever(stop)) if run_worker else None
+        stream = None
+        if settings.dingtalk_mode == "stream" and settings.dingtalk_app_key and settings.dingtalk_app_secret:
+            stream = StreamRunner(app_key=settings.dingtalk_app_key,
+                                  app_secret=settings.dingtalk_app_secret.get_secret_value(),
+                                  api_base=settings.dingtalk_api_base, pipeline=app[PIPELINE])
+            stream.start(asyncio.get_running_loop())
         yield
+        if stream is not None:
+            await stream.stop()
         stop.set()
         if worker_task is not None:  # let the current pass finish its transaction, then stop
             try:
@@ -84,6 +119,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app.cleanup_ctx.append(_resources)
     health.setup(app)
     orders.setup(app)
+    charts.setup(app, links)
+    if settings.dingtalk_app_secret:
+        dingtalk.setup(app, dingtalk.DingTalkInbound(settings.dingtalk_app_secret.get_secret_value(),
+                                                     settings.dingtalk_app_key, app[PIPELINE]))
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         token = settings.wecom_token.get_secret_value()
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)

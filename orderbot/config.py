@@ -119,6 +119,17 @@ class ShopifyConfig(_Strict):
     urgency: Literal["normal", "urgent", "critical"] = "normal"
 
 
+class MpTemplate(_Strict):
+    """A WeChat Official Account template: its id and which template key carries each of our fields."""
+
+    template_id: str
+    keys: dict[str, str]
+
+
+class WeChatMpConfig(_Strict):
+    templates: dict[str, MpTemplate] = {}
+
+
 class BusinessConfig(_Strict):
     timezone: str = "Asia/Shanghai"
     staff: list[StaffEntry] = []
@@ -130,6 +141,7 @@ class BusinessConfig(_Strict):
     visibility: VisibilityConfig = VisibilityConfig()
     rules: dict[str, RuleConfig] = {}
     shopify: ShopifyConfig = ShopifyConfig()
+    wechat_mp: WeChatMpConfig = WeChatMpConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":

@@ -6,6 +6,7 @@ One validated object built at start-up by the composition root and passed down; 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     dingtalk_app_key: str | None = Field(None, alias="DINGTALK_APP_KEY")
     dingtalk_app_secret: SecretStr | None = Field(None, alias="DINGTALK_APP_SECRET")
     dingtalk_api_base: str = Field("https://api.dingtalk.com", alias="DINGTALK_API_BASE")
+    dingtalk_mode: Literal["http", "stream"] = Field("http", alias="ORDERBOT_DINGTALK_MODE")
     wechat_mp_app_id: str | None = Field(None, alias="WECHAT_MP_APP_ID")
     wechat_mp_secret: SecretStr | None = Field(None, alias="WECHAT_MP_SECRET")
     wechat_mp_api_base: str = Field("https://api.weixin.qq.com", alias="WECHAT_MP_API_BASE")

@@ -151,7 +151,7 @@ async def test_slow_scan_is_acknowledged_and_answered_through_the_outbox(client,
     resp = await client.post("/wecom/callback", params=query, data=body)
     assert resp.status == 200 and await resp.text() == ""
     assert time.monotonic() - started < 0.45
-    await asyncio.wait(client.app[WECOM].tasks, timeout=5)
+    await client.app[WECOM].background.drain(timeout=5)
     async with db.read() as s:
         row = (await s.execute(select(OutboxMessage))).scalar_one()
     assert row.state == "pending" and row.destination == "user:ZhangSan"

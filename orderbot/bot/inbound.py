@@ -15,6 +15,7 @@ class Origin:
     chat_id: str | None = None  # group chat, if any
     reply_channel: str = "sandbox"
     reply_to: str = ""
+    reply_route: tuple[tuple[str, str], ...] = ()  # extra routing a channel needs (DingTalk session webhook)
 
     @property
     def in_group(self) -> bool:

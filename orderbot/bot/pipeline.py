@@ -63,8 +63,11 @@ class InboundPipeline:
             if reply is None:
                 return Processed(None, None)
             passive = isinstance(event, ScanEvent) and event.wants_reply
+            payload = reply.to_dict()
+            if event.origin.reply_route:
+                payload["_route"] = dict(event.origin.reply_route)
             row = OutboxMessage(channel=event.origin.reply_channel, destination=event.origin.reply_to,
-                                kind="reply", payload=reply.to_dict(), state="pending", attempts=0,
+                                kind="reply", payload=payload, state="pending", attempts=0,
                                 next_attempt_at=now + PASSIVE_HOLD if passive else now, created_at=now,
                                 dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}"[:191])
             session.add(row)

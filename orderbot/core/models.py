@@ -9,8 +9,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, MetaData, String,
-    Text, TypeDecorator, UniqueConstraint,
+    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -320,3 +320,14 @@ class AuditEntry(Base):
     subject: Mapped[str] = mapped_column(String(128))
     detail: Mapped[str | None] = mapped_column(Text)
     chat: Mapped[str | None] = mapped_column(String(128))
+
+
+class Media(Base):
+    """Images and files served by signed, expiring links (charts in DingTalk markdown)."""
+
+    __tablename__ = "media"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mime: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,6 +1,7 @@
 """Shared pieces of the HTTP edge: app keys, JSON errors, request ids, metrics."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -85,3 +86,31 @@ async def request_context(request: web.Request, handler):
     return response
 
 
+
+
+class TaskTracker:
+    """Background work spawned by a webhook: tracked, its failures logged, awaited at shutdown."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work of %s failed", self.name, exc_info=task.exception())
+
+    async def drain(self, timeout: float = 10) -> None:
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=timeout)
+
+    async def within(self, coro, deadline: float):
+        """Start `coro` in the background; its result if it finishes within `deadline`, else TimeoutError."""
+        task = self.spawn(coro)
+        return await asyncio.wait_for(asyncio.shield(task), deadline)

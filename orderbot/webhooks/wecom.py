@@ -8,7 +8,6 @@ scancode_waitmsg whose answer is ready within the deadline goes back as the encr
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -24,7 +23,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from ..bot.channels.text import reply_plain, split_utf8
 from ..bot.inbound import ScanEvent
 from ..bot.pipeline import InboundPipeline
-from .common import METRICS, json_error
+from .common import METRICS, TaskTracker, json_error
 from .wecom_xml import BadXml, fields, parse_xml, to_event
 
 log = logging.getLogger("orderbot.webhooks.wecom")
@@ -43,22 +42,11 @@ class WeComInbound:
     agent_id: int | None
     pipeline: InboundPipeline
     passive_deadline: float = PASSIVE_DEADLINE
-    tasks: set[asyncio.Task] = field(default_factory=set)
+    background: TaskTracker = field(default_factory=lambda: TaskTracker("wecom"))
 
     def signed(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
         return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(),
                                    msg_signature.encode())
-
-    def track(self, coro) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background processing of a WeCom event failed", exc_info=task.exception())
 
     def passive_reply(self, to_user: str, content: str, nonce: str) -> str:
         now = str(int(time.time()))
@@ -134,10 +122,9 @@ async def receive(request: web.Request) -> web.Response:
         return json_error(400, f"cannot decrypt: {type(exc).__name__}")
     if event is None:
         return web.Response(text="")
-    task = inbound.track(inbound.pipeline.process(event))
     wants_passive = isinstance(event, ScanEvent) and event.wants_reply
     try:
-        processed = await asyncio.wait_for(asyncio.shield(task), inbound.passive_deadline)
+        processed = await inbound.background.within(inbound.pipeline.process(event), inbound.passive_deadline)
     except TimeoutError:
         metrics.inbound[("wecom", "deferred")] += 1
         return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
@@ -156,9 +143,7 @@ async def receive(request: web.Request) -> web.Response:
 
 async def _drain(app: web.Application):
     yield
-    inbound = app[WECOM]
-    if inbound.tasks:  # let in-flight events finish their transaction before the database closes
-        await asyncio.wait(inbound.tasks, timeout=10)
+    await app[WECOM].background.drain()  # let in-flight events commit before the database closes
 
 
 def setup(app: web.Application, inbound: WeComInbound) -> None:

@@ -1,7 +1,10 @@
 """The sender contract every channel implements, its typed errors, and the per-destination rate limiter."""
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,13 +27,14 @@ class Limit:
 
 
 class Sender(Protocol):
-    """Sends one outbox message. `progress` persists between attempts (parts already delivered)."""
+    """Sends one outbox message. `progress` persists between attempts (parts already delivered); the returned
+    note, if any, is kept on the sent row (e.g. 'fell back to email')."""
 
     channel: str
 
     def limit_for(self, destination: str) -> Limit | None: ...
 
-    async def send(self, destination: str, kind: str, payload: dict[str, Any], progress: dict[str, Any]) -> None: ...
+    async def send(self, destination: str, kind: str, payload: dict[str, Any], progress: dict[str, Any]) -> str | None: ...
 
 
 class RateLimiter:
@@ -61,3 +65,29 @@ class RateLimiter:
         if limit is None:
             return
         self._sent[key] = deque([until - timedelta(seconds=limit.per_seconds)] * limit.count)
+
+
+class TokenCache:
+    """One access token per app, shared by every sender, refreshed single-flight before it expires."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, int]]], *, margin: float = 300.0):
+        self._fetch, self._margin = fetch, margin
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    async def get(self) -> str:
+        if self._token and time.monotonic() < self._expires - self._margin:
+            return self._token
+        async with self._lock:  # single flight: concurrent callers wait for one fetch
+            if self._token and time.monotonic() < self._expires - self._margin:
+                return self._token
+            token, expires_in = await self._fetch()
+            self.fetches += 1
+            self._token, self._expires = token, time.monotonic() + expires_in
+            return token
+
+    def invalidate(self, token: str) -> None:
+        if self._token == token:  # only the token that failed; a fresher one stays
+            self._token = None

@@ -7,21 +7,18 @@ Limits from the platform (reference/wecom_dingtalk.md §4): app text and markdow
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import io
 import json
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from .images import shrink_png_to
 from ..reply import Reply
-from .base import Limit, SendError
+from .base import Limit, SendError, TokenCache
 from .text import reply_markdown, reply_plain, split_utf8
 
 log = logging.getLogger("orderbot.wecom")
@@ -45,32 +42,6 @@ def _classify(errcode: int, errmsg: str) -> SendError:
     if errcode == -1:
         return SendError(f"企业微信系统繁忙：{errmsg}", code=errcode)
     return SendError(f"企业微信返回错误：{errmsg}", code=errcode, permanent=True)
-
-
-class TokenCache:
-    """One access token per app, shared by every sender, refreshed single-flight before it expires."""
-
-    def __init__(self, fetch: Callable[[], Any], *, margin: float = 300.0):
-        self._fetch, self._margin = fetch, margin
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.fetches = 0
-
-    async def get(self) -> str:
-        if self._token and time.monotonic() < self._expires - self._margin:
-            return self._token
-        async with self._lock:  # single flight: concurrent callers wait for one fetch
-            if self._token and time.monotonic() < self._expires - self._margin:
-                return self._token
-            token, expires_in = await self._fetch()
-            self.fetches += 1
-            self._token, self._expires = token, time.monotonic() + expires_in
-            return token
-
-    def invalidate(self, token: str) -> None:
-        if self._token == token:  # only the token that failed; a fresher one stays
-            self._token = None
 
 
 class WeComApi:

@@ -113,7 +113,7 @@ class OutboxWorker:
                 try:
                     progress = dict(msg.payload.get("_progress", {}))
                     self.limiter.record(key, now)
-                    await sender.send(msg.destination, msg.kind, msg.payload, progress)
+                    note = await sender.send(msg.destination, msg.kind, msg.payload, progress)
                 except SendError as exc:
                     await self._failed(msg, folded, exc, key, limit, progress)
                     if exc.retry_after:
@@ -123,7 +123,7 @@ class OutboxWorker:
                         break
                     continue
                 async with self.db.write() as session:
-                    await outbox.mark_sent(session, [msg.id], self.clock())
+                    await outbox.mark_sent(session, [msg.id], self.clock(), note=note)
                     if folded:
                         await outbox.mark_sent(session, folded, self.clock(), note=f"汇总进 #{msg.id}")
                 self.alerts.clear(msg.channel)

@@ -1,0 +1,74 @@
+"""`POST /dingtalk/callback`: DingTalk app robot messages in HTTP mode.
+
+Headers `timestamp` (ms) and `sign` = Base64(HmacSHA256(appSecret, timestamp + "\\n" + appSecret)); a timestamp
+more than an hour off, or a wrong sign, is refused before the body is read as JSON. The reply goes out through
+the outbox (session webhook while valid, then the OpenAPI), so the callback answers at once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+
+from aiohttp import web
+
+from ..bot.pipeline import InboundPipeline
+from .common import CLOCK, METRICS, TaskTracker, json_error, json_ok
+from .dingtalk_msg import BadMessage, to_event
+
+log = logging.getLogger("orderbot.webhooks.dingtalk")
+MAX_SKEW_MS = 3600 * 1000
+
+
+def dingtalk_sign(secret: str, timestamp: str) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class DingTalkInbound:
+    def __init__(self, app_secret: str, app_key: str | None, pipeline: InboundPipeline, *, deadline: float = 3.0):
+        self._secret, self.app_key, self.pipeline, self.deadline = app_secret, app_key, pipeline, deadline
+        self.background = TaskTracker("dingtalk")
+
+
+DINGTALK = web.AppKey("dingtalk_inbound", DingTalkInbound)
+
+
+async def callback(request: web.Request) -> web.Response:
+    inbound = request.app[DINGTALK]
+    metrics = request.app[METRICS]
+    ts, sign = request.headers.get("timestamp", ""), request.headers.get("sign", "")
+    now_ms = int(request.app[CLOCK]().timestamp() * 1000)
+    if not ts.isdigit() or abs(now_ms - int(ts)) > MAX_SKEW_MS:
+        metrics.inbound[("dingtalk", "bad_timestamp")] += 1
+        return json_error(401, "timestamp missing or more than an hour off")
+    if not hmac.compare_digest(dingtalk_sign(inbound._secret, ts).encode(), sign.encode()):
+        metrics.inbound[("dingtalk", "bad_signature")] += 1
+        return json_error(401, "invalid sign")
+    body = await request.read()
+    try:
+        event = to_event(json.loads(body.decode("utf-8")), robot_code=inbound.app_key)
+    except (UnicodeDecodeError, json.JSONDecodeError, BadMessage, TypeError, ValueError) as exc:
+        return json_error(400, f"malformed message: {exc}")
+    if event is None:
+        return json_ok(ignored=True)
+    try:
+        processed = await inbound.background.within(inbound.pipeline.process(event), inbound.deadline)
+    except TimeoutError:
+        metrics.inbound[("dingtalk", "deferred")] += 1
+        return json_ok(deferred=True)
+    metrics.inbound[("dingtalk", "duplicate" if processed is None else "processed")] += 1
+    return json_ok()
+
+
+async def _drain(app: web.Application):
+    yield
+    await app[DINGTALK].background.drain()
+
+
+def setup(app: web.Application, inbound: DingTalkInbound) -> None:
+    app[DINGTALK] = inbound
+    app.cleanup_ctx.append(_drain)
+    app.router.add_post("/dingtalk/callback", callback)
