@@ -1,0 +1,100 @@
+"""Customer notices: WeChat Official Account template messages with dedupe, and the email fallback for
+customers who do not follow the account, delivered to a real local SMTP server."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from orderbot.bot.channels.email import EmailSender
+from orderbot.bot.channels.wechat_mp import WeChatMpApi, WeChatMpSender
+from orderbot.bot.channels.worker import OutboxWorker
+from orderbot.core import outbox
+from orderbot.core.models import OutboxMessage
+
+from .fakes.wechat_mp import FakeWeChatMp
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, f"smtp://127.0.0.1:{port}"
+    controller.stop()
+
+
+@pytest.fixture
+async def mp():
+    fake = FakeWeChatMp()
+    server = TestServer(fake.app())
+    await server.start_server()
+    yield fake, str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+def shipment(openid_email=None, msg_id="ship-SO202602010001"):
+    return {"template": "shipment", "client_msg_id": msg_id, "email": openid_email,
+            "subject": "您的订单已发出", "text": "已发出|单号:YT123456789CN",
+            "fields": {"order_no": "SO202602010001", "shipped_at": "2026-02-10 14:30",
+                       "product": "20000mAh 移动电源 黑色 超长的商品名称会被截断到二十个字", "carrier": "云途物流",
+                       "tracking_no": "YT123456789CN"}}
+
+
+async def test_template_message_and_email_fallback(db, clock, config, mp, smtp):
+    fake, base = mp
+    inbox, smtp_url = smtp
+    fake.followers.add("o-follower")
+    async with aiohttp.ClientSession() as http:
+        api = WeChatMpApi(http, base=base, app_id="wxapp", secret="mpsecret")
+        sender = WeChatMpSender(api, config.wechat_mp.templates, EmailSender(smtp_url, sender="bot@shop.example"))
+        async with db.write() as s:
+            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-follower", kind="customer",
+                                 payload=shipment(), now=clock(), dedupe_key="ship:SO202602010001")
+            assert not await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-follower",
+                                            kind="customer", payload=shipment(), now=clock(),
+                                            dedupe_key="ship:SO202602010001")
+            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-stranger", kind="customer",
+                                 payload=shipment("buyer@example.com", "ship-2"), now=clock())
+            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-nomail", kind="customer",
+                                 payload=shipment(None, "ship-3"), now=clock())
+        assert await OutboxWorker(db, {"wechat_mp": sender}, clock, seed=1).run_once() == 2
+    (sent,) = fake.sent
+    assert sent["client_msg_id"] == "ship-SO202602010001"
+    assert sent["data"]["character_string14"] == {"value": "YT123456789CN"}
+    assert len(sent["data"]["thing4"]["value"]) == 20
+    await asyncio.sleep(0.05)
+    ((rcpts, content),) = inbox.messages
+    assert rcpts == ["buyer@example.com"] and "YT123456789CN" in content
+    async with db.read() as s:
+        (dead,) = await outbox.listing(s, dead=True)
+        rows = {r.destination: r for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert dead.destination == "openid:o-nomail" and "43101" in dead.last_error
+    assert rows["openid:o-stranger"].state == "sent" and "改发邮件" in rows["openid:o-stranger"].last_error
+
+
+async def test_email_refusal_is_permanent_and_bad_url_rejected(smtp):
+    with pytest.raises(ValueError, match="smtp://"):
+        EmailSender("http://mail.example.com")
+    inbox, url = smtp
+    sender = EmailSender(url)
+    await sender.send_mail("a@b.c", "主题", "正文：中文")
+    await asyncio.sleep(0.05)
+    assert inbox.messages and inbox.messages[0][0] == ["a@b.c"]
