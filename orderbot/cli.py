@@ -193,6 +193,42 @@ def cmd_demo(args) -> int:
     return asyncio.run(run())
 
 
+# --- outbox ------------------------------------------------------------------------------------------------
+def cmd_outbox(args) -> int:
+    from .core import outbox
+    from .core.clock import system_clock
+    from .db import Database
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            if args.resend:
+                async with db.write() as session:
+                    done = [i for i in args.resend if await outbox.resend(session, i, system_clock())]
+                missing = sorted(set(args.resend) - set(done))
+                print(f"已重新排队：{', '.join(map(str, done)) or '无'}")
+                if missing:
+                    print(f"不是死信或不存在：{', '.join(map(str, missing))}", file=sys.stderr)
+                return 1 if missing else 0
+            async with db.read() as session:
+                rows = await outbox.listing(session, dead=args.dead, limit=args.limit)
+                counts = await outbox.counts(session)
+        finally:
+            await db.dispose()
+        print(f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}")
+        for r in rows:
+            preview = (r.payload.get("title") or r.payload.get("text") or r.kind or "").replace("\n", " ")[:40]
+            line = f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  {r.created_at:%Y-%m-%d %H:%M}  {preview}"
+            if r.last_error:
+                line += f"\n      原因：{r.last_error}"
+            print(line)
+        return 0
+
+    return asyncio.run(run())
+
+
 # --- bench ---------------------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
     from .bench import run_bench
@@ -234,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check-config", help="validate the environment and the business config file")
     s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("outbox", help="what waits to be sent, and what could not be sent, with the reason")
+    s.add_argument("--dead", action="store_true", help="list dead messages (gave up) instead of pending ones")
+    s.add_argument("--resend", type=int, nargs="+", metavar="ID", help="put dead messages back in the queue")
+    s.add_argument("--limit", type=int, default=200)
+    s.set_defaults(func=cmd_outbox)
 
     s = sub.add_parser("bench", help="run the benchmark suite, print a table, write JSON")
     s.add_argument("--orders", type=int, default=1_000_000)

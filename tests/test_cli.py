@@ -100,3 +100,22 @@ def test_import_of_unreadable_files_fails_clearly(tmp_path, args):
     (tmp_path / "x.txt").write_text("hello")
     result = run(tmp_path, *args)
     assert result.returncode == 2 and ("文件不存在" in result.stderr or "不支持的文件类型" in result.stderr)
+
+
+def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    import sqlite3
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute("INSERT INTO outbox (channel, destination, kind, payload, state, attempts, next_attempt_at, "
+                     "last_error, created_at) VALUES ('wecom', 'user:A', 'reply', '{\"text\": \"你好\"}', 'dead', 8, ?, "
+                     "'60020: 企业微信拒绝了本服务器的IP', ?)", (now, now))
+    listed = run(tmp_path, "outbox", "--dead")
+    assert listed.returncode == 0 and "死信 1" in listed.stdout
+    assert "#1  wecom:user:A" in listed.stdout and "原因：60020" in listed.stdout
+    resent = run(tmp_path, "outbox", "--resend", "1", "99")
+    assert resent.returncode == 1 and "已重新排队：1" in resent.stdout and "99" in resent.stderr
+    pending = run(tmp_path, "outbox")
+    assert "待发送 1" in pending.stdout and "#1  wecom:user:A" in pending.stdout
