@@ -22,7 +22,9 @@ from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from .bot.channels.worker import OutboxWorker, PlatformAlerts
 from .bot.handlers.fallback import fallback_handler
 from .bot.pipeline import Handler, InboundPipeline
+from .bot.reply import Reply
 from .config import BusinessConfig, load_config
+from .core import outbox
 from .core.clock import Clock, system_clock
 from .db import Database
 from .settings import Settings
@@ -83,13 +85,23 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
     app[CLOCK] = clock = clock or system_clock
     app[METRICS] = Metrics()
-    app[ALERTS] = PlatformAlerts()
+    app[ALERTS] = alerts = PlatformAlerts()
     owns_db = db is None
     app[DB] = db = db if db is not None else Database.from_url(settings.database_url)
     http = LazyHttp()
     links = media_links(settings)
     app[SENDERS] = senders if senders is not None else build_senders(settings, app[CONFIG], http, clock, db, links)
-    app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=app[ALERTS])
+    app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=alerts)
+    admins = [s.email for s in app[CONFIG].staff if s.email and {"admin", "management"} & set(s.roles)]
+    if "email" in app[SENDERS] and admins:
+        async def tell_admins(channel: str, message: str) -> None:
+            async with db.write() as session:
+                for address in admins:
+                    await outbox.enqueue(session, channel="email", destination=f"email:{address}", kind="reply",
+                                         payload=Reply(title=f"OrderBot：{channel} 渠道需要处理",
+                                                       text=message).to_dict(), now=clock())
+
+        alerts.notify = tell_admins
     app[PIPELINE] = InboundPipeline(db, handler or fallback_handler, clock)
 
     async def _resources(app: web.Application):

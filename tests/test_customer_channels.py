@@ -3,6 +3,8 @@ customers who do not follow the account, delivered to a real local SMTP server."
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import socket
 
 import aiohttp
@@ -98,3 +100,42 @@ async def test_email_refusal_is_permanent_and_bad_url_rejected(smtp):
     await sender.send_mail("a@b.c", "主题", "正文：中文")
     await asyncio.sleep(0.05)
     assert inbox.messages and inbox.messages[0][0] == ["a@b.c"]
+
+
+async def test_untrusted_ip_reaches_healthz_and_the_admins_inbox(db, clock, config, smtp):
+    from aiohttp.test_utils import TestClient
+
+    from orderbot.app import create_app
+    from orderbot.bot.reply import Reply
+    from orderbot.config import parse_config
+    from orderbot.settings import load_settings
+    from orderbot.webhooks.common import WORKER
+
+    from .conftest import EXAMPLE_CONFIG
+    from .fakes.wecom import FakeWeCom
+
+    inbox, smtp_url = smtp
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+        'roles = ["sales_director", "management"]', 'roles = ["sales_director", "management"]\nemail = "boss@shop.example"')
+    cfg = parse_config(text)
+    fake = FakeWeCom(corp_id="wwcorp", secret="app-secret")
+    fake.untrusted_ip = True
+    wecom_server = TestServer(fake.app())
+    await wecom_server.start_server()
+    settings = load_settings(env_file=None, WECOM_CORP_ID="wwcorp", WECOM_SECRET="app-secret", WECOM_AGENT_ID="7",
+                             WECOM_API_BASE=str(wecom_server.make_url("")).rstrip("/"), SMTP_URL=smtp_url)
+    app = create_app(settings, config=cfg, db=db, clock=clock, run_worker=False)
+    async with TestClient(TestServer(app)) as client:
+        async with db.write() as s:
+            await outbox.enqueue(s, channel="wecom", destination="user:A", kind="reply",
+                                 payload=Reply(text="hi").to_dict(), now=clock())
+        await app[WORKER].run_once()
+        health = await (await client.get("/healthz")).json()
+        assert health["status"] == "degraded" and "60020" in health["platforms"]["wecom"]
+        await app[WORKER].run_once()  # delivers the admin email
+    await wecom_server.close()
+    await asyncio.sleep(0.05)
+    ((rcpts, content),) = inbox.messages
+    mail = email.message_from_string(content, policy=email.policy.default)
+    assert rcpts == ["boss@shop.example"] and "wecom" in mail["Subject"]
+    assert "60020" in mail.get_body().get_content()

@@ -191,6 +191,26 @@ async def test_card_with_buttons_and_big_chart(db, clock, wecom):
     assert len(image["base64"]) * 3 / 4 <= 2 * 1024 * 1024
 
 
+async def test_card_update_uses_the_response_code_once_and_app_chats_work(db, clock, wecom):
+    fake, senders, _ = wecom
+    update = {"userids": ["HePing"], "response_code": "RC-1", "button": {"replace_name": "已撤销"}}
+    await queue(db, clock, "wecom", "user:HePing", Reply(), kind="card_update")
+    async with db.write() as s:
+        await outbox.enqueue(s, channel="wecom", destination="user:HePing", kind="card_update", payload=update,
+                             now=clock())
+        await outbox.enqueue(s, channel="wecom", destination="user:HePing", kind="card_update", payload=update,
+                             now=clock())
+    await queue(db, clock, "wecom", "chat:wrOPS", Reply(text="仓库群通知"))
+    await OutboxWorker(db, senders, clock, seed=1).run_once()
+    assert [u["response_code"] for u in fake.card_updates] == ["RC-1"]
+    assert fake.card_updates[0]["agentid"] == 1000002
+    async with db.read() as s:
+        dead = await outbox.listing(s, dead=True)
+    assert len(dead) == 2  # the empty payload and the second use of a once-only code
+    assert any("40129" in d.last_error for d in dead)
+    assert any(m.get("chatid") == "wrOPS" for m in fake.messages)
+
+
 async def test_unknown_channel_is_dead_with_reason(db, clock, wecom):
     _, senders, _ = wecom
     await queue(db, clock, "dingtalk", "user:x", Reply(text="hi"))

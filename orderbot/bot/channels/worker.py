@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,14 +26,19 @@ log = logging.getLogger("orderbot.outbox")
 
 @dataclass
 class PlatformAlerts:
-    """Configuration problems a person must fix (e.g. untrusted IP); shown in /healthz and `orderbot outbox`."""
+    """Configuration problems a person must fix (e.g. untrusted IP): logged, shown in /healthz, and handed to
+    `notify` (the app queues an email to the admins) once per new problem."""
 
     problems: dict[str, str] = field(default_factory=dict)
+    notify: Callable[[str, str], Awaitable[None]] | None = None
 
-    def raise_(self, channel: str, message: str) -> None:
-        if self.problems.get(channel) != message:
-            log.error("channel %s needs attention: %s", channel, message)
+    async def raise_(self, channel: str, message: str) -> None:
+        if self.problems.get(channel) == message:
+            return
+        log.error("channel %s needs attention: %s", channel, message)
         self.problems[channel] = message
+        if self.notify is not None:
+            await self.notify(channel, message)
 
     def clear(self, channel: str) -> None:
         self.problems.pop(channel, None)
@@ -141,7 +146,7 @@ class OutboxWorker:
         now = self.clock()
         error = f"{exc.code}: {exc}" if exc.code is not None else str(exc)
         if exc.alert:
-            self.alerts.raise_(msg.channel, error)
+            await self.alerts.raise_(msg.channel, error)
         async with self.db.write() as session:
             if progress and not folded:
                 await outbox.save_progress(session, msg.id, {**msg.payload, "_progress": progress})
