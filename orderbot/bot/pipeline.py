@@ -4,9 +4,14 @@ In one unit of work: claim the event's dedupe key, run the handler (which may ch
 core use cases on the same session), and queue its reply. A repeat delivery finds the key taken and does
 nothing. A reply that may also go back synchronously (WeCom `scancode_waitmsg` passive reply) is queued with a
 short hold; if the webhook answers in time it marks the row sent, otherwise the worker sends it after the hold.
+
+Group commit: events that arrive while a transaction is committing are processed together in the next one,
+each in its own savepoint, so a burst costs one commit instead of one per event, and an event is acknowledged
+only after the commit that records it. At low load a batch is a single event and nothing waits.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ from .reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
 PASSIVE_HOLD = timedelta(seconds=15)
+MAX_BATCH = 64
 
 
 class Handler(Protocol):
@@ -47,32 +53,65 @@ class InboundPipeline:
                  speech_to_text: SpeechToText | None = None):
         self.db, self.handler, self.clock = db, handler, clock
         self.speech_to_text = speech_to_text
+        self._pending: list[tuple[InboundEvent, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
 
     async def process(self, event: InboundEvent) -> Processed | None:
-        """Returns None for a repeat delivery; otherwise the reply and its outbox row."""
+        """Returns None for a repeat delivery; otherwise the reply and its outbox row, once committed."""
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             event = await self._transcribe(event)
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((event, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            outcomes: list[tuple[asyncio.Future, object, bool]] = []
+            try:
+                async with self.db.write() as session:
+                    for event, future in batch:
+                        try:
+                            async with session.begin_nested():
+                                outcomes.append((future, await self._one(session, event), False))
+                        except Exception as exc:  # this event's savepoint is rolled back; the others commit
+                            outcomes.append((future, exc, True))
+            except Exception as exc:  # the commit failed: nothing of the batch is recorded
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for future, value, failed in outcomes:
+                if future.done():
+                    continue
+                if failed:
+                    future.set_exception(value)  # type: ignore[arg-type]
+                else:
+                    future.set_result(value)
+
+    async def _one(self, session: AsyncSession, event: InboundEvent) -> Processed | None:
         now = self.clock()
-        async with self.db.write() as session:
-            if not await claim_event(session, event.origin.platform, event.dedupe_key, now):
-                return None
-            if isinstance(event, ChatMessage) and event.is_voice and not event.text:
-                reply: Reply | None = Reply(text=VOICE_HELP)
-            else:
-                reply = await self.handler(event, session)
-            if reply is None:
-                return Processed(None, None)
-            passive = isinstance(event, ScanEvent) and event.wants_reply
-            payload = reply.to_dict()
-            if event.origin.reply_route:
-                payload["_route"] = dict(event.origin.reply_route)
-            row = OutboxMessage(channel=event.origin.reply_channel, destination=event.origin.reply_to,
-                                kind="reply", payload=payload, state="pending", attempts=0,
-                                next_attempt_at=now + PASSIVE_HOLD if passive else now, created_at=now,
-                                dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}"[:191])
-            session.add(row)
-            await session.flush()
-            return Processed(reply, row.id)
+        if not await claim_event(session, event.origin.platform, event.dedupe_key, now):
+            return None
+        if isinstance(event, ChatMessage) and event.is_voice and not event.text:
+            reply: Reply | None = Reply(text=VOICE_HELP)
+        else:
+            reply = await self.handler(event, session)
+        if reply is None:
+            return Processed(None, None)
+        passive = isinstance(event, ScanEvent) and event.wants_reply
+        payload = reply.to_dict()
+        if event.origin.reply_route:
+            payload["_route"] = dict(event.origin.reply_route)
+        row = OutboxMessage(channel=event.origin.reply_channel, destination=event.origin.reply_to,
+                            kind="reply", payload=payload, state="pending", attempts=0,
+                            next_attempt_at=now + PASSIVE_HOLD if passive else now, created_at=now,
+                            dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}"[:191])
+        session.add(row)
+        await session.flush()
+        return Processed(reply, row.id)
 
     async def mark_answered_passively(self, outbox_id: int) -> bool:
         """The reply went back in the HTTP response: make sure the worker does not send it again."""

@@ -22,6 +22,7 @@ class FakeWeCom:
         self.corp_id, self.secret, self.robot_limit, self.clock = corp_id, secret, robot_limit, clock
         self.tokens: set[str] = set()
         self.token_requests = 0
+        self.refused = 0  # robot messages refused with 45009
         self.untrusted_ip = False
         self.messages: list[dict] = []  # app messages accepted
         self.robot_messages: dict[str, list[dict]] = defaultdict(list)
@@ -145,6 +146,7 @@ class FakeWeCom:
         while window and window[0] <= now - 60:
             window.popleft()
         if len(window) >= self.robot_limit:
+            self.refused += 1
             return self._err(45009, "api freq out of limit")
         body = await request.json()
         msgtype = body.get("msgtype")

@@ -85,6 +85,8 @@ class OutboxWorker:
         self._rng = random.Random(seed)
         self._sem = asyncio.Semaphore(concurrency)
         self.wake = asyncio.Event()
+        self._delivered: list[tuple[list[int], str | None]] = []  # sent, not yet recorded
+        self._record_lock = asyncio.Lock()
 
     async def run_once(self) -> int:
         """Process what is due now; returns the number of messages delivered (folded ones included)."""
@@ -95,8 +97,25 @@ class OutboxWorker:
         groups: dict[tuple[str, str], list[Claimed]] = {}
         for msg in claimed:
             groups.setdefault((msg.channel, msg.destination), []).append(msg)
-        results = await asyncio.gather(*(self._drain(key, msgs) for key, msgs in groups.items()))
+        try:
+            results = await asyncio.gather(*(self._drain(key, msgs) for key, msgs in groups.items()))
+        finally:
+            await self._record_delivered()
         return sum(results)
+
+    async def _record_delivered(self, at_least: int = 1) -> None:
+        """Mark delivered messages sent, many per transaction (SQLite serialises writers, so fewer is faster).
+        The window between a platform's 200 and this commit is where a crash could repeat a send."""
+        if len(self._delivered) < at_least:
+            return
+        async with self._record_lock:
+            batch, self._delivered = self._delivered, []
+            if not batch:
+                return
+            now = self.clock()
+            async with self.db.write() as session:
+                for ids, note in batch:
+                    await outbox.mark_sent(session, ids, now, note=note)
 
     async def _drain(self, key: tuple[str, str], messages: list[Claimed]) -> int:
         sender = self.senders.get(key[0])
@@ -127,10 +146,10 @@ class OutboxWorker:
                                              self.clock() + timedelta(seconds=exc.retry_after))
                         break
                     continue
-                async with self.db.write() as session:
-                    await outbox.mark_sent(session, [msg.id], self.clock(), note=note)
-                    if folded:
-                        await outbox.mark_sent(session, folded, self.clock(), note=f"汇总进 #{msg.id}")
+                self._delivered.append(([msg.id], note))
+                if folded:
+                    self._delivered.append((folded, f"汇总进 #{msg.id}"))
+                await self._record_delivered(at_least=32)
                 self.alerts.clear(msg.channel)
                 delivered += 1 + len(folded)
         return delivered
