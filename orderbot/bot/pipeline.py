@@ -75,9 +75,11 @@ class InboundPipeline:
                     for event, future in batch:
                         try:
                             async with session.begin_nested():
-                                outcomes.append((future, await self._one(session, event), False))
+                                result = await self._one(session, event)
                         except Exception as exc:  # this event's savepoint is rolled back; the others commit
                             outcomes.append((future, exc, True))
+                        else:  # only once the savepoint has been released (its flush can still fail)
+                            outcomes.append((future, result, False))
             except Exception as exc:  # the commit failed: nothing of the batch is recorded
                 for _, future in batch:
                     if not future.done():
