@@ -71,8 +71,9 @@ async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: st
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
 
 
-async def mark_dead(session: AsyncSession, msg_id: int, error: str) -> None:
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id)
+async def mark_dead(session: AsyncSession, msg_ids: int | list[int], error: str) -> None:
+    ids = [msg_ids] if isinstance(msg_ids, int) else msg_ids
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
                           .values(state="dead", last_error=error[:2000]))
 
 

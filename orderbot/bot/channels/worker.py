@@ -121,11 +121,12 @@ class OutboxWorker:
         sender = self.senders.get(key[0])
         delivered = 0
         async with self._sem:
+            if sender is None:
+                async with self.db.write() as session:
+                    await outbox.mark_dead(session, [m.id for m in messages], f"没有配置渠道 {key[0]}")
+                return 0
             items = fold(messages)
             for index, (msg, folded) in enumerate(items):
-                if sender is None:
-                    await self._finish_dead(msg, f"没有配置渠道 {msg.channel}")
-                    continue
                 limit = sender.limit_for(msg.destination)
                 now = self.clock()
                 wait_until = self.limiter.next_free(key, limit, now)
@@ -181,10 +182,6 @@ class OutboxWorker:
             else:
                 delay = backoff(msg.attempts, self._rng)
             await outbox.mark_retry(session, msg.id, now + timedelta(seconds=delay), error)
-
-    async def _finish_dead(self, msg: Claimed, error: str) -> None:
-        async with self.db.write() as session:
-            await outbox.mark_dead(session, msg.id, error)
 
     async def run_forever(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         """Drain until `stop` is set; between passes sleep until woken, stopped, or `idle` seconds pass."""
