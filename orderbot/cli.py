@@ -193,6 +193,52 @@ def cmd_demo(args) -> int:
     return asyncio.run(run())
 
 
+# --- parse -------------------------------------------------------------------------------------------------
+def _parse_now(value: str | None):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        now = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"--now 不是 ISO-8601 时间：{value}") from None
+    return now if now.tzinfo else now.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def _vocabulary(settings: Settings):
+    """Master data from the database when it is there and migrated; the static vocabulary otherwise."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .bot.intents import Vocabulary, load_vocabulary
+    from .db import Database, sqlite_path
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():  # do not create an empty database file just to read it
+        return Vocabulary.static()
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            return await load_vocabulary(session)
+    except (SQLAlchemyError, OSError):
+        return Vocabulary.static()
+    finally:
+        await db.dispose()
+
+
+def cmd_parse(args) -> int:
+    from .bot.intents import IntentParser, main_parse
+
+    settings = _settings()
+    now = _parse_now(args.now)
+    parser = IntentParser(asyncio.run(_vocabulary(settings)), cache_dir=settings.cache_dir)
+    texts = [args.text] if args.text else sys.stdin
+    for line in main_parse(texts, now, parser):
+        print(line, flush=True)
+    return 0
+
+
 # --- outbox ------------------------------------------------------------------------------------------------
 def cmd_outbox(args) -> int:
     from .core import outbox
@@ -270,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("check-config", help="validate the environment and the business config file")
     s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("parse", help="one INTENTS.md JSON line per text; reads stdin when no TEXT is given")
+    s.add_argument("--now", help="the current time, ISO-8601 (default: the wall clock; naive = Asia/Shanghai)")
+    s.add_argument("text", nargs="?")
+    s.set_defaults(func=cmd_parse)
 
     s = sub.add_parser("outbox", help="what waits to be sent, and what could not be sent, with the reason")
     s.add_argument("--dead", action="store_true", help="list dead messages (gave up) instead of pending ones")

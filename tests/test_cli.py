@@ -119,3 +119,19 @@ def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
     assert resent.returncode == 1 and "已重新排队：1" in resent.stdout and "99" in resent.stderr
     pending = run(tmp_path, "outbox")
     assert "待发送 1" in pending.stdout and "#1  wecom:user:A" in pending.stdout
+
+
+def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
+    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", "查看华东区昨日延迟TOP3客户",
+                 env={"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ('{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
+                             '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}\n')
+    assert not (tmp_path / "cli.db").exists()  # no database file is created just to read master data
+    piped = subprocess.run([sys.executable, "-m", "orderbot", "parse", "--now", "2026-02-10T09:00:00+08:00"],
+                           input="查单 SO202602010001\n\nfreeze amazon\n", capture_output=True, text=True,
+                           cwd=tmp_path, env={**os.environ, "ORDERBOT_CACHE_DIR": str(tmp_path / "cache"),
+                                              "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/none.db"})
+    lines = [json.loads(x) for x in piped.stdout.splitlines()]
+    assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
+    assert lines[1]["slots"] == {"channel": "amazon"}

@@ -1,0 +1,73 @@
+"""Order references and SKUs, found by pattern before any word segmentation.
+
+`\\b` is useless here: Python counts CJK characters as word characters, so "订单SO202602010001到哪了" has no
+boundary around the number. Every pattern is anchored with ASCII lookarounds instead.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Patterns run on normalised (lower-case) text; values are upper-cased on the way out.
+_ORDER_NO = re.compile(r"(?<![a-z0-9])so[- ]?(\d{12,}|\d{4}(?: \d{4}){2,})(?![0-9])")
+_AMAZON = re.compile(r"(?<![0-9-])(\d{3}-\d{7}-\d{7})(?![0-9-])")
+_S10 = re.compile(r"(?<![a-z0-9])([a-z]{2}\d{9}[a-z]{2})(?![a-z0-9])")
+# letters/digits in hyphen-joined groups; whether a candidate really is a SKU is decided in `_looks_like_sku`
+_SKU = re.compile(r"(?<![a-z0-9-])([a-z0-9]+(?:-[a-z0-9]+)+)(?![a-z0-9-])")
+_RANKING = re.compile(r"^(?:top|last|past|next)-\d+$|^\d+-(?:hours?|h|days?|weeks?|mins?|minutes?|months?)$")
+_COMPACT = re.compile(r"[\s-]")
+
+
+@dataclass(frozen=True)
+class Found:
+    value: str
+    start: int
+    end: int
+
+
+def find_order_refs(text: str) -> list[Found]:
+    """SO numbers (12+ digits; a speech transcript may space them in groups), Amazon 3-7-7 ids, UPU S10."""
+    found = [Found("SO" + m.group(1).replace(" ", ""), m.start(), m.end()) for m in _ORDER_NO.finditer(text)]
+    found += [Found(m.group(1), m.start(), m.end()) for m in _AMAZON.finditer(text)]
+    found += [Found(m.group(1).upper(), m.start(), m.end()) for m in _S10.finditer(text)]
+    return sorted(found, key=lambda f: f.start)
+
+
+def find_skus(text: str, known: Iterable[str] = ()) -> list[Found]:
+    """Hyphenated codes such as PB-20K-BLK, plus known SKUs written without their hyphens ("pb20kblk")."""
+    known_compact = {_COMPACT.sub("", k.lower()): k.upper() for k in known}
+    found = [Found(m.group(1).upper(), m.start(), m.end()) for m in _SKU.finditer(text)
+             if _looks_like_sku(m.group(1), known_compact)]
+    for compact, sku in known_compact.items():
+        # only unhyphenated spellings here; hyphenated ones were found above
+        if compact == sku.lower():
+            continue
+        at = text.find(compact)
+        if at >= 0 and not _inside(at, found):
+            found.append(Found(sku, at, at + len(compact)))
+    return sorted(found, key=lambda f: f.start)
+
+
+def _looks_like_sku(candidate: str, known_compact: dict[str, str]) -> bool:
+    if _COMPACT.sub("", candidate) in known_compact:
+        return True
+    if _RANKING.match(candidate) or re.fullmatch(r"[\d-]+", candidate):
+        return False  # "top-3", dates like 2026-02-03, Amazon ids
+    # a code has a digit (PB-20K-BLK), or is all short letter groups (EB-TWS-WHT); words like "e-commerce" are not
+    if any(c.isdigit() for c in candidate):
+        return True
+    groups = candidate.split("-")
+    return len(groups) >= 3 and all(len(g) <= 4 for g in groups)
+
+
+def _inside(at: int, found: list[Found]) -> bool:
+    return any(f.start <= at < f.end for f in found)
+
+
+def blank(text: str, spans: Iterable[Found]) -> str:
+    """Replace matched spans with spaces so later extractors and the segmenter never see them again."""
+    chars = list(text)
+    for f in spans:
+        chars[f.start:f.end] = " " * (f.end - f.start)
+    return "".join(chars)

@@ -1,0 +1,78 @@
+"""Evidence → the slots of one chosen intent, with INTENTS.md defaults; required slots are never guessed."""
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from .evidence import Evidence
+from .spec import FUTURE_DATE_INTENTS, LIMIT_CAP, REQUIRED, defaults
+
+_MIN_BARE_VOLUME = 100  # "如果来5000" without 单: a bare number this big can only be an order volume
+
+
+def fill(intent: str, ev: Evidence, today: date) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The intent's slots in table order, and the required ones still missing."""
+    slots = defaults(intent, today)
+    future = intent in FUTURE_DATE_INTENTS
+
+    if "order_ref" in slots and ev.refs:
+        slots["order_ref"] = ev.refs[0]
+    if "sku" in slots:
+        slots["sku"] = ev.skus[0] if ev.skus else ev.first("sku")
+    if "channel" in slots:
+        slots["channel"] = ev.first("channel")
+    if "region" in slots:
+        slots["region"], slots["province"] = ev.first("region"), ev.first("province")
+    if "date_from" in slots and ev.dates:
+        resolved = ev.dates[0].resolve(today, future)
+        if resolved:
+            slots["date_from"], slots["date_to"] = (d.isoformat() for d in resolved)
+    if "date" in slots and ev.dates:
+        resolved = ev.dates[0].resolve(today, future)
+        if resolved:
+            slots["date"] = resolved[1].isoformat()  # a range asked for a daily report: its latest day
+    if "eta" in slots:
+        slots["eta"] = _eta(ev, today)
+    if "limit" in slots and ev.rankings:
+        slots["limit"] = min(ev.rankings[0].value, LIMIT_CAP)
+    if "metric" in slots:
+        metrics = ev.values.get("metric", [])
+        # "订单取消率趋势": the specific metric wins over the generic word for orders
+        slots["metric"] = next((m for m in metrics if m != "orders"), metrics[0] if metrics else "orders")
+    if "staff" in slots:
+        slots["staff"] = _staff(ev)
+    if "rule" in slots:
+        slots["rule"] = ev.first("rule") or ev.first("rule_hint")
+    if "minutes" in slots and ev.durations:
+        slots["minutes"] = ev.durations[0].value
+    if "hours" in slots and ev.durations:
+        slots["hours"] = math.ceil(ev.durations[0].value / 60)
+    if "extra_orders" in slots:
+        if ev.volumes:
+            slots["extra_orders"] = ev.volumes[0].value
+        else:
+            big = [q.value for q in ev.bare_numbers if q.value >= _MIN_BARE_VOLUME]
+            if big:
+                slots["extra_orders"] = big[0]
+
+    missing = tuple(s for s in REQUIRED.get(intent, ()) if slots.get(s) is None)
+    return slots, missing
+
+
+def _eta(ev: Evidence, today: date) -> str | None:
+    """The promised date: the last date written (people say the old one first), if it is one day."""
+    if not ev.dates:
+        return None
+    resolved = ev.dates[-1].resolve(today, True)
+    if resolved is None or resolved[0] != resolved[1]:
+        return None  # a range is not a delivery date: ask instead of picking one end
+    return resolved[0].isoformat()
+
+
+def _staff(ev: Evidence) -> str:
+    named = [s for s in ev.values.get("staff", []) if s != "team"]
+    if named:
+        return named[0]
+    return "team" if "team" in ev.values.get("staff", []) else "me"
+
