@@ -102,7 +102,8 @@ class StockLevel(Base):
 
 class StockMovement(Base):
     __tablename__ = "stock_movements"
-    __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),)
+    __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),
+                      Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # receipt reservation release shipment return adjustment
@@ -140,6 +141,12 @@ class Order(Base):
         Index("ix_orders_channel_order_id", "channel_order_id"),
         Index("ix_orders_status_stage", "status", "stage"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
+        Index("ix_orders_promised_date", "promised_date"),
+        Index("ix_orders_promised_override", "promised_override"),
+        Index("ix_orders_shipped_at", "shipped_at"),
+        Index("ix_orders_cancelled_at", "cancelled_at"),
+        Index("ix_orders_return_requested_at", "return_requested_at"),
+        Index("ix_orders_stage_since", "stage_since"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # the five first-screen fields
