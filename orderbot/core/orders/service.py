@@ -290,3 +290,30 @@ async def release_review_hold(session: AsyncSession, order: Order, *, actor: str
     add_event(session, order, at=now, kind="review", source=source, actor=actor, detail="审核通过，放行履约")
     if order.status == "paid":
         await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
+
+
+CUSTOMS_ROLES = frozenset({"customs", "admin"})
+
+
+async def hold_customs(session: AsyncSession, order: Order, *, actor: str, roles: frozenset[str] | set[str],
+                       reason: str, now: datetime, source: str = "chat") -> None:
+    """Mark the order 卡关-人工介入 (customs staff only); the timeline says who and why."""
+    if not set(roles) & CUSTOMS_ROLES:
+        raise PermissionDenied("只有关务人员可以把订单转人工清关")
+    if order.customs_hold:
+        raise DomainError(f"订单 {order.order_no} 已经是「卡关-人工介入」")
+    if order.status in ("cancelled", "returned", "delivered"):
+        raise DomainError(f"订单 {order.order_no} 已{STATUS_NAMES[order.status]}，不能转人工清关")
+    order.customs_hold, order.customs_hold_reason, order.updated_at = True, reason, now
+    add_event(session, order, at=now, kind="customs", source=source, actor=actor, detail=f"卡关-人工介入：{reason}")
+
+
+async def release_customs(session: AsyncSession, order: Order, *, actor: str, roles: frozenset[str] | set[str],
+                          now: datetime, note: str = "", source: str = "chat") -> None:
+    if not set(roles) & CUSTOMS_ROLES:
+        raise PermissionDenied("只有关务人员可以解除卡关")
+    if not order.customs_hold:
+        raise DomainError(f"订单 {order.order_no} 没有处于卡关状态")
+    order.customs_hold, order.customs_hold_reason, order.updated_at = False, None, now
+    add_event(session, order, at=now, kind="customs", source=source, actor=actor,
+              detail="解除卡关" + (f"：{note}" if note else ""))
