@@ -7,6 +7,7 @@ Resources open and close in `cleanup_ctx`; every background task is tracked and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 
 import aiohttp
@@ -20,7 +21,8 @@ from .bot.channels.wechat_mp import WeChatMpApi, WeChatMpSender
 from .bot.channels.sandbox import SandboxSender
 from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from .bot.channels.worker import OutboxWorker, PlatformAlerts
-from .bot.handlers.fallback import fallback_handler
+from .bot.charts import chart_executor, ensure_cjk_font, render_async
+from .bot.dispatch import Dispatcher
 from .bot.pipeline import Handler, InboundPipeline
 from .bot.reply import Reply
 from .config import BusinessConfig, load_config
@@ -77,9 +79,20 @@ def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock
     return senders
 
 
+async def build_parser(db: Database, settings: Settings):
+    """The intent parser over the master data (customers, products, staff); jieba loads in a thread."""
+    from .bot.intents import IntentParser, load_vocabulary
+
+    async with db.read() as session:
+        vocabulary = await load_vocabulary(session)
+    return await asyncio.to_thread(IntentParser, vocabulary, cache_dir=settings.cache_dir / "jieba")
+
+
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
                clock: Clock | None = None, handler: Handler | None = None,
                senders: dict[str, Sender] | None = None, run_worker: bool = True) -> web.Application:
+    """`handler` replaces the dispatcher (tests of the transport pass a recorder); by default the app builds
+    the intent parser and chart renderer at start-up and answers with the real handlers."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
     app[SETTINGS] = settings
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
@@ -102,9 +115,15 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                                                        text=message).to_dict(), now=clock())
 
         alerts.notify = tell_admins
-    app[PIPELINE] = InboundPipeline(db, handler or fallback_handler, clock)
+    executor = chart_executor()
+    renderer = functools.partial(render_async, executor=executor)
+    dispatcher = Dispatcher(db, None, app[CONFIG], clock, charts=renderer) if handler is None else None
+    app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock)
 
     async def _resources(app: web.Application):
+        if dispatcher is not None:
+            await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
+            dispatcher.parser = await build_parser(db, settings)
         http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         stop = asyncio.Event()
         worker_task = asyncio.create_task(app[WORKER].run_forever(stop)) if run_worker else None
@@ -125,6 +144,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                 worker_task.cancel()
                 await asyncio.gather(worker_task, return_exceptions=True)
         await http.session.close()
+        executor.shutdown(wait=True)
         if owns_db:
             await db.dispose()
 

@@ -33,3 +33,8 @@ def order_json(order_no="SO202602010001", **over):
     }
     data.update(over)
     return data
+
+
+async def no_reply(event, session):
+    """A handler for tests of the transport: records nothing, answers nothing."""
+    return None

@@ -113,6 +113,7 @@ async def test_untrusted_ip_reaches_healthz_and_the_admins_inbox(db, clock, conf
 
     from .conftest import EXAMPLE_CONFIG
     from .fakes.wecom import FakeWeCom
+    from .helpers import no_reply
 
     inbox, smtp_url = smtp
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
@@ -124,7 +125,7 @@ async def test_untrusted_ip_reaches_healthz_and_the_admins_inbox(db, clock, conf
     await wecom_server.start_server()
     settings = load_settings(env_file=None, WECOM_CORP_ID="wwcorp", WECOM_SECRET="app-secret", WECOM_AGENT_ID="7",
                              WECOM_API_BASE=str(wecom_server.make_url("")).rstrip("/"), SMTP_URL=smtp_url)
-    app = create_app(settings, config=cfg, db=db, clock=clock, run_worker=False)
+    app = create_app(settings, config=cfg, db=db, clock=clock, handler=no_reply, run_worker=False)
     async with TestClient(TestServer(app)) as client:
         async with db.write() as s:
             await outbox.enqueue(s, channel="wecom", destination="user:A", kind="reply",

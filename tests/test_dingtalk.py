@@ -24,6 +24,7 @@ from orderbot.webhooks.dingtalk import dingtalk_sign
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 
 from .fakes.dingtalk import FakeDingTalk
+from .helpers import no_reply
 from .test_wecom_callback import Recorder
 
 SECRET = "dingsecret"
@@ -149,13 +150,14 @@ async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake
     # the chart link is served by the app, and only while valid and untampered
     token = url.rsplit("/", 1)[1].removesuffix(".png")
     settings = load_settings(env_file=None)
-    app = create_app(settings, db=db, clock=clock, run_worker=False)
+    app = create_app(settings, db=db, clock=clock, handler=no_reply, run_worker=False)
     from orderbot.webhooks.charts import LINKS
     app[LINKS] = links
     async with TestClient(TestServer(app)) as c:
         ok = await c.get(f"/charts/{token}.png")
         assert ok.status == 200 and await ok.read() == PNG and ok.content_type == "image/png"
-        assert (await c.get(f"/charts/{token[:-1]}0.png")).status == 403
+        tampered = token[:-1] + ("1" if token.endswith("0") else "0")
+        assert (await c.get(f"/charts/{tampered}.png")).status == 403
         clock.advance(days=8)
         assert (await c.get(f"/charts/{token}.png")).status == 403
 

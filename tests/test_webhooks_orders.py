@@ -17,7 +17,7 @@ from orderbot.core.orders.service import get_order
 from orderbot.core.stock import ledger
 from orderbot.settings import load_settings
 
-from .helpers import add_products, order_json
+from .helpers import add_products, no_reply, order_json
 
 INGEST = "ingest-test-secret"
 SHOPIFY = "shopify-test-secret"
@@ -49,7 +49,7 @@ async def client(db, config, clock):
                              ORDERBOT_MAX_BODY_BYTES=65536)
     async with db.write() as s:
         await add_products(s, config, at=clock())
-    app = create_app(settings, config=config, db=db, clock=clock)
+    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -133,7 +133,7 @@ async def test_update_event_for_existing_order(client, db):
 
 
 async def test_missing_secret_closes_the_door(db, config, clock):
-    app = create_app(load_settings(env_file=None), config=config, db=db, clock=clock)
+    app = create_app(load_settings(env_file=None), config=config, db=db, clock=clock, handler=no_reply)
     async with TestClient(TestServer(app)) as c:
         resp = await post_order(c, order_json())
         assert resp.status == 503

@@ -35,6 +35,9 @@ MAX_BATCH = 64
 
 
 class Handler(Protocol):
+    """`handler(event, session)` inside the unit of work. A handler may also offer `prepare(event)`, run before
+    the transaction (reading, rendering charts), whose result is passed as a third argument."""
+
     async def __call__(self, event: InboundEvent, session: AsyncSession) -> Reply | None: ...
 
 
@@ -54,15 +57,18 @@ class InboundPipeline:
                  speech_to_text: SpeechToText | None = None):
         self.db, self.handler, self.clock = db, handler, clock
         self.speech_to_text = speech_to_text
-        self._pending: list[tuple[InboundEvent, asyncio.Future]] = []
+        self._pending: list[tuple[InboundEvent, asyncio.Future, object]] = []
         self._flusher: asyncio.Task | None = None
 
     async def process(self, event: InboundEvent) -> Processed | None:
         """Returns None for a repeat delivery; otherwise the reply and its outbox row, once committed."""
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             event = await self._transcribe(event)
+        prepare = getattr(self.handler, "prepare", None)
+        unheard = isinstance(event, ChatMessage) and event.is_voice and not event.text
+        prepared = await prepare(event) if prepare is not None and not unheard else None  # slow reads happen outside the lock
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future))
+        self._pending.append((event, future, prepared))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
         return await asyncio.shield(future)
@@ -73,31 +79,33 @@ class InboundPipeline:
             try:
                 # Optimistic: the whole batch in one transaction, no savepoints (they cost two statements each).
                 async with self.db.write() as session:
-                    results = [await self._one(session, event) for event, _ in batch]
+                    results = [await self._one(session, event, prepared) for event, _, prepared in batch]
                     await session.flush()
             except Exception as exc:
                 if len(batch) == 1:
                     batch[0][1].set_exception(exc)
                     continue
                 # Something in the batch failed: process each event on its own, so only the culprit fails.
-                for event, future in batch:
+                for event, future, prepared in batch:
                     try:
                         async with self.db.write() as session:
-                            result = await self._one(session, event)
+                            result = await self._one(session, event, prepared)
                     except Exception as one_exc:
                         future.set_exception(one_exc)
                     else:
                         future.set_result(result)
                 continue
-            for (_, future), result in zip(batch, results):
+            for (_, future, _), result in zip(batch, results):
                 future.set_result(result)
 
-    async def _one(self, session: AsyncSession, event: InboundEvent) -> Processed | None:
+    async def _one(self, session: AsyncSession, event: InboundEvent, prepared: object = None) -> Processed | None:
         now = self.clock()
         if not await claim_event(session, event.origin.platform, event.dedupe_key, now):
             return None
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             reply: Reply | None = Reply(text=VOICE_HELP)
+        elif prepared is not None:
+            reply = await self.handler(event, session, prepared)  # type: ignore[call-arg]
         else:
             reply = await self.handler(event, session)
         if reply is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from .images import shrink_png_to
+from ..charts.png import shrink_png
 from ..reply import Reply
 from .base import Limit, SendError, TokenCache
 from .text import reply_markdown, reply_plain, split_utf8
@@ -205,7 +205,7 @@ class WeComRobotSender:
             bodies += [{"msgtype": "text", "text": {"content": p, "mentioned_list": list(reply.mentions)}}
                        for p in parts]
         for chart in reply.charts:
-            png = shrink_png_to(chart.png, ROBOT_IMAGE_LIMIT)
+            png = shrink_png(chart.png, ROBOT_IMAGE_LIMIT)
             bodies.append({"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
                                                          "md5": hashlib.md5(png).hexdigest()}})
         done = progress.setdefault("done", 0)

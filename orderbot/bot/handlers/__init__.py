@@ -1,1 +1,22 @@
-"""Chat side: intents, handlers and charts (filled by the understanding and channels issues)."""
+"""Handlers: one module per area, each exporting `ROUTES`; this package joins them in a fixed order.
+
+A handler takes the parsed `Intent` (or a button's argument) and a `Context`, and returns a `Reply`. Handlers
+never call a platform API and never write SQL: they call core use cases and report queries.
+"""
+from __future__ import annotations
+
+from .base import Context, Route, help_reply
+from . import admin, orders, reports, stock
+
+ROUTES: dict[str, Route] = {}
+for _module in (orders, reports, stock, admin):  # order matters only for help listings
+    for _route in _module.ROUTES:
+        ROUTES[_route.name] = _route
+ROUTES["help"] = Route("help", lambda intent, ctx: _help(ctx), None, False, "", "帮助", "帮助")
+
+
+async def _help(ctx: Context):
+    return help_reply(ctx.asker.roles, [])
+
+
+__all__ = ["ROUTES", "Context", "Route", "help_reply"]

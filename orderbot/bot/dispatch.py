@@ -1,0 +1,125 @@
+"""The dispatcher: message → who is asking → may they → intent → handler → `Reply`.
+
+Two phases, so slow reading never holds the write lock: `prepare` (outside the pipeline's transaction) resolves
+the asker, parses the text, checks permission and runs read-only handlers, charts included; the call inside the
+transaction runs write intents and card actions with the unit of work, and audits them. Permission is checked
+before anything else; unknown people get help only; a write is never executed on a guess.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..config import BusinessConfig
+from ..core.errors import DomainError
+from ..core.models import AuditEntry, Staff
+from ..db import Database
+from .handlers import ROUTES, Context, Route, help_reply
+from .inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
+from .intents import IntentParser
+from .reply import Reply
+
+Charts = Callable[..., Awaitable[bytes]]
+UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
+                  "企业微信/钉钉账号。")
+
+
+@dataclass(frozen=True)
+class Asker:
+    staff_id: str
+    name: str
+    roles: frozenset[str]
+    chat_id: str | None = None
+
+
+def allowed(route: Route, roles: frozenset[str]) -> bool:
+    return route.roles is None or bool(route.roles & roles) or "admin" in roles
+
+
+@dataclass
+class Prepared:
+    reply: Reply | None = None  # final answer (read intents, refusals, questions)
+    route: Route | None = None  # a write or action still to run in the transaction
+    args: Any = None
+    asker: Asker | None = None
+
+
+class Dispatcher:
+    def __init__(self, db: Database, parser: IntentParser | None, config: BusinessConfig,
+                 clock: Callable[[], datetime], charts: Charts | None = None):
+        """`parser` may be set later (the app builds it at start-up from the master data)."""
+        self.db, self.parser, self.config, self.clock, self.charts = db, parser, config, clock, charts
+
+    async def asker(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
+        o = event.origin
+        column = {"wecom": Staff.wecom_userid, "dingtalk": Staff.dingtalk_userid}.get(o.platform, Staff.id)
+        row = (await session.execute(select(Staff).where(column == o.user_id, Staff.active.is_(True)))).scalar()
+        if row is None:
+            return None
+        return Asker(row.id, row.name, frozenset(row.roles), o.chat_id)
+
+    async def prepare(self, event: InboundEvent) -> Prepared:
+        now = self.clock()
+        async with self.db.read() as session:
+            asker = await self.asker(session, event)
+            if asker is None:
+                return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
+            ctx = Context(asker, session, now, self.config, self.charts, self.parser)
+            if isinstance(event, ChatMessage):
+                return await self._message(event, ctx)
+            if isinstance(event, CardAction):
+                action, _, arg = event.key.partition(":")
+                route = ROUTES.get(f"action.{action}")
+                if route is None:
+                    return Prepared(Reply(text="这个按钮已失效或不认识，请重新发起操作。"))
+                if not allowed(route, asker.roles):
+                    return Prepared(Reply(text=route.refusal))
+                if route.write:
+                    return Prepared(route=route, args=arg, asker=asker)
+                return Prepared(await route.handler(arg, ctx))
+            if isinstance(event, ScanEvent):
+                return Prepared(Reply(text="扫码出库功能即将上线：已记录本次扫码。"))
+            if isinstance(event, EnterAgent):
+                return Prepared(None)
+        return Prepared(None)
+
+    async def _message(self, event: ChatMessage, ctx: Context) -> Prepared:
+        intent = self.parser.parse(event.text, ctx.now)
+        if intent.name == "unknown":
+            mine = {name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)}
+            suggestions = [n for n in self.parser.closest_intents(event.text, allowed=mine, k=3)]
+            return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True))
+        route = ROUTES[intent.name]
+        if not allowed(route, ctx.asker.roles):  # permission first, before asking anything back
+            return Prepared(Reply(text=route.refusal))
+        if intent.needs_clarification:
+            return Prepared(route.clarify(intent))
+        if route.write:
+            return Prepared(route=route, args=intent, asker=ctx.asker)
+        try:
+            return Prepared(await route.handler(intent, ctx))
+        except DomainError as exc:
+            return Prepared(Reply(text=exc.message))
+
+    async def __call__(self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None) -> Reply | None:
+        if prepared is None:
+            prepared = await self.prepare(event)
+        if prepared.route is None:
+            return prepared.reply
+        ctx = Context(prepared.asker, session, self.clock(), self.config, self.charts, self.parser)
+        try:
+            async with session.begin_nested():  # a refused write leaves nothing half-done
+                reply = await prepared.route.handler(prepared.args, ctx)
+        except DomainError as exc:
+            return Reply(text=exc.message)
+        session.add(AuditEntry(at=ctx.now, actor=ctx.asker.staff_id, action=prepared.route.name,
+                               subject=str(reply.meta.get("subject", "")), detail=reply.meta.get("audit"),
+                               chat=event.origin.chat_id))
+        return reply
+
+

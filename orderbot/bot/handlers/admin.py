@@ -1,0 +1,59 @@
+"""Operations intents: freezing a sales channel (with an undo button) and muting alert rules."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from ...core.channels import channel_name
+from ...core.models import Channel
+from ...core.orders.service import set_channel_frozen
+from ...core.rules import silences
+from ..reply import Button, Card, Reply
+from .base import ALERT_OWNERS, Context, route
+
+
+async def freeze(intent, ctx: Context) -> Reply:
+    code = intent.slots["channel"]
+    await set_channel_frozen(ctx.session, code, True, actor=ctx.asker.staff_id, reason=f"{ctx.asker.name}在聊天中冻结",
+                             now=ctx.now)
+    name = channel_name(code)
+    card = Card(f"已冻结 {name} 渠道", "新订单照常接收，但先进入待审核，不会进入履约。",
+                buttons=(Button("撤销冻结", f"unfreeze:{code}", 4),), task_id=f"freeze-{code}-{ctx.now:%Y%m%d%H%M%S}")
+    return Reply(text=f"已冻结 {name} 渠道的新订单（进入待审核）。", card=card, meta={"subject": code})
+
+
+async def unfreeze(intent_or_code, ctx: Context) -> Reply:
+    code = intent_or_code if isinstance(intent_or_code, str) else intent_or_code.slots["channel"]
+    channel = await ctx.session.get(Channel, code)
+    if channel is None or not channel.frozen:
+        return Reply(text=f"{channel_name(code)} 渠道没有被冻结。")
+    await set_channel_frozen(ctx.session, code, False, actor=ctx.asker.staff_id, reason="解冻", now=ctx.now)
+    return Reply(text=f"已解冻 {channel_name(code)} 渠道，新订单恢复正常接入。"
+                      "冻结期间进入待审核的订单仍需逐单放行。", meta={"subject": code})
+
+
+async def mute(intent, ctx: Context) -> Reply:
+    rule, minutes = intent.slots["rule"], intent.slots["minutes"]
+    ends = await silences.mute(ctx.session, rule, minutes, actor=ctx.asker.staff_id, now=ctx.now,
+                               chat=ctx.asker.chat_id)
+    local = ends.astimezone(ZoneInfo(ctx.config.timezone))
+    return Reply(text=f"已静默「{silences.RULES[rule]}」告警 {minutes} 分钟，到 {local:%m-%d %H:%M} 自动恢复。",
+                 meta={"subject": rule, "audit": f"{minutes} 分钟"})
+
+
+async def unmute(intent, ctx: Context) -> Reply:
+    rule = intent.slots["rule"]
+    if await silences.unmute(ctx.session, rule, actor=ctx.asker.staff_id, now=ctx.now, chat=ctx.asker.chat_id):
+        return Reply(text=f"已恢复「{silences.RULES[rule]}」告警。", meta={"subject": rule})
+    return Reply(text=f"「{silences.RULES[rule]}」告警目前没有被静默。")
+
+
+ROUTES = [
+    route("channel.freeze", freeze, {"channel_ops"}, write=True, title="冻结渠道新订单", example="冻结TikTok渠道",
+          who="渠道运营"),
+    route("channel.unfreeze", unfreeze, {"channel_ops"}, write=True, title="解冻渠道", example="解冻速卖通",
+          who="渠道运营"),
+    route("action.unfreeze", unfreeze, {"channel_ops"}, write=True, title="撤销冻结", example="（冻结卡片上的按钮）",
+          who="渠道运营"),
+    route("alert.mute", mute, ALERT_OWNERS, write=True, title="静默告警", example="静默取消率告警2小时"),
+    route("alert.unmute", unmute, ALERT_OWNERS, write=True, title="恢复告警", example="恢复取消率告警"),
+]

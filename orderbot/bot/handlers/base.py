@@ -1,0 +1,102 @@
+"""What handlers share: the context they get, the route that describes each, clarifying questions, help."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...config import BusinessConfig
+from ..reply import Reply
+
+if TYPE_CHECKING:
+    from ..dispatch import Asker
+
+SLOT_ASKS = {
+    "order_ref": "订单号、渠道单号或运单号（例如 SO202602010001、YT123456789CN）",
+    "eta": "新的交付日期（例如 3月5日 或 2026-03-05）",
+    "channel": "渠道（亚马逊、独立站、TikTok、速卖通、Temu、eBay）",
+    "sku": "SKU（例如 PB-20K-BLK）",
+    "rule": "告警规则（取消率、退货未入库、重复下单、卡关、天气）",
+}
+
+
+@dataclass
+class Context:
+    asker: "Asker"
+    session: AsyncSession
+    now: datetime
+    config: BusinessConfig
+    charts: Callable[..., Awaitable[bytes]] | None
+    parser: Any = None
+
+    @property
+    def today(self):
+        from zoneinfo import ZoneInfo
+
+        return self.now.astimezone(ZoneInfo(self.config.timezone)).date()
+
+    @property
+    def in_group(self) -> bool:
+        return self.asker.chat_id is not None
+
+    async def chart(self, fn, *args, **kwargs) -> bytes | None:
+        return await self.charts(fn, *args, **kwargs) if self.charts is not None else None
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    handler: Callable[[Any, Context], Awaitable[Reply]]
+    roles: frozenset[str] | None  # None: every staff member
+    write: bool
+    refusal: str
+    title: str  # what it does, in a few words
+    example: str
+    slots_help: tuple[str, ...] = field(default=())
+
+    def clarify(self, intent) -> Reply:
+        missing = [m for m in getattr(intent, "missing", ()) if m in SLOT_ASKS]
+        if missing:
+            asks = "\n".join(f"· {SLOT_ASKS[m]}" for m in missing)
+            return Reply(text=f"要{self.title}，还需要：\n{asks}\n例如：{self.example}")
+        return Reply(text=f"你是想{self.title}吗？可以这样说：{self.example}")
+
+
+def route(name: str, handler, roles, *, write: bool = False, title: str, example: str, who: str = "") -> Route:
+    refusal = f"「{title}」需要{who}权限，你的角色暂时不能操作。" if who else f"你的角色暂时不能{title}。"
+    return Route(name, handler, frozenset(roles) if roles is not None else None, write, refusal, title, example)
+
+
+def help_reply(roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False) -> Reply:
+    from . import ROUTES
+    from ..dispatch import allowed
+
+    mine = [r for name, r in ROUTES.items() if not name.startswith("action.") and name != "help"
+            and allowed(r, roles)]
+    lines = []
+    if not_understood:
+        lines.append("没太明白你的意思。")
+        picks = [ROUTES[s] for s in suggestions if s in ROUTES][:3]
+        if picks:
+            lines.append("你是想：")
+            lines += [f"{i}. {r.title}：{r.example}" for i, r in enumerate(picks, 1)]
+            lines.append("")
+    lines.append("我能帮你：" if not not_understood else "我还能帮你：")
+    lines += [f"· {r.title}：{r.example}" for r in mine]
+    return Reply(text="\n".join(lines), title="OrderBot 帮助" if not not_understood else "")
+
+
+SALES = frozenset({"sales", "sales_supervisor", "sales_director", "key_account", "management"})
+REPORTERS = SALES | {"customer_service", "customs", "logistics", "channel_ops", "after_sales_supervisor", "product",
+                     "finance", "warehouse_lead"}
+STOCK_READERS = REPORTERS | {"warehouse"}
+WAREHOUSE = frozenset({"warehouse", "warehouse_lead", "management", "logistics"})
+ALERT_OWNERS = frozenset({"management", "channel_ops", "customs", "after_sales_supervisor", "warehouse_lead",
+                          "logistics", "sales_director"})
+
+
+def cn_date(d) -> str:
+    return f"{d.month}月{d.day}日" if d else "—"

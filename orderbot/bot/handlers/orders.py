@@ -1,0 +1,82 @@
+"""Order intents: the order card, the supervisor's ETA override, customs hold and release."""
+from __future__ import annotations
+
+from datetime import date
+
+from ...core.orders.card import order_card
+from ...core.orders.service import get_order, hold_customs, override_promised_date, release_customs
+from ..notify import notify_groups
+from ..reply import Reply
+from .base import Context, cn_date, route
+
+def card_text(card: dict) -> str:
+    lines = [f"**{card.get('status_name', '')}** · {card.get('stage_name', '')}"]
+    if "progress" in card:
+        lines.append(card["progress"])
+    first = f"客户 {card.get('customer_name') or card['customer_id']} · 金额 {card['amount']} {card.get('currency', '')}".rstrip()
+    lines.append(first + f" · 发货地 {card['origin']} · {card['urgency']}")
+    if card.get("promised_date"):
+        promised = f"预计交付 {card['promised_date']}"
+        if card.get("promised_overridden") and card.get("override"):
+            promised += f"（{card['override']['by']} 改期：{card['override']['reason']}）"
+        lines.append(promised)
+    if card.get("tracking_no"):
+        lines.append(f"运单号 {card['tracking_no']}")
+    if card.get("customs_hold"):
+        lines.append(f"⚠️ 卡关-人工介入：{card.get('customs_hold_reason') or ''}")
+    if card.get("review_hold"):
+        lines.append("⚠️ 渠道冻结，订单待审核")
+    if card.get("trace"):
+        lines.append("物流轨迹：" + "；".join(f"{t['at'][5:16].replace('T', ' ')} {t['detail']}" for t in card["trace"][:3]))
+    if card.get("stock_held"):
+        lines.append("占用库存：" + "、".join(f"{k}×{v}" for k, v in card["stock_held"].items()))
+    if card.get("tasks"):
+        lines.append("待办：" + "；".join(t["subject"] for t in card["tasks"][:3]))
+    if card.get("messages"):
+        lines.append("最近沟通：" + "；".join(f"{m['summary']}" for m in card["messages"][:2]))
+    if card.get("notes"):
+        lines.append(f"客户备注：{card['notes']}")
+    return "\n".join(lines)
+
+
+async def lookup(intent, ctx: Context) -> Reply:
+    card = await order_card(ctx.session, intent.slots["order_ref"], roles=ctx.asker.roles,
+                            rules=ctx.config.visibility, in_group=ctx.in_group)
+    return Reply(title=f"订单 {card['order_no']}", text=card_text(card), markdown=True,
+                 meta={"order_no": card["order_no"]})
+
+
+async def set_eta(intent, ctx: Context) -> Reply:
+    order = await get_order(ctx.session, intent.slots["order_ref"], for_update=True)
+    old = order.promised_override or order.promised_date
+    new = date.fromisoformat(intent.slots["eta"])
+    await override_promised_date(ctx.session, order, new, actor=ctx.asker.staff_id, roles=ctx.asker.roles,
+                                 reason=f"{ctx.asker.name}在聊天中修改", now=ctx.now)
+    return Reply(text=f"已将 {order.order_no} 的预计交付从 {cn_date(old)} 改为 {cn_date(new)}，已记录修改人和时间。",
+                 meta={"subject": order.order_no, "audit": f"{old} → {new}"})
+
+
+async def hold(intent, ctx: Context) -> Reply:
+    order = await get_order(ctx.session, intent.slots["order_ref"], for_update=True)
+    await hold_customs(ctx.session, order, actor=ctx.asker.staff_id, roles=ctx.asker.roles,
+                       reason=f"{ctx.asker.name}手动转人工清关", now=ctx.now)
+    await notify_groups(ctx.session, ctx.config, "customs_stuck", Reply(
+        title="卡关-人工介入", text=f"{order.order_no} 已由 {ctx.asker.name} 转人工清关，请关务跟进。"), now=ctx.now)
+    return Reply(text=f"{order.order_no} 已标记为「卡关-人工介入」，已通知关务群。", meta={"subject": order.order_no})
+
+
+async def release(intent, ctx: Context) -> Reply:
+    order = await get_order(ctx.session, intent.slots["order_ref"], for_update=True)
+    await release_customs(ctx.session, order, actor=ctx.asker.staff_id, roles=ctx.asker.roles, now=ctx.now)
+    return Reply(text=f"{order.order_no} 已解除卡关，恢复正常履约。", meta={"subject": order.order_no})
+
+
+ROUTES = [
+    route("order.lookup", lookup, None, title="查订单", example="查单 SO202602010001 / YT123456789CN到哪了"),
+    route("order.set_eta", set_eta, {"sales_supervisor"}, write=True, title="修改预计交付日期",
+          example="SO202602010001 预计交付改为3月5日", who="销售主管"),
+    route("order.hold_customs", hold, {"customs"}, write=True, title="把订单转人工清关",
+          example="SO202602010001 卡关", who="关务"),
+    route("order.release_customs", release, {"customs"}, write=True, title="解除卡关",
+          example="SO202602010001 解除卡关", who="关务"),
+]
