@@ -239,6 +239,68 @@ def cmd_parse(args) -> int:
     return 0
 
 
+# --- ask ---------------------------------------------------------------------------------------------------
+def cmd_ask(args) -> int:
+    settings = _settings()
+    config = _config(settings)
+    return asyncio.run(_ask(settings, config, args.user, args.text, Path(args.out)))
+
+
+async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> int:
+    """The whole path a chat message takes (pipeline, dispatcher, handlers, outbox) with the sandbox as chat."""
+    import functools
+    from datetime import datetime, timezone
+
+    from .app import build_parser
+    from .bot.channels.text import reply_plain
+    from .bot.charts import chart_executor, ensure_cjk_font, render_async
+    from .bot.dispatch import Dispatcher
+    from .bot.inbound import ChatMessage, Origin
+    from .bot.pipeline import InboundPipeline
+    from .core.clock import system_clock
+    from .core.staff import sync_staff
+    from .db import Database
+    from .migrate import schema_is_current
+
+    db = Database.from_url(settings.database_url)
+    executor = chart_executor()
+    try:
+        if not await schema_is_current(db.engine):
+            print("数据库结构不是最新：请先运行 orderbot migrate", file=sys.stderr)
+            return 2
+        async with db.write() as session:
+            await sync_staff(session, config)
+        await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
+        parser = await build_parser(db, settings)
+        dispatcher = Dispatcher(db, parser, config, system_clock,
+                                charts=functools.partial(render_async, executor=executor))
+        pipeline = InboundPipeline(db, dispatcher, system_clock)
+        now = datetime.now(timezone.utc)
+        origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
+        processed = await pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
+    finally:
+        executor.shutdown(wait=True)
+        await db.dispose()
+    reply = processed.reply if processed else None
+    if reply is None:
+        print("（没有回复）")
+        return 0
+    print(reply_plain(reply))
+    if reply.card and reply.card.buttons:
+        print("按钮：" + "  ".join(f"[{b.text}] {b.key}" for b in reply.card.buttons))
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    for i, chart in enumerate(reply.charts, 1):
+        path = out / f"chart-{stamp}-{i}.png"
+        path.write_bytes(chart.png)
+        print(f"图表：{path}")
+    for f in reply.files:
+        path = out / f.filename
+        path.write_bytes(f.content)
+        print(f"文件：{path}")
+    return 0
+
+
 # --- outbox ------------------------------------------------------------------------------------------------
 def cmd_outbox(args) -> int:
     from .core import outbox
@@ -317,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check-config", help="validate the environment and the business config file")
     s.set_defaults(func=cmd_check_config)
 
+    s = sub.add_parser("ask", help="run a message through the whole bot and print the reply (charts saved as PNG)")
+    s.add_argument("--as", dest="user", default="wanglei", help="staff id from the business config (default wanglei)")
+    s.add_argument("--out", default=".", help="folder for chart images and files (default: here)")
+    s.add_argument("text")
+    s.set_defaults(func=cmd_ask)
+
     s = sub.add_parser("parse", help="one INTENTS.md JSON line per text; reads stdin when no TEXT is given")
     s.add_argument("--now", help="the current time, ISO-8601 (default: the wall clock; naive = Asia/Shanghai)")
     s.add_argument("text", nargs="?")
@@ -341,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    for noisy in ("alembic", "matplotlib", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     return args.func(args) or 0
 
 

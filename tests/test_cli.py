@@ -135,3 +135,22 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     lines = [json.loads(x) for x in piped.stdout.splitlines()]
     assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
     assert lines[1]["slots"] == {"channel": "amazon"}
+
+
+def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级,备注\nSO202602010001,C1,杭州某某贸易,浙江,10.00,深圳,普通,"
+                   "请周五前送到\n", encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    cs = run(tmp_path, "ask", "--as", "liuyang", "查单 SO202602010001", env=env)
+    assert cs.returncode == 0, cs.stderr
+    assert cs.stdout.startswith("订单 SO202602010001") and "客户备注：请周五前送到" in cs.stdout
+    packer = run(tmp_path, "ask", "--as", "zhangsan", "查单 SO202602010001", env=env)
+    assert "请周五前送到" not in packer.stdout
+    chart = run(tmp_path, "ask", "--as", "sunli", "--out", "charts", "现在订单都卡在哪", env=env)
+    (path,) = [line.split("：", 1)[1] for line in chart.stdout.splitlines() if line.startswith("图表：")]
+    assert (tmp_path / path).read_bytes().startswith(b"\x89PNG")
+    stranger = run(tmp_path, "ask", "--as", "nobody", "帮助", env=env)
+    assert "员工名录" in stranger.stdout

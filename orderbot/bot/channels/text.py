@@ -23,7 +23,8 @@ def reply_markdown(reply: Reply) -> str:
         parts.append("\n".join(table_lines(reply.table)))
     if reply.card:
         card = reply.card
-        parts.append(f"**{card.title}**" + (f"\n{card.description}" if card.description else ""))
+        head = f"**{card.title}**" if card.title != reply.title else ""
+        parts.append("\n".join(x for x in (head, card.description) if x))
         if card.fields:
             parts.append("\n".join(f"{k}：{v}" for k, v in card.fields))
     return "\n\n".join(parts)
