@@ -22,6 +22,7 @@ from .bot.channels.sandbox import SandboxSender
 from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from .bot.channels.worker import OutboxWorker, PlatformAlerts
 from .bot.charts import chart_executor, ensure_cjk_font, render_async
+from .bot.addresses import Addresses
 from .bot.dispatch import Dispatcher
 from .bot.pipeline import Handler, InboundPipeline
 from .bot.reply import Reply
@@ -79,6 +80,15 @@ def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock
     return senders
 
 
+def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
+    """Channels that can reach a person without a prior message from them (the DingTalk sender exists for
+    session-webhook replies even without app credentials)."""
+    channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
+    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
+        channels.add("dingtalk")
+    return channels
+
+
 async def build_parser(db: Database, settings: Settings):
     """The intent parser over the master data (customers, products, staff); jieba loads in a thread."""
     from .bot.intents import IntentParser, load_vocabulary
@@ -90,8 +100,9 @@ async def build_parser(db: Database, settings: Settings):
 
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
                clock: Clock | None = None, handler: Handler | None = None,
-               senders: dict[str, Sender] | None = None, run_worker: bool = True) -> web.Application:
-    """`handler` replaces the dispatcher (tests of the transport pass a recorder); by default the app builds
+               senders: dict[str, Sender] | None = None, run_worker: bool = True,
+               parser=None) -> web.Application:
+    """`handler` replaces the dispatcher (`parser` lets tests share one intent parser) (tests of the transport pass a recorder); by default the app builds
     the intent parser and chart renderer at start-up and answers with the real handlers."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
     app[SETTINGS] = settings
@@ -117,13 +128,17 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         alerts.notify = tell_admins
     executor = chart_executor()
     renderer = functools.partial(render_async, executor=executor)
-    dispatcher = Dispatcher(db, None, app[CONFIG], clock, charts=renderer) if handler is None else None
+    dispatcher = None
+    if handler is None:
+        dispatcher = Dispatcher(db, None, app[CONFIG], clock, charts=renderer,
+                                addresses=Addresses(reachable_channels(settings, app[SENDERS])),
+                                label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
     app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock)
 
     async def _resources(app: web.Application):
         if dispatcher is not None:
             await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
-            dispatcher.parser = await build_parser(db, settings)
+            dispatcher.parser = parser or await build_parser(db, settings)
         http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         stop = asyncio.Event()
         worker_task = asyncio.create_task(app[WORKER].run_forever(stop)) if run_worker else None

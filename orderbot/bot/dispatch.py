@@ -7,6 +7,7 @@ before anything else; unknown people get help only; a write is never executed on
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from ..config import BusinessConfig
 from ..core.errors import DomainError
 from ..core.models import AuditEntry, Staff
 from ..db import Database
+from .addresses import Addresses
 from .handlers import ROUTES, Context, Route, help_reply
 from .inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
 from .intents import IntentParser
@@ -49,11 +51,30 @@ class Prepared:
     asker: Asker | None = None
 
 
+_DUTY = re.compile(r"^(?:今天|今日)?值班(?:组长)?(?:改为|改成|换成|换为|是)\s*(\S+)$")
+_WAYBILL = re.compile(r"(?:申请|生成|打印|出)面单\s*(SO\d{12,})", re.IGNORECASE)
+
+
+def _command(text: str) -> tuple[str, str] | None:
+    t = text.strip()
+    if m := _DUTY.match(t):
+        return "duty.set", m.group(1)
+    if m := _WAYBILL.search(t):
+        return "waybill.check", m.group(1).upper()
+    return None
+
+
 class Dispatcher:
     def __init__(self, db: Database, parser: IntentParser | None, config: BusinessConfig,
-                 clock: Callable[[], datetime], charts: Charts | None = None):
+                 clock: Callable[[], datetime], charts: Charts | None = None, *, addresses: Addresses | None = None,
+                 label_secret: str | None = None):
         """`parser` may be set later (the app builds it at start-up from the master data)."""
         self.db, self.parser, self.config, self.clock, self.charts = db, parser, config, clock, charts
+        self.addresses = addresses or Addresses(set())
+        self.label_secret = label_secret
+
+    def _context(self, asker, session, now) -> Context:
+        return Context(asker, session, now, self.config, self.charts, self.parser, self.addresses, self.label_secret)
 
     async def asker(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
         o = event.origin
@@ -67,9 +88,11 @@ class Dispatcher:
         now = self.clock()
         async with self.db.read() as session:
             asker = await self.asker(session, event)
+            if isinstance(event, ScanEvent):  # an unbound scanner is refused politely inside the scan itself
+                return Prepared(route=ROUTES["scan"], args=event, asker=asker)
             if asker is None:
                 return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
-            ctx = Context(asker, session, now, self.config, self.charts, self.parser)
+            ctx = self._context(asker, session, now)
             if isinstance(event, ChatMessage):
                 return await self._message(event, ctx)
             if isinstance(event, CardAction):
@@ -82,13 +105,23 @@ class Dispatcher:
                 if route.write:
                     return Prepared(route=route, args=arg, asker=asker)
                 return Prepared(await route.handler(arg, ctx))
-            if isinstance(event, ScanEvent):
-                return Prepared(Reply(text="扫码出库功能即将上线：已记录本次扫码。"))
             if isinstance(event, EnterAgent):
                 return Prepared(None)
         return Prepared(None)
 
     async def _message(self, event: ChatMessage, ctx: Context) -> Prepared:
+        command = _command(event.text)
+        if command is not None:  # a few operational commands outside INTENTS.md
+            name, arg = command
+            route = ROUTES[name]
+            if not allowed(route, ctx.asker.roles):
+                return Prepared(Reply(text=route.refusal))
+            if route.write:
+                return Prepared(route=route, args=arg, asker=ctx.asker)
+            try:
+                return Prepared(await route.handler(arg, ctx))
+            except DomainError as exc:
+                return Prepared(Reply(text=exc.message))
         intent = self.parser.parse(event.text, ctx.now)
         if intent.name == "unknown":
             mine = {name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)}
@@ -111,12 +144,14 @@ class Dispatcher:
             prepared = await self.prepare(event)
         if prepared.route is None:
             return prepared.reply
-        ctx = Context(prepared.asker, session, self.clock(), self.config, self.charts, self.parser)
+        ctx = self._context(prepared.asker, session, self.clock())
         try:
             async with session.begin_nested():  # a refused write leaves nothing half-done
                 reply = await prepared.route.handler(prepared.args, ctx)
         except DomainError as exc:
             return Reply(text=exc.message)
+        if not prepared.route.audit or prepared.asker is None:
+            return reply
         session.add(AuditEntry(at=ctx.now, actor=ctx.asker.staff_id, action=prepared.route.name,
                                subject=str(reply.meta.get("subject", "")), detail=reply.meta.get("audit"),
                                chat=event.origin.chat_id))

@@ -351,3 +351,35 @@ class Silence(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(Text)
     ended_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Scan(Base):
+    """Every scan attempt, good or bad: the packer figures (accuracy, corrections) and the exception heatmap
+    are read from here. `dedupe_key` is the platform event's key, so a retried callback is one scan."""
+
+    __tablename__ = "scans"
+    __table_args__ = (Index("ix_scans_staff_at", "staff_id", "at"), Index("ix_scans_station_at", "station", "at"))
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    staff_id: Mapped[str | None] = mapped_column(String(64))
+    platform_user: Mapped[str | None] = mapped_column(String(64))
+    station: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok repeat unreadable bad_check unknown_order ...
+    order_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    package_no: Mapped[int | None] = mapped_column(Integer)
+    sku: Mapped[str | None] = mapped_column(String(64))
+    batch_no: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DutyOverride(Base):
+    """A lead changed in chat for one day; wins over the roster in the business config."""
+
+    __tablename__ = "duty_overrides"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64))
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]

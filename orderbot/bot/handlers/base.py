@@ -31,6 +31,14 @@ class Context:
     config: BusinessConfig
     charts: Callable[..., Awaitable[bytes]] | None
     parser: Any = None
+    addresses: Any = None
+    label_secret: str | None = None
+
+    @property
+    def zone(self):
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.config.timezone)
 
     @property
     def today(self):
@@ -56,6 +64,7 @@ class Route:
     title: str  # what it does, in a few words
     example: str
     slots_help: tuple[str, ...] = field(default=())
+    audit: bool = True
 
     def clarify(self, intent) -> Reply:
         missing = [m for m in getattr(intent, "missing", ()) if m in SLOT_ASKS]

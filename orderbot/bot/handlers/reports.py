@@ -120,6 +120,8 @@ async def daily(intent, ctx: Context) -> Reply:
         (name, f"{v * 100:.1f}%" if pct else f"{v:,}", _delta(v, a, pct), _delta(v, b, pct))
         for name, v, a, b, pct in rows))
     reasons = "、".join(f"{r}{n}单" for r, n in d0.top_reasons) or "无"
+    if d0.scan_accuracy is not None:
+        reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
     start = day - timedelta(days=13)
     now_series = await series(ctx.session, "orders", date_from=start, date_to=day, today=today)
     shipped = await series(ctx.session, "shipped", date_from=start, date_to=day, today=today)

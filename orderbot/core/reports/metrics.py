@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Delay, Order, Package
+from ..models import Delay, Order, Package, Scan
 from .common import as_date, day_bounds, due_between, effective_due, is_delayed, local_day
 
 METRICS = ("orders", "shipped", "delayed", "cancel_rate", "returns")
@@ -67,6 +67,7 @@ class DailyFigures:
     returns: int
     scanned_packages: int
     top_reasons: tuple[tuple[str, int], ...]
+    scan_accuracy: float | None = None  # good ÷ (good + failed) scans; None when nobody scanned
 
 
 async def daily_figures(session: AsyncSession, day: date, *, today: date) -> DailyFigures:
@@ -82,9 +83,15 @@ async def daily_figures(session: AsyncSession, day: date, *, today: date) -> Dai
                                                                 is_delayed(session, today)))).scalar()
     scanned = (await session.execute(select(func.count()).select_from(Package)
                                      .where(Package.scanned_at >= start, Package.scanned_at < end))).scalar()
+    scans = (await session.execute(
+        select(func.sum(case((Scan.outcome == "ok", 1), else_=0)),
+               func.sum(case((Scan.outcome.not_in(("ok", "repeat")), 1), else_=0)))
+        .where(Scan.at >= start, Scan.at < end))).one()
+    good, bad = int(scans[0] or 0), int(scans[1] or 0)
     reasons = (await session.execute(
         select(Delay.reason, func.count()).where(Delay.recorded_at >= start, Delay.recorded_at < end)
         .group_by(Delay.reason).order_by(func.count().desc()).limit(3))).all()
     n, cancelled = int(created[0] or 0), int(created[1] or 0)
     return DailyFigures(day, n, int(shipped or 0), int(delayed or 0), cancelled, cancelled / n if n else 0.0,
-                        int(returns or 0), int(scanned or 0), tuple((r, int(c)) for r, c in reasons))
+                        int(returns or 0), int(scanned or 0), tuple((r, int(c)) for r, c in reasons),
+                        good / (good + bad) if good + bad else None)
