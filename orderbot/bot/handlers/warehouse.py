@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ...core import outbox
 from ...core.models import Staff
+from ...core.warehouse.labels import split_label
 from ...core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
 from ..charts import scan_heatmap
 from ..reply import Chart, Reply
@@ -27,7 +28,7 @@ async def scan(event, ctx: Context) -> Reply:
             labels = [f"{s.at.astimezone(ctx.zone):%H:%M:%S} {s.outcome}" for s in result.streak]
             png = await ctx.chart(scan_heatmap, f"{result.station or '工位'} 最近{len(labels)}次扫码", labels,
                                   list(FIELDS), [list(s.disagree) for s in result.streak],
-                                  annotations=[s.raw[:40] for s in result.streak])
+                                  annotations=[(split_label(s.raw) or ["?"] * 6)[1:] for s in result.streak])
             charts = (Chart("扫码对比热力图", png),) if png else ()
         channel, destination = await ctx.addresses.staff(ctx.session, notice.staff_id)
         await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind="reply", now=ctx.now,

@@ -244,11 +244,12 @@ async def _ship(session: AsyncSession, scan: Scan, order: Order, package: Packag
 
 
 async def _is_correction(session: AsyncSession, staff_id: str, order_no: str, now: datetime) -> bool:
-    """A good scan after this packer's own failed scan of the same order within 30 minutes: a fix in place."""
-    failed = (await session.execute(select(Scan.id).where(
-        Scan.staff_id == staff_id, Scan.order_no == order_no, Scan.at >= now - CORRECTION_WINDOW,
-        Scan.outcome.not_in(("ok", "repeat"))).limit(1))).first()
-    return failed is not None
+    """A good scan right after this packer's own failed scan of the same order (within 30 minutes): the packer
+    fixed the parcel in place. One fix counts once, so only when the latest scan of that order was the failure."""
+    last = (await session.execute(select(Scan.outcome).where(
+        Scan.staff_id == staff_id, Scan.order_no == order_no, Scan.at >= now - CORRECTION_WINDOW)
+        .order_by(Scan.at.desc(), Scan.id.desc()).limit(1))).scalar()
+    return last is not None and last not in ("ok", "repeat")
 
 
 async def _customer_notice(session: AsyncSession, order: Order, now: datetime,
