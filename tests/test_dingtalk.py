@@ -212,3 +212,13 @@ async def test_stream_mode_against_a_local_gateway(db, clock, fake_ding, recorde
         row = (await s.execute(select(OutboxMessage))).scalar_one()
     assert row.channel == "dingtalk" and row.destination == "user:0101"
     assert timedelta(0) <= row.next_attempt_at - clock() <= timedelta(seconds=1)
+
+
+async def test_a_label_sent_to_the_robot_is_a_scan(client, recorder, clock):
+    from orderbot.bot.inbound import ScanEvent
+
+    body = message("scan-1", "OB1|SO202602010001|PB-20K-BLK|B260201|1|abcdef12", clock=clock)
+    assert (await client.post("/dingtalk/callback", json=body, headers=signed(clock))).status == 200
+    (event,) = recorder.events
+    assert isinstance(event, ScanEvent) and event.text == "OB1|SO202602010001|PB-20K-BLK|B260201|1|abcdef12"
+    assert event.station == "dingtalk:0101" and not event.wants_reply

@@ -248,3 +248,49 @@ async def test_two_packers_scanning_the_same_sku_at_once_lose_nothing(station, c
         assert (before.on_hand - after.on_hand, before.reserved - after.reserved) == (12, 12)
         assert await ledger.ledger_totals(s, "CASE-IP15-CLR") == (after.on_hand, after.reserved)
     assert await _count(db, Scan, Scan.outcome == "ok") == 6
+
+
+async def test_waybill_api_for_the_carrier_batch(db, config, clock):
+    import hashlib
+    import hmac
+    import json
+
+    from .helpers import no_reply
+
+    settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="ingest")
+    async with db.write() as s:
+        await add_products(s, config, stock=50, at=NOW)
+        await ingest_order(s, parse_order(order_json("SO202602100001", lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
+                           source="test", config=config, now=NOW)
+    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
+
+    def signed(data: dict) -> tuple[bytes, dict]:
+        raw = json.dumps(data).encode()
+        return raw, {"X-Orderbot-Signature": "sha256=" + hmac.new(b"ingest", raw, hashlib.sha256).hexdigest()}
+
+    async with TestClient(TestServer(app)) as client:
+        raw, headers = signed({"order_no": "SO202602100001"})
+        refused = await client.post("/api/waybill", data=raw, headers=headers)
+        assert refused.status == 409 and (await refused.json())["unscanned"] == [1]
+        async with db.write() as s:
+            await s.execute(update(Package).values(scanned_at=NOW, scanned_by="zhangsan"))
+        ok = await client.post("/api/waybill", data=raw, headers=headers)
+        assert ok.status == 200 and (await ok.json())["packages_scanned"] is True
+        raw, headers = signed({"order_no": "SO209901010001"})
+        assert (await client.post("/api/waybill", data=raw, headers=headers)).status == 404
+        assert (await client.post("/api/waybill", data=raw, headers={"X-Orderbot-Signature": "sha256=00"})).status == 401
+
+
+async def test_duty_lead_changed_in_chat(station, config):
+    scanner, db = station
+    await scanner.say("今天值班组长改为赵强", user="ZhaoQiang")
+    await scanner.say("今天值班组长改为张三", user="ZhaoQiang")
+    await scanner.say("今天值班组长改为赵强", user="ZhangSan")
+    async with db.read() as s:
+        texts = [r.payload["text"] for r in (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()]
+        from orderbot.core.warehouse.scanning import lead_on_duty
+
+        assert await lead_on_duty(s, config, NOW.date()) == "zhaoqiang"
+    assert texts[0] == "今天的值班组长已改为 赵强，之后的异常扫码工单都会派给 TA。"
+    assert texts[1].startswith("没找到叫「张三」的值班组长")
+    assert "值班组长" in texts[2] and "权限" in texts[2]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..bot.inbound import CardAction, ChatMessage, InboundEvent, Origin
+from ..bot.inbound import CardAction, ChatMessage, InboundEvent, Origin, ScanEvent
 
 BUTTON_PREFIX = "#btn "
+LABEL_PREFIX = "OB1|"
 
 
 class BadMessage(ValueError):
@@ -49,6 +50,8 @@ def to_event(body: dict, *, robot_code: str | None = None) -> InboundEvent | Non
     created = body.get("createAt")
     at = datetime.fromtimestamp(int(created) / 1000, tz=timezone.utc) if created else datetime.now(timezone.utc)
     text, is_voice = _text(body)
+    if text.startswith(LABEL_PREFIX):  # a label scanned with the phone and sent to the robot
+        return ScanEvent(origin, text, f"msg:{msg_id}", at, station=f"dingtalk:{user}")
     if text.startswith(BUTTON_PREFIX):
         return CardAction(origin, text[len(BUTTON_PREFIX):].strip(), f"msg:{msg_id}", at)
     if body.get("msgtype") not in ("text", "richText", "audio"):

@@ -11,7 +11,8 @@ import logging
 
 from aiohttp import web
 
-from ..core.errors import InvalidOrder
+from ..core.errors import InvalidOrder, OrderNotFound
+from ..core.warehouse.scanning import WaybillRefused, check_waybill
 from ..core.orders.intake import accept_order_event
 from ..core.orders.schema import parse_order
 from .common import CLOCK, CONFIG, DB, METRICS, SETTINGS, json_error, json_ok
@@ -87,6 +88,29 @@ async def shopify_order(request: web.Request) -> web.Response:
     return await _accept(request, "shopify", key, data, auto_products=products)
 
 
+async def waybill(request: web.Request) -> web.Response:
+    """The carrier batch asks before it requests a waybill: 200 when every package is scanned, 409 naming the
+    unscanned packages otherwise. Signed like /webhooks/orders."""
+    secret = request.app[SETTINGS].ingest_secret
+    if secret is None:
+        return json_error(503, "ORDERBOT_INGEST_SECRET 未配置，面单接口已关闭")
+    body = await request.read()
+    if not verify_hex_signature(secret.get_secret_value(), body, request.headers.get("X-Orderbot-Signature")):
+        return json_error(401, "签名错误")
+    data = _json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("order_no"), str):
+        return json_error(400, "需要 order_no")
+    try:
+        async with request.app[DB].read() as session:
+            order = await check_waybill(session, data["order_no"])
+    except OrderNotFound as exc:
+        return json_error(404, exc.message)
+    except WaybillRefused as exc:
+        return json_error(409, exc.message, unscanned=exc.data["unscanned"])
+    return json_ok(order_no=order.order_no, packages_scanned=True)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/webhooks/orders", generic_order)
     app.router.add_post("/webhooks/shopify", shopify_order)
+    app.router.add_post("/api/waybill", waybill)
