@@ -133,7 +133,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         dispatcher = Dispatcher(db, None, app[CONFIG], clock, charts=renderer,
                                 addresses=Addresses(reachable_channels(settings, app[SENDERS])),
                                 label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
-    app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock)
+    app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock, on_commit=app[WORKER].wake.set)
 
     async def _resources(app: web.Application):
         if dispatcher is not None:

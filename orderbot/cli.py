@@ -301,6 +301,37 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     return 0
 
 
+# --- label -------------------------------------------------------------------------------------------------
+def cmd_label(args) -> int:
+    from .core.errors import DomainError
+    from .db import Database
+    from .labels import write_labels
+
+    settings = _settings()
+    config = _config(settings)
+    if settings.label_secret is None:
+        print("请先设置 ORDERBOT_LABEL_SECRET（标签校验码的密钥）", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            async with db.read() as session:
+                paths = await write_labels(session, args.ref, secret=settings.label_secret.get_secret_value(),
+                                           config=config, out=Path(args.out) if args.out else None,
+                                           fmt=args.format, font_cache_dir=settings.cache_dir / "matplotlib")
+        except DomainError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+        finally:
+            await db.dispose()
+        for p in paths:
+            print(p)
+        return 0
+
+    return asyncio.run(run())
+
+
 # --- outbox ------------------------------------------------------------------------------------------------
 def cmd_outbox(args) -> int:
     from .core import outbox
@@ -384,6 +415,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=".", help="folder for chart images and files (default: here)")
     s.add_argument("text")
     s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("label", help="the QR labels of an order, one per package, as PNG or PDF")
+    s.add_argument("ref", help="order number, channel order id or tracking number")
+    s.add_argument("--out", help="a folder (PNG, one file per package), or a .png / .pdf file name")
+    s.add_argument("--format", choices=["png", "pdf"], help="default: from --out, else png")
+    s.set_defaults(func=cmd_label)
 
     s = sub.add_parser("parse", help="one INTENTS.md JSON line per text; reads stdin when no TEXT is given")
     s.add_argument("--now", help="the current time, ISO-8601 (default: the wall clock; naive = Asia/Shanghai)")

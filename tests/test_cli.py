@@ -154,3 +154,18 @@ def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert (tmp_path / path).read_bytes().startswith(b"\x89PNG")
     stranger = run(tmp_path, "ask", "--as", "nobody", "帮助", env=env)
     assert "员工名录" in stranger.stdout
+
+
+def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\n", encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0  # no lines: no packages yet
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    no_secret = run(tmp_path, "label", "SO202602010001", env=env)
+    assert no_secret.returncode == 2 and "ORDERBOT_LABEL_SECRET" in no_secret.stderr
+    env["ORDERBOT_LABEL_SECRET"] = "s3cret"
+    unknown = run(tmp_path, "label", "SO209901010001", env=env)
+    assert unknown.returncode == 1 and "没有找到订单" in unknown.stderr
+    empty = run(tmp_path, "label", "SO202602010001", env=env)
+    assert empty.returncode == 1 and empty.stderr.strip()

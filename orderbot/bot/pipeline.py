@@ -54,9 +54,11 @@ class Processed:
 
 class InboundPipeline:
     def __init__(self, db: Database, handler: Handler, clock: Callable[[], datetime], *,
-                 speech_to_text: SpeechToText | None = None):
+                 speech_to_text: SpeechToText | None = None, on_commit: Callable[[], None] | None = None):
+        """`on_commit` runs after each committed batch (the app wakes the outbox worker with it)."""
         self.db, self.handler, self.clock = db, handler, clock
         self.speech_to_text = speech_to_text
+        self.on_commit = on_commit
         self._pending: list[tuple[InboundEvent, asyncio.Future, object]] = []
         self._flusher: asyncio.Task | None = None
 
@@ -97,6 +99,8 @@ class InboundPipeline:
                 continue
             for (_, future, _), result in zip(batch, results):
                 future.set_result(result)
+            if self.on_commit is not None:
+                self.on_commit()
 
     async def _one(self, session: AsyncSession, event: InboundEvent, prepared: object = None) -> Processed | None:
         now = self.clock()

@@ -184,16 +184,17 @@ class OutboxWorker:
             await outbox.mark_retry(session, msg.id, now + timedelta(seconds=delay), error)
 
     async def run_forever(self, stop: asyncio.Event, idle: float = 0.5) -> None:
-        """Drain until `stop` is set; between passes sleep until woken, stopped, or `idle` seconds pass."""
+        """Drain until `stop` is set; between passes sleep until woken (a commit queued something), stopped, or
+        `idle` seconds pass. The wake flag is cleared before a pass, so a wake during the pass is not lost."""
         while not stop.is_set():
+            self.wake.clear()
             try:
                 sent = await self.run_once()
             except Exception:  # logged, not swallowed: the leased rows come back after the lease
                 log.exception("outbox pass failed")
                 sent = 0
-            if sent or stop.is_set():
+            if sent or stop.is_set() or self.wake.is_set():
                 continue
-            self.wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             try:
                 await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
