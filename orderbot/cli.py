@@ -60,7 +60,7 @@ def cmd_seed(args) -> int:
     summary = asyncio.run(run_seed(settings.database_url, orders=args.orders, days=args.days, seed=args.seed,
                                    config=_config(settings), progress=not args.quiet))
     print(summary.describe())
-    return 0
+    return 1 if getattr(summary, "refused", None) else 0
 
 
 # --- import --------------------------------------------------------------------------------------------------
