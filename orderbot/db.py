@@ -26,7 +26,11 @@ def sqlite_path(url: str) -> Path | None:
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        from .sqlite_onehop import register
+
+        register()
+        fast = make_url(url).set(drivername="sqlite+aiosqlite_onehop")
+        engine = create_async_engine(fast, echo=echo, connect_args={"timeout": 30})
         _sqlite_setup(engine)
     else:
         engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
