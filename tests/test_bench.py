@@ -24,7 +24,8 @@ def _numeric(value) -> bool:
 
 async def test_small_run_prints_the_table_and_writes_json(tmp_path, config, capsys):
     out = tmp_path / "bench.json"
-    code = await run_bench(2000, out, None, None, config=config, workdir=tmp_path, progress=False)
+    code = await run_bench(2000, out, ["seed", "order_card", "report", "order_card_reply"], None, config=config,
+                           workdir=tmp_path, progress=False)
     assert code in (0, 1)  # 1 only when a target is missed; speed is not what this test checks
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["orders"] == 2000 and report["errors"] == {}
@@ -34,7 +35,9 @@ async def test_small_run_prints_the_table_and_writes_json(tmp_path, config, caps
     expected = {"seed.sqlite.wall", "seed.sqlite.rows_per_s", "seed.sqlite.orders_per_s",
                 "order_card.sqlite.ratio_p50", "order_card.sqlite.ratio_p99"}
     expected |= {f"order_card.sqlite.{k}.{q}" for k in CARD_KINDS for q in ("p50", "p99")}
+    expected |= {"report.pipeline", "report.top_delayed_customers", "report.daily", "order_card_reply.p99"}
     assert expected <= set(results)
+    assert results["report.pipeline"]["target"] == {"op": "<", "value": 300.0}
     for r in results.values():
         assert _numeric(r["figure"]) and r["figure"] > 0, r
         assert r["unit"]
@@ -79,9 +82,13 @@ async def test_registry_is_extensible_and_failures_are_reported(tmp_path, capsys
 def test_default_suite_and_table():
     names = default_registry().names()
     assert names[:2] == ["seed.sqlite", "order_card.sqlite"]
-    assert {b.name for b in default_registry().select(None, pg=False)} == {"seed.sqlite", "order_card.sqlite"}
+    everything = {b.name for b in default_registry().select(None, pg=False)}
+    assert {"seed.sqlite", "order_card.sqlite", "report", "order_card_reply", "parse", "chart", "wecom_callback",
+            "outbox", "scan.sqlite"} == everything
+    assert "scan.postgresql" in {b.name for b in default_registry().select(None, pg=True)}
     table = format_table([Result("x.p99", 7.25, "ms", ("<", 5.0), baseline=0.5),
                           Result("y.rate", 12345.0, "rows/s")])
+    assert Result("z", 600.0, "s", ("<=", 600.0)).passed and not Result("z", 1.0, "x", (">=", 2.0)).passed
     lines = table.splitlines()
     assert lines[0].split() == ["name", "figure", "unit", "target", "baseline", "ratio", "pass"]
     assert "7.25" in lines[2] and "14.5x" in lines[2] and "未达标" in lines[2]

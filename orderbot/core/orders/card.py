@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...config import VisibilityConfig
@@ -26,53 +26,59 @@ MESSAGES_LIMIT = 5
 
 async def find_order_id(session: AsyncSession, ref: str) -> int:
     """Resolve an order number, channel order id or tracking number (order or package) to the order id."""
-    ref = ref.strip()
-    up = ref.upper()
-    lookups = [select(Order.id).where(Order.order_no == up),
-               select(Order.id).where(Order.channel_order_id == ref),
-               select(Order.id).where(Order.tracking_no == up),
-               select(Package.order_id).where(Package.tracking_no == up)]
-    if TRACKING_RE.match(up):  # most likely a tracking number: try those first
-        lookups = lookups[2:] + lookups[:2]
-    for stmt in lookups:
-        found = (await session.execute(stmt.limit(1))).scalar()
-        if found is not None:
-            return found
-    raise OrderNotFound(ref)
+    order, _ = await _order_and_customer(session, ref)
+    return order.id
 
 
 def _iso(dt) -> str | None:
     return dt.isoformat() if dt else None
 
 
+async def _order_and_customer(session: AsyncSession, ref: str):
+    """The order and its customer in one query per kind of reference, most likely kind first."""
+    ref = ref.strip()
+    up = ref.upper()
+    base = select(Order, Customer).join(Customer, Customer.id == Order.customer_id)
+    lookups = [base.where(Order.order_no == up), base.where(Order.channel_order_id == ref),
+               base.where(Order.tracking_no == up),
+               base.where(Order.id == select(Package.order_id).where(Package.tracking_no == up)
+                          .limit(1).scalar_subquery())]
+    if TRACKING_RE.match(up):
+        lookups = lookups[2:] + lookups[:2]
+    for stmt in lookups:
+        row = (await session.execute(stmt.limit(1))).first()
+        if row is not None:
+            return row
+    raise OrderNotFound(ref)
+
+
 async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], rules: VisibilityConfig,
                      in_group: bool = False) -> dict[str, Any]:
-    order_id = await find_order_id(session, ref)
-    row = (await session.execute(
-        select(Order, Customer).join(Customer, Customer.id == Order.customer_id).where(Order.id == order_id)
-    )).one()
-    order, customer = row
+    order, customer = await _order_and_customer(session, ref)
+    order_id = order.id
     lines = (await session.execute(
         select(OrderLine.sku, OrderLine.qty, Product.name).join(Product, Product.sku == OrderLine.sku)
         .where(OrderLine.order_id == order_id).order_by(OrderLine.id))).all()
     events = (await session.execute(
-        select(OrderEvent).where(OrderEvent.order_id == order_id)
-        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(TIMELINE_LIMIT))).scalars().all()
+        select(OrderEvent.at, OrderEvent.kind, OrderEvent.stage, OrderEvent.status, OrderEvent.source,
+               OrderEvent.actor, OrderEvent.detail).where(OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(TIMELINE_LIMIT))).all()
     held = (await session.execute(
-        select(StockMovement.sku, StockMovement.d_reserved).where(StockMovement.order_no == order.order_no)
-    )).all()
+        select(StockMovement.sku, func.sum(StockMovement.d_reserved)).where(StockMovement.order_no == order.order_no)
+        .group_by(StockMovement.sku))).all()
     tasks = (await session.execute(
         select(Task.type, Task.subject, Task.assignee, Task.created_at)
         .where(Task.order_id == order_id, Task.state == "open").order_by(Task.id))).all()
     messages = (await session.execute(
-        select(Communication).where(Communication.order_id == order_id)
-        .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))).scalars().all()
+        select(Communication.at, Communication.direction, Communication.medium, Communication.party,
+               Communication.summary).where(Communication.order_id == order_id)
+        .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))).all()
     packages = (await session.execute(
-        select(Package).where(Package.order_id == order_id).order_by(Package.package_no))).scalars().all()
+        select(Package.package_no, Package.sku, Package.qty, Package.batch_no, Package.tracking_no,
+               Package.scanned_at, Package.scanned_by).where(Package.order_id == order_id)
+        .order_by(Package.package_no))).all()
 
-    stock_held: dict[str, int] = {}
-    for sku, d in held:
-        stock_held[sku] = stock_held.get(sku, 0) + d
+    stock_held = {sku: int(total) for sku, total in held if total}
     promised = effective_promised(order.promised_date, order.promised_override)
     view: dict[str, Any] = {
         "order_no": order.order_no, "customer_id": order.customer_id, "amount": f"{order.amount_cents / 100:.2f}",
@@ -98,7 +104,7 @@ async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], r
                       "source": e.source, "actor": e.actor, "detail": e.detail} for e in events],
         "trace": [{"at": _iso(e.at), "detail": e.detail, "stage": e.stage} for e in events
                   if e.kind in ("tracking", "customs")],
-        "stock_held": {k: v for k, v in stock_held.items() if v},
+        "stock_held": stock_held,
         "tasks": [{"type": t, "subject": s, "assignee": a, "created_at": _iso(c)} for t, s, a, c in tasks],
         "messages": [{"at": _iso(m.at), "direction": m.direction, "medium": m.medium, "party": m.party,
                       "summary": m.summary} for m in messages],
