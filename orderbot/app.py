@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from datetime import timedelta
 import secrets
 
 import aiohttp
@@ -98,6 +99,17 @@ async def build_parser(db: Database, settings: Settings):
     return await asyncio.to_thread(IntentParser, vocabulary, cache_dir=settings.cache_dir / "jieba")
 
 
+async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every: float = 30.0) -> None:
+    """Process inbox rows a crash left unprocessed: at start-up, then every half minute (rows older than that,
+    so events being processed right now are not touched)."""
+    await pipeline.resume()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            await pipeline.resume(older_than=timedelta(seconds=every))
+
+
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
                clock: Clock | None = None, handler: Handler | None = None,
                senders: dict[str, Sender] | None = None, run_worker: bool = True,
@@ -142,6 +154,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         stop = asyncio.Event()
         worker_task = asyncio.create_task(app[WORKER].run_forever(stop)) if run_worker else None
+        resume_task = asyncio.create_task(_resume_forever(app[PIPELINE], stop)) if run_worker else None
         stream = None
         if settings.dingtalk_mode == "stream" and settings.dingtalk_app_key and settings.dingtalk_app_secret:
             stream = StreamRunner(app_key=settings.dingtalk_app_key,
@@ -152,6 +165,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         if stream is not None:
             await stream.stop()
         stop.set()
+        for task in (resume_task,):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if worker_task is not None:  # let the current pass finish its transaction, then stop
             try:
                 await asyncio.wait_for(asyncio.shield(worker_task), timeout=10)

@@ -62,6 +62,12 @@ async def client(db, config, clock, recorder):
         yield c
 
 
+async def settle(client) -> None:
+    from orderbot.webhooks.dingtalk import DINGTALK
+
+    await client.app[DINGTALK].background.drain(timeout=10)
+
+
 def signed(clock, skew_ms: int = 0, secret: str = SECRET) -> dict:
     ts = str(int(clock().timestamp() * 1000) + skew_ms)
     return {"timestamp": ts, "sign": dingtalk_sign(secret, ts)}
@@ -73,6 +79,7 @@ async def test_signed_messages_of_each_kind(client, recorder, clock, db):
                  message("m4", "#btn undo_freeze:tiktok", group=True, clock=clock)):
         resp = await client.post("/dingtalk/callback", json=body, headers=signed(clock))
         assert resp.status == 200, await resp.text()
+    await settle(client)
     texts = [e.text for e in recorder.events if isinstance(e, ChatMessage)]
     assert texts == ["查单 SO202602010001", "查单 SO202602010001", "查看华东区昨日延迟TOP3客户"]
     assert recorder.events[2].is_voice
@@ -87,6 +94,7 @@ async def test_signed_messages_of_each_kind(client, recorder, clock, db):
 async def test_duplicate_msgid_acts_once(client, recorder, clock):
     for _ in range(3):
         assert (await client.post("/dingtalk/callback", json=message(clock=clock), headers=signed(clock))).status == 200
+    await settle(client)
     assert len(recorder.events) == 1
 
 
@@ -219,6 +227,7 @@ async def test_a_label_sent_to_the_robot_is_a_scan(client, recorder, clock):
 
     body = message("scan-1", "OB1|SO202602010001|PB-20K-BLK|B260201|1|abcdef12", clock=clock)
     assert (await client.post("/dingtalk/callback", json=body, headers=signed(clock))).status == 200
+    await settle(client)
     (event,) = recorder.events
     assert isinstance(event, ScanEvent) and event.text == "OB1|SO202602010001|PB-20K-BLK|B260201|1|abcdef12"
     assert event.station == "dingtalk:0101" and not event.wants_reply

@@ -71,6 +71,9 @@ class Scanner:
                  f"{1770000000 + self.n}</CreateTime><MsgType>text</MsgType><Content><![CDATA[{text}]]></Content>"
                  f"<MsgId>t{self.n}</MsgId><AgentID>1</AgentID></xml>")
         assert (await self.post(plain)).status == 200
+        from orderbot.webhooks.wecom import WECOM
+
+        await self.client.app[WECOM].background.drain(timeout=10)
 
 
 @pytest.fixture

@@ -61,6 +61,11 @@ async def client(db, config, clock, recorder):
         yield c
 
 
+async def settle(client) -> None:
+    """Text messages are answered in the background after the 200: wait for that work."""
+    await client.app[WECOM].background.drain(timeout=10)
+
+
 def encrypt(plain: str, *, corp: str = CORP, key: str = AES_KEY, token: str = TOKEN, nonce: str = "n0nce",
             ts: str = "1700000000") -> tuple[dict, str]:
     envelope = WeChatCrypto(token, key, corp).encrypt_message(plain, nonce, ts)
@@ -95,7 +100,8 @@ async def test_url_verification_vector(client):
 
 async def test_published_message_vector_is_decrypted_and_handled(client, recorder, db):
     resp = await client.post("/wecom/callback", params=B2_QUERY, data=B2_XML)
-    assert resp.status == 200
+    assert resp.status == 200 and await resp.text() == ""
+    await settle(client)
     (event,) = recorder.events
     assert isinstance(event, ChatMessage) and event.text == "test" and event.origin.user_id == "messense"
     assert event.dedupe_key == "msg:4363689963896700987"
@@ -109,6 +115,7 @@ async def test_retried_callback_acts_once(client, recorder, db):
     for _ in range(4):
         resp = await client.post("/wecom/callback", params=query, data=body)
         assert resp.status == 200
+    await settle(client)
     assert len(recorder.events) == 1
     async with db.read() as s:
         assert len((await s.execute(select(OutboxMessage))).scalars().all()) == 1
@@ -118,6 +125,7 @@ async def test_retried_callback_acts_once(client, recorder, db):
 async def test_string_msgid_and_chinese_round_trip(client, recorder):
     query, body = encrypt(text_xml("查看华东区昨日延迟TOP3客户", msg_id="CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw=="))
     assert (await client.post("/wecom/callback", params=query, data=body)).status == 200
+    await settle(client)
     assert recorder.events[0].text == "查看华东区昨日延迟TOP3客户"
     assert recorder.events[0].dedupe_key == "msg:CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw=="
 
@@ -166,6 +174,7 @@ async def test_template_card_event_with_several_selections(client, recorder):
              "</OptionIds></SelectedItem></SelectedItems>")
     query, body = encrypt(event_xml("template_card_event", extra, key="undo_freeze:tiktok"))
     assert (await client.post("/wecom/callback", params=query, data=body)).status == 200
+    await settle(client)
     (event,) = recorder.events
     assert isinstance(event, CardAction) and event.key == "undo_freeze:tiktok" and event.task_id == "task-9"
     assert event.response_code == "RC1" and event.selections == {"q1": ("a", "b"), "q2": ("c",)}
@@ -177,6 +186,7 @@ async def test_voice_without_transcript_asks_to_type(client, recorder, db):
              f"<AgentID>1</AgentID></xml>")
     query, body = encrypt(voice)
     assert (await client.post("/wecom/callback", params=query, data=body)).status == 200
+    await settle(client)
     assert recorder.events == []
     async with db.read() as s:
         row = (await s.execute(select(OutboxMessage))).scalar_one()
@@ -186,6 +196,7 @@ async def test_voice_without_transcript_asks_to_type(client, recorder, db):
 async def test_enter_agent_reaches_the_handler(client, recorder):
     query, body = encrypt(event_xml("enter_agent", key=""))
     assert (await client.post("/wecom/callback", params=query, data=body)).status == 200
+    await settle(client)
     assert isinstance(recorder.events[0], EnterAgent)
 
 

@@ -70,3 +70,28 @@ class EnterAgent:
 
 
 InboundEvent = ChatMessage | ScanEvent | CardAction | EnterAgent
+
+
+_KINDS = {"chat": ChatMessage, "scan": ScanEvent, "card": CardAction, "enter": EnterAgent}
+_NAMES = {cls: name for name, cls in _KINDS.items()}
+
+
+def event_to_dict(event: InboundEvent) -> dict:
+    """A JSON-safe form for the inbox row, so an acknowledged event survives a crash before it is processed."""
+    data = {k: getattr(event, k) for k in event.__dataclass_fields__}
+    data["origin"] = {**event.origin.__dict__, "reply_route": [list(p) for p in event.origin.reply_route]}
+    data["at"] = event.at.isoformat()
+    if isinstance(event, CardAction):
+        data["selections"] = {k: list(v) for k, v in event.selections.items()}
+    return {"kind": _NAMES[type(event)], **data}
+
+
+def event_from_dict(data: dict) -> InboundEvent:
+    data = dict(data)
+    cls = _KINDS[data.pop("kind")]
+    o = data.pop("origin")
+    data["origin"] = Origin(**{**o, "reply_route": tuple(tuple(p) for p in o.get("reply_route", ()))})
+    data["at"] = datetime.fromisoformat(data["at"])
+    if cls is CardAction:
+        data["selections"] = {k: tuple(v) for k, v in data.get("selections", {}).items()}
+    return cls(**data)

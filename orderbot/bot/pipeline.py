@@ -1,14 +1,15 @@
-"""From an inbound event to a reply in the outbox, exactly once.
+"""From an inbound event to a reply in the outbox, exactly once, acknowledged fast.
 
-In one unit of work: claim the event's dedupe key, run the handler (which may change the business through
-core use cases on the same session), and queue its reply. A repeat delivery finds the key taken and does
-nothing. A reply that may also go back synchronously (WeCom `scancode_waitmsg` passive reply) is queued with a
-short hold; if the webhook answers in time it marks the row sent, otherwise the worker sends it after the hold.
+Two steps, both group-committed (events that arrive while a transaction commits share the next one):
+1. `accept`: the event is stored in the inbox (`inbound_events`, state 'new', with the event itself) under its
+   dedupe key. A repeat delivery finds the key taken. This is all the platform waits for.
+2. `run`: in one unit of work the inbox row turns 'done' (only if it was still 'new'), the handler changes the
+   business through core use cases, and its reply is queued in the outbox. A crash between the two steps
+   leaves the row 'new'; `resume` processes it after the restart. An event whose handler fails is marked
+   'failed' with the error, and the person is told it was recorded.
 
-Group commit: events that arrive while a transaction is committing are processed together in the next one,
-so a burst costs one commit instead of one per event, and an event is acknowledged only after the commit that
-records it. If anything in a batch fails, the batch is rolled back and its events are processed one by one, so
-only the failing one fails. At low load a batch is a single event and nothing waits.
+A reply that may also go back synchronously (WeCom `scancode_waitmsg` passive reply) is queued with a short
+hold; if the webhook answers in time it marks the row sent, otherwise the worker sends it after the hold.
 """
 from __future__ import annotations
 
@@ -19,19 +20,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core import outbox
+from ..core.models import InboundEvent as InboxRow
 from ..core.models import OutboxMessage
-from ..core.sqlutil import claim_event
+from ..core.sqlutil import insert_ignore
 from ..db import Database
-from .inbound import ChatMessage, InboundEvent, ScanEvent
+from .inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, event_to_dict
 from .reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
 PASSIVE_HOLD = timedelta(seconds=15)
 MAX_BATCH = 64
+FAILED_REPLY = "抱歉，处理这条消息时出错了，已记录（编号 #{id}），请稍后再试或联系管理员。"
 
 
 class Handler(Protocol):
@@ -52,59 +55,120 @@ class Processed:
     outbox_id: int | None
 
 
+class _Batcher:
+    """Run queued items in shared transactions: one commit per burst instead of one per item."""
+
+    def __init__(self, work: Callable[[list], Awaitable[list]]):
+        self._work, self._pending, self._task = work, [], None
+
+    async def submit(self, item):
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                outcomes = await self._work([item for item, _ in batch])
+            except Exception as exc:  # handed to every waiter of the batch
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes):
+                if future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+
 class InboundPipeline:
     def __init__(self, db: Database, handler: Handler, clock: Callable[[], datetime], *,
                  speech_to_text: SpeechToText | None = None, on_commit: Callable[[], None] | None = None):
-        """`on_commit` runs after each committed batch (the app wakes the outbox worker with it)."""
+        """`on_commit` runs after each processed batch commits (the app wakes the outbox worker with it)."""
         self.db, self.handler, self.clock = db, handler, clock
         self.speech_to_text = speech_to_text
         self.on_commit = on_commit
-        self._pending: list[tuple[InboundEvent, asyncio.Future, object]] = []
-        self._flusher: asyncio.Task | None = None
+        self._accepting = _Batcher(self._accept_batch)
+        self._running = _Batcher(self._run_batch)
 
+    # --- step 1: the inbox ---------------------------------------------------------------------------------
+    async def accept(self, event: InboundEvent) -> int | None:
+        """Store the event durably; its inbox id, or None when this dedupe key was seen before."""
+        return await self._accepting.submit(event)
+
+    async def _accept_batch(self, events: list[InboundEvent]) -> list[int | None]:
+        now = self.clock()
+        rows, seen = [], set()
+        for e in events:
+            key = (e.origin.platform, e.dedupe_key[:191])
+            if key not in seen:
+                seen.add(key)
+                rows.append({"source": key[0], "key": key[1], "received_at": now, "state": "new",
+                             "payload": event_to_dict(e)})
+        async with self.db.write() as session:
+            stmt = insert_ignore(session, InboxRow.__table__, rows, ["source", "key"]).returning(
+                InboxRow.__table__.c.id, InboxRow.__table__.c.source, InboxRow.__table__.c.key)
+            ids = {(source, key): row_id for row_id, source, key in await session.execute(stmt)}
+        out = []
+        for e in events:  # within one batch only the first delivery of a key gets its id
+            out.append(ids.pop((e.origin.platform, e.dedupe_key[:191]), None))
+        return out
+
+    # --- step 2: processing --------------------------------------------------------------------------------
     async def process(self, event: InboundEvent) -> Processed | None:
-        """Returns None for a repeat delivery; otherwise the reply and its outbox row, once committed."""
+        """Accept and run now; None for a repeat delivery (the sandbox, `orderbot ask` and tests use this)."""
+        inbox_id = await self.accept(event)
+        if inbox_id is None:
+            return None
+        return await self.run(inbox_id, event)
+
+    async def run(self, inbox_id: int, event: InboundEvent) -> Processed | None:
+        """Process an accepted event; None if it had been processed already (a resumed duplicate)."""
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             event = await self._transcribe(event)
         prepare = getattr(self.handler, "prepare", None)
         unheard = isinstance(event, ChatMessage) and event.is_voice and not event.text
-        prepared = await prepare(event) if prepare is not None and not unheard else None  # slow reads happen outside the lock
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((event, future, prepared))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush())
-        return await asyncio.shield(future)
+        try:  # slow reads and charts happen here, outside the write lock
+            prepared = await prepare(event) if prepare is not None and not unheard else None
+        except Exception as exc:
+            await self._failed(inbox_id, event, exc)
+            raise
+        try:
+            return await self._running.submit((inbox_id, event, prepared))
+        except Exception as exc:
+            await self._failed(inbox_id, event, exc)
+            raise
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            try:
-                # Optimistic: the whole batch in one transaction, no savepoints (they cost two statements each).
-                async with self.db.write() as session:
-                    results = [await self._one(session, event, prepared) for event, _, prepared in batch]
-                    await session.flush()
-            except Exception as exc:
-                if len(batch) == 1:
-                    batch[0][1].set_exception(exc)
-                    continue
-                # Something in the batch failed: process each event on its own, so only the culprit fails.
-                for event, future, prepared in batch:
-                    try:
-                        async with self.db.write() as session:
-                            result = await self._one(session, event, prepared)
-                    except Exception as one_exc:
-                        future.set_exception(one_exc)
-                    else:
-                        future.set_result(result)
-                continue
-            for (_, future, _), result in zip(batch, results):
-                future.set_result(result)
-            if self.on_commit is not None:
-                self.on_commit()
+    async def _run_batch(self, items: list) -> list:
+        try:
+            # Optimistic: the whole batch in one transaction, no savepoints (they cost two statements each).
+            async with self.db.write() as session:
+                results = [await self._one(session, *item) for item in items]
+                await session.flush()
+        except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+            # Something in the batch failed: process each item on its own, so only the culprit fails.
+            results = []
+            for item in items:
+                try:
+                    async with self.db.write() as session:
+                        results.append(await self._one(session, *item))
+                except Exception as one_exc:
+                    results.append(one_exc)
+        if self.on_commit is not None:
+            self.on_commit()
+        return results
 
-    async def _one(self, session: AsyncSession, event: InboundEvent, prepared: object = None) -> Processed | None:
+    async def _one(self, session: AsyncSession, inbox_id: int, event: InboundEvent,
+                   prepared: object = None) -> Processed | None:
         now = self.clock()
-        if not await claim_event(session, event.origin.platform, event.dedupe_key, now):
+        claimed = await session.execute(update(InboxRow).where(InboxRow.id == inbox_id, InboxRow.state == "new")
+                                        .values(state="done"))
+        if claimed.rowcount != 1:
             return None
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             reply: Reply | None = Reply(text=VOICE_HELP)
@@ -115,16 +179,51 @@ class InboundPipeline:
         if reply is None:
             return Processed(None, None)
         passive = isinstance(event, ScanEvent) and event.wants_reply
+        await session.flush()  # the handler's own changes first, so a failure is reported as this event's
+        outbox_id = await self._queue_reply(session, event, reply, now, hold=PASSIVE_HOLD if passive else None)
+        return Processed(reply, outbox_id)
+
+    @staticmethod
+    async def _queue_reply(session: AsyncSession, event: InboundEvent, reply: Reply, now: datetime, *,
+                           hold: timedelta | None = None, suffix: str = "") -> int:
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
-        await session.flush()  # the handler's own changes first, so a failure is reported as this event's
-        outbox_id = (await session.execute(insert(OutboxMessage.__table__).values(
+        return (await session.execute(insert(OutboxMessage.__table__).values(
             channel=event.origin.reply_channel, destination=event.origin.reply_to, kind="reply", payload=payload,
-            state="pending", attempts=0, next_attempt_at=now + PASSIVE_HOLD if passive else now, created_at=now,
-            dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}"[:191],
+            state="pending", attempts=0, next_attempt_at=now + hold if hold else now, created_at=now,
+            dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"[:191],
         ).returning(OutboxMessage.__table__.c.id))).scalar_one()
-        return Processed(reply, outbox_id)
+
+    async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
+        """Record the failure on the inbox row (so it is not retried for ever) and tell the person."""
+        log.error("processing inbound event #%s failed", inbox_id, exc_info=exc)
+        try:
+            async with self.db.write() as session:
+                marked = await session.execute(update(InboxRow).where(InboxRow.id == inbox_id,
+                                                                      InboxRow.state == "new")
+                                               .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000]))
+                if marked.rowcount == 1:
+                    await self._queue_reply(session, event, Reply(text=FAILED_REPLY.format(id=inbox_id)),
+                                            self.clock(), suffix=":failed")
+        except Exception:  # the database itself is failing; the row stays 'new' and `resume` retries it
+            log.exception("could not record the failure of inbound event #%s", inbox_id)
+
+    async def resume(self, older_than: timedelta = timedelta(seconds=0)) -> int:
+        """Process inbox rows left 'new' (by a crash, or a platform acknowledged before processing)."""
+        cutoff = self.clock() - older_than
+        async with self.db.read() as session:
+            rows = (await session.execute(select(InboxRow.id, InboxRow.payload).where(
+                InboxRow.state == "new", InboxRow.payload.is_not(None), InboxRow.received_at <= cutoff)
+                .order_by(InboxRow.id).limit(1000))).all()
+        done = 0
+        for inbox_id, payload in rows:
+            try:
+                if await self.run(inbox_id, event_from_dict(payload)) is not None:
+                    done += 1
+            except Exception:  # recorded as failed by run(); go on with the others
+                continue
+        return done
 
     async def mark_answered_passively(self, outbox_id: int) -> bool:
         """The reply went back in the HTTP response: make sure the worker does not send it again."""

@@ -289,14 +289,19 @@ class Communication(Base):
 
 
 class InboundEvent(Base):
-    """Every inbound event's dedupe key; inserted in the same transaction as its effect."""
+    """Every inbound event's dedupe key. Order events record it in the transaction of their effect; chat events
+    are first stored here as the inbox (state 'new', with the event) and acknowledged, then processed once:
+    the row turns 'done' in the transaction of the effect, so a crash in between leaves it to be resumed."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("source", "key"),)
+    __table_args__ = (UniqueConstraint("source", "key"), Index("ix_inbound_events_state", "state"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(191))
     received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(8), default="done", server_default="done")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxMessage(Base):

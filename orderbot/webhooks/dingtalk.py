@@ -28,8 +28,8 @@ def dingtalk_sign(secret: str, timestamp: str) -> str:
 
 
 class DingTalkInbound:
-    def __init__(self, app_secret: str, app_key: str | None, pipeline: InboundPipeline, *, deadline: float = 3.0):
-        self._secret, self.app_key, self.pipeline, self.deadline = app_secret, app_key, pipeline, deadline
+    def __init__(self, app_secret: str, app_key: str | None, pipeline: InboundPipeline):
+        self._secret, self.app_key, self.pipeline = app_secret, app_key, pipeline
         self.background = TaskTracker("dingtalk")
 
 
@@ -54,12 +54,12 @@ async def callback(request: web.Request) -> web.Response:
         return json_error(400, f"malformed message: {exc}")
     if event is None:
         return json_ok(ignored=True)
-    try:
-        processed = await inbound.background.within(inbound.pipeline.process(event), inbound.deadline)
-    except TimeoutError:
-        metrics.inbound[("dingtalk", "deferred")] += 1
-        return json_ok(deferred=True)
-    metrics.inbound[("dingtalk", "duplicate" if processed is None else "processed")] += 1
+    inbox_id = await inbound.pipeline.accept(event)  # durable before we answer
+    if inbox_id is None:
+        metrics.inbound[("dingtalk", "duplicate")] += 1
+        return json_ok(duplicate=True)
+    metrics.inbound[("dingtalk", "accepted")] += 1
+    inbound.background.spawn(inbound.pipeline.run(inbox_id, event))  # the reply goes out through the outbox
     return json_ok()
 
 

@@ -122,21 +122,25 @@ async def receive(request: web.Request) -> web.Response:
         return json_error(400, f"cannot decrypt: {type(exc).__name__}")
     if event is None:
         return web.Response(text="")
-    wants_passive = isinstance(event, ScanEvent) and event.wants_reply
+    inbox_id = await inbound.pipeline.accept(event)  # durable before we say 200
+    if inbox_id is None:
+        metrics.inbound[("wecom", "duplicate")] += 1
+        return web.Response(text="")
+    metrics.inbound[("wecom", "accepted")] += 1
+    if not (isinstance(event, ScanEvent) and event.wants_reply):
+        inbound.background.spawn(inbound.pipeline.run(inbox_id, event))  # answered through the outbox
+        return web.Response(text="")
     try:
-        processed = await inbound.background.within(inbound.pipeline.process(event), inbound.passive_deadline)
+        processed = await inbound.background.within(inbound.pipeline.run(inbox_id, event), inbound.passive_deadline)
     except TimeoutError:
         metrics.inbound[("wecom", "deferred")] += 1
         return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
-    if processed is None:
-        metrics.inbound[("wecom", "duplicate")] += 1
+    except Exception:  # recorded as failed by the pipeline, which also tells the person
         return web.Response(text="")
-    metrics.inbound[("wecom", "processed")] += 1
-    reply = processed.reply
-    if wants_passive and reply is not None and processed.outbox_id is not None and _fits_passively(reply):
-        text = reply_plain(reply)
+    reply = processed.reply if processed else None
+    if reply is not None and processed.outbox_id is not None and _fits_passively(reply):
         if await inbound.pipeline.mark_answered_passively(processed.outbox_id):
-            xml = inbound.passive_reply(event.origin.user_id, text, secrets.token_hex(8))
+            xml = inbound.passive_reply(event.origin.user_id, reply_plain(reply), secrets.token_hex(8))
             return web.Response(text=xml, content_type="application/xml")
     return web.Response(text="")
 
