@@ -56,10 +56,17 @@ class Processed:
 
 
 class _Batcher:
-    """Run queued items in shared transactions: one commit per burst instead of one per item."""
+    """Run queued items in shared transactions: one commit per burst instead of one per item. A batcher may
+    `yield_to` another: while that one has work waiting, this one waits (at most `max_wait` seconds a batch)."""
 
-    def __init__(self, work: Callable[[list], Awaitable[list]]):
+    def __init__(self, work: Callable[[list], Awaitable[list]], *, yield_to: "_Batcher | None" = None,
+                 max_wait: float = 0.2):
         self._work, self._pending, self._task = work, [], None
+        self.yield_to, self.max_wait = yield_to, max_wait
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending) or (self._task is not None and not self._task.done())
 
     async def submit(self, item):
         future = asyncio.get_running_loop().create_future()
@@ -70,6 +77,11 @@ class _Batcher:
 
     async def _drain(self) -> None:
         while self._pending:
+            if self.yield_to is not None:  # acknowledging comes first; processing catches up between bursts
+                waited = 0.0
+                while self.yield_to.busy and waited < self.max_wait:
+                    await asyncio.sleep(0.005)
+                    waited += 0.005
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
                 outcomes = await self._work([item for item, _ in batch])
@@ -92,7 +104,7 @@ class InboundPipeline:
         self.speech_to_text = speech_to_text
         self.on_commit = on_commit
         self._accepting = _Batcher(self._accept_batch)
-        self._running = _Batcher(self._run_batch)
+        self._running = _Batcher(self._run_batch, yield_to=self._accepting)
 
     # --- step 1: the inbox ---------------------------------------------------------------------------------
     async def accept(self, event: InboundEvent) -> int | None:
