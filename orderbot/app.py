@@ -113,7 +113,7 @@ async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every:
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
                clock: Clock | None = None, handler: Handler | None = None,
                senders: dict[str, Sender] | None = None, run_worker: bool = True,
-               parser=None) -> web.Application:
+               parser=None, demo: bool = False) -> web.Application:
     """`handler` replaces the dispatcher (`parser` lets tests share one intent parser) (tests of the transport pass a recorder); by default the app builds
     the intent parser and chart renderer at start-up and answers with the real handlers."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
@@ -184,6 +184,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     health.setup(app)
     orders.setup(app)
     charts.setup(app, links)
+    if demo:
+        from .webhooks import demo as demo_page
+
+        demo_page.setup(app)
     if settings.dingtalk_app_secret:
         dingtalk.setup(app, dingtalk.DingTalkInbound(settings.dingtalk_app_secret.get_secret_value(),
                                                      settings.dingtalk_app_key, app[PIPELINE]))

@@ -125,7 +125,7 @@ def cmd_check_config(args) -> int:
 
 
 # --- serve / demo --------------------------------------------------------------------------------------------
-async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "") -> int:
+async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "", demo: bool = False) -> int:
     from aiohttp import web
 
     from .app import create_app
@@ -142,7 +142,7 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
-        app = create_app(settings, config=config, db=db)
+        app = create_app(settings, config=config, db=db, demo=demo)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -172,8 +172,12 @@ def cmd_demo(args) -> int:
 
     db_path = Path(args.db).resolve()
     settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
+    overrides: dict = {"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"}
     if not settings.config_path.exists():  # the demo plays the example company's staff and groups
-        settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", ORDERBOT_CONFIG=EXAMPLE_CONFIG)
+        overrides["ORDERBOT_CONFIG"] = EXAMPLE_CONFIG
+    if settings.label_secret is None:  # so the demo's labels and scans work without any setup
+        overrides["ORDERBOT_LABEL_SECRET"] = "orderbot-demo-labels"
+    settings = _settings(**overrides)
     config = _config(settings)
 
     async def run():
@@ -187,7 +191,7 @@ def cmd_demo(args) -> int:
             summary = await run_seed(settings.database_url, orders=args.orders, days=30, seed=7, config=config,
                                      progress=True)
             print(summary.describe())
-        return await _serve(settings, config, "127.0.0.1", args.port,
+        return await _serve(settings, config, "127.0.0.1", args.port, demo=True,
                             banner=f"OrderBot demo on http://127.0.0.1:{args.port}/  (database {db_path})")
 
     return asyncio.run(run())

@@ -169,3 +169,28 @@ def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
     assert unknown.returncode == 1 and "没有找到订单" in unknown.stderr
     empty = run(tmp_path, "label", "SO202602010001", env=env)
     assert empty.returncode == 1 and empty.stderr.strip()
+
+
+def test_demo_seeds_serves_and_explains_itself(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
+    env["ORDERBOT_CACHE_DIR"] = str(tmp_path / "cache")
+    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
+                             str(tmp_path / "demo.db"), "--orders", "300"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, page = time.monotonic() + 90, None
+        while time.monotonic() < deadline and page is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    page = resp.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and "OrderBot 演示正在运行" in page and "王磊" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert json.loads(resp.read())["status"] == "ok"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
