@@ -47,8 +47,7 @@ def _pct(values: list[float], p: float) -> float:
 def _messages(n: int, prefix: str) -> list[tuple[dict, str]]:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
-    from .webhooks.wecom import signature
-    from .webhooks.wecom_xml import fields, parse_xml
+    from .webhooks.wecom import seal
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP)
     out = []
@@ -57,10 +56,7 @@ def _messages(n: int, prefix: str) -> list[tuple[dict, str]]:
                  f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
                  f"<Content><![CDATA[查单 SO2026020100{i:04d}]]></Content><MsgId>{prefix}{i}</MsgId>"
                  f"<AgentID>1</AgentID></xml>")
-        nonce, ts = f"n{i}", "1700000000"
-        enc = fields(parse_xml(crypto.encrypt_message(plain, nonce, ts)))["Encrypt"]
-        body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
-        out.append(({"msg_signature": signature(TOKEN, ts, nonce, enc), "timestamp": ts, "nonce": nonce}, body))
+        out.append(seal(crypto, TOKEN, CORP, plain, nonce=f"n{i}", timestamp="1700000000"))
     return out
 
 

@@ -26,18 +26,14 @@ def _scan_event(i: int, order_no: str, sku: str, batch: str) -> tuple[dict, str]
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     from .core.warehouse.labels import label_text
-    from .webhooks.wecom import signature
-    from .webhooks.wecom_xml import fields, parse_xml
+    from .webhooks.wecom import seal
 
     raw = label_text(SECRET, order_no, sku, batch, 1)
     plain = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
              f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-{i % 4}</EventKey>"
              f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[QR_CODE,{raw}]]></ScanResult>"
              f"</ScanCodeInfo><AgentID>1</AgentID></xml>")
-    nonce, ts = f"s{i}", str(1770000000 + i)
-    enc = fields(parse_xml(WeChatCrypto(TOKEN, AES_KEY, CORP).encrypt_message(plain, nonce, ts)))["Encrypt"]
-    body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
-    return {"msg_signature": signature(TOKEN, ts, nonce, enc), "timestamp": ts, "nonce": nonce}, body
+    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"s{i}", timestamp=str(1770000000 + i))
 
 
 async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict, str]]:

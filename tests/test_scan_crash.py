@@ -23,8 +23,7 @@ from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import label_text
 from orderbot.db import Database
 from orderbot.migrate import upgrade
-from orderbot.webhooks.wecom import signature
-from orderbot.webhooks.wecom_xml import fields, parse_xml
+from orderbot.webhooks.wecom import seal
 
 from .conftest import EXAMPLE_CONFIG, T0
 from .helpers import add_products, order_json
@@ -67,10 +66,7 @@ def _event(i: int) -> tuple[dict, str]:
              f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-1</EventKey>"
              f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{raw}]]></ScanResult></ScanCodeInfo>"
              f"<AgentID>1</AgentID></xml>")
-    nonce, ts = f"n{i}", str(1770000000 + i)
-    enc = fields(parse_xml(WeChatCrypto(TOKEN, AES_KEY, CORP).encrypt_message(plain, nonce, ts)))["Encrypt"]
-    body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
-    return {"msg_signature": signature(TOKEN, ts, nonce, enc), "timestamp": ts, "nonce": nonce}, body
+    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"n{i}", timestamp=str(1770000000 + i))
 
 
 async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path):

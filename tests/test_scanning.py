@@ -20,7 +20,7 @@ from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import FAILURE_REPLY
 from orderbot.settings import load_settings
-from orderbot.webhooks.wecom import signature
+from orderbot.webhooks.wecom import seal
 from orderbot.webhooks.wecom_xml import fields, parse_xml
 
 from .helpers import add_products, order_json
@@ -45,11 +45,8 @@ class Scanner:
 
     async def post(self, plain: str):
         self.n += 1
-        nonce, ts = f"n{self.n}", str(1770000000 + self.n)
-        enc = fields(parse_xml(self.crypto.encrypt_message(plain, nonce, ts)))["Encrypt"]
-        body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
-        return await self.client.post("/wecom/callback", data=body, params={
-            "msg_signature": signature(TOKEN, ts, nonce, enc), "timestamp": ts, "nonce": nonce})
+        params, body = seal(self.crypto, TOKEN, CORP, plain, nonce=f"n{self.n}", timestamp=str(1770000000 + self.n))
+        return await self.client.post("/wecom/callback", data=body, params=params)
 
     async def scan(self, text: str, user: str = "ZhangSan", station: str = "pack-1") -> str:
         self.n += 1

@@ -16,7 +16,7 @@ from orderbot.bot.pipeline import VOICE_HELP
 from orderbot.bot.reply import Reply
 from orderbot.core.models import InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
-from orderbot.webhooks.wecom import WECOM, signature
+from orderbot.webhooks.wecom import WECOM, seal
 from orderbot.webhooks.wecom_xml import fields, parse_xml
 
 # wechatpy v1.8.18 tests/test_crypto.py (reference/wecom_dingtalk.md §2, vector B)
@@ -68,11 +68,7 @@ async def settle(client) -> None:
 
 def encrypt(plain: str, *, corp: str = CORP, key: str = AES_KEY, token: str = TOKEN, nonce: str = "n0nce",
             ts: str = "1700000000") -> tuple[dict, str]:
-    envelope = WeChatCrypto(token, key, corp).encrypt_message(plain, nonce, ts)
-    enc = fields(parse_xml(envelope))["Encrypt"]
-    body = f"<xml><ToUserName><![CDATA[{corp}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt>" \
-           f"<AgentID><![CDATA[1]]></AgentID></xml>"
-    return {"msg_signature": signature(token, ts, nonce, enc), "timestamp": ts, "nonce": nonce}, body
+    return seal(WeChatCrypto(token, key, corp), token, corp, plain, nonce=nonce, timestamp=ts)
 
 
 def text_xml(content: str, msg_id: str = "CAIQg/PKxgYY2sC9tpuAgAMg9/zKaw==", user: str = "ZhangSan") -> str:

@@ -64,6 +64,21 @@ def _command(text: str) -> tuple[str, str] | None:
     return None
 
 
+async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None) -> Prepared:
+    """Permission first, before asking anything back; then a question, a write for the transaction, or the
+    read-only answer itself."""
+    if not allowed(route, ctx.asker.roles):
+        return Prepared(Reply(text=route.refusal))
+    if question is not None:
+        return Prepared(question)
+    if route.write:
+        return Prepared(route=route, args=arg, asker=ctx.asker)
+    try:
+        return Prepared(await route.handler(arg, ctx))
+    except DomainError as exc:
+        return Prepared(Reply(text=exc.message))
+
+
 class Dispatcher:
     def __init__(self, db: Database, parser: IntentParser | None, config: BusinessConfig,
                  clock: Callable[[], datetime], charts: Charts | None = None, *, addresses: Addresses | None = None,
@@ -100,11 +115,7 @@ class Dispatcher:
                 route = ROUTES.get(f"action.{action}")
                 if route is None:
                     return Prepared(Reply(text="这个按钮已失效或不认识，请重新发起操作。"))
-                if not allowed(route, asker.roles):
-                    return Prepared(Reply(text=route.refusal))
-                if route.write:
-                    return Prepared(route=route, args=arg, asker=asker)
-                return Prepared(await route.handler(arg, ctx))
+                return await _dispatch(route, arg, ctx)
             if isinstance(event, EnterAgent):
                 return Prepared(None)
         return Prepared(None)
@@ -113,31 +124,15 @@ class Dispatcher:
         command = _command(event.text)
         if command is not None:  # a few operational commands outside INTENTS.md
             name, arg = command
-            route = ROUTES[name]
-            if not allowed(route, ctx.asker.roles):
-                return Prepared(Reply(text=route.refusal))
-            if route.write:
-                return Prepared(route=route, args=arg, asker=ctx.asker)
-            try:
-                return Prepared(await route.handler(arg, ctx))
-            except DomainError as exc:
-                return Prepared(Reply(text=exc.message))
+            return await _dispatch(ROUTES[name], arg, ctx)
         intent = self.parser.parse(event.text, ctx.now)
         if intent.name == "unknown":
             mine = {name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)}
             suggestions = [n for n in self.parser.closest_intents(event.text, allowed=mine, k=3)]
             return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True))
         route = ROUTES[intent.name]
-        if not allowed(route, ctx.asker.roles):  # permission first, before asking anything back
-            return Prepared(Reply(text=route.refusal))
-        if intent.needs_clarification:
-            return Prepared(route.clarify(intent))
-        if route.write:
-            return Prepared(route=route, args=intent, asker=ctx.asker)
-        try:
-            return Prepared(await route.handler(intent, ctx))
-        except DomainError as exc:
-            return Prepared(Reply(text=exc.message))
+        return await _dispatch(route, intent, ctx,
+                               question=route.clarify(intent) if intent.needs_clarification else None)
 
     async def __call__(self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None) -> Reply | None:
         if prepared is None:

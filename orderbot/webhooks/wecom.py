@@ -34,6 +34,16 @@ def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypted])).encode()).hexdigest()
 
 
+def seal(crypto: WeChatCrypto, token: str, corp_id: str, plain: str, *, nonce: str,
+         timestamp: str) -> tuple[dict[str, str], str]:
+    """What WeCom sends for a plaintext message: the query (msg_signature, timestamp, nonce) and the encrypted
+    XML body. The benchmarks and tests use it; a sandbox scanner can post through the real callback with it."""
+    encrypted = fields(parse_xml(crypto.encrypt_message(plain, nonce, timestamp)))["Encrypt"]
+    body = f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    return {"msg_signature": signature(token, timestamp, nonce, encrypted), "timestamp": timestamp,
+            "nonce": nonce}, body
+
+
 @dataclass
 class WeComInbound:
     token: str
