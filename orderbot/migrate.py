@@ -33,6 +33,9 @@ async def upgrade(engine: AsyncEngine) -> str:
 
     async with engine.begin() as conn:
         await conn.run_sync(_do)
+    if engine.dialect.name == "sqlite":  # refresh the planner's statistics where SQLite thinks they are stale
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA optimize")
     return head_revision()
 
 

@@ -103,7 +103,8 @@ class StockLevel(Base):
 class StockMovement(Base):
     __tablename__ = "stock_movements"
     __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),
-                      Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"))
+                      Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"),
+                      Index("ix_stock_movements_kind_at", "kind", "at"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # receipt reservation release shipment return adjustment
@@ -146,7 +147,7 @@ class Order(Base):
         Index("ix_orders_shipped_at", "shipped_at"),
         Index("ix_orders_cancelled_at", "cancelled_at"),
         Index("ix_orders_return_requested_at", "return_requested_at"),
-        Index("ix_orders_stage_since", "stage_since"),
+        Index("ix_orders_stage_stage_since", "stage", "stage_since"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # the five first-screen fields

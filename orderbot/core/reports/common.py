@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, cast, func, literal, or_
+from sqlalchemy import Date, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Order
@@ -28,9 +28,13 @@ def local_day(session: AsyncSession, column, tz: str = TZ):
 
 
 def due_between(day_from: date, day_to: date):
-    """Orders whose effective promised date (the override if any) falls in the range; index-friendly OR."""
-    return or_(Order.promised_override.between(day_from, day_to),
-               and_(Order.promised_override.is_(None), Order.promised_date.between(day_from, day_to)))
+    """Orders whose effective promised date (the override if any) falls in the range.
+
+    Candidates come from two index range scans (promised_date, promised_override) joined by UNION ALL, then the
+    effective date is checked. A plain OR, or an `override IS NULL` test, let SQLite's planner scan every order."""
+    by_formula = select(Order.id).where(Order.promised_date.between(day_from, day_to))
+    by_override = select(Order.id).where(Order.promised_override.between(day_from, day_to))
+    return and_(Order.id.in_(union_all(by_formula, by_override)), effective_due().between(day_from, day_to))
 
 
 def effective_due():

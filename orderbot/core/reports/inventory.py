@@ -27,13 +27,14 @@ class SkuStock:
     days_of_cover: float | None  # None when nothing has shipped recently
 
 
-async def _shipped_per_day(session: AsyncSession, now: datetime, skus: list[str] | None = None) -> dict[str, float]:
+async def _shipped_per_day(session: AsyncSession, now: datetime, skus: list[str] | None = None,
+                           days: int = WINDOW_DAYS) -> dict[str, float]:
     stmt = (select(StockMovement.sku, func.sum(StockMovement.qty))
-            .where(StockMovement.kind == "shipment", StockMovement.at >= now - timedelta(days=WINDOW_DAYS))
+            .where(StockMovement.kind == "shipment", StockMovement.at >= now - timedelta(days=days))
             .group_by(StockMovement.sku))
     if skus is not None:
         stmt = stmt.where(StockMovement.sku.in_(skus))
-    return {sku: float(total) / WINDOW_DAYS for sku, total in await session.execute(stmt)}
+    return {sku: float(total) / days for sku, total in await session.execute(stmt)}
 
 
 async def sku_stock(session: AsyncSession, sku: str, *, now: datetime) -> SkuStock:
@@ -65,10 +66,11 @@ async def stockout_forecast(session: AsyncSession, *, now: datetime, extra_order
     it runs out; the purchase suggestion covers the shortfall plus a safety margin."""
     since = now - timedelta(days=mix_days)
     orders = (await session.execute(select(func.count()).where(Order.created_at >= since))).scalar() or 0
+    recent = select(Order.id).where(Order.created_at >= since)  # IN: orders by time first, then their lines
     units = dict((await session.execute(
-        select(OrderLine.sku, func.sum(OrderLine.qty)).join(Order, Order.id == OrderLine.order_id)
-        .where(Order.created_at >= since).group_by(OrderLine.sku))).all())
-    rates = await _shipped_per_day(session, now)
+        select(OrderLine.sku, func.sum(OrderLine.qty)).where(OrderLine.order_id.in_(recent))
+        .group_by(OrderLine.sku))).all())
+    rates = await _shipped_per_day(session, now, days=mix_days)  # the same recent window as the mix
     stock = (await session.execute(
         select(StockLevel.sku, Product.name, StockLevel.on_hand - StockLevel.reserved)
         .join(Product, Product.sku == StockLevel.sku))).all()
