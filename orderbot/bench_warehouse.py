@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from .bench_channels import AES_KEY, CORP, TOKEN, _free_port, _pct, _wait_ready
+from .config import EXAMPLE_CONFIG
 
 SECRET = "bench-label-secret"
 SEED_PEAK_SCANS_PER_S = 12_000 / 3600  # the seed's peak: 12,000 orders in one busy hour
@@ -83,7 +84,7 @@ def _serve(url: str, port: int, workdir: Path) -> subprocess.Popen:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
            "ORDERBOT_DATABASE_URL": url, "WECOM_TOKEN": TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY,
            "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1", "ORDERBOT_LABEL_SECRET": SECRET,
-           "ORDERBOT_CACHE_DIR": str(workdir / "cache")}
+           "ORDERBOT_CACHE_DIR": str(workdir / "cache"), "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG)}
     return subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=workdir, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

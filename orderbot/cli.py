@@ -160,7 +160,9 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
 
 def cmd_serve(args) -> int:
     settings = _settings()
-    return asyncio.run(_serve(settings, _config(settings), args.host or settings.host, args.port or settings.port))
+    # The staff directory comes from the config: serving without it would deactivate everyone.
+    return asyncio.run(_serve(settings, _config(settings, required=True), args.host or settings.host,
+                              args.port or settings.port))
 
 
 def cmd_demo(args) -> int:

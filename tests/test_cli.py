@@ -194,3 +194,10 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
+
+
+def test_serve_refuses_to_start_without_the_business_config(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    result = run(tmp_path, "serve", "--port", str(free_port()),
+                 env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
+    assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
