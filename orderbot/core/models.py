@@ -140,14 +140,13 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_channel_order", "channel_code", "channel_order_id"),
         Index("ix_orders_channel_order_id", "channel_order_id"),
-        Index("ix_orders_status_stage", "status", "stage"),
+        Index("ix_orders_status_stage_since", "status", "stage", "stage_since"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_promised_date", "promised_date"),
         Index("ix_orders_promised_override", "promised_override"),
         Index("ix_orders_shipped_at", "shipped_at"),
         Index("ix_orders_cancelled_at", "cancelled_at"),
         Index("ix_orders_return_requested_at", "return_requested_at"),
-        Index("ix_orders_stage_stage_since", "stage", "stage_since"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # the five first-screen fields

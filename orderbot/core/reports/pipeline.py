@@ -30,7 +30,7 @@ async def pipeline(session: AsyncSession, *, now: datetime, channel: str | None 
         (Order.stage == code) & (Order.stage_since < now - timedelta(hours=hours))
         for code, hours in STAGE_NORMAL_HOURS.items() if hours > 0))
     stmt = (select(Order.stage, func.count(), func.sum(case((stuck_when, 1), else_=0)))
-            .where(Order.status.in_(OPEN)).group_by(Order.stage))
+            .where(Order.status.in_(OPEN)).group_by(Order.stage))  # covered by (status, stage, stage_since)
     if channel:
         stmt = stmt.where(Order.channel_code == channel)
     counts = {stage: (int(n), int(stuck or 0)) for stage, n, stuck in await session.execute(stmt)}
