@@ -104,7 +104,7 @@ class StockMovement(Base):
     __tablename__ = "stock_movements"
     __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),
                       Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"),
-                      Index("ix_stock_movements_kind_at", "kind", "at"))
+                      Index("ix_stock_movements_kind_at", "kind", "at", "sku", "qty"))  # covers recent shipments
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # receipt reservation release shipment return adjustment
@@ -141,6 +141,7 @@ class Order(Base):
         Index("ix_orders_channel_order", "channel_code", "channel_order_id"),
         Index("ix_orders_channel_order_id", "channel_order_id"),
         Index("ix_orders_status_stage_since", "status", "stage", "stage_since"),
+        Index("ix_orders_created_status", "created_at", "status"),  # covers daily counts and cancel rates
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_promised_date", "promised_date"),
         Index("ix_orders_promised_override", "promised_override"),
@@ -179,7 +180,7 @@ class Order(Base):
     invoice_status: Mapped[str | None] = mapped_column(String(8))  # 已开票 / 待退税
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     sales_owner: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     shipped_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -195,10 +196,12 @@ class Order(Base):
 class OrderLine(Base):
     __tablename__ = "order_lines"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
     qty: Mapped[int] = mapped_column(Integer)
     order: Mapped[Order] = relationship(back_populates="lines")
+    # (order_id, sku, qty) covers the product mix of recent orders as well as an order's own lines
+    __table_args__ = (Index("ix_order_lines_order_sku_qty", "order_id", "sku", "qty"),)
 
 
 class Package(Base):
