@@ -74,18 +74,21 @@ async def _wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
-async def _closed_loop(url: str, msgs, concurrency: int) -> tuple[float, list[float]]:
+async def _closed_loop(url: str, msgs, concurrency: int, *,
+                       passive: bool = False) -> tuple[float, list[float]]:
+    """Post every callback with `concurrency` connections, each as soon as its previous answer came back;
+    (requests/s, latencies in ms). With `passive`, each answer must be an encrypted passive reply."""
     latencies: list[float] = []
-    queue = list(msgs)
+    queue = list(reversed(msgs))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
         async def worker():
             while queue:
                 params, body = queue.pop()
                 t = time.perf_counter()
                 async with http.post(url, params=params, data=body) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"callback answered {resp.status}")
+                    text = await resp.text()
+                    if resp.status != 200 or (passive and "Encrypt" not in text):
+                        raise RuntimeError(f"callback answered {resp.status}: {text[:80]}")
                 latencies.append((time.perf_counter() - t) * 1000)
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

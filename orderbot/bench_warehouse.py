@@ -9,14 +9,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import aiohttp
 
-from .bench_channels import AES_KEY, CORP, TOKEN, _free_port, _pct, _wait_ready
+from .bench_channels import AES_KEY, CORP, TOKEN, _closed_loop, _free_port, _pct, _wait_ready
 from .config import EXAMPLE_CONFIG
 
 SECRET = "bench-label-secret"
@@ -99,24 +97,10 @@ async def _run(url: str, connect_args: dict, label: str, orders: int, concurrenc
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         proc = _serve(url, port, Path(tmp))
-        latencies: list[float] = []
         try:
             await _wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
-            cb = f"http://127.0.0.1:{port}/wecom/callback"
-            queue = list(reversed(events))
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
-                async def worker():
-                    while queue:
-                        params, body = queue.pop()
-                        t = time.perf_counter()
-                        async with http.post(cb, params=params, data=body) as resp:
-                            text = await resp.text()
-                            if resp.status != 200 or "Encrypt" not in text:
-                                raise RuntimeError(f"scan answered {resp.status}: {text[:80]}")
-                        latencies.append((time.perf_counter() - t) * 1000)
-                start = time.perf_counter()
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-                wall = time.perf_counter() - start
+            rate, latencies = await _closed_loop(f"http://127.0.0.1:{port}/wecom/callback", events, concurrency,
+                                                 passive=True)
             await asyncio.sleep(2)  # let the worker send the last notices
         finally:
             proc.terminate()
@@ -127,7 +111,6 @@ async def _run(url: str, connect_args: dict, label: str, orders: int, concurrenc
                                 .where(OutboxMessage.destination.like("customer:%")))).all()
     await db.dispose()
     delays = [(sent - created).total_seconds() for created, sent in rows if sent is not None]
-    rate = len(events) / wall
     out = [{"name": f"scan.throughput.{label}", "figure": round(rate, 1), "unit": "scans/s",
             "target": "≥ 300" if label == "sqlite" else "—", "baseline": round(SEED_PEAK_SCANS_PER_S, 2),
             "ratio": round(rate / SEED_PEAK_SCANS_PER_S), "ok": rate >= 300 if label == "sqlite" else True,
