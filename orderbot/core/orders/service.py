@@ -142,7 +142,8 @@ async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
 async def _release_to_fulfilment(session: AsyncSession, order: Order, *, now: datetime, source: str,
                                  actor: str | None) -> None:
     """Reserve stock for every line and make one package per line; short lines go to the purchase plan."""
-    lines = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars().all()
+    lines = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id)
+                                   .order_by(OrderLine.id))).scalars().all()  # package k = line k, as entered
     short = []
     batch = f"B{order.created_at:%y%m%d}"
     for i, line in enumerate(lines, start=1):
