@@ -24,9 +24,17 @@ def _settings(**overrides) -> Settings:
         raise SystemExit(2) from None
 
 
-def _config(settings: Settings, required: bool = False):
+def _config(settings: Settings, required: bool = False, example_fallback: bool = False):
+    """The business config. With `example_fallback` (demo, ask, label), a missing file means the example
+    company's config, said on stderr, rather than an empty staff list that would make everyone a stranger."""
+    from .config import EXAMPLE_CONFIG
+
+    path = settings.config_path
+    if example_fallback and not path.exists():
+        print(f"（没有 {path}，使用示例配置 {EXAMPLE_CONFIG.name}）", file=sys.stderr)
+        path = EXAMPLE_CONFIG
     try:
-        return load_config(settings.config_path, required=required)
+        return load_config(path, required=required)
     except ConfigError as exc:
         for p in exc.problems:
             print(str(p), file=sys.stderr)
@@ -248,7 +256,7 @@ def cmd_parse(args) -> int:
 # --- ask ---------------------------------------------------------------------------------------------------
 def cmd_ask(args) -> int:
     settings = _settings()
-    config = _config(settings)
+    config = _config(settings, example_fallback=True)
     return asyncio.run(_ask(settings, config, args.user, args.text, Path(args.out)))
 
 
@@ -314,7 +322,7 @@ def cmd_label(args) -> int:
     from .labels import write_labels
 
     settings = _settings()
-    config = _config(settings)
+    config = _config(settings, example_fallback=True)
     if settings.label_secret is None:
         print("请先设置 ORDERBOT_LABEL_SECRET（标签校验码的密钥）", file=sys.stderr)
         return 2

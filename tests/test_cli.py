@@ -201,3 +201,11 @@ def test_serve_refuses_to_start_without_the_business_config(tmp_path):
     result = run(tmp_path, "serve", "--port", str(free_port()),
                  env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
     assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
+
+
+def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    result = run(tmp_path, "ask", "--as", "wanglei", "帮助",
+                 env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml"), "ORDERBOT_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0 and "使用示例配置" in result.stderr
+    assert "员工名录" not in result.stdout and "查订单" in result.stdout
