@@ -274,8 +274,13 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     from .core.clock import system_clock
     from .core.staff import sync_staff
     from .db import Database
+    from .db import sqlite_path
     from .migrate import schema_is_current
 
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
+        return 2
     db = Database.from_url(settings.database_url)
     executor = chart_executor()
     try:

@@ -220,9 +220,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "communications": ("order_id", "at", "direction", "medium", "party", "summary"),
     "tasks": ("key", "type", "subject", "order_id", "assignee", "state", "created_at", "closed_at", "data"),
     "stock_movements": ("sku", "kind", "qty", "d_on_hand", "d_reserved", "order_no", "actor", "note", "at"),
+    "scans": ("at", "staff_id", "platform_user", "station", "raw", "outcome", "order_no", "package_no", "sku",
+              "batch_no", "detail", "correction"),
 }
 BULK_ORDER = ("customers", "orders", "order_lines", "packages", "order_events", "delays", "communications",
-              "tasks", "stock_movements")
+              "tasks", "stock_movements", "scans")
 
 
 def _check_columns() -> None:
@@ -822,6 +824,7 @@ class _Generator:
         """Order lines, one package per line, and the stock movements they imply."""
         ts, order_no, oid = self.codec.ts, p.order_no, p.oid
         lines, packages, mv = tables["order_lines"], tables["packages"], tables["stock_movements"].append
+        scan, flag = tables["scans"].append, self.codec.flag
         released = p.status != "pending" and p.stage != "payment"  # entered fulfilment: packages exist
         holds = released and p.status == "paid" and not (p.short and p.stage == "purchase")
         s_held = ts(p.stage_since) if p.short else s_reserved
@@ -836,6 +839,13 @@ class _Generator:
                 continue
             if s_shipped is not None:
                 packages.append((oid, k, s, q, batch, p.tracking, s_shipped, scanner, station))
+                # ~2% of parcels: a label of the wrong batch scanned first, then fixed in place (a correction)
+                fixed = (oid * 31 + k) % 47 == 0
+                if fixed:
+                    scan((s_shipped, scanner, None, station, f"OB1|{order_no}|{s}|{batch}X|{k}|seed", "wrong_batch",
+                          order_no, k, s, f"{batch}X", "批次与包裹不符", flag(False)))
+                scan((s_shipped, scanner, None, station, f"OB1|{order_no}|{s}|{batch}|{k}|seed", "ok", order_no, k,
+                      s, batch, None, flag(fixed)))
                 mv((s, "reservation", q, 0, q, order_no, None, "订单预留", s_reserved))
                 mv((s, "shipment", q, -q, -q, order_no, scanner, "扫码出库", s_shipped))
                 sum_on_hand[s] -= q

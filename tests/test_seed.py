@@ -243,6 +243,13 @@ async def test_delays_returns_repeat_orders_and_scans(db, config):
     open_tasks = await _all(db, select(Task.type).where(Task.state == "open").distinct())
     assert {"customs_docs"} <= {t for (t,) in open_tasks}
     assert (await _all(db, select(func.count()).select_from(Communication)))[0][0] > 0
+    # one good scan per scanned package, a few failures each followed by its correction
+    from orderbot.core.models import Scan
+
+    scanned = (await _all(db, select(func.count()).select_from(Package).where(Package.scanned_at.is_not(None))))[0][0]
+    outcomes = dict(await _all(db, select(Scan.outcome, func.count()).group_by(Scan.outcome)))
+    fixes = (await _all(db, select(func.count()).select_from(Scan).where(Scan.correction.is_(True))))[0][0]
+    assert outcomes["ok"] == scanned and 0 < outcomes["wrong_batch"] == fixes < scanned / 10
 
 
 async def test_order_card_by_order_number_channel_id_and_tracking_number(db, config):

@@ -11,6 +11,8 @@ from .models import Staff
 async def sync_staff(session: AsyncSession, config: BusinessConfig) -> int:
     """Upsert every configured person; people no longer listed are deactivated, never deleted."""
     configured = config.staff_by_id()
+    if not configured:  # an empty directory is a missing or broken config, not "everyone has left"
+        return 0
     existing = {s.id: s for s in (await session.execute(select(Staff))).scalars()}
     for sid, entry in configured.items():
         row = existing.get(sid) or Staff(id=sid)

@@ -103,7 +103,7 @@ def ensure_cjk_font(font_path: str | os.PathLike | None = None, *,
         if _chosen is None:
             prepare_matplotlib(cache_dir)
             _chosen = _register(find_cjk_font(font_path))
-            _log.info("charts use %s from %s (%s)", _chosen.family, _chosen.path, _chosen.source)
+            _log.debug("charts use %s from %s (%s)", _chosen.family, _chosen.path, _chosen.source)
         return _chosen.family
 
 

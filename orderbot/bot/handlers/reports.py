@@ -43,7 +43,7 @@ async def causes(intent, ctx: Context) -> Reply:
     if not found:
         return Reply(title=title, text="这段时间没有记录到延迟原因。")
     text = "\n".join(f"{i}. {c.sentence()}" for i, c in enumerate(found, 1))
-    buttons = tuple(Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{d_from}|{d_to}")
+    buttons = tuple(Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{c.carrier or ''}|{d_from}|{d_to}")
                     for i, c in enumerate(found, 1) if c.clause_no)[:3]
     png = await ctx.chart(stacked_reasons, title, [c.lane for c in found],
                           {c.reason: [c.orders if c2 is c else 0 for c2 in found] for c in found})
@@ -54,11 +54,12 @@ async def causes(intent, ctx: Context) -> Reply:
 
 async def evidence(arg: str, ctx: Context) -> Reply:
     try:
-        reason, lane, d_from, d_to = arg.split("|")
+        reason, lane, carrier, d_from, d_to = arg.split("|")
         d_from_, d_to_ = date.fromisoformat(d_from), date.fromisoformat(d_to)
     except ValueError:
         return Reply(text="这个导出按钮的参数不完整，请重新查询延迟原因。")
-    rows, clause = await claim_evidence(ctx.session, reason=reason, lane=lane, date_from=d_from_, date_to=d_to_)
+    rows, clause = await claim_evidence(ctx.session, reason=reason, lane=lane, carrier=carrier or None,
+                                        date_from=d_from_, date_to=d_to_)
     if not rows:
         return Reply(text="没有找到受影响的订单。")
     wb = Workbook()
@@ -74,7 +75,7 @@ async def evidence(arg: str, ctx: Context) -> Reply:
         terms.append([clause.carrier_code, clause.clause_no, clause.title, clause.text])
     buf = io.BytesIO()
     wb.save(buf)
-    name = f"索赔证据_{lane}_{reason}_{d_from}_{d_to}.xlsx"
+    name = f"索赔证据_{lane}_{reason}{'_' + carrier if carrier else ''}_{d_from}_{d_to}.xlsx"
     return Reply(text=f"已导出 {len(rows)} 单的索赔证据：{name}",
                  files=(Attachment(name, buf.getvalue(),
                                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),))

@@ -117,6 +117,7 @@ class EvidenceRow:
 
 
 async def claim_evidence(session: AsyncSession, *, reason: str, lane: str, date_from: date, date_to: date,
+                         carrier: str | None = None,
                          max_rows: int = 5000) -> tuple[list[EvidenceRow], CarrierClause | None]:
     """Every affected order with its promised and actual dates and trace, plus the contract clause text."""
     start, end = day_bounds(date_from, date_to)
@@ -125,7 +126,8 @@ async def claim_evidence(session: AsyncSession, *, reason: str, lane: str, date_
                effective_due().label("due"), Order.delivered_at, Delay.delay_days, Delay.carrier_code,
                Delay.clause_no)
         .join(Delay, Delay.order_id == Order.id).join(Customer, Customer.id == Order.customer_id)
-        .where(Delay.reason == reason, Delay.lane == lane, Delay.recorded_at >= start, Delay.recorded_at < end)
+        .where(Delay.reason == reason, Delay.lane == lane, Delay.recorded_at >= start, Delay.recorded_at < end,
+               *([Delay.carrier_code == carrier] if carrier else []))
         .order_by(Order.order_no).limit(max_rows))).all()
     if not rows:
         return [], None
