@@ -29,8 +29,8 @@ async def forecast(intent, ctx: Context) -> Reply:
     if not rows:
         return Reply(title="断货预测", text=head + "不会有SKU断货。")
     table = Table(("SKU", "可用", "预计需求", "约几小时断货", "建议紧急采购"), tuple(
-        (f"{r.sku} {r.name}", f"{r.available:,}", f"{r.expected_demand:,.0f}", f"{r.hours_to_stockout:.0f}",
-         f"{r.buy:,}") for r in rows))
+        (f"{r.sku} {r.name}", f"{r.available:,}", f"{r.expected_demand:,.0f}",
+         "已不足" if r.hours_to_stockout < 1 else f"{r.hours_to_stockout:.0f}", f"{r.buy:,}") for r in rows))
     return Reply(title="断货预测", text=head + f"会断货的 {len(rows)} 个SKU：", table=table, markdown=True)
 
 
