@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-from datetime import datetime, timezone
 
 import pytest
 from openpyxl import load_workbook

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from ...core import outbox
 from ...core.outbox import Claimed
 from ...db import Database
-from ..reply import Reply
 from .base import RateLimiter, Sender, SendError
 
 log = logging.getLogger("orderbot.outbox")
@@ -202,7 +201,3 @@ class OutboxWorker:
                 for w in waiters:
                     w.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
-
-
-def reply_of(payload: dict) -> Reply:
-    return Reply.from_dict(payload)

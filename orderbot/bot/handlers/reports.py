@@ -129,7 +129,7 @@ async def daily(intent, ctx: Context) -> Reply:
     prev = await series(ctx.session, "orders", date_from=start - timedelta(days=14), date_to=start - timedelta(days=1),
                         today=today)
     title = f"{cn_date(day)}日报"
-    png = await ctx.chart(trend_lines, f"近14天订单与发货", [d for d, _ in now_series],
+    png = await ctx.chart(trend_lines, "近14天订单与发货", [d for d, _ in now_series],
                           {"订单": [v for _, v in now_series], "发货": [v for _, v in shipped]},
                           previous={"订单": [v for _, v in prev]})
     return Reply(title=title, table=table, text=f"延迟主因：{reasons}", markdown=True,
