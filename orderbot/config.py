@@ -130,6 +130,55 @@ class WeChatMpConfig(_Strict):
     templates: dict[str, MpTemplate] = {}
 
 
+class Warehouse(_Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CourierConfig(_Strict):
+    """The courier batch: which warehouses it ships from (for the weather check), what pauses it, and what
+    happens when the weather API cannot be asked (`fail_safe`: "pause" holds the batch, "run" ships anyway;
+    either way it is announced)."""
+
+    enabled: bool = True
+    warehouses: dict[str, Warehouse] = {"深圳": Warehouse(lat=22.54, lon=114.06)}
+    pause_colors: list[str] = ["red"]
+    fail_safe: Literal["pause", "run"] = "pause"
+    owners: list[str] = ["logistics"]
+    max_orders: int = Field(500, ge=1)
+
+
+class SchedulerConfig(_Strict):
+    """Jobs and when they run (times are local to `timezone`, HH:MM)."""
+
+    enabled: bool = True
+    rules_every_minutes: float = Field(5, gt=0)
+    tracking_stale_hours: float = Field(72, gt=0)
+    daily_report_at: str = "09:00"
+    my_customers_at: str = "09:05"
+    courier_batch_at: list[str] = ["10:00", "16:00"]
+    lease_seconds: float = Field(30, ge=5, le=300)
+
+    @field_validator("daily_report_at", "my_customers_at")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        _check_hhmm(v)
+        return v
+
+    @field_validator("courier_batch_at")
+    @classmethod
+    def _hhmm_list(cls, v: list[str]) -> list[str]:
+        for item in v:
+            _check_hhmm(item)
+        return v
+
+
+def _check_hhmm(value: str) -> None:
+    hh, sep, mm = value.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
+        raise ValueError(f"'{value}' is not a time of day as HH:MM")
+
+
 class BusinessConfig(_Strict):
     timezone: str = "Asia/Shanghai"
     staff: list[StaffEntry] = []
@@ -142,6 +191,8 @@ class BusinessConfig(_Strict):
     rules: dict[str, RuleConfig] = {}
     shopify: ShopifyConfig = ShopifyConfig()
     wechat_mp: WeChatMpConfig = WeChatMpConfig()
+    courier: CourierConfig = CourierConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":

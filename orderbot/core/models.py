@@ -145,6 +145,7 @@ class Order(Base):
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_promised_date", "promised_date"),
         Index("ix_orders_promised_override", "promised_override"),
+        Index("ix_orders_customs_state_in", "customs_state", "customs_in_at"),
         Index("ix_orders_shipped_at", "shipped_at"),
         Index("ix_orders_cancelled_at", "cancelled_at"),
         Index("ix_orders_return_requested_at", "return_requested_at"),
@@ -189,6 +190,13 @@ class Order(Base):
     return_received_at: Mapped[datetime | None]
     source_updated_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # Carrier tracking (tracking webhooks): the latest status, clearance timer and the carrier's own ETA.
+    tracking_status: Mapped[str | None] = mapped_column(String(40))  # e.g. InTransit_CustomsProcessing
+    tracking_at: Mapped[datetime | None]
+    customs_state: Mapped[str | None] = mapped_column(String(16))  # processing info_required released stuck
+    customs_in_at: Mapped[datetime | None]
+    expected_delivery: Mapped[date | None] = mapped_column(Date, index=True)
+    eta_cause: Mapped[str | None] = mapped_column(Text)
 
     lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", order_by="OrderLine.id")
 
@@ -391,3 +399,83 @@ class DutyOverride(Base):
     staff_id: Mapped[str] = mapped_column(String(64))
     set_by: Mapped[str] = mapped_column(String(64))
     set_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """One alert per rule and subject while it is active (`active_key` is NULL once resolved, so the unique
+    index dedupes live alerts only). Lifecycle: pending → firing → acknowledged → resolved.
+    `action` records what the rule did or suggests (kind + arguments) so a person can undo or apply it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_state", "rule", "state"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))  # channel code, customer id, order no, "*"
+    active_key: Mapped[str | None] = mapped_column(String(191), unique=True)
+    state: Mapped[str] = mapped_column(String(12))  # pending firing acknowledged resolved
+    value: Mapped[float | None]
+    title: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    last_notified_at: Mapped[datetime | None]
+    notify_count: Mapped[int] = mapped_column(Integer, default=0)
+    acked_by: Mapped[str | None] = mapped_column(String(64))
+    acked_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolve_note: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    action_state: Mapped[str | None] = mapped_column(String(12))  # done suggested applied undone
+    action_by: Mapped[str | None] = mapped_column(String(64))
+    action_at: Mapped[datetime | None]
+
+
+class RuleEvaluation(Base):
+    """The execution log: every evaluation of every rule, with what it measured and what came of it."""
+
+    __tablename__ = "rule_evaluations"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(index=True)
+    trigger: Mapped[str] = mapped_column(String(24))  # schedule event cli
+    value: Mapped[float | None]
+    subjects: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16))  # quiet fired resolved silenced disabled error dry_run
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+
+
+class JobLease(Base):
+    """Which server runs the scheduler's jobs: one row per lease, renewed while its holder lives."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Breaker(Base):
+    """A circuit breaker a person can see and close, e.g. the courier batch paused by a red weather alert."""
+
+    __tablename__ = "breakers"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))  # closed open
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class CourierRun(Base):
+    """Each run of the courier batch: what it handed over, refused, or why it did not run."""
+
+    __tablename__ = "courier_runs"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(12))  # ran paused failsafe
+    handed: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    weather: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
