@@ -35,7 +35,8 @@ from .settings import Settings
 from .webhooks import charts, dingtalk, health, orders, wecom
 from .webhooks.dingtalk_stream import StreamRunner
 from .webhooks.common import (
-    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, SENDERS, SETTINGS, WORKER, Metrics, request_context,
+    ALERTS, CLOCK, CONFIG, DB, METRICS, NO_RULES, PIPELINE, RULES_HOOK, SENDERS, SETTINGS, WORKER, Metrics,
+    request_context,
 )
 
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
     app[CLOCK] = clock = clock or system_clock
     app[METRICS] = Metrics()
+    app[RULES_HOOK] = NO_RULES
     app[ALERTS] = alerts = PlatformAlerts()
     owns_db = db is None
     app[DB] = db = db if db is not None else Database.from_url(settings.database_url)

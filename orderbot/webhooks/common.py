@@ -25,6 +25,16 @@ DB = web.AppKey("db", Database)
 CLOCK = web.AppKey("clock", Clock)
 
 
+async def _no_rules(topic: str) -> None:
+    return None
+
+
+# Tell the rules engine that something it watches changed ("tracking", "orders", "scan"): an async callable that
+# only schedules an evaluation and returns at once. The app sets it; by default nothing is evaluated.
+RULES_HOOK = web.AppKey("rules_hook", object)
+NO_RULES = _no_rules
+
+
 class Metrics:
     """Counters exposed at /metrics in the Prometheus text format."""
 
