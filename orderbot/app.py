@@ -32,7 +32,7 @@ from .core import outbox
 from .core.clock import Clock, system_clock
 from .db import Database
 from .settings import Settings
-from .webhooks import charts, dingtalk, health, orders, wecom
+from .webhooks import charts, dingtalk, health, orders, tracking, wecom
 from .webhooks.dingtalk_stream import StreamRunner
 from .webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, NO_RULES, PIPELINE, RULES_HOOK, SENDERS, SETTINGS, WORKER, Metrics,
@@ -185,6 +185,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app.cleanup_ctx.append(_resources)
     health.setup(app)
     orders.setup(app)
+    tracking.setup(app)
     charts.setup(app, links)
     if demo:
         from .webhooks import demo as demo_page

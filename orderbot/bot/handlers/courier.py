@@ -1,0 +1,4 @@
+"""courier actions (work in progress)."""
+from __future__ import annotations
+
+ROUTES: list = []
