@@ -274,7 +274,7 @@ class Task(Base):
     """A work order (报关资料待补, 异常扫码工单, 逆向物流稽查 …); `key` makes opening one idempotent."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_order_state", "order_id", "state"),)
+    __table_args__ = (Index("ix_tasks_order_state", "order_id", "state"), Index("ix_tasks_type_state", "type", "state"))
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str | None] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(32))

@@ -1,4 +1,145 @@
-"""alerts actions (work in progress)."""
+"""Alert card buttons: acknowledge, undo an automatic action (the veto), apply a suggestion, and the customs
+group's claim / documents-sent / release buttons. Only the rule's owners (and management/admin) may press them;
+every press is audited by the dispatcher."""
 from __future__ import annotations
 
-ROUTES: list = []
+from sqlalchemy import select, update
+
+from ...core.errors import DomainError, PermissionDenied
+from ...core.models import Alert, Order, Task
+from ...core.orders.customs import DOCS_TASK_TYPE
+from ...core.orders.service import add_event
+from ...core.rules import engine
+from ..reply import Reply
+from .base import ALERT_OWNERS, Context, route
+
+PRESSERS = ALERT_OWNERS | {"admin", "sales", "key_account"}
+
+
+def _ids(arg: str) -> list[int]:
+    try:
+        return [int(x) for x in arg.split(",") if x.strip()]
+    except ValueError:
+        raise DomainError("这个按钮的参数不对，请在最新的告警卡片上操作。") from None
+
+
+async def _alert(ctx: Context, arg: str) -> Alert:
+    ids = _ids(arg)
+    if len(ids) != 1:
+        raise DomainError("这个按钮只对应一条告警。")
+    alert = await engine.load_alert(ctx.session, ids[0])
+    _may_press(ctx, alert)
+    return alert
+
+
+def _may_press(ctx: Context, alert: Alert) -> None:
+    owners = set(engine.rule_config(ctx.config, alert.rule).owners)
+    roles = set(ctx.asker.roles)
+    if ctx.asker.staff_id in owners or roles & owners or roles & {"management", "admin"}:
+        return
+    if alert.rule == "eta_risk" and alert.detail.get("data", {}).get("owner") == ctx.asker.staff_id:
+        return
+    raise PermissionDenied(f"「{engine.RULES[alert.rule].label}」告警由 {('、'.join(sorted(owners)))} 处理，你的角色不能操作。")
+
+
+async def ack(arg: str, ctx: Context) -> Reply:
+    done, skipped = [], 0
+    for alert_id in _ids(arg):
+        alert = await engine.load_alert(ctx.session, alert_id)
+        _may_press(ctx, alert)
+        if await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now):
+            done.append(alert)
+        else:
+            skipped += 1
+    if not done:
+        return Reply(text="这些告警已经确认或已恢复，无需再处理。")
+    head = done[0].title if len(done) == 1 else f"{len(done)} 条告警"
+    tail = f"（另有 {skipped} 条已处理过）" if skipped else ""
+    return Reply(text=f"{ctx.asker.name} 已确认：{head}。不再重复提醒，条件解除时会自动恢复。{tail}",
+                 meta={"subject": ",".join(str(a.id) for a in done)[:120]})
+
+
+async def undo(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    what = await engine.undo(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    return Reply(text=f"{ctx.asker.name} 已撤销自动动作：{what}。（{alert.title}）",
+                 meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what})
+
+
+async def apply(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    what = await engine.apply_suggestion(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    return Reply(text=f"{ctx.asker.name} 已执行：{what}。如需撤销，点卡片上的「撤销」。",
+                 meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what})
+
+
+async def _order_of(ctx: Context, alert: Alert) -> Order:
+    order = (await ctx.session.execute(select(Order).where(Order.order_no == alert.subject)
+                                       .with_for_update())).scalar_one_or_none()
+    if order is None:
+        raise DomainError(f"订单 {alert.subject} 不存在。")
+    return order
+
+
+async def customs_claim(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    await ctx.session.execute(update(Task).where(Task.key.like(f"customs_stuck:{alert.subject}:%"),
+                                                 Task.state == "open").values(assignee=ctx.asker.staff_id))
+    await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    order = await _order_of(ctx, alert)
+    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
+              detail=f"{ctx.asker.name} 认领卡关处理")
+    return Reply(text=f"{ctx.asker.name} 已认领 {alert.subject} 的卡关处理。", meta={"subject": alert.subject})
+
+
+async def customs_docs_sent(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    order = await _order_of(ctx, alert)
+    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
+              detail="补充资料已提交海关，等待放行")
+    if order.customs_state == "info_required":
+        order.customs_state, order.updated_at = "processing", ctx.now
+    await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    return Reply(text=f"已记录：{alert.subject} 的补充资料已提交，等待海关放行。", meta={"subject": alert.subject})
+
+
+async def customs_release(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    order = await _order_of(ctx, alert)
+    order.customs_state, order.updated_at = "released", ctx.now
+    if order.customs_hold:
+        order.customs_hold, order.customs_hold_reason = False, None
+    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
+              detail=f"{ctx.asker.name} 确认放行")
+    await ctx.session.execute(update(Task).where(Task.key.like(f"customs_stuck:{alert.subject}:%"),
+                                                 Task.state == "open").values(state="done", closed_at=ctx.now))
+    await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 确认放行", now=ctx.now)
+    return Reply(text=f"{alert.subject} 已放行，卡关告警已恢复。", meta={"subject": alert.subject})
+
+
+async def docs_done(arg: str, ctx: Context) -> Reply:
+    alert = await _alert(ctx, arg)
+    closed = await ctx.session.execute(update(Task).where(Task.key == f"{DOCS_TASK_TYPE}:{alert.subject}",
+                                                          Task.state == "open")
+                                       .values(state="done", closed_at=ctx.now, assignee=ctx.asker.staff_id))
+    order = await _order_of(ctx, alert)
+    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
+              detail="报关资料已补齐")
+    await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 标记资料已补齐", now=ctx.now)
+    extra = "" if closed.rowcount else "（工单此前已关闭）"
+    return Reply(text=f"{alert.subject} 报关资料已补齐，不再提醒。{extra}", meta={"subject": alert.subject})
+
+
+def _button(name, handler, title):
+    return route(f"action.{name}", handler, PRESSERS, write=True, title=title, example="（告警卡片上的按钮）")
+
+
+ROUTES = [
+    _button("alert_ack", ack, "确认告警"),
+    _button("alert_undo", undo, "撤销告警的自动动作"),
+    _button("alert_apply", apply, "执行告警建议的动作"),
+    _button("customs_claim", customs_claim, "认领卡关"),
+    _button("customs_docs_sent", customs_docs_sent, "登记补充资料已发"),
+    _button("customs_release", customs_release, "放行卡关订单"),
+    _button("docs_done", docs_done, "标记报关资料已补齐"),
+]

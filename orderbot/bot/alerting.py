@@ -1,0 +1,263 @@
+"""Running the alert rules and announcing what they find: cards with buttons, digests per chat, reminders.
+
+`RulesRunner.evaluate` evaluates rules (each in its own unit of work, so one rule's failure never blocks the
+others) and writes the cards to the outbox in the same transaction as the alert changes. `hook(topic)` is what
+the webhooks call after a change: it schedules an evaluation of the rules that watch that kind of event and
+returns at once; calls that arrive while one runs are folded into one more run.
+
+Where notices go: every group whose `receives` lists the rule; rule-specific people (an order's sales owner for
+eta_risk, sales directors for repeat_orders); and when no group receives a rule, its owners (roles or staff ids)
+directly. Several notices for one chat in one evaluation become one digest card.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..config import BusinessConfig
+from ..core import outbox
+from ..core.models import Order, Staff
+from ..core.rules.builtins import RULES, RuleDef
+from ..core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
+from ..db import Database
+from .addresses import Addresses
+from .notify import group_address
+from .reply import Button, Card, Chart, Reply
+
+log = logging.getLogger("orderbot.rules")
+DIGEST_LINES = 10
+MAX_BUTTONS = 6  # WeCom template cards take up to six buttons
+
+
+class _DryRun(Exception):
+    pass
+
+
+def buttons_for(n: Notice) -> tuple[Button, ...]:
+    """The buttons on one alert's card: the rule's own work buttons, then the veto, then acknowledge."""
+    out: list[Button] = []
+    if n.rule == "customs_stuck":
+        out += [Button("认领", f"customs_claim:{n.alert_id}", 1), Button("资料已发", f"customs_docs_sent:{n.alert_id}", 2),
+                Button("放行", f"customs_release:{n.alert_id}", 1)]
+    elif n.rule == "customs_docs":
+        out.append(Button("资料已补齐", f"docs_done:{n.alert_id}", 1))
+    if n.action_state == "done" and n.action and not n.action.get("already") and not n.action.get("missing"):
+        out.append(Button("撤销", f"alert_undo:{n.alert_id}", 4))
+    elif n.action_state == "suggested" and n.action:
+        out.append(Button(f"执行：{ACTION_NAMES[n.action['kind']]}", f"alert_apply:{n.alert_id}", 1))
+    out.append(Button("知道了", f"alert_ack:{n.alert_id}", 2))
+    return tuple(out[:MAX_BUTTONS])
+
+
+def _action_line(n: Notice) -> str | None:
+    if not n.action:
+        return None
+    name = ACTION_NAMES.get(n.action["kind"], n.action["kind"])
+    if n.action_state == "done":
+        if n.action.get("already"):
+            return f"自动动作：{name}（此前已处于该状态，未重复操作）"
+        return f"已自动执行：{name}（可点「撤销」否决）"
+    if n.action_state == "suggested":
+        return f"建议动作：{name}（点击按钮后才会执行）"
+    return None
+
+
+def card_reply(n: Notice) -> Reply:
+    prefix = "提醒" if n.kind == "repeat" else "告警"
+    lines = [line for line in (_action_line(n),) if line]
+    card = Card(f"【{n.label}{prefix}】{n.title}", "\n".join(lines), fields=n.facts, buttons=buttons_for(n),
+                task_id=f"alert-{n.alert_id}-{n.kind}-{abs(hash(n.title)) % 10**8}")
+    text_lines = [f"【{n.label}{prefix}】{n.title}", *lines, *(f"{k}：{v}" for k, v in n.facts)]
+    return Reply(title=f"{n.label}{prefix}", text="\n".join(text_lines), card=card)
+
+
+def resolved_reply(n: Notice) -> Reply:
+    return Reply(title=f"{n.label}已恢复", text=f"✅ 已恢复：{n.title}\n{n.note or ''}".rstrip())
+
+
+def digest_reply(notices: list[Notice]) -> Reply:
+    firing = [n for n in notices if n.kind != "resolved"]
+    done = [n for n in notices if n.kind == "resolved"]
+    labels = "、".join(dict.fromkeys(n.label for n in notices))
+    title = f"告警汇总：{len(firing)} 条告警" + (f"，{len(done)} 条已恢复" if done else "") + f"（{labels}）"
+    lines = []
+    for n in firing[:DIGEST_LINES]:
+        tail = _action_line(n)
+        lines.append(f"· {n.title}" + (f"｜{tail}" if tail else ""))
+    if len(firing) > DIGEST_LINES:
+        lines.append(f"……另有 {len(firing) - DIGEST_LINES} 条，发送「告警列表」或在驾驶舱查看")
+    lines += [f"✅ {n.title}（{n.note}）" for n in done[:DIGEST_LINES]]
+    buttons: list[Button] = []
+    for n in firing:  # the most useful button of each alert, then one to acknowledge them all
+        first = buttons_for(n)[0]
+        ref = n.subject if n.subject != "*" else n.label
+        buttons.append(Button(f"{first.text} {ref}"[:20], first.key, first.style))
+        if len(buttons) == MAX_BUTTONS - 1:
+            break
+    if firing:
+        ids = ",".join(str(n.alert_id) for n in firing[:200])
+        buttons.append(Button("全部知道了", f"alert_ack:{ids}", 2))
+    card = Card(title, "\n".join(lines), buttons=tuple(buttons),
+                task_id=f"digest-{firing[0].alert_id if firing else done[0].alert_id}-{len(notices)}")
+    return Reply(title=title, text="\n".join([title, *lines]), card=card)
+
+
+class RulesRunner:
+    def __init__(self, db: Database, config: BusinessConfig, clock: Callable[[], datetime], *,
+                 addresses: Addresses | None = None, charts=None, on_commit: Callable[[], None] | None = None):
+        self.db, self.config, self.clock = db, config, clock
+        self.addresses = addresses or Addresses(set())
+        self.charts = charts  # async (fn, *args) -> png, for the cancellation word cloud
+        self.on_commit = on_commit
+        self._pending: set[str] = set()
+        self._task: asyncio.Task | None = None
+
+    # --- evaluation ------------------------------------------------------------------------------------------
+    async def evaluate(self, *, now: datetime | None = None, only: set[str] | None = None,
+                       trigger: str = "schedule", dry_run: bool = False) -> list[Outcome]:
+        now = now or self.clock()
+        outcomes = []
+        for name, rule in RULES.items():
+            if only is not None and name not in only:
+                continue
+            try:
+                outcomes.append(await self._one(rule, now, trigger, dry_run))
+            except Exception:
+                log.exception("rule %s failed to evaluate", name)
+                outcomes.append(Outcome(name, None, 0, "error", [], [], [], 0.0))
+        if not dry_run and self.on_commit is not None and any(o.notices for o in outcomes):
+            self.on_commit()
+        return outcomes
+
+    async def _one(self, rule: RuleDef, now: datetime, trigger: str, dry_run: bool) -> Outcome:
+        result: Outcome | None = None
+        try:
+            async with self.db.write() as session:
+                if self.db.dialect == "postgresql":  # one evaluator per rule at a time across servers
+                    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                          {"k": f"orderbot.rule.{rule.name}"})
+                result = await evaluate_rule(session, rule, self.config, now, trigger=trigger)
+                if dry_run:
+                    raise _DryRun
+                await self._announce(session, result.notices, now)
+        except _DryRun:
+            assert result is not None
+            result.outcome = f"dry_run:{result.outcome}"
+            return result
+        if rule.name == "cancel_rate" and self.charts is not None:
+            for n in result.notices:
+                if n.kind == "firing":
+                    await self._word_cloud(n, now)
+        return result
+
+    # --- where notices go -------------------------------------------------------------------------------------
+    async def _announce(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
+        per_dest: dict[tuple[str, str], list[Notice]] = {}
+        for n in notices:
+            for dest in await self._destinations(session, n):
+                per_dest.setdefault(dest, []).append(n)
+        for (channel, destination), items in per_dest.items():
+            if len(items) == 1:
+                n = items[0]
+                reply = resolved_reply(n) if n.kind == "resolved" else card_reply(n)
+                key = f"alert:{n.alert_id}:{n.kind}:{now.isoformat()}:{destination}"
+            else:
+                reply = digest_reply(items)
+                key = f"alerts:{items[0].rule}:{now.isoformat()}:{destination}"
+            await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
+                                 payload=reply.to_dict(), now=now, dedupe_key=key[:191])
+
+    async def _destinations(self, session: AsyncSession, n: Notice) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for key, group in self.config.groups.items():
+            if n.rule in group.receives and (address := group_address(key, group)) is not None:
+                out.append(address)
+        people: list[str] = []
+        if n.rule == "eta_risk" and n.data.get("owner"):
+            people.append(n.data["owner"])
+        if n.rule == "repeat_orders" and n.kind == "firing":
+            people += await self._staff_with(session, ["sales_director"])
+        if not out:
+            people += await self._staff_with(session, rule_config(self.config, n.rule).owners)
+        for staff_id in dict.fromkeys(people):
+            out.append(await self.addresses.staff(session, staff_id))
+        return list(dict.fromkeys(out))
+
+    async def _staff_with(self, session: AsyncSession, owners: list[str]) -> list[str]:
+        rows = (await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True))
+                                      .order_by(Staff.id))).all()
+        return [sid for sid, roles in rows if sid in owners or set(roles or ()) & set(owners)]
+
+    async def _word_cloud(self, n: Notice, now: datetime) -> None:
+        """Cancellation reasons of the frozen channel today, as a word cloud for the product group."""
+        from .charts import word_cloud
+        from ..core.rules.builtins import _local_day
+        from zoneinfo import ZoneInfo
+
+        start, end = _local_day(now, ZoneInfo(self.config.timezone))
+        try:
+            async with self.db.read() as session:
+                rows = (await session.execute(
+                    select(Order.cancel_reason, func.count()).where(
+                        Order.channel_code == n.subject, Order.created_at >= start, Order.created_at < end,
+                        Order.status == "cancelled", Order.cancel_reason.is_not(None))
+                    .group_by(Order.cancel_reason))).all()
+            weights = {reason: count for reason, count in rows}
+            if not weights:
+                return
+            png = await self.charts(word_cloud, f"{n.subject} 今日取消原因", weights)
+            reply = Reply(title="取消原因词云", text=f"{n.title}\n取消原因：" + "、".join(
+                f"{r}{c}单" for r, c in sorted(weights.items(), key=lambda x: -x[1])[:8]),
+                charts=(Chart(f"{n.subject} 今日取消原因", png),))
+            async with self.db.write() as session:
+                for key, group in self.config.groups.items():
+                    if "cancel_wordcloud" in group.receives and (address := group_address(key, group)):
+                        await outbox.enqueue(session, channel=address[0], destination=address[1], kind="reply",
+                                             payload=reply.to_dict(), now=now,
+                                             dedupe_key=f"wordcloud:{n.alert_id}:{key}")
+            if self.on_commit is not None:
+                self.on_commit()
+        except Exception:  # the alert and its freeze stand; only the picture is missing
+            log.exception("cancellation word cloud for alert #%s failed", n.alert_id)
+
+    # --- event hook -------------------------------------------------------------------------------------------
+    async def hook(self, topic: str) -> None:
+        """Schedule an evaluation of the rules watching `topic`; returns at once."""
+        names = {name for name, r in RULES.items() if topic in r.topics}
+        if not names:
+            return
+        self._pending |= names
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            names, self._pending = self._pending, set()
+            try:
+                await self.evaluate(only=names, trigger="event")
+            except Exception:
+                log.exception("event-triggered rule evaluation failed")
+
+    async def idle(self) -> None:
+        """Wait for event-triggered evaluations to finish (tests and shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+
+def outcome_lines(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """`orderbot rules` output: one JSON-able line per alert that fires (or would) and per rule summary."""
+    lines: list[dict[str, Any]] = []
+    for o in outcomes:
+        for n in o.notices:
+            lines.append({"rule": o.rule, "event": n.kind, "alert_id": n.alert_id, "subject": n.subject,
+                          "title": n.title, "action": n.action, "action_state": n.action_state})
+        for subject in o.fired:
+            if not any(n.subject == subject and n.kind == "firing" for n in o.notices):
+                lines.append({"rule": o.rule, "event": "firing", "subject": subject, "silenced": True})
+    return lines

@@ -1,0 +1,211 @@
+"""The seed's alert rules, each measured by one SQL aggregate over the order record.
+
+A rule's `measure` returns the headline value it watched (for the evaluation log) and one `Finding` per subject
+that breaches now: a channel, a customer, an order, or "*" for a rule about the whole business. Everything a card
+needs to explain the alert goes into the finding; the lifecycle (pending, firing, resolved) lives in `engine`.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...config import RuleConfig
+from ..channels import channel_name
+from ..models import Customer, Order, OrderLine, Task
+from ..orders.customs import DOCS_TASK_TYPE
+
+REPEAT_TAG = "急单试探"
+
+
+@dataclass(frozen=True)
+class Finding:
+    subject: str
+    value: float
+    title: str
+    facts: tuple[tuple[str, str], ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Measured:
+    value: float | None
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    name: str
+    label: str
+    measure: Callable[[AsyncSession, RuleConfig, datetime, ZoneInfo], Awaitable[Measured]]
+    defaults: dict[str, Any]
+    topics: frozenset[str]  # events that make the rule worth evaluating at once
+    action: str | None  # what firing does: freeze_channel open_audit tag_customer mark_stuck None
+
+
+def _local_day(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(now.astimezone(tz).date(), time(0), tz)
+    return start, start + timedelta(days=1)
+
+
+def _num(cfg: RuleConfig, name: str, default: float) -> float:
+    value = getattr(cfg, name, None)
+    return default if value is None else value
+
+
+async def cancel_rate(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    threshold, min_volume = _num(cfg, "threshold", 0.035), int(_num(cfg, "min_volume", 30))
+    start, end = _local_day(now, tz)
+    rows = (await session.execute(
+        select(Order.channel_code, func.count(), func.sum(case((Order.status == "cancelled", 1), else_=0)))
+        .where(Order.created_at >= start, Order.created_at < end, Order.channel_code.is_not(None))
+        .group_by(Order.channel_code))).all()
+    worst, findings = 0.0, []
+    for code, total, cancelled in rows:
+        cancelled = int(cancelled or 0)
+        if total < min_volume:  # a small denominator never raises the alarm
+            continue
+        rate = cancelled / total
+        worst = max(worst, rate)
+        if rate > threshold:
+            findings.append(Finding(
+                code, rate, f"{channel_name(code)} 今日取消率 {rate:.1%}（{cancelled}/{total} 单，阈值 {threshold:.1%}）",
+                (("渠道", channel_name(code)), ("今日订单", f"{total}"), ("已取消", f"{cancelled}"),
+                 ("阈值", f"{threshold:.1%}，至少 {min_volume} 单")),
+                {"channel": code, "orders": total, "cancelled": cancelled}))
+    return Measured(worst, findings)
+
+
+async def returns_not_received(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    threshold, hours = _num(cfg, "threshold", 8), _num(cfg, "window_hours", 48)
+    cut = now - timedelta(hours=hours)
+    count, oldest = (await session.execute(
+        select(func.count(), func.min(Order.return_requested_at))
+        .where(Order.status == "return_requested", Order.return_received_at.is_(None),
+               Order.return_requested_at <= cut))).one()
+    if count <= threshold:
+        return Measured(count, [])
+    sample = (await session.execute(
+        select(Order.order_no).where(Order.status == "return_requested", Order.return_received_at.is_(None),
+                                     Order.return_requested_at <= cut)
+        .order_by(Order.return_requested_at).limit(5))).scalars().all()
+    days = (now - oldest).total_seconds() / 86400 if oldest else 0
+    return Measured(count, [Finding(
+        "*", count, f"{count} 单退货超过 {hours:g} 小时仍未入库（阈值 {threshold:g} 单）",
+        (("未入库退货", f"{count} 单"), ("最久", f"{days:.1f} 天"), ("例如", "、".join(sample))),
+        {"count": count, "sample": list(sample)})])
+
+
+async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    threshold, hours = int(_num(cfg, "threshold", 2)), _num(cfg, "window_hours", 72)
+    since = now - timedelta(hours=hours)
+    urgent = func.sum(case((Order.urgency != "normal", 1), else_=0))
+    rows = (await session.execute(
+        select(Order.customer_id, func.count(), urgent)
+        .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled")
+        .group_by(Order.customer_id).having(func.count() > threshold))).all()
+    if not rows:
+        return Measured(0, [])
+    ids = [r[0] for r in rows]
+    names = dict((await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(ids)))).all())
+    # Quantity change: units per order inside the window against the customer's 90 days before it.
+    units = func.sum(OrderLine.qty) * 1.0 / func.count(func.distinct(Order.id))
+    recent = select(Order.customer_id, units.label("u")).join(OrderLine, OrderLine.order_id == Order.id).where(
+        Order.customer_id.in_(ids), Order.created_at >= since, Order.created_at <= now).group_by(Order.customer_id)
+    before = select(Order.customer_id, units.label("u")).join(OrderLine, OrderLine.order_id == Order.id).where(
+        Order.customer_id.in_(ids), Order.created_at >= since - timedelta(days=90),
+        Order.created_at < since).group_by(Order.customer_id)
+    recent_u = dict((await session.execute(recent)).all())
+    before_u = dict((await session.execute(before)).all())
+    findings = []
+    for cid, n, n_urgent in rows:
+        n_urgent = int(n_urgent or 0)
+        ratio = (recent_u.get(cid) or 0) / before_u[cid] if before_u.get(cid) else None
+        signals = [("频次", n - threshold, f"{hours:g} 小时内 {n} 单（超过 {threshold} 单）"),
+                   ("加急", n_urgent, f"{n_urgent} 单加急" if n_urgent else "没有加急"),
+                   ("数量变化", 1 if ratio is not None and (ratio >= 2 or ratio <= 0.5) else 0,
+                    f"每单件数是以往的 {ratio:.1f} 倍" if ratio is not None else "没有以往订单可比")]
+        score = sum(p for _, p, _ in signals)
+        explain = " + ".join(f"{name} {p}" for name, p, _ in signals)
+        findings.append(Finding(
+            cid, score, f"{names.get(cid, cid)} {hours:g} 小时内下单 {n} 次，疑似急单试探（评分 {score}）",
+            (("客户", f"{names.get(cid, cid)}（{cid}）"), ("评分", f"{score} = {explain}"),
+             *((name, why) for name, _, why in signals)),
+            {"customer": cid, "orders": n, "urgent": n_urgent, "ratio": ratio,
+             "signals": [{"name": s, "points": p, "why": w} for s, p, w in signals]}))
+    return Measured(max(f.value for f in findings), findings)
+
+
+async def customs_stuck(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    hours = _num(cfg, "window_hours", 48)
+    cut = now - timedelta(hours=hours)
+    rows = (await session.execute(
+        select(Order.order_no, Order.customs_state, Order.customs_in_at, Order.tracking_status, Order.dest_country)
+        .where(or_(and_(Order.customs_state.in_(("processing", "stuck")), Order.customs_in_at <= cut),
+                   Order.customs_state == "info_required"))
+        .order_by(Order.customs_in_at))).all()
+    findings = []
+    for order_no, state, since, tracking, dest in rows:
+        waited = (now - since).total_seconds() / 3600 if since else 0.0
+        why = "海关要求补充资料" if state == "info_required" else f"清关已 {waited:.0f} 小时无进展"
+        findings.append(Finding(
+            order_no, waited, f"{order_no} {why}",
+            (("订单", order_no), ("目的国", dest or "—"), ("进入清关", f"{waited:.0f} 小时前" if since else "—"),
+             ("最新轨迹", tracking or "—")),
+            {"order_no": order_no, "customs_state": state}))
+    return Measured(max((f.value for f in findings), default=0.0), findings)
+
+
+async def customs_docs(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    rows = (await session.execute(
+        select(Order.order_no, Order.customs_grade, Task.created_at)
+        .join(Order, Order.id == Task.order_id)
+        .where(Task.type == DOCS_TASK_TYPE, Task.state == "open")
+        .order_by(Task.created_at))).all()
+    findings = [Finding(order_no, (now - opened).total_seconds() / 3600,
+                        f"{order_no} 报关资料待补（海关合规等级{grade}）",
+                        (("订单", order_no), ("合规等级", grade), ("已等待", f"{(now - opened).total_seconds() / 3600:.0f} 小时")),
+                        {"order_no": order_no, "grade": grade})
+                for order_no, grade, opened in rows]
+    return Measured(len(findings), findings)
+
+
+async def eta_risk(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    promised = func.coalesce(Order.promised_override, Order.promised_date)
+    owner = func.coalesce(Order.sales_owner, Customer.sales_owner)
+    rows = (await session.execute(
+        select(Order.order_no, Order.expected_delivery, promised, Order.eta_cause, owner, Customer.name)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.expected_delivery.is_not(None), Order.status.in_(("paid", "shipped")),
+               Order.expected_delivery > promised)
+        .order_by(Order.expected_delivery))).all()
+    findings = []
+    for order_no, expected, prom, cause, sales, customer in rows:
+        late = (expected - prom).days
+        findings.append(Finding(
+            order_no, late, f"{order_no}（{customer}）预计 {expected:%m-%d} 送达，晚于承诺的 {prom:%m-%d} {late} 天",
+            (("订单", order_no), ("客户", customer), ("承诺交付", f"{prom:%Y-%m-%d}"),
+             ("预计送达", f"{expected:%Y-%m-%d}"), ("原因", cause or "承运商未说明")),
+            {"order_no": order_no, "owner": sales, "late_days": late, "cause": cause}))
+    return Measured(max((f.value for f in findings), default=0.0), findings)
+
+
+RULES: dict[str, RuleDef] = {r.name: r for r in (
+    RuleDef("cancel_rate", "取消率", cancel_rate,
+            {"threshold": 0.035, "min_volume": 30, "owners": ["channel_ops"]}, frozenset({"orders"}), "freeze_channel"),
+    RuleDef("returns_not_received", "退货未入库", returns_not_received,
+            {"threshold": 8, "window_hours": 48, "owners": ["after_sales_supervisor"]}, frozenset({"orders"}),
+            "open_audit"),
+    RuleDef("repeat_orders", "重复下单", repeat_orders,
+            {"threshold": 2, "window_hours": 72, "owners": ["key_account", "sales_director"]}, frozenset({"orders"}),
+            "tag_customer"),
+    RuleDef("customs_stuck", "卡关", customs_stuck, {"window_hours": 48, "owners": ["customs"]},
+            frozenset({"tracking"}), "mark_stuck"),
+    RuleDef("customs_docs", "报关资料待补", customs_docs, {"owners": ["customs"]}, frozenset({"orders"}), None),
+    RuleDef("eta_risk", "交付风险", eta_risk, {"owners": ["sales"]}, frozenset({"tracking", "orders"}), None),
+)}
