@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from datetime import timedelta
 import secrets
 
@@ -24,6 +25,7 @@ from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from .bot.channels.worker import OutboxWorker, PlatformAlerts
 from .bot.charts import chart_executor, ensure_cjk_font, render_async
 from .bot.addresses import Addresses
+from .bot.alerting import RulesRunner
 from .bot.dispatch import Dispatcher
 from .bot.pipeline import Handler, InboundPipeline
 from .bot.reply import Reply
@@ -35,7 +37,7 @@ from .settings import Settings
 from .webhooks import charts, dingtalk, health, orders, tracking, wecom
 from .webhooks.dingtalk_stream import StreamRunner
 from .webhooks.common import (
-    ALERTS, CLOCK, CONFIG, DB, METRICS, NO_RULES, PIPELINE, RULES_HOOK, SENDERS, SETTINGS, WORKER, Metrics,
+    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WORKER, Metrics,
     request_context,
 )
 
@@ -51,6 +53,8 @@ class LazyHttp:
             raise RuntimeError("HTTP client used before the app started")
         return getattr(self.session, name)
 
+
+log = logging.getLogger("orderbot.app")
 
 def media_links(settings: Settings) -> MediaLinks:
     """Chart links are signed with a key derived from ORDERBOT_LABEL_SECRET; without one, a key per process
@@ -122,7 +126,6 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
     app[CLOCK] = clock = clock or system_clock
     app[METRICS] = Metrics()
-    app[RULES_HOOK] = NO_RULES
     app[ALERTS] = alerts = PlatformAlerts()
     owns_db = db is None
     app[DB] = db = db if db is not None else Database.from_url(settings.database_url)
@@ -148,6 +151,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                                 addresses=Addresses(reachable_channels(settings, app[SENDERS])),
                                 label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
     app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock, on_commit=app[WORKER].wake.set)
+    app[RULES] = rules = RulesRunner(db, app[CONFIG], clock,
+                                     addresses=Addresses(reachable_channels(settings, app[SENDERS])),
+                                     charts=renderer, on_commit=app[WORKER].wake.set)
+    app[RULES_HOOK] = rules.hook
 
     async def _resources(app: web.Application):
         if dispatcher is not None:
@@ -167,6 +174,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         if stream is not None:
             await stream.stop()
         stop.set()
+        try:  # let an event-triggered rule evaluation finish its transaction
+            await asyncio.wait_for(rules.idle(), timeout=10)
+        except TimeoutError:
+            log.warning("a rule evaluation was still running at shutdown")
         for task in (resume_task,):
             if task is not None:
                 task.cancel()

@@ -387,6 +387,47 @@ def cmd_outbox(args) -> int:
     return asyncio.run(run())
 
 
+# --- rules ---------------------------------------------------------------------------------------------------
+def cmd_rules(args) -> int:
+    """Evaluate every alert rule once; one JSON line per alert that fires (or would, with --dry-run)."""
+    import json
+
+    from .bot.alerting import RulesRunner, outcome_lines
+    from .core.staff import sync_staff
+    from .db import Database, sqlite_path
+    from .migrate import schema_is_current
+
+    settings = _settings()
+    config = _config(settings, example_fallback=True)
+    now = _parse_now(args.now)
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"数据库文件不存在：{path.resolve()}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            if not await schema_is_current(db.engine):
+                print("数据库结构不是最新：请先运行 orderbot migrate", file=sys.stderr)
+                return 2
+            if not args.dry_run:
+                async with db.write() as session:
+                    await sync_staff(session, config)
+            outcomes = await RulesRunner(db, config, lambda: now).evaluate(
+                now=now, trigger="cli", dry_run=args.dry_run)
+        finally:
+            await db.dispose()
+        for line in outcome_lines(outcomes):
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+        for o in outcomes:
+            print(f"{o.rule}: {o.outcome}，{o.subjects} 个对象，值 {o.value if o.value is not None else '—'}，"
+                  f"{o.ms:.0f} ms", file=sys.stderr)
+        return 1 if any(o.outcome == "error" for o in outcomes) else 0
+
+    return asyncio.run(run())
+
+
 # --- bench ---------------------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
     from .bench import run_bench
@@ -451,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resend", type=int, nargs="+", metavar="ID", help="put dead messages back in the queue")
     s.add_argument("--limit", type=int, default=200)
     s.set_defaults(func=cmd_outbox)
+
+    s = sub.add_parser("rules", help="evaluate every alert rule once; one JSON line per alert that fires")
+    s.add_argument("--now", help="evaluate as of this time, ISO-8601 (naive = Asia/Shanghai; default: now)")
+    s.add_argument("--dry-run", action="store_true", help="show what would fire; change and send nothing")
+    s.set_defaults(func=cmd_rules)
 
     s = sub.add_parser("bench", help="run the benchmark suite, print a table, write JSON")
     s.add_argument("--orders", type=int, default=1_000_000)

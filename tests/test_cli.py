@@ -209,3 +209,27 @@ def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
                  env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml"), "ORDERBOT_CACHE_DIR": str(tmp_path / "c")})
     assert result.returncode == 0 and "使用示例配置" in result.stderr
     assert "员工名录" not in result.stdout and "查订单" in result.stdout
+
+
+def test_rules_dry_run_acts_on_nothing_then_a_real_run_fires_once(tmp_path):
+    import sqlite3
+
+    assert run(tmp_path, "migrate").returncode == 0
+    assert run(tmp_path, "seed", "--orders", "3000", "--days", "20", "--seed", "3").returncode == 0
+    dry = run(tmp_path, "rules", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert lines and all(line["event"] == "firing" for line in lines)
+    assert "customs_docs" in {line["rule"] for line in lines}  # seeded grade B/C orders wait for documents
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rule_evaluations").fetchone() == (0,)
+    real = run(tmp_path, "rules")
+    assert real.returncode == 0, real.stderr
+    fired = [json.loads(line) for line in real.stdout.splitlines()]
+    assert sorted((x["rule"], x["subject"]) for x in fired) == sorted((x["rule"], x["subject"]) for x in lines)
+    again = run(tmp_path, "rules")
+    assert again.stdout == ""  # the same alerts are already firing: nothing new to announce
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alerts WHERE state = 'firing'").fetchone()[0] == len(fired)
+        assert conn.execute("SELECT count(DISTINCT rule) FROM rule_evaluations").fetchone() == (6,)

@@ -323,3 +323,32 @@ async def test_suggest_mode_waits_for_a_click(world):
     async with h.db.read() as s:
         assert (await s.get(Channel, "shopify")).frozen is True
     assert "已解冻" in await h.click("heping", f"alert_undo:{alert.id}")
+
+
+async def test_an_order_webhook_makes_the_documents_reminder_appear(world, config):
+    """Through the running app: a grade-B order arrives, the rules hook runs, the customs group gets a card."""
+    import json as _json
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from orderbot.app import create_app
+    from orderbot.settings import load_settings
+    from orderbot.webhooks.common import RULES
+
+    from .helpers import no_reply
+    from .test_webhooks_orders import sign_hex
+
+    clock = ManualClock(NOW)
+    settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="ingest-test-secret")
+    app = create_app(settings, config=config, db=world, clock=clock, handler=no_reply, run_worker=False)
+    body = _json.dumps(order_json("SO26031099", lines=[{"sku": "EB-TWS-WHT", "qty": 1}],
+                                  created_at=NOW.isoformat())).encode()
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.post("/webhooks/orders", data=body, headers={"X-Orderbot-Signature": sign_hex(body)})
+        assert resp.status == 200
+        await app[RULES].idle()
+    h = Harness(world, config, clock)
+    [alert] = await h.alerts("customs_docs")
+    assert alert.subject == "SO26031099"
+    [card] = await h.outbox("group:customs")
+    assert card["card"]["buttons"][0]["key"] == f"docs_done:{alert.id}"

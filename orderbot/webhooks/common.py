@@ -33,6 +33,7 @@ async def _no_rules(topic: str) -> None:
 # only schedules an evaluation and returns at once. The app sets it; by default nothing is evaluated.
 RULES_HOOK = web.AppKey("rules_hook", object)
 NO_RULES = _no_rules
+RULES = web.AppKey("rules", object)  # the app's RulesRunner
 
 
 class Metrics:

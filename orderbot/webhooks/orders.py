@@ -15,7 +15,7 @@ from ..core.errors import InvalidOrder, OrderNotFound
 from ..core.warehouse.scanning import WaybillRefused, check_waybill
 from ..core.orders.intake import accept_order_event
 from ..core.orders.schema import parse_order
-from .common import CLOCK, CONFIG, DB, METRICS, SETTINGS, json_error, json_ok
+from .common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_error, json_ok
 from .shopify import shopify_to_order
 from .signatures import verify_b64_signature, verify_hex_signature
 
@@ -48,6 +48,7 @@ async def _accept(request: web.Request, source: str, key: str, data, auto_produc
         app[METRICS].inbound[(source, "duplicate")] += 1
         return json_ok(duplicate=True)
     app[METRICS].inbound[(source, result.outcome)] += 1
+    await app[RULES_HOOK]("orders")
     return json_ok(order_no=result.order_no, outcome=result.outcome, review_hold=result.review_hold)
 
 
