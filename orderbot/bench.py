@@ -143,9 +143,10 @@ def default_registry() -> Registry:
     reg.add("order_card.sqlite", bench_order_card_sqlite)
     reg.add("seed.postgresql", bench_seed_postgresql, needs_pg=True)
     reg.add("order_card.postgresql", bench_order_card_postgresql, needs_pg=True)
-    from .bench_suite import register  # the other issues' figures
+    from . import bench_rules, bench_suite  # the other issues' figures
 
-    register(reg)
+    bench_suite.register(reg)
+    bench_rules.register(reg)
     return reg
 
 
