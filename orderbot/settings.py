@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     wechat_mp_api_base: str = Field("https://api.weixin.qq.com", alias="WECHAT_MP_API_BASE")
     shopify_webhook_secret: SecretStr | None = Field(None, alias="SHOPIFY_WEBHOOK_SECRET")
     tracking_webhook_secret: SecretStr | None = Field(None, alias="TRACKING_WEBHOOK_SECRET")
+    # AfterShip and 17TRACK each issue their own key: these override TRACKING_WEBHOOK_SECRET for one provider.
+    tracking_aftership_secret: SecretStr | None = Field(None, alias="TRACKING_WEBHOOK_SECRET_AFTERSHIP")
+    tracking_17track_secret: SecretStr | None = Field(None, alias="TRACKING_WEBHOOK_SECRET_17TRACK")
     qweather_api_key: SecretStr | None = Field(None, alias="QWEATHER_API_KEY")
     qweather_api_base: str = Field("https://devapi.qweather.com", alias="QWEATHER_API_BASE")
     smtp_url: SecretStr | None = Field(None, alias="SMTP_URL")
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def tracking_secret(self, provider: str) -> tuple[SecretStr | None, str]:
+        """The secret a tracking provider signs with, and the variable it came from (for error messages)."""
+        own = {"aftership": ("tracking_aftership_secret", "TRACKING_WEBHOOK_SECRET_AFTERSHIP"),
+               "17track": ("tracking_17track_secret", "TRACKING_WEBHOOK_SECRET_17TRACK")}.get(provider)
+        if own is not None and getattr(self, own[0]) is not None:
+            return getattr(self, own[0]), own[1]
+        return self.tracking_webhook_secret, "TRACKING_WEBHOOK_SECRET"
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides) -> Settings:

@@ -34,6 +34,7 @@ async def _no_rules(topic: str) -> None:
 RULES_HOOK = web.AppKey("rules_hook", object)
 NO_RULES = _no_rules
 RULES = web.AppKey("rules", object)  # the app's RulesRunner
+WEATHER = web.AppKey("weather", object)  # the courier batch's weather source (None: not configured)
 
 
 class Metrics:
@@ -125,3 +126,24 @@ class TaskTracker:
         """Start `coro` in the background; its result if it finishes within `deadline`, else TimeoutError."""
         task = self.spawn(coro)
         return await asyncio.wait_for(asyncio.shield(task), deadline)
+
+
+def json_body(body: bytes):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"请求体不是合法的JSON：{exc}"},
+                                                 ensure_ascii=False), content_type="application/json")
+
+
+async def signed_body(request: web.Request, secret, verify, header: str, source: str, what: str) -> bytes:
+    """The raw body once its signature checks out; 503 when the door's secret is not set, 401 when it is wrong."""
+    if secret is None:
+        raise web.HTTPServiceUnavailable(text=json.dumps({"ok": False, "error": f"{what} 未配置，接口已关闭"},
+                                                         ensure_ascii=False), content_type="application/json")
+    body = await request.read()
+    if not verify(secret.get_secret_value(), body, request.headers.get(header)):
+        request.app[METRICS].inbound[(source, "bad_signature")] += 1
+        raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "签名错误"}, ensure_ascii=False),
+                                   content_type="application/json")
+    return body

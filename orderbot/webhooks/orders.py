@@ -6,7 +6,6 @@ lives here. Wrong signature → 401, malformed → 400, too large → 413 (by ai
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 
 from aiohttp import web
@@ -15,20 +14,12 @@ from ..core.errors import InvalidOrder, OrderNotFound
 from ..core.warehouse.scanning import WaybillRefused, check_waybill
 from ..core.orders.intake import accept_order_event
 from ..core.orders.schema import parse_order
-from .common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_error, json_ok
+from .common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
 from .shopify import shopify_to_order
 from .signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.orders")
 SHOPIFY_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/paid"})
-
-
-def _json(body: bytes):
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"请求体不是合法的JSON：{exc}"},
-                                                 ensure_ascii=False), content_type="application/json")
 
 
 async def _accept(request: web.Request, source: str, key: str, data, auto_products=None) -> web.Response:
@@ -52,35 +43,22 @@ async def _accept(request: web.Request, source: str, key: str, data, auto_produc
     return json_ok(order_no=result.order_no, outcome=result.outcome, review_hold=result.review_hold)
 
 
-async def _signed_body(request: web.Request, secret, verify, header: str, source: str, what: str) -> bytes:
-    """The raw body once its signature checks out; 503 when the door's secret is not set, 401 when it is wrong."""
-    if secret is None:
-        raise web.HTTPServiceUnavailable(text=json.dumps({"ok": False, "error": f"{what} 未配置，接口已关闭"},
-                                                         ensure_ascii=False), content_type="application/json")
-    body = await request.read()
-    if not verify(secret.get_secret_value(), body, request.headers.get(header)):
-        request.app[METRICS].inbound[(source, "bad_signature")] += 1
-        raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "签名错误"}, ensure_ascii=False),
-                                   content_type="application/json")
-    return body
-
-
 async def generic_order(request: web.Request) -> web.Response:
-    body = await _signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
+    body = await signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
                               "X-Orderbot-Signature", "orders", "ORDERBOT_INGEST_SECRET")
-    data = _json(body)
+    data = json_body(body)
     key = request.headers.get("X-Orderbot-Event-Id") or hashlib.sha256(body).hexdigest()
     return await _accept(request, "orders", key, data)
 
 
 async def shopify_order(request: web.Request) -> web.Response:
-    body = await _signed_body(request, request.app[SETTINGS].shopify_webhook_secret, verify_b64_signature,
+    body = await signed_body(request, request.app[SETTINGS].shopify_webhook_secret, verify_b64_signature,
                               "X-Shopify-Hmac-Sha256", "shopify", "SHOPIFY_WEBHOOK_SECRET")
     topic = request.headers.get("X-Shopify-Topic", "")
     if topic not in SHOPIFY_TOPICS:
         # Acknowledge topics we do not subscribe to, so Shopify does not retry them for hours.
         return json_ok(ignored=topic or "no topic")
-    payload = _json(body)
+    payload = json_body(body)
     if not isinstance(payload, dict):
         return json_error(400, "Shopify 订单应为JSON对象")
     key = (request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
@@ -95,9 +73,9 @@ async def shopify_order(request: web.Request) -> web.Response:
 async def waybill(request: web.Request) -> web.Response:
     """The carrier batch asks before it requests a waybill: 200 when every package is scanned, 409 naming the
     unscanned packages otherwise. Signed like /webhooks/orders."""
-    body = await _signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
+    body = await signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
                               "X-Orderbot-Signature", "waybill", "ORDERBOT_INGEST_SECRET")
-    data = _json(body)
+    data = json_body(body)
     if not isinstance(data, dict) or not isinstance(data.get("order_no"), str):
         return json_error(400, "需要 order_no")
     try:
