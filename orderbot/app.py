@@ -26,9 +26,13 @@ from .bot.channels.worker import OutboxWorker, PlatformAlerts
 from .bot.charts import chart_executor, ensure_cjk_font, render_async
 from .bot.addresses import Addresses
 from .bot.alerting import RulesRunner
+from .bot.handlers.courier import run_courier_batch
 from .bot.dispatch import Dispatcher
 from .bot.pipeline import Handler, InboundPipeline
 from .bot.reply import Reply
+from .jobs import standard_jobs
+from .scheduler import attach as attach_scheduler
+from .weather import DemoWeather, from_settings
 from .config import BusinessConfig, load_config
 from .core import outbox
 from .core.clock import Clock, system_clock
@@ -37,7 +41,7 @@ from .settings import Settings
 from .webhooks import charts, dingtalk, health, orders, tracking, wecom
 from .webhooks.dingtalk_stream import StreamRunner
 from .webhooks.common import (
-    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WORKER, Metrics,
+    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
     request_context,
 )
 
@@ -118,7 +122,7 @@ async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every:
 def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
                clock: Clock | None = None, handler: Handler | None = None,
                senders: dict[str, Sender] | None = None, run_worker: bool = True,
-               parser=None, demo: bool = False) -> web.Application:
+               parser=None, demo: bool = False, run_scheduler: bool = False) -> web.Application:
     """`handler` replaces the dispatcher (`parser` lets tests share one intent parser) (tests of the transport pass a recorder); by default the app builds
     the intent parser and chart renderer at start-up and answers with the real handlers."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
@@ -194,6 +198,17 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
             await db.dispose()
 
     app.cleanup_ctx.append(_resources)
+    app[WEATHER] = weather = from_settings(settings, http) or (DemoWeather() if demo else None)
+    if run_scheduler:  # `serve` and `demo`; app tests build apps without one
+        addresses = Addresses(reachable_channels(settings, app[SENDERS]))
+
+        async def courier_job(now):
+            await run_courier_batch(db, app[CONFIG], weather, now, addresses=addresses)
+            app[WORKER].wake.set()
+
+        attach_scheduler(app, standard_jobs(
+            app[CONFIG], db=db, charts=renderer, addresses=addresses, worker=app[WORKER] if run_worker else None,
+            rules=lambda now: rules.evaluate(now=now), courier=courier_job))
     health.setup(app)
     orders.setup(app)
     tracking.setup(app)

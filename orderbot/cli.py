@@ -150,7 +150,7 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
-        app = create_app(settings, config=config, db=db, demo=demo)
+        app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()

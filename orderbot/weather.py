@@ -120,3 +120,24 @@ def from_settings(settings, http: aiohttp.ClientSession, *, timeout: float = DEF
     return QWeatherClient(http, base=settings.qweather_api_base, api_key=settings.qweather_api_key.get_secret_value(),
                           timeout=timeout)
 
+
+
+class DemoWeather:
+    """The sandbox's weather (`orderbot demo`, no key, no network): calm unless the page raises an alert.
+    `raise_alert` / `clear` let the demo show a red-alert pause and its resume."""
+
+    ATTRIBUTION = "演示天气（未接入和风天气）"
+
+    def __init__(self) -> None:
+        self._alerts: dict[str, WeatherAlert] = {}
+
+    def raise_alert(self, color: str = "red", title: str = "暴雪红色预警") -> None:
+        alert_id = f"demo-{len(self._alerts) + 1}"
+        self._alerts = {alert_id: WeatherAlert(id=alert_id, message_type="alert", color=color, severity="extreme",
+                                               title=title, event=title, sender="演示气象台")}
+
+    def clear(self) -> None:
+        self._alerts = {}
+
+    async def alerts(self, lat: float, lon: float) -> WeatherReport:
+        return WeatherReport(tuple(self._alerts.values()), (self.ATTRIBUTION,))
