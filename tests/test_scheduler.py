@@ -440,3 +440,46 @@ async def test_media_purge_deletes_expired_rows(db, config):
     async with db.read() as s:
         assert list((await s.execute(select(Media.id))).scalars()) == [fresh]
         assert (await s.execute(select(func.count()).select_from(Media))).scalar() == 1
+
+
+async def test_two_full_app_instances_run_the_rule_job_once_and_hand_over(db, config):
+    """Two `create_app` servers on one database, as `orderbot serve` builds them: only the lease holder
+    evaluates the rules; when it shuts down the other takes the jobs over."""
+    from orderbot.app import create_app
+    from orderbot.config import parse_config
+    from orderbot.core.models import RuleEvaluation
+    from orderbot.scheduler import SCHEDULER
+    from orderbot.settings import load_settings
+
+    from .conftest import EXAMPLE_CONFIG
+    from .helpers import no_reply
+
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("rules_every_minutes = 5", "rules_every_minutes = 0.02")
+    fast = parse_config(text.replace("[scheduler]\n", "[scheduler]\nlease_seconds = 5\n"), "fast.toml")
+    settings = load_settings(env_file=None)
+    apps = [create_app(settings, config=fast, db=db, handler=no_reply, run_worker=False, run_scheduler=True)
+            for _ in range(2)]
+    runners = [web.AppRunner(a) for a in apps]
+    for r in runners:
+        await r.setup()
+    try:
+        await asyncio.sleep(3.5)
+        leaders = [a[SCHEDULER].is_leader for a in apps]
+        assert sorted(leaders) == [False, True]
+        lead = leaders.index(True)
+        ran = [a[SCHEDULER].counts[("rules", "ok")] for a in apps]
+        assert ran[lead] >= 2 and ran[1 - lead] == 0
+        async with db.read() as s:
+            assert (await s.execute(select(func.count()).select_from(RuleEvaluation)
+                                    .where(RuleEvaluation.rule == "cancel_rate"))).scalar_one() >= 2
+        await runners[lead].cleanup()  # the leader stops (releasing its lease)
+        runners[lead] = None
+        other = apps[1 - lead][SCHEDULER]
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and other.counts[("rules", "ok")] == 0:
+            await asyncio.sleep(0.2)
+        assert other.is_leader and other.counts[("rules", "ok")] >= 1
+    finally:
+        for r in runners:
+            if r is not None:
+                await r.cleanup()
