@@ -24,7 +24,7 @@ def _numeric(value) -> bool:
 
 async def test_small_run_prints_the_table_and_writes_json(tmp_path, config, capsys):
     out = tmp_path / "bench.json"
-    code = await run_bench(2000, out, ["seed", "order_card", "report", "order_card_reply"], None, config=config,
+    code = await run_bench(2000, out, ["seed", "order_card", "report", "order_card_reply", "rules"], None, config=config,
                            workdir=tmp_path, progress=False)
     assert code in (0, 1)  # 1 only when a target is missed; speed is not what this test checks
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -35,9 +35,14 @@ async def test_small_run_prints_the_table_and_writes_json(tmp_path, config, caps
     expected = {"seed.sqlite.wall", "seed.sqlite.rows_per_s", "seed.sqlite.orders_per_s",
                 "order_card.sqlite.ratio_p50", "order_card.sqlite.ratio_p99"}
     expected |= {f"order_card.sqlite.{k}.{q}" for k in CARD_KINDS for q in ("p50", "p99")}
-    expected |= {"report.pipeline", "report.top_delayed_customers", "report.daily", "order_card_reply.p99"}
+    expected |= {"report.pipeline", "report.top_delayed_customers", "report.daily", "order_card_reply.p99",
+                 "rules.full_evaluation", "rules.first_evaluation"}
     assert expected <= set(results)
     assert results["report.pipeline"]["target"] == {"op": "<", "value": 300.0}
+    rules = results["rules.full_evaluation"]
+    assert rules["target"] == {"op": "<", "value": 1000.0} and "raw SQL" in rules["baseline_label"]
+    assert set(rules["extra"]["per_rule_ms"]) == {"cancel_rate", "returns_not_received", "repeat_orders",
+                                                  "customs_stuck", "customs_docs", "eta_risk"}
     for r in results.values():
         assert _numeric(r["figure"]) and r["figure"] > 0, r
         assert r["unit"]
@@ -84,7 +89,7 @@ def test_default_suite_and_table():
     assert names[:2] == ["seed.sqlite", "order_card.sqlite"]
     everything = {b.name for b in default_registry().select(None, pg=False)}
     assert {"seed.sqlite", "order_card.sqlite", "report", "order_card_reply", "parse", "chart", "wecom_callback",
-            "outbox", "scan.sqlite"} == everything
+            "outbox", "scan.sqlite", "rules", "tracking_to_card"} == everything
     assert "scan.postgresql" in {b.name for b in default_registry().select(None, pg=True)}
     table = format_table([Result("x.p99", 7.25, "ms", ("<", 5.0), baseline=0.5),
                           Result("y.rate", 12345.0, "rows/s")])
