@@ -66,7 +66,17 @@ def test_check_config_names_line_and_key(tmp_path):
     assert "环境变量 ORDERBOT_PORT" in result.stdout
     line = next(i for i, t in enumerate(bad.read_text(encoding="utf-8").splitlines(), 1) if "eight" in t)
     assert f"bad.toml:{line}: eta.default_days:" in result.stdout
-    assert run(tmp_path, "check-config").returncode == 0
+    good = run(tmp_path, "check-config", env={"ORDERBOT_LABEL_SECRET": "x", "WECOM_CORP_ID": "ww1"})
+    assert good.returncode == 0  # hints are not problems
+    assert "TRACKING_WEBHOOK_SECRET" in good.stdout and "ORDERBOT_LABEL_SECRET" not in good.stdout
+    assert "/wecom/callback 目前关闭" in good.stdout
+    orphaned = tmp_path / "orphaned.toml"
+    orphaned.write_text(EXAMPLE.read_text(encoding="utf-8").replace('owners = ["customs"]', 'owners = ["nobody"]'),
+                        encoding="utf-8")
+    assert "规则 customs_stuck 的 owners ['nobody']" in run(tmp_path, "check-config",
+                                                           env={"ORDERBOT_CONFIG": str(orphaned)}).stdout
+    missing = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml")})
+    assert missing.returncode == 1 and "cp orderbot.example.toml orderbot.toml" in missing.stdout
 
 
 def test_serve_answers_healthz(tmp_path):
