@@ -14,6 +14,10 @@ from ..reply import Reply
 from .base import ALERT_OWNERS, Context, route
 
 PRESSERS = ALERT_OWNERS | {"admin", "sales", "key_account"}
+ROLE_NAMES = {"admin": "管理员", "management": "管理层", "sales": "销售", "sales_supervisor": "销售主管",
+              "sales_director": "销售总监", "key_account": "大客户经理", "customer_service": "客服", "customs": "关务",
+              "warehouse": "仓库", "warehouse_lead": "值班组长", "finance": "财务", "channel_ops": "渠道运营",
+              "logistics": "物流", "after_sales_supervisor": "售后主管", "product": "产品"}
 
 
 def _ids(arg: str) -> list[int]:
@@ -39,7 +43,8 @@ def _may_press(ctx: Context, alert: Alert) -> None:
         return
     if alert.rule == "eta_risk" and alert.detail.get("data", {}).get("owner") == ctx.asker.staff_id:
         return
-    raise PermissionDenied(f"「{engine.RULES[alert.rule].label}」告警由 {('、'.join(sorted(owners)))} 处理，你的角色不能操作。")
+    who = "、".join(ROLE_NAMES.get(o, o) for o in sorted(owners))
+    raise PermissionDenied(f"「{engine.RULES[alert.rule].label}」告警由{who}处理，你的角色不能操作。")
 
 
 async def ack(arg: str, ctx: Context) -> Reply:
