@@ -176,7 +176,8 @@ def _config_hints(settings: Settings, config) -> list[str]:
 
 
 # --- serve / demo --------------------------------------------------------------------------------------------
-async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "", demo: bool = False) -> int:
+async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "", demo: bool = False,
+                 clock=None) -> int:
     from aiohttp import web
 
     from .app import create_app
@@ -193,7 +194,7 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
-        app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True)
+        app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -234,7 +235,12 @@ def cmd_demo(args) -> int:
     config = _config(settings)
 
     async def run():
+        from .demo_clock import OffsetClock
+
         fresh = not db_path.exists()
+        state = db_path.with_name(db_path.name + ".clock.json")  # how far the sandbox page fast-forwarded
+        if fresh:
+            state.unlink(missing_ok=True)
         engine = make_engine(settings.database_url)
         try:
             await upgrade(engine)
@@ -244,7 +250,8 @@ def cmd_demo(args) -> int:
             summary = await run_seed(settings.database_url, orders=args.orders, days=30, seed=7, config=config,
                                      progress=True)
             print(summary.describe())
-        return await _serve(settings, config, "127.0.0.1", args.port, demo=True,
+        # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
+        return await _serve(settings, config, "127.0.0.1", args.port, demo=True, clock=OffsetClock(state=state),
                             banner=f"OrderBot demo on http://127.0.0.1:{args.port}/  (database {db_path})")
 
     return asyncio.run(run())
@@ -487,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="seed a SQLite file with demo data and serve the sandbox")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--db", default="./orderbot-demo.db", help="SQLite file (seeded if it does not exist)")
-    s.add_argument("--orders", type=int, default=3000, help="orders to seed into a new demo database")
+    s.add_argument("--orders", type=int, default=20_000, help="orders to seed into a new demo database")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="the webhook server (refuses to start on an old schema)")

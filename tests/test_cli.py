@@ -196,7 +196,7 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
                     page = resp.read().decode()
             except OSError:
                 time.sleep(0.3)
-        assert page is not None and "OrderBot 演示正在运行" in page and "王磊" in page
+        assert page is not None and "OrderBot 演示沙盒" in page and "王磊" in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert json.loads(resp.read())["status"] == "ok"
     finally:

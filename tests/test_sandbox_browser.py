@@ -1,0 +1,238 @@
+"""The sandbox page in a real browser: headless Debian Chromium driven by Playwright, against the real
+`orderbot demo` (a subprocess on a fresh seeded SQLite file, shared by the tests of this module, which run in
+order: each one's clock jumps and scans are the next one's world).
+
+Saves screenshots (the README's, with ORDERBOT_SCREENSHOTS=docs/screenshots). Chinese text needs a CJK font: Chromium is pointed (through
+fontconfig) at the Noto Sans CJK that the project already installs for its charts, so no system font is needed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and os.environ.get("ORDERBOT_REQUIRE_BROWSER"):  # CI installs it and never skips
+    raise RuntimeError("ORDERBOT_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
+if not CHROMIUM.exists():
+    pytest.skip("/usr/bin/chromium is missing: install Debian's chromium (apt-get install -y chromium) to run the "
+                "browser tests", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Playwright for Python is missing: pip install -e '.[dev]'")
+expect = sync_api.expect
+
+# The README's screenshots are refreshed with ORDERBOT_SCREENSHOTS=docs/screenshots; otherwise they go to a
+# scratch folder, so a test run never dirties the working tree.
+SHOTS = Path(os.environ.get("ORDERBOT_SCREENSHOTS") or tempfile.mkdtemp(prefix="orderbot-shots-"))
+VIEWPORT = {"width": 1440, "height": 900}
+TIMEOUT = 30_000  # ms: a first chart render or a job run on a busy CI machine
+expect.set_options(timeout=TIMEOUT)
+PLATFORM_VARS = ("ORDERBOT_", "WECOM_", "DINGTALK_", "WECHAT_MP_", "QWEATHER_", "SHOPIFY_", "TRACKING_", "SMTP_URL")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`orderbot demo` on a fresh database, as a user starts it (no config file, no platform credentials)."""
+    home = tmp_path_factory.mktemp("demo")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PLATFORM_VARS) or k == "ORDERBOT_CACHE_DIR"}
+    log = (home / "demo.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
+                             str(home / "demo.db"), "--orders", "2000"], cwd=home, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"orderbot demo exited with {proc.returncode}:\n{(home / 'demo.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"orderbot demo did not start:\n{(home / 'demo.log').read_text()}")
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    import noto_cjk_sans_otc
+
+    fonts = tmp_path_factory.mktemp("fonts")
+    (fonts / "fonts.conf").write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f"  <dir>{Path(noto_cjk_sans_otc.__file__).parent}</dir>\n  <cachedir>{fonts / 'cache'}</cachedir>\n"
+        "</fontconfig>\n", encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
+                                     env={**os.environ, "FONTCONFIG_FILE": str(fonts / "fonts.conf")})
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, demo):
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.demo = demo
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _open(page, who: str) -> None:
+    page.goto(f"{page.demo}/?as={who}")
+    expect(page.locator("#picker")).to_be_hidden()
+
+
+def _say(page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def _shot(page, name: str) -> None:
+    """A README screenshot, as a 256-colour PNG (a third of the size, the same look for a UI)."""
+    from PIL import Image
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # let the last poll's render settle
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(SHOTS / name,
+                                                                                              optimize=True)
+
+
+def test_first_visit_asks_who_you_are(page):
+    page.goto(page.demo)
+    picker = page.locator("#picker")
+    expect(picker).to_be_visible()
+    expect(picker.locator("[data-person]")).to_have_count(11)  # ten staff and the demo customer
+    picker.locator('[data-person="wanglei"]').click()
+    expect(picker).to_be_hidden()
+    expect(page.locator("#me-name")).to_have_text("王磊")
+    expect(page.locator("#chats li")).to_have_count(1)  # sales sits in no group: only the bot
+
+
+def test_question_answered_with_table_and_chart(page):
+    _open(page, "wanglei")
+    _say(page, "查看华东区昨日延迟TOP3客户")
+    answer = page.locator("#messages .msg.bot").last
+    expect(answer.locator("th").first).to_have_text("客户")
+    chart = answer.locator("img.chart")
+    expect(chart).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 500", arg=chart.element_handle())
+    expect(page.locator("#messages .msg.me .bubble")).to_have_text("查看华东区昨日延迟TOP3客户")
+    _shot(page, "chat-chart.png")
+
+
+def test_card_button_goes_through_the_bot_and_changes_the_channel(page):
+    _open(page, "heping")
+    _say(page, "冻结TikTok渠道")
+    card = page.locator("#messages .card").last
+    expect(card.locator(".main b")).to_have_text("已冻结 TikTok Shop 渠道")
+    expect(page.locator("#status-lines")).to_contain_text("TikTok Shop 渠道已冻结")  # the cockpit sees it
+    card.locator("button", has_text="撤销冻结").click()
+    expect(page.locator("#messages .system").last).to_have_text("何平 点击了「撤销冻结」")
+    expect(page.locator("#messages .msg.bot").last).to_contain_text("已解冻 TikTok Shop 渠道")
+    expect(card.locator("button", has_text="撤销冻结")).to_be_disabled()
+    expect(page.locator("#status-lines")).not_to_contain_text("TikTok Shop")
+    _shot(page, "card-click.png")
+
+
+def test_fast_forward_pushes_alerts_to_groups_and_acknowledging_them(page):
+    _open(page, "sunli")
+    page.click('[data-clock="hour"]')
+    group = page.locator('#chats [data-conv="group:management"]')
+    expect(group.locator(".badge")).to_be_visible()  # the alert digest arrived while another chat was open
+    group.click()
+    card = page.locator("#messages .card", has_text="告警汇总").last
+    card.locator("button", has_text="全部知道了").click()
+    expect(page.locator("#messages .msg.bot").last).to_contain_text("孙丽 已确认")
+    expect(page.locator("#alert-counts")).to_have_text(re.compile(r"已知悉 [1-9]"))
+    _shot(page, "group-alerts.png")
+
+
+def test_scans_ship_warn_and_the_customer_gets_the_wechat_message(page):
+    _open(page, "zhangsan")
+    page.click('[data-tab="scanner"]')
+    result = page.locator("#scan-result")
+    mine = page.locator("#packages .pkg.mine")
+    expect(mine.first).to_be_visible()
+    order = mine.first.get_attribute("data-order")
+    other = page.locator(f'#packages .pkg:not([data-order="{order}"])').first
+    other.locator('[data-scan="wrong_sku"]').click()
+    expect(result).to_have_text("已记录，值班组长会处理")
+    page.locator(f'#packages .pkg:not([data-order="{order}"]) [data-scan="damaged"]').first.click()
+    expect(page.locator("#messages .msg.me .bubble.scan").last).to_contain_text("QR_CODE,OB1|")
+    expect(page.locator("#messages .msg.bot .bubble").last).to_have_text("已记录，值班组长会处理")
+    for _ in range(5):  # every parcel of the demo customer's order (usually one)
+        page.locator(f'#packages .pkg[data-order="{order}"] [data-scan="good"]').first.click()
+        expect(result).to_contain_text(f"出库成功 {order}")
+        if "整单已发出" in result.inner_text():
+            break
+    expect(result).to_contain_text("整单已发出，已通知客户")
+    page.click("#switch-person")
+    page.click("#picker .person.customer")
+    notice = page.locator("#messages .msg.bot", has_text=order)
+    expect(notice).to_contain_text("您的订单已发出")
+    expect(page.locator("#composer")).to_have_class(re.compile(r"\breadonly\b"))
+    _shot(page, "scan-customer.png")
+    _open(page, "zhangsan")  # the same label again: nothing moves twice
+    page.click('[data-tab="scanner"]')
+    page.locator(f'#scanned .pkg[data-order="{order}"] [data-scan="repeat"]').first.click()
+    expect(result).to_contain_text("无需重复出库")
+
+
+def test_cockpit_and_weather_pause_with_a_human_veto(page):
+    _open(page, "wujun")
+    expect(page.locator("#stages .stage")).to_have_count(10)
+    expect(page.locator("#delays li").first).to_contain_text("影响本周期")
+    page.click("#weather-toggle")
+    expect(page.locator("#weather-toggle")).to_contain_text("暴雪红色预警")
+    page.click('[data-clock="courier"]')
+    expect(page.locator("#status-lines")).to_contain_text("深圳仓快递交接已暂停")
+    page.locator('#chats [data-conv="group:warehouse"]').click()
+    card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
+    expect(card).to_be_visible()
+    _shot(page, "cockpit.png")
+    card.locator("button", has_text="恢复发运").click()
+    expect(page.locator("#messages .msg.bot", has_text="恢复").last).to_be_visible()
+    expect(page.locator("#status-lines")).not_to_contain_text("深圳仓")
+    page.click("#weather-toggle")
+    expect(page.locator("#weather-toggle")).not_to_have_class(re.compile(r"\balert\b"))
+
+
+def test_errors_are_shown_in_chinese(page):
+    _open(page, "liuyang")
+    page.route("**/sandbox/message", lambda route: route.abort())
+    _say(page, "现在订单都卡在哪")
+    expect(page.locator(".toast.error")).to_contain_text("连接不上演示服务器")
