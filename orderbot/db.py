@@ -1,43 +1,95 @@
 """Database engine and units of work for SQLite (embedded default) and PostgreSQL.
 
-SQLite runs in WAL mode with a busy timeout, and every *writing* unit of work starts with `BEGIN IMMEDIATE`,
-so a transaction that reads before it writes never fails on a lock upgrade (pysqlite's deferred BEGIN does).
-Read-only work uses a plain deferred BEGIN and never blocks writers.
+SQLite runs in WAL mode, and every *writing* unit of work starts with `BEGIN IMMEDIATE`, so a transaction that
+reads before it writes never fails on a lock upgrade (pysqlite's deferred BEGIN does). Read-only work uses a
+plain deferred BEGIN and never blocks writers.
+
+On a SQLite file a `Database` has two engines:
+
+* `inline` (`sqlite_inline`): statements run right on the event loop thread — microseconds for an indexed
+  statement instead of a thread hand-off each. `write()` and `read()` use it.
+* `engine` (`sqlite_onehop`, one hop to aiosqlite's thread per statement): `read(heavy=True)` for report
+  queries that scan many rows (they must not stall the loop), `write(heavy=True)` for units of work that do,
+  migrations, bulk loads and WAL checkpoints.
+
+How the inline engine never blocks the loop on a lock (see `sqlite_inline` for the rest):
+* in-process writers are serialised by an asyncio lock in `write()`, so an inline `BEGIN IMMEDIATE` never
+  waits for another writer of this process (which would need the loop to finish). A `write()` nested in a
+  `write()` of the same task would wait for itself: it raises instead;
+* inline connections have a 2 ms busy timeout; a `BEGIN IMMEDIATE` that finds another *process* writing is
+  retried with `asyncio.sleep` back-off for up to 30 s, then fails with "database is locked" as before;
+* inline connections do not checkpoint the WAL (fsyncs); `write()` starts a PASSIVE checkpoint in a thread,
+  on a private connection, at most once a second instead.
+On PostgreSQL there is one engine, and `read(heavy=True)` is `read()`; writers are not serialised.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-
 from pathlib import Path
 
-from sqlalchemy import event, make_url
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+log = logging.getLogger("orderbot.db")
 
-def sqlite_path(url: str) -> Path | None:
+SQLITE_BUSY_WAIT = 30.0  # seconds a SQLite writer waits for the write lock before "database is locked"
+INLINE_BUSY_TIMEOUT_MS = 2  # SQLite's own (blocking) busy wait on inline connections, per attempt
+CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints started by write()
+
+
+def sqlite_path(url: str | URL) -> Path | None:
     """The file behind a SQLite URL (None for PostgreSQL or an in-memory database)."""
-    if not url.startswith("sqlite"):
+    if isinstance(url, str) and not url.startswith("sqlite"):
         return None
-    path = make_url(url).database
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    path = url.database
     return Path(path) if path and path != ":memory:" else None
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        from .sqlite_onehop import register
+def _inline_capable(url: URL) -> bool:
+    """A SQLite file that a second set of connections would see as the same database."""
+    path = url.database
+    if not path or path == ":memory:":
+        return False
+    return "memory" not in str(url.query.get("mode", "")) and not path.startswith("file::memory:")
+
+
+def make_engine(url: str | URL, *, echo: bool = False, inline: bool = False,
+                busy_wait: float = SQLITE_BUSY_WAIT) -> AsyncEngine:
+    """The engine for a URL. On SQLite the threaded one-hop driver, or with `inline=True` the inline driver
+    (statements on the event loop thread: for `Database`'s short reads and writes only)."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if inline:
+        from .sqlite_inline import register
 
         register()
-        fast = make_url(url).set(drivername="sqlite+aiosqlite_onehop")
-        engine = create_async_engine(fast, echo=echo, connect_args={"timeout": 30})
-        _sqlite_setup(engine)
-    else:
-        engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite_inline"), echo=echo, connect_args={
+            "timeout": INLINE_BUSY_TIMEOUT_MS / 1000, "busy_wait": busy_wait})
+        _sqlite_setup(engine, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS, autocheckpoint=False)
+        return engine
+    from .sqlite_onehop import register
+
+    register()
+    engine = create_async_engine(url.set(drivername="sqlite+aiosqlite_onehop"), echo=echo,
+                                 connect_args={"timeout": busy_wait})
+    _sqlite_setup(engine, busy_timeout_ms=int(busy_wait * 1000))
     return engine
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
+def _sqlite_setup(engine: AsyncEngine, *, busy_timeout_ms: int = 30000, autocheckpoint: bool = True) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -47,7 +99,9 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -58,31 +112,144 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
 @dataclass
 class Database:
-    """The engine plus two session factories: `read()` for queries, `write()` for units of work."""
+    """The engines plus the session factories: `read()` for queries (`heavy=True` for report-sized ones),
+    `write()` for units of work.
+
+    `engine` is the threaded engine (migrations, bulk work, heavy reads; the only one on PostgreSQL or an
+    in-memory SQLite database); `inline` the inline engine on a SQLite file (made from `engine`'s URL unless
+    given). Disposing `engine` disposes `inline` too, so a bulk loader that disposes `engine` gets the file
+    to itself."""
 
     engine: AsyncEngine
+    inline: AsyncEngine | None = None
+    lock_timeout: float = SQLITE_BUSY_WAIT
 
     def __post_init__(self) -> None:
         self.dialect = self.engine.dialect.name
-        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.dialect == "sqlite" else self.engine
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
+        sqlite = self.dialect == "sqlite"
+        if not sqlite:
+            self.inline = None
+        elif self.inline is None and _inline_capable(self.engine.url):
+            self.inline = make_engine(self.engine.url, inline=True, echo=self.engine.echo)
+        if self.inline is not None:
+            event.listen(self.engine.sync_engine, "engine_disposed", self._dispose_inline)
+        fast = self.inline or self.engine
+        writer = fast.execution_options(sqlite_begin="IMMEDIATE") if sqlite else fast
+        self._read = async_sessionmaker(fast, expire_on_commit=False)
+        self._heavy = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
+        self._write_heavy = async_sessionmaker(
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else self.engine,
+            expire_on_commit=False)
+        self._serialise = sqlite
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._lock_owner: asyncio.Task | None = None
+        self._last_checkpoint = time.monotonic()
+        self._checkpointing: asyncio.Future | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._epoch = 0
+        self._path = os.path.abspath(self.engine.url.database) if self.inline is not None else None
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Database":
         return cls(make_engine(url, **kw))
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session:
+    async def read(self, heavy: bool = False) -> AsyncIterator[AsyncSession]:
+        """A read-only session. `heavy=True` for queries that may take more than a few milliseconds (reports,
+        aggregates over many rows): on SQLite they run in a thread instead of on the event loop."""
+        async with (self._heavy if heavy else self._read)() as session:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits when the block ends normally, rolls back on any exception."""
-        async with self._write() as session:
-            async with session.begin():
-                yield session
+    async def write(self, heavy: bool = False) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits when the block ends normally, rolls back on any exception.
+
+        `heavy=True` for a unit of work whose statements take long (it measures over many rows): on SQLite it
+        runs on the threaded engine. On SQLite one `write()` runs at a time in this process (SQLite has one
+        writer anyway); do not open a `write()` inside another one: in the same task that raises RuntimeError,
+        from a task the outer one awaits it would wait until `lock_timeout` and fail."""
+        factory = self._write_heavy if heavy else self._write
+        if not self._serialise:
+            async with factory() as session:
+                async with session.begin():
+                    yield session
+            return
+        lock = await self._acquire()
+        try:
+            async with factory() as session:
+                async with session.begin():
+                    yield session
+        finally:
+            self._lock_owner = None
+            lock.release()
+        self._maybe_checkpoint()
+
+    async def _acquire(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:  # a lock belongs to one event loop
+            self._lock, self._lock_loop, self._lock_owner = asyncio.Lock(), loop, None
+        lock = self._lock
+        task = asyncio.current_task()
+        if lock.locked() and task is not None and self._lock_owner is task:
+            raise RuntimeError("Database.write() inside another write() of the same task: it would wait for "
+                               "itself (SQLite has one writer); finish the outer unit of work first")
+        try:
+            async with asyncio.timeout(self.lock_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                f"database is locked (waited {self.lock_timeout:g} s for another writer of this process)")) from None
+        self._lock_owner = task
+        return lock
+
+    def _maybe_checkpoint(self) -> None:
+        """Inline connections do not checkpoint the WAL (it fsyncs); this does, in a thread, at most once every
+        `CHECKPOINT_EVERY` seconds of writing."""
+        if self.inline is None:
+            return
+        now = time.monotonic()
+        if now - self._last_checkpoint < CHECKPOINT_EVERY:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._last_checkpoint = now
+        self._checkpointing = asyncio.ensure_future(asyncio.to_thread(self._checkpoint_file, self._epoch, "PASSIVE"))
+
+    async def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int] | None:
+        """`PRAGMA wal_checkpoint(mode)` in a thread: (busy, WAL frames, frames checkpointed); None if not SQLite."""
+        if self.inline is None:
+            return None
+        return await asyncio.to_thread(self._checkpoint_file, self._epoch, mode)
+
+    def _checkpoint_file(self, epoch: int, mode: str) -> tuple[int, int, int] | None:
+        """On a private connection, closed at once: never a pooled one, which `engine.dispose()` could not close
+        while it is in use (the seed's bulk load needs the file to itself right after disposing)."""
+        with self._checkpoint_lock:
+            if epoch != self._epoch:  # the engines were disposed since this was asked for
+                return None
+            try:
+                conn = sqlite3.connect(self._path, timeout=5, isolation_level=None)
+                try:
+                    return tuple(conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone())
+                finally:
+                    conn.close()
+            except sqlite3.Error:  # the next one will do; never fail a caller over housekeeping
+                log.debug("WAL checkpoint failed", exc_info=True)
+                return None
+
+    def _dispose_inline(self, _engine) -> None:
+        """`engine.dispose()` closes the idle inline connections too (the listener runs inside its greenlet), and
+        waits for a checkpoint in flight; checkpoints asked for before are skipped."""
+        with self._checkpoint_lock:
+            self._epoch += 1
+        if self.inline is not None:
+            self.inline.sync_engine.dispose()
 
     async def dispose(self) -> None:
+        if self._checkpointing is not None and not self._checkpointing.done():
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self.inline is not None:
+            await self.inline.dispose()
         await self.engine.dispose()

@@ -5,7 +5,8 @@ connection thread (each ~50–90 µs of queueing and waking). Here a statement i
 closed in one function run in that thread, and its description, rowcount and lastrowid come back with the rows.
 Everything else (pooling, transactions, type handling) is SQLAlchemy's own aiosqlite dialect, unchanged.
 Registered as `sqlite+aiosqlite_onehop`; `orderbot.db.make_engine` uses it for `sqlite+aiosqlite://` URLs.
-Server-side (streaming) cursors keep the stock behaviour.
+Server-side (streaming) cursors keep the stock behaviour. `orderbot.db.Database` keeps it for work that must not
+run on the event loop (heavy reads, migrations, checkpoints); short reads and writes go through `sqlite_inline`.
 """
 from __future__ import annotations
 

@@ -4,6 +4,10 @@ Two phases, so slow reading never holds the write lock: `prepare` (outside the p
 the asker, parses the text, checks permission and runs read-only handlers, charts included; the call inside the
 transaction runs write intents and card actions with the unit of work, and audits them. Permission is checked
 before anything else; unknown people get help only; a write is never executed on a guess.
+
+`prepare` reads in a light session (on SQLite: statements on the event loop thread, for indexed lookups); a
+route marked `heavy` (reports, aggregates) runs its handler in a `read(heavy=True)` session instead, opened after
+the light one is closed, so a long query never stalls the event loop.
 """
 from __future__ import annotations
 
@@ -55,24 +59,43 @@ _DUTY = re.compile(r"^(?:今天|今日)?值班(?:组长)?(?:改为|改成|换成
 _WAYBILL = re.compile(r"(?:申请|生成|打印|出)面单\s*(SO\d{12,})", re.IGNORECASE)
 
 
+_ALERT_LIST = frozenset({"告警列表", "告警", "查看告警", "当前告警", "alerts", "alert list"})
+
+
 def _command(text: str) -> tuple[str, str] | None:
     t = text.strip()
     if m := _DUTY.match(t):
         return "duty.set", m.group(1)
     if m := _WAYBILL.search(t):
         return "waybill.check", m.group(1).upper()
+    if t.lower() in _ALERT_LIST:
+        return "alert.list", ""
     return None
 
 
-async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None) -> Prepared:
+@dataclass(frozen=True)
+class _Heavy:
+    """A heavy read route, allowed and understood: its handler runs once the light session is closed."""
+    route: Route
+    arg: Any
+    asker: Asker
+
+
+async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None) -> Prepared | _Heavy:
     """Permission first, before asking anything back; then a question, a write for the transaction, or the
-    read-only answer itself."""
+    read-only answer itself (a heavy one is handed back to run in its own session)."""
     if not allowed(route, ctx.asker.roles):
         return Prepared(Reply(text=route.refusal))
     if question is not None:
         return Prepared(question)
     if route.write:
         return Prepared(route=route, args=arg, asker=ctx.asker)
+    if route.heavy:
+        return _Heavy(route, arg, ctx.asker)
+    return await _answer(route, arg, ctx)
+
+
+async def _answer(route: Route, arg, ctx: Context) -> Prepared:
     try:
         return Prepared(await route.handler(arg, ctx))
     except DomainError as exc:
@@ -102,25 +125,32 @@ class Dispatcher:
     async def prepare(self, event: InboundEvent) -> Prepared:
         now = self.clock()
         async with self.db.read() as session:
-            asker = await self.asker(session, event)
-            if isinstance(event, ScanEvent):  # an unbound scanner is refused politely inside the scan itself
-                return Prepared(route=ROUTES["scan"], args=event, asker=asker)
-            if asker is None:
-                return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
-            ctx = self._context(asker, session, now)
-            if isinstance(event, ChatMessage):
-                return await self._message(event, ctx)
-            if isinstance(event, CardAction):
-                action, _, arg = event.key.partition(":")
-                route = ROUTES.get(f"action.{action}")
-                if route is None:
-                    return Prepared(Reply(text="这个按钮已失效或不认识，请重新发起操作。"))
-                return await _dispatch(route, arg, ctx)
-            if isinstance(event, EnterAgent):
-                return Prepared(None)
+            outcome = await self._prepare(event, session, now)
+        if isinstance(outcome, _Heavy):
+            async with self.db.read(heavy=True) as session:
+                return await _answer(outcome.route, outcome.arg, self._context(outcome.asker, session, now))
+        return outcome
+
+    async def _prepare(self, event: InboundEvent, session: AsyncSession, now: datetime) -> Prepared | _Heavy:
+        asker = await self.asker(session, event)
+        if isinstance(event, ScanEvent):  # an unbound scanner is refused politely inside the scan itself
+            return Prepared(route=ROUTES["scan"], args=event, asker=asker)
+        if asker is None:
+            return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
+        ctx = self._context(asker, session, now)
+        if isinstance(event, ChatMessage):
+            return await self._message(event, ctx)
+        if isinstance(event, CardAction):
+            action, _, arg = event.key.partition(":")
+            route = ROUTES.get(f"action.{action}")
+            if route is None:
+                return Prepared(Reply(text="这个按钮已失效或不认识，请重新发起操作。"))
+            return await _dispatch(route, arg, ctx)
+        if isinstance(event, EnterAgent):
+            return Prepared(None)
         return Prepared(None)
 
-    async def _message(self, event: ChatMessage, ctx: Context) -> Prepared:
+    async def _message(self, event: ChatMessage, ctx: Context) -> Prepared | _Heavy:
         command = _command(event.text)
         if command is not None:  # a few operational commands outside INTENTS.md
             name, arg = command

@@ -65,6 +65,7 @@ class Route:
     example: str
     slots_help: tuple[str, ...] = field(default=())
     audit: bool = True
+    heavy: bool = False  # a read-only route that aggregates many rows: runs in `Database.read(heavy=True)`
 
     def clarify(self, intent) -> Reply:
         missing = [m for m in getattr(intent, "missing", ()) if m in SLOT_ASKS]
@@ -74,9 +75,11 @@ class Route:
         return Reply(text=f"你是想{self.title}吗？可以这样说：{self.example}")
 
 
-def route(name: str, handler, roles, *, write: bool = False, title: str, example: str, who: str = "") -> Route:
+def route(name: str, handler, roles, *, write: bool = False, title: str, example: str, who: str = "",
+          heavy: bool = False) -> Route:
     refusal = f"「{title}」需要{who}权限，你的角色暂时不能操作。" if who else f"你的角色暂时不能{title}。"
-    return Route(name, handler, frozenset(roles) if roles is not None else None, write, refusal, title, example)
+    return Route(name, handler, frozenset(roles) if roles is not None else None, write, refusal, title, example,
+                 heavy=heavy)
 
 
 def help_reply(roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False) -> Reply:

@@ -154,12 +154,13 @@ async def trend(intent, ctx: Context) -> Reply:
     return Reply(title=title, text=summary, charts=(Chart(title, png),) if png else ())
 
 
-ROUTES = [
+ROUTES = [  # every report aggregates over many orders (15–270 ms at 1M): heavy, off the event loop
     route("report.top_delayed_customers", delayed_customers, REPORTERS, title="看延迟最多的客户",
-          example="查看华东区昨日延迟TOP3客户"),
-    route("report.delay_reasons", causes, REPORTERS, title="看延迟原因", example="延迟原因TOP5"),
-    route("action.evidence", evidence, REPORTERS | {"admin"}, title="导出索赔证据", example="（延迟原因里的按钮）"),
-    route("report.pipeline", stages, REPORTERS, title="看订单卡在哪个环节", example="现在订单都卡在哪"),
-    route("report.daily", daily, REPORTERS, title="看日报", example="发一下昨天的日报"),
-    route("report.trend", trend, REPORTERS, title="看趋势", example="近30天订单趋势 / 本月取消率走势"),
+          example="查看华东区昨日延迟TOP3客户", heavy=True),
+    route("report.delay_reasons", causes, REPORTERS, title="看延迟原因", example="延迟原因TOP5", heavy=True),
+    route("action.evidence", evidence, REPORTERS | {"admin"}, title="导出索赔证据", example="（延迟原因里的按钮）",
+          heavy=True),
+    route("report.pipeline", stages, REPORTERS, title="看订单卡在哪个环节", example="现在订单都卡在哪", heavy=True),
+    route("report.daily", daily, REPORTERS, title="看日报", example="发一下昨天的日报", heavy=True),
+    route("report.trend", trend, REPORTERS, title="看趋势", example="近30天订单趋势 / 本月取消率走势", heavy=True),
 ]

@@ -67,9 +67,10 @@ async def scan_stats(intent, ctx: Context) -> Reply:
     return Reply(title=title, table=table, markdown=True)
 
 
-ROUTES = [
-    route("inventory.query", inventory, STOCK_READERS, title="查库存", example="PB-20K-BLK 库存"),
+ROUTES = [  # all three aggregate movements, order lines or scans over days: heavy, off the event loop
+    route("inventory.query", inventory, STOCK_READERS, title="查库存", example="PB-20K-BLK 库存", heavy=True),
     route("inventory.stockout_forecast", forecast, STOCK_READERS, title="预测断货",
-          example="如果明天突然涌入5000单，哪3个SKU会在48小时内断货"),
-    route("scan.stats", scan_stats, WAREHOUSE, title="看扫码统计", example="我今天的扫码准确率 / 仓库本周扫码统计"),
+          example="如果明天突然涌入5000单，哪3个SKU会在48小时内断货", heavy=True),
+    route("scan.stats", scan_stats, WAREHOUSE, title="看扫码统计", example="我今天的扫码准确率 / 仓库本周扫码统计",
+          heavy=True),
 ]
