@@ -72,7 +72,7 @@ async def bench_reports(ctx: BenchContext) -> list[Result]:
     }
     results = []
     try:
-        async with db.read() as s:
+        async with db.read(heavy=True) as s:  # as the bot runs report queries
             t = time.perf_counter()
             await s.execute(text("SELECT count(*) FROM orders"))
             count_ms = (time.perf_counter() - t) * 1000

@@ -352,3 +352,21 @@ async def test_an_order_webhook_makes_the_documents_reminder_appear(world, confi
     assert alert.subject == "SO26031099"
     [card] = await h.outbox("group:customs")
     assert card["card"]["buttons"][0]["key"] == f"docs_done:{alert.id}"
+
+
+async def test_alert_list_shows_what_this_person_may_act_on(h, config):
+    from orderbot.bot.inbound import ChatMessage
+
+    nos = await _orders(h.db, config, 2, prefix="SO26030601", at=NOW - timedelta(days=7))
+    await _in_customs(h.db, nos, hours=60)
+    await h.evaluate(only={"customs_stuck"})
+
+    async def ask(who):
+        h.n += 1
+        origin = Origin("sandbox", who, None, reply_channel="sandbox", reply_to=f"user:{who}")
+        return (await h.pipeline.process(ChatMessage(origin, "告警列表", f"m{h.n}", NOW))).reply
+
+    customs = await ask("chenjing")
+    assert [row[1] for row in customs.table.rows] == ["卡关", "卡关"] and "共 2 条" in customs.text
+    assert customs.card.buttons[-1].key.startswith("alert_ack:")
+    assert "没有需要你处理的告警" in (await ask("heping")).text  # channel ops own no customs alert

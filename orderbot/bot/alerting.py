@@ -138,7 +138,8 @@ class RulesRunner:
     async def _one(self, rule: RuleDef, now: datetime, trigger: str, dry_run: bool) -> Outcome:
         result: Outcome | None = None
         try:
-            async with self.db.write() as session:
+            # heavy: the aggregates run off the event loop (SQLite's threaded engine), still as the one writer
+            async with self.db.write(heavy=True) as session:
                 if self.db.dialect == "postgresql":  # one evaluator per rule at a time across servers
                     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                                           {"k": f"orderbot.rule.{rule.name}"})

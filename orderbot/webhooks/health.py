@@ -33,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     gauges: dict[str, float] = {}
     try:
-        async with request.app[DB].read() as s:
+        async with request.app[DB].read(heavy=True) as s:
             rows = await s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
             for state, n in rows:
                 gauges[f"orderbot_outbox_{state}"] = n

@@ -10,7 +10,7 @@ from ...core.models import Alert, Order, Task
 from ...core.orders.customs import DOCS_TASK_TYPE
 from ...core.orders.service import add_event
 from ...core.rules import engine
-from ..reply import Reply
+from ..reply import Button, Card, Reply, Table
 from .base import ALERT_OWNERS, Context, route
 
 PRESSERS = ALERT_OWNERS | {"admin", "sales", "key_account"}
@@ -135,11 +135,39 @@ async def docs_done(arg: str, ctx: Context) -> Reply:
     return Reply(text=f"{alert.subject} 报关资料已补齐，不再提醒。{extra}", meta={"subject": alert.subject})
 
 
+def _mine(ctx: Context, rule: str) -> bool:
+    owners = set(engine.rule_config(ctx.config, rule).owners)
+    roles = set(ctx.asker.roles)
+    return bool(ctx.asker.staff_id in owners or roles & owners or roles & {"management", "admin"})
+
+
+async def listing(arg, ctx: Context) -> Reply:
+    """「告警列表」: the alerts now firing or acknowledged that this person may act on, newest first."""
+    rows = (await ctx.session.execute(
+        select(Alert).where(Alert.state.in_(("firing", "acknowledged", "pending"))).order_by(Alert.id.desc())
+        .limit(500))).scalars().all()
+    mine = [a for a in rows if _mine(ctx, a.rule)]
+    if not mine:
+        return Reply(text="目前没有需要你处理的告警。")
+    state = {"firing": "触发中", "acknowledged": "已知悉", "pending": "观察中"}
+    table = Table(("编号", "规则", "状态", "内容"), tuple(
+        (f"#{a.id}", engine.RULES[a.rule].label, state[a.state], a.title) for a in mine[:30]))
+    more = f"\n另有 {len(mine) - 30} 条未列出。" if len(mine) > 30 else ""
+    firing = [a for a in mine if a.state == "firing"]
+    buttons = tuple(Button(f"知道了 #{a.id}", f"alert_ack:{a.id}", 2) for a in firing[:5])
+    if len(firing) > 1:
+        buttons = buttons[:5] + (Button("全部知道了", "alert_ack:" + ",".join(str(a.id) for a in firing[:200]), 2),)
+    card = Card(f"告警列表：{len(firing)} 条触发中", buttons=buttons, task_id=f"alerts-{ctx.asker.staff_id}-{len(mine)}") \
+        if firing else None
+    return Reply(title="告警列表", table=table, text=f"共 {len(mine)} 条。{more}".strip(), card=card)
+
+
 def _button(name, handler, title):
     return route(f"action.{name}", handler, PRESSERS, write=True, title=title, example="（告警卡片上的按钮）")
 
 
 ROUTES = [
+    route("alert.list", listing, PRESSERS, title="查看告警列表", example="告警列表"),
     _button("alert_ack", ack, "确认告警"),
     _button("alert_undo", undo, "撤销告警的自动动作"),
     _button("alert_apply", apply, "执行告警建议的动作"),
