@@ -100,3 +100,18 @@ async def test_review_hold_release_enters_fulfilment(db, config, clock):
         order = await get_order(s, "SO202602010001")
         assert not order.review_hold and order.stage == "inventory"
         assert await ledger.held_for_order(s, order.order_no) == {"PB-20K-BLK": 2}
+
+
+async def test_card_shows_the_carrier_eta_and_a_stuck_clearance(seeded, config):
+    from orderbot.bot.handlers.orders import card_text
+    from orderbot.core.models import Order
+
+    async with seeded.write() as s:
+        await s.execute(update(Order).where(Order.order_no == "SO202602010001").values(
+            customs_state="stuck", expected_delivery=date(2026, 2, 9), eta_cause="美西港口拥堵",
+            tracking_status="InTransit_CustomsProcessing"))
+    async with seeded.read() as s:
+        card = await order_card(s, "SO202602010001", roles={"customer_service"}, rules=config.visibility)
+    assert card["status_name"] == "卡关-人工介入" and card["expected_delivery"] == "2026-02-09"
+    text = card_text(card)
+    assert "⚠️ 承运商预计送达 2026-02-09（美西港口拥堵）" in text and "清关超时" in text

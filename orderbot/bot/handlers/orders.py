@@ -22,8 +22,15 @@ def card_text(card: dict) -> str:
         lines.append(promised)
     if card.get("tracking_no"):
         lines.append(f"运单号 {card['tracking_no']}")
+    if card.get("expected_delivery") and card["expected_delivery"] != card.get("promised_date"):
+        late = card.get("promised_date") and card["expected_delivery"] > card["promised_date"]
+        cause = f"（{card['eta_cause']}）" if card.get("eta_cause") else ""
+        lines.append(f"{'⚠️ ' if late else ''}承运商预计送达 {card['expected_delivery']}{cause}")
     if card.get("customs_hold"):
         lines.append(f"⚠️ 卡关-人工介入：{card.get('customs_hold_reason') or ''}")
+    elif card.get("customs_state") in ("stuck", "info_required"):
+        lines.append("⚠️ 卡关-人工介入：清关超时或海关要求补充资料" if card["customs_state"] == "stuck"
+                     else "⚠️ 海关要求补充资料")
     if card.get("review_hold"):
         lines.append("⚠️ 渠道冻结，订单待审核")
     if card.get("trace"):

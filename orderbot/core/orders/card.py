@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...config import VisibilityConfig
@@ -34,19 +34,39 @@ def _iso(dt) -> str | None:
     return dt.isoformat() if dt else None
 
 
+# Built once: constructing a SELECT costs more than running an indexed one, so each call only binds values.
+_BASE = select(Order, Customer).join(Customer, Customer.id == Order.customer_id)
+_BY_ORDER_NO = _BASE.where(Order.order_no == bindparam("ref")).limit(1)
+_BY_CHANNEL_ID = _BASE.where(Order.channel_order_id == bindparam("ref")).limit(1)
+_BY_TRACKING = _BASE.where(Order.tracking_no == bindparam("ref")).limit(1)
+_BY_PACKAGE = _BASE.where(Order.id == select(Package.order_id).where(Package.tracking_no == bindparam("ref"))
+                          .limit(1).scalar_subquery()).limit(1)
+_LINES = (select(OrderLine.sku, OrderLine.qty, Product.name).join(Product, Product.sku == OrderLine.sku)
+          .where(OrderLine.order_id == bindparam("oid")).order_by(OrderLine.id))
+_EVENTS = (select(OrderEvent.at, OrderEvent.kind, OrderEvent.stage, OrderEvent.status, OrderEvent.source,
+                  OrderEvent.actor, OrderEvent.detail).where(OrderEvent.order_id == bindparam("oid"))
+           .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(TIMELINE_LIMIT))
+_HELD = (select(StockMovement.sku, func.sum(StockMovement.d_reserved))
+         .where(StockMovement.order_no == bindparam("order_no")).group_by(StockMovement.sku))
+_TASKS = (select(Task.type, Task.subject, Task.assignee, Task.created_at)
+          .where(Task.order_id == bindparam("oid"), Task.state == "open").order_by(Task.id))
+_MESSAGES = (select(Communication.at, Communication.direction, Communication.medium, Communication.party,
+                    Communication.summary).where(Communication.order_id == bindparam("oid"))
+             .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))
+_PACKAGES = (select(Package.package_no, Package.sku, Package.qty, Package.batch_no, Package.tracking_no,
+                    Package.scanned_at, Package.scanned_by).where(Package.order_id == bindparam("oid"))
+             .order_by(Package.package_no))
+
+
 async def _order_and_customer(session: AsyncSession, ref: str):
     """The order and its customer in one query per kind of reference, most likely kind first."""
     ref = ref.strip()
     up = ref.upper()
-    base = select(Order, Customer).join(Customer, Customer.id == Order.customer_id)
-    lookups = [base.where(Order.order_no == up), base.where(Order.channel_order_id == ref),
-               base.where(Order.tracking_no == up),
-               base.where(Order.id == select(Package.order_id).where(Package.tracking_no == up)
-                          .limit(1).scalar_subquery())]
+    lookups = [(_BY_ORDER_NO, up), (_BY_CHANNEL_ID, ref), (_BY_TRACKING, up), (_BY_PACKAGE, up)]
     if TRACKING_RE.match(up):
         lookups = lookups[2:] + lookups[:2]
-    for stmt in lookups:
-        row = (await session.execute(stmt.limit(1))).first()
+    for stmt, value in lookups:
+        row = (await session.execute(stmt, {"ref": value})).first()
         if row is not None:
             return row
     raise OrderNotFound(ref)
@@ -55,28 +75,13 @@ async def _order_and_customer(session: AsyncSession, ref: str):
 async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], rules: VisibilityConfig,
                      in_group: bool = False) -> dict[str, Any]:
     order, customer = await _order_and_customer(session, ref)
-    order_id = order.id
-    lines = (await session.execute(
-        select(OrderLine.sku, OrderLine.qty, Product.name).join(Product, Product.sku == OrderLine.sku)
-        .where(OrderLine.order_id == order_id).order_by(OrderLine.id))).all()
-    events = (await session.execute(
-        select(OrderEvent.at, OrderEvent.kind, OrderEvent.stage, OrderEvent.status, OrderEvent.source,
-               OrderEvent.actor, OrderEvent.detail).where(OrderEvent.order_id == order_id)
-        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(TIMELINE_LIMIT))).all()
-    held = (await session.execute(
-        select(StockMovement.sku, func.sum(StockMovement.d_reserved)).where(StockMovement.order_no == order.order_no)
-        .group_by(StockMovement.sku))).all()
-    tasks = (await session.execute(
-        select(Task.type, Task.subject, Task.assignee, Task.created_at)
-        .where(Task.order_id == order_id, Task.state == "open").order_by(Task.id))).all()
-    messages = (await session.execute(
-        select(Communication.at, Communication.direction, Communication.medium, Communication.party,
-               Communication.summary).where(Communication.order_id == order_id)
-        .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))).all()
-    packages = (await session.execute(
-        select(Package.package_no, Package.sku, Package.qty, Package.batch_no, Package.tracking_no,
-               Package.scanned_at, Package.scanned_by).where(Package.order_id == order_id)
-        .order_by(Package.package_no))).all()
+    oid = {"oid": order.id}
+    lines = (await session.execute(_LINES, oid)).all()
+    events = (await session.execute(_EVENTS, oid)).all()
+    held = (await session.execute(_HELD, {"order_no": order.order_no})).all()
+    tasks = (await session.execute(_TASKS, oid)).all()
+    messages = (await session.execute(_MESSAGES, oid)).all()
+    packages = (await session.execute(_PACKAGES, oid)).all()
 
     stock_held = {sku: int(total) for sku, total in held if total}
     promised = effective_promised(order.promised_date, order.promised_override)
@@ -86,7 +91,8 @@ async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], r
         "currency": order.currency, "customer_name": customer.name, "customer_province": customer.province,
         "customer_region": customer.region, "customer_email": customer.email,
         "customer_openid": customer.wechat_openid, "status": order.status,
-        "status_name": "卡关-人工介入" if order.customs_hold else STATUS_NAMES[order.status],
+        "status_name": ("卡关-人工介入" if order.customs_hold or order.customs_state == "stuck"
+                        else STATUS_NAMES[order.status]),
         "stage": order.stage, "stage_name": STAGE_NAMES[order.stage], "progress": progress_line(order.stage),
         "channel": order.channel_code, "channel_order_id": order.channel_order_id,
         "dest_country": order.dest_country, "promised_date": promised.isoformat() if promised else None,
@@ -95,6 +101,9 @@ async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], r
                      if order.promised_override else None),
         "created_at": _iso(order.created_at), "shipped_at": _iso(order.shipped_at),
         "delivered_at": _iso(order.delivered_at), "tracking_no": order.tracking_no,
+        "tracking_status": order.tracking_status, "customs_state": order.customs_state,
+        "expected_delivery": order.expected_delivery.isoformat() if order.expected_delivery else None,
+        "eta_cause": order.eta_cause,
         "carrier": order.carrier_code, "customs_grade": order.customs_grade, "customs_hold": order.customs_hold,
         "customs_hold_reason": order.customs_hold_reason, "review_hold": order.review_hold,
         "notes": order.notes, "tax_exempt_no": order.tax_exempt_no, "invoice_status": order.invoice_status,
