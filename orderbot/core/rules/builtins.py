@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...config import RuleConfig
@@ -113,23 +113,30 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
         return Measured(0, [])
     ids = [r[0] for r in rows]
     names = dict((await session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(ids)))).all())
-    # Quantity change: units per order inside the window against the customer's 90 days before it.
-    units = func.sum(OrderLine.qty) * 1.0 / func.count(func.distinct(Order.id))
-    recent = select(Order.customer_id, units.label("u")).join(OrderLine, OrderLine.order_id == Order.id).where(
-        Order.customer_id.in_(ids), Order.created_at >= since, Order.created_at <= now).group_by(Order.customer_id)
-    before = select(Order.customer_id, units.label("u")).join(OrderLine, OrderLine.order_id == Order.id).where(
-        Order.customer_id.in_(ids), Order.created_at >= since - timedelta(days=90),
-        Order.created_at < since).group_by(Order.customer_id)
-    recent_u = dict((await session.execute(recent)).all())
-    before_u = dict((await session.execute(before)).all())
+    # Quantity change, inside the window (cheap at any size): the latest order's units against the customer's
+    # other orders in the window.
+    per_order = (await session.execute(
+        select(Order.customer_id, Order.created_at, func.sum(OrderLine.qty))
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled")
+        .group_by(Order.id, Order.customer_id, Order.created_at))).all()
+    wanted = set(ids)
+    units: dict[str, list[tuple[datetime, int]]] = {}
+    for cid, at, qty in per_order:
+        if cid in wanted:
+            units.setdefault(cid, []).append((at, int(qty or 0)))
     findings = []
     for cid, n, n_urgent in rows:
         n_urgent = int(n_urgent or 0)
-        ratio = (recent_u.get(cid) or 0) / before_u[cid] if before_u.get(cid) else None
+        mine = sorted(units.get(cid, ()))
+        ratio = None
+        if len(mine) >= 2:
+            earlier = [q for _, q in mine[:-1]]
+            ratio = mine[-1][1] / (sum(earlier) / len(earlier)) if sum(earlier) else None
         signals = [("频次", n - threshold, f"{hours:g} 小时内 {n} 单（超过 {threshold} 单）"),
                    ("加急", n_urgent, f"{n_urgent} 单加急" if n_urgent else "没有加急"),
                    ("数量变化", 1 if ratio is not None and (ratio >= 2 or ratio <= 0.5) else 0,
-                    f"每单件数是以往的 {ratio:.1f} 倍" if ratio is not None else "没有以往订单可比")]
+                    f"最近一单件数是此前各单平均的 {ratio:.1f} 倍" if ratio is not None else "没有可比的订单")]
         score = sum(p for _, p, _ in signals)
         explain = " + ".join(f"{name} {p}" for name, p, _ in signals)
         findings.append(Finding(
@@ -144,19 +151,22 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
 async def customs_stuck(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
     hours = _num(cfg, "window_hours", 48)
     cut = now - timedelta(hours=hours)
+    # The state comes first so the (customs_state, customs_in_at) index serves it; orders in customs are few.
     rows = (await session.execute(
         select(Order.order_no, Order.customs_state, Order.customs_in_at, Order.tracking_status, Order.dest_country)
-        .where(or_(and_(Order.customs_state.in_(("processing", "stuck")), Order.customs_in_at <= cut),
-                   Order.customs_state == "info_required"))
+        .where(Order.customs_state.in_(("processing", "stuck", "info_required")),
+               or_(Order.customs_in_at <= cut, Order.customs_state == "info_required"))
         .order_by(Order.customs_in_at))).all()
     findings = []
     for order_no, state, since, tracking, dest in rows:
         waited = (now - since).total_seconds() / 3600 if since else 0.0
-        why = "海关要求补充资料" if state == "info_required" else f"清关已 {waited:.0f} 小时无进展"
+        # Title and facts stay the same from one evaluation to the next (a time, not "N hours ago"), so an alert
+        # that is still stuck is not rewritten every few minutes; the value is the whole hours waited.
+        why = "海关要求补充资料" if state == "info_required" else f"清关超过 {hours:g} 小时无进展"
+        entered = since.astimezone(tz).strftime("%m-%d %H:%M") if since else "—"
         findings.append(Finding(
-            order_no, waited, f"{order_no} {why}",
-            (("订单", order_no), ("目的国", dest or "—"), ("进入清关", f"{waited:.0f} 小时前" if since else "—"),
-             ("最新轨迹", tracking or "—")),
+            order_no, float(int(waited)), f"{order_no} {why}",
+            (("订单", order_no), ("目的国", dest or "—"), ("进入清关", entered), ("最新轨迹", tracking or "—")),
             {"order_no": order_no, "customs_state": state}))
     return Measured(max((f.value for f in findings), default=0.0), findings)
 
@@ -167,9 +177,8 @@ async def customs_docs(session: AsyncSession, cfg: RuleConfig, now: datetime, tz
         .join(Order, Order.id == Task.order_id)
         .where(Task.type == DOCS_TASK_TYPE, Task.state == "open")
         .order_by(Task.created_at))).all()
-    findings = [Finding(order_no, (now - opened).total_seconds() / 3600,
-                        f"{order_no} 报关资料待补（海关合规等级{grade}）",
-                        (("订单", order_no), ("合规等级", grade), ("已等待", f"{(now - opened).total_seconds() / 3600:.0f} 小时")),
+    findings = [Finding(order_no, 1.0, f"{order_no} 报关资料待补（海关合规等级{grade}）",
+                        (("订单", order_no), ("合规等级", grade), ("开单时间", opened.astimezone(tz).strftime("%m-%d %H:%M"))),
                         {"order_no": order_no, "grade": grade})
                 for order_no, grade, opened in rows]
     return Measured(len(findings), findings)

@@ -86,27 +86,43 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
         return _log(session, rule, now, trigger, None, 0, "disabled", [], [], [], started)
     measured = await rule.measure(session, cfg, now, ZoneInfo(config.timezone))
     muted = await silences.is_muted(session, rule.name, now)
-    live = {a.subject: a for a in (await session.execute(
-        select(Alert).where(Alert.rule == rule.name, Alert.state.in_(("pending", "firing", "acknowledged")))
-    )).scalars()}
+    # Live alerts as plain rows: at scale (thousands of open reminders) building ORM objects for every one on every
+    # evaluation costs more than the measurement. Only alerts that change state or are announced become objects.
+    live = {r.subject: r for r in await session.execute(select(*_LIVE_COLUMNS).where(
+        Alert.rule == rule.name, Alert.state.in_(("pending", "firing", "acknowledged"))))}
     notices: list[Notice] = []
     fired: list[str] = []
     hold = timedelta(minutes=float(getattr(cfg, "for_minutes", 0) or 0))
     repeat = timedelta(minutes=cfg.repeat_minutes)
-    current: dict[str, Alert] = {}
+    changed: list[dict[str, Any]] = []
+    wanted: dict[int, Finding] = {}  # alerts to load as objects: a transition or an announcement is due
+    new: list[Alert] = []
     for f in measured.findings:
-        alert = live.pop(f.subject, None)
-        if alert is None:
+        row = live.pop(f.subject, None)
+        detail = _detail(f)
+        if row is None:
             alert = Alert(rule=rule.name, subject=f.subject, active_key=f"{rule.name}:{f.subject}"[:191],
-                          state="pending", value=f.value, title=f.title, detail=_detail(f), started_at=now,
+                          state="pending", value=f.value, title=f.title, detail=detail, started_at=now,
                           notify_count=0)
             session.add(alert)
-        else:
-            alert.value, alert.title, alert.detail = f.value, f.title, _detail(f)
-        current[f.subject] = alert
-    if any(a.id is None for a in current.values()):
+            new.append(alert)
+            continue
+        if (row.value, row.title, row.detail) != (f.value, f.title, detail):
+            changed.append({"id": row.id, "value": f.value, "title": f.title, "detail": detail})
+        due = (row.state == "pending" and now - row.started_at >= hold) or (
+            row.state == "firing" and not muted
+            and (row.last_notified_at is None or now - row.last_notified_at >= repeat))
+        if due:
+            wanted[row.id] = f
+    if changed:
+        await session.execute(update(Alert), changed)
+    if new:
         await session.flush()  # ids for the cards and task keys
-    for alert in current.values():
+    objects = list(new)
+    ids = list(wanted)
+    for i in range(0, len(ids), 500):
+        objects += (await session.execute(select(Alert).where(Alert.id.in_(ids[i:i + 500])))).scalars().all()
+    for alert in objects:
         if alert.state == "pending" and now - alert.started_at >= hold:
             alert.state, alert.fired_at = "firing", now
             fired.append(alert.subject)
@@ -116,16 +132,24 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
                 notices.append(_notice("firing" if alert.notify_count == 0 else "repeat", rule, alert))
                 alert.last_notified_at, alert.notify_count = now, alert.notify_count + 1
     resolved = []
-    for alert in live.values():
-        note = _resolve_note(rule, alert)
-        alert.state, alert.resolved_at, alert.active_key, alert.resolve_note = "resolved", now, None, note
-        resolved.append(alert.subject)
-        if alert.notify_count and not muted:
-            notices.append(_notice("resolved", rule, alert, note))
+    closing: list[dict[str, Any]] = []
+    for row in live.values():
+        note = _resolve_note(rule, row)
+        closing.append({"id": row.id, "state": "resolved", "resolved_at": now, "active_key": None,
+                        "resolve_note": note})
+        resolved.append(row.subject)
+        if row.notify_count and not muted:
+            notices.append(_notice("resolved", rule, row, note))
+    if closing:
+        await session.execute(update(Alert), closing)
     outcome = "silenced" if muted and (fired or notices) else "fired" if fired else "resolved" if resolved else \
         "firing" if measured.findings else "quiet"
     return _log(session, rule, now, trigger, measured.value, len(measured.findings), outcome, notices, fired,
                 resolved, started)
+
+
+_LIVE_COLUMNS = (Alert.id, Alert.subject, Alert.state, Alert.value, Alert.title, Alert.detail, Alert.started_at,
+                 Alert.last_notified_at, Alert.notify_count, Alert.action, Alert.action_state)
 
 
 def _detail(f: Finding) -> dict[str, Any]:
