@@ -36,7 +36,7 @@ async def bench_rules(ctx: BenchContext) -> list[Result]:
         runner = RulesRunner(db, ctx.config, lambda: BENCH_NOW)
         # The SQL the rules' measurements run, captured once.
         capturing = True
-        async with db.read() as session:
+        async with db.read(heavy=True) as session:  # where the rules run them (the threaded engine on SQLite)
             for name, rule in RULES.items():
                 await rule.measure(session, rule_config(ctx.config, name), BENCH_NOW, ZoneInfo(ctx.config.timezone))
         capturing = False

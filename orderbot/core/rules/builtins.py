@@ -116,15 +116,15 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
     # Quantity change, inside the window (cheap at any size): the latest order's units against the customer's
     # other orders in the window.
     per_order = (await session.execute(
-        select(Order.customer_id, Order.created_at, func.sum(OrderLine.qty))
+        select(Order.customer_id, Order.id, func.sum(OrderLine.qty))
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled")
-        .group_by(Order.id, Order.customer_id, Order.created_at))).all()
+        .group_by(Order.id, Order.customer_id))).all()
     wanted = set(ids)
-    units: dict[str, list[tuple[datetime, int]]] = {}
-    for cid, at, qty in per_order:
+    units: dict[str, list[tuple[int, int]]] = {}  # (order id, units): ids grow with arrival
+    for cid, oid, qty in per_order:
         if cid in wanted:
-            units.setdefault(cid, []).append((at, int(qty or 0)))
+            units.setdefault(cid, []).append((oid, int(qty or 0)))
     findings = []
     for cid, n, n_urgent in rows:
         n_urgent = int(n_urgent or 0)

@@ -71,10 +71,14 @@ def rule_config(config: BusinessConfig, name: str) -> RuleConfig:
     return RuleConfig(**merged)
 
 
-def _notice(kind: str, rule: RuleDef, alert: Alert, note: str | None = None) -> Notice:
-    facts = tuple(tuple(f) for f in alert.detail.get("facts", ()))
-    return Notice(kind, alert.id, rule.name, rule.label, alert.subject, alert.title, facts, alert.action,
-                  alert.action_state, alert.detail.get("data", {}), note)
+def _notice(kind: str, rule: RuleDef, alert, note: str | None = None, *, detail: dict | None = None,
+            action: dict | None = None) -> Notice:
+    """`alert` is an Alert, or a live row with `detail` and `action` passed beside it."""
+    if detail is None:
+        detail, action = alert.detail, alert.action
+    facts = tuple(tuple(f) for f in detail.get("facts", ()))
+    return Notice(kind, alert.id, rule.name, rule.label, alert.subject, alert.title, facts, action,
+                  alert.action_state, detail.get("data", {}), note)
 
 
 async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessConfig, now: datetime, *,
@@ -107,7 +111,7 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
             session.add(alert)
             new.append(alert)
             continue
-        if (row.value, row.title, row.detail) != (f.value, f.title, detail):
+        if (row.value, row.title) != (f.value, f.title):  # the facts follow the title and value
             changed.append({"id": row.id, "value": f.value, "title": f.title, "detail": detail})
         due = (row.state == "pending" and now - row.started_at >= hold) or (
             row.state == "firing" and not muted
@@ -133,13 +137,20 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
                 alert.last_notified_at, alert.notify_count = now, alert.notify_count + 1
     resolved = []
     closing: list[dict[str, Any]] = []
+    told = [row.id for row in live.values() if row.notify_count and not muted]
+    details: dict[int, tuple[dict, dict | None]] = {}
+    for i in range(0, len(told), 500):  # the facts of the alerts whose resolution is announced
+        for alert_id, detail, action in await session.execute(
+                select(Alert.id, Alert.detail, Alert.action).where(Alert.id.in_(told[i:i + 500]))):
+            details[alert_id] = (detail, action)
     for row in live.values():
         note = _resolve_note(rule, row)
         closing.append({"id": row.id, "state": "resolved", "resolved_at": now, "active_key": None,
                         "resolve_note": note})
         resolved.append(row.subject)
-        if row.notify_count and not muted:
-            notices.append(_notice("resolved", rule, row, note))
+        if row.id in details:
+            detail, action = details[row.id]
+            notices.append(_notice("resolved", rule, row, note, detail=detail, action=action))
     if closing:
         await session.execute(update(Alert), closing)
     outcome = "silenced" if muted and (fired or notices) else "fired" if fired else "resolved" if resolved else \
@@ -148,8 +159,8 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
                 resolved, started)
 
 
-_LIVE_COLUMNS = (Alert.id, Alert.subject, Alert.state, Alert.value, Alert.title, Alert.detail, Alert.started_at,
-                 Alert.last_notified_at, Alert.notify_count, Alert.action, Alert.action_state)
+_LIVE_COLUMNS = (Alert.id, Alert.subject, Alert.state, Alert.value, Alert.title, Alert.started_at,
+                 Alert.last_notified_at, Alert.notify_count, Alert.action_state)
 
 
 def _detail(f: Finding) -> dict[str, Any]:
