@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..models import Delay, Order, Package, Scan
@@ -29,25 +29,37 @@ async def _per_day(session: AsyncSession, column, date_from: date, date_to: date
     return {as_date(d): float(v or 0) for d, v in await session.execute(stmt)}
 
 
+async def _created_per_day(session: AsyncSession, date_from: date, date_to: date,
+                           channel: str | None) -> dict[date, tuple[int, int]]:
+    """(created, cancelled) per local day: one range count per day over the (created_at, status) index, joined
+    by UNION ALL, so there is no per-row date function and 30 days of a busy shop stay far under a second."""
+    parts = []
+    for i in range((date_to - date_from).days + 1):
+        start, end = day_bounds(date_from + timedelta(days=i), date_from + timedelta(days=i))
+        part = (select(literal(i).label("i"), func.count().label("n"),
+                       func.sum(case((Order.status == "cancelled", 1), else_=0)).label("c"))
+                .where(Order.created_at >= start, Order.created_at < end))
+        if channel:
+            part = part.where(Order.channel_code == channel)
+        parts.append(part)
+    return {date_from + timedelta(days=int(i)): (int(n or 0), int(c or 0))
+            for i, n, c in await session.execute(union_all(*parts))}
+
+
 async def series(session: AsyncSession, metric: str, *, date_from: date, date_to: date, today: date,
                  channel: str | None = None) -> list[tuple[date, float]]:
     """One value per local day in the range (zeros included). cancel_rate is cancelled ÷ created that day."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric}")
     if metric == "orders":
-        values = await _per_day(session, Order.created_at, date_from, date_to, channel)
+        values = {d: float(n) for d, (n, _) in (await _created_per_day(session, date_from, date_to, channel)).items()}
     elif metric == "shipped":
         values = await _per_day(session, Order.shipped_at, date_from, date_to, channel)
     elif metric == "returns":
         values = await _per_day(session, Order.return_requested_at, date_from, date_to, channel)
-    elif metric == "cancel_rate":  # cancelled ÷ created, both per day, in one pass
-        start, end = day_bounds(date_from, date_to)
-        day = local_day(session, Order.created_at)
-        stmt = (select(day, func.count(), func.sum(case((Order.status == "cancelled", 1), else_=0)))
-                .where(Order.created_at >= start, Order.created_at < end).group_by(day))
-        if channel:
-            stmt = stmt.where(Order.channel_code == channel)
-        values = {as_date(d): (float(c or 0) / n if n else 0.0) for d, n, c in await session.execute(stmt)}
+    elif metric == "cancel_rate":  # cancelled ÷ created, per day
+        values = {d: (c / n if n else 0.0) for d, (n, c) in (await _created_per_day(
+            session, date_from, date_to, channel)).items()}
     else:  # delayed: orders due that day that were late
         due = effective_due()
         stmt = (select(due, func.count()).where(due_between(date_from, date_to), is_delayed(session, today))
