@@ -437,6 +437,33 @@ def cmd_outbox(args) -> int:
     return asyncio.run(run())
 
 
+# --- copy-db -------------------------------------------------------------------------------------------------
+def cmd_copy_db(args) -> int:
+    """Everything from one database into an empty other one (SQLite → PostgreSQL)."""
+    from .copydb import TargetNotEmpty, copy_database
+
+    settings = _settings()
+    source = args.source or settings.database_url
+    if source == args.to:
+        print("源数据库和目标数据库相同", file=sys.stderr)
+        return 2
+
+    def progress(table: str, rows: int) -> None:
+        if not args.quiet:
+            print(f"\r{table}: {rows:,}", end="", file=sys.stderr, flush=True)
+
+    try:
+        copied = asyncio.run(copy_database(source, args.to, progress=progress))
+    except TargetNotEmpty as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(file=sys.stderr)
+    total = sum(c.rows for c in copied)
+    print(f"已复制 {total:,} 行（{len([c for c in copied if c.rows])} 张表）到 {args.to.split('@')[-1]}")
+    return 0
+
+
 # --- rules ---------------------------------------------------------------------------------------------------
 def cmd_rules(args) -> int:
     """Evaluate every alert rule once; one JSON line per alert that fires (or would, with --dry-run)."""
@@ -542,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resend", type=int, nargs="+", metavar="ID", help="put dead messages back in the queue")
     s.add_argument("--limit", type=int, default=200)
     s.set_defaults(func=cmd_outbox)
+
+    s = sub.add_parser("copy-db", help="copy every row into an empty database (e.g. SQLite → PostgreSQL)")
+    s.add_argument("--from", dest="source", help="source URL (default: ORDERBOT_DATABASE_URL)")
+    s.add_argument("--to", required=True, help="target URL, e.g. postgresql+asyncpg://user:pw@host/orderbot")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_copy_db)
 
     s = sub.add_parser("rules", help="evaluate every alert rule once; one JSON line per alert that fires")
     s.add_argument("--now", help="evaluate as of this time, ISO-8601 (naive = Asia/Shanghai; default: now)")
