@@ -202,13 +202,16 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     if run_scheduler:  # `serve` and `demo`; app tests build apps without one
         addresses = Addresses(reachable_channels(settings, app[SENDERS]))
 
+        async def rules_job(now):
+            return {o.rule: o.outcome for o in await rules.evaluate(now=now)}
+
         async def courier_job(now):
             await run_courier_batch(db, app[CONFIG], weather, now, addresses=addresses)
             app[WORKER].wake.set()
 
         attach_scheduler(app, standard_jobs(
             app[CONFIG], db=db, charts=renderer, addresses=addresses, worker=app[WORKER] if run_worker else None,
-            rules=lambda now: rules.evaluate(now=now), courier=courier_job))
+            rules=rules_job, courier=courier_job))
     health.setup(app)
     orders.setup(app)
     tracking.setup(app)

@@ -168,6 +168,17 @@ def _config_hints(settings: Settings, config) -> list[str]:
             hints.append(f"规则 {name} 的 owners {owners} 没有对应的员工或角色，告警按钮没人能按")
     if config.courier.owners and not (set(config.courier.owners) & (staff_ids | roles)):
         hints.append(f"courier.owners {config.courier.owners} 没有对应的员工或角色，天气暂停没人收到")
+    for key, group in config.groups.items():
+        if group.platform == "sandbox":
+            hints.append(f"群 {key}（{group.name}）的 platform 是 sandbox：只有 orderbot demo 的网页能看到，"
+                         "正式环境请改为 wecom_app（填 chat_id）、wecom_robot（填 webhook_key）或 dingtalk")
+        elif group.platform in ("wecom_app", "dingtalk") and not group.chat_id:
+            hints.append(f"群 {key}（{group.name}）缺少 chat_id：发给这个群的消息会被跳过")
+        elif group.platform == "wecom_robot" and not group.webhook_key:
+            hints.append(f"群 {key}（{group.name}）缺少 webhook_key：发给这个群的消息会被跳过")
+    if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and \
+            not any(g.platform == "wecom_robot" for g in config.groups.values()):
+        hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
     received = {t for g in config.groups.values() for t in g.receives}
     for topic in ("daily_report", "customs_stuck", "scan_exception", "weather"):
         if topic not in received:
@@ -199,6 +210,9 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         print(banner or f"OrderBot listening on http://{host}:{port}/", flush=True)
+        if not demo:  # what is closed or unreachable, said once at start rather than discovered later
+            for hint in _config_hints(settings, config):
+                print(f"提示：{hint}", file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

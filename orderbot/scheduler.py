@@ -442,8 +442,10 @@ class Scheduler:
                           started.isoformat(timespec="seconds"))
             return run
         run = self._record(JobRun(spec.name, started, time.perf_counter() - t0, "ok", result=result))
-        log.info("job %s ok in %.3f s (started %s)%s", spec.name, run.duration, started.isoformat(timespec="seconds"),
-                 f": {result}" if result is not None else "")
+        summary = "" if result is None else f": {str(result)[:200]}"  # a rules run returns thousands of outcomes
+        (log.debug if spec.name == "outbox" else log.info)(
+            "job %s ok in %.3f s (started %s)%s", spec.name, run.duration, started.isoformat(timespec="seconds"),
+            summary)
         return run
 
     def _record(self, run: JobRun) -> JobRun:

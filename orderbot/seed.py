@@ -1093,8 +1093,58 @@ async def seed_database(db: Database, *, orders: int, days: int, seed: int, conf
             await asyncio.to_thread(_load_sqlite, path, gen, bar)
         else:
             await _load_postgresql(db, gen, bar)
+    await _headline_answer(db, now, config)
     return SeedSummary(counts=dict(gen.counts), elapsed=time.perf_counter() - started,
                        backend="SQLite" if sqlite else "PostgreSQL")
+
+
+HEADLINE_REGION, HEADLINE_CUSTOMERS = "华东", 3
+
+
+async def _headline_answer(db: Database, now: datetime, config: BusinessConfig) -> None:
+    """The source story's first question, 「查看华东区昨日延迟TOP3客户」, has an answer on any day the data is
+    seeded: when fewer than three East China customers have orders that fell due yesterday and are late, the
+    oldest open East China orders of other customers become due yesterday with a customs-inspection delay.
+    Deterministic for the same arguments, like the rest of the seed."""
+    from sqlalchemy import update
+
+    from .core.models import Customer, Delay, Order, OrderEvent
+    from .core.reports.common import effective_due, is_delayed
+
+    today = now.astimezone(ZoneInfo(config.timezone)).date()
+    yesterday = today - timedelta(days=1)
+    async with db.write() as s:
+        late = set((await s.execute(
+            select(Order.customer_id).join(Customer, Customer.id == Order.customer_id)
+            .where(Customer.region == HEADLINE_REGION, effective_due() == yesterday, is_delayed(s, today))
+            .distinct())).scalars())
+        if len(late) >= HEADLINE_CUSTOMERS:
+            return
+        candidates = (await s.execute(
+            select(Order.id, Order.customer_id, Order.origin, Order.status, Order.stage)
+            .join(Customer, Customer.id == Order.customer_id)
+            .where(Customer.region == HEADLINE_REGION, Order.status.in_(("paid", "shipped")),
+                   Order.delivered_at.is_(None), Order.created_at <= now - timedelta(days=3))
+            .order_by(Order.id).limit(200))).all()
+        carrier = (await s.execute(select(CarrierClause.carrier_code).where(CarrierClause.clause_no == "5.1")
+                                   .order_by(CarrierClause.carrier_code).limit(1))).scalar()
+        supervisor = next((st.id for st in config.staff if "sales_supervisor" in st.roles), None)
+        for order_id, customer_id, origin, status, stage in candidates:
+            if len(late) >= HEADLINE_CUSTOMERS:
+                break
+            if customer_id in late:
+                continue
+            late.add(customer_id)
+            # A supervisor had promised yesterday (the override wins over the lane formula, and says who and why).
+            await s.execute(update(Order).where(Order.id == order_id).values(
+                promised_override=yesterday, override_by=supervisor, override_at=now - timedelta(days=2),
+                override_reason="客户要求提前到货，主管确认"))
+            cause = "美国海关抽中查验，清关滞留"
+            s.add(Delay(order_id=order_id, reason="清关查验", lane=f"{origin}-洛杉矶", cause=cause,
+                        carrier_code=carrier, clause_no="5.1" if carrier else None, delay_days=2,
+                        recorded_at=now - timedelta(hours=20)))
+            s.add(OrderEvent(order_id=order_id, at=now - timedelta(hours=20), kind="delay", stage=stage,
+                             status=status, source=SOURCE, detail=f"{cause}，预计延误2天"))
 
 
 async def run_seed(database_url: str, *, orders: int, days: int, seed: int, config: BusinessConfig,

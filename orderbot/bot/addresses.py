@@ -31,7 +31,9 @@ class Addresses:
             return "wechat_mp", f"openid:{notice.openid}", "customer", {
                 "template": "shipment", "fields": notice.fields, "text": notice.text, "email": notice.email,
                 "subject": "您的订单已发出", "client_msg_id": f"ship-{notice.order_no}"}
-        reply = Reply(title="您的订单已发出", text=f"订单 {notice.order_no}：{notice.text}").to_dict()
+        # The seed's message ("已发出|单号:YT…"), with the order number in front when the line does not carry it.
+        text = notice.text if notice.order_no in notice.text else f"订单 {notice.order_no} {notice.text}"
+        reply = Reply(title="您的订单已发出", text=text).to_dict()
         if notice.email and "email" in self.channels:
             return "email", f"email:{notice.email}", "reply", reply
         return "sandbox", f"customer:{notice.customer_id}", "reply", reply

@@ -81,7 +81,7 @@ def resolved_reply(n: Notice) -> Reply:
     return Reply(title=f"{n.label}已恢复", text=f"✅ 已恢复：{n.title}\n{n.note or ''}".rstrip())
 
 
-def digest_reply(notices: list[Notice]) -> Reply:
+def digest_reply(notices: list[Notice], now: datetime) -> Reply:
     firing = [n for n in notices if n.kind != "resolved"]
     done = [n for n in notices if n.kind == "resolved"]
     labels = "、".join(dict.fromkeys(n.label for n in notices))
@@ -89,20 +89,18 @@ def digest_reply(notices: list[Notice]) -> Reply:
     lines = []
     for n in firing[:DIGEST_LINES]:
         tail = _action_line(n)
-        lines.append(f"· {n.title}" + (f"｜{tail}" if tail else ""))
+        lines.append(f"· #{n.alert_id} {n.title}" + (f"｜{tail}" if tail else ""))
     if len(firing) > DIGEST_LINES:
-        lines.append(f"……另有 {len(firing) - DIGEST_LINES} 条，发送「告警列表」或在驾驶舱查看")
+        lines.append(f"……另有 {len(firing) - DIGEST_LINES} 条：发送「告警列表」查看")
     lines += [f"✅ {n.title}（{n.note}）" for n in done[:DIGEST_LINES]]
     buttons: list[Button] = []
-    for n in firing:  # the most useful button of each alert, then one to acknowledge them all
+    for n in firing:  # the most useful button of the first alerts (by their #id), then one for them all
         first = buttons_for(n)[0]
-        ref = n.subject if n.subject != "*" else n.label
-        buttons.append(Button(f"{first.text} {ref}"[:20], first.key, first.style))
+        buttons.append(Button(f"{first.text} #{n.alert_id}", first.key, first.style))
         if len(buttons) == MAX_BUTTONS - 1:
             break
-    if firing:
-        ids = ",".join(str(n.alert_id) for n in firing[:200])
-        buttons.append(Button("全部知道了", f"alert_ack:{ids}", 2))
+    if firing:  # by rule and time, not a list of ids: a digest may carry thousands
+        buttons.append(Button("全部知道了", f"alert_ack_all:{firing[0].rule}:{int(now.timestamp())}", 2))
     card = Card(title, "\n".join(lines), buttons=tuple(buttons),
                 task_id=f"digest-{firing[0].alert_id if firing else done[0].alert_id}-{len(notices)}")
     return Reply(title=title, text="\n".join([title, *lines]), card=card)
@@ -169,7 +167,7 @@ class RulesRunner:
                 reply = resolved_reply(n) if n.kind == "resolved" else card_reply(n)
                 key = f"alert:{n.alert_id}:{n.kind}:{now.isoformat()}:{destination}"
             else:
-                reply = digest_reply(items)
+                reply = digest_reply(items, now)
                 key = f"alerts:{items[0].rule}:{now.isoformat()}:{destination}"
             await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
                                  payload=reply.to_dict(), now=now, dedupe_key=key[:191])
@@ -256,8 +254,11 @@ def outcome_lines(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for o in outcomes:
         for n in o.notices:
-            lines.append({"rule": o.rule, "event": n.kind, "alert_id": n.alert_id, "subject": n.subject,
-                          "title": n.title, "action": n.action, "action_state": n.action_state})
+            line = {"rule": o.rule, "event": n.kind, "alert_id": n.alert_id, "subject": n.subject,
+                    "title": n.title, "action": n.action, "action_state": n.action_state}
+            if o.outcome.startswith("dry_run"):  # rolled back: the ids and actions did not happen
+                line = {"dry_run": True, **{k: v for k, v in line.items() if k != "alert_id"}}
+            lines.append(line)
         for subject in o.fired:
             if not any(n.subject == subject and n.kind == "firing" for n in o.notices):
                 lines.append({"rule": o.rule, "event": "firing", "subject": subject, "silenced": True})

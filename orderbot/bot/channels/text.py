@@ -9,7 +9,7 @@ def table_lines(table: Table) -> list[str]:
     out = [" · ".join(table.headers)]
     for row in table.rows:
         head, *rest = row
-        out.append(f"**{head}** " + " · ".join(rest) if rest else f"**{head}**")
+        out.append(f"**{head}** · " + " · ".join(rest) if rest else f"**{head}**")
     return out
 
 

@@ -3,7 +3,7 @@ group's claim / documents-sent / release buttons. Only the rule's owners (and ma
 every press is audited by the dispatcher."""
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ...core.errors import DomainError, PermissionDenied
 from ...core.models import Alert, Order, Task
@@ -62,6 +62,30 @@ async def ack(arg: str, ctx: Context) -> Reply:
     tail = f"（另有 {skipped} 条已处理过）" if skipped else ""
     return Reply(text=f"{ctx.asker.name} 已确认：{head}。不再重复提醒，条件解除时会自动恢复。{tail}",
                  meta={"subject": ",".join(str(a.id) for a in done)[:120]})
+
+
+async def ack_all(arg: str, ctx: Context) -> Reply:
+    """A digest's 全部知道了: every alert of that rule ("*": every rule) announced by then that this person may
+    act on (`<rule>:<unix time of the digest>`)."""
+    from datetime import datetime, timezone
+
+    rule, _, stamp = arg.partition(":")
+    if (rule != "*" and rule not in engine.RULES) or not stamp.isdigit():
+        raise DomainError("这个按钮的参数不对，请在最新的告警卡片上操作。")
+    until = datetime.fromtimestamp(int(stamp) + 1, timezone.utc)
+    stmt = select(Alert).where(Alert.state == "firing", Alert.last_notified_at < until)
+    if rule != "*":
+        stmt = stmt.where(Alert.rule == rule)
+    done = [a for a in (await ctx.session.execute(stmt.with_for_update())).scalars() if _mine(ctx, a.rule)]
+    if not done and rule != "*" and not _mine(ctx, rule):
+        _may_press(ctx, Alert(rule=rule, subject="*", detail={}))
+    for alert in done:
+        await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    if not done:
+        return Reply(text="这些告警已经确认或已恢复，无需再处理。")
+    label = engine.RULES[rule].label if rule != "*" else "各类"
+    return Reply(text=f"{ctx.asker.name} 已确认 {len(done)} 条{label}告警。不再重复提醒，条件解除时会自动恢复。",
+                 meta={"subject": f"{rule}:{len(done)}"})
 
 
 async def undo(arg: str, ctx: Context) -> Reply:
@@ -143,23 +167,29 @@ def _mine(ctx: Context, rule: str) -> bool:
 
 async def listing(arg, ctx: Context) -> Reply:
     """「告警列表」: the alerts now firing or acknowledged that this person may act on, newest first."""
-    rows = (await ctx.session.execute(
-        select(Alert).where(Alert.state.in_(("firing", "acknowledged", "pending"))).order_by(Alert.id.desc())
-        .limit(500))).scalars().all()
-    mine = [a for a in rows if _mine(ctx, a.rule)]
+    rules = [r for r in engine.RULES if _mine(ctx, r)]
+    counts = dict((await ctx.session.execute(
+        select(Alert.state, func.count()).where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged",
+                                                                                        "pending")))
+        .group_by(Alert.state))).all())
+    mine = (await ctx.session.execute(
+        select(Alert).where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
+        .order_by(Alert.id.desc()).limit(30))).scalars().all()
     if not mine:
         return Reply(text="目前没有需要你处理的告警。")
     state = {"firing": "触发中", "acknowledged": "已知悉", "pending": "观察中"}
+    total = sum(counts.values())
     table = Table(("编号", "规则", "状态", "内容"), tuple(
-        (f"#{a.id}", engine.RULES[a.rule].label, state[a.state], a.title) for a in mine[:30]))
-    more = f"\n另有 {len(mine) - 30} 条未列出。" if len(mine) > 30 else ""
+        (f"#{a.id}", engine.RULES[a.rule].label, state[a.state], a.title) for a in mine))
+    more = f"（最新 {len(mine)} 条见下表）" if total > len(mine) else ""
     firing = [a for a in mine if a.state == "firing"]
     buttons = tuple(Button(f"知道了 #{a.id}", f"alert_ack:{a.id}", 2) for a in firing[:5])
-    if len(firing) > 1:
-        buttons = buttons[:5] + (Button("全部知道了", "alert_ack:" + ",".join(str(a.id) for a in firing[:200]), 2),)
-    card = Card(f"告警列表：{len(firing)} 条触发中", buttons=buttons, task_id=f"alerts-{ctx.asker.staff_id}-{len(mine)}") \
-        if firing else None
-    return Reply(title="告警列表", table=table, text=f"共 {len(mine)} 条。{more}".strip(), card=card)
+    if counts.get("firing", 0) > 1:
+        buttons += (Button("全部知道了", f"alert_ack_all:*:{int(ctx.now.timestamp())}", 2),)
+    card = Card(f"告警列表：{counts.get('firing', 0)} 条触发中", buttons=buttons,
+                task_id=f"alerts-{ctx.asker.staff_id}-{int(ctx.now.timestamp())}") if firing else None
+    summary = "，".join(f"{state[k]} {v}" for k, v in counts.items())
+    return Reply(title="告警列表", table=table, text=f"共 {total} 条（{summary}）{more}", card=card)
 
 
 def _button(name, handler, title):
@@ -169,6 +199,7 @@ def _button(name, handler, title):
 ROUTES = [
     route("alert.list", listing, PRESSERS, title="查看告警列表", example="告警列表"),
     _button("alert_ack", ack, "确认告警"),
+    _button("alert_ack_all", ack_all, "确认一批告警"),
     _button("alert_undo", undo, "撤销告警的自动动作"),
     _button("alert_apply", apply, "执行告警建议的动作"),
     _button("customs_claim", customs_claim, "认领卡关"),
