@@ -42,6 +42,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+from .sqlite_onehop import run_statement
+
 log = logging.getLogger("orderbot.db")
 
 YIELD_AFTER = 0.005  # give the loop back before a statement once it has been kept this long (seconds)
@@ -97,18 +99,9 @@ def _retryable(exc: BaseException, operation: str | None, was_in_transaction: bo
 
 def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
     started = time.perf_counter()
-    cur = conn.cursor()
     try:
-        if many:
-            cur.executemany(operation, parameters)
-        elif parameters is None:
-            cur.execute(operation)
-        else:
-            cur.execute(operation, parameters)
-        rows = cur.fetchall() if cur.description else []
-        return cur.description, cur.rowcount, cur.lastrowid, rows
+        return run_statement(conn, operation, parameters, many)
     finally:
-        cur.close()
         took = time.perf_counter() - started
         if took >= SLOW_STATEMENT:
             _note_slow(operation, took)

@@ -20,6 +20,22 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 
 
+def run_statement(conn: sqlite3.Connection, operation: str, parameters, many: bool):
+    """Execute, fetch everything and close in one go: (description, rowcount, lastrowid, rows)."""
+    cur = conn.cursor()
+    try:
+        if many:
+            cur.executemany(operation, parameters)
+        elif parameters is None:
+            cur.execute(operation)
+        else:
+            cur.execute(operation, parameters)
+        rows = cur.fetchall() if cur.description else []
+        return cur.description, cur.rowcount, cur.lastrowid, rows
+    finally:
+        cur.close()
+
+
 class _OneHopCursor:
     """Looks like an aiosqlite cursor to SQLAlchemy; does each call in a single trip to the thread."""
 
@@ -35,20 +51,7 @@ class _OneHopCursor:
     async def __aenter__(self):
         return self
 
-    @staticmethod
-    def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
-        cur = conn.cursor()
-        try:
-            if many:
-                cur.executemany(operation, parameters)
-            elif parameters is None:
-                cur.execute(operation)
-            else:
-                cur.execute(operation, parameters)
-            rows = cur.fetchall() if cur.description else []
-            return cur.description, cur.rowcount, cur.lastrowid, rows
-        finally:
-            cur.close()
+    _run = staticmethod(lambda conn, operation, parameters, many: run_statement(conn, operation, parameters, many))
 
     async def execute(self, operation, parameters=None):
         self.description, self.rowcount, self.lastrowid, self._rows = await self._aio._execute(

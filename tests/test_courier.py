@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from orderbot.bot.addresses import Addresses
@@ -56,28 +54,6 @@ async def qweather():
 
         yield fake, client
     await server.close()
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    """A real local SMTP server (aiosmtpd) and its URL."""
-    inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, f"smtp://127.0.0.1:{port}"
-    controller.stop()
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from orderbot.bot.channels.email import EmailSender
@@ -20,27 +18,6 @@ from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 
 from .fakes.wechat_mp import FakeWeChatMp
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, f"smtp://127.0.0.1:{port}"
-    controller.stop()
 
 
 @pytest.fixture
