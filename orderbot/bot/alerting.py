@@ -157,9 +157,14 @@ class RulesRunner:
 
     # --- where notices go -------------------------------------------------------------------------------------
     async def _announce(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
+        if not notices:
+            return
+        staff = (await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True))
+                                       .order_by(Staff.id))).all()  # once per announcement, not per notice
+        addresses: dict[str, tuple[str, str]] = {}
         per_dest: dict[tuple[str, str], list[Notice]] = {}
         for n in notices:
-            for dest in await self._destinations(session, n):
+            for dest in await self._destinations(session, n, staff, addresses):
                 per_dest.setdefault(dest, []).append(n)
         for (channel, destination), items in per_dest.items():
             if len(items) == 1:
@@ -172,7 +177,7 @@ class RulesRunner:
             await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
                                  payload=reply.to_dict(), now=now, dedupe_key=key[:191])
 
-    async def _destinations(self, session: AsyncSession, n: Notice) -> list[tuple[str, str]]:
+    async def _destinations(self, session: AsyncSession, n: Notice, staff, addresses: dict) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for key, group in self.config.groups.items():
             if n.rule in group.receives and (address := group_address(key, group)) is not None:
@@ -181,17 +186,14 @@ class RulesRunner:
         if n.rule == "eta_risk" and n.data.get("owner"):
             people.append(n.data["owner"])
         if n.rule == "repeat_orders" and n.kind == "firing":
-            people += await self._staff_with(session, ["sales_director"])
+            people += _with(staff, ["sales_director"])
         if not out:
-            people += await self._staff_with(session, rule_config(self.config, n.rule).owners)
+            people += _with(staff, rule_config(self.config, n.rule).owners)
         for staff_id in dict.fromkeys(people):
-            out.append(await self.addresses.staff(session, staff_id))
+            if staff_id not in addresses:
+                addresses[staff_id] = await self.addresses.staff(session, staff_id)
+            out.append(addresses[staff_id])
         return list(dict.fromkeys(out))
-
-    async def _staff_with(self, session: AsyncSession, owners: list[str]) -> list[str]:
-        rows = (await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True))
-                                      .order_by(Staff.id))).all()
-        return [sid for sid, roles in rows if sid in owners or set(roles or ()) & set(owners)]
 
     async def _word_cloud(self, n: Notice, now: datetime) -> None:
         """Cancellation reasons of the frozen channel today, as a word cloud for the product group."""
@@ -247,6 +249,11 @@ class RulesRunner:
         """Wait for event-triggered evaluations to finish (tests and shutdown)."""
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
+
+
+def _with(staff, owners: list[str]) -> list[str]:
+    """Active staff named in `owners` by id or by one of their roles."""
+    return [sid for sid, roles in staff if sid in owners or set(roles or ()) & set(owners)]
 
 
 def outcome_lines(outcomes: list[Outcome]) -> list[dict[str, Any]]:

@@ -37,12 +37,11 @@ async def _alert(ctx: Context, arg: str) -> Alert:
 
 
 def _may_press(ctx: Context, alert: Alert) -> None:
-    owners = set(engine.rule_config(ctx.config, alert.rule).owners)
-    roles = set(ctx.asker.roles)
-    if ctx.asker.staff_id in owners or roles & owners or roles & {"management", "admin"}:
+    if _mine(ctx, alert.rule):
         return
     if alert.rule == "eta_risk" and alert.detail.get("data", {}).get("owner") == ctx.asker.staff_id:
         return
+    owners = engine.rule_config(ctx.config, alert.rule).owners
     who = "、".join(ROLE_NAMES.get(o, o) for o in sorted(owners))
     raise PermissionDenied(f"「{engine.RULES[alert.rule].label}」告警由{who}处理，你的角色不能操作。")
 
