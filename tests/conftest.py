@@ -139,3 +139,23 @@ def smtp():
     controller.start()
     yield inbox, f"smtp://127.0.0.1:{port}"
     controller.stop()
+
+
+@pytest.fixture
+async def wecom(clock):
+    """The local fake WeCom over real HTTP: (fake, {"wecom": app sender, "wecom_robot": robot sender}, api)."""
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from orderbot.bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
+
+    from .fakes.wecom import FakeWeCom
+
+    fake = FakeWeCom(clock=lambda: clock().timestamp())
+    server = TestServer(fake.app())
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        base = str(server.make_url("")).rstrip("/")
+        api = WeComApi(http, base=base, corp_id="wwcorp", secret="app-secret", agent_id=1000002)
+        yield fake, {"wecom": WeComAppSender(api), "wecom_robot": WeComRobotSender(http, base)}, api
+    await server.close()

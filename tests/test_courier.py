@@ -15,7 +15,6 @@ from sqlalchemy import select
 from orderbot.bot.addresses import Addresses
 from orderbot.bot.channels.email import EmailSender
 from orderbot.bot.channels.sandbox import SandboxSender
-from orderbot.bot.channels.wecom import WeComApi, WeComAppSender
 from orderbot.bot.channels.worker import OutboxWorker
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.handlers.courier import run_courier_batch
@@ -33,7 +32,6 @@ from orderbot.weather import QWeatherClient, parse_alerts
 
 from .conftest import EXAMPLE_CONFIG
 from .fakes.qweather import ATTRIBUTIONS, FakeQWeather
-from .fakes.wecom import FakeWeCom
 from .helpers import add_products, order_json
 
 SECRET = "label-secret"
@@ -53,18 +51,6 @@ async def qweather():
             return QWeatherClient(http, base=base, api_key=key, timeout=timeout)
 
         yield fake, client
-    await server.close()
-
-
-@pytest.fixture
-async def wecom(clock):
-    fake = FakeWeCom(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    async with aiohttp.ClientSession() as http:
-        api = WeComApi(http, base=str(server.make_url("")).rstrip("/"), corp_id="wwcorp", secret="app-secret",
-                       agent_id=1000002)
-        yield fake, WeComAppSender(api)
     await server.close()
 
 
@@ -166,7 +152,8 @@ async def test_no_alert_hands_ready_orders_and_the_gate_refuses_unscanned(shop, 
 async def test_red_alert_pauses_tells_owners_once_and_a_click_resumes(shop, config, clock, qweather, wecom, smtp):
     fake, client = qweather
     inbox, smtp_url = smtp
-    wecom_fake, wecom_sender = wecom
+    wecom_fake, senders, _ = wecom
+    wecom_sender = senders["wecom"]
     red = fake.alert(*SZ, color="red", event="暴雪")
     first = await batch(shop, config, client(), clock)
     sz = first["深圳"]

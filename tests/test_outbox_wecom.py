@@ -5,31 +5,14 @@ import asyncio
 import io
 from datetime import timedelta
 
-import aiohttp
-import pytest
-from aiohttp.test_utils import TestServer
 from PIL import Image
 from sqlalchemy import select
 
-from orderbot.bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from orderbot.bot.channels.worker import OutboxWorker
 from orderbot.bot.reply import Button, Card, Chart, Reply
 from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 
-from .fakes.wecom import FakeWeCom
-
-
-@pytest.fixture
-async def wecom(clock):
-    fake = FakeWeCom(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    async with aiohttp.ClientSession() as http:
-        base = str(server.make_url("")).rstrip("/")
-        api = WeComApi(http, base=base, corp_id="wwcorp", secret="app-secret", agent_id=1000002)
-        yield fake, {"wecom": WeComAppSender(api), "wecom_robot": WeComRobotSender(http, base)}, api
-    await server.close()
 
 
 async def queue(db, clock, channel, destination, reply: Reply, n: int = 1, kind: str = "reply"):
