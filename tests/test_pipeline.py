@@ -91,3 +91,70 @@ def test_inbound_values_round_trip_through_the_inbox(clock):
                   ScanEvent(origin, "QR_CODE,OB1|…", "evt:1", clock(), station="pack-1", wants_reply=True),
                   CardAction(origin, "undo:x", "evt:2", clock(), task_id="t", selections={"q": ("a", "b")})):
         assert event_from_dict(event_to_dict(event)) == event
+
+
+def _recording_handler(log: list):
+    async def handler(event, session):
+        log.append((event.dedupe_key, asyncio.get_running_loop().time()))
+        return Reply(text="ok")
+    return handler
+
+
+async def _stream(pipeline, clock, keys: range, gap: float, extra=None) -> tuple[list, float]:
+    """Deliver events like a platform would (accept, then process in the background) every `gap` seconds;
+    the background runs and the loop time the stream ended."""
+    runs = []
+    for i in keys:
+        event = msg(i, clock)
+        inbox_id = await pipeline.accept(event)
+        runs.append(asyncio.ensure_future(pipeline.run(inbox_id, event)))
+        if extra is not None and i == keys[len(keys) // 2]:
+            runs.append(asyncio.ensure_future(extra()))
+        await asyncio.sleep(gap)
+    return runs, asyncio.get_running_loop().time()
+
+
+async def test_processing_waits_while_callbacks_keep_arriving_then_answers_in_order(db, clock):
+    handled = []
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, ack_quiet=0.25, max_defer=30)
+    urgent_scan = ScanEvent(Origin("sandbox", "U1", reply_channel="sandbox", reply_to="user:U1"), "OB1|x",
+                            "scan:1", clock(), wants_reply=True)
+
+    async def scan():  # someone waits on the HTTP response for this one: it never waits for the burst
+        return await pipeline.run(await pipeline.accept(urgent_scan), urgent_scan)
+
+    runs, ended = await _stream(pipeline, clock, range(30), 0.01, extra=scan)
+    await asyncio.gather(*runs)
+    times = dict(handled)
+    chats = [key for key, _ in handled if key.startswith("msg:")]
+    assert chats == [f"msg:{i}" for i in range(30)]  # answered in the order they were sent
+    assert all(times[k] >= ended for k in chats)  # none while the burst was still arriving
+    assert times["scan:1"] < ended
+    assert await _states(db) == {"done": 31}
+
+
+async def test_a_waiting_event_is_processed_after_max_defer_even_if_callbacks_never_stop(db, clock):
+    handled = []
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, ack_quiet=0.25, max_defer=0.2)
+    runs, ended = await _stream(pipeline, clock, range(60), 0.02)
+    await asyncio.gather(*runs)
+    assert dict(handled)["msg:0"] < ended  # the stream lasted > 1 s; the first event waited about 0.2 s
+
+
+async def test_processing_runs_in_time_slices_with_commits_in_between(db, clock, monkeypatch):
+    from orderbot.bot import pipeline as module
+
+    commits = []
+    pipeline = InboundPipeline(db, _recording_handler([]), clock, on_commit=lambda: commits.append(1))
+
+    async def burst(keys: range) -> None:  # all queued before the first transaction starts
+        events = [msg(i, clock) for i in keys]
+        ids = [await pipeline.accept(e) for e in events]
+        await asyncio.gather(*(pipeline.run(i, e, urgent=True) for i, e in zip(ids, events)))
+
+    monkeypatch.setattr(module, "SLICE", 10.0)
+    await burst(range(3))
+    assert len(commits) == 1  # a burst shares one transaction while it fits in a slice
+    monkeypatch.setattr(module, "SLICE", 0.0)  # every event overruns the slice: one transaction each
+    await burst(range(3, 6))
+    assert len(commits) == 4 and await _states(db) == {"done": 6}

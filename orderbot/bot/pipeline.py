@@ -1,6 +1,8 @@
 """From an inbound event to a reply in the outbox, exactly once, acknowledged fast.
 
-Two steps, both group-committed (events that arrive while a transaction commits share the next one):
+Two steps, both group-committed (events that arrive while a transaction commits share the next one), and the
+first always comes first: processing gives way while callbacks keep arriving (`_Deferring`), so a burst is
+acknowledged at the speed of the inbox and answered right after it (an event waits at most `MAX_DEFER`).
 1. `accept`: the event is stored in the inbox (`inbound_events`, state 'new', with the event itself) under its
    dedupe key. A repeat delivery finds the key taken. This is all the platform waits for.
 2. `run`: in one unit of work the inbox row turns 'done' (only if it was still 'new'), the handler changes the
@@ -14,7 +16,9 @@ hold; if the webhook answers in time it marks the row sent, otherwise the worker
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..core import outbox
 from ..core.models import InboundEvent as InboxRow
 from ..core.models import OutboxMessage
-from ..core.sqlutil import insert_ignore
 from ..db import Database
 from .inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, event_to_dict
 from .reply import Reply
@@ -34,6 +37,12 @@ from .reply import Reply
 log = logging.getLogger("orderbot.pipeline")
 PASSIVE_HOLD = timedelta(seconds=15)
 MAX_BATCH = 64
+SLICE = 0.008  # seconds of processing per transaction before acknowledgements get the loop back
+PREPARING = 4  # events prepared (parsed, read, charted) at once outside the transaction
+# Processing starts when no callback arrived for ACK_QUIET s (longer than one busy turn of the event loop), or
+# once an event has waited MAX_DEFER s; it then runs in slices with acknowledgements in between.
+ACK_QUIET = 0.02
+MAX_DEFER = 1.0
 FAILED_REPLY = "抱歉，处理这条消息时出错了，已记录（编号 #{id}），请稍后再试或联系管理员。"
 
 
@@ -56,55 +65,131 @@ class Processed:
 
 
 class _Batcher:
-    """Run queued items in shared transactions: one commit per burst instead of one per item. A batcher may
-    `yield_to` another: while that one has work waiting, this one waits (at most `max_wait` seconds a batch)."""
+    """Run queued items in shared transactions: one commit per burst instead of one per item. `last_arrival` and
+    `busy` tell another batcher whether this one's work is pouring in or waiting."""
 
-    def __init__(self, work: Callable[[list], Awaitable[list]], *, yield_to: "_Batcher | None" = None,
-                 max_wait: float = 0.2):
+    def __init__(self, work: Callable[[list], Awaitable[list]]):
         self._work, self._pending, self._task = work, [], None
-        self.yield_to, self.max_wait = yield_to, max_wait
+        self.last_arrival = float("-inf")  # loop time
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._pending) or (self._task is not None and not self._task.done())
+    def arrived_within(self, seconds: float) -> bool:
+        return asyncio.get_running_loop().time() - self.last_arrival < seconds
 
-    async def submit(self, item):
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+    async def submit(self, item, *, urgent: bool = False, since: float | None = None):
+        """`since`: when the item's wait began (loop time), if before now."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self.last_arrival = now
+        future = loop.create_future()
+        entry = (item, future, urgent, now if since is None else since)
+        if urgent:  # ahead of waiting background work, behind other urgent items
+            at = next((i for i, e in enumerate(self._pending) if not e[2]), len(self._pending))
+            self._pending.insert(at, entry)
+        else:
+            self._pending.append(entry)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._drain())
         return await asyncio.shield(future)
 
+    async def _next_batch(self) -> list:
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        return batch
+
     async def _drain(self) -> None:
         while self._pending:
-            if self.yield_to is not None:  # acknowledging comes first; processing catches up between bursts
-                waited = 0.0
-                while self.yield_to.busy and waited < self.max_wait:
-                    await asyncio.sleep(0.005)
-                    waited += 0.005
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            started = time.perf_counter()
             try:
-                outcomes = await self._work([item for item, _ in batch])
+                outcomes = await self._work([item for item, *_ in batch])
             except Exception as exc:  # handed to every waiter of the batch
                 outcomes = [exc] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes):
+            took = time.perf_counter() - started
+            if len(outcomes) < len(batch):  # the work stopped early (its time slice ran out): the rest go back
+                self._pending[:0] = batch[len(outcomes):]
+            for (_, future, *_), outcome in zip(batch, outcomes):
                 if future.done():
                     continue
                 if isinstance(outcome, BaseException):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+            await self._breathe(took)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending) or (self._task is not None and not self._task.done())
+
+    async def _breathe(self, took: float) -> None:
+        await asyncio.sleep(0)  # what arrived meanwhile runs in between
+
+
+class _Deferring(_Batcher):
+    """Processing: it gives way to acknowledgements. While callbacks keep arriving (one within `quiet` s)
+    background work waits, but never longer than `max_defer` since it arrived; it runs in slices (the work
+    function stops after `SLICE` seconds) with the loop free for acknowledgements in between. Urgent work
+    (someone waits on the HTTP response: a passive scan reply) never waits."""
+
+    def __init__(self, work: Callable[[list], Awaitable[list]], acks: _Batcher, *, quiet: float,
+                 max_defer: float, poll: float = 0.005):
+        super().__init__(work)
+        self.acks, self.quiet, self.max_defer, self.poll = acks, quiet, max_defer, poll
+        self._waiting: collections.deque[tuple[float, asyncio.Future]] = collections.deque()
+        self._gatekeeper: asyncio.Task | None = None
+
+    def _deferring(self, since: float) -> bool:
+        return self.acks.arrived_within(self.quiet) and asyncio.get_running_loop().time() - since < self.max_defer
+
+    async def give_way(self, since: float) -> None:
+        """Wait while acknowledgements are arriving (at most until `max_defer` after `since`). Waiters leave in
+        the order they came, so one person's messages are still prepared in the order they were sent."""
+        if not self._waiting and not self._deferring(since):
+            return
+        gate = asyncio.get_running_loop().create_future()
+        self._waiting.append((since, gate))
+        if self._gatekeeper is None or self._gatekeeper.done():
+            self._gatekeeper = asyncio.ensure_future(self._keep_gate())
+        await gate
+
+    async def _keep_gate(self) -> None:
+        while self._waiting:
+            if self._deferring(self._waiting[0][0]):  # the oldest waiter decides
+                await asyncio.sleep(self.poll)
+                continue
+            while self._waiting:
+                _, gate = self._waiting.popleft()
+                if not gate.done():
+                    gate.set_result(None)
+
+    async def _breathe(self, took: float) -> None:
+        """After a slice, acknowledgements that queued meanwhile go first, for at most as long as the slice took:
+        under overload processing keeps half the time, otherwise it loses next to nothing."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + took
+        await asyncio.sleep(0)
+        while self.acks.busy and loop.time() < until and not (self._pending and self._pending[0][2]):
+            await asyncio.sleep(0)
+
+    async def _next_batch(self) -> list:
+        while self._pending and not self._pending[0][2] and self._deferring(self._pending[0][3]):
+            await asyncio.sleep(self.poll)
+        return await super()._next_batch()
 
 
 class InboundPipeline:
     def __init__(self, db: Database, handler: Handler, clock: Callable[[], datetime], *,
-                 speech_to_text: SpeechToText | None = None, on_commit: Callable[[], None] | None = None):
-        """`on_commit` runs after each processed batch commits (the app wakes the outbox worker with it)."""
+                 speech_to_text: SpeechToText | None = None, on_commit: Callable[[], None] | None = None,
+                 ack_quiet: float = ACK_QUIET, max_defer: float = MAX_DEFER):
+        """`on_commit` runs after each processed batch commits (the app wakes the outbox worker with it).
+        Processing waits while callbacks keep arriving (one within `ack_quiet` s), at most `max_defer` s."""
         self.db, self.handler, self.clock = db, handler, clock
         self.speech_to_text = speech_to_text
         self.on_commit = on_commit
         self._accepting = _Batcher(self._accept_batch)
-        self._running = _Batcher(self._run_batch, yield_to=self._accepting)
+        self._running = _Deferring(self._run_batch, self._accepting, quiet=ack_quiet, max_defer=max_defer)
+        self._preparing = asyncio.Semaphore(PREPARING)
+        self._inbox_insert = None
 
     # --- step 1: the inbox ---------------------------------------------------------------------------------
     async def accept(self, event: InboundEvent) -> int | None:
@@ -121,13 +206,27 @@ class InboundPipeline:
                 rows.append({"source": key[0], "key": key[1], "received_at": now, "state": "new",
                              "payload": event_to_dict(e)})
         async with self.db.write() as session:
-            stmt = insert_ignore(session, InboxRow.__table__, rows, ["source", "key"]).returning(
-                InboxRow.__table__.c.id, InboxRow.__table__.c.source, InboxRow.__table__.c.key)
-            ids = {(source, key): row_id for row_id, source, key in await session.execute(stmt)}
+            conn = await session.connection()
+            stmt = self._inbox_insert if self._inbox_insert is not None else \
+                self._build_inbox_insert(conn.dialect.name)
+            # executemany with RETURNING: one multi-row statement per batch, compiled once (run_sync: SQLAlchemy's
+            # async facade refuses an executemany that happens not to suspend, as on the inline SQLite driver)
+            returned = await conn.run_sync(lambda sync: sync.execute(stmt, rows).all())
+            ids = {(source, key): row_id for row_id, source, key in returned}
         out = []
         for e in events:  # within one batch only the first delivery of a key gets its id
             out.append(ids.pop((e.origin.platform, e.dedupe_key[:191]), None))
         return out
+
+    def _build_inbox_insert(self, dialect: str):
+        """`INSERT … ON CONFLICT DO NOTHING RETURNING id, source, key`, built once so it is compiled once."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        table = InboxRow.__table__
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._inbox_insert = dialect_insert(table).on_conflict_do_nothing(index_elements=["source", "key"]) \
+            .returning(table.c.id, table.c.source, table.c.key)
+        return self._inbox_insert
 
     # --- step 2: processing --------------------------------------------------------------------------------
     async def process(self, event: InboundEvent) -> Processed | None:
@@ -135,21 +234,35 @@ class InboundPipeline:
         inbox_id = await self.accept(event)
         if inbox_id is None:
             return None
-        return await self.run(inbox_id, event)
+        return await self.run(inbox_id, event, urgent=True)
 
-    async def run(self, inbox_id: int, event: InboundEvent) -> Processed | None:
-        """Process an accepted event; None if it had been processed already (a resumed duplicate)."""
+    async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None) -> Processed | None:
+        """Process an accepted event; None if it had been processed already (a resumed duplicate). `urgent`
+        (default: a scan whose reply goes back in the HTTP response) when someone waits for the answer now;
+        other events give way to acknowledgements (see `_Deferring`), and prepare a few at a time so a
+        backlog released at once does not hold the event loop."""
+        if urgent is None:
+            urgent = isinstance(event, ScanEvent) and event.wants_reply
+        arrived = asyncio.get_running_loop().time()
+        if urgent:
+            prepared, event = await self._prepare(inbox_id, event)
+        else:
+            await self._running.give_way(arrived)
+            async with self._preparing:
+                prepared, event = await self._prepare(inbox_id, event)
+        try:
+            return await self._running.submit((inbox_id, event, prepared), urgent=urgent, since=arrived)
+        except Exception as exc:
+            await self._failed(inbox_id, event, exc)
+            raise
+
+    async def _prepare(self, inbox_id: int, event: InboundEvent) -> tuple[object, InboundEvent]:
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             event = await self._transcribe(event)
         prepare = getattr(self.handler, "prepare", None)
         unheard = isinstance(event, ChatMessage) and event.is_voice and not event.text
         try:  # slow reads and charts happen here, outside the write lock
-            prepared = await prepare(event) if prepare is not None and not unheard else None
-        except Exception as exc:
-            await self._failed(inbox_id, event, exc)
-            raise
-        try:
-            return await self._running.submit((inbox_id, event, prepared))
+            return (await prepare(event) if prepare is not None and not unheard else None), event
         except Exception as exc:
             await self._failed(inbox_id, event, exc)
             raise
@@ -158,7 +271,11 @@ class InboundPipeline:
         try:
             # Optimistic: the whole batch in one transaction, no savepoints (they cost two statements each).
             async with self.db.write() as session:
-                results = [await self._one(session, *item) for item in items]
+                results, started = [], time.perf_counter()
+                for item in items:  # as many as fit in one time slice; the rest go back to the queue
+                    results.append(await self._one(session, *item))
+                    if time.perf_counter() - started > SLICE:
+                        break
                 await session.flush()
         except Exception as exc:
             if len(items) == 1:
