@@ -149,11 +149,14 @@ async def bench_wecom_callbacks(requests: int = 2000, concurrency: int = 16, rat
             try:
                 url = f"http://127.0.0.1:{port}/wecom/callback"
                 await _wait_ready(f"http://127.0.0.1:{port}/healthz")
-                warm = _messages(100, f"warm{mode}")
+                warm, burst = _messages(100, f"warm{mode}"), _messages(requests, f"tp{mode}")
+                paced_msgs = _messages(int(rate * rate_seconds), f"rate{mode}")
                 await _closed_loop(url, warm, concurrency)
-                throughput, lat = await _closed_loop(url, _messages(requests, f"tp{mode}"), concurrency)
+                if mode == "full":  # each phase starts from a server that has answered everything before it
+                    await _caught_up(db_path)
+                throughput, lat = await _closed_loop(url, burst, concurrency)
                 caught_up = await _caught_up(db_path) if mode == "full" else None
-                paced = await _open_loop(url, _messages(int(rate * rate_seconds), f"rate{mode}"), rate)
+                paced = await _open_loop(url, paced_msgs, rate)
                 figures[mode] = (throughput, lat, paced, caught_up)
             finally:
                 proc.terminate()
@@ -166,7 +169,7 @@ async def bench_wecom_callbacks(requests: int = 2000, concurrency: int = 16, rat
                                   f"p50 full {statistics.median(figures['full'][1]):.1f} ms vs bare "
                                   f"{statistics.median(figures['bare'][1]):.1f} ms; every event answered "
                                   f"{figures['full'][3]:.1f} s after the burst (processing gives way to "
-                                  f"acknowledgements, at most 1 s an event)"})
+                                  f"acknowledgements, at most 2 s an event)"})
         p99_full, p99_bare = _pct(figures["full"][2], 99), _pct(figures["bare"][2], 99)
         results.append({"name": "wecom_callback.ack_p99_at_200rps", "figure": round(p99_full, 1), "unit": "ms",
                         "target": "< 50 ms", "baseline": round(p99_bare, 1),

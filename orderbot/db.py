@@ -30,20 +30,23 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger("orderbot.db")
+T = TypeVar("T")
 
 SQLITE_BUSY_WAIT = 30.0  # seconds a SQLite writer waits for the write lock before "database is locked"
 INLINE_BUSY_TIMEOUT_MS = 2  # SQLite's own (blocking) busy wait on inline connections, per attempt
 CHECKPOINT_EVERY = 1.0  # seconds between WAL checkpoints started by write()
+RAW_BACKOFF = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.05)  # raw_write waiting for another process
 
 
 def sqlite_path(url: str | URL) -> Path | None:
@@ -150,6 +153,7 @@ class Database:
         self._checkpoint_lock = threading.Lock()
         self._epoch = 0
         self._path = os.path.abspath(self.engine.url.database) if self.inline is not None else None
+        self._raw: sqlite3.Connection | None = None
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Database":
@@ -185,6 +189,57 @@ class Database:
             self._lock_owner = None
             lock.release()
         self._maybe_checkpoint()
+
+    @property
+    def raw_sqlite(self) -> bool:
+        """Whether `raw_write` is available (a SQLite file with the inline driver)."""
+        return self.inline is not None
+
+    async def raw_write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` between BEGIN IMMEDIATE and COMMIT straight on a `sqlite3` connection of this process,
+        under the same write lock as `write()`: for the one hot write whose ORM overhead was most of its cost
+        (the inbox insert of every acknowledgement). Another process holding the write lock is waited out with
+        async back-off, as the inline driver does."""
+        if self.inline is None:
+            raise RuntimeError("raw_write needs a SQLite file")
+        lock = await self._acquire()
+        try:
+            conn = self._raw_connection()
+            started, attempt = time.monotonic(), 0
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() - started > self.lock_timeout:
+                        raise
+                    await asyncio.sleep(RAW_BACKOFF[min(attempt, len(RAW_BACKOFF) - 1)])
+                    attempt += 1
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._lock_owner = None
+            lock.release()
+        self._maybe_checkpoint()
+        return result
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            conn = sqlite3.connect(self._path, timeout=INLINE_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
+                conn.execute(f"PRAGMA {pragma}")
+            self._raw = conn
+        return self._raw
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     async def _acquire(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -244,6 +299,7 @@ class Database:
         waits for a checkpoint in flight; checkpoints asked for before are skipped."""
         with self._checkpoint_lock:
             self._epoch += 1
+        self._close_raw()
         if self.inline is not None:
             self.inline.sync_engine.dispose()
 

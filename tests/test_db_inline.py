@@ -326,6 +326,40 @@ async def test_write_waits_for_another_process(sdb):
         assert (await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars().all() == [1, 2]
 
 
+async def test_raw_write_waits_for_another_process_and_rolls_back_on_error(sdb):
+    """The inbox's raw lane: same write lock, same patience with other processes, all or nothing."""
+    path = sdb.engine.url.database
+    script = textwrap.dedent(f"""
+        import sqlite3, sys, time
+        conn = sqlite3.connect({path!r}, isolation_level=None, timeout=5)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE IF NOT EXISTS lane (x INTEGER)")
+        conn.execute("INSERT INTO lane VALUES (1)")
+        print("held", flush=True)
+        time.sleep(1.0)
+        conn.execute("COMMIT")
+    """)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=subprocess.PIPE)
+    try:
+        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"held"
+        async with Ticker() as ticker:
+            started = time.perf_counter()
+            await sdb.raw_write(lambda conn: conn.execute("INSERT INTO lane VALUES (2)"))
+            waited = time.perf_counter() - started
+    finally:
+        await proc.wait()
+    assert waited > 0.3 and ticker.max_gap < 0.25, (waited, ticker.max_gap)
+
+    def half_then_fail(conn):
+        conn.execute("INSERT INTO lane VALUES (3)")
+        raise ValueError("bad row")
+
+    with pytest.raises(ValueError):
+        await sdb.raw_write(half_then_fail)
+    async with sdb.write() as s:  # the lock was released, and nothing of the failed unit is left
+        assert (await s.execute(text("SELECT x FROM lane ORDER BY x"))).scalars().all() == [1, 2]
+
+
 async def test_a_lock_held_too_long_fails_as_locked_without_blocking_the_loop(sqlite_url):
     db = Database(make_engine(sqlite_url), inline=make_engine(sqlite_url, inline=True, busy_wait=0.3))
     held = threading.Event()

@@ -114,9 +114,12 @@ async def _stream(pipeline, clock, keys: range, gap: float, extra=None) -> tuple
     return runs, asyncio.get_running_loop().time()
 
 
-async def test_processing_waits_while_callbacks_keep_arriving_then_answers_in_order(db, clock):
+FLOOD = (10, 1.0)  # a flood, for these tests: 10 callbacks within a second
+
+
+async def test_processing_waits_while_callbacks_flood_in_then_answers_in_order(db, clock):
     handled = []
-    pipeline = InboundPipeline(db, _recording_handler(handled), clock, ack_quiet=0.25, max_defer=30)
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=30, flood=FLOOD)
     urgent_scan = ScanEvent(Origin("sandbox", "U1", reply_channel="sandbox", reply_to="user:U1"), "OB1|x",
                             "scan:1", clock(), wants_reply=True)
 
@@ -128,17 +131,18 @@ async def test_processing_waits_while_callbacks_keep_arriving_then_answers_in_or
     times = dict(handled)
     chats = [key for key, _ in handled if key.startswith("msg:")]
     assert chats == [f"msg:{i}" for i in range(30)]  # answered in the order they were sent
-    assert all(times[k] >= ended for k in chats)  # none while the burst was still arriving
+    assert times["msg:0"] < ended  # before the flood, an event is processed at once
+    assert all(times[f"msg:{i}"] >= ended for i in range(10, 30))  # none while the flood lasted
     assert times["scan:1"] < ended
     assert await _states(db) == {"done": 31}
 
 
 async def test_a_waiting_event_is_processed_after_max_defer_even_if_callbacks_never_stop(db, clock):
     handled = []
-    pipeline = InboundPipeline(db, _recording_handler(handled), clock, ack_quiet=0.25, max_defer=0.2)
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=0.2, flood=FLOOD)
     runs, ended = await _stream(pipeline, clock, range(60), 0.02)
     await asyncio.gather(*runs)
-    assert dict(handled)["msg:0"] < ended  # the stream lasted > 1 s; the first event waited about 0.2 s
+    assert dict(handled)["msg:20"] < ended  # the flood lasted > 1 s; each event waited about 0.2 s
 
 
 async def test_processing_runs_in_time_slices_with_commits_in_between(db, clock, monkeypatch):
