@@ -7,7 +7,10 @@ before anything else; unknown people get help only; a write is never executed on
 
 `prepare` reads in a light session (on SQLite: statements on the event loop thread, for indexed lookups); a
 route marked `heavy` (reports, aggregates) runs its handler in a `read(heavy=True)` session instead, opened after
-the light one is closed, so a long query never stalls the event loop.
+the light one is closed, so a long query never stalls the event loop. A scan needs no reading beforehand: its
+asker is looked up inside the unit of work (one indexed row, remembered for the rest of that unit of work), which
+spares a whole read session per scan, and its handler decides everything before its first write, so it runs
+without a savepoint.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..config import BusinessConfig
@@ -53,6 +56,19 @@ class Prepared:
     route: Route | None = None  # a write or action still to run in the transaction
     args: Any = None
     asker: Asker | None = None
+    asker_later: bool = False  # look the asker up inside the unit of work (scans)
+
+
+# Who is asking, by the platform's user id: built once (building a SELECT costs more than running it).
+_STAFF_COLUMNS = (Staff.id, Staff.name, Staff.roles)
+_ASKER_BY = {platform: select(*_STAFF_COLUMNS).where(column == bindparam("user_id"), Staff.active.is_(True))
+             for platform, column in (("wecom", Staff.wecom_userid), ("dingtalk", Staff.dingtalk_userid),
+                                      (None, Staff.id))}
+# Routes whose handler checks everything before its first write, so a refusal (DomainError) never leaves half a
+# change: they run without the savepoint (SAVEPOINT, RELEASE and the session's bookkeeping for them cost a good
+# share of a whole scan). A DomainError that still escapes one fails the event as a whole (the unit of work rolls
+# back) instead of committing what it wrote.
+_NO_SAVEPOINT = frozenset({"scan"})
 
 
 _DUTY = re.compile(r"^(?:今天|今日)?值班(?:组长)?(?:改为|改成|换成|换为|是)\s*(\S+)$")
@@ -116,13 +132,23 @@ class Dispatcher:
 
     async def asker(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
         o = event.origin
-        column = {"wecom": Staff.wecom_userid, "dingtalk": Staff.dingtalk_userid}.get(o.platform, Staff.id)
-        row = (await session.execute(select(Staff).where(column == o.user_id, Staff.active.is_(True)))).scalar()
+        stmt = _ASKER_BY.get(o.platform, _ASKER_BY[None])
+        row = (await session.execute(stmt, {"user_id": o.user_id})).first()
         if row is None:
             return None
         return Asker(row.id, row.name, frozenset(row.roles), o.chat_id)
 
+    async def _asker_in_unit(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
+        """The asker, looked up once per unit of work (a batch of scans from one scanner shares the lookup)."""
+        known = session.info.setdefault("orderbot.askers", {})
+        key = (event.origin.platform, event.origin.user_id, event.origin.chat_id)
+        if key not in known:
+            known[key] = await self.asker(session, event)
+        return known[key]
+
     async def prepare(self, event: InboundEvent) -> Prepared:
+        if isinstance(event, ScanEvent):  # nothing to read first; an unbound scanner is refused inside the scan
+            return Prepared(route=ROUTES["scan"], args=event, asker_later=True)
         now = self.clock()
         async with self.db.read() as session:
             outcome = await self._prepare(event, session, now)
@@ -133,8 +159,6 @@ class Dispatcher:
 
     async def _prepare(self, event: InboundEvent, session: AsyncSession, now: datetime) -> Prepared | _Heavy:
         asker = await self.asker(session, event)
-        if isinstance(event, ScanEvent):  # an unbound scanner is refused politely inside the scan itself
-            return Prepared(route=ROUTES["scan"], args=event, asker=asker)
         if asker is None:
             return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
         ctx = self._context(asker, session, now)
@@ -169,12 +193,17 @@ class Dispatcher:
             prepared = await self.prepare(event)
         if prepared.route is None:
             return prepared.reply
+        if prepared.asker_later:
+            prepared.asker = await self._asker_in_unit(session, event)
         ctx = self._context(prepared.asker, session, self.clock())
-        try:
-            async with session.begin_nested():  # a refused write leaves nothing half-done
-                reply = await prepared.route.handler(prepared.args, ctx)
-        except DomainError as exc:
-            return Reply(text=exc.message)
+        if prepared.route.name in _NO_SAVEPOINT:
+            reply = await prepared.route.handler(prepared.args, ctx)
+        else:
+            try:
+                async with session.begin_nested():  # a refused write leaves nothing half-done
+                    reply = await prepared.route.handler(prepared.args, ctx)
+            except DomainError as exc:
+                return Reply(text=exc.message)
         if not prepared.route.audit or prepared.asker is None:
             return reply
         session.add(AuditEntry(at=ctx.now, actor=ctx.asker.staff_id, action=prepared.route.name,

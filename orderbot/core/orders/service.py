@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ...config import BusinessConfig
 from ..channels import channel_name, normalise_channel
@@ -158,18 +161,40 @@ async def _release_to_fulfilment(session: AsyncSession, order: Order, *, now: da
                         detail=("库存不足，转采购计划：" + "、".join(short)) if short else "库存已预留")
 
 
-async def _set_position(session, order: Order, pos: Position, *, now, source, actor, detail=None) -> None:
-    old = Position(order.status, order.stage)
+@dataclass(frozen=True)
+class PositionChange:
+    """One move the state machine allowed: the new position and the timeline event it writes."""
+
+    old: Position
+    new: Position
+    kind: str  # status | stage
+    detail: str
+
+
+def plan_position(old: Position, pos: Position, detail: str | None = None) -> PositionChange | None:
+    """Validate a move (raises IllegalTransition) and word its timeline event; None if nothing moves.
+    Shared by the ORM use cases and the Core `Timeline`, so both write the same positions and texts."""
     new = next_position(old, status=pos.status, stage=pos.stage)
     if new == old:
-        return
-    if new.stage != old.stage:
-        order.stage_since = now
-    order.status, order.stage, order.updated_at = new.status, new.stage, now
+        return None
     kind = "status" if new.status != old.status else "stage"
     text = detail or (f"{STATUS_NAMES[old.status]} → {STATUS_NAMES[new.status]}" if kind == "status"
                       else f"{STAGE_NAMES[old.stage]} → {STAGE_NAMES[new.stage]}")
-    add_event(session, order, at=now, kind=kind, source=source, actor=actor, detail=text)
+    return PositionChange(old, new, kind, text)
+
+
+def _status_detail(old: str, status: str, reason: str | None) -> str:
+    return f"{STATUS_NAMES[old]} → {STATUS_NAMES[status]}" + (f"（{reason}）" if reason else "")
+
+
+async def _set_position(session, order: Order, pos: Position, *, now, source, actor, detail=None) -> None:
+    change = plan_position(Position(order.status, order.stage), pos, detail)
+    if change is None:
+        return
+    if change.new.stage != change.old.stage:
+        order.stage_since = now
+    order.status, order.stage, order.updated_at = change.new.status, change.new.stage, now
+    add_event(session, order, at=now, kind=change.kind, source=source, actor=actor, detail=change.detail)
 
 
 _UPDATABLE = ("amount_cents", "currency", "channel_order_id", "dest_country", "notes", "tax_exempt_no",
@@ -224,7 +249,7 @@ async def change_status(session: AsyncSession, order: Order, status: str, *, now
     elif status == "returned":
         order.return_received_at = now
     await _set_position(session, order, new, now=now, source=source, actor=actor,
-                        detail=f"{STATUS_NAMES[old]} → {STATUS_NAMES[status]}" + (f"（{reason}）" if reason else ""))
+                        detail=_status_detail(old, status, reason))
     if status == "paid" and not order.review_hold:
         await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
 
@@ -233,6 +258,97 @@ async def move_stage(session: AsyncSession, order: Order, stage: str, *, now: da
                      actor: str | None = None, detail: str | None = None) -> None:
     await _set_position(session, order, Position(order.status, stage), now=now, source=source, actor=actor,
                         detail=detail)
+
+
+# --- the same moves as Core statements, for hot paths (the scan) ------------------------------------------------
+
+_ORDERS = Order.__table__
+_INSERT_EVENTS = insert(OrderEvent.__table__)
+# change_status's timestamp per status; the first two keep an earlier value (`x = x or now`)
+_STATUS_STAMPS = {"shipped": "shipped_at", "delivered": "delivered_at", "return_requested": "return_requested_at",
+                  "returned": "return_received_at"}
+_KEEP_FIRST = frozenset({"shipped_at", "delivered_at"})
+_order_updates: dict[tuple[str, ...], Any] = {}
+
+
+class StaleOrder(RuntimeError):
+    """The order row was not where the plan started from: the caller must hold its row lock, so this is a bug,
+    and the unit of work rolls back rather than write a timeline that did not happen."""
+
+
+def _order_update(columns: tuple[str, ...]):
+    """`UPDATE orders SET <columns> WHERE id AND status AND stage are as planned`, built once per column set (a
+    statement built once is compiled once; building and compiling one costs more than running it)."""
+    stmt = _order_updates.get(columns)
+    if stmt is None:
+        c = _ORDERS.c
+        values = {}
+        for name in columns:
+            param = bindparam(f"v_{name}", type_=c[name].type)
+            values[name] = func.coalesce(c[name], param) if name in _KEEP_FIRST else param
+        stmt = _order_updates[columns] = (
+            update(_ORDERS).where(c.id == bindparam("o_id"), c.status == bindparam("o_status"),
+                                  c.stage == bindparam("o_stage")).values(values))
+    return stmt
+
+
+class Timeline:
+    """An order's moves and timeline events for a hot path, planned in Python, written with prebuilt Core.
+
+    Every move is checked by the state machine as it is planned (`plan_position`, as `move_stage` and
+    `change_status` do), so an illegal one raises before anything is written. `write` then issues one UPDATE of
+    the order row, guarded by the position the plan started from, and one INSERT of the event rows: the same
+    columns, events and texts as the ORM use cases, without loading the order. Only statuses whose effect is a
+    timestamp are planned here; paid and cancelled move stock and go through `change_status`."""
+
+    def __init__(self, order_id: int, status: str, stage: str, *, now: datetime, source: str,
+                 actor: str | None = None):
+        self.order_id, self.now, self.source, self.actor = order_id, now, source, actor
+        self.start = self.position = Position(status, stage)
+        self.values: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+
+    def _apply(self, change: PositionChange | None) -> None:
+        if change is None:
+            return
+        if change.new.stage != change.old.stage:
+            self.values["stage_since"] = self.now
+        self.values.update(status=change.new.status, stage=change.new.stage, updated_at=self.now)
+        self.position = change.new
+        self.event(change.kind, change.detail)
+
+    def move_stage(self, stage: str, detail: str | None = None) -> None:
+        self._apply(plan_position(self.position, Position(self.position.status, stage), detail))
+
+    def change_status(self, status: str, reason: str | None = None) -> None:
+        old = self.position.status
+        new = next_position(self.position, status=status)  # raises IllegalTransition
+        stamp = _STATUS_STAMPS.get(status)
+        if stamp is not None:
+            self.values[stamp] = self.now
+        elif status != old:
+            raise ValueError(f"status {status} moves stock: use change_status")
+        self._apply(plan_position(self.position, new, _status_detail(old, status, reason)))
+
+    def event(self, kind: str, detail: str | None) -> None:
+        """A timeline row at the current (planned) position, like `add_event`."""
+        self.events.append({"order_id": self.order_id, "at": self.now, "kind": kind, "stage": self.position.stage,
+                            "status": self.position.status, "source": self.source, "actor": self.actor,
+                            "detail": detail})
+
+    def write(self, session: Session) -> None:
+        """Write the plan in the session's transaction (synchronous: inside `AsyncSession.run_sync`)."""
+        conn = session.connection()
+        if self.values:
+            params = {f"v_{k}": v for k, v in self.values.items()}
+            params.update(o_id=self.order_id, o_status=self.start.status, o_stage=self.start.stage)
+            if conn.execute(_order_update(tuple(sorted(self.values))), params).rowcount != 1:
+                raise StaleOrder(f"order {self.order_id} is no longer at {self.start}")
+            loaded = session.identity_map.get(identity_key(Order, self.order_id))
+            if loaded is not None:  # an ORM copy loaded earlier in this unit of work must not go stale
+                session.expire(loaded)
+        if self.events:
+            conn.execute(_INSERT_EVENTS, self.events)
 
 
 async def override_promised_date(session: AsyncSession, order: Order, new_date: date, *, actor: str,

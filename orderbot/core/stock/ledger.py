@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..errors import DomainError, InsufficientStock, UnknownSku
@@ -31,17 +31,31 @@ class Levels:
         return self.on_hand - self.reserved
 
 
-async def _move(session: AsyncSession, *, kind: str, sku: str, qty: int, d_on_hand: int, d_reserved: int,
-                at: datetime, order_no: str | None, actor: str | None, note: str | None) -> None:
+_LEVELS = StockLevel.__table__.c
+_D_ON_HAND = bindparam("d_on_hand", type_=BigInteger())
+_D_RESERVED = bindparam("d_reserved", type_=BigInteger())
+# Built once (building and compiling a statement costs more than running it); the guard is the whole invariant:
+# after the movement, on_hand ≥ reserved ≥ 0, decided by the database on the row as it is, never as it was read.
+_LEVEL_MOVE = (update(StockLevel.__table__)
+               .where(_LEVELS.sku == bindparam("m_sku"), _LEVELS.on_hand + _D_ON_HAND >= _LEVELS.reserved + _D_RESERVED,
+                      _LEVELS.reserved + _D_RESERVED >= 0)
+               .values(on_hand=_LEVELS.on_hand + _D_ON_HAND, reserved=_LEVELS.reserved + _D_RESERVED))
+_INSERT_MOVEMENT = insert(StockMovement.__table__)
+
+
+def _params(kind: str, sku: str, qty: int, d_on_hand: int, d_reserved: int, at: datetime, order_no: str | None,
+            actor: str | None, note: str | None) -> tuple[dict, dict]:
     if qty <= 0 and kind != "adjustment":
         raise DomainError(f"数量必须大于0：{qty}")
-    lv = StockLevel.__table__.c
-    guard = (lv.on_hand + d_on_hand >= lv.reserved + d_reserved) & (lv.reserved + d_reserved >= 0)
-    result = await session.execute(
-        update(StockLevel.__table__)
-        .where(lv.sku == sku, guard)
-        .values(on_hand=lv.on_hand + d_on_hand, reserved=lv.reserved + d_reserved)
-    )
+    return ({"m_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved},
+            {"sku": sku, "kind": kind, "qty": qty, "d_on_hand": d_on_hand, "d_reserved": d_reserved,
+             "order_no": order_no, "actor": actor, "note": note, "at": at})
+
+
+async def _move(session: AsyncSession, *, kind: str, sku: str, qty: int, d_on_hand: int, d_reserved: int,
+                at: datetime, order_no: str | None, actor: str | None, note: str | None) -> None:
+    level, movement = _params(kind, sku, qty, d_on_hand, d_reserved, at, order_no, actor, note)
+    result = await session.execute(_LEVEL_MOVE, level)
     if result.rowcount != 1:
         current = await levels(session, sku)
         if current is None:
@@ -50,8 +64,18 @@ async def _move(session: AsyncSession, *, kind: str, sku: str, qty: int, d_on_ha
             raise DomainError(f"{sku} 的预留数量不足，无法{'释放' if kind == 'release' else '出库'} {qty}",
                               sku=sku, reserved=current.reserved)
         raise InsufficientStock(sku, qty, current.available)
-    session.add(StockMovement(sku=sku, kind=kind, qty=qty, d_on_hand=d_on_hand, d_reserved=d_reserved,
-                              order_no=order_no, actor=actor, note=note, at=at))
+    session.add(StockMovement(**movement))
+
+
+def ship_now(conn: Connection, sku: str, qty: int, *, at: datetime, order_no: str, actor: str | None = None,
+             note: str | None = None) -> bool:
+    """`ship` on a synchronous connection (inside `AsyncSession.run_sync`, the scan's path): False, with nothing
+    written, when the guard refuses (not enough reserved), so the caller needs no savepoint to undo it."""
+    level, movement = _params("shipment", sku, qty, -qty, -qty, at, order_no, actor, note)
+    if conn.execute(_LEVEL_MOVE, level).rowcount != 1:
+        return False
+    conn.execute(_INSERT_MOVEMENT, movement)
+    return True
 
 
 async def ensure_level(session: AsyncSession, sku: str) -> None:

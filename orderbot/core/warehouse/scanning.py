@@ -5,6 +5,12 @@ package is scanned (time, packer, station), stock moves reserved → shipped, th
 its last package, to shipped; the customer's shipment notice is returned for the outbox. A repeat moves nothing.
 A failure never blames the packer: it is recorded, a 异常扫码工单 opens for the lead on duty, and three failures
 in a row at one station hand the lead the last three scans side by side.
+
+The good scan and the repeat are one short run of prebuilt Core statements in one greenlet (`_scan_now`): a
+joined select that locks the order and package rows, guarded UPDATEs instead of read-modify-write (stock by
+`ledger.ship_now`, the package only if still unscanned, the order by `Timeline`, which plans its moves with the
+same state machine and texts as `move_stage`/`change_status`), and the inserts. Everything that can refuse is
+decided before the first write, so no savepoint is needed. Failures are rare and go through the ORM.
 """
 from __future__ import annotations
 
@@ -12,13 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ...config import BusinessConfig
 from ..errors import DomainError
 from ..models import Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
-from ..orders.service import add_event, change_status, move_stage, open_task
+from ..orders.service import StaleOrder, Timeline, open_task
 from ..orders.states import STAGE_INDEX
 from ..stock import ledger
 from .labels import LabelCheckFailed, LabelUnreadable, parse_label, split_label
@@ -99,9 +107,9 @@ def _local(now: datetime, config: BusinessConfig) -> datetime:
     return now.astimezone(ZoneInfo(config.timezone))
 
 
-async def _fail(session: AsyncSession, scan: Scan, outcome: str, config: BusinessConfig, now: datetime,
+async def _fail(session: AsyncSession, record: dict, outcome: str, config: BusinessConfig, now: datetime,
                 detail: str) -> ScanResult:
-    scan.outcome, scan.detail = outcome, detail
+    scan = Scan(**record, outcome=outcome, detail=detail)
     session.add(scan)
     await session.flush()
     lead = await lead_on_duty(session, config, _local(now, config).date())
@@ -149,7 +157,8 @@ async def _disagreement(session: AsyncSession, scan: Scan) -> tuple[int, ...]:
             int(package is None), int(scan.outcome == "bad_check"))
 
 
-def hazard_warnings(product: Product, config: BusinessConfig, docs_missing: bool) -> tuple[str, ...]:
+def hazard_warnings(product, config: BusinessConfig, docs_missing: bool) -> tuple[str, ...]:
+    """What the packer must do now, from a product (or any row with its `hazmat_class` and `fragile`)."""
     out = []
     if product.hazmat_class:
         h = config.hazmat.get(product.hazmat_class)
@@ -164,108 +173,160 @@ def hazard_warnings(product: Product, config: BusinessConfig, docs_missing: bool
     return tuple(out)
 
 
+# The fast path's statements, built and compiled once: the ORM's statement building, identity map and flush cost
+# several times the SQL itself here.
+_PK, _PR = Package.__table__.alias("pk"), Product.__table__.alias("pr")
+_ORDER_PACKAGE = (
+    select(Order.id, Order.order_no, Order.status, Order.stage, Order.customs_hold, Order.review_hold,
+           Order.tracking_no, Order.carrier_code, Order.customer_id,
+           Package.id.label("package_id"), Package.package_no, Package.sku, Package.qty, Package.batch_no,
+           Package.scanned_at, Package.scanned_by, Product.hazmat_class, Product.fragile,
+           Customer.name.label("customer_name"), Customer.wechat_openid, Customer.email,
+           # fixed once an order has packages (all made in one transaction), so safe to read before the lock
+           select(func.count()).select_from(_PK).where(_PK.c.order_id == Order.id).scalar_subquery().label("total"),
+           exists().where(Task.order_id == Order.id, Task.type == "customs_docs", Task.state == "open")
+           .label("docs_open"),
+           select(_PK.c.tracking_no).where(_PK.c.order_id == Order.id, _PK.c.tracking_no.is_not(None)).limit(1)
+           .scalar_subquery().label("package_tracking"),
+           select(_PR.c.name).join(_PK, _PK.c.sku == _PR.c.sku).where(_PK.c.order_id == Order.id).limit(1)
+           .scalar_subquery().label("first_product"))
+    .join(Package, Package.order_id == Order.id).join(Product, Product.sku == Package.sku)
+    .join(Customer, Customer.id == Order.customer_id)
+    .where(Order.order_no == bindparam("order_no"), Package.package_no == bindparam("package_no"))
+    # PostgreSQL: scans of one order queue on its row (the last package ships the order exactly once), a
+    # package scanned twice at once is seen scanned by the second; SQLite: writers are serialised anyway.
+    .with_for_update(of=[Order.__table__, Package.__table__]))
+_SCANNED_BEFORE = select(func.count(Package.scanned_at)).where(Package.order_id == bindparam("order_id"))
+_MARK_SCANNED = (update(Package.__table__)
+                 .where(Package.__table__.c.id == bindparam("package_id"), Package.__table__.c.scanned_at.is_(None))
+                 .values(scanned_at=bindparam("at", type_=Package.__table__.c.scanned_at.type),
+                         scanned_by=bindparam("by"), station=bindparam("at_station")))
+_STAFF_NAME = select(Staff.name).where(Staff.id == bindparam("staff_id"))
+_INSERT_SCAN = insert(Scan.__table__)
+_SC = Scan.__table__.alias("prev")
+# A correction: a good scan right after this packer's own failed scan of the same order (within 30 minutes), so the
+# packer fixed the parcel in place. One fix counts once, so only when the latest such scan was the failure. Decided
+# in the INSERT itself: its subquery runs before the row exists, so the scan never sees itself.
+_INSERT_GOOD_SCAN = insert(Scan.__table__).values(
+    at=bindparam("at", type_=Scan.__table__.c.at.type), staff_id=bindparam("staff_id"),
+    platform_user=bindparam("platform_user"), station=bindparam("station"), raw=bindparam("raw"), outcome="ok",
+    order_no=bindparam("order_no"), package_no=bindparam("package_no"), sku=bindparam("sku"),
+    batch_no=bindparam("batch_no"),
+    correction=func.coalesce(
+        select((_SC.c.outcome != "ok") & (_SC.c.outcome != "repeat"))
+        # coalesce(): not the (staff, at) index, whose range is every scan of this packer in the last half hour
+        # (thousands on a busy day) where the order's own scans are a handful
+        .where(_SC.c.order_no == bindparam("order_no"), func.coalesce(_SC.c.staff_id, "") == bindparam("staff_id"),
+               _SC.c.at >= bindparam("since", type_=Scan.__table__.c.at.type))
+        .order_by(_SC.c.at.desc(), _SC.c.id.desc()).limit(1).scalar_subquery(), false()))
+_INSERT_COMMUNICATION = insert(Communication.__table__)
+_ORDER_NO = select(Order.order_no).where(Order.order_no == bindparam("order_no"))
+
+
 async def scan_package(session: AsyncSession, *, raw: str, staff_id: str | None, platform_user: str | None,
                        station: str | None, now: datetime, config: BusinessConfig, secret: str) -> ScanResult:
-    scan = Scan(at=now, staff_id=staff_id, platform_user=platform_user, station=station, raw=raw[:500],
-                outcome="ok")
+    record = {"at": now, "staff_id": staff_id, "platform_user": platform_user, "station": station, "raw": raw[:500]}
     if staff_id is None:
-        result = await _fail(session, scan, "unbound", config, now, "扫码账号未绑定员工档案")
+        result = await _fail(session, record, "unbound", config, now, "扫码账号未绑定员工档案")
         result.message = "这个扫码账号还没有绑定员工，已通知值班组长，请绑定后再扫。"
         return result
     try:
         label = parse_label(raw, secret)
     except LabelUnreadable:
-        return await _fail(session, scan, "unreadable", config, now, "标签格式无法识别")
+        return await _fail(session, record, "unreadable", config, now, "标签格式无法识别")
     except LabelCheckFailed:
         parts = split_label(raw) or []
-        scan.order_no = parts[1].upper() if len(parts) > 1 else None
-        return await _fail(session, scan, "bad_check", config, now, "校验码不符：标签可能损坏或被手工改写")
-    scan.order_no, scan.package_no, scan.sku, scan.batch_no = (label.order_no.upper(), label.package_no, label.sku,
-                                                               label.batch_no)
-    order = (await session.execute(select(Order).where(Order.order_no == scan.order_no).with_for_update())).scalar()
-    if order is None:
-        return await _fail(session, scan, "unknown_order", config, now, f"系统里没有订单 {scan.order_no}")
-    package = (await session.execute(select(Package).where(Package.order_id == order.id,
-                                                           Package.package_no == label.package_no)
-                                     .with_for_update())).scalar()
-    if package is None:
-        return await _fail(session, scan, "wrong_package", config, now,
-                           f"订单 {order.order_no} 没有第 {label.package_no} 个包裹")
-    if package.scanned_at is not None:
-        scan.outcome = "repeat"
-        session.add(scan)
-        who = await session.get(Staff, package.scanned_by) if package.scanned_by else None
-        when = _local(package.scanned_at, config)
-        return ScanResult("repeat", f"已于 {when:%H:%M} 由 {who.name if who else package.scanned_by} 扫描，无需重复出库",
-                          order.order_no, station=station)
-    if package.sku != label.sku:
-        return await _fail(session, scan, "wrong_sku", config, now,
-                           f"标签SKU {label.sku}，订单包裹应为 {package.sku}")
-    if package.batch_no != label.batch_no:
-        return await _fail(session, scan, "wrong_batch", config, now,
-                           f"标签批次 {label.batch_no}，包裹批次应为 {package.batch_no}")
-    for outcome, bad in (("cancelled", order.status == "cancelled"), ("customs_hold", order.customs_hold),
-                         ("frozen", order.review_hold), ("not_paid", order.status != "paid")):
+        record["order_no"] = parts[1].upper() if len(parts) > 1 else None
+        return await _fail(session, record, "bad_check", config, now, "校验码不符：标签可能损坏或被手工改写")
+    record.update(order_no=label.order_no.upper(), package_no=label.package_no, sku=label.sku, batch_no=label.batch_no)
+    outcome = await session.run_sync(_scan_now, record, label, now=now, config=config)
+    if isinstance(outcome, ScanResult):
+        return outcome
+    if outcome is None:
+        return await _not_found(session, record, label, now=now, config=config)
+    failure, detail = outcome
+    return await _fail(session, record, failure, config, now, detail)
+
+
+def _scan_now(session: Session, record: dict, label, *, now: datetime,
+              config: BusinessConfig) -> ScanResult | tuple[str, str] | None:
+    """The good scan and the repeat, synchronously in one greenlet (`run_sync`): a ScanResult; for a failure
+    (outcome, detail) with nothing written; None when the order or the package does not exist."""
+    conn = session.connection()
+    row = conn.execute(_ORDER_PACKAGE, {"order_no": record["order_no"], "package_no": label.package_no}).first()
+    if row is None:
+        return None
+    staff_id, station = record["staff_id"], record["station"]
+    if row.scanned_at is not None:
+        conn.execute(_INSERT_SCAN, {**record, "outcome": "repeat", "detail": None, "correction": False})
+        who = conn.execute(_STAFF_NAME, {"staff_id": row.scanned_by}).scalar() if row.scanned_by else None
+        when = _local(row.scanned_at, config)
+        return ScanResult("repeat", f"已于 {when:%H:%M} 由 {row.scanned_by if who is None else who} 扫描，无需重复出库",
+                          row.order_no, station=station)
+    if row.sku != label.sku:
+        return "wrong_sku", f"标签SKU {label.sku}，订单包裹应为 {row.sku}"
+    if row.batch_no != label.batch_no:
+        return "wrong_batch", f"标签批次 {label.batch_no}，包裹批次应为 {row.batch_no}"
+    for outcome, bad in (("cancelled", row.status == "cancelled"), ("customs_hold", row.customs_hold),
+                         ("frozen", row.review_hold), ("not_paid", row.status != "paid")):
         if bad:
-            return await _fail(session, scan, outcome, config, now, f"订单 {order.order_no}：{OUTCOME_NAMES[outcome]}")
+            return outcome, f"订单 {row.order_no}：{OUTCOME_NAMES[outcome]}"
+    # Everything is decided before the first write: the state machine plans the moves (an illegal one raises
+    # here), the other packages' scans are counted under the order's lock.
+    total = row.total
+    done = total if total == 1 else conn.execute(_SCANNED_BEFORE, {"order_id": row.id}).scalar() + 1
+    timeline = Timeline(row.id, row.status, row.stage, now=now, source="scan", actor=staff_id)
+    if STAGE_INDEX[row.stage] < STAGE_INDEX["packing"]:
+        timeline.move_stage("packing", "开始扫码出库")
+    timeline.event("scan", f"包裹 {row.package_no}/{total} 扫码出库（{station or '未知工位'}）")
+    shipped = done == total
+    if shipped:
+        timeline.change_status("shipped", "最后一个包裹扫码出库")
     try:
-        async with session.begin_nested():
-            await ledger.ship(session, package.sku, package.qty, at=now, order_no=order.order_no, actor=staff_id,
-                              note=f"扫码出库 包裹{package.package_no}")
-    except DomainError:
-        return await _fail(session, scan, "not_reserved", config, now, f"{package.sku} 没有为订单预留库存")
-    return await _ship(session, scan, order, package, staff_id=staff_id, station=station, now=now, config=config)
-
-
-async def _ship(session: AsyncSession, scan: Scan, order: Order, package: Package, *, staff_id: str,
-                station: str | None, now: datetime, config: BusinessConfig) -> ScanResult:
-    package.scanned_at, package.scanned_by, package.station = now, staff_id, station
-    scan.correction = await _is_correction(session, staff_id, order.order_no, now)
-    session.add(scan)
-    total, done = (await session.execute(select(func.count(), func.count(Package.scanned_at))
-                                         .where(Package.order_id == order.id))).one()
-    if STAGE_INDEX[order.stage] < STAGE_INDEX["packing"]:
-        await move_stage(session, order, "packing", now=now, source="scan", actor=staff_id, detail="开始扫码出库")
-    add_event(session, order, at=now, kind="scan", source="scan", actor=staff_id,
-              detail=f"包裹 {package.package_no}/{total} 扫码出库（{station or '未知工位'}）")
-    product = await session.get(Product, package.sku)
-    docs_open = (await session.execute(select(Task.id).where(Task.order_id == order.id, Task.type == "customs_docs",
-                                                             Task.state == "open"))).first() is not None
-    result = ScanResult("ok", "", order.order_no, hazard_warnings(product, config, docs_open), station=station)
-    if done == total:
-        await change_status(session, order, "shipped", now=now, source="scan", actor=staff_id, reason="最后一个包裹扫码出库")
+        moved = ledger.ship_now(conn, row.sku, row.qty, at=now, order_no=row.order_no, actor=staff_id,
+                                note=f"扫码出库 包裹{row.package_no}")
+    except DomainError:  # a quantity the ledger refuses: refused like missing stock, as the ORM path did
+        moved = False
+    if not moved:
+        return "not_reserved", f"{row.sku} 没有为订单预留库存"  # the guard wrote nothing
+    if conn.execute(_MARK_SCANNED, {"package_id": row.package_id, "at": now, "by": staff_id,
+                                    "at_station": station}).rowcount != 1:
+        raise StaleOrder(f"package {row.package_id} was scanned under our lock")
+    conn.execute(_INSERT_GOOD_SCAN, {**record, "since": now - CORRECTION_WINDOW})
+    timeline.write(session)
+    loaded = session.identity_map.get(identity_key(Package, row.package_id))
+    if loaded is not None:
+        session.expire(loaded)
+    result = ScanResult("ok", "", row.order_no, hazard_warnings(row, config, bool(row.docs_open)), station=station)
+    head = f"✅ 出库成功 {row.order_no} 包裹 {row.package_no}/{total} · {row.sku}"
+    if shipped:
         result.shipped_order = True
-        result.customer = await _customer_notice(session, order, now, config)
-    head = f"✅ 出库成功 {order.order_no} 包裹 {package.package_no}/{total} · {package.sku}"
-    if result.shipped_order:
+        result.customer = _notice_now(conn, row, now, config)
         head += "\n整单已发出，已通知客户"
     result.message = "\n".join([head, *(f"⚠️ {w}" for w in result.warnings)])
     return result
 
 
-async def _is_correction(session: AsyncSession, staff_id: str, order_no: str, now: datetime) -> bool:
-    """A good scan right after this packer's own failed scan of the same order (within 30 minutes): the packer
-    fixed the parcel in place. One fix counts once, so only when the latest scan of that order was the failure."""
-    last = (await session.execute(select(Scan.outcome).where(
-        Scan.staff_id == staff_id, Scan.order_no == order_no, Scan.at >= now - CORRECTION_WINDOW)
-        .order_by(Scan.at.desc(), Scan.id.desc()).limit(1))).scalar()
-    return last is not None and last not in ("ok", "repeat")
+def _notice_now(conn, row, now: datetime, config: BusinessConfig) -> CustomerNotice:
+    """`_customer_notice` from the scan's row: the same text, fields and communication record."""
+    tracking = row.tracking_no or row.package_tracking
+    text = f"已发出|单号:{tracking}" if tracking else f"已发出|订单:{row.order_no}"
+    conn.execute(_INSERT_COMMUNICATION, {"order_id": row.id, "at": now, "direction": "out", "medium": "wechat",
+                                         "party": row.customer_name, "summary": f"发货通知：{text}"})
+    return CustomerNotice(row.customer_id, row.wechat_openid, row.email, row.order_no, text, {
+        "order_no": row.order_no, "shipped_at": f"{_local(now, config):%Y-%m-%d %H:%M}",
+        "product": row.first_product or "", "carrier": row.carrier_code or "", "tracking_no": tracking or ""})
 
 
-async def _customer_notice(session: AsyncSession, order: Order, now: datetime,
-                           config: BusinessConfig) -> CustomerNotice:
-    customer = await session.get(Customer, order.customer_id)
-    tracking = order.tracking_no or (await session.execute(
-        select(Package.tracking_no).where(Package.order_id == order.id, Package.tracking_no.is_not(None))
-        .limit(1))).scalar()
-    text = f"已发出|单号:{tracking}" if tracking else f"已发出|订单:{order.order_no}"
-    first = (await session.execute(select(Product.name).join(Package, Package.sku == Product.sku)
-                                   .where(Package.order_id == order.id).limit(1))).scalar()
-    session.add(Communication(order_id=order.id, at=now, direction="out", medium="wechat", party=customer.name,
-                              summary=f"发货通知：{text}"))
-    return CustomerNotice(customer.id, customer.wechat_openid, customer.email, order.order_no, text, {
-        "order_no": order.order_no, "shipped_at": f"{_local(now, config):%Y-%m-%d %H:%M}", "product": first or "",
-        "carrier": order.carrier_code or "", "tracking_no": tracking or ""})
+async def _not_found(session: AsyncSession, record: dict, label, *, now: datetime,
+                     config: BusinessConfig) -> ScanResult:
+    """No order or package for the label (the joined select found nothing; products and customers are foreign
+    keys, so it was one of these): which one, worded for the lead."""
+    order_no = (await session.execute(_ORDER_NO, {"order_no": record["order_no"]})).scalar()
+    if order_no is None:
+        return await _fail(session, record, "unknown_order", config, now, f"系统里没有订单 {record['order_no']}")
+    return await _fail(session, record, "wrong_package", config, now,
+                       f"订单 {order_no} 没有第 {label.package_no} 个包裹")
 
 
 class WaybillRefused(DomainError):
