@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,6 +59,11 @@ def sqlite_path(url: str | URL) -> Path | None:
         return None
     path = url.database
     return Path(path) if path and path != ":memory:" else None
+
+
+def sqlite_timestamp(at: datetime) -> str:
+    """An aware datetime as SQLAlchemy stores it in SQLite (UTC, no zone), for the raw statements."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _inline_capable(url: URL) -> bool:

@@ -202,3 +202,28 @@ async def test_unknown_channel_is_dead_with_reason(db, clock, wecom):
         (row,) = await outbox.listing(s, dead=True)
     assert row.last_error == "没有配置渠道 dingtalk"
     await asyncio.sleep(0)
+
+
+async def test_claims_take_due_rows_oldest_first_and_concurrent_claims_never_share_a_row(db, clock):
+    for i in range(10):
+        await queue(db, clock, "wecom", f"user:U{i}", Reply(text=f"m{i}"))
+    async with db.write() as s:
+        first = await outbox.claim_due(s, clock(), limit=3)
+    assert [c.payload["text"] for c in first] == ["m0", "m1", "m2"] and {c.attempts for c in first} == {1}
+    if db.dialect == "sqlite":
+        return  # SQLite has one writer: two claims cannot overlap at all
+    claimed, holding = [], asyncio.Event()
+
+    async def claim_and_hold():  # a second worker's transaction stays open while the other one claims
+        async with db.write() as s:
+            claimed.append(await outbox.claim_due(s, clock(), limit=4))
+            holding.set()
+            await asyncio.sleep(0.3)
+
+    other = asyncio.ensure_future(claim_and_hold())
+    await holding.wait()
+    async with db.write() as s:
+        claimed.append(await outbox.claim_due(s, clock(), limit=4))
+    await other
+    ids = [c.id for batch in claimed for c in batch]
+    assert len(ids) == 7 and len(set(ids)) == 7  # 4 + the 3 left: skipped the rows locked by the other

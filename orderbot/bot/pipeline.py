@@ -24,16 +24,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core import outbox
 from ..core.models import InboundEvent as InboxRow
 from ..core.models import OutboxMessage
-from ..db import Database
+from ..core.sqlutil import run_core
+from ..db import Database, sqlite_timestamp
 from .inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, event_to_dict
 from .reply import Reply
 
@@ -190,6 +191,13 @@ class _Deferring(_Batcher):
         return await super()._next_batch()
 
 
+_INBOX, _OUTBOX = InboxRow.__table__, OutboxMessage.__table__
+# Built once, so compiled once; run with `run_core`.
+_CLAIM = update(_INBOX).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.state == "new").values(state="done")
+_QUEUE_REPLY = insert(_OUTBOX).returning(_OUTBOX.c.id)
+PASSIVE_NOTE = "被动回复"
+
+
 @functools.lru_cache(maxsize=MAX_BATCH)
 def _inbox_sql(rows: int) -> str:
     values = ",".join(["(?, ?, ?, 'new', ?)"] * rows)
@@ -231,7 +239,7 @@ class InboundPipeline:
                 seen.add(key)
                 rows.append((key[0], key[1], event_to_dict(e)))
         if self.db.raw_sqlite:  # the hottest write of all: straight on sqlite3, one statement per batch
-            at = now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
+            at = sqlite_timestamp(now)
             params = [v for source, key, payload in rows for v in (source, key, at, json.dumps(payload))]
             sql = _inbox_sql(len(rows))
             returned = await self.db.raw_write(lambda conn: conn.execute(sql, params).fetchall())
@@ -328,8 +336,7 @@ class InboundPipeline:
     async def _one(self, session: AsyncSession, inbox_id: int, event: InboundEvent,
                    prepared: object = None) -> Processed | None:
         now = self.clock()
-        claimed = await session.execute(update(InboxRow).where(InboxRow.id == inbox_id, InboxRow.state == "new")
-                                        .values(state="done"))
+        claimed = await run_core(session, _CLAIM, {"inbox_id": inbox_id})
         if claimed.rowcount != 1:
             return None
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
@@ -351,11 +358,11 @@ class InboundPipeline:
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
-        return (await session.execute(insert(OutboxMessage.__table__).values(
-            channel=event.origin.reply_channel, destination=event.origin.reply_to, kind="reply", payload=payload,
-            state="pending", attempts=0, next_attempt_at=now + hold if hold else now, created_at=now,
-            dedupe_key=f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"[:191],
-        ).returning(OutboxMessage.__table__.c.id))).scalar_one()
+        return (await run_core(session, _QUEUE_REPLY, {
+            "channel": event.origin.reply_channel, "destination": event.origin.reply_to, "kind": "reply",
+            "payload": payload, "state": "pending", "attempts": 0,
+            "next_attempt_at": now + hold if hold else now, "created_at": now,
+            "dedupe_key": f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"[:191]})).scalar_one()
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
         """Record the failure on the inbox row (so it is not retried for ever) and tell the person."""
@@ -388,12 +395,18 @@ class InboundPipeline:
         return done
 
     async def mark_answered_passively(self, outbox_id: int) -> bool:
-        """The reply went back in the HTTP response: make sure the worker does not send it again."""
+        """The reply went back in the HTTP response: make sure the worker does not send it again (False if the
+        worker was first)."""
+        if self.db.raw_sqlite:  # once per passive scan: the raw lane, as the inbox insert
+            at = sqlite_timestamp(self.clock())
+            return await self.db.raw_write(lambda conn: conn.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+                (at, PASSIVE_NOTE, outbox_id)).rowcount) == 1
         async with self.db.write() as session:
             state = (await session.execute(select(OutboxMessage.state).where(OutboxMessage.id == outbox_id))).scalar()
             if state != "pending":
                 return False
-            await outbox.mark_sent(session, [outbox_id], self.clock(), note="被动回复")
+            await outbox.mark_sent(session, [outbox_id], self.clock(), note=PASSIVE_NOTE)
             return True
 
     async def _transcribe(self, event: ChatMessage) -> ChatMessage:

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import OutboxMessage
-from .sqlutil import insert_ignore
+from .sqlutil import insert_once_statements, run_core
 
 LEASE = timedelta(seconds=60)
+_ENQUEUE_ONCE = insert_once_statements(OutboxMessage.__table__, ["dedupe_key"])
+_T = OutboxMessage.__table__
+_MARK_SENT = update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(
+    state="sent", sent_at=bindparam("now"), last_error=bindparam("note"))
 
 
 @dataclass(frozen=True)
@@ -38,29 +42,34 @@ async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind
     if dedupe_key is None:
         session.add(OutboxMessage(**row))
         return True
-    result = await session.execute(insert_ignore(session, OutboxMessage.__table__, [row], ["dedupe_key"]))
+    result = await run_core(session, _ENQUEUE_ONCE[session.bind.dialect.name], row)
     return result.rowcount == 1
 
 
+def _claim_statement(skip_locked: bool):
+    due = (select(_T.c.id).where(_T.c.state == "pending", _T.c.next_attempt_at <= bindparam("now"))
+           .order_by(_T.c.id).limit(bindparam("limit")))
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (update(_T).where(_T.c.id.in_(due)).values(next_attempt_at=bindparam("until"), attempts=_T.c.attempts + 1)
+            .returning(_T.c.id, _T.c.channel, _T.c.destination, _T.c.kind, _T.c.payload, _T.c.attempts,
+                       _T.c.created_at))
+
+
+_CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
+
+
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claimed]:
-    """Take up to `limit` due pending rows, oldest first, leasing them for `LEASE`."""
-    stmt = (select(OutboxMessage).where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.id).limit(limit))
-    if session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = (await session.execute(stmt)).scalars().all()
-    claimed = []
-    for row in rows:
-        row.next_attempt_at = now + LEASE
-        row.attempts += 1
-        claimed.append(Claimed(row.id, row.channel, row.destination, row.kind, dict(row.payload), row.attempts,
-                               row.created_at))
-    return claimed
+    """Take up to `limit` due pending rows, oldest first, leasing them for `LEASE`: one prebuilt UPDATE …
+    RETURNING (the worker runs it after every commit that queued something)."""
+    rows = await run_core(session, _CLAIM[session.bind.dialect.name],
+                          {"now": now, "limit": limit, "until": now + LEASE})
+    return sorted((Claimed(row.id, row.channel, row.destination, row.kind, dict(row.payload), row.attempts,
+                           row.created_at) for row in rows), key=lambda c: c.id)
 
 
 async def mark_sent(session: AsyncSession, ids: list[int], now: datetime, note: str | None = None) -> None:
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                          .values(state="sent", sent_at=now, last_error=note))
+    await run_core(session, _MARK_SENT, {"ids": ids, "now": now, "note": note})
 
 
 async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str, *,
