@@ -192,6 +192,10 @@ async def bench_seed_sqlite(ctx: BenchContext) -> list[Result]:
     bare = await asyncio.to_thread(_bare_insert_rate, ctx.workdir)
     results = _seed_results("seed.sqlite", seeded["wall"], seeded["summary"], bare, 180.0)
     results[0].extra["file_mb"] = round(seeded["path"].stat().st_size / 2 ** 20, 1)
+    phases = seeded["summary"].phases
+    if phases:  # where the time went: insert/wait (parent), child_* (generator process), indexes, analyze, commit
+        results[0].extra["phases"] = phases
+        print("  seed.sqlite phases (s): " + ", ".join(f"{k} {v}" for k, v in phases.items()), file=sys.stderr)
     return results
 
 
