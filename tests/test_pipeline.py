@@ -162,3 +162,31 @@ async def test_processing_runs_in_time_slices_with_commits_in_between(db, clock,
     monkeypatch.setattr(module, "SLICE", 0.0)  # every event overruns the slice: one transaction each
     await burst(range(3, 6))
     assert len(commits) == 4 and await _states(db) == {"done": 6}
+
+
+async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved_first(db, clock):
+    from orderbot.bot.pipeline import PassiveAnswer
+
+    pipeline = InboundPipeline(db, _recording_handler([]), clock)
+
+    def scan(i):
+        return ScanEvent(Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"), "OB1|x", f"scan:{i}",
+                         clock(), wants_reply=True)
+
+    async def run(event, answer):
+        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
+
+    waiting = PassiveAnswer(lambda reply: True)  # the webhook still waits: the reply goes back in the response
+    first = await run(scan(1), waiting)
+    assert first.passive and waiting.state == "claimed" and not waiting.give_up()
+    gone = PassiveAnswer(lambda reply: True)  # the webhook stopped waiting: the outbox sends it, at once
+    assert gone.give_up()
+    second = await run(scan(2), gone)
+    too_big = PassiveAnswer(lambda reply: False)  # does not fit a passive reply: the outbox sends it
+    third = await run(scan(3), too_big)
+    assert not second.passive and not third.passive and too_big.give_up()
+    async with db.read() as s:
+        rows = {r.id: r for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert rows[first.outbox_id].state == "sent" and rows[first.outbox_id].last_error == "被动回复"
+    for p in (second, third):
+        assert rows[p.outbox_id].state == "pending" and rows[p.outbox_id].next_attempt_at == clock()

@@ -11,8 +11,9 @@ inbox and answered right after it (an event waits at most `MAX_DEFER`).
    leaves the row 'new'; `resume` processes it after the restart. An event whose handler fails is marked
    'failed' with the error, and the person is told it was recorded.
 
-A reply that may also go back synchronously (WeCom `scancode_waitmsg` passive reply) is queued with a short
-hold; if the webhook answers in time it marks the row sent, otherwise the worker sends it after the hold.
+A reply that may go back synchronously (WeCom `scancode_waitmsg` passive reply) is claimed by processing while
+the webhook still waits (`PassiveAnswer`) and stored as sent in the same transaction; otherwise it is queued for
+the outbox like any other.
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from typing import Protocol
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..core import outbox
 from ..core.models import InboundEvent as InboxRow
 from ..core.models import OutboxMessage
 from ..core.sqlutil import run_core
@@ -39,7 +39,6 @@ from .inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, even
 from .reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
-PASSIVE_HOLD = timedelta(seconds=15)
 MAX_BATCH = 64
 SLICE = 0.004  # seconds of processing per transaction before acknowledgements get the loop back
 PREPARING = 2  # events prepared (parsed, read, charted) at once outside the transaction
@@ -66,6 +65,29 @@ VOICE_HELP = "暂时听不懂企业微信的语音消息：请长按语音选择
 class Processed:
     reply: Reply | None
     outbox_id: int | None
+    passive: bool = False  # the reply is to go back in the HTTP response (its row is stored as sent)
+
+
+class PassiveAnswer:
+    """A webhook waiting to send the reply back in its HTTP response (a WeCom `scancode_waitmsg`). Processing
+    claims it in the transaction that queues the reply, which is then stored as already sent (no second write
+    after the response); a webhook that stopped waiting first makes processing queue the reply for the outbox.
+    Both moves happen without an await in between, so exactly one of them wins."""
+
+    def __init__(self, fits: Callable[[Reply], bool]):
+        self.fits = fits  # whether a reply can go back in the response at all
+        self.state = "waiting"  # → claimed | gave_up
+
+    def claim(self, reply: Reply) -> bool:
+        if self.state == "waiting" and self.fits(reply):
+            self.state = "claimed"
+        return self.state == "claimed"  # a batch retried one by one claims again
+
+    def give_up(self) -> bool:
+        """False when processing has claimed the answer: its commit is moments away, wait for it."""
+        if self.state == "waiting":
+            self.state = "gave_up"
+        return self.state == "gave_up"
 
 
 class _Batcher:
@@ -277,7 +299,8 @@ class InboundPipeline:
             return None
         return await self.run(inbox_id, event, urgent=True)
 
-    async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None) -> Processed | None:
+    async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None,
+                  answer: PassiveAnswer | None = None) -> Processed | None:
         """Process an accepted event; None if it had been processed already (a resumed duplicate). `urgent`
         (default: a scan whose reply goes back in the HTTP response) when someone waits for the answer now;
         other events give way to acknowledgements (see `_Deferring`), and prepare a few at a time so a
@@ -292,7 +315,7 @@ class InboundPipeline:
             async with self._preparing:
                 prepared, event = await self._prepare(inbox_id, event)
         try:
-            return await self._running.submit((inbox_id, event, prepared), urgent=urgent, since=arrived)
+            return await self._running.submit((inbox_id, event, prepared, answer), urgent=urgent, since=arrived)
         except Exception as exc:
             await self._failed(inbox_id, event, exc)
             raise
@@ -333,8 +356,8 @@ class InboundPipeline:
             self.on_commit()
         return results
 
-    async def _one(self, session: AsyncSession, inbox_id: int, event: InboundEvent,
-                   prepared: object = None) -> Processed | None:
+    async def _one(self, session: AsyncSession, inbox_id: int, event: InboundEvent, prepared: object = None,
+                   answer: PassiveAnswer | None = None) -> Processed | None:
         now = self.clock()
         claimed = await run_core(session, _CLAIM, {"inbox_id": inbox_id})
         if claimed.rowcount != 1:
@@ -347,21 +370,22 @@ class InboundPipeline:
             reply = await self.handler(event, session)
         if reply is None:
             return Processed(None, None)
-        passive = isinstance(event, ScanEvent) and event.wants_reply
         await session.flush()  # the handler's own changes first, so a failure is reported as this event's
-        outbox_id = await self._queue_reply(session, event, reply, now, hold=PASSIVE_HOLD if passive else None)
-        return Processed(reply, outbox_id)
+        passive = answer is not None and answer.claim(reply)
+        outbox_id = await self._queue_reply(session, event, reply, now, sent=passive)
+        return Processed(reply, outbox_id, passive)
 
     @staticmethod
     async def _queue_reply(session: AsyncSession, event: InboundEvent, reply: Reply, now: datetime, *,
-                           hold: timedelta | None = None, suffix: str = "") -> int:
+                           sent: bool = False, suffix: str = "") -> int:
+        """The reply's outbox row; `sent` when it goes back in the HTTP response instead (kept as the record)."""
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
         return (await run_core(session, _QUEUE_REPLY, {
             "channel": event.origin.reply_channel, "destination": event.origin.reply_to, "kind": "reply",
-            "payload": payload, "state": "pending", "attempts": 0,
-            "next_attempt_at": now + hold if hold else now, "created_at": now,
+            "payload": payload, "state": "sent" if sent else "pending", "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "sent_at": now if sent else None, "last_error": PASSIVE_NOTE if sent else None,
             "dedupe_key": f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"[:191]})).scalar_one()
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
@@ -393,21 +417,6 @@ class InboundPipeline:
             except Exception:  # recorded as failed by run(); go on with the others
                 continue
         return done
-
-    async def mark_answered_passively(self, outbox_id: int) -> bool:
-        """The reply went back in the HTTP response: make sure the worker does not send it again (False if the
-        worker was first)."""
-        if self.db.raw_sqlite:  # once per passive scan: the raw lane, as the inbox insert
-            at = sqlite_timestamp(self.clock())
-            return await self.db.raw_write(lambda conn: conn.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
-                (at, PASSIVE_NOTE, outbox_id)).rowcount) == 1
-        async with self.db.write() as session:
-            state = (await session.execute(select(OutboxMessage.state).where(OutboxMessage.id == outbox_id))).scalar()
-            if state != "pending":
-                return False
-            await outbox.mark_sent(session, [outbox_id], self.clock(), note=PASSIVE_NOTE)
-            return True
 
     async def _transcribe(self, event: ChatMessage) -> ChatMessage:
         if self.speech_to_text is None:

@@ -8,6 +8,7 @@ scancode_waitmsg whose answer is ready within the deadline goes back as the encr
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -22,12 +23,13 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from ..bot.channels.text import reply_plain, split_utf8
 from ..bot.inbound import ScanEvent
-from ..bot.pipeline import InboundPipeline
+from ..bot.pipeline import InboundPipeline, PassiveAnswer
 from .common import METRICS, TaskTracker, json_error
 from .wecom_xml import BadXml, fields, parse_xml, to_event
 
 log = logging.getLogger("orderbot.webhooks.wecom")
 PASSIVE_DEADLINE = 3.5  # seconds we wait for a scan's answer before acknowledging with an empty 200
+CLAIMED_GRACE = 1.0  # further seconds for a reply processing claimed for the response just before the deadline
 
 
 def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
@@ -140,18 +142,24 @@ async def receive(request: web.Request) -> web.Response:
     if not (isinstance(event, ScanEvent) and event.wants_reply):
         inbound.background.spawn(inbound.pipeline.run(inbox_id, event))  # answered through the outbox
         return web.Response(text="")
+    answer = PassiveAnswer(_fits_passively)
+    task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, answer=answer))
     try:
-        processed = await inbound.background.within(inbound.pipeline.run(inbox_id, event), inbound.passive_deadline)
+        try:
+            processed = await asyncio.wait_for(asyncio.shield(task), inbound.passive_deadline)
+        except TimeoutError:
+            if answer.give_up():
+                metrics.inbound[("wecom", "deferred")] += 1
+                return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
+            processed = await asyncio.wait_for(asyncio.shield(task), CLAIMED_GRACE)  # claimed: committing now
     except TimeoutError:
-        metrics.inbound[("wecom", "deferred")] += 1
-        return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
+        log.warning("a passive reply claimed at the deadline was not committed in time (inbox #%s)", inbox_id)
+        return web.Response(text="")
     except Exception:  # recorded as failed by the pipeline, which also tells the person
         return web.Response(text="")
-    reply = processed.reply if processed else None
-    if reply is not None and processed.outbox_id is not None and _fits_passively(reply):
-        if await inbound.pipeline.mark_answered_passively(processed.outbox_id):
-            xml = inbound.passive_reply(event.origin.user_id, reply_plain(reply), secrets.token_hex(8))
-            return web.Response(text=xml, content_type="application/xml")
+    if processed is not None and processed.passive and processed.reply is not None:
+        xml = inbound.passive_reply(event.origin.user_id, reply_plain(processed.reply), secrets.token_hex(8))
+        return web.Response(text=xml, content_type="application/xml")
     return web.Response(text="")
 
 

@@ -73,6 +73,9 @@ def fold(messages: list[Claimed]) -> list[tuple[Claimed, list[int]]]:
     return out
 
 
+GATHER = 0.05  # seconds a woken worker waits, so the messages of many commits go out in one pass
+
+
 class OutboxWorker:
     def __init__(self, db: Database, senders: dict[str, Sender], clock: Callable[[], datetime], *,
                  max_attempts: int = 8, batch: int = 200, concurrency: int = 16, seed: int | None = None,
@@ -184,7 +187,9 @@ class OutboxWorker:
 
     async def run_forever(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         """Drain until `stop` is set; between passes sleep until woken (a commit queued something), stopped, or
-        `idle` seconds pass. The wake flag is cleared before a pass, so a wake during the pass is not lost."""
+        `idle` seconds pass. The wake flag is cleared before a pass, so a wake during the pass is not lost. A pass
+        that did not fill its batch means nothing else is due; a woken worker waits `GATHER` first, so a burst
+        of commits (a scan each) costs one claim, not one per message."""
         while not stop.is_set():
             self.wake.clear()
             try:
@@ -192,7 +197,10 @@ class OutboxWorker:
             except Exception:  # logged, not swallowed: the leased rows come back after the lease
                 log.exception("outbox pass failed")
                 sent = 0
-            if sent or stop.is_set() or self.wake.is_set():
+            if stop.is_set():
+                continue
+            if sent >= self.batch or self.wake.is_set():  # more is due: go on, once a burst of commits gathered
+                await asyncio.sleep(GATHER)
                 continue
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             try:
@@ -201,3 +209,5 @@ class OutboxWorker:
                 for w in waiters:
                     w.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
+            if self.wake.is_set() and not stop.is_set():
+                await asyncio.sleep(GATHER)
