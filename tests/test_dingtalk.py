@@ -66,6 +66,7 @@ async def settle(client) -> None:
     from orderbot.webhooks.dingtalk import DINGTALK
 
     await client.app[DINGTALK].background.drain(timeout=10)
+    await client.app[DINGTALK].pipeline.drain(timeout=10)
 
 
 def signed(clock, skew_ms: int = 0, secret: str = SECRET) -> dict:

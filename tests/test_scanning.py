@@ -71,6 +71,7 @@ class Scanner:
         from orderbot.webhooks.wecom import WECOM
 
         await self.client.app[WECOM].background.drain(timeout=10)
+        await self.client.app[WECOM].pipeline.drain(timeout=10)
 
 
 @pytest.fixture

@@ -64,6 +64,7 @@ async def client(db, config, clock, recorder):
 async def settle(client) -> None:
     """Text messages are answered in the background after the 200: wait for that work."""
     await client.app[WECOM].background.drain(timeout=10)
+    await client.app[WECOM].pipeline.drain(timeout=10)
 
 
 def encrypt(plain: str, *, corp: str = CORP, key: str = AES_KEY, token: str = TOKEN, nonce: str = "n0nce",

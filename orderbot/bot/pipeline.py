@@ -1,7 +1,7 @@
 """From an inbound event to a reply in the outbox, exactly once, acknowledged fast.
 
 Two steps, group-committed (events that arrive while a transaction runs share the next one; on SQLite the inbox
-insert is a raw statement per event instead, cheaper than joining a batch). The first always comes first:
+insert is one raw multi-row statement). The first always comes first:
 processing gives way while callbacks flood in (`_Deferring`), so a burst is acknowledged at the speed of the
 inbox and answered right after it (an event waits at most `MAX_DEFER`).
 1. `accept`: the event is stored in the inbox (`inbound_events`, state 'new', with the event itself) under its
@@ -106,16 +106,11 @@ class _Batcher:
         return len(arrivals) == arrivals.maxlen and \
             asyncio.get_running_loop().time() - arrivals[0] < self._flood_window
 
-    def arrived(self) -> float:
-        """Count an arrival (`submit` does); its loop time."""
-        now = asyncio.get_running_loop().time()
-        self._arrivals.append(now)
-        return now
-
     async def submit(self, item, *, urgent: bool = False, since: float | None = None):
         """`since`: when the item's wait began (loop time), if before now."""
         loop = asyncio.get_running_loop()
-        now = self.arrived()
+        now = loop.time()
+        self._arrivals.append(now)
         future = loop.create_future()
         entry = (item, future, urgent, now if since is None else since)
         if urgent:  # ahead of waiting background work, behind other urgent items
@@ -240,16 +235,14 @@ class InboundPipeline:
         self._accepting = _Batcher(self._accept_batch, flood)
         self._running = _Deferring(self._run_batch, self._accepting, max_defer=max_defer)
         self._preparing = asyncio.Semaphore(PREPARING)
+        self._backlog: collections.deque[tuple[int, InboundEvent, float]] = collections.deque()
+        self._backlog_task: asyncio.Task | None = None
         self._inbox_insert = None
 
     # --- step 1: the inbox ---------------------------------------------------------------------------------
     async def accept(self, event: InboundEvent) -> int | None:
-        """Store the event durably; its inbox id, or None when this dedupe key was seen before. On a SQLite file
-        the insert is cheap enough (raw, ~0.1 ms) to run at once, which answers one turn of the event loop
-        sooner than joining a batch; on PostgreSQL events group-commit."""
-        if self.db.raw_sqlite:
-            self._accepting.arrived()
-            return (await self._accept_batch([event]))[0]
+        """Store the event durably; its inbox id, or None when this dedupe key was seen before. Events arriving
+        together share one statement and one commit."""
         return await self._accepting.submit(event)
 
     async def _accept_batch(self, events: list[InboundEvent]) -> list[int | None]:
@@ -298,6 +291,45 @@ class InboundPipeline:
         if inbox_id is None:
             return None
         return await self.run(inbox_id, event, urgent=True)
+
+    def schedule(self, inbox_id: int, event: InboundEvent) -> None:
+        """Process an accepted event in the background, nobody waiting on the answer (it goes out through the
+        outbox). During a flood this is one append to a queue: the one backlog task starts each event's work
+        only when acknowledgements give way, in arrival order, `PREPARING` at a time."""
+        self._backlog.append((inbox_id, event, asyncio.get_running_loop().time()))
+        if self._backlog_task is None or self._backlog_task.done():
+            self._backlog_task = asyncio.ensure_future(self._work_backlog())
+
+    async def _work_backlog(self) -> None:
+        running: set[asyncio.Task] = set()
+        while True:
+            while self._backlog:
+                await self._running.give_way(self._backlog[0][2])
+                while len(running) >= PREPARING:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                inbox_id, event, since = self._backlog.popleft()
+                task = asyncio.ensure_future(self._run_scheduled(inbox_id, event, since))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if not running:
+                return  # nothing queued and nothing running: `schedule` starts a new task next time
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _run_scheduled(self, inbox_id: int, event: InboundEvent, since: float) -> None:
+        try:
+            prepared, event = await self._prepare(inbox_id, event)
+        except Exception:  # recorded as failed, and the person told, by _prepare
+            return
+        try:
+            await self._running.submit((inbox_id, event, prepared, None), since=since)
+        except Exception as exc:
+            await self._failed(inbox_id, event, exc)
+
+    async def drain(self, timeout: float = 10) -> None:
+        """Wait for the scheduled events to be processed (tests; shutdown, after which the rest are resumed)."""
+        task = self._backlog_task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=timeout)
 
     async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None,
                   answer: PassiveAnswer | None = None) -> Processed | None:

@@ -419,7 +419,7 @@ async def _hand_over(app: web.Application, event, echo: dict) -> web.Response:
         return json_ok(duplicate=True)
     kind = "click" if isinstance(event, CardAction) else "text"
     item = _sandbox_log(app).record_inbound(event.origin.reply_to, event.origin.user_id, kind, echo)
-    app[SANDBOX].background.spawn(app[PIPELINE].run(inbox_id, event))
+    app[PIPELINE].schedule(inbox_id, event)
     return json_ok(accepted=True, id=item["id"])
 
 
@@ -551,6 +551,7 @@ async def index(request: web.Request) -> web.Response:
 async def _drain(app: web.Application):
     yield
     await app[SANDBOX].background.drain()  # let clicks and messages in flight commit before the database closes
+    await app[PIPELINE].drain()
 
 
 def setup(app: web.Application) -> None:

@@ -59,13 +59,14 @@ async def callback(request: web.Request) -> web.Response:
         metrics.inbound[("dingtalk", "duplicate")] += 1
         return json_ok(duplicate=True)
     metrics.inbound[("dingtalk", "accepted")] += 1
-    inbound.background.spawn(inbound.pipeline.run(inbox_id, event))  # the reply goes out through the outbox
+    inbound.pipeline.schedule(inbox_id, event)  # the reply goes out through the outbox
     return json_ok()
 
 
 async def _drain(app: web.Application):
     yield
     await app[DINGTALK].background.drain()
+    await app[DINGTALK].pipeline.drain()
 
 
 def setup(app: web.Application, inbound: DingTalkInbound) -> None:

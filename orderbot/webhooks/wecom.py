@@ -140,7 +140,7 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(text="")
     metrics.inbound[("wecom", "accepted")] += 1
     if not (isinstance(event, ScanEvent) and event.wants_reply):
-        inbound.background.spawn(inbound.pipeline.run(inbox_id, event))  # answered through the outbox
+        inbound.pipeline.schedule(inbox_id, event)  # answered through the outbox
         return web.Response(text="")
     answer = PassiveAnswer(_fits_passively)
     task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, answer=answer))
@@ -166,6 +166,7 @@ async def receive(request: web.Request) -> web.Response:
 async def _drain(app: web.Application):
     yield
     await app[WECOM].background.drain()  # let in-flight events commit before the database closes
+    await app[WECOM].pipeline.drain()
 
 
 def setup(app: web.Application, inbound: WeComInbound) -> None:
