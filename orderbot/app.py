@@ -167,6 +167,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
             dispatcher.parser = parser or await build_parser(db, settings)
         # What start-up built (the intent parser's dictionaries, SQLAlchemy's mappers, config) lives for the whole
         # process: keep it out of the collector's full passes, which otherwise stall the loop for tens of ms.
+        gc.collect()
         gc.freeze()
         http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         stop = asyncio.Event()
@@ -198,6 +199,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                 await asyncio.gather(worker_task, return_exceptions=True)
         await http.session.close()
         executor.shutdown(wait=True)
+        gc.unfreeze()
         if owns_db:
             await db.dispose()
 

@@ -169,7 +169,7 @@ async def bench_wecom_callbacks(requests: int = 2000, concurrency: int = 16, rat
                                   f"p50 full {statistics.median(figures['full'][1]):.1f} ms vs bare "
                                   f"{statistics.median(figures['bare'][1]):.1f} ms; every event answered "
                                   f"{figures['full'][3]:.1f} s after the burst (processing gives way to "
-                                  f"acknowledgements, at most 2 s an event)"})
+                                  f"acknowledgements, waiting for a flood at most 2 s)"})
         p99_full, p99_bare = _pct(figures["full"][2], 99), _pct(figures["bare"][2], 99)
         results.append({"name": "wecom_callback.ack_p99_at_200rps", "figure": round(p99_full, 1), "unit": "ms",
                         "target": "< 50 ms", "baseline": round(p99_bare, 1),

@@ -225,7 +225,8 @@ class Database:
                 result = work(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back by itself (disk full, I/O error)
+                    conn.execute("ROLLBACK")
                 raise
         finally:
             self._lock_owner = None

@@ -209,3 +209,63 @@ async def test_scheduled_events_are_processed_in_order_and_a_failure_is_recorded
     # (a batch that fails is redone one by one, so handlers before the culprit ran twice; once committed)
     assert list(dict.fromkeys(handled)) == [f"msg:{i}" for i in range(12)]
     assert await _states(db) == {"done": 11, "failed": 1}
+
+
+async def test_a_late_claim_is_refused_and_a_claimed_reply_not_answered_goes_back_to_the_outbox(db, clock):
+    from orderbot.bot.pipeline import PassiveAnswer
+
+    pipeline = InboundPipeline(db, _recording_handler([]), clock)
+    loop = asyncio.get_running_loop()
+
+    def scan(i):
+        return ScanEvent(Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"), "OB1|x", f"scan:{i}",
+                         clock(), wants_reply=True)
+
+    async def run(event, answer):
+        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
+
+    late = PassiveAnswer(lambda reply: True, until=loop.time() - 0.1)  # too close to the platform's deadline
+    refused = await run(scan(1), late)
+    claimed = await run(scan(2), PassiveAnswer(lambda reply: True, until=loop.time() + 60))
+    assert not refused.passive and claimed.passive
+    assert await pipeline.reopen_reply(claimed.outbox_id)  # its HTTP response did not go out after all
+    assert not await pipeline.reopen_reply(claimed.outbox_id)  # once
+    async with db.read() as s:
+        states = {r.id: r.state for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert states == {refused.outbox_id: "pending", claimed.outbox_id: "pending"}
+
+
+async def test_events_join_processing_in_arrival_order_whatever_their_preparing_takes(db, clock):
+    handled = []
+
+    class Slow:
+        async def prepare(self, event):
+            await asyncio.sleep(0.2 if event.dedupe_key == "msg:0" else 0)  # the first takes longest
+            return None
+
+        async def __call__(self, event, session, prepared=None):
+            handled.append(event.dedupe_key)
+            return Reply(text="ok")
+
+    pipeline = InboundPipeline(db, Slow(), clock)
+    for i in range(5):
+        event = msg(i, clock)
+        pipeline.schedule(await pipeline.accept(event), event)
+    await pipeline.drain()
+    assert handled == [f"msg:{i}" for i in range(5)]
+
+
+async def test_close_stops_the_backlog_and_leaves_the_rest_to_resume(db, clock):
+    handled = []
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=60, flood=(3, 10.0))
+    for i in range(6):  # a flood: after the third, events wait
+        event = msg(i, clock)
+        pipeline.schedule(await pipeline.accept(event), event)
+    await pipeline.close(timeout=0.3)
+    late = msg(99, clock)
+    pipeline.schedule(await pipeline.accept(late), late)  # after close: only stored
+    before = len(handled)
+    assert before <= 3 and (await _states(db)).get("new", 0) == 7 - before
+    restarted = InboundPipeline(db, _recording_handler(handled), clock)
+    assert await restarted.resume() == 7 - before
+    assert sorted(key for key, _ in handled) == sorted([f"msg:{i}" for i in range(6)] + ["msg:99"])

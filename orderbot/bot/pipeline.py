@@ -74,12 +74,16 @@ class PassiveAnswer:
     after the response); a webhook that stopped waiting first makes processing queue the reply for the outbox.
     Both moves happen without an await in between, so exactly one of them wins."""
 
-    def __init__(self, fits: Callable[[Reply], bool]):
+    def __init__(self, fits: Callable[[Reply], bool], *, until: float | None = None):
+        """`until`: loop time after which processing no longer claims (the webhook must still have time to
+        wait for the commit and answer within the platform's deadline)."""
         self.fits = fits  # whether a reply can go back in the response at all
+        self.until = until
         self.state = "waiting"  # → claimed | gave_up
 
     def claim(self, reply: Reply) -> bool:
-        if self.state == "waiting" and self.fits(reply):
+        if self.state == "waiting" and self.fits(reply) and \
+                (self.until is None or asyncio.get_running_loop().time() < self.until):
             self.state = "claimed"
         return self.state == "claimed"  # a batch retried one by one claims again
 
@@ -108,6 +112,10 @@ class _Batcher:
 
     async def submit(self, item, *, urgent: bool = False, since: float | None = None):
         """`since`: when the item's wait began (loop time), if before now."""
+        return await asyncio.shield(self.enqueue(item, urgent=urgent, since=since))
+
+    def enqueue(self, item, *, urgent: bool = False, since: float | None = None) -> asyncio.Future:
+        """Queue `item` now (no await, so the order of calls is the order of the queue); its outcome's future."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._arrivals.append(now)
@@ -120,7 +128,7 @@ class _Batcher:
             self._pending.append(entry)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._drain())
-        return await asyncio.shield(future)
+        return future
 
     async def _next_batch(self) -> list:
         batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
@@ -213,6 +221,9 @@ _INBOX, _OUTBOX = InboxRow.__table__, OutboxMessage.__table__
 _CLAIM = update(_INBOX).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.state == "new").values(state="done")
 _QUEUE_REPLY = insert(_OUTBOX).returning(_OUTBOX.c.id)
 PASSIVE_NOTE = "被动回复"
+_REOPEN = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "sent",
+                                 _OUTBOX.c.last_error == PASSIVE_NOTE)
+           .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now")))
 
 
 @functools.lru_cache(maxsize=MAX_BATCH)
@@ -237,6 +248,9 @@ class InboundPipeline:
         self._preparing = asyncio.Semaphore(PREPARING)
         self._backlog: collections.deque[tuple[int, InboundEvent, float]] = collections.deque()
         self._backlog_task: asyncio.Task | None = None
+        self._scheduled: set[asyncio.Task] = set()
+        self._last_queued: asyncio.Future | None = None
+        self._closed = False
         self._inbox_insert = None
 
     # --- step 1: the inbox ---------------------------------------------------------------------------------
@@ -295,41 +309,70 @@ class InboundPipeline:
     def schedule(self, inbox_id: int, event: InboundEvent) -> None:
         """Process an accepted event in the background, nobody waiting on the answer (it goes out through the
         outbox). During a flood this is one append to a queue: the one backlog task starts each event's work
-        only when acknowledgements give way, in arrival order, `PREPARING` at a time."""
+        when acknowledgements give way, `PREPARING` preparing at a time; events join the processing queue in
+        arrival order whatever their preparing took. After `close` it does nothing: the row stays `new` in the
+        inbox and is resumed by the next start."""
+        if self._closed:
+            return
         self._backlog.append((inbox_id, event, asyncio.get_running_loop().time()))
         if self._backlog_task is None or self._backlog_task.done():
             self._backlog_task = asyncio.ensure_future(self._work_backlog())
 
     async def _work_backlog(self) -> None:
-        running: set[asyncio.Task] = set()
-        while True:
-            while self._backlog:
-                await self._running.give_way(self._backlog[0][2])
-                while len(running) >= PREPARING:
-                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                inbox_id, event, since = self._backlog.popleft()
-                task = asyncio.ensure_future(self._run_scheduled(inbox_id, event, since))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if not running:
-                return  # nothing queued and nothing running: `schedule` starts a new task next time
-            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        slots = asyncio.Semaphore(PREPARING)
+        while self._backlog:
+            await self._running.give_way(self._backlog[0][2])
+            await slots.acquire()  # released once that event is queued for processing
+            inbox_id, event, since = self._backlog.popleft()
+            queued = asyncio.get_running_loop().create_future()
+            task = asyncio.ensure_future(self._run_scheduled(inbox_id, event, since, self._last_queued, queued,
+                                                             slots))
+            self._scheduled.add(task)
+            task.add_done_callback(self._scheduled.discard)
+            self._last_queued = queued  # the next event, even from a later backlog task, queues after this one
 
-    async def _run_scheduled(self, inbox_id: int, event: InboundEvent, since: float) -> None:
+    async def _run_scheduled(self, inbox_id: int, event: InboundEvent, since: float,
+                             previous: asyncio.Future | None, queued: asyncio.Future,
+                             slots: asyncio.Semaphore) -> None:
+        outcome = None
         try:
-            prepared, event = await self._prepare(inbox_id, event)
-        except Exception:  # recorded as failed, and the person told, by _prepare
-            return
+            try:
+                prepared, event = await self._prepare(inbox_id, event)
+            except Exception:  # recorded as failed, and the person told, by _prepare
+                return
+            if previous is not None:
+                await asyncio.shield(previous)  # the event before this one joins the queue first
+            outcome = self._running.enqueue((inbox_id, event, prepared, None), since=since)
+        finally:
+            if not queued.done():
+                queued.set_result(None)
+            slots.release()
         try:
-            await self._running.submit((inbox_id, event, prepared, None), since=since)
+            await asyncio.shield(outcome)
         except Exception as exc:
             await self._failed(inbox_id, event, exc)
 
     async def drain(self, timeout: float = 10) -> None:
-        """Wait for the scheduled events to be processed (tests; shutdown, after which the rest are resumed)."""
-        task = self._backlog_task
-        if task is not None and not task.done():
-            await asyncio.wait([task], timeout=timeout)
+        """Wait until the scheduled events are processed (tests), at most `timeout` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            pending = [t for t in (self._backlog_task, *self._scheduled) if t is not None and not t.done()]
+            left = deadline - asyncio.get_running_loop().time()
+            if not pending or left <= 0:
+                return
+            await asyncio.wait(pending, timeout=left)
+
+    async def close(self, timeout: float = 10) -> None:
+        """At shutdown: take no more events, give those under way `timeout` seconds, then stop the rest. What
+        was not processed stays `new` in the inbox and is resumed by the next start."""
+        self._closed = True
+        await self.drain(timeout)
+        self._backlog.clear()
+        for task in (self._backlog_task, *self._scheduled):
+            if task is not None and not task.done():
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._backlog_task, *self._scheduled) if t is not None),
+                             return_exceptions=True)
 
     async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None,
                   answer: PassiveAnswer | None = None) -> Processed | None:
@@ -449,6 +492,15 @@ class InboundPipeline:
             except Exception:  # recorded as failed by run(); go on with the others
                 continue
         return done
+
+    async def reopen_reply(self, outbox_id: int) -> bool:
+        """A reply stored as answered in the HTTP response whose response did not go out after all: queue it for
+        the outbox (the rare other side of `PassiveAnswer`)."""
+        async with self.db.write() as session:
+            reopened = await run_core(session, _REOPEN, {"outbox_id": outbox_id, "now": self.clock()})
+        if reopened.rowcount and self.on_commit is not None:
+            self.on_commit()
+        return bool(reopened.rowcount)
 
     async def _transcribe(self, event: ChatMessage) -> ChatMessage:
         if self.speech_to_text is None:

@@ -46,11 +46,11 @@ async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind
     return result.rowcount == 1
 
 
-def _claim_statement(skip_locked: bool):
+def _claim_statement(postgresql: bool):
     due = (select(_T.c.id).where(_T.c.state == "pending", _T.c.next_attempt_at <= bindparam("now"))
            .order_by(_T.c.id).limit(bindparam("limit")))
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
+    if postgresql:  # locked once, in a materialised CTE: a subquery the planner re-runs could take more rows
+        due = select(due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED").c.id)
     return (update(_T).where(_T.c.id.in_(due)).values(next_attempt_at=bindparam("until"), attempts=_T.c.attempts + 1)
             .returning(_T.c.id, _T.c.channel, _T.c.destination, _T.c.kind, _T.c.payload, _T.c.attempts,
                        _T.c.created_at))

@@ -551,7 +551,7 @@ async def index(request: web.Request) -> web.Response:
 async def _drain(app: web.Application):
     yield
     await app[SANDBOX].background.drain()  # let clicks and messages in flight commit before the database closes
-    await app[PIPELINE].drain()
+    await app[PIPELINE].close()
 
 
 def setup(app: web.Application) -> None:

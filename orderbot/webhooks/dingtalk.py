@@ -66,7 +66,7 @@ async def callback(request: web.Request) -> web.Response:
 async def _drain(app: web.Application):
     yield
     await app[DINGTALK].background.drain()
-    await app[DINGTALK].pipeline.drain()
+    await app[DINGTALK].pipeline.close()
 
 
 def setup(app: web.Application, inbound: DingTalkInbound) -> None:

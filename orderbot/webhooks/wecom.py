@@ -29,7 +29,7 @@ from .wecom_xml import BadXml, fields, parse_xml, to_event
 
 log = logging.getLogger("orderbot.webhooks.wecom")
 PASSIVE_DEADLINE = 3.5  # seconds we wait for a scan's answer before acknowledging with an empty 200
-CLAIMED_GRACE = 1.0  # further seconds for a reply processing claimed for the response just before the deadline
+CLAIM_MARGIN = 1.0  # processing claims the response up to this long before the deadline, and may commit within it
 
 
 def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
@@ -142,8 +142,10 @@ async def receive(request: web.Request) -> web.Response:
     if not (isinstance(event, ScanEvent) and event.wants_reply):
         inbound.pipeline.schedule(inbox_id, event)  # answered through the outbox
         return web.Response(text="")
-    answer = PassiveAnswer(_fits_passively)
+    loop = asyncio.get_running_loop()
+    answer = PassiveAnswer(_fits_passively, until=loop.time() + inbound.passive_deadline - CLAIM_MARGIN)
     task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, answer=answer))
+    answered = False
     try:
         try:
             processed = await asyncio.wait_for(asyncio.shield(task), inbound.passive_deadline)
@@ -151,22 +153,33 @@ async def receive(request: web.Request) -> web.Response:
             if answer.give_up():
                 metrics.inbound[("wecom", "deferred")] += 1
                 return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
-            processed = await asyncio.wait_for(asyncio.shield(task), CLAIMED_GRACE)  # claimed: committing now
+            processed = await asyncio.wait_for(asyncio.shield(task), CLAIM_MARGIN)  # claimed: committing now
+        if processed is not None and processed.passive and processed.reply is not None:
+            xml = inbound.passive_reply(event.origin.user_id, reply_plain(processed.reply), secrets.token_hex(8))
+            answered = True
+            return web.Response(text=xml, content_type="application/xml")
+        return web.Response(text="")
     except TimeoutError:
-        log.warning("a passive reply claimed at the deadline was not committed in time (inbox #%s)", inbox_id)
+        log.warning("a passive reply claimed before the deadline was not committed in time (inbox #%s)", inbox_id)
         return web.Response(text="")
     except Exception:  # recorded as failed by the pipeline, which also tells the person
         return web.Response(text="")
-    if processed is not None and processed.passive and processed.reply is not None:
-        xml = inbound.passive_reply(event.origin.user_id, reply_plain(processed.reply), secrets.token_hex(8))
-        return web.Response(text=xml, content_type="application/xml")
-    return web.Response(text="")
+    finally:  # not answered in the response (late, failed, or this request cancelled): the outbox sends it
+        if not answered and not answer.give_up():
+            task.add_done_callback(lambda done: _reopen(inbound, done))
+
+
+def _reopen(inbound: WeComInbound, task: asyncio.Task) -> None:
+    if task.cancelled() or task.exception() is not None or task.result() is None:
+        return
+    if task.result().passive and task.result().outbox_id is not None:
+        inbound.background.spawn(inbound.pipeline.reopen_reply(task.result().outbox_id))
 
 
 async def _drain(app: web.Application):
     yield
     await app[WECOM].background.drain()  # let in-flight events commit before the database closes
-    await app[WECOM].pipeline.drain()
+    await app[WECOM].pipeline.close()
 
 
 def setup(app: web.Application, inbound: WeComInbound) -> None:

@@ -89,11 +89,13 @@ class OutboxWorker:
         self.wake = asyncio.Event()
         self._delivered: list[tuple[list[int], str | None]] = []  # sent, not yet recorded
         self._record_lock = asyncio.Lock()
+        self.last_claimed = 0  # rows the last pass claimed: a full batch means more may be due
 
     async def run_once(self) -> int:
         """Process what is due now; returns the number of messages delivered (folded ones included)."""
         async with self.db.write() as session:
             claimed = await outbox.claim_due(session, self.clock(), self.batch)
+        self.last_claimed = len(claimed)
         if not claimed:
             return 0
         groups: dict[tuple[str, str], list[Claimed]] = {}
@@ -193,13 +195,13 @@ class OutboxWorker:
         while not stop.is_set():
             self.wake.clear()
             try:
-                sent = await self.run_once()
+                await self.run_once()
             except Exception:  # logged, not swallowed: the leased rows come back after the lease
                 log.exception("outbox pass failed")
-                sent = 0
+                self.last_claimed = 0
             if stop.is_set():
                 continue
-            if sent >= self.batch or self.wake.is_set():  # more is due: go on, once a burst of commits gathered
+            if self.last_claimed >= self.batch or self.wake.is_set():  # more is due: go on, after GATHER
                 await asyncio.sleep(GATHER)
                 continue
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
