@@ -194,13 +194,29 @@ async def test_card_update_uses_the_response_code_once_and_app_chats_work(db, cl
     assert any(m.get("chatid") == "wrOPS" for m in fake.messages)
 
 
-async def test_unknown_channel_is_dead_with_reason(db, clock, wecom):
-    _, senders, _ = wecom
-    await queue(db, clock, "dingtalk", "user:x", Reply(text="hi"))
-    await OutboxWorker(db, {"wecom": senders["wecom"]}, clock).run_once()
+async def test_unknown_channel_is_dead_with_reason_in_one_transaction(db, clock, wecom):
+    fake, senders, _ = wecom
+    for who in ("x", "y", "z"):
+        await queue(db, clock, "dingtalk", f"user:{who}", Reply(text="hi"))
+    await queue(db, clock, "wecom", "user:A", Reply(text="still sent"))
+    worker = OutboxWorker(db, {"wecom": senders["wecom"]}, clock)
+    writes = []
+    original = db.write
+
+    def counting_write(*args, **kwargs):
+        writes.append(1)
+        return original(*args, **kwargs)
+
+    db.write = counting_write
+    try:
+        assert await worker.run_once() == 1
+    finally:
+        db.write = original
     async with db.read() as s:
-        (row,) = await outbox.listing(s, dead=True)
-    assert row.last_error == "没有配置渠道 dingtalk"
+        dead = await outbox.listing(s, dead=True)
+    assert [r.last_error for r in dead] == ["没有配置渠道 dingtalk"] * 3
+    assert len(writes) == 3  # the claim, the three dead letters together, the delivered one
+    assert [m["markdown"]["content"] for m in fake.messages] == ["still sent"]
     await asyncio.sleep(0)
 
 

@@ -99,8 +99,16 @@ class OutboxWorker:
         if not claimed:
             return 0
         groups: dict[tuple[str, str], list[Claimed]] = {}
+        unroutable: dict[str, list[int]] = {}
         for msg in claimed:
-            groups.setdefault((msg.channel, msg.destination), []).append(msg)
+            if msg.channel in self.senders:
+                groups.setdefault((msg.channel, msg.destination), []).append(msg)
+            else:
+                unroutable.setdefault(msg.channel, []).append(msg.id)
+        if unroutable:  # one transaction for all of them, not one per destination
+            async with self.db.write() as session:
+                for channel, ids in unroutable.items():
+                    await outbox.mark_dead(session, ids, f"没有配置渠道 {channel}")
         try:
             results = await asyncio.gather(*(self._drain(key, msgs) for key, msgs in groups.items()))
         finally:
