@@ -4,6 +4,7 @@ heavy reads on the threaded engine."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 import sqlite3
@@ -298,29 +299,35 @@ async def test_write_waits_for_another_connections_write_lock_without_blocking_t
         assert (await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars().all() == [1, 2]
 
 
-async def test_write_waits_for_another_process(sdb):
-    path = sdb.engine.url.database
+@contextlib.asynccontextmanager
+async def _another_process_writing(path: str, table: str, seconds: float = 1.0):
+    """Another process holds the write lock for `seconds`, having inserted 1 into `table`."""
     script = textwrap.dedent(f"""
         import sqlite3, sys, time
         conn = sqlite3.connect({path!r}, isolation_level=None, timeout=5)
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)")
-        conn.execute("INSERT INTO elsewhere VALUES (1)")
+        conn.execute("CREATE TABLE IF NOT EXISTS {table} (x INTEGER)")
+        conn.execute("INSERT INTO {table} VALUES (1)")
         print("held", flush=True)
-        time.sleep(1.0)
+        time.sleep({seconds})
         conn.execute("COMMIT")
     """)
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=subprocess.PIPE)
     try:
         assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"held"
+        yield
+    finally:
+        await proc.wait()
+
+
+async def test_write_waits_for_another_process(sdb):
+    async with _another_process_writing(sdb.engine.url.database, "elsewhere"):
         async with Ticker() as ticker:
             started = time.perf_counter()
             async with sdb.write() as s:
                 await s.execute(text("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)"))
                 await s.execute(text("INSERT INTO elsewhere VALUES (2)"))
             waited = time.perf_counter() - started
-    finally:
-        await proc.wait()
     assert waited > 0.3 and ticker.max_gap < 0.25, (waited, ticker.max_gap)
     async with sdb.read() as s:
         assert (await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars().all() == [1, 2]
@@ -328,26 +335,11 @@ async def test_write_waits_for_another_process(sdb):
 
 async def test_raw_write_waits_for_another_process_and_rolls_back_on_error(sdb):
     """The inbox's raw lane: same write lock, same patience with other processes, all or nothing."""
-    path = sdb.engine.url.database
-    script = textwrap.dedent(f"""
-        import sqlite3, sys, time
-        conn = sqlite3.connect({path!r}, isolation_level=None, timeout=5)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE IF NOT EXISTS lane (x INTEGER)")
-        conn.execute("INSERT INTO lane VALUES (1)")
-        print("held", flush=True)
-        time.sleep(1.0)
-        conn.execute("COMMIT")
-    """)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=subprocess.PIPE)
-    try:
-        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"held"
+    async with _another_process_writing(sdb.engine.url.database, "lane"):
         async with Ticker() as ticker:
             started = time.perf_counter()
             await sdb.raw_write(lambda conn: conn.execute("INSERT INTO lane VALUES (2)"))
             waited = time.perf_counter() - started
-    finally:
-        await proc.wait()
     assert waited > 0.3 and ticker.max_gap < 0.25, (waited, ticker.max_gap)
 
     def half_then_fail(conn):
