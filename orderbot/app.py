@@ -16,32 +16,32 @@ import secrets
 import aiohttp
 from aiohttp import web
 
-from .bot.channels.base import Sender
-from .bot.channels.dingtalk import DingTalkApi, DingTalkSender
-from .bot.channels.email import EmailSender
-from .bot.channels.links import MediaLinks
-from .bot.channels.wechat_mp import WeChatMpApi, WeChatMpSender
-from .bot.channels.sandbox import SandboxSender
-from .bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
-from .bot.channels.worker import OutboxWorker, PlatformAlerts
-from .bot.charts import chart_executor, ensure_cjk_font, render_async
-from .bot.addresses import Addresses
-from .bot.alerting import RulesRunner
-from .bot.handlers.courier import run_courier_batch
-from .bot.dispatch import Dispatcher
-from .bot.pipeline import Handler, InboundPipeline
-from .bot.reply import Reply
-from .jobs import standard_jobs
-from .scheduler import attach as attach_scheduler
-from .weather import DemoWeather, from_settings
-from .config import BusinessConfig, load_config
-from .core import outbox
-from .core.clock import Clock, system_clock
-from .db import Database
-from .settings import Settings
-from .webhooks import charts, dingtalk, health, orders, tracking, wecom
-from .webhooks.dingtalk_stream import StreamRunner
-from .webhooks.common import (
+from orderbot.messaging.senders.base import Sender
+from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
+from orderbot.messaging.senders.email import EmailSender
+from orderbot.messaging.links import MediaLinks
+from orderbot.messaging.senders.wechat_mp import WeChatMpApi, WeChatMpSender
+from orderbot.messaging.senders.sandbox import SandboxSender
+from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
+from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
+from orderbot.messaging.addresses import Addresses
+from orderbot.bot.alerting import RulesRunner
+from orderbot.bot.handlers.courier import run_courier_batch
+from orderbot.bot.dispatch import Dispatcher
+from orderbot.messaging.pipeline import Handler, InboundPipeline
+from orderbot.bot.reply import Reply
+from orderbot.jobs.standard import standard_jobs
+from orderbot.jobs.scheduler import attach as attach_scheduler
+from orderbot.adapters.weather import DemoWeather, from_settings
+from orderbot.config import BusinessConfig, load_config
+from orderbot.core import outbox
+from orderbot.core.clock import Clock, system_clock
+from orderbot.db.engine import Database
+from orderbot.settings import Settings
+from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom
+from orderbot.webhooks.dingtalk_stream import StreamRunner
+from orderbot.webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
     request_context,
 )
@@ -102,7 +102,7 @@ def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[st
 
 async def build_parser(db: Database, settings: Settings):
     """The intent parser over the master data (customers, products, staff); jieba loads in a thread."""
-    from .bot.intents import IntentParser, load_vocabulary
+    from orderbot.bot.intents import IntentParser, load_vocabulary
 
     async with db.read() as session:
         vocabulary = await load_vocabulary(session)
@@ -223,7 +223,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     tracking.setup(app)
     charts.setup(app, links)
     if demo:
-        from .webhooks import demo as demo_page
+        from orderbot.sandbox import routes as demo_page
 
         demo_page.setup(app)
     if settings.dingtalk_app_secret:

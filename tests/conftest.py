@@ -19,10 +19,24 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbot.config import BusinessConfig, parse_config
 from orderbot.core.clock import ManualClock
-from orderbot.db import Database, make_engine
-from orderbot.migrate import upgrade
+from orderbot.db.engine import Database, make_engine
+from orderbot.db.migrate import upgrade
 
 PG_URL = os.environ.get("ORDERBOT_TEST_PG_URL")
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers from where a test is and what it runs on: `unit`/`integration`/`e2e` from its folder, `pg` for
+    every case parametrised onto PostgreSQL (`-m "not pg"` is the SQLite-only loop)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for layer in LAYERS:
+            if layer in parts:
+                item.add_marker(layer)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgresql" in callspec.params.values():
+            item.add_marker("pg")
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "orderbot.example.toml"
 T0 = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
 
@@ -103,6 +117,25 @@ async def db(db_url_info):
     await database.dispose()
 
 
+@pytest.fixture(scope="session")
+def static_parser(tmp_path_factory):
+    """The parser over the built-in example vocabulary, built once per session (jieba's dictionary load and the
+    warm-up cost seconds), with the CJK chart font in place for handlers that draw."""
+    from orderbot.bot.charts import ensure_cjk_font
+    from orderbot.bot.intents import IntentParser, Vocabulary
+
+    ensure_cjk_font(cache_dir=tmp_path_factory.mktemp("mpl"))
+    return IntentParser(Vocabulary.static(), cache_dir=tmp_path_factory.mktemp("jieba"))
+
+
+@pytest.fixture(scope="session")
+def corpus_parser(tmp_path_factory):
+    """The parser over the corpus's master data (tests/intents/support.py), built once per session."""
+    from tests.intents.support import make_parser
+
+    return make_parser(tmp_path_factory.mktemp("jieba-corpus"))
+
+
 @pytest.fixture
 def config() -> BusinessConfig:
     return parse_config(EXAMPLE_CONFIG.read_text(encoding="utf-8"), str(EXAMPLE_CONFIG))
@@ -147,7 +180,7 @@ async def wecom(clock):
     import aiohttp
     from aiohttp.test_utils import TestServer
 
-    from orderbot.bot.channels.wecom import WeComApi, WeComAppSender, WeComRobotSender
+    from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
 
     from .fakes.wecom import FakeWeCom
 

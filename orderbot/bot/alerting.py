@@ -20,15 +20,15 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..config import BusinessConfig
-from ..core import outbox
-from ..core.models import Order, Staff
-from ..core.rules.builtins import RULES, RuleDef
-from ..core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
-from ..db import Database
-from .addresses import Addresses
-from .notify import group_address
-from .reply import Button, Card, Chart, Reply
+from orderbot.config import BusinessConfig
+from orderbot.core import outbox
+from orderbot.core.models import Order, Staff
+from orderbot.core.rules.builtins import RULES, RuleDef
+from orderbot.core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
+from orderbot.db.engine import Database
+from orderbot.messaging.addresses import Addresses
+from orderbot.messaging.notify import group_address
+from orderbot.bot.reply import Button, Card, Chart, Reply
 
 log = logging.getLogger("orderbot.rules")
 DIGEST_LINES = 10
@@ -197,8 +197,8 @@ class RulesRunner:
 
     async def _word_cloud(self, n: Notice, now: datetime) -> None:
         """Cancellation reasons of the frozen channel today, as a word cloud for the product group."""
-        from .charts import word_cloud
-        from ..core.rules.builtins import _local_day
+        from orderbot.bot.charts import word_cloud
+        from orderbot.core.rules.builtins import _local_day
         from zoneinfo import ZoneInfo
 
         start, end = _local_day(now, ZoneInfo(self.config.timezone))

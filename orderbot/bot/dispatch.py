@@ -23,15 +23,15 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..config import BusinessConfig
-from ..core.errors import DomainError
-from ..core.models import AuditEntry, Staff
-from ..db import Database
-from .addresses import Addresses
-from .handlers import ROUTES, Context, Route, help_reply
-from .inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
-from .intents import IntentParser
-from .reply import Reply
+from orderbot.config import BusinessConfig
+from orderbot.core.errors import DomainError
+from orderbot.core.models import AuditEntry, Staff
+from orderbot.db.engine import Database
+from orderbot.messaging.addresses import Addresses
+from orderbot.bot.handlers import ROUTES, Context, Route, help_reply
+from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
+from orderbot.bot.intents import IntentParser
+from orderbot.bot.reply import Reply
 
 Charts = Callable[..., Awaitable[bytes]]
 UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"

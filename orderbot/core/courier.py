@@ -34,13 +34,13 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..config import BusinessConfig
-from .errors import DomainError
-from .models import Breaker, CourierRun, Order, Package
-from .models import Carrier as CarrierRow
-from .orders.service import add_event, change_status, move_stage
-from .sqlutil import insert_ignore
-from .warehouse.scanning import WaybillRefused, check_waybill
+from orderbot.config import BusinessConfig
+from orderbot.core.errors import DomainError
+from orderbot.core.models import Breaker, CourierRun, Order, Package
+from orderbot.core.models import Carrier as CarrierRow
+from orderbot.core.orders.service import add_event, change_status, move_stage
+from orderbot.core.sqlutil import insert_ignore
+from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
 
 COLOR_NAMES = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色", "white": "白色", "green": "绿色",
                "black": "黑色"}

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import Media
+from orderbot.core.models import Media
 
 
 async def store(session: AsyncSession, content: bytes, mime: str, *, now: datetime,

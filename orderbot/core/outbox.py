@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import OutboxMessage
-from .sqlutil import insert_once_statements, run_core
+from orderbot.core.models import OutboxMessage
+from orderbot.core.sqlutil import insert_once_statements, run_core
 
 LEASE = timedelta(seconds=60)
 _ENQUEUE_ONCE = insert_once_statements(OutboxMessage.__table__, ["dedupe_key"])

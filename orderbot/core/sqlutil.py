@@ -32,7 +32,7 @@ async def claim_event(session: AsyncSession, source: str, key: str, now) -> bool
     Because the key is written in the same transaction as the event's effect, a crash between the two loses
     neither: a rolled-back effect rolls back its key too, and the platform's retry is processed afresh.
     """
-    from .models import InboundEvent
+    from orderbot.core.models import InboundEvent
 
     result = await session.execute(insert_ignore(session, InboundEvent.__table__, [
         {"source": source, "key": key[:191], "received_at": now}], ["source", "key"]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..config import BusinessConfig
-from .models import Staff
+from orderbot.config import BusinessConfig
+from orderbot.core.models import Staff
 
 
 async def sync_staff(session: AsyncSession, config: BusinessConfig) -> int:

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .errors import DomainError, IllegalTransition
-from .models import InboundEvent, Order, Package
-from .orders.service import add_event, change_status, move_stage
-from .orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
-from .sqlutil import claim_event
+from orderbot.core.errors import DomainError, IllegalTransition
+from orderbot.core.models import InboundEvent, Order, Package
+from orderbot.core.orders.service import add_event, change_status, move_stage
+from orderbot.core.orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
+from orderbot.core.sqlutil import claim_event
 
 PROVIDERS = ("aftership", "17track", "generic")
 KEY_MAX = 191  # inbound_events.key

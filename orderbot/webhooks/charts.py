@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..bot.channels.links import MediaLinks
-from ..core import media
-from .common import CLOCK, DB
+from orderbot.messaging.links import MediaLinks
+from orderbot.core import media
+from orderbot.webhooks.common import CLOCK, DB
 
 LINKS = web.AppKey("media_links", MediaLinks)
 

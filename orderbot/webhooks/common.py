@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..bot.channels.worker import OutboxWorker, PlatformAlerts
-from ..bot.pipeline import InboundPipeline
-from ..config import BusinessConfig
-from ..core.clock import Clock
-from ..db import Database
-from ..settings import Settings
+from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
+from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.config import BusinessConfig
+from orderbot.core.clock import Clock
+from orderbot.db.engine import Database
+from orderbot.settings import Settings
 
 log = logging.getLogger("orderbot.http")
 

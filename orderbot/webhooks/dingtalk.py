@@ -14,9 +14,9 @@ import logging
 
 from aiohttp import web
 
-from ..bot.pipeline import InboundPipeline
-from .common import CLOCK, METRICS, TaskTracker, json_error, json_ok
-from .dingtalk_msg import BadMessage, to_event
+from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, json_error, json_ok
+from orderbot.webhooks.dingtalk_msg import BadMessage, to_event
 
 log = logging.getLogger("orderbot.webhooks.dingtalk")
 MAX_SKEW_MS = 3600 * 1000

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..bot.inbound import CardAction, ChatMessage, InboundEvent, Origin, ScanEvent
+from orderbot.messaging.inbound import CardAction, ChatMessage, InboundEvent, Origin, ScanEvent
 
 BUTTON_PREFIX = "#btn "
 LABEL_PREFIX = "OB1|"

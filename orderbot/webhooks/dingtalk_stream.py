@@ -16,8 +16,8 @@ import dingtalk_stream
 import requests
 from dingtalk_stream import AckMessage, CallbackMessage
 
-from ..bot.pipeline import InboundPipeline
-from .dingtalk_msg import BadMessage, to_event
+from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.webhooks.dingtalk_msg import BadMessage, to_event
 
 log = logging.getLogger("orderbot.dingtalk.stream")
 ROBOT_TOPIC = dingtalk_stream.ChatbotMessage.TOPIC

@@ -5,9 +5,9 @@ from aiohttp import web
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..core.models import OutboxMessage
-from ..migrate import current_revision, head_revision
-from .common import ALERTS, DB, METRICS, json_error
+from orderbot.core.models import OutboxMessage
+from orderbot.db.migrate import current_revision, head_revision
+from orderbot.webhooks.common import ALERTS, DB, METRICS, json_error
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -10,13 +10,13 @@ import logging
 
 from aiohttp import web
 
-from ..core.errors import InvalidOrder, OrderNotFound
-from ..core.warehouse.scanning import WaybillRefused, check_waybill
-from ..core.orders.intake import accept_order_event
-from ..core.orders.schema import parse_order
-from .common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
-from .shopify import shopify_to_order
-from .signatures import verify_b64_signature, verify_hex_signature
+from orderbot.core.errors import InvalidOrder, OrderNotFound
+from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
+from orderbot.core.orders.intake import accept_order_event
+from orderbot.core.orders.schema import parse_order
+from orderbot.webhooks.common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
+from orderbot.webhooks.shopify import shopify_to_order
+from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.orders")
 SHOPIFY_TOPICS = frozenset({"orders/create", "orders/updated", "orders/cancelled", "orders/paid"})

@@ -2,7 +2,7 @@
 warehouse scan is the only source of shipping truth, so only payment and cancellation are taken from it."""
 from __future__ import annotations
 
-from ..config import BusinessConfig
+from orderbot.config import BusinessConfig
 
 _PAID = {"paid", "partially_paid", "partially_refunded"}
 

@@ -15,9 +15,9 @@ from typing import Callable
 
 from aiohttp import web
 
-from ..core.tracking import PARSERS, Ignored, InvalidTrackingPayload, apply_tracking_update
-from .common import CLOCK, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
-from .signatures import verify_b64_signature, verify_hex_signature
+from orderbot.core.tracking import PARSERS, Ignored, InvalidTrackingPayload, apply_tracking_update
+from orderbot.webhooks.common import CLOCK, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
+from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.tracking")
 

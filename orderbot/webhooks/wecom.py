@@ -21,11 +21,11 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
-from ..bot.channels.text import reply_plain, split_utf8
-from ..bot.inbound import ScanEvent
-from ..bot.pipeline import InboundPipeline, PassiveAnswer
-from .common import METRICS, TaskTracker, json_error
-from .wecom_xml import BadXml, fields, parse_xml, to_event
+from orderbot.messaging.text import reply_plain, split_utf8
+from orderbot.messaging.inbound import ScanEvent
+from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
+from orderbot.webhooks.common import METRICS, TaskTracker, json_error
+from orderbot.webhooks.wecom_xml import BadXml, fields, parse_xml, to_event
 
 log = logging.getLogger("orderbot.webhooks.wecom")
 PASSIVE_DEADLINE = 3.5  # seconds we wait for a scan's answer before acknowledging with an empty 200

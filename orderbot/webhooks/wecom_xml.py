@@ -12,7 +12,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from ..bot.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, Origin, ScanEvent
+from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, Origin, ScanEvent
 
 
 class BadXml(ValueError):

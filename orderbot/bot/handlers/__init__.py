@@ -5,8 +5,8 @@ never call a platform API and never write SQL: they call core use cases and repo
 """
 from __future__ import annotations
 
-from .base import Context, Route, help_reply
-from . import admin, alerts, courier, orders, reports, stock, warehouse
+from orderbot.bot.handlers.base import Context, Route, help_reply
+from orderbot.bot.handlers import admin, alerts, courier, orders, reports, stock, warehouse
 
 ROUTES: dict[str, Route] = {}
 for _module in (orders, reports, stock, admin, warehouse, alerts, courier):  # order matters only for help listings

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from ...core.channels import channel_name
-from ...core.models import Channel
-from ...core.orders.service import set_channel_frozen
-from ...core.rules import silences
-from ..reply import Button, Card, Reply
-from .base import ALERT_OWNERS, Context, route
+from orderbot.core.channels import channel_name
+from orderbot.core.models import Channel
+from orderbot.core.orders.service import set_channel_frozen
+from orderbot.core.rules import silences
+from orderbot.bot.reply import Button, Card, Reply
+from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
 
 
 async def freeze(intent, ctx: Context) -> Reply:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from ...core.errors import DomainError, PermissionDenied
-from ...core.models import Alert, Order, Task
-from ...core.orders.customs import DOCS_TASK_TYPE
-from ...core.orders.service import add_event
-from ...core.rules import engine
-from ..reply import Button, Card, Reply, Table
-from .base import ALERT_OWNERS, Context, route
+from orderbot.core.errors import DomainError, PermissionDenied
+from orderbot.core.models import Alert, Order, Task
+from orderbot.core.orders.customs import DOCS_TASK_TYPE
+from orderbot.core.orders.service import add_event
+from orderbot.core.rules import engine
+from orderbot.bot.reply import Button, Card, Reply, Table
+from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
 
 PRESSERS = ALERT_OWNERS | {"admin", "sales", "key_account"}
 ROLE_NAMES = {"admin": "管理员", "management": "管理层", "sales": "销售", "sales_supervisor": "销售主管",

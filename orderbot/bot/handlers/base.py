@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import BusinessConfig
-from ..reply import Reply
+from orderbot.config import BusinessConfig
+from orderbot.bot.reply import Reply
 
 if TYPE_CHECKING:
-    from ..dispatch import Asker
+    from orderbot.bot.dispatch import Asker
 
 SLOT_ASKS = {
     "order_ref": "订单号、渠道单号或运单号（例如 SO202602010001、YT123456789CN）",
@@ -83,8 +83,8 @@ def route(name: str, handler, roles, *, write: bool = False, title: str, example
 
 
 def help_reply(roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False) -> Reply:
-    from . import ROUTES
-    from ..dispatch import allowed
+    from orderbot.bot.handlers import ROUTES
+    from orderbot.bot.dispatch import allowed
 
     mine = [r for name, r in ROUTES.items() if not name.startswith("action.") and name != "help"
             and allowed(r, roles)]

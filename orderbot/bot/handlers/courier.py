@@ -15,12 +15,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import BusinessConfig
-from ...core import courier, outbox
-from ..addresses import Addresses
-from ..notify import notify_groups
-from ..reply import Button, Card, Reply
-from .base import Context, route
+from orderbot.config import BusinessConfig
+from orderbot.core import courier, outbox
+from orderbot.messaging.addresses import Addresses
+from orderbot.messaging.notify import notify_groups
+from orderbot.bot.reply import Button, Card, Reply
+from orderbot.bot.handlers.base import Context, route
 
 COURIER_ROLES = frozenset({"logistics", "management", "admin"})
 TOPIC = "weather"

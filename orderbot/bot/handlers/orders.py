@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from ...core.orders.card import order_card
-from ...core.orders.service import get_order, hold_customs, override_promised_date, release_customs
-from ..notify import notify_groups
-from ..reply import Reply
-from .base import Context, cn_date, route
+from orderbot.core.orders.card import order_card
+from orderbot.core.orders.service import get_order, hold_customs, override_promised_date, release_customs
+from orderbot.messaging.notify import notify_groups
+from orderbot.bot.reply import Reply
+from orderbot.bot.handlers.base import Context, cn_date, route
 
 def card_text(card: dict) -> str:
     lines = [f"**{card.get('status_name', '')}** · {card.get('stage_name', '')}"]

@@ -6,13 +6,13 @@ from datetime import date, timedelta
 
 from openpyxl import Workbook
 
-from ...core.channels import channel_name
-from ...core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
-from ...core.reports.metrics import METRIC_NAMES, daily_figures, series
-from ...core.reports.pipeline import pipeline
-from ..charts import ranking_bars, stacked_reasons, trend_lines
-from ..reply import Attachment, Button, Card, Chart, Reply, Table
-from .base import REPORTERS, Context, cn_date, route
+from orderbot.core.channels import channel_name
+from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
+from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
+from orderbot.core.reports.pipeline import pipeline
+from orderbot.bot.charts import ranking_bars, stacked_reasons, trend_lines
+from orderbot.bot.reply import Attachment, Button, Card, Chart, Reply, Table
+from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
 
 
 def _span(d_from: date, d_to: date) -> str:

@@ -5,12 +5,12 @@ from datetime import date
 
 from sqlalchemy import select
 
-from ...core.models import Staff
-from ...core.warehouse.scanning import packer_figures
-from ...core.reports.common import day_bounds
-from ...core.reports.inventory import sku_stock, stockout_forecast
-from ..reply import Reply, Table
-from .base import STOCK_READERS, WAREHOUSE, Context, cn_date, route
+from orderbot.core.models import Staff
+from orderbot.core.warehouse.scanning import packer_figures
+from orderbot.core.reports.common import day_bounds
+from orderbot.core.reports.inventory import sku_stock, stockout_forecast
+from orderbot.bot.reply import Reply, Table
+from orderbot.bot.handlers.base import STOCK_READERS, WAREHOUSE, Context, cn_date, route
 
 
 async def inventory(intent, ctx: Context) -> Reply:

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from ...core import outbox
-from ...core.models import Staff
-from ...core.warehouse.labels import split_label
-from ...core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
-from ..charts import scan_heatmap
-from ..reply import Chart, Reply
-from .base import WAREHOUSE, Context, route
+from orderbot.core import outbox
+from orderbot.core.models import Staff
+from orderbot.core.warehouse.labels import split_label
+from orderbot.core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
+from orderbot.bot.charts import scan_heatmap
+from orderbot.bot.reply import Chart, Reply
+from orderbot.bot.handlers.base import WAREHOUSE, Context, route
 
 
 async def scan(event, ctx: Context) -> Reply:

@@ -18,14 +18,13 @@ How a message is read: `evidence` (IDs by pattern → ASR slips → dates → nu
 """
 from __future__ import annotations
 
-from .bench import bench_parse
-from .command import format_parse_line, main_parse
-from .intent import CLARIFY_THRESHOLD, Intent
-from .parser import IntentParser
-from .spec import INTENT_NAMES, REQUIRED, SLOTS, WRITE_INTENTS
-from .vocabulary import Vocabulary, load_vocabulary
+from orderbot.bot.intents.command import format_parse_line, main_parse
+from orderbot.bot.intents.intent import CLARIFY_THRESHOLD, Intent
+from orderbot.bot.intents.parser import IntentParser
+from orderbot.bot.intents.spec import INTENT_NAMES, REQUIRED, SLOTS, WRITE_INTENTS
+from orderbot.bot.intents.vocabulary import Vocabulary, load_vocabulary
 
 __all__ = [
     "CLARIFY_THRESHOLD", "INTENT_NAMES", "REQUIRED", "SLOTS", "WRITE_INTENTS", "Intent", "IntentParser",
-    "Vocabulary", "bench_parse", "format_parse_line", "load_vocabulary", "main_parse",
+    "Vocabulary", "format_parse_line", "load_vocabulary", "main_parse",
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from .intent import Intent
-from .parser import IntentParser
-from .vocabulary import Vocabulary
+from orderbot.bot.intents.intent import Intent
+from orderbot.bot.intents.parser import IntentParser
+from orderbot.bot.intents.vocabulary import Vocabulary
 
 
 def format_parse_line(intent: Intent) -> str:

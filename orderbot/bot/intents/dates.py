@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .text import CN_NUM_CHARS, NUM, to_int
+from orderbot.bot.intents.text import CN_NUM_CHARS, NUM, to_int
 
 Range = tuple[date, date]
 Resolver = Callable[[date, bool], "Range | None"]  # (today, future) → range, None when the date does not exist

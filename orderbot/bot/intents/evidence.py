@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from . import ids
-from .dates import DateMention, find_dates
-from .ids import Found, blank
-from .index import Entry, Index
-from .numbers import Quantity, find_bare_numbers, find_durations, find_order_volumes, find_rankings
-from .segment import Segmenter
-from .text import normalise
+from orderbot.bot.intents import ids
+from orderbot.bot.intents.dates import DateMention, find_dates
+from orderbot.bot.intents.ids import Found, blank
+from orderbot.bot.intents.index import Entry, Index
+from orderbot.bot.intents.numbers import Quantity, find_bare_numbers, find_durations, find_order_volumes, find_rankings
+from orderbot.bot.intents.segment import Segmenter
+from orderbot.bot.intents.text import normalise
 
 
 @dataclass

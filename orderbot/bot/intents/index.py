@@ -12,8 +12,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import lexicon
-from .vocabulary import Vocabulary
+from orderbot.bot.intents import lexicon
+from orderbot.bot.intents.vocabulary import Vocabulary
 
 _ASCII_WORD = re.compile(r"^[a-z0-9_'.\-]+$")
 _FUZZY_MIN_LEN = 5  # shorter English words have too many neighbours at distance 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .spec import SLOTS, UNKNOWN, WRITE_INTENTS
+from orderbot.bot.intents.spec import SLOTS, UNKNOWN, WRITE_INTENTS
 
 # Below this the bot asks back ("你是想查……吗？") instead of acting; write intents are never run below it.
 CLARIFY_THRESHOLD = 0.6

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import NUM, to_number
+from orderbot.bot.intents.text import NUM, to_number
 
 _A = r"(?<![a-z])"
 _Z = r"(?![a-z])"

@@ -7,15 +7,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from . import samples
-from .evidence import Evidence, extract
-from .index import Index, build_index
-from .intent import Intent
-from .scoring import UNKNOWN_FLOOR, confidence, ranked
-from .segment import Segmenter
-from .slots import fill
-from .spec import WRITE_INTENTS
-from .vocabulary import Vocabulary
+from orderbot.bot.intents import samples
+from orderbot.bot.intents.evidence import Evidence, extract
+from orderbot.bot.intents.index import Index, build_index
+from orderbot.bot.intents.intent import Intent
+from orderbot.bot.intents.scoring import UNKNOWN_FLOOR, confidence, ranked
+from orderbot.bot.intents.segment import Segmenter
+from orderbot.bot.intents.slots import fill
+from orderbot.bot.intents.spec import WRITE_INTENTS
+from orderbot.bot.intents.vocabulary import Vocabulary
 
 DEFAULT_TZ = "Asia/Shanghai"
 

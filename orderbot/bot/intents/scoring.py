@@ -13,7 +13,7 @@ message is `unknown`.
 """
 from __future__ import annotations
 
-from .spec import INTENT_NAMES, UNKNOWN
+from orderbot.bot.intents.spec import INTENT_NAMES, UNKNOWN
 
 CEILING = 0.97
 UNKNOWN_FLOOR = 0.35

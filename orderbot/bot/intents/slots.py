@@ -5,8 +5,8 @@ import math
 from datetime import date
 from typing import Any
 
-from .evidence import Evidence
-from .spec import FUTURE_DATE_INTENTS, LIMIT_CAP, REQUIRED, defaults
+from orderbot.bot.intents.evidence import Evidence
+from orderbot.bot.intents.spec import FUTURE_DATE_INTENTS, LIMIT_CAP, REQUIRED, defaults
 
 _MIN_BARE_VOLUME = 100  # "如果来5000" without 单: a bare number this big can only be an order volume
 

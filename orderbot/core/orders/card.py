@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import VisibilityConfig
-from ..errors import OrderNotFound
-from ..models import Communication, Customer, Order, OrderEvent, OrderLine, Package, Product, StockMovement, Task
-from .promise import effective_promised
-from .schema import URGENCY_NAMES
-from .states import STAGE_NAMES, STATUS_NAMES, progress_line
-from .visibility import project
+from orderbot.config import VisibilityConfig
+from orderbot.core.errors import OrderNotFound
+from orderbot.core.models import Communication, Customer, Order, OrderEvent, OrderLine, Package, Product, StockMovement, Task
+from orderbot.core.orders.promise import effective_promised
+from orderbot.core.orders.schema import URGENCY_NAMES
+from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES, progress_line
+from orderbot.core.orders.visibility import project
 
 TRACKING_RE = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
 TIMELINE_LIMIT = 12

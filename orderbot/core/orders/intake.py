@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import BusinessConfig
-from ..errors import IllegalTransition
-from ..sqlutil import claim_event
-from .schema import OrderIn
-from .service import IngestResult, add_event, get_order, ingest_order, open_task
+from orderbot.config import BusinessConfig
+from orderbot.core.errors import IllegalTransition
+from orderbot.core.sqlutil import claim_event
+from orderbot.core.orders.schema import OrderIn
+from orderbot.core.orders.service import IngestResult, add_event, get_order, ingest_order, open_task
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 

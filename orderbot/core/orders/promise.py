@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ...config import EtaConfig
+from orderbot.config import EtaConfig
 
 OVERRIDE_ROLES = frozenset({"sales_supervisor", "admin"})
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..channels import normalise_channel
-from ..errors import InvalidOrder
-from .states import STATUS_NAMES
+from orderbot.core.channels import normalise_channel
+from orderbot.core.errors import InvalidOrder
+from orderbot.core.orders.states import STATUS_NAMES
 
 URGENCY_ALIASES = {
     "normal": "normal", "普通": "normal", "一般": "normal", "常规": "normal",

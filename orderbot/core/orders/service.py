@@ -13,16 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from ...config import BusinessConfig
-from ..channels import channel_name, normalise_channel
-from ..errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
-from ..models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
-from ..regions import normalise_province, region_of
-from ..sqlutil import insert_ignore
-from ..stock import ledger
-from . import customs, promise
-from .schema import OrderIn
-from .states import OPEN_STATUSES, STAGE_NAMES, STATUS_NAMES, STATUS_STAGES, Position, next_position
+from orderbot.config import BusinessConfig
+from orderbot.core.channels import channel_name, normalise_channel
+from orderbot.core.errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
+from orderbot.core.models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
+from orderbot.core.regions import normalise_province, region_of
+from orderbot.core.sqlutil import insert_ignore
+from orderbot.core.stock import ledger
+from orderbot.core.orders import customs, promise
+from orderbot.core.orders.schema import OrderIn
+from orderbot.core.orders.states import OPEN_STATUSES, STAGE_NAMES, STATUS_NAMES, STATUS_STAGES, Position, next_position
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = 
 
 async def set_channel_frozen(session: AsyncSession, code: str, frozen: bool, *, actor: str, reason: str,
                              now: datetime) -> None:
-    from ..models import AuditEntry
+    from orderbot.core.models import AuditEntry
 
     code = normalise_channel(code)
     channel = await _ensure_channel(session, code)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import IllegalTransition
+from orderbot.core.errors import IllegalTransition
 
 # (code, Chinese name, normal hours an order spends at the node before it counts as stuck)
 STAGES: tuple[tuple[str, str, int], ...] = (

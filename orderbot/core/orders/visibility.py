@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...config import VisibilityConfig
+from orderbot.config import VisibilityConfig
 
 # What each role sees beyond the first screen unless the config says otherwise.
 DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {

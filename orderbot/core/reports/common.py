@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Order
+from orderbot.core.models import Order
 
 TZ = "Asia/Shanghai"
 

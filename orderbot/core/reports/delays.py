@@ -8,8 +8,8 @@ from datetime import date
 from sqlalchemy import and_, case, desc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import CarrierClause, Carrier, Customer, Delay, Order, OrderEvent
-from .common import day_bounds, due_between, effective_due, is_delayed
+from orderbot.core.models import CarrierClause, Carrier, Customer, Delay, Order, OrderEvent
+from orderbot.core.reports.common import day_bounds, due_between, effective_due, is_delayed
 
 
 @dataclass(frozen=True)

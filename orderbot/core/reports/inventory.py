@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import UnknownSku
-from ..models import Order, OrderLine, Product, StockLevel, StockMovement
+from orderbot.core.errors import UnknownSku
+from orderbot.core.models import Order, OrderLine, Product, StockLevel, StockMovement
 
 WINDOW_DAYS = 14
 

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Delay, Order, Package, Scan
-from .common import as_date, day_bounds, due_between, effective_due, is_delayed, local_day
+from orderbot.core.models import Delay, Order, Package, Scan
+from orderbot.core.reports.common import as_date, day_bounds, due_between, effective_due, is_delayed, local_day
 
 METRICS = ("orders", "shipped", "delayed", "cancel_rate", "returns")
 METRIC_NAMES = {"orders": "订单数", "shipped": "发货数", "delayed": "延迟单", "cancel_rate": "取消率",

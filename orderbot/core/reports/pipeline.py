@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..models import Order
-from ..orders.states import STAGE_CODES, STAGE_NAMES, STAGE_NORMAL_HOURS
+from orderbot.core.models import Order
+from orderbot.core.orders.states import STAGE_CODES, STAGE_NAMES, STAGE_NORMAL_HOURS
 
 OPEN = ("pending", "paid", "shipped")
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import RuleConfig
-from ..channels import channel_name
-from ..models import Customer, Order, OrderLine, Task
-from ..orders.customs import DOCS_TASK_TYPE
+from orderbot.config import RuleConfig
+from orderbot.core.channels import channel_name
+from orderbot.core.models import Customer, Order, OrderLine, Task
+from orderbot.core.orders.customs import DOCS_TASK_TYPE
 
 REPEAT_TAG = "急单试探"
 

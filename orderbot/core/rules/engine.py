@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...config import BusinessConfig, RuleConfig
-from ..errors import DomainError
-from ..models import Alert, AuditEntry, Channel, Customer, Order, RuleEvaluation, Staff, Task
-from ..orders.service import add_event, open_task, set_channel_frozen
-from . import silences
-from .builtins import REPEAT_TAG, RULES, Finding, RuleDef
+from orderbot.config import BusinessConfig, RuleConfig
+from orderbot.core.errors import DomainError
+from orderbot.core.models import Alert, AuditEntry, Channel, Customer, Order, RuleEvaluation, Staff, Task
+from orderbot.core.orders.service import add_event, open_task, set_channel_frozen
+from orderbot.core.rules import silences
+from orderbot.core.rules.builtins import REPEAT_TAG, RULES, Finding, RuleDef
 
 SYSTEM = "orderbot"
 ACTION_NAMES = {"freeze_channel": "冻结渠道新订单", "open_audit": "开逆向物流稽查工单", "tag_customer": "标记客户「急单试探」",

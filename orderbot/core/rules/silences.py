@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import DomainError
-from ..models import AuditEntry, Silence
+from orderbot.core.errors import DomainError
+from orderbot.core.models import AuditEntry, Silence
 
 RULES = {"cancel_rate": "取消率", "returns_not_received": "退货未入库", "repeat_orders": "重复下单",
          "customs_stuck": "卡关", "weather": "天气熔断", "customs_docs": "报关资料待补", "eta_risk": "交付风险"}

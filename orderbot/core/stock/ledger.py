@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..errors import DomainError, InsufficientStock, UnknownSku
-from ..models import StockLevel, StockMovement
+from orderbot.core.errors import DomainError, InsufficientStock, UnknownSku
+from orderbot.core.models import StockLevel, StockMovement
 
 KINDS = ("receipt", "reservation", "release", "shipment", "return", "adjustment")
 
@@ -80,7 +80,7 @@ def ship_now(conn: Connection, sku: str, qty: int, *, at: datetime, order_no: st
 
 async def ensure_level(session: AsyncSession, sku: str) -> None:
     """Create the SKU's level row at zero if missing (idempotent on both databases)."""
-    from ..sqlutil import insert_ignore
+    from orderbot.core.sqlutil import insert_ignore
 
     await session.execute(insert_ignore(session, StockLevel.__table__, [
         {"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0}], ["sku"]))

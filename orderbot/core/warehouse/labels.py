@@ -11,7 +11,7 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from ..errors import DomainError
+from orderbot.core.errors import DomainError
 
 PREFIX = "OB1"
 _SYMBOLOGY = re.compile(r"^[A-Z][A-Z0-9_]*,")

@@ -23,13 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from ...config import BusinessConfig
-from ..errors import DomainError
-from ..models import Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
-from ..orders.service import StaleOrder, Timeline, open_task
-from ..orders.states import STAGE_INDEX
-from ..stock import ledger
-from .labels import LabelCheckFailed, LabelUnreadable, parse_label, split_label
+from orderbot.config import BusinessConfig
+from orderbot.core.errors import DomainError
+from orderbot.core.models import Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
+from orderbot.core.orders.service import StaleOrder, Timeline, open_task
+from orderbot.core.orders.states import STAGE_INDEX
+from orderbot.core.stock import ledger
+from orderbot.core.warehouse.labels import LabelCheckFailed, LabelUnreadable, parse_label, split_label
 
 FAILURE_REPLY = "已记录，值班组长会处理"
 STREAK = 3
@@ -337,7 +337,7 @@ async def check_waybill(session: AsyncSession, order_no: str) -> Order:
     """The waybill gate: no waybill for an order with any unscanned package (the seed: 错发率直接归零)."""
     order = (await session.execute(select(Order).where(Order.order_no == order_no.upper()))).scalar()
     if order is None:
-        from ..errors import OrderNotFound
+        from orderbot.core.errors import OrderNotFound
 
         raise OrderNotFound(order_no)
     packages = (await session.execute(select(Package.package_no, Package.scanned_at)

@@ -1,0 +1,111 @@
+"""`orderbot parse` and `orderbot ask`: the parser alone, and a message through the whole bot."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from orderbot.cli.common import _config, _parse_now, _settings
+from orderbot.settings import Settings
+
+
+# --- parse -------------------------------------------------------------------------------------------------
+
+
+async def _vocabulary(settings: Settings):
+    """Master data from the database when it is there and migrated; the static vocabulary otherwise."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orderbot.bot.intents import Vocabulary, load_vocabulary
+    from orderbot.db.engine import Database, sqlite_path
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():  # do not create an empty database file just to read it
+        return Vocabulary.static()
+    db = Database.from_url(settings.database_url)
+    try:
+        async with db.read() as session:
+            return await load_vocabulary(session)
+    except (SQLAlchemyError, OSError):
+        return Vocabulary.static()
+    finally:
+        await db.dispose()
+
+
+def cmd_parse(args) -> int:
+    from orderbot.bot.intents import IntentParser, main_parse
+
+    settings = _settings()
+    now = _parse_now(args.now)
+    parser = IntentParser(asyncio.run(_vocabulary(settings)), cache_dir=settings.cache_dir)
+    texts = [args.text] if args.text else sys.stdin
+    for line in main_parse(texts, now, parser):
+        print(line, flush=True)
+    return 0
+
+
+# --- ask ---------------------------------------------------------------------------------------------------
+def cmd_ask(args) -> int:
+    settings = _settings()
+    config = _config(settings, example_fallback=True)
+    return asyncio.run(_ask(settings, config, args.user, args.text, Path(args.out)))
+
+
+async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> int:
+    """The whole path a chat message takes (pipeline, dispatcher, handlers, outbox) with the sandbox as chat."""
+    import functools
+    from datetime import datetime, timezone
+
+    from orderbot.app import build_parser
+    from orderbot.messaging.text import reply_plain
+    from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
+    from orderbot.bot.dispatch import Dispatcher
+    from orderbot.messaging.inbound import ChatMessage, Origin
+    from orderbot.messaging.pipeline import InboundPipeline
+    from orderbot.core.clock import system_clock
+    from orderbot.core.staff import sync_staff
+    from orderbot.db.engine import Database
+    from orderbot.db.engine import sqlite_path
+    from orderbot.db.migrate import schema_is_current
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
+        return 2
+    db = Database.from_url(settings.database_url)
+    executor = chart_executor()
+    try:
+        if not await schema_is_current(db.engine):
+            print("数据库结构不是最新：请先运行 orderbot migrate", file=sys.stderr)
+            return 2
+        async with db.write() as session:
+            await sync_staff(session, config)
+        await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
+        parser = await build_parser(db, settings)
+        dispatcher = Dispatcher(db, parser, config, system_clock,
+                                charts=functools.partial(render_async, executor=executor))
+        pipeline = InboundPipeline(db, dispatcher, system_clock)
+        now = datetime.now(timezone.utc)
+        origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
+        processed = await pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
+    finally:
+        executor.shutdown(wait=True)
+        await db.dispose()
+    reply = processed.reply if processed else None
+    if reply is None:
+        print("（没有回复）")
+        return 0
+    print(reply_plain(reply))
+    if reply.card and reply.card.buttons:
+        print("按钮：" + "  ".join(f"[{b.text}] {b.key}" for b in reply.card.buttons))
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    for i, chart in enumerate(reply.charts, 1):
+        path = out / f"chart-{stamp}-{i}.png"
+        path.write_bytes(chart.png)
+        print(f"图表：{path}")
+    for f in reply.files:
+        path = out / f.filename
+        path.write_bytes(f.content)
+        print(f"文件：{path}")
+    return 0

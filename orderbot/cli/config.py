@@ -1,0 +1,88 @@
+"""`orderbot check-config`: the environment and the business config, every problem with its location."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orderbot.config import ConfigError, load_config
+from orderbot.settings import Settings, SettingsError, load_settings
+
+
+# --- check-config --------------------------------------------------------------------------------------------
+def cmd_check_config(args) -> int:
+    problems = 0
+    try:
+        config_path = load_settings().config_path
+    except SettingsError as exc:
+        for name, msg in exc.problems:
+            print(f"环境变量 {name}: {msg}")
+        problems += len(exc.problems)
+        # Still check the business config, so one run shows every problem.
+        config_path = Path(os.environ.get("ORDERBOT_CONFIG") or "./orderbot.toml")
+    try:
+        config = load_config(config_path, required=True)
+        print(f"{config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，"
+              f"{len(config.rules)} 条规则）")
+        try:
+            for hint in _config_hints(load_settings(), config):
+                print(f"提示：{hint}")
+        except SettingsError:
+            pass  # already reported above
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(str(p))
+        problems += len(exc.problems)
+        if not Path(config_path).exists():
+            print("提示：可以从示例开始：cp orderbot.example.toml orderbot.toml")
+    if problems:
+        print(f"发现 {problems} 个问题")
+        return 1
+    print("配置检查通过")
+    return 0
+
+
+def _config_hints(settings: Settings, config) -> list[str]:
+    """Things that are not errors but that a person setting up `serve` wants to know: closed doors, owners
+    nobody has, topics no group receives."""
+    from orderbot.core.rules.builtins import RULES
+    from orderbot.core.rules.engine import rule_config
+
+    hints = []
+    wecom = [settings.wecom_corp_id, settings.wecom_token, settings.wecom_encoding_aes_key]
+    if any(wecom) and not all(wecom):
+        hints.append("企业微信回调需要 WECOM_CORP_ID、WECOM_TOKEN、WECOM_ENCODING_AES_KEY 三项都设置，/wecom/callback 目前关闭")
+    if settings.wecom_corp_id and not (settings.wecom_secret and settings.wecom_agent_id is not None):
+        hints.append("没有 WECOM_SECRET / WECOM_AGENT_ID：机器人收得到企业微信消息，但无法主动发消息")
+    closed = [name for name, value in (("ORDERBOT_LABEL_SECRET（包裹标签校验，扫码会全部失败）", settings.label_secret),
+                                       ("ORDERBOT_INGEST_SECRET（/webhooks/orders 关闭）", settings.ingest_secret),
+                                       ("TRACKING_WEBHOOK_SECRET（/webhooks/tracking/* 关闭）",
+                                        settings.tracking_webhook_secret or settings.tracking_aftership_secret
+                                        or settings.tracking_17track_secret),
+                                       ("QWEATHER_API_KEY（快递批次按 courier.fail_safe 处理）", settings.qweather_api_key),
+                                       ("SMTP_URL（没有邮件通知）", settings.smtp_url)) if value is None]
+    if closed:
+        hints.append("未设置：" + "；".join(closed))
+    staff_ids = {s.id for s in config.staff}
+    roles = {r for s in config.staff for r in s.roles}
+    for name in RULES:
+        owners = rule_config(config, name).owners
+        if owners and not (set(owners) & (staff_ids | roles)):
+            hints.append(f"规则 {name} 的 owners {owners} 没有对应的员工或角色，告警按钮没人能按")
+    if config.courier.owners and not (set(config.courier.owners) & (staff_ids | roles)):
+        hints.append(f"courier.owners {config.courier.owners} 没有对应的员工或角色，天气暂停没人收到")
+    for key, group in config.groups.items():
+        if group.platform == "sandbox":
+            hints.append(f"群 {key}（{group.name}）的 platform 是 sandbox：只有 orderbot demo 的网页能看到，"
+                         "正式环境请改为 wecom_app（填 chat_id）、wecom_robot（填 webhook_key）或 dingtalk")
+        elif group.platform in ("wecom_app", "dingtalk") and not group.chat_id:
+            hints.append(f"群 {key}（{group.name}）缺少 chat_id：发给这个群的消息会被跳过")
+        elif group.platform == "wecom_robot" and not group.webhook_key:
+            hints.append(f"群 {key}（{group.name}）缺少 webhook_key：发给这个群的消息会被跳过")
+    if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and \
+            not any(g.platform == "wecom_robot" for g in config.groups.values()):
+        hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
+    received = {t for g in config.groups.values() for t in g.receives}
+    for topic in ("daily_report", "customs_stuck", "scan_exception", "weather"):
+        if topic not in received:
+            hints.append(f"没有群接收 {topic}")
+    return hints

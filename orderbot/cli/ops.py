@@ -1,0 +1,115 @@
+"""Operations: labels, the outbox, the alert rules."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from orderbot.cli.common import _config, _parse_now, _settings
+
+
+# --- label -------------------------------------------------------------------------------------------------
+def cmd_label(args) -> int:
+    from orderbot.core.errors import DomainError
+    from orderbot.db.engine import Database
+    from orderbot.printing.labels import write_labels
+
+    settings = _settings()
+    config = _config(settings, example_fallback=True)
+    if settings.label_secret is None:
+        print("请先设置 ORDERBOT_LABEL_SECRET（标签校验码的密钥）", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            async with db.read() as session:
+                paths = await write_labels(session, args.ref, secret=settings.label_secret.get_secret_value(),
+                                           config=config, out=Path(args.out) if args.out else None,
+                                           fmt=args.format, font_cache_dir=settings.cache_dir / "matplotlib")
+        except DomainError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+        finally:
+            await db.dispose()
+        for p in paths:
+            print(p)
+        return 0
+
+    return asyncio.run(run())
+
+
+# --- outbox ------------------------------------------------------------------------------------------------
+def cmd_outbox(args) -> int:
+    from orderbot.core import outbox
+    from orderbot.core.clock import system_clock
+    from orderbot.db.engine import Database
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            if args.resend:
+                async with db.write() as session:
+                    done = [i for i in args.resend if await outbox.resend(session, i, system_clock())]
+                missing = sorted(set(args.resend) - set(done))
+                print(f"已重新排队：{', '.join(map(str, done)) or '无'}")
+                if missing:
+                    print(f"不是死信或不存在：{', '.join(map(str, missing))}", file=sys.stderr)
+                return 1 if missing else 0
+            async with db.read() as session:
+                rows = await outbox.listing(session, dead=args.dead, limit=args.limit)
+                counts = await outbox.counts(session)
+        finally:
+            await db.dispose()
+        print(f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}")
+        for r in rows:
+            preview = (r.payload.get("title") or r.payload.get("text") or r.kind or "").replace("\n", " ")[:40]
+            line = f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  {r.created_at:%Y-%m-%d %H:%M}  {preview}"
+            if r.last_error:
+                line += f"\n      原因：{r.last_error}"
+            print(line)
+        return 0
+
+    return asyncio.run(run())
+
+# --- rules ---------------------------------------------------------------------------------------------------
+def cmd_rules(args) -> int:
+    """Evaluate every alert rule once; one JSON line per alert that fires (or would, with --dry-run)."""
+    import json
+
+    from orderbot.bot.alerting import RulesRunner, outcome_lines
+    from orderbot.core.staff import sync_staff
+    from orderbot.db.engine import Database, sqlite_path
+    from orderbot.db.migrate import schema_is_current
+
+    settings = _settings()
+    config = _config(settings, example_fallback=True)
+    now = _parse_now(args.now)
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        print(f"数据库文件不存在：{path.resolve()}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        db = Database.from_url(settings.database_url)
+        try:
+            if not await schema_is_current(db.engine):
+                print("数据库结构不是最新：请先运行 orderbot migrate", file=sys.stderr)
+                return 2
+            if not args.dry_run:
+                async with db.write() as session:
+                    await sync_staff(session, config)
+            outcomes = await RulesRunner(db, config, lambda: now).evaluate(
+                now=now, trigger="cli", dry_run=args.dry_run)
+        finally:
+            await db.dispose()
+        for line in outcome_lines(outcomes):
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+        for o in outcomes:
+            print(f"{o.rule}: {o.outcome}，{o.subjects} 个对象，值 {o.value if o.value is not None else '—'}，"
+                  f"{o.ms:.0f} ms", file=sys.stderr)
+        return 1 if any(o.outcome == "error" for o in outcomes) else 0
+
+    return asyncio.run(run())

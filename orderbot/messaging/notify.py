@@ -1,0 +1,37 @@
+"""Where group notifications go: the business config's groups that receive a topic, as outbox addresses."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from orderbot.config import BusinessConfig, GroupEntry
+from orderbot.core import outbox
+from orderbot.bot.reply import Reply
+
+
+def group_address(key: str, group: GroupEntry) -> tuple[str, str] | None:
+    if group.platform == "sandbox":
+        return "sandbox", f"group:{key}"
+    if group.platform == "wecom_app" and group.chat_id:
+        return "wecom", f"chat:{group.chat_id}"
+    if group.platform == "wecom_robot" and group.webhook_key:
+        return "wecom_robot", f"robot:{group.webhook_key}"
+    if group.platform == "dingtalk" and group.chat_id:
+        return "dingtalk", f"group:{group.chat_id}"
+    return None
+
+
+async def notify_groups(session: AsyncSession, config: BusinessConfig, topic: str, reply: Reply, *, now,
+                        dedupe_key: str | None = None) -> int:
+    """Queue the reply to every group that receives `topic`, in the caller's transaction."""
+    sent = 0
+    for key, group in config.groups.items():
+        if topic not in group.receives:
+            continue
+        address = group_address(key, group)
+        if address is None:
+            continue
+        await outbox.enqueue(session, channel=address[0], destination=address[1], kind="reply",
+                             payload=reply.to_dict(), now=now,
+                             dedupe_key=f"{dedupe_key}:{key}" if dedupe_key else None)
+        sent += 1
+    return sent

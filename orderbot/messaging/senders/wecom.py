@@ -1,0 +1,216 @@
+"""WeCom outbound: the app API (people and app group chats) and group robots.
+
+Limits from the platform (reference/wecom_dingtalk.md §4): app text and markdown ≤ 2048 bytes, robot markdown
+≤ 4096 and text ≤ 2048 bytes, robot images ≤ 2 MB before base64 with their md5, 20 robot messages a minute,
+30 app messages a minute per person. Errors: 42001/40014 refetch the token once; 45009 waits ≥ 60 s;
+60020 (IP not trusted) is a configuration problem a person must fix and is never retried.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+import aiohttp
+
+from orderbot.bot.charts.png import shrink_png
+from orderbot.bot.reply import Reply
+from orderbot.messaging.senders.base import Limit, SendError, TokenCache
+from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
+
+log = logging.getLogger("orderbot.wecom")
+
+APP_TEXT_LIMIT = 2048
+ROBOT_MARKDOWN_LIMIT = 4096
+ROBOT_TEXT_LIMIT = 2048
+ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024
+TOKEN_ERRORS = {40014, 42001}
+RATE_ERRORS = {45009, 45033, 45011}
+
+
+def _classify(errcode: int, errmsg: str) -> SendError:
+    if errcode in RATE_ERRORS:
+        return SendError(f"企业微信限流：{errmsg}", code=errcode, retry_after=60)
+    if errcode == 60020:
+        return SendError("企业微信拒绝了本服务器的IP（60020）：请在应用的「企业可信IP」中加入本机出口IP",
+                         code=errcode, permanent=True, alert=True)
+    if errcode in (40001, 40013, 48002):
+        return SendError(f"企业微信凭证或权限错误：{errmsg}", code=errcode, permanent=True, alert=True)
+    if errcode == -1:
+        return SendError(f"企业微信系统繁忙：{errmsg}", code=errcode)
+    return SendError(f"企业微信返回错误：{errmsg}", code=errcode, permanent=True)
+
+
+class WeComApi:
+    def __init__(self, http: aiohttp.ClientSession, *, base: str, corp_id: str, secret: str, agent_id: int):
+        self.http, self.base, self.corp_id, self.agent_id = http, base.rstrip("/"), corp_id, agent_id
+        self._secret = secret
+        self.tokens = TokenCache(self._fetch_token)
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        async with self.http.get(f"{self.base}/cgi-bin/gettoken",
+                                 params={"corpid": self.corp_id, "corpsecret": self._secret}) as resp:
+            data = await resp.json(content_type=None)
+        if data.get("errcode", 0) != 0:
+            raise _classify(data["errcode"], data.get("errmsg", ""))
+        return data["access_token"], int(data.get("expires_in", 7200))
+
+    async def call(self, path: str, *, json: dict | None = None, form: aiohttp.FormData | None = None,
+                   params: dict | None = None) -> dict:
+        for attempt in range(2):
+            token = await self.tokens.get()
+            query = {"access_token": token, **(params or {})}
+            try:
+                async with self.http.post(f"{self.base}/cgi-bin/{path}", params=query, json=json,
+                                          data=form) as resp:
+                    if resp.status >= 500:
+                        raise SendError(f"企业微信 HTTP {resp.status}")
+                    data = await resp.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise SendError(f"连接企业微信失败：{type(exc).__name__}") from exc
+            code = data.get("errcode", 0)
+            if code == 0:
+                return data
+            if code in TOKEN_ERRORS and attempt == 0:
+                self.tokens.invalidate(token)
+                continue
+            raise _classify(code, data.get("errmsg", ""))
+        raise AssertionError("unreachable")
+
+    async def upload_image(self, png: bytes, filename: str = "chart.png") -> str:
+        form = aiohttp.FormData()
+        form.add_field("media", io.BytesIO(png), filename=filename, content_type="image/png")
+        data = await self.call("media/upload", form=form, params={"type": "image"})
+        return data["media_id"]
+
+    async def upload_file(self, content: bytes, filename: str, mime: str) -> str:
+        form = aiohttp.FormData()
+        form.add_field("media", io.BytesIO(content), filename=filename, content_type=mime)
+        data = await self.call("media/upload", form=form, params={"type": "file"})
+        return data["media_id"]
+
+
+def template_card(reply: Reply, agent_id: int) -> dict:
+    card = reply.card
+    body: dict[str, Any] = {
+        "card_type": "button_interaction",
+        "main_title": {"title": card.title[:36], "desc": card.description[:44]},
+        "horizontal_content_list": [{"keyname": k[:10], "value": str(v)[:30]} for k, v in card.fields[:6]],
+        "task_id": card.task_id,
+        "button_list": [{"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]],
+    }
+    if reply.text:
+        body["sub_title_text"] = reply.text[:112]
+    return body
+
+
+class WeComAppSender:
+    """Messages from the WeCom app to people (`user:<userid>`) and app group chats (`chat:<chatid>`)."""
+
+    channel = "wecom"
+
+    def __init__(self, api: WeComApi):
+        self.api = api
+
+    def limit_for(self, destination: str) -> Limit | None:
+        return Limit(30, 60) if destination.startswith("user:") else Limit(200, 60)
+
+    async def _post(self, destination: str, msg: dict) -> dict:
+        kind, _, target = destination.partition(":")
+        if kind == "user":
+            body = {"touser": target, "agentid": self.api.agent_id, "enable_duplicate_check": 1,
+                    "duplicate_check_interval": 1800, **msg}
+            return await self.api.call("message/send", json=body)
+        if kind == "chat":
+            return await self.api.call("appchat/send", json={"chatid": target, **msg})
+        raise SendError(f"无法识别的企业微信目标 {destination}", permanent=True)
+
+    async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> None:
+        if kind == "card_update":
+            await self.api.call("message/update_template_card", json={**payload, "agentid": self.api.agent_id})
+            return
+        reply = Reply.from_dict(payload)
+        steps: list[tuple[str, Any]] = []
+        if reply.card and reply.card.buttons and destination.startswith("user:"):
+            steps.append(("card", None))
+            text = ""
+        else:
+            text = reply_markdown(reply)
+        for i, part in enumerate(split_utf8(text, APP_TEXT_LIMIT) if text else []):
+            steps.append(("markdown", i))
+        for i in range(len(reply.charts)):
+            steps.append(("chart", i))
+        for i in range(len(reply.files)):
+            steps.append(("file", i))
+        parts = split_utf8(text, APP_TEXT_LIMIT) if text else []
+        done = progress.setdefault("done", 0)
+        for step_no, (what, index) in enumerate(steps):
+            if step_no < done:
+                continue  # delivered in an earlier attempt
+            if what == "card":
+                await self._post(destination, {"msgtype": "template_card",
+                                               "template_card": template_card(reply, self.api.agent_id)})
+            elif what == "markdown":
+                await self._post(destination, {"msgtype": "markdown", "markdown": {"content": parts[index]}})
+            elif what == "chart":
+                media = await self.api.upload_image(reply.charts[index].png)
+                await self._post(destination, {"msgtype": "image", "image": {"media_id": media}})
+            else:
+                f = reply.files[index]
+                media = await self.api.upload_file(f.content, f.filename, f.mime)
+                await self._post(destination, {"msgtype": "file", "file": {"media_id": media}})
+            progress["done"] = step_no + 1
+
+
+class WeComRobotSender:
+    """Group robot webhooks (`robot:<key>`): text with mentions, markdown with <@userid>, base64 images."""
+
+    channel = "wecom_robot"
+
+    def __init__(self, http: aiohttp.ClientSession, base: str):
+        self.http, self.base = http, base.rstrip("/")
+
+    def limit_for(self, destination: str) -> Limit | None:
+        return Limit(20, 60)
+
+    async def _post(self, key: str, body: dict) -> None:
+        try:
+            # A body with a base64 image can be ~2.7 MB: stream it rather than hand aiohttp one large bytes object.
+            raw = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+            async with self.http.post(f"{self.base}/cgi-bin/webhook/send", params={"key": key}, data=raw,
+                                      headers={"Content-Type": "application/json"}) as resp:
+                if resp.status >= 500:
+                    raise SendError(f"企业微信机器人 HTTP {resp.status}")
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SendError(f"连接企业微信机器人失败：{type(exc).__name__}") from exc
+        if data.get("errcode", 0) != 0:
+            raise _classify(data["errcode"], data.get("errmsg", ""))
+
+    async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> None:
+        key = destination.removeprefix("robot:")
+        reply = Reply.from_dict(payload)
+        bodies: list[dict] = []
+        if reply.markdown or reply.table or reply.card or reply.title:
+            text = reply_markdown(reply)
+            if reply.mentions:
+                text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
+            bodies += [{"msgtype": "markdown", "markdown": {"content": p}}
+                       for p in split_utf8(text, ROBOT_MARKDOWN_LIMIT)]
+        elif reply.text:
+            parts = split_utf8(reply_plain(reply), ROBOT_TEXT_LIMIT)
+            bodies += [{"msgtype": "text", "text": {"content": p, "mentioned_list": list(reply.mentions)}}
+                       for p in parts]
+        for chart in reply.charts:
+            png = shrink_png(chart.png, ROBOT_IMAGE_LIMIT)
+            bodies.append({"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
+                                                         "md5": hashlib.md5(png).hexdigest()}})
+        done = progress.setdefault("done", 0)
+        for i, body in enumerate(bodies):
+            if i < done:
+                continue
+            await self._post(key, body)
+            progress["done"] = i + 1

@@ -1,0 +1,1 @@
+"""Printing: QR package labels as PNG or PDF."""

@@ -1,0 +1,245 @@
+"""The `orderbot` command end to end, as a person runs it: real processes, a real SQLite file."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
+
+
+def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
+    full_env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                     "ORDERBOT_CONFIG": str(EXAMPLE)})
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "orderbot", *args], cwd=tmp_path, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_help_lists_the_commands(tmp_path):
+    out = run(tmp_path, "--help").stdout
+    for command in ("demo", "serve", "migrate", "seed", "import", "check-config", "bench"):
+        assert command in out
+
+
+def test_serve_refuses_an_old_schema_then_migrate_fixes_it(tmp_path):
+    refused = run(tmp_path, "serve", "--port", str(free_port()))
+    assert refused.returncode == 2 and "orderbot migrate" in refused.stderr
+    migrated = run(tmp_path, "migrate")
+    assert migrated.returncode == 0 and "schema at revision" in migrated.stdout
+    assert run(tmp_path, "migrate").returncode == 0  # idempotent
+
+
+def test_import_reports_bad_rows_and_exits_nonzero(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\n"
+                   "SO202602010002,C2,ten,深圳,普通\n", encoding="utf-8")
+    result = run(tmp_path, "import", str(csv), "--quiet")
+    assert result.returncode == 1
+    assert "第 3 行: 金额(amount): 金额不是数字" in result.stderr
+    assert "新建 1" in result.stdout and "拒绝 1" in result.stdout
+    again = run(tmp_path, "import", str(csv), "--quiet")
+    assert "新建 0" in again.stdout and "未变 1" in again.stdout
+
+
+def test_check_config_names_line_and_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("default_days = 8", "default_days = \"eight\""),
+                   encoding="utf-8")
+    result = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(bad), "ORDERBOT_PORT": "x"})
+    assert result.returncode == 1
+    assert "环境变量 ORDERBOT_PORT" in result.stdout
+    line = next(i for i, t in enumerate(bad.read_text(encoding="utf-8").splitlines(), 1) if "eight" in t)
+    assert f"bad.toml:{line}: eta.default_days:" in result.stdout
+    good = run(tmp_path, "check-config", env={"ORDERBOT_LABEL_SECRET": "x", "WECOM_CORP_ID": "ww1"})
+    assert good.returncode == 0  # hints are not problems
+    assert "TRACKING_WEBHOOK_SECRET" in good.stdout and "ORDERBOT_LABEL_SECRET" not in good.stdout
+    assert "/wecom/callback 目前关闭" in good.stdout
+    orphaned = tmp_path / "orphaned.toml"
+    orphaned.write_text(EXAMPLE.read_text(encoding="utf-8").replace('owners = ["customs"]', 'owners = ["nobody"]'),
+                        encoding="utf-8")
+    assert "规则 customs_stuck 的 owners ['nobody']" in run(tmp_path, "check-config",
+                                                           env={"ORDERBOT_CONFIG": str(orphaned)}).stdout
+    missing = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml")})
+    assert missing.returncode == 1 and "cp orderbot.example.toml orderbot.toml" in missing.stdout
+
+
+def test_serve_answers_healthz(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBOT_")}
+    env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                "ORDERBOT_CONFIG": str(EXAMPLE)})
+    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    body = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body == {"status": "ok", "checks": {"database": "ok", "schema": "current"}, "dialect": "sqlite"}
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert f"listening on http://127.0.0.1:{port}/" in out
+
+
+@pytest.mark.parametrize("args", [["import", "missing.csv"], ["import", "x.txt"]])
+def test_import_of_unreadable_files_fails_clearly(tmp_path, args):
+    assert run(tmp_path, "migrate").returncode == 0
+    (tmp_path / "x.txt").write_text("hello")
+    result = run(tmp_path, *args)
+    assert result.returncode == 2 and ("文件不存在" in result.stderr or "不支持的文件类型" in result.stderr)
+
+
+def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    import sqlite3
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        conn.execute("INSERT INTO outbox (channel, destination, kind, payload, state, attempts, next_attempt_at, "
+                     "last_error, created_at) VALUES ('wecom', 'user:A', 'reply', '{\"text\": \"你好\"}', 'dead', 8, ?, "
+                     "'60020: 企业微信拒绝了本服务器的IP', ?)", (now, now))
+    listed = run(tmp_path, "outbox", "--dead")
+    assert listed.returncode == 0 and "死信 1" in listed.stdout
+    assert "#1  wecom:user:A" in listed.stdout and "原因：60020" in listed.stdout
+    resent = run(tmp_path, "outbox", "--resend", "1", "99")
+    assert resent.returncode == 1 and "已重新排队：1" in resent.stdout and "99" in resent.stderr
+    pending = run(tmp_path, "outbox")
+    assert "待发送 1" in pending.stdout and "#1  wecom:user:A" in pending.stdout
+
+
+def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
+    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", "查看华东区昨日延迟TOP3客户",
+                 env={"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ('{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
+                             '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}\n')
+    assert not (tmp_path / "cli.db").exists()  # no database file is created just to read master data
+    piped = subprocess.run([sys.executable, "-m", "orderbot", "parse", "--now", "2026-02-10T09:00:00+08:00"],
+                           input="查单 SO202602010001\n\nfreeze amazon\n", capture_output=True, text=True,
+                           cwd=tmp_path, env={**os.environ, "ORDERBOT_CACHE_DIR": str(tmp_path / "cache"),
+                                              "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/none.db"})
+    lines = [json.loads(x) for x in piped.stdout.splitlines()]
+    assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
+    assert lines[1]["slots"] == {"channel": "amazon"}
+
+
+def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级,备注\nSO202602010001,C1,杭州某某贸易,浙江,10.00,深圳,普通,"
+                   "请周五前送到\n", encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    cs = run(tmp_path, "ask", "--as", "liuyang", "查单 SO202602010001", env=env)
+    assert cs.returncode == 0, cs.stderr
+    assert cs.stdout.startswith("订单 SO202602010001") and "客户备注：请周五前送到" in cs.stdout
+    packer = run(tmp_path, "ask", "--as", "zhangsan", "查单 SO202602010001", env=env)
+    assert "请周五前送到" not in packer.stdout
+    chart = run(tmp_path, "ask", "--as", "sunli", "--out", "charts", "现在订单都卡在哪", env=env)
+    (path,) = [line.split("：", 1)[1] for line in chart.stdout.splitlines() if line.startswith("图表：")]
+    assert (tmp_path / path).read_bytes().startswith(b"\x89PNG")
+    stranger = run(tmp_path, "ask", "--as", "nobody", "帮助", env=env)
+    assert "员工名录" in stranger.stdout
+
+
+def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\n", encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0  # no lines: no packages yet
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    no_secret = run(tmp_path, "label", "SO202602010001", env=env)
+    assert no_secret.returncode == 2 and "ORDERBOT_LABEL_SECRET" in no_secret.stderr
+    env["ORDERBOT_LABEL_SECRET"] = "s3cret"
+    unknown = run(tmp_path, "label", "SO209901010001", env=env)
+    assert unknown.returncode == 1 and "没有找到订单" in unknown.stderr
+    empty = run(tmp_path, "label", "SO202602010001", env=env)
+    assert empty.returncode == 1 and empty.stderr.strip()
+
+
+def test_demo_seeds_serves_and_explains_itself(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
+    env["ORDERBOT_CACHE_DIR"] = str(tmp_path / "cache")
+    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
+                             str(tmp_path / "demo.db"), "--orders", "300"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, page = time.monotonic() + 90, None
+        while time.monotonic() < deadline and page is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    page = resp.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and "OrderBot 演示沙盒" in page and "王磊" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert json.loads(resp.read())["status"] == "ok"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
+
+
+def test_serve_refuses_to_start_without_the_business_config(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    result = run(tmp_path, "serve", "--port", str(free_port()),
+                 env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
+    assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
+
+
+def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    result = run(tmp_path, "ask", "--as", "wanglei", "帮助",
+                 env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml"), "ORDERBOT_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0 and "使用示例配置" in result.stderr
+    assert "员工名录" not in result.stdout and "查订单" in result.stdout
+
+
+def test_rules_dry_run_acts_on_nothing_then_a_real_run_fires_once(tmp_path):
+    import sqlite3
+
+    assert run(tmp_path, "migrate").returncode == 0
+    assert run(tmp_path, "seed", "--orders", "3000", "--days", "20", "--seed", "3").returncode == 0
+    dry = run(tmp_path, "rules", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert lines and all(line["event"] == "firing" for line in lines)
+    assert "customs_docs" in {line["rule"] for line in lines}  # seeded grade B/C orders wait for documents
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM rule_evaluations").fetchone() == (0,)
+    real = run(tmp_path, "rules")
+    assert real.returncode == 0, real.stderr
+    fired = [json.loads(line) for line in real.stdout.splitlines()]
+    assert sorted((x["rule"], x["subject"]) for x in fired) == sorted((x["rule"], x["subject"]) for x in lines)
+    again = run(tmp_path, "rules")
+    assert again.stdout == ""  # the same alerts are already firing: nothing new to announce
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        assert conn.execute("SELECT count(*) FROM alerts WHERE state = 'firing'").fetchone()[0] == len(fired)
+        assert conn.execute("SELECT count(DISTINCT rule) FROM rule_evaluations").fetchone() == (6,)

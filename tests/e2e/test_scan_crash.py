@@ -1,0 +1,141 @@
+"""A burst of scans with the server killed by SIGKILL midway: after a restart and the platform's retries, every
+acknowledged scan is recorded exactly once and stock equals the start minus the scanned packages."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import func, select
+from wechatpy.enterprise.crypto import WeChatCrypto
+
+from orderbot.config import load_config
+from orderbot.core.models import Package, Scan
+from orderbot.core.orders.schema import parse_order
+from orderbot.core.orders.service import ingest_order
+from orderbot.core.staff import sync_staff
+from orderbot.core.stock import ledger
+from orderbot.core.warehouse.labels import label_text
+from orderbot.db.engine import Database
+from orderbot.db.migrate import upgrade
+from orderbot.webhooks.wecom import seal
+
+from tests.conftest import EXAMPLE_CONFIG, T0
+from tests.helpers import add_products, order_json
+
+TOKEN, AES_KEY, CORP, SECRET = "crashtoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wwcrash", "crash-secret"
+ORDERS = 90
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(db_path: Path, port: int, tmp: Path) -> subprocess.Popen:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
+           "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}", "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG),
+           "WECOM_TOKEN": TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1",
+           "ORDERBOT_LABEL_SECRET": SECRET, "ORDERBOT_CACHE_DIR": str(tmp / "cache")}
+    return subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _ready(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(150):
+            try:
+                async with http.get(f"{base}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise AssertionError("server did not start")
+
+
+def _event(i: int) -> tuple[dict, str]:
+    raw = label_text(SECRET, f"SO202602100{i:03d}", "CASE-IP15-CLR", "B260210", 1)
+    plain = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
+             f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-1</EventKey>"
+             f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{raw}]]></ScanResult></ScanCodeInfo>"
+             f"<AgentID>1</AgentID></xml>")
+    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"n{i}", timestamp=str(1770000000 + i))
+
+
+async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path):
+    db_path = tmp_path / "crash.db"
+    config = load_config(EXAMPLE_CONFIG, required=True)
+    db = Database.from_url(f"sqlite+aiosqlite:///{db_path}")
+    await upgrade(db.engine)
+    async with db.write() as s:
+        await sync_staff(s, config)
+        await add_products(s, config, stock=500, at=T0)
+        for i in range(ORDERS):
+            await ingest_order(s, parse_order(order_json(f"SO202602100{i:03d}", lines=[
+                {"sku": "CASE-IP15-CLR", "qty": 2}])), source="test", config=config, now=T0)
+    async with db.write() as s:  # labels are printed for today's batch
+        await s.execute(Package.__table__.update().values(batch_no="B260210"))
+    async with db.read() as s:
+        start = await ledger.levels(s, "CASE-IP15-CLR")
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    events = [_event(i) for i in range(ORDERS)]
+    acknowledged: list[int] = []
+    server = _serve(db_path, port, tmp_path)
+    try:
+        await _ready(base)
+        async with aiohttp.ClientSession() as http:
+            async def one(i: int) -> None:
+                params, body = events[i]
+                try:
+                    async with http.post(f"{base}/wecom/callback", params=params, data=body) as resp:
+                        if resp.status == 200 and "Encrypt" in await resp.text():
+                            acknowledged.append(i)
+                except aiohttp.ClientError:
+                    pass
+
+            async def killer() -> None:
+                while len(acknowledged) < ORDERS // 3:
+                    await asyncio.sleep(0.005)
+                server.send_signal(signal.SIGKILL)  # mid-burst, no chance to clean up
+
+            kill = asyncio.ensure_future(killer())
+            tasks = []
+            for i in range(ORDERS):
+                tasks.append(asyncio.ensure_future(one(i)))
+                await asyncio.sleep(0.02)
+            await asyncio.gather(*tasks)
+            await kill
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    assert 0 < len(acknowledged) < ORDERS
+    server = _serve(db_path, port, tmp_path)  # restart; WeCom retries everything it has no answer for, and more
+    try:
+        await _ready(base)
+        async with aiohttp.ClientSession() as http:
+            for params, body in events + events[:10]:
+                async with http.post(f"{base}/wecom/callback", params=params, data=body) as resp:
+                    assert resp.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    async with db.read() as s:
+        ok_scans = dict((await s.execute(select(Scan.order_no, func.count()).where(Scan.outcome == "ok")
+                                         .group_by(Scan.order_no))).all())
+        scanned = (await s.execute(select(func.count()).select_from(Package).where(Package.scanned_at.is_not(None)))).scalar()
+        end = await ledger.levels(s, "CASE-IP15-CLR")
+        totals = await ledger.ledger_totals(s, "CASE-IP15-CLR")
+    await db.dispose()
+    assert all(ok_scans.get(f"SO202602100{i:03d}") == 1 for i in acknowledged)  # acknowledged: recorded once
+    assert set(ok_scans.values()) == {1} and len(ok_scans) == ORDERS == scanned  # retried: every one, once
+    assert start.on_hand - end.on_hand == 2 * scanned and end.reserved == start.reserved - 2 * scanned
+    assert totals == (end.on_hand, end.reserved)

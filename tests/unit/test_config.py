@@ -1,0 +1,74 @@
+"""Settings from the environment and the business config file: every mistake named with its place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orderbot.config import ConfigError, load_config, parse_config
+from orderbot.settings import SettingsError, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
+
+
+def test_example_config_is_valid_and_complete():
+    config = load_config(EXAMPLE, required=True)
+    assert {s.id for s in config.staff} >= {"wanglei", "zhoumin", "zhaoqiang"}
+    assert config.eta.days_for("深圳", "US") == 5 and config.eta.days_for("广州", "US") == 8
+    assert config.customs.grade_for("移动电源") == "C" and config.customs.grade_for("无此类目") == "A"
+    assert config.hazmat["UN3481"].note == "含锂电池，需更换UN3481专用箱"
+    assert {"cancel_rate", "returns_not_received", "repeat_orders", "customs_stuck"} <= config.rules.keys()
+    assert config.rules["cancel_rate"].threshold == 0.035
+
+
+def test_missing_optional_file_gives_defaults_and_required_reports_it(tmp_path):
+    assert load_config(tmp_path / "none.toml").eta.default_days == 8
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "none.toml", required=True)
+
+
+def test_errors_carry_line_and_key():
+    text = EXAMPLE.read_text(encoding="utf-8")
+    broken = text.replace('roles = ["customs"]', 'roles = ["customz"]').replace("days = 5", "days = -1")
+    with pytest.raises(ConfigError) as info:
+        parse_config(broken, "orderbot.toml")
+    problems = {p.key: p for p in info.value.problems}
+    roles = problems["staff.4.roles"]
+    assert "unknown role" in roles.message
+    assert broken.splitlines()[roles.line - 1].strip() == 'roles = ["customz"]'
+    days = problems["eta.lanes.0.days"]
+    assert broken.splitlines()[days.line - 1].strip() == "days = -1"
+    assert str(days).startswith(f"orderbot.toml:{days.line}: eta.lanes.0.days:")
+
+
+def test_unknown_key_and_toml_syntax_errors():
+    with pytest.raises(ConfigError) as info:
+        parse_config('[eta]\ndefault_days = 8\ndefualt = 3\n', "x.toml")
+    (p,) = info.value.problems
+    assert p.key == "eta.defualt" and p.line == 3
+    with pytest.raises(ConfigError) as info:
+        parse_config('[eta\n', "x.toml")
+    assert info.value.problems[0].line == 1 and "TOML syntax" in info.value.problems[0].message
+
+
+def test_duty_roster_must_name_known_staff():
+    with pytest.raises(ConfigError, match="'nobody' is not in the staff list"):
+        parse_config('[[staff]]\nid = "a"\nname = "A"\nroles = ["warehouse_lead"]\n'
+                     '[duty.warehouse_lead]\nmon = "nobody"\n')
+
+
+def test_settings_report_each_bad_variable_by_name(monkeypatch):
+    monkeypatch.setenv("ORDERBOT_PORT", "eighty")
+    monkeypatch.setenv("ORDERBOT_DATABASE_URL", "mysql://x")
+    monkeypatch.setenv("WECOM_ENCODING_AES_KEY", "short")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    names = {name for name, _ in info.value.problems}
+    assert names == {"ORDERBOT_PORT", "ORDERBOT_DATABASE_URL", "WECOM_ENCODING_AES_KEY"}
+
+
+def test_settings_keep_secrets_out_of_repr(monkeypatch):
+    monkeypatch.setenv("WECOM_SECRET", "very-secret-value")
+    settings = load_settings(env_file=None)
+    assert settings.wecom_secret.get_secret_value() == "very-secret-value"
+    assert "very-secret-value" not in repr(settings)

@@ -1,0 +1,45 @@
+"""The labelled corpus: intent and every slot exactly right on ≥99% of train and ≥97% of the held-out test split.
+
+Run with -s to see the per-intent report; it is also the failure message.
+"""
+from __future__ import annotations
+
+import pytest
+
+from orderbot.bot.intents import INTENT_NAMES
+
+from tests.intents.support import by_split, evaluate, load_corpus, make_parser
+
+TRAIN_TARGET = 0.99
+TEST_TARGET = 0.97
+
+
+@pytest.fixture
+def parser(corpus_parser):
+    return corpus_parser
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+def test_corpus_is_large_varied_and_split(corpus):
+    splits = by_split(corpus)
+    assert len(corpus) >= 360
+    assert set(splits) == {"train", "test"}
+    assert 0.28 <= len(splits["test"]) / len(corpus) <= 0.4
+    for split in splits.values():
+        assert {item["intent"] for item in split} == set(INTENT_NAMES)
+    train_texts = {item["text"] for item in splits["train"]}
+    assert not [item["text"] for item in splits["test"] if item["text"] in train_texts], "test items copy train"
+    english = [item for item in corpus if item["text"].isascii()]
+    assert len(english) >= 60
+
+
+@pytest.mark.parametrize("split, target", [("train", TRAIN_TARGET), ("test", TEST_TARGET)])
+def test_split_accuracy(parser, corpus, split, target):
+    accuracy, report, failures = evaluate(parser, by_split(corpus)[split])
+    message = f"{split} split: {accuracy:.1%} exactly right (target {target:.0%})\n{report}\n" + "\n".join(failures)
+    print("\n" + message)
+    assert accuracy >= target, message
