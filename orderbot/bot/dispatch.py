@@ -29,6 +29,7 @@ from orderbot.core.models import AuditEntry, Staff
 from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
 from orderbot.bot.handlers import ROUTES, Context, Route, help_reply
+from orderbot.bot.handlers.base import Asker, allowed
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
 from orderbot.bot.intents import IntentParser
 from orderbot.bot.reply import Reply
@@ -36,18 +37,6 @@ from orderbot.bot.reply import Reply
 Charts = Callable[..., Awaitable[bytes]]
 UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
                   "企业微信/钉钉账号。")
-
-
-@dataclass(frozen=True)
-class Asker:
-    staff_id: str
-    name: str
-    roles: frozenset[str]
-    chat_id: str | None = None
-
-
-def allowed(route: Route, roles: frozenset[str]) -> bool:
-    return route.roles is None or bool(route.roles & roles) or "admin" in roles
 
 
 @dataclass

@@ -53,44 +53,36 @@ def cmd_ask(args) -> int:
 
 async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> int:
     """The whole path a chat message takes (pipeline, dispatcher, handlers, outbox) with the sandbox as chat."""
-    import functools
     from datetime import datetime, timezone
 
-    from orderbot.app import build_parser
-    from orderbot.messaging.text import reply_plain
-    from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
-    from orderbot.bot.dispatch import Dispatcher
-    from orderbot.messaging.inbound import ChatMessage, Origin
-    from orderbot.messaging.pipeline import InboundPipeline
+    from orderbot import bootstrap
     from orderbot.core.clock import system_clock
     from orderbot.core.staff import sync_staff
-    from orderbot.db.engine import Database
-    from orderbot.db.engine import sqlite_path
+    from orderbot.db.engine import Database, sqlite_path
     from orderbot.db.migrate import schema_is_current
+    from orderbot.messaging.inbound import ChatMessage, Origin
+    from orderbot.messaging.senders.sandbox import SandboxSender
+    from orderbot.messaging.text import reply_plain
 
     path = sqlite_path(settings.database_url)
     if path is not None and not path.exists():
         print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
         return 2
-    db = Database.from_url(settings.database_url)
-    executor = chart_executor()
+    services = bootstrap.build(settings, config, db=Database.from_url(settings.database_url),
+                               senders={"sandbox": SandboxSender(system_clock)})
+    services.owns_db = True
     try:
-        if not await schema_is_current(db.engine):
+        if not await schema_is_current(services.db.engine):
             print("数据库结构不是最新：请先运行 orderbot migrate", file=sys.stderr)
             return 2
-        async with db.write() as session:
+        async with services.db.write() as session:
             await sync_staff(session, config)
-        await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
-        parser = await build_parser(db, settings)
-        dispatcher = Dispatcher(db, parser, config, system_clock,
-                                charts=functools.partial(render_async, executor=executor))
-        pipeline = InboundPipeline(db, dispatcher, system_clock)
+        await services.start()
         now = datetime.now(timezone.utc)
         origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
-        processed = await pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
+        processed = await services.pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
     finally:
-        executor.shutdown(wait=True)
-        await db.dispose()
+        await services.close()
     reply = processed.reply if processed else None
     if reply is None:
         print("（没有回复）")

@@ -79,7 +79,8 @@ def cmd_rules(args) -> int:
     """Evaluate every alert rule once; one JSON line per alert that fires (or would, with --dry-run)."""
     import json
 
-    from orderbot.bot.alerting import RulesRunner, outcome_lines
+    from orderbot import bootstrap
+    from orderbot.bot.alerting import outcome_lines
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database, sqlite_path
     from orderbot.db.migrate import schema_is_current
@@ -101,8 +102,9 @@ def cmd_rules(args) -> int:
             if not args.dry_run:
                 async with db.write() as session:
                     await sync_staff(session, config)
-            outcomes = await RulesRunner(db, config, lambda: now).evaluate(
-                now=now, trigger="cli", dry_run=args.dry_run)
+            services = bootstrap.build(settings, config, db=db, clock=lambda: now)
+            outcomes = await services.rules.evaluate(now=now, trigger="cli", dry_run=args.dry_run)
+            await services.close()
         finally:
             await db.dispose()
         for line in outcome_lines(outcomes):

@@ -69,7 +69,7 @@ def standard_jobs(config: BusinessConfig, *, db: Database, charts: Callable[...,
 
 
 def _system_asker():
-    from orderbot.bot.dispatch import Asker
+    from orderbot.bot.handlers.base import Asker
 
     return Asker("orderbot", "OrderBot", frozenset({"admin"}), None)
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.bot.reply import Reply
-
-if TYPE_CHECKING:
-    from orderbot.bot.dispatch import Asker
 
 SLOT_ASKS = {
     "order_ref": "订单号、渠道单号或运单号（例如 SO202602010001、YT123456789CN）",
@@ -23,9 +20,19 @@ SLOT_ASKS = {
 }
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who is asking: a staff member (their roles decide what they may do) and, in a group, the chat."""
+
+    staff_id: str
+    name: str
+    roles: frozenset[str]
+    chat_id: str | None = None
+
+
 @dataclass
 class Context:
-    asker: "Asker"
+    asker: Asker
     session: AsyncSession
     now: datetime
     config: BusinessConfig
@@ -82,9 +89,13 @@ def route(name: str, handler, roles, *, write: bool = False, title: str, example
                  heavy=heavy)
 
 
+def allowed(route: Route, roles: frozenset[str]) -> bool:
+    """May someone with these roles use the route (admins may use everything)."""
+    return route.roles is None or bool(route.roles & roles) or "admin" in roles
+
+
 def help_reply(roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False) -> Reply:
     from orderbot.bot.handlers import ROUTES
-    from orderbot.bot.dispatch import allowed
 
     mine = [r for name, r in ROUTES.items() if not name.startswith("action.") and name != "help"
             and allowed(r, roles)]

@@ -1,0 +1,207 @@
+"""The composition root: one function builds the object graph that the web app, every CLI command and every job
+use (cosmicpython's `bootstrap()`).
+
+`build(settings, config, …)` returns `Services`: the database, clock, senders, outbox worker, dispatcher, inbox
+pipeline, rules runner, chart renderer and weather source, wired once. Overrides replace a part at the edges
+(a manual clock, a database on another URL, a recording handler, fake senders, a shared intent parser), so tests
+build the same graph instead of patching module globals. Nothing is opened at build time: `start()` opens what
+needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and `close()`
+releases it; `create_app` calls them from its `cleanup_ctx`, a CLI command around its work.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from orderbot.adapters.weather import DemoWeather, from_settings
+from orderbot.bot.alerting import RulesRunner
+from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
+from orderbot.bot.dispatch import Dispatcher
+from orderbot.bot.handlers.courier import run_courier_batch
+from orderbot.bot.reply import Reply
+from orderbot.config import BusinessConfig, load_config
+from orderbot.core import outbox
+from orderbot.core.clock import Clock, system_clock
+from orderbot.db.engine import Database
+from orderbot.jobs.scheduler import JobSpec
+from orderbot.jobs.standard import standard_jobs
+from orderbot.messaging.addresses import Addresses
+from orderbot.messaging.links import MediaLinks
+from orderbot.messaging.pipeline import Handler, InboundPipeline
+from orderbot.messaging.senders.base import Sender
+from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
+from orderbot.messaging.senders.email import EmailSender
+from orderbot.messaging.senders.sandbox import SandboxSender
+from orderbot.messaging.senders.wechat_mp import WeChatMpApi, WeChatMpSender
+from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
+from orderbot.settings import Settings
+
+log = logging.getLogger("orderbot.bootstrap")
+
+
+class LazyHttp:
+    """The shared aiohttp client session, opened by `Services.start()` (never at import or build time)."""
+
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+
+    def __getattr__(self, name):
+        if self.session is None:
+            raise RuntimeError("HTTP client used before the services started")
+        return getattr(self.session, name)
+
+
+def media_links(settings: Settings) -> MediaLinks:
+    """Chart links are signed with a key derived from ORDERBOT_LABEL_SECRET; without one, a key per process
+    (links then stop working after a restart, which is acceptable only for development)."""
+    secret = settings.label_secret.get_secret_value().encode() if settings.label_secret else secrets.token_bytes(32)
+    return MediaLinks(settings.public_url, secret)
+
+
+def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock, db: Database,
+                  links: MediaLinks) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)}
+    senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
+    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
+        api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
+                       secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id)
+        senders["wecom"] = WeComAppSender(api)
+    ding_api = None
+    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
+        ding_api = DingTalkApi(http, base=settings.dingtalk_api_base, app_key=settings.dingtalk_app_key,
+                               app_secret=settings.dingtalk_app_secret.get_secret_value())
+    senders["dingtalk"] = DingTalkSender(http, ding_api, db, links, clock)
+    email = EmailSender(settings.smtp_url.get_secret_value()) if settings.smtp_url else None
+    if email is not None:
+        senders["email"] = email
+    if settings.wechat_mp_app_id and settings.wechat_mp_secret:
+        mp = WeChatMpApi(http, base=settings.wechat_mp_api_base, app_id=settings.wechat_mp_app_id,
+                         secret=settings.wechat_mp_secret.get_secret_value())
+        senders["wechat_mp"] = WeChatMpSender(mp, config.wechat_mp.templates, email)
+    return senders
+
+
+def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
+    """Channels that can reach a person without a prior message from them (the DingTalk sender exists for
+    session-webhook replies even without app credentials)."""
+    channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
+    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
+        channels.add("dingtalk")
+    return channels
+
+
+async def build_parser(db: Database, settings: Settings):
+    """The intent parser over the master data (customers, products, staff); jieba loads in a thread."""
+    from orderbot.bot.intents import IntentParser, load_vocabulary
+
+    async with db.read() as session:
+        vocabulary = await load_vocabulary(session)
+    return await asyncio.to_thread(IntentParser, vocabulary, cache_dir=settings.cache_dir / "jieba")
+
+
+@dataclass
+class Services:
+    """Everything the entry points share, built once by `build()`."""
+
+    settings: Settings
+    config: BusinessConfig
+    clock: Clock
+    db: Database
+    http: LazyHttp
+    links: MediaLinks
+    senders: dict[str, Sender]
+    alerts: PlatformAlerts
+    worker: OutboxWorker
+    addresses: Addresses
+    executor: Executor
+    charts: Callable[..., Awaitable[bytes]]
+    dispatcher: Dispatcher | None
+    pipeline: InboundPipeline
+    rules: RulesRunner
+    weather: Any
+    owns_db: bool = False
+    parser: Any = None
+    _started: bool = field(default=False, repr=False)
+
+    async def start(self, *, parser: bool = True) -> None:
+        """Open what needs the event loop: the HTTP client, the CJK chart font and the intent parser."""
+        if self.dispatcher is not None and parser:
+            await asyncio.to_thread(ensure_cjk_font, None, cache_dir=self.settings.cache_dir / "matplotlib")
+            self.dispatcher.parser = self.parser or await build_parser(self.db, self.settings)
+        self.http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self._started = True
+
+    async def close(self) -> None:
+        if self.http.session is not None:
+            await self.http.session.close()
+        self.executor.shutdown(wait=True)
+        if self.owns_db:
+            await self.db.dispose()
+
+    def jobs(self, *, run_worker: bool = True) -> list[JobSpec]:
+        """The scheduler's standard jobs, each calling its use case with these services."""
+        rules, weather, worker = self.rules, self.weather, self.worker
+
+        async def rules_job(now):
+            return {o.rule: o.outcome for o in await rules.evaluate(now=now)}
+
+        async def courier_job(now):
+            await run_courier_batch(self.db, self.config, weather, now, addresses=self.addresses)
+            worker.wake.set()
+
+        return standard_jobs(self.config, db=self.db, charts=self.charts, addresses=self.addresses,
+                             worker=worker if run_worker else None, rules=rules_job, courier=courier_job)
+
+
+def _admin_notice(db: Database, clock: Clock, admins: list[str]):
+    """How a platform problem (e.g. 60020, an untrusted IP) reaches the admins: an email each, through the outbox."""
+    async def tell_admins(channel: str, message: str) -> None:
+        async with db.write() as session:
+            for address in admins:
+                await outbox.enqueue(session, channel="email", destination=f"email:{address}", kind="reply",
+                                     payload=Reply(title=f"OrderBot：{channel} 渠道需要处理",
+                                                   text=message).to_dict(), now=clock())
+
+    return tell_admins
+
+
+def build(settings: Settings, config: BusinessConfig | None = None, *, db: Database | None = None,
+          clock: Clock | None = None, handler: Handler | None = None, senders: dict[str, Sender] | None = None,
+          parser=None, demo: bool = False) -> Services:
+    """The object graph. `handler` replaces the dispatcher (transport tests pass a recorder); `parser` lets
+    tests share one intent parser; `senders` replaces the platform senders; `demo` adds the demo weather."""
+    config = config if config is not None else load_config(settings.config_path)
+    clock = clock or system_clock
+    owns_db = db is None
+    db = db if db is not None else Database.from_url(settings.database_url)
+    http = LazyHttp()
+    links = media_links(settings)
+    senders = senders if senders is not None else build_senders(settings, config, http, clock, db, links)
+    alerts = PlatformAlerts()
+    worker = OutboxWorker(db, senders, clock, alerts=alerts)
+    admins = [s.email for s in config.staff if s.email and {"admin", "management"} & set(s.roles)]
+    if "email" in senders and admins:
+        alerts.notify = _admin_notice(db, clock, admins)
+    addresses = Addresses(reachable_channels(settings, senders))
+    executor = chart_executor()
+    charts = functools.partial(render_async, executor=executor)
+    dispatcher = None
+    if handler is None:
+        dispatcher = Dispatcher(db, None, config, clock, charts=charts, addresses=addresses,
+                                label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
+    pipeline = InboundPipeline(db, handler or dispatcher, clock, on_commit=worker.wake.set)
+    rules = RulesRunner(db, config, clock, addresses=addresses, charts=charts, on_commit=worker.wake.set)
+    weather = from_settings(settings, http) or (DemoWeather() if demo else None)
+    return Services(settings=settings, config=config, clock=clock, db=db, http=http, links=links, senders=senders,
+                    alerts=alerts, worker=worker, addresses=addresses, executor=executor, charts=charts,
+                    dispatcher=dispatcher, pipeline=pipeline, rules=rules, weather=weather, owns_db=owns_db,
+                    parser=parser)
