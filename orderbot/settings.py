@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     ingest_secret: SecretStr | None = Field(None, alias="ORDERBOT_INGEST_SECRET")
     max_body_bytes: int = Field(1_048_576, alias="ORDERBOT_MAX_BODY_BYTES", ge=1024)
     cache_dir: Path = Field(Path.home() / ".cache" / "orderbot", alias="ORDERBOT_CACHE_DIR")
+    metrics_token: SecretStr | None = Field(None, alias="ORDERBOT_METRICS_TOKEN")
 
     wecom_corp_id: str | None = Field(None, alias="WECOM_CORP_ID")
     wecom_agent_id: int | None = Field(None, alias="WECOM_AGENT_ID")

@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
-from collections import Counter
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
 from orderbot.messaging.pipeline import InboundPipeline
@@ -18,6 +19,7 @@ from orderbot.db.engine import Database
 from orderbot.settings import Settings
 
 log = logging.getLogger("orderbot.http")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 SETTINGS = web.AppKey("settings", Settings)
 CONFIG = web.AppKey("config", BusinessConfig)
@@ -38,24 +40,34 @@ WEATHER = web.AppKey("weather", object)  # the courier batch's weather source (N
 
 
 class Metrics:
-    """Counters exposed at /metrics in the Prometheus text format."""
+    """What `/metrics` exposes, in one registry per app (no process-wide globals): request counts and latency by
+    route, inbound events by source and outcome, outbox send latency by channel and outcome, outbox rows by
+    state (read when scraped)."""
 
     def __init__(self) -> None:
-        self.requests: Counter[tuple[str, int]] = Counter()
-        self.inbound: Counter[tuple[str, str]] = Counter()
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("orderbot_http_requests", "HTTP requests by route and status.",
+                                ["route", "status"], registry=self.registry)
+        self.request_seconds = Histogram("orderbot_http_request_duration_seconds", "HTTP request latency by route.",
+                                         ["route"], registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.inbound_events = Counter("orderbot_inbound_events", "Inbound events by source and outcome.",
+                                      ["source", "outcome"], registry=self.registry)
+        self.send_seconds = Histogram("orderbot_outbox_send_duration_seconds",
+                                      "Outbox sends to a platform by channel and outcome.", ["channel", "outcome"],
+                                      registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.outbox_messages = Gauge("orderbot_outbox_messages", "Outbox rows by state, when scraped.", ["state"],
+                                     registry=self.registry)
 
-    def render(self, gauges: dict[str, float]) -> str:
-        out = ["# HELP orderbot_http_requests_total HTTP requests by route and status.",
-               "# TYPE orderbot_http_requests_total counter"]
-        out += [f'orderbot_http_requests_total{{route="{r}",status="{s}"}} {n}'
-                for (r, s), n in sorted(self.requests.items())]
-        out += ["# HELP orderbot_inbound_events_total Inbound events by source and outcome.",
-                "# TYPE orderbot_inbound_events_total counter"]
-        out += [f'orderbot_inbound_events_total{{source="{src}",outcome="{o}"}} {n}'
-                for (src, o), n in sorted(self.inbound.items())]
-        for name, value in gauges.items():
-            out += [f"# TYPE {name} gauge", f"{name} {value}"]
-        return "\n".join(out) + "\n"
+    def inbound(self, source: str, outcome: str) -> None:
+        self.inbound_events.labels(source, outcome).inc()
+
+    def observe_send(self, channel: str, outcome: str, seconds: float) -> None:
+        self.send_seconds.labels(channel, outcome).observe(seconds)
+
+    def render(self, outbox_states: dict[str, int]) -> bytes:
+        for state, n in outbox_states.items():
+            self.outbox_messages.labels(state).set(n)
+        return generate_latest(self.registry)
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -77,10 +89,12 @@ def json_ok(**body: Any) -> web.Response:
 
 @web.middleware
 async def request_context(request: web.Request, handler):
-    """Tag each request with an id, count it, and turn an unexpected failure into a logged 500."""
+    """Tag each request with an id, count and time it, and turn an unexpected failure into a logged 500."""
     rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
     request[REQUEST_ID] = rid
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -88,16 +102,16 @@ async def request_context(request: web.Request, handler):
             response = json_error(413, "请求体过大", request_id=rid)
         else:
             exc.headers["X-Request-Id"] = rid
-            request.app[METRICS].requests[(route, exc.status)] += 1
+            metrics.requests.labels(route, str(exc.status)).inc()
+            metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
             raise
     except Exception:
         log.exception("request %s %s failed (request id %s)", request.method, request.path, rid)
         response = json_error(500, "internal error", request_id=rid)
     response.headers["X-Request-Id"] = rid
-    request.app[METRICS].requests[(route, response.status)] += 1
+    metrics.requests.labels(route, str(response.status)).inc()
+    metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
     return response
-
-
 
 
 class TaskTracker:
@@ -143,7 +157,7 @@ async def signed_body(request: web.Request, secret, verify, header: str, source:
                                                          ensure_ascii=False), content_type="application/json")
     body = await request.read()
     if not verify(secret.get_secret_value(), body, request.headers.get(header)):
-        request.app[METRICS].inbound[(source, "bad_signature")] += 1
+        request.app[METRICS].inbound(source, "bad_signature")
         raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "签名错误"}, ensure_ascii=False),
                                    content_type="application/json")
     return body

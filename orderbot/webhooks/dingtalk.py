@@ -42,10 +42,10 @@ async def callback(request: web.Request) -> web.Response:
     ts, sign = request.headers.get("timestamp", ""), request.headers.get("sign", "")
     now_ms = int(request.app[CLOCK]().timestamp() * 1000)
     if not ts.isdigit() or abs(now_ms - int(ts)) > MAX_SKEW_MS:
-        metrics.inbound[("dingtalk", "bad_timestamp")] += 1
+        metrics.inbound("dingtalk", "bad_timestamp")
         return json_error(401, "timestamp missing or more than an hour off")
     if not hmac.compare_digest(dingtalk_sign(inbound._secret, ts).encode(), sign.encode()):
-        metrics.inbound[("dingtalk", "bad_signature")] += 1
+        metrics.inbound("dingtalk", "bad_signature")
         return json_error(401, "invalid sign")
     body = await request.read()
     try:
@@ -56,9 +56,9 @@ async def callback(request: web.Request) -> web.Response:
         return json_ok(ignored=True)
     inbox_id = await inbound.pipeline.accept(event)  # durable before we answer
     if inbox_id is None:
-        metrics.inbound[("dingtalk", "duplicate")] += 1
+        metrics.inbound("dingtalk", "duplicate")
         return json_ok(duplicate=True)
-    metrics.inbound[("dingtalk", "accepted")] += 1
+    metrics.inbound("dingtalk", "accepted")
     inbound.pipeline.schedule(inbox_id, event)  # the reply goes out through the outbox
     return json_ok()
 

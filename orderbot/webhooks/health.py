@@ -1,13 +1,17 @@
 """Liveness and readiness (`/healthz`) and Prometheus metrics (`/metrics`)."""
 from __future__ import annotations
 
+import hmac
+import json
+
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from orderbot.core.models import OutboxMessage
 from orderbot.db.migrate import current_revision, head_revision
-from orderbot.webhooks.common import ALERTS, DB, METRICS, json_error
+from orderbot.webhooks.common import ALERTS, DB, METRICS, SETTINGS, json_error
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,16 +35,24 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    gauges: dict[str, float] = {}
+    """Prometheus text format. With ORDERBOT_METRICS_TOKEN set, only `Authorization: Bearer <token>` may read."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.json_response({"ok": False, "error": "需要 Authorization: Bearer <ORDERBOT_METRICS_TOKEN>"},
+                                     status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    states: dict[str, int] = {}
     try:
         async with request.app[DB].read(heavy=True) as s:
             rows = await s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
-            for state, n in rows:
-                gauges[f"orderbot_outbox_{state}"] = n
+            states = {state: n for state, n in rows}
     except SQLAlchemyError:
         return json_error(503, "database unreachable")
-    return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(body=request.app[METRICS].render(states), headers={
+        "Content-Type": CONTENT_TYPE_LATEST, "X-Content-Type-Options": "nosniff"})
 
 
 def setup(app: web.Application) -> None:

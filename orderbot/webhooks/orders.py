@@ -27,18 +27,18 @@ async def _accept(request: web.Request, source: str, key: str, data, auto_produc
     try:
         order = parse_order(data)
     except InvalidOrder as exc:
-        app[METRICS].inbound[(source, "invalid")] += 1
+        app[METRICS].inbound(source, "invalid")
         return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
     try:
         result = await accept_order_event(app[DB].write, source=source, dedupe_key=key, data=order,
                                           config=app[CONFIG], now=app[CLOCK](), auto_products=auto_products)
     except InvalidOrder as exc:
-        app[METRICS].inbound[(source, "invalid")] += 1
+        app[METRICS].inbound(source, "invalid")
         return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
     if result is None:
-        app[METRICS].inbound[(source, "duplicate")] += 1
+        app[METRICS].inbound(source, "duplicate")
         return json_ok(duplicate=True)
-    app[METRICS].inbound[(source, result.outcome)] += 1
+    app[METRICS].inbound(source, result.outcome)
     await app[RULES_HOOK]("orders")
     return json_ok(order_no=result.order_no, outcome=result.outcome, review_hold=result.review_hold)
 

@@ -64,19 +64,19 @@ async def tracking_push(request: web.Request) -> web.Response:
     try:
         payload = json_body(body)
     except web.HTTPBadRequest:
-        app[METRICS].inbound[(source, "invalid")] += 1
+        app[METRICS].inbound(source, "invalid")
         raise
     try:
         parsed = PARSERS[provider](payload)
     except InvalidTrackingPayload as exc:
-        app[METRICS].inbound[(source, "invalid")] += 1
+        app[METRICS].inbound(source, "invalid")
         return json_error(400, exc.message)
     if isinstance(parsed, Ignored):
-        app[METRICS].inbound[(source, "ignored")] += 1
+        app[METRICS].inbound(source, "ignored")
         return json_ok(ignored=parsed.event)
     async with app[DB].write() as session:
         result = await apply_tracking_update(session, parsed, now=app[CLOCK](), payload=payload)
-    app[METRICS].inbound[(source, result.outcome)] += 1
+    app[METRICS].inbound(source, result.outcome)
     if result.outcome == "duplicate":
         return json_ok(duplicate=True)
     if result.outcome == "orphan":

@@ -113,32 +113,32 @@ async def receive(request: web.Request) -> web.Response:
     try:
         envelope = fields(parse_xml(body))
     except BadXml as exc:
-        metrics.inbound[("wecom", "bad_xml")] += 1
+        metrics.inbound("wecom", "bad_xml")
         return json_error(400, str(exc))
     encrypted = envelope.get("Encrypt")
     if not encrypted:
         return json_error(400, "Encrypt element missing")
     if not inbound.signed(sig, ts, nonce, encrypted):
-        metrics.inbound[("wecom", "bad_signature")] += 1
+        metrics.inbound("wecom", "bad_signature")
         return json_error(401, "invalid signature")
     try:
         plain = inbound.crypto.decrypt_message({"Encrypt": encrypted}, sig, ts, nonce)
         event = to_event(parse_xml(plain))
     except InvalidCorpIdException:
-        metrics.inbound[("wecom", "wrong_corp")] += 1
+        metrics.inbound("wecom", "wrong_corp")
         return json_error(403, "wrong corp id")
     except BadXml as exc:
         return json_error(400, str(exc))
     except (ValueError, TypeError, UnicodeDecodeError, IndexError) as exc:  # wrong key, bad padding, bad base64
-        metrics.inbound[("wecom", "undecryptable")] += 1
+        metrics.inbound("wecom", "undecryptable")
         return json_error(400, f"cannot decrypt: {type(exc).__name__}")
     if event is None:
         return web.Response(text="")
     inbox_id = await inbound.pipeline.accept(event)  # durable before we say 200
     if inbox_id is None:
-        metrics.inbound[("wecom", "duplicate")] += 1
+        metrics.inbound("wecom", "duplicate")
         return web.Response(text="")
-    metrics.inbound[("wecom", "accepted")] += 1
+    metrics.inbound("wecom", "accepted")
     if not (isinstance(event, ScanEvent) and event.wants_reply):
         inbound.pipeline.schedule(inbox_id, event)  # answered through the outbox
         return web.Response(text="")
@@ -151,7 +151,7 @@ async def receive(request: web.Request) -> web.Response:
             processed = await asyncio.wait_for(asyncio.shield(task), inbound.passive_deadline)
         except TimeoutError:
             if answer.give_up():
-                metrics.inbound[("wecom", "deferred")] += 1
+                metrics.inbound("wecom", "deferred")
                 return web.Response(text="")  # acknowledged; the reply goes out through the outbox when ready
             processed = await asyncio.wait_for(asyncio.shield(task), CLAIM_MARGIN)  # claimed: committing now
         if processed is not None and processed.passive and processed.reply is not None:

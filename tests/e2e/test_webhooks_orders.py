@@ -8,6 +8,7 @@ import hmac
 import json
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
@@ -220,6 +221,24 @@ async def test_healthz_and_metrics(client):
     body = await resp.json()
     assert resp.status == 200 and body["checks"] == {"database": "ok", "schema": "current"}
     await post_order(client, order_json())
-    text = await (await client.get("/metrics")).text()
-    assert 'orderbot_inbound_events_total{source="orders",outcome="created"} 1' in text
-    assert 'orderbot_http_requests_total{route="/webhooks/orders",status="200"} 1' in text
+    await post_order(client, order_json())  # the same event again: a duplicate
+    resp = await client.get("/metrics")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+    assert samples[("orderbot_inbound_events_total", (("outcome", "created"), ("source", "orders")))] == 1
+    assert samples[("orderbot_inbound_events_total", (("outcome", "duplicate"), ("source", "orders")))] == 1
+    assert samples[("orderbot_http_requests_total", (("route", "/webhooks/orders"), ("status", "200")))] == 2
+    assert samples[("orderbot_http_request_duration_seconds_count", (("route", "/webhooks/orders"),))] == 2
+    assert families["orderbot_http_request_duration_seconds"].type == "histogram"
+
+
+async def test_metrics_behind_a_bearer_token(db, config, clock):
+    settings = load_settings(env_file=None, ORDERBOT_METRICS_TOKEN="s3cret-metrics")
+    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/metrics")).status == 401
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 401
+        resp = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
+        assert resp.status == 200 and "orderbot_http_requests_total" in await resp.text()
