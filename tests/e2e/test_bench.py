@@ -22,6 +22,7 @@ def _numeric(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@pytest.mark.slow
 async def test_small_run_prints_the_table_and_writes_json(tmp_path, config, capsys):
     out = tmp_path / "bench.json"
     code = await run_bench(2000, out, ["seed", "order_card", "report", "order_card_reply", "rules"], None, config=config,
@@ -101,6 +102,7 @@ def test_default_suite_and_table():
 
 
 @pytest.mark.skipif(not PG_URL, reason="ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally")
+@pytest.mark.slow
 async def test_postgresql_figures_use_a_schema_that_is_dropped_afterwards(tmp_path, config):
     out = tmp_path / "pg.json"
     code = await run_bench(1500, out, ["seed.postgresql", "order_card.postgresql"], PG_URL, config=config,

@@ -1,6 +1,9 @@
-"""The `orderbot` command end to end, as a person runs it: real processes, a real SQLite file."""
+"""The `orderbot` command end to end, as a person runs it: `cli.main(argv)` in process on a real SQLite file,
+and `serve`, `demo` and piped `parse` as real processes (the subprocess smoke tests)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -16,12 +19,32 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
 
 
 def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
-    full_env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-                     "ORDERBOT_CONFIG": str(EXAMPLE)})
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "orderbot", *args], cwd=tmp_path, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    """`orderbot ARGS` in this process, through `cli.main(argv)`, as a person runs it in `tmp_path`: the
+    environment holds only what the test gives (no ORDERBOT_/WECOM_/DINGTALK_ variables of the machine), stdout
+    and stderr are captured, and the exit code is what the process would return. (`serve` and `demo` are run as
+    real processes below: they are the subprocess smoke tests.)"""
+    from orderbot.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for key in [k for k in os.environ if k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))]:
+            del os.environ[key]
+        os.environ.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                           "ORDERBOT_CONFIG": str(EXAMPLE), **(env or {})})
+        os.chdir(tmp_path)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["orderbot", *args], code or 0, out.getvalue(), err.getvalue())
 
 
 def free_port() -> int:
@@ -79,6 +102,7 @@ def test_check_config_names_line_and_key(tmp_path):
     assert missing.returncode == 1 and "cp orderbot.example.toml orderbot.toml" in missing.stdout
 
 
+@pytest.mark.slow
 def test_serve_answers_healthz(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     port = free_port()
@@ -131,6 +155,7 @@ def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
     assert "待发送 1" in pending.stdout and "#1  wecom:user:A" in pending.stdout
 
 
+@pytest.mark.slow
 def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", "查看华东区昨日延迟TOP3客户",
                  env={"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")})
@@ -147,6 +172,7 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     assert lines[1]["slots"] == {"channel": "amazon"}
 
 
+@pytest.mark.slow
 def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     csv = tmp_path / "orders.csv"
@@ -181,6 +207,7 @@ def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
     assert empty.returncode == 1 and empty.stderr.strip()
 
 
+@pytest.mark.slow
 def test_demo_seeds_serves_and_explains_itself(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
@@ -213,6 +240,7 @@ def test_serve_refuses_to_start_without_the_business_config(tmp_path):
     assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     result = run(tmp_path, "ask", "--as", "wanglei", "帮助",
@@ -221,6 +249,7 @@ def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
     assert "员工名录" not in result.stdout and "查订单" in result.stdout
 
 
+@pytest.mark.slow
 def test_rules_dry_run_acts_on_nothing_then_a_real_run_fires_once(tmp_path):
     import sqlite3
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("ORDERBOT_REQUIRE_BROWSER"):  # CI installs it and never skips
     raise RuntimeError("ORDERBOT_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")

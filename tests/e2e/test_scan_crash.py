@@ -2,6 +2,8 @@
 acknowledged scan is recorded exactly once and stock equals the start minus the scanned packages."""
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import os
 import signal
@@ -69,6 +71,7 @@ def _event(i: int) -> tuple[dict, str]:
     return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"n{i}", timestamp=str(1770000000 + i))
 
 
+@pytest.mark.slow
 async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path):
     db_path = tmp_path / "crash.db"
     config = load_config(EXAMPLE_CONFIG, required=True)

@@ -104,6 +104,7 @@ async def test_unsupported_file_and_missing_header(stocked, config, clock, tmp_p
         await import_file(stocked, csv, config=config, now=clock)
 
 
+@pytest.mark.slow
 async def test_large_import_in_batches(stocked, config, clock, tmp_path):
     path = tmp_path / "many.csv"
     rows = [f"SO2026030{i:07d},C{i % 37:04d},客户{i % 37},浙江,{i}.00,深圳,US,普通,CASE-IP15-CLR,1\n"

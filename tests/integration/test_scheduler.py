@@ -147,6 +147,7 @@ def test_latest_slot_and_triggers():
 
 # -- two servers -------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_two_instances_one_runs_the_jobs_and_the_other_takes_over(db_url_info, db, caplog):
     caplog.set_level(logging.INFO, logger="orderbot.scheduler")
     ttl = 2.0
@@ -442,6 +443,7 @@ async def test_media_purge_deletes_expired_rows(db, config):
         assert (await s.execute(select(func.count()).select_from(Media))).scalar() == 1
 
 
+@pytest.mark.slow
 async def test_two_full_app_instances_run_the_rule_job_once_and_hand_over(db, config):
     """Two `create_app` servers on one database, as `orderbot serve` builds them: only the lease holder
     evaluates the rules; when it shuts down the other takes the jobs over."""
