@@ -148,6 +148,35 @@ class CourierConfig(_Strict):
     max_orders: int = Field(500, ge=1)
 
 
+class DelayCausesConfig(_Strict):
+    """How a carrier's exception becomes a delay cause category (codes of `core.causes.CAUSES`): words in the
+    carrier's message first (checked in this order, case-insensitive), then the provider's sub status."""
+
+    keywords: dict[str, list[str]] = {
+        "port_congestion": ["port strike", "strike", "port congestion", "congestion", "罢工", "港口", "拥堵"],
+        "weather": ["weather", "typhoon", "hurricane", "storm", "snow", "flood", "天气", "台风", "暴雨", "暴雪", "寒潮"],
+        "address": ["address", "地址"],
+        "lost_damaged": ["lost", "damage", "missing", "destroyed", "丢失", "破损", "损坏", "遗失"],
+        "carrier_capacity": ["capacity", "backlog", "high volume", "运力", "爆仓", "积压", "舱位"],
+        "customs_inspection": ["customs", "inspection", "clearance", "海关", "查验", "清关"],
+    }
+    sub_statuses: dict[str, str] = {
+        "InTransit_CustomsRequiringInformation": "customs_inspection", "Exception_Security": "customs_inspection",
+        "DeliveryFailure_Security": "customs_inspection", "DeliveryFailure_InvalidAddress": "address",
+        "Exception_Lost": "lost_damaged", "Exception_Damage": "lost_damaged", "Exception_Destroyed": "lost_damaged",
+    }
+
+    @model_validator(mode="after")
+    def _known_causes(self) -> "DelayCausesConfig":
+        from orderbot.core.causes import CAUSES  # a plain dict module: no import cycle
+
+        for where, codes in (("keywords", self.keywords), ("sub_statuses", self.sub_statuses.values())):
+            unknown = sorted({c for c in codes if c not in CAUSES})
+            if unknown:
+                raise ValueError(f"delay_causes.{where}: unknown cause(s) {unknown}; known: {sorted(CAUSES)}")
+        return self
+
+
 class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
@@ -193,6 +222,7 @@ class BusinessConfig(_Strict):
     wechat_mp: WeChatMpConfig = WeChatMpConfig()
     courier: CourierConfig = CourierConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    delay_causes: DelayCausesConfig = DelayCausesConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":
