@@ -177,6 +177,23 @@ class DelayCausesConfig(_Strict):
         return self
 
 
+class TasksConfig(_Strict):
+    """Tasks (待办): how long each type may stay open before it is overdue (its owner is reminded once), and
+    which team owns each type (a team's members see its tasks in 我的待办; its leads in 仓库待办/关务待办 …)."""
+
+    due_hours: dict[str, float] = {"scan_exception": 4, "customs_docs": 24, "customs_stuck": 8, "no_tracking": 8,
+                                   "tracking_stale": 24, "returns_audit": 48, "follow_up": 24,
+                                   "channel_conflict": 24}
+    default_due_hours: float = Field(24, gt=0)
+    teams: dict[str, list[str]] = {
+        "warehouse": ["scan_exception"], "customs": ["customs_docs", "customs_stuck"],
+        "logistics": ["tracking_stale", "no_tracking", "returns_audit"], "after_sales": ["returns_audit"],
+        "sales": ["follow_up", "channel_conflict"]}
+
+    def due_for(self, task_type: str) -> float:
+        return self.due_hours.get(task_type, self.default_due_hours)
+
+
 class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
@@ -223,6 +240,7 @@ class BusinessConfig(_Strict):
     courier: CourierConfig = CourierConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     delay_causes: DelayCausesConfig = DelayCausesConfig()
+    tasks: TasksConfig = TasksConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":

@@ -7,6 +7,7 @@
 | daily_report   | at daily_report_at           | yesterday's daily report to the groups receiving "daily_report"    |
 | my_customers   | at my_customers_at           | per salesperson, a digest of their customers' orders               |
 | tracking_stale | hourly                       | a task per shipped order whose tracking went quiet                 |
+| task_reminders | every 15 min                 | each overdue task's owner is reminded once                         |
 | outbox         | every 30 s                   | wakes the outbox worker, so due retries go out without new writes  |
 | media_purge    | hourly                       | deletes expired chart images                                       |
 
@@ -58,7 +59,8 @@ def standard_jobs(config: BusinessConfig, *, db: Database, charts: Callable[...,
         specs.append(JobSpec("courier", daily(*sc.courier_batch_at), courier))
     specs += [JobSpec("daily_report", daily(sc.daily_report_at), jobs.daily_report),
               JobSpec("my_customers", daily(sc.my_customers_at), jobs.my_customers),
-              JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale)]
+              JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale),
+              JobSpec("task_reminders", every(minutes=15), jobs.task_reminders)]
     if worker is not None:
         async def wake_outbox(now: datetime) -> None:
             worker.wake.set()
@@ -115,6 +117,20 @@ class StandardJobs:
 
     def _today(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
+
+    async def task_reminders(self, now: datetime) -> str:
+        """Remind each overdue task's owner once, in the transaction that marks it reminded."""
+        from orderbot.bot.handlers.tasks import reminder_reply
+        from orderbot.core.tasks import remind_overdue
+
+        async with self.db.write() as s:
+            due = await remind_overdue(s, self.config.tasks, now=now)
+            for r in due:
+                channel, destination = await self.addresses.staff(s, r.staff_id)
+                await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
+                                     payload=reminder_reply(r).to_dict(),
+                                     dedupe_key=f"task_overdue:{r.task_id}:{r.staff_id}")
+        return f"{len(due)} overdue task(s) reminded"
 
     async def daily_report(self, now: datetime) -> str:
         """Yesterday's (local) daily report, queued once per day to each group receiving "daily_report"."""

@@ -10,6 +10,7 @@ from orderbot.core.channels import channel_name
 from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
 from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
 from orderbot.core.reports.pipeline import pipeline
+from orderbot.core.tasks import task_counts
 from orderbot.bot.charts import ranking_bars, trend_lines
 from orderbot.bot.reply import Attachment, Button, Card, Chart, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
@@ -130,6 +131,8 @@ async def daily(intent, ctx: Context) -> Reply:
     reasons = "、".join(f"{r}{n}单" for r, n in d0.top_reasons) or "无"
     if d0.scan_accuracy is not None:
         reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
+    open_tasks, late_tasks = await task_counts(ctx.session, ctx.config.tasks, now=ctx.now)
+    reasons += f"\n待办：未完成 {open_tasks} 条，其中逾期 {late_tasks} 条（截至发送时）"
     start = day - timedelta(days=13)
     now_series = await series(ctx.session, "orders", date_from=start, date_to=day, today=today)
     shipped = await series(ctx.session, "shipped", date_from=start, date_to=day, today=today)
