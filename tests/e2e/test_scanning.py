@@ -162,6 +162,11 @@ async def test_failures_never_blame_the_packer_and_open_a_ticket(station, make, 
     assert scan.outcome == outcome and scan.staff_id == "zhangsan"
     assert task.assignee == "zhaoqiang" and "异常扫码" in task.subject
     assert lead_msg.payload["title"] == "异常扫码工单" and lead_msg.payload["digest_key"] == "scan_exception"
+    async with db.read() as s:  # 仓库群 receives "scan_exception" in the business config, and now gets it
+        group_msg = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "group:warehouse")))\
+            .scalar_one()
+    assert group_msg.payload["title"] == "异常扫码工单" and raw[:40] in group_msg.payload["text"]
+    assert group_msg.dedupe_key == f"scan_exception:{scan.id}:warehouse"
 
 
 async def test_cancelled_held_and_frozen_orders_are_refused(station, config):

@@ -72,6 +72,8 @@ class ScanResult:
     customer: CustomerNotice | None = None
     streak: tuple[StreakScan, ...] = ()
     station: str | None = None
+    scan_id: int | None = None  # a failed scan's row: its exception also goes to the groups receiving it
+    exception: tuple[str, str] | None = None  # (title, text) for the groups receiving "scan_exception"
 
     @property
     def ok(self) -> bool:
@@ -108,7 +110,8 @@ async def _fail(session: AsyncSession, record: dict, outcome: str, config: Busin
     subject = f"异常扫码：{OUTCOME_NAMES[outcome]}（{scan.station or '未知工位'}，{who}）"
     await open_task(session, key=f"scan_exception:{scan.id}", type="scan_exception", subject=subject,
                     assignee=lead, now=now, data={"scan_id": scan.id, "raw": scan.raw[:200], "outcome": outcome})
-    result = ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station)
+    result = ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station, scan_id=scan.id,
+                        exception=("异常扫码工单", f"{subject}\n扫到的内容：{scan.raw[:120]}\n{detail}"))
     if lead:
         result.notices.append(Notice(lead, "异常扫码工单", f"{subject}\n扫到的内容：{scan.raw[:120]}\n{detail}",
                                      digest_key="scan_exception"))
