@@ -203,9 +203,10 @@ class SchedulerConfig(_Strict):
     daily_report_at: str = "09:00"
     my_customers_at: str = "09:05"
     courier_batch_at: list[str] = ["10:00", "16:00"]
+    performance_sheet_at: str = "08:30"  # on the 1st: last month's packer performance sheet to the leads
     lease_seconds: float = Field(30, ge=5, le=300)
 
-    @field_validator("daily_report_at", "my_customers_at")
+    @field_validator("daily_report_at", "my_customers_at", "performance_sheet_at")
     @classmethod
     def _hhmm(cls, v: str) -> str:
         _check_hhmm(v)
