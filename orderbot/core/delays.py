@@ -55,7 +55,7 @@ def _covers(clause: CarrierClause, cause: str) -> bool | None:
     listed = getattr(clause, "causes", None)
     if listed is None:
         listed = getattr(clause, "categories", None)
-    if isinstance(listed, (list, tuple, set)):
+    if isinstance(listed, (list, tuple, set)) and listed:  # an empty list says nothing either
         return cause in listed
     if isinstance(listed, str) and listed.strip():
         return cause in {p.strip() for p in listed.replace("，", ",").split(",")}

@@ -133,3 +133,4 @@ async def test_17track_customs_push_records_the_delay_and_its_alert_keeps_firing
     async with db.write() as s:
         done = await evaluate_rule(s, rule, config, clock() + timedelta(minutes=20), trigger="event")
     assert done.resolved == [SO1]
+
