@@ -127,11 +127,14 @@ class StandardJobs:
 
         async with self.db.write() as s:
             due = await remind_overdue(s, self.config.tasks, now=now)
+            by_owner: dict[str, list] = {}
             for r in due:
-                channel, destination = await self.addresses.staff(s, r.staff_id)
+                by_owner.setdefault(r.staff_id, []).append(r)
+            for staff_id, mine in by_owner.items():
+                channel, destination = await self.addresses.staff(s, staff_id)
                 await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
-                                     payload=reminder_reply(r).to_dict(),
-                                     dedupe_key=f"task_overdue:{r.task_id}:{r.staff_id}")
+                                     payload=reminder_reply(mine).to_dict(),
+                                     dedupe_key=f"task_overdue:{min(r.task_id for r in mine)}:{staff_id}")
         return f"{len(due)} overdue task(s) reminded"
 
     async def performance_sheet(self, now: datetime) -> str:

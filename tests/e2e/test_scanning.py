@@ -123,6 +123,20 @@ async def test_good_scan_ships_moves_stock_warns_and_notifies_customer(station):
         assert (package.scanned_by, package.station) == ("zhangsan", "pack-1")
 
 
+async def test_an_order_with_a_waybill_tells_the_customer_its_tracking_number_at_the_scan(station, config):
+    scanner, db = station
+    async with db.write() as s:
+        await ingest_order(s, parse_order(order_json("SO202602100007", tracking_no="YT123456789CN",
+                                                     lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
+                           source="test", config=config, now=NOW)
+    answer = await scanner.scan(label("SO202602100007", "CASE-IP15-CLR", 1))
+    assert answer.startswith("✅ 出库成功 SO202602100007 包裹 1/1 · CASE-IP15-CLR\n整单已发出，已通知客户")
+    async with db.read() as s:
+        (notice,) = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "ship:SO202602100007")))\
+            .scalars().all()
+    assert notice.destination == "customer:C0001" and "已发出|单号:YT123456789CN" in notice.payload["text"]
+
+
 async def test_last_package_ships_the_order_and_a_repeat_moves_nothing(station):
     scanner, db = station
     first = await scanner.scan(label("SO202602100002", "PB-20K-BLK", 1))

@@ -132,3 +132,18 @@ async def test_overdue_owners_are_reminded_once(board, config):
     assert sorted(events) == [(1, "reminded"), (4, "reminded")]
     async with board.read() as s:
         assert await tasks.task_counts(s, config.tasks, now=NOW) == (4, 2)
+
+
+async def test_a_backlog_of_overdue_tasks_is_one_message_per_owner(board, config):
+    async with board.write() as s:
+        for i in range(6):
+            await open_task(s, key=f"scan_exception:x{i}", type="scan_exception", subject=f"异常扫码 {i}",
+                            now=NOW - timedelta(hours=10 + i), assignee="zhaoqiang")
+    sched = Scheduler(board, standard_jobs(config, db=board), clock=ManualClock(NOW))
+    assert (await sched.run_now("task_reminders")).result == "8 overdue task(s) reminded"
+    async with board.read() as s:
+        msgs = {m.destination: m.payload for m in (await s.execute(select(OutboxMessage))).scalars()}
+    lead = msgs["user:zhaoqiang"]
+    assert lead["text"].startswith("你有 7 条待办已逾期：\n· #10 已逾期 11 小时：异常扫码 5")
+    assert lead["text"].endswith("……回复「我的待办」查看全部")
+    assert [b["key"] for b in lead["card"]["buttons"]] == ["task_done:10", "task_hand:10"]

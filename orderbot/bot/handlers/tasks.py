@@ -27,7 +27,7 @@ def _buttons(t: tasks.TaskView) -> tuple[Button, ...]:
 
 
 async def listing(intent, ctx: Context) -> Reply:
-    scope = (intent.slots.get("scope") or "me") if hasattr(intent, "slots") else "me"
+    scope = intent.slots.get("scope") or "me"
     found = await tasks.list_tasks(ctx.session, ctx.config.tasks, staff_id=ctx.asker.staff_id,
                                    roles=ctx.asker.roles, scope=scope, now=ctx.now)
     title = f"{tasks.SCOPE_NAMES[scope]}待办"
@@ -92,14 +92,26 @@ async def hand(arg: str, ctx: Context) -> Reply:
     return await view(str(task.id), ctx, note=f"{ctx.asker.name} 已转交待办 #{task.id}。")
 
 
-def reminder_reply(r: tasks.Reminder) -> Reply:
-    """The one overdue reminder to a task's owner, with its buttons."""
-    about = f"（订单 {r.order_no}）" if r.order_no and r.order_no not in r.subject else ""
-    text = f"你的待办 #{r.task_id} 已逾期 {r.overdue_hours:g} 小时：{r.subject}{about}"
-    buttons = (Button(f"完成 #{r.task_id}", f"task_done:{r.task_id}", 1),
-               Button(f"转给… #{r.task_id}", f"task_hand:{r.task_id}", 2))
+def reminder_reply(due: list[tasks.Reminder]) -> Reply:
+    """One owner's overdue reminder: every task that just became overdue for them (each is reminded once), so
+    a backlog arrives as one message, not hundreds; buttons for the most overdue."""
+    due = sorted(due, key=lambda r: -r.overdue_hours)
+
+    def line(r: tasks.Reminder) -> str:
+        about = f"（订单 {r.order_no}）" if r.order_no and r.order_no not in r.subject else ""
+        return f"#{r.task_id} 已逾期 {r.overdue_hours:g} 小时：{r.subject}{about}"
+
+    if len(due) == 1:
+        text = f"你的待办 {line(due[0])}"
+    else:
+        shown = "\n".join(f"· {line(r)}" for r in due[:5])
+        text = f"你有 {len(due)} 条待办已逾期：\n{shown}" + ("\n……回复「我的待办」查看全部" if len(due) > 5 else "")
+    first = due[0]
+    buttons = (Button(f"完成 #{first.task_id}", f"task_done:{first.task_id}", 1),
+               Button(f"转给… #{first.task_id}", f"task_hand:{first.task_id}", 2))
     return Reply(title="待办逾期提醒", text=text,
-                 card=Card(f"待办逾期：{r.type_name}", text, buttons=buttons, task_id=f"task-overdue-{r.task_id}"))
+                 card=Card(f"待办逾期：{first.type_name}" + (f" 等 {len(due)} 条" if len(due) > 1 else ""), text,
+                           buttons=buttons, task_id=f"task-overdue-{first.task_id}"))
 
 
 ROUTES = [
