@@ -17,7 +17,6 @@ from orderbot.core.rules.engine import evaluate_rule
 from orderbot.settings import load_settings
 from orderbot.webhooks.common import RULES_HOOK
 
-from tests.conftest import T0
 from tests.e2e.test_tracking import SECRET, SO1, SO2, UPS_NO, aftership, post, seed, seventeen
 from tests.helpers import no_reply
 

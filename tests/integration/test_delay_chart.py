@@ -40,7 +40,7 @@ async def test_causes_sharing_a_reason_each_get_their_bar(db):
         ctx = Context(Asker("u1", "王", frozenset({"management"})), s, NOW, BusinessConfig(), charts)
         reply = await causes(Intent("report.delay_reasons", {"date_from": "2026-02-04", "date_to": "2026-02-10",
                                                              "limit": 5}, 1.0), ctx)
-    [(name, (title, labels, values))] = drawn
+    [(name, (_title, labels, values))] = drawn
     assert name == "ranking_bars"
     assert labels == ["深圳-美国（云途物流） · 港口拥堵/罢工", "深圳-美国（DHL） · 港口拥堵/罢工",
                       "义乌-英国（云途物流） · 港口拥堵/罢工"]
