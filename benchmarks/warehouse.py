@@ -68,6 +68,8 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
                 await ingest_order(s, parse_order({
                     "order_no": f"SO{20260210000000 + i}", "customer": {"id": f"C{i % 300:04d}", "province": "浙江"},
                     "amount": "99.00", "origin": "深圳", "urgency": "normal", "dest_country": "US",
+                    # a waybill before the scan: the scan itself tells the customer (else the courier batch does)
+                    "tracking_no": f"YT{i:09d}CN",
                     "lines": [{"sku": sku, "qty": 1}]}), source="bench", config=config, now=now)
     async with db.read() as s:
         rows = (await s.execute(select(Package.sku, Package.batch_no, Package.order_id))).all()

@@ -148,6 +148,52 @@ class CourierConfig(_Strict):
     max_orders: int = Field(500, ge=1)
 
 
+class DelayCausesConfig(_Strict):
+    """How a carrier's exception becomes a delay cause category (codes of `core.causes.CAUSES`): words in the
+    carrier's message first (checked in this order, case-insensitive), then the provider's sub status."""
+
+    keywords: dict[str, list[str]] = {
+        "port_congestion": ["port strike", "strike", "port congestion", "congestion", "罢工", "港口", "拥堵"],
+        "weather": ["weather", "typhoon", "hurricane", "storm", "snow", "flood", "天气", "台风", "暴雨", "暴雪", "寒潮"],
+        "address": ["address", "地址"],
+        "lost_damaged": ["lost", "damage", "missing", "destroyed", "丢失", "破损", "损坏", "遗失"],
+        "carrier_capacity": ["capacity", "backlog", "high volume", "运力", "爆仓", "积压", "舱位"],
+        "customs_inspection": ["customs", "inspection", "clearance", "海关", "查验", "清关"],
+    }
+    sub_statuses: dict[str, str] = {
+        "InTransit_CustomsRequiringInformation": "customs_inspection", "Exception_Security": "customs_inspection",
+        "DeliveryFailure_Security": "customs_inspection", "DeliveryFailure_InvalidAddress": "address",
+        "Exception_Lost": "lost_damaged", "Exception_Damage": "lost_damaged", "Exception_Destroyed": "lost_damaged",
+    }
+
+    @model_validator(mode="after")
+    def _known_causes(self) -> "DelayCausesConfig":
+        from orderbot.core.causes import CAUSES  # a plain dict module: no import cycle
+
+        for where, codes in (("keywords", self.keywords), ("sub_statuses", self.sub_statuses.values())):
+            unknown = sorted({c for c in codes if c not in CAUSES})
+            if unknown:
+                raise ValueError(f"delay_causes.{where}: unknown cause(s) {unknown}; known: {sorted(CAUSES)}")
+        return self
+
+
+class TasksConfig(_Strict):
+    """Tasks (待办): how long each type may stay open before it is overdue (its owner is reminded once), and
+    which team owns each type (a team's members see its tasks in 我的待办; its leads in 仓库待办/关务待办 …)."""
+
+    due_hours: dict[str, float] = {"scan_exception": 4, "customs_docs": 24, "customs_stuck": 8, "no_tracking": 8,
+                                   "tracking_stale": 24, "returns_audit": 48, "follow_up": 24,
+                                   "channel_conflict": 24}
+    default_due_hours: float = Field(24, gt=0)
+    teams: dict[str, list[str]] = {
+        "warehouse": ["scan_exception"], "customs": ["customs_docs", "customs_stuck"],
+        "logistics": ["tracking_stale", "no_tracking", "returns_audit"], "after_sales": ["returns_audit"],
+        "sales": ["follow_up", "channel_conflict"]}
+
+    def due_for(self, task_type: str) -> float:
+        return self.due_hours.get(task_type, self.default_due_hours)
+
+
 class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
@@ -157,9 +203,10 @@ class SchedulerConfig(_Strict):
     daily_report_at: str = "09:00"
     my_customers_at: str = "09:05"
     courier_batch_at: list[str] = ["10:00", "16:00"]
+    performance_sheet_at: str = "08:30"  # on the 1st: last month's packer performance sheet to the leads
     lease_seconds: float = Field(30, ge=5, le=300)
 
-    @field_validator("daily_report_at", "my_customers_at")
+    @field_validator("daily_report_at", "my_customers_at", "performance_sheet_at")
     @classmethod
     def _hhmm(cls, v: str) -> str:
         _check_hhmm(v)
@@ -193,6 +240,8 @@ class BusinessConfig(_Strict):
     wechat_mp: WeChatMpConfig = WeChatMpConfig()
     courier: CourierConfig = CourierConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    delay_causes: DelayCausesConfig = DelayCausesConfig()
+    tasks: TasksConfig = TasksConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":

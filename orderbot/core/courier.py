@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,9 +39,10 @@ from orderbot.config import BusinessConfig
 from orderbot.core.errors import DomainError
 from orderbot.core.models import Breaker, CourierRun, Order, Package
 from orderbot.core.models import Carrier as CarrierRow
-from orderbot.core.orders.service import add_event, change_status, move_stage
+from orderbot.core.orders.service import add_event, change_status, move_stage, open_task
 from orderbot.core.sqlutil import insert_ignore
 from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
+from orderbot.core.warehouse.shipment import CustomerNotice, notice_for_order
 
 COLOR_NAMES = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色", "white": "白色", "green": "绿色",
                "black": "黑色"}
@@ -141,6 +143,9 @@ class CourierNotice:
 
 
 Notify = Callable[[AsyncSession, CourierNotice, datetime], Awaitable[None]]
+# Queues the customer's shipment message (with the new tracking number) in the batch's transaction.
+NotifyCustomer = Callable[[AsyncSession, CustomerNotice, datetime], Awaitable[None]]
+NO_TRACKING_TASK = "no_tracking"
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,8 @@ def describe(alert: WeatherAlert) -> str:
 # The entry point.
 # ---------------------------------------------------------------------------------------------------------
 async def run_batch(db, config: BusinessConfig, weather: WeatherSource | None, now: datetime, *, notify: Notify,
-                    trigger: str = "schedule", carrier: Carrier | None = None) -> list[WarehouseRun]:
+                    trigger: str = "schedule", carrier: Carrier | None = None,
+                    customers: NotifyCustomer | None = None) -> list[WarehouseRun]:
     """Run the batch for every configured warehouse; one unit of work (and one `courier_runs` row) each.
 
     `weather` None means no API key is configured: every warehouse takes the fail-safe, announced."""
@@ -200,7 +206,7 @@ async def run_batch(db, config: BusinessConfig, weather: WeatherSource | None, n
     for name, report in zip(names, reports):
         async with db.write() as session:
             results.append(await _run_warehouse(session, config, name, report, now, notify=notify,
-                                                trigger=trigger, carrier=carrier))
+                                                trigger=trigger, carrier=carrier, customers=customers))
     return results
 
 
@@ -240,7 +246,7 @@ class _Run:
 
 async def _run_warehouse(session: AsyncSession, config: BusinessConfig, name: str,
                          report: WeatherReport | WeatherUnavailable, now: datetime, *, notify: Notify, trigger: str,
-                         carrier: Carrier) -> WarehouseRun:
+                         carrier: Carrier, customers: NotifyCustomer | None = None) -> WarehouseRun:
     breaker = await _breaker(session, name)
     row = CourierRun(at=now, outcome="ran", detail={})
     session.add(row)
@@ -254,7 +260,8 @@ async def _run_warehouse(session: AsyncSession, config: BusinessConfig, name: st
     handed: list[tuple[str, str]] = []
     refused: list[Refusal] = []
     if run.hand:
-        handed, refused = await _hand_over(session, run.ready, carrier, now, trigger=trigger)
+        handed, refused = await _hand_over(session, run.ready, carrier, now, trigger=trigger,
+                                           customers=customers, zone=ZoneInfo(config.timezone))
         if isinstance(report, WeatherUnavailable):
             run.notice("failsafe", f"{name}仓按预案照常发运：天气接口无法访问",
                        f"无法询问和风天气（{report.reason}），按预案照常发运：交运 {len(handed)} 单"
@@ -370,7 +377,8 @@ async def _ready_orders(session: AsyncSession, warehouse: str, limit: int, *, lo
 
 
 async def _hand_over(session: AsyncSession, orders: list[Order], carrier: Carrier, now: datetime, *,
-                     trigger: str) -> tuple[list[tuple[str, str]], list[Refusal]]:
+                     trigger: str, customers: NotifyCustomer | None = None,
+                     zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> tuple[list[tuple[str, str]], list[Refusal]]:
     if orders and await session.get(CarrierRow, carrier.code) is None:
         session.add(CarrierRow(code=carrier.code, name=carrier.name))
         await session.flush()
@@ -382,6 +390,10 @@ async def _hand_over(session: AsyncSession, orders: list[Order], carrier: Carrie
             tracking = await carrier.waybill(order, count)
         except (WaybillRefused, CarrierRefused) as exc:
             refused.append(Refusal(order.order_no, exc.message))
+            if order.status == "shipped":  # out of the warehouse and still no tracking number: logistics acts
+                await open_task(session, key=f"{NO_TRACKING_TASK}:{order.order_no}", type=NO_TRACKING_TASK,
+                                subject=f"已出库但没有运单号：{order.order_no}（{exc.message}）", now=now,
+                                order_id=order.id, data={"reason": exc.message})
             continue
         order.tracking_no, order.carrier_code, order.updated_at = tracking, carrier.code, now
         packages = (await session.execute(select(Package).where(Package.order_id == order.id,
@@ -396,6 +408,12 @@ async def _hand_over(session: AsyncSession, orders: list[Order], carrier: Carrie
         add_event(session, order, at=now, kind="waybill", source="courier", actor=AUTO,
                   detail=f"交运{carrier.name}，运单号 {tracking}（快递交接批次，{trigger}）")
         handed.append((order.order_no, tracking))
+        # The customer's message waited for this number (the scan had none to give); `ship:<order no>` keeps it
+        # to one message however the waybill arrives.
+        if customers is not None:
+            notice = await notice_for_order(session, order, now=now, zone=zone)
+            if notice is not None:
+                await customers(session, notice, now)
     return handed, refused
 
 

@@ -257,6 +257,10 @@ class Delay(Base):
     clause_no: Mapped[str | None] = mapped_column(String(16))
     delay_days: Mapped[int] = mapped_column(Integer, default=0)
     recorded_at: Mapped[datetime]
+    # The cause category (`core.causes`); live records also say which provider reported them and when last.
+    category: Mapped[str] = mapped_column(String(24), default="other", server_default="other")
+    source: Mapped[str | None] = mapped_column(String(24))  # aftership 17track generic (None: seed / import)
+    updated_at: Mapped[datetime | None]
 
 
 class Staff(Base):
@@ -285,6 +289,20 @@ class Task(Base):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reminded_at: Mapped[datetime | None]  # the one overdue reminder to its owner
+
+
+class TaskEvent(Base):
+    """A task's history: taken, handed over, done, reminded — who, when, what."""
+
+    __tablename__ = "task_events"
+    __table_args__ = (Index("ix_task_events_task_at", "task_id", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # take hand_over done reminded
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class Communication(Base):

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbot.config import DelayCausesConfig
+from orderbot.core.delays import record_delay
 from orderbot.core.errors import DomainError, IllegalTransition
 from orderbot.core.models import InboundEvent, Order, Package
 from orderbot.core.orders.service import add_event, change_status, move_stage
@@ -62,6 +64,7 @@ CUSTOMS_RELEASED = frozenset({"InTransit_CustomsReleased"})
 _MAIN_STAGE = {"InTransit": "routing", "OutForDelivery": "last_mile", "AvailableForPickup": "last_mile",
                "DeliveryFailure": "last_mile"}
 _PROBLEM = frozenset({"Exception", "DeliveryFailure", "Expired"})
+DELAY_STATUSES = frozenset({"Exception", "DeliveryFailure"})  # these (and a customs hold) are delay records
 
 # AfterShip tag → 17TRACK main status; subtag → 17TRACK sub status where one fits (else "<main>_Other").
 _AS_TAGS = {"Pending": "NotFound", "InfoReceived": "InfoReceived", "InTransit": "InTransit",
@@ -314,10 +317,13 @@ def _customs(order: Order, state: str, at: datetime) -> None:
 
 
 async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, now: datetime,
-                                payload: Any) -> TrackingResult:
+                                payload: Any, causes: DelayCausesConfig | None = None) -> TrackingResult:
     """Apply one push inside the caller's unit of work. A repeat delivery changes nothing; an unknown tracking
     number is kept in `inbound_events` (state 'orphan', with the raw payload) instead of being refused, because
-    a carrier retries a refusal for days and the number only becomes known when the order is updated."""
+    a carrier retries a refusal for days and the number only becomes known when the order is updated.
+
+    An exception or a customs hold also becomes the order's delay record (`core.delays`), its cause category
+    chosen by `causes` (the business config's `delay_causes`; the built-in mapping when None)."""
     source = f"tracking:{upd.provider}"
     if not await claim_event(session, source, upd.dedupe_key, now):
         return TrackingResult("duplicate")
@@ -351,6 +357,10 @@ async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, n
         _customs(order, effect.customs, at)
     if effect.problem:
         order.eta_cause = label(upd.status, upd.sub_status) + (f"：{upd.message}" if upd.message else "")
+        if upd.status in DELAY_STATUSES or upd.sub_status in CUSTOMS_HOLD:
+            await record_delay(session, order, rules=causes or DelayCausesConfig(), sub_status=upd.sub_status,
+                               message=upd.message, text=order.eta_cause, source=upd.provider, at=at,
+                               today=now.date())
     # Status and stage change only through the service (it writes their own timeline entries), at carrier time.
     if move == ("status", "delivered"):
         await change_status(session, order, "delivered", now=at, source=upd.provider, reason="承运商签收")

@@ -7,6 +7,8 @@
 | daily_report   | at daily_report_at           | yesterday's daily report to the groups receiving "daily_report"    |
 | my_customers   | at my_customers_at           | per salesperson, a digest of their customers' orders               |
 | tracking_stale | hourly                       | a task per shipped order whose tracking went quiet                 |
+| task_reminders | every 15 min                 | each overdue task's owner is reminded once                         |
+| performance    | at performance_sheet_at      | on the 1st: last month's packer performance sheet to the leads     |
 | outbox         | every 30 s                   | wakes the outbox worker, so due retries go out without new writes  |
 | media_purge    | hourly                       | deletes expired chart images                                       |
 
@@ -58,7 +60,9 @@ def standard_jobs(config: BusinessConfig, *, db: Database, charts: Callable[...,
         specs.append(JobSpec("courier", daily(*sc.courier_batch_at), courier))
     specs += [JobSpec("daily_report", daily(sc.daily_report_at), jobs.daily_report),
               JobSpec("my_customers", daily(sc.my_customers_at), jobs.my_customers),
-              JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale)]
+              JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale),
+              JobSpec("task_reminders", every(minutes=15), jobs.task_reminders),
+              JobSpec("performance_sheet", daily(sc.performance_sheet_at), jobs.performance_sheet)]
     if worker is not None:
         async def wake_outbox(now: datetime) -> None:
             worker.wake.set()
@@ -115,6 +119,50 @@ class StandardJobs:
 
     def _today(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
+
+    async def task_reminders(self, now: datetime) -> str:
+        """Remind each overdue task's owner once, in the transaction that marks it reminded."""
+        from orderbot.bot.handlers.tasks import reminder_reply
+        from orderbot.core.tasks import remind_overdue
+
+        async with self.db.write() as s:
+            due = await remind_overdue(s, self.config.tasks, now=now)
+            by_owner: dict[str, list] = {}
+            for r in due:
+                by_owner.setdefault(r.staff_id, []).append(r)
+            for staff_id, mine in by_owner.items():
+                channel, destination = await self.addresses.staff(s, staff_id)
+                await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
+                                     payload=reminder_reply(mine).to_dict(),
+                                     dedupe_key=f"task_overdue:{min(r.task_id for r in mine)}:{staff_id}")
+        return f"{len(due)} overdue task(s) reminded"
+
+    async def performance_sheet(self, now: datetime) -> str:
+        """On the 1st (local), last month's 直连绩效考核表 (.xlsx) to every warehouse lead, once per lead."""
+        from orderbot.bot.performance_sheet import MIME, performance_xlsx
+        from orderbot.bot.reply import Attachment
+        from orderbot.core.warehouse.performance import month_of, monthly_figures
+
+        today = self._today(now)
+        if today.day != 1:
+            return "not the first of the month"
+        first, last = month_of(today - timedelta(days=1))
+        leads = [s.id for s in self.config.staff if "warehouse_lead" in s.roles]
+        if not leads:
+            return "no warehouse lead in the staff directory"
+        async with self.db.read() as s:
+            packers = await monthly_figures(s, first, last, self.zone)
+        name = f"直连绩效考核表_{first:%Y-%m}.xlsx"
+        reply = Reply(title=f"{first:%Y年%m月}打包员绩效考核表",
+                      text=f"{first:%Y年%m月}扫码绩效：{len(packers)} 位打包员，"
+                           f"达标 {sum(1 for p in packers if p.meets)} 位。明细见附件 {name}。",
+                      files=(Attachment(name, performance_xlsx(first, packers), MIME),))
+        async with self.db.write() as s:
+            for lead in leads:
+                channel, destination = await self.addresses.staff(s, lead)
+                await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
+                                     payload=reply.to_dict(), dedupe_key=f"performance_sheet:{first:%Y-%m}:{lead}")
+        return f"{first:%Y-%m} sheet queued to {len(leads)} lead(s)"
 
     async def daily_report(self, now: datetime) -> str:
         """Yesterday's (local) daily report, queued once per day to each group receiving "daily_report"."""

@@ -152,6 +152,8 @@ CANCEL_REASONS = (("价格太高", 25), ("物流太慢", 20), ("重复下单", 1
                   ("找到更便宜的", 8), ("付款方式问题", 4), ("商品缺货", 3))
 RETURN_REASONS = ("尺码不合适", "质量问题", "与描述不符", "运输途中损坏", "不想要了")
 DELAY_REASONS = ("港口罢工", "清关查验", "天气", "爆仓", "缺货", "地址错误")
+DELAY_CATEGORY = {"港口罢工": "port_congestion", "清关查验": "customs_inspection", "天气": "weather",  # core.causes
+                  "爆仓": "carrier_capacity", "缺货": "other", "地址错误": "address"}
 DELAY_CLAUSE = {"港口罢工": "8.2", "清关查验": "5.1", "天气": "8.3", "爆仓": "6.4", "缺货": None, "地址错误": "3.4"}
 DELAY_DAYS = {"港口罢工": (3, 9), "清关查验": (2, 6), "天气": (1, 4), "爆仓": (1, 3), "缺货": (2, 7), "地址错误": (1, 3)}
 HOLD_REASONS = ("清关滞留超过48小时：目的国海关查验，需补充商业发票", "清关滞留超过48小时：锂电池申报资料不全，需补MSDS",
@@ -231,7 +233,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "packages": ("order_id", "package_no", "sku", "qty", "batch_no", "tracking_no", "scanned_at", "scanned_by",
                  "station"),
     "order_events": ("order_id", "at", "kind", "stage", "status", "source", "actor", "detail"),
-    "delays": ("order_id", "reason", "lane", "cause", "carrier_code", "clause_no", "delay_days", "recorded_at"),
+    "delays": ("order_id", "reason", "lane", "cause", "carrier_code", "clause_no", "delay_days", "recorded_at",
+               "category"),
     "communications": ("order_id", "at", "direction", "medium", "party", "summary"),
     "tasks": ("key", "type", "subject", "order_id", "assignee", "state", "created_at", "closed_at", "data"),
     "stock_movements": ("sku", "kind", "qty", "d_on_hand", "d_reserved", "order_no", "actor", "note", "at"),
@@ -818,7 +821,8 @@ class _Generator:
             cause = self._cause(p, reason)
             s_recorded = ts(recorded)
             tables["delays"].append((oid, reason, p.lane, cause, p.carrier,
-                                     DELAY_CLAUSE[reason] if p.carrier else None, ddays, s_recorded))
+                                     DELAY_CLAUSE[reason] if p.carrier else None, ddays, s_recorded,
+                                     DELAY_CATEGORY[reason]))
             ev((oid, s_recorded, "delay", at_stage, "paid" if at_stage == "purchase" else "shipped", SOURCE, None,
                 f"{cause}，预计延误{ddays}天"))
             last = max(last, recorded)
@@ -1254,7 +1258,7 @@ async def _headline_answer(db: Database, now: datetime, config: BusinessConfig) 
             cause = "美国海关抽中查验，清关滞留"
             s.add(Delay(order_id=order_id, reason="清关查验", lane=f"{origin}-洛杉矶", cause=cause,
                         carrier_code=carrier, clause_no="5.1" if carrier else None, delay_days=2,
-                        recorded_at=now - timedelta(hours=20)))
+                        recorded_at=now - timedelta(hours=20), category="customs_inspection"))
             s.add(OrderEvent(order_id=order_id, at=now - timedelta(hours=20), kind="delay", stage=stage,
                              status=status, source=SOURCE, detail=f"{cause}，预计延误2天"))
 

@@ -16,7 +16,7 @@ from typing import Callable
 from aiohttp import web
 
 from orderbot.core.tracking import PARSERS, Ignored, InvalidTrackingPayload, apply_tracking_update
-from orderbot.webhooks.common import CLOCK, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
+from orderbot.webhooks.common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
 from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.tracking")
@@ -75,7 +75,8 @@ async def tracking_push(request: web.Request) -> web.Response:
         app[METRICS].inbound(source, "ignored")
         return json_ok(ignored=parsed.event)
     async with app[DB].write() as session:
-        result = await apply_tracking_update(session, parsed, now=app[CLOCK](), payload=payload)
+        result = await apply_tracking_update(session, parsed, now=app[CLOCK](), payload=payload,
+                                             causes=app[CONFIG].delay_causes)
     app[METRICS].inbound(source, result.outcome)
     if result.outcome == "duplicate":
         return json_ok(duplicate=True)

@@ -212,9 +212,12 @@ async def test_scans_ship_repeat_and_fail_quietly_and_the_customer_hears(page):
     assert len([p for p in mine if p["order_no"] == order]) == 1  # one scan ships it
     good = await page.scan("zhangsan", mine[0]["labels"]["good"])
     assert good["outcome"] == "ok" and good["answer"].startswith(f"✅ 出库成功 {order}")
-    assert "整单已发出，已通知客户" in good["answer"]
+    assert "整单已发出，生成运单号后（快递交接批次）通知客户" in good["answer"]
+    ran = await page.post("/sandbox/clock", {"jump": "courier"})  # the batch issues the waybill, then they hear
+    assert "courier" in [r["job"] for r in ran["ran"]]
     notice = await page.bot_says(state["customer"]["id"])
     assert notice["reply"]["title"] == "您的订单已发出" and order in notice["reply"]["text"]
+    assert "已发出|单号:" in notice["reply"]["text"]
     repeat = await page.scan("zhangsan", mine[0]["labels"]["good"])
     assert repeat["outcome"] == "repeat" and "无需重复出库" in repeat["answer"]
     other = next(p for p in listing["waiting"] if p["order_no"] != order)

@@ -201,11 +201,13 @@ def test_scans_ship_warn_and_the_customer_gets_the_wechat_message(page):
         expect(result).to_contain_text(f"出库成功 {order}")
         if "整单已发出" in result.inner_text():
             break
-    expect(result).to_contain_text("整单已发出，已通知客户")
+    expect(result).to_contain_text("整单已发出，生成运单号后（快递交接批次）通知客户")
+    page.click('[data-clock="courier"]')  # the courier batch issues the waybill; then the customer hears
     page.click("#switch-person")
     page.click("#picker .person.customer")
     notice = page.locator("#messages .msg.bot", has_text=order)
     expect(notice).to_contain_text("您的订单已发出")
+    expect(notice).to_contain_text("已发出|单号:")
     expect(page.locator("#composer")).to_have_class(re.compile(r"\breadonly\b"))
     _shot(page, "scan-customer.png")
     _open(page, "zhangsan")  # the same label again: nothing moves twice

@@ -107,7 +107,8 @@ async def _count(db, model, *where) -> int:
 async def test_good_scan_ships_moves_stock_warns_and_notifies_customer(station):
     scanner, db = station
     answer = await scanner.scan(label("SO202602100001", "EB-TWS-WHT", 1))
-    assert answer.startswith("✅ 出库成功 SO202602100001 包裹 1/1 · EB-TWS-WHT\n整单已发出，已通知客户")
+    # no waybill yet: the customer hears with the tracking number once the courier batch issues it
+    assert answer.startswith("✅ 出库成功 SO202602100001 包裹 1/1 · EB-TWS-WHT\n整单已发出，生成运单号后（快递交接批次）通知客户")
     assert "⚠️ 含锂电池，需更换UN3481专用箱（PI 967，贴锂电池标记 UN3481）" in answer
     assert "⚠️ 报关资料未齐" in answer  # grade B order with its 报关资料待补 task still open
     async with db.read() as s:
@@ -116,10 +117,24 @@ async def test_good_scan_ships_moves_stock_warns_and_notifies_customer(station):
         lv = await ledger.levels(s, "EB-TWS-WHT")
         assert (lv.on_hand, lv.reserved) == (48, 0)
         assert await ledger.ledger_totals(s, "EB-TWS-WHT") == (48, 0)
-        notice = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "customer:C0001"))).scalar_one()
-        assert "已发出|订单:SO202602100001" in notice.payload["text"]
+        notice = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "customer:C0001"))).scalar()
+        assert notice is None
         package = (await s.execute(select(Package).where(Package.order_id == order.id))).scalar_one()
         assert (package.scanned_by, package.station) == ("zhangsan", "pack-1")
+
+
+async def test_an_order_with_a_waybill_tells_the_customer_its_tracking_number_at_the_scan(station, config):
+    scanner, db = station
+    async with db.write() as s:
+        await ingest_order(s, parse_order(order_json("SO202602100007", tracking_no="YT123456789CN",
+                                                     lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
+                           source="test", config=config, now=NOW)
+    answer = await scanner.scan(label("SO202602100007", "CASE-IP15-CLR", 1))
+    assert answer.startswith("✅ 出库成功 SO202602100007 包裹 1/1 · CASE-IP15-CLR\n整单已发出，已通知客户")
+    async with db.read() as s:
+        (notice,) = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "ship:SO202602100007")))\
+            .scalars().all()
+    assert notice.destination == "customer:C0001" and "已发出|单号:YT123456789CN" in notice.payload["text"]
 
 
 async def test_last_package_ships_the_order_and_a_repeat_moves_nothing(station):
@@ -161,6 +176,11 @@ async def test_failures_never_blame_the_packer_and_open_a_ticket(station, make, 
     assert scan.outcome == outcome and scan.staff_id == "zhangsan"
     assert task.assignee == "zhaoqiang" and "异常扫码" in task.subject
     assert lead_msg.payload["title"] == "异常扫码工单" and lead_msg.payload["digest_key"] == "scan_exception"
+    async with db.read() as s:  # 仓库群 receives "scan_exception" in the business config, and now gets it
+        group_msg = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "group:warehouse")))\
+            .scalar_one()
+    assert group_msg.payload["title"] == "异常扫码工单" and raw[:40] in group_msg.payload["text"]
+    assert group_msg.dedupe_key == f"scan_exception:{scan.id}:warehouse"
 
 
 async def test_cancelled_held_and_frozen_orders_are_refused(station, config):

@@ -174,12 +174,12 @@ async def test_red_alert_pauses_tells_owners_once_and_a_click_resumes(shop, conf
     sandbox = SandboxSender(clock)
     worker = OutboxWorker(shop, {"wecom": wecom_sender, "email": EmailSender(smtp_url, sender="bot@shop.example"),
                                  "sandbox": sandbox}, clock, seed=1)
-    assert await worker.run_once() == 3
+    assert await worker.run_once() == 4  # and the 义乌 order's customer, now that it has a tracking number
     (sent,) = wecom_fake.messages
     assert sent["touser"] == "WuJun" and sent["msgtype"] == "template_card"
     assert sent["template_card"]["button_list"][0]["key"] == "courier_resume:深圳"
     await asyncio.sleep(0.05)
-    ((rcpts, content),) = inbox.messages
+    ((rcpts, content),) = [m for m in inbox.messages if m[0] == ["logistics@example.com"]]
     mail = email.message_from_string(content, policy=email.policy.default)
     body = mail.get_content()
     assert rcpts == ["logistics@example.com"] and "深圳仓发运已暂停" in str(mail["Subject"])
@@ -355,3 +355,82 @@ def test_client_from_settings_only_with_a_key():
     client = from_settings(load_settings(env_file=None, QWEATHER_API_KEY="qw-key", QWEATHER_API_BASE="http://qw.local/"),
                            http=None)
     assert client.base == "http://qw.local" and "qw-key" not in repr(client)
+
+
+class RefusingCarrier:
+    """A carrier that issues no waybill (e.g. its API rejected the address)."""
+
+    code, name = "LOCAL", "本地演示快递"
+
+    async def waybill(self, order, packages: int) -> str:
+        from orderbot.core.courier import CarrierRefused
+
+        raise CarrierRefused("承运商拒绝：收件地址无法识别")
+
+
+async def customer_messages(db) -> list[OutboxMessage]:
+    async with db.read() as s:
+        return list((await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("ship:%"))
+                                     .order_by(OutboxMessage.id))).scalars())
+
+
+async def test_the_customer_message_waits_for_the_waybill_and_goes_once(shop, config, clock, qweather):
+    assert await customer_messages(shop) == []  # scanned without a waybill: nothing said yet
+    fake, client = qweather
+    await run_courier_batch(shop, config, client(), clock(), addresses=Addresses({"wechat_mp", "email"}))
+    sent = {m.dedupe_key: m for m in await customer_messages(shop)}
+    assert set(sent) == {f"ship:{READY}", f"ship:{YIWU}"}  # the half-scanned and unscanned orders wait
+    ready = sent[f"ship:{READY}"]
+    assert (ready.channel, ready.destination, ready.kind) == ("wechat_mp", "openid:o-abc", "customer")
+    assert ready.payload["text"] == "已发出|单号:LCSO202602100001CN|本地演示快递"
+    assert ready.payload["fields"] == {"order_no": READY, "shipped_at": "2026-02-10 09:00",
+                                       "product": "iPhone 15 手机壳 透明", "carrier": "本地演示快递",
+                                       "tracking_no": "LCSO202602100001CN"}
+    assert all(ready.payload["fields"].values())  # every 服务号 template field filled
+    clock.advance(hours=6)
+    await run_courier_batch(shop, config, client(), clock(), addresses=Addresses({"wechat_mp", "email"}))
+    assert len(await customer_messages(shop)) == 2  # once
+
+
+async def test_a_scan_with_a_waybill_tells_the_customer_at_once_and_the_batch_not_again(shop, config, clock,
+                                                                                       qweather):
+    from orderbot.core.models import Carrier, Communication
+    from orderbot.core.warehouse.scanning import scan_package
+
+    async with shop.write() as s:
+        s.add(Carrier(code="YUN", name="云途物流"))
+        await s.flush()
+        o = (await s.execute(select(Order).where(Order.order_no == PARTIAL))).scalar_one()
+        o.tracking_no, o.carrier_code = "YT123456789CN", "YUN"
+    async with shop.write() as s:
+        result = await scan_package(s, raw=label_text(SECRET, PARTIAL, "CASE-IP15-CLR", "B260201", 2),
+                                    staff_id="zhangsan", platform_user="ZhangSan", station="pack-1", now=clock(),
+                                    config=config, secret=SECRET)
+    assert result.ok and "整单已发出，已通知客户" in result.message
+    assert result.customer.text == "已发出|单号:YT123456789CN|云途物流"
+    assert result.customer.fields["carrier"] == "云途物流" and all(result.customer.fields.values())
+    async with shop.read() as s:
+        said = (await s.execute(select(Communication.summary).where(Communication.order_id == o.id))).scalars().all()
+    assert said == ["发货通知：已发出|单号:YT123456789CN|云途物流"]
+    fake, client = qweather
+    results = await batch(shop, config, client(), clock)
+    assert PARTIAL not in {no for no, _ in results["深圳"].handed}  # it already had its waybill
+
+
+async def test_shipped_without_a_tracking_number_after_the_batch_is_a_logistics_task(shop, config, clock, qweather):
+    from orderbot.core.models import Task
+
+    fake, client = qweather
+    results = await batch(shop, config, client(), clock, carrier=RefusingCarrier())
+    assert {r.order_no for r in results["深圳"].refused} == {READY, PARTIAL}
+    assert await customer_messages(shop) == []
+    async with shop.read() as s:
+        tasks = (await s.execute(select(Task.key, Task.type, Task.subject).where(Task.type == "no_tracking")
+                                 .order_by(Task.key))).all()
+    # only the orders already out of the warehouse (all packages scanned); the half-scanned one just waits
+    assert [t.key for t in tasks] == [f"no_tracking:{READY}", f"no_tracking:{YIWU}"]
+    assert "收件地址无法识别" in tasks[0].subject
+    clock.advance(hours=6)
+    await batch(shop, config, client(), clock, carrier=RefusingCarrier())
+    async with shop.read() as s:
+        assert len((await s.execute(select(Task.id).where(Task.type == "no_tracking"))).all()) == 2

@@ -115,3 +115,25 @@ async def test_card_shows_the_carrier_eta_and_a_stuck_clearance(seeded, config):
     assert card["status_name"] == "卡关-人工介入" and card["expected_delivery"] == "2026-02-09"
     text = card_text(card)
     assert "⚠️ 承运商预计送达 2026-02-09（美西港口拥堵）" in text and "清关超时" in text
+
+
+async def test_finance_and_customs_see_their_fields_and_sales_the_customer_tags(seeded, config):
+    from orderbot.bot.handlers.orders import card_text
+    from orderbot.core.models import Customer, Order
+
+    async with seeded.write() as s:
+        await s.execute(update(Order).where(Order.order_no == "SO202602010001").values(
+            stage="customs", invoice_status="待退税"))
+        await s.execute(update(Customer).where(Customer.id == "C0001").values(tags=["急单试探"]))
+    async with seeded.read() as s:
+        finance = await order_card(s, "SO202602010001", roles={"finance"}, rules=config.visibility)
+        customs = await order_card(s, "SO202602010001", roles={"customs"}, rules=config.visibility)
+        sales = await order_card(s, "SO202602010001", roles={"sales"}, rules=config.visibility)
+        packer = await order_card(s, "SO202602010001", roles={"warehouse"}, rules=config.visibility)
+    assert "财务：免税编号 TX-88 · 开票状态 待退税" in card_text(finance)
+    assert "关务：海关合规等级 C · 报关资料 待补" in card_text(customs)
+    assert "客户标签：急单试探" in card_text(sales)
+    for other in (customs, sales, packer):
+        assert "免税编号" not in card_text(other) and "开票状态" not in card_text(other)
+    assert "客户标签" not in card_text(packer) and "关务：" not in card_text(finance)
+    assert "客户标签" not in card_text(finance)

@@ -41,7 +41,9 @@ async def shop(db, config):
                           ("SO202602100002", [{"sku": "CASE-IP15-CLR", "qty": 2}]),
                           ("SO202602100003", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
                           ("SO202602100004", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}])):
-            await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
+            # each with its waybill already, so the last scan tells the customer (and writes that record)
+            await ingest_order(s, parse_order(order_json(no, lines=lines, tracking_no=f"YT00000{no[-4:]}CN")),
+                               source="test", config=config, now=NOW)
     return db
 
 

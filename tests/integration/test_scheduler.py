@@ -314,7 +314,8 @@ def test_standard_jobs_follow_the_config(config):
 
     plain = {s.name: s.trigger for s in standard_jobs(config, db=None)}
     assert plain == {"daily_report": Daily(("09:00",)), "my_customers": Daily(("09:05",)),
-                     "tracking_stale": Interval(3600), "media_purge": Interval(3600)}
+                     "tracking_stale": Interval(3600), "task_reminders": Interval(900),
+                     "performance_sheet": Daily(("08:30",)), "media_purge": Interval(3600)}
     full = {s.name: s.trigger for s in standard_jobs(config, db=None, worker=FakeWorker(), rules=rules,
                                                       courier=rules)}
     assert full["rules"] == Interval(300) and full["courier"] == Daily(("10:00", "16:00"))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core import courier, outbox
+from orderbot.core.warehouse.shipment import CustomerNotice
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.notify import notify_groups
 from orderbot.bot.reply import Button, Card, Reply
@@ -58,14 +59,21 @@ class OutboxNotifier:
                                      payload=payload, now=now, dedupe_key=f"{key}:email:{address}" if key else None)
         await notify_groups(session, self.config, TOPIC, reply, now=now, dedupe_key=key)
 
+    async def customer(self, session: AsyncSession, notice: CustomerNotice, now: datetime) -> None:
+        """The customer's shipment message, once per order (the scan queues it under the same key)."""
+        channel, destination, kind, payload = self.addresses.customer(notice)
+        await outbox.enqueue(session, channel=channel, destination=destination, kind=kind, payload=payload,
+                             now=now, dedupe_key=f"ship:{notice.order_no}")
+
 
 async def run_courier_batch(db, config: BusinessConfig, weather, now: datetime, *, trigger: str = "schedule",
                             addresses: Addresses | None = None,
                             carrier: courier.Carrier | None = None) -> list[courier.WarehouseRun]:
     """Run the courier batch once (the scheduler's job). `weather` is the QWeather client, or None when
     `QWEATHER_API_KEY` is unset (every warehouse then takes its announced fail-safe). One result per warehouse."""
-    return await courier.run_batch(db, config, weather, now, notify=OutboxNotifier(config, addresses),
-                                   trigger=trigger, carrier=carrier)
+    notifier = OutboxNotifier(config, addresses)
+    return await courier.run_batch(db, config, weather, now, notify=notifier, trigger=trigger, carrier=carrier,
+                                   customers=notifier.customer)
 
 
 async def _announce(ctx: Context, kind: str, warehouse: str, title: str, text: str, fields, action: str | None) -> None:

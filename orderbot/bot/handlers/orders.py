@@ -43,7 +43,29 @@ def card_text(card: dict) -> str:
         lines.append("最近沟通：" + "；".join(f"{m['summary']}" for m in card["messages"][:2]))
     if card.get("notes"):
         lines.append(f"客户备注：{card['notes']}")
+    lines += _role_lines(card)
     return "\n".join(lines)
+
+
+def _role_lines(card: dict) -> list[str]:
+    """The fields only some roles see (visibility decides which keys the card has): finance's tax-exemption
+    number and invoice status, customs' grade and documents, the customer's tags."""
+    out = []
+    finance = [f"免税编号 {card['tax_exempt_no']}" if card.get("tax_exempt_no") else "",
+               f"开票状态 {card['invoice_status']}" if "invoice_status" in card else ""]
+    if "invoice_status" in card and not card.get("invoice_status"):
+        finance[1] = "开票状态 未开票"
+    if any(finance):
+        out.append("财务：" + " · ".join(f for f in finance if f))
+    customs = [f"海关合规等级 {card['customs_grade']}" if card.get("customs_grade") and "customs_docs" in card else "",
+               f"报关资料 {card['customs_docs'] or '无需补充'}" if "customs_docs" in card else ""]
+    if any(customs):
+        out.append("关务：" + " · ".join(c for c in customs if c))
+    elif card.get("customs_grade"):
+        out.append(f"海关合规等级 {card['customs_grade']}")
+    if card.get("customer_tags"):
+        out.append("客户标签：" + "、".join(card["customer_tags"]))
+    return out
 
 
 async def lookup(intent, ctx: Context) -> Reply:

@@ -10,7 +10,8 @@ from orderbot.core.channels import channel_name
 from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
 from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
 from orderbot.core.reports.pipeline import pipeline
-from orderbot.bot.charts import ranking_bars, stacked_reasons, trend_lines
+from orderbot.core.tasks import task_counts
+from orderbot.bot.charts import ranking_bars, trend_lines
 from orderbot.bot.reply import Attachment, Button, Card, Chart, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
 
@@ -35,6 +36,12 @@ async def delayed_customers(intent, ctx: Context) -> Reply:
     return Reply(title=title, table=table, markdown=True, charts=(Chart(title, png),) if png else ())
 
 
+def cause_label(c) -> str:
+    """'深圳-美国（云途物流）· 港口拥堵/罢工': the lane with its carrier, then the cause."""
+    carrier = c.carrier_name or c.carrier
+    return f"{c.lane}{'（' + carrier + '）' if carrier else ''} · {c.reason}"
+
+
 async def causes(intent, ctx: Context) -> Reply:
     s = intent.slots
     d_from, d_to = date.fromisoformat(s["date_from"]), date.fromisoformat(s["date_to"])
@@ -45,8 +52,9 @@ async def causes(intent, ctx: Context) -> Reply:
     text = "\n".join(f"{i}. {c.sentence()}" for i, c in enumerate(found, 1))
     buttons = tuple(Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{c.carrier or ''}|{d_from}|{d_to}")
                     for i, c in enumerate(found, 1) if c.clause_no)[:3]
-    png = await ctx.chart(stacked_reasons, title, [c.lane for c in found],
-                          {c.reason: [c.orders if c2 is c else 0 for c2 in found] for c in found})
+    # One bar per cause row (a dict keyed by reason let rows sharing a reason overwrite each other).
+    png = await ctx.chart(ranking_bars, title, [cause_label(c) for c in found], [c.orders for c in found],
+                          value_fmt="{:,.0f}单", subtitle="线路（承运商）· 原因")
     card = Card(title, "点按钮把受影响订单、轨迹、承诺与实际日期和合同条款导出给法务", buttons=buttons,
                 task_id=f"delay-{d_from}-{d_to}-{ctx.now:%H%M%S}") if buttons else None
     return Reply(title=title, text=text, markdown=True, card=card, charts=(Chart(title, png),) if png else ())
@@ -123,6 +131,8 @@ async def daily(intent, ctx: Context) -> Reply:
     reasons = "、".join(f"{r}{n}单" for r, n in d0.top_reasons) or "无"
     if d0.scan_accuracy is not None:
         reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
+    open_tasks, late_tasks = await task_counts(ctx.session, ctx.config.tasks, now=ctx.now)
+    reasons += f"\n待办：未完成 {open_tasks} 条，其中逾期 {late_tasks} 条（截至发送时）"
     start = day - timedelta(days=13)
     now_series = await series(ctx.session, "orders", date_from=start, date_to=day, today=today)
     shipped = await series(ctx.session, "shipped", date_from=start, date_to=day, today=today)

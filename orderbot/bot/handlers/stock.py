@@ -9,7 +9,9 @@ from orderbot.core.models import Staff
 from orderbot.core.warehouse.scanning import packer_figures
 from orderbot.core.reports.common import day_bounds
 from orderbot.core.reports.inventory import sku_stock, stockout_forecast
-from orderbot.bot.reply import Reply, Table
+from orderbot.bot.performance_sheet import MIME, performance_xlsx
+from orderbot.bot.reply import Attachment, Reply, Table
+from orderbot.core.warehouse.performance import month_of, monthly_figures
 from orderbot.bot.handlers.base import STOCK_READERS, WAREHOUSE, Context, cn_date, route
 
 
@@ -64,7 +66,14 @@ async def scan_stats(intent, ctx: Context) -> Reply:
         lines.append((names.get(sid, sid), f"{ok + bad:,}", f"{bad:,}", f"{accuracy * 100:.1f}%（{mark}行业87%）",
                       f"{fixes}（目标≥{CORRECTIONS_TARGET * days}）"))
     table = Table(("打包员", "扫码", "失败", "准确率", "主动纠错"), tuple(lines))
-    return Reply(title=title, table=table, markdown=True)
+    files = ()
+    if d_from.day == 1 and (d_to - d_from).days >= 27:  # a month: the performance sheet comes with it
+        first, last = month_of(d_from)
+        packers = await monthly_figures(ctx.session, first, min(last, d_to), ctx.zone)
+        if staff_id is not None:
+            packers = [p for p in packers if p.staff_id == staff_id]
+        files = (Attachment(f"直连绩效考核表_{first:%Y-%m}.xlsx", performance_xlsx(first, packers), MIME),)
+    return Reply(title=title, table=table, markdown=True, files=files)
 
 
 ROUTES = [  # all three aggregate movements, order lines or scans over days: heavy, off the event loop

@@ -11,6 +11,7 @@ from orderbot.core.models import Staff
 from orderbot.core.warehouse.labels import split_label
 from orderbot.core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
 from orderbot.bot.charts import scan_heatmap
+from orderbot.messaging.notify import notify_groups
 from orderbot.bot.reply import Chart, Reply
 from orderbot.bot.handlers.base import WAREHOUSE, Context, route
 
@@ -34,6 +35,11 @@ async def scan(event, ctx: Context) -> Reply:
         await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind="reply", now=ctx.now,
                              payload=Reply(title=notice.title, text=notice.text, charts=charts,
                                            digest_key=notice.digest_key).to_dict())
+    if result.exception is not None:  # 仓库群 (groups receiving "scan_exception") sees every ticket too
+        title, text = result.exception
+        await notify_groups(ctx.session, ctx.config, "scan_exception",
+                            Reply(title=title, text=text, digest_key="scan_exception"), now=ctx.now,
+                            dedupe_key=f"scan_exception:{result.scan_id}")
     if result.customer is not None:
         channel, destination, kind, payload = ctx.addresses.customer(result.customer)
         await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind=kind, payload=payload,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.config import VisibilityConfig
 from orderbot.core.errors import OrderNotFound
 from orderbot.core.models import Communication, Customer, Order, OrderEvent, OrderLine, Package, Product, StockMovement, Task
+from orderbot.core.orders.customs import DOCS_TASK_TYPE
 from orderbot.core.orders.promise import effective_promised
 from orderbot.core.orders.schema import URGENCY_NAMES
 from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES, progress_line
@@ -53,6 +54,9 @@ _TASKS = (select(Task.type, Task.subject, Task.assignee, Task.created_at)
 _MESSAGES = (select(Communication.at, Communication.direction, Communication.medium, Communication.party,
                     Communication.summary).where(Communication.order_id == bindparam("oid"))
              .order_by(Communication.at.desc()).limit(MESSAGES_LIMIT))
+_DOCS = (select(Task.state).where(Task.order_id == bindparam("oid"), Task.type == DOCS_TASK_TYPE)
+         .order_by(Task.id.desc()).limit(1))
+DOCS_STATES = {"open": "待补", "done": "已补齐", "cancelled": "已撤销"}
 _PACKAGES = (select(Package.package_no, Package.sku, Package.qty, Package.batch_no, Package.tracking_no,
                     Package.scanned_at, Package.scanned_by).where(Package.order_id == bindparam("oid"))
              .order_by(Package.package_no))
@@ -82,6 +86,7 @@ async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], r
     tasks = (await session.execute(_TASKS, oid)).all()
     messages = (await session.execute(_MESSAGES, oid)).all()
     packages = (await session.execute(_PACKAGES, oid)).all()
+    docs = (await session.execute(_DOCS, oid)).scalar()
 
     stock_held = {sku: int(total) for sku, total in held if total}
     promised = effective_promised(order.promised_date, order.promised_override)
@@ -108,6 +113,7 @@ async def order_card(session: AsyncSession, ref: str, *, roles: Iterable[str], r
         "customs_hold_reason": order.customs_hold_reason, "review_hold": order.review_hold,
         "notes": order.notes, "tax_exempt_no": order.tax_exempt_no, "invoice_status": order.invoice_status,
         "cancel_reason": order.cancel_reason, "sales_owner": order.sales_owner,
+        "customs_docs": DOCS_STATES.get(docs) if docs else None, "customer_tags": list(customer.tags or []),
         "lines": [{"sku": s, "qty": q, "name": n} for s, q, n in lines],
         "timeline": [{"at": _iso(e.at), "kind": e.kind, "stage": e.stage, "status": e.status,
                       "source": e.source, "actor": e.actor, "detail": e.detail} for e in events],

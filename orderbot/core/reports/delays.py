@@ -62,6 +62,7 @@ async def _main_reasons(session: AsyncSession, customer_ids: list[str], date_fro
 
 @dataclass(frozen=True)
 class DelayCause:
+    category: str  # core.causes code
     reason: str
     lane: str
     cause: str
@@ -83,21 +84,22 @@ class DelayCause:
 
 async def delay_reasons(session: AsyncSession, *, date_from: date, date_to: date,
                         limit: int = 5) -> list[DelayCause]:
-    """Top delay causes recorded in the range, each a (reason, lane, carrier, clause) group with its order count."""
+    """Top delay causes recorded in the range, each a (category, reason, lane, carrier, clause) group with its
+    order count: one row per cause, so two lanes or carriers sharing a reason stay two rows."""
     start, end = day_bounds(date_from, date_to)
     groups = (await session.execute(
-        select(Delay.reason, Delay.lane, Delay.carrier_code, Delay.clause_no,
+        select(Delay.category, Delay.reason, Delay.lane, Delay.carrier_code, Delay.clause_no,
                func.count(func.distinct(Delay.order_id)).label("orders"), func.avg(Delay.delay_days).label("days"),
                func.max(Delay.cause).label("cause"))
         .where(Delay.recorded_at >= start, Delay.recorded_at < end)
-        .group_by(Delay.reason, Delay.lane, Delay.carrier_code, Delay.clause_no)
-        .order_by(desc("orders"), Delay.reason, Delay.lane).limit(limit))).all()
+        .group_by(Delay.category, Delay.reason, Delay.lane, Delay.carrier_code, Delay.clause_no)
+        .order_by(desc("orders"), Delay.reason, Delay.lane, Delay.carrier_code).limit(limit))).all()
     clauses = {(c.carrier_code, c.clause_no): c for c in (await session.execute(select(CarrierClause))).scalars()}
     carriers = dict((await session.execute(select(Carrier.code, Carrier.name))).all())
     out = []
     for g in groups:
         clause = clauses.get((g.carrier_code, g.clause_no))
-        out.append(DelayCause(g.reason, g.lane, g.cause, int(g.orders), g.carrier_code,
+        out.append(DelayCause(g.category, g.reason, g.lane, g.cause, int(g.orders), g.carrier_code,
                               carriers.get(g.carrier_code), g.clause_no, clause.title if clause else None,
                               round(float(g.days or 0), 1)))
     return out

@@ -19,6 +19,7 @@ from orderbot.config import RuleConfig
 from orderbot.core.channels import channel_name
 from orderbot.core.models import Customer, Order, OrderLine, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
+from orderbot.core.tracking import CUSTOMS_HOLD
 
 REPEAT_TAG = "急单试探"
 
@@ -152,17 +153,20 @@ async def customs_stuck(session: AsyncSession, cfg: RuleConfig, now: datetime, t
     hours = _num(cfg, "window_hours", 48)
     cut = now - timedelta(hours=hours)
     # The state comes first so the (customs_state, customs_in_at) index serves it; orders in customs are few.
+    # An order the rule's own action marked "stuck" stays a finding until it is released: the action must not
+    # clear the condition it watches (that resolved a documents hold 43 ms after it fired).
     rows = (await session.execute(
         select(Order.order_no, Order.customs_state, Order.customs_in_at, Order.tracking_status, Order.dest_country)
         .where(Order.customs_state.in_(("processing", "stuck", "info_required")),
-               or_(Order.customs_in_at <= cut, Order.customs_state == "info_required"))
+               or_(Order.customs_in_at <= cut, Order.customs_state.in_(("info_required", "stuck"))))
         .order_by(Order.customs_in_at))).all()
     findings = []
     for order_no, state, since, tracking, dest in rows:
         waited = (now - since).total_seconds() / 3600 if since else 0.0
         # Title and facts stay the same from one evaluation to the next (a time, not "N hours ago"), so an alert
         # that is still stuck is not rewritten every few minutes; the value is the whole hours waited.
-        why = "海关要求补充资料" if state == "info_required" else f"清关超过 {hours:g} 小时无进展"
+        documents = state == "info_required" or (state == "stuck" and tracking in CUSTOMS_HOLD)
+        why = "海关要求补充资料" if documents else f"清关超过 {hours:g} 小时无进展"
         entered = since.astimezone(tz).strftime("%m-%d %H:%M") if since else "—"
         findings.append(Finding(
             order_no, float(int(waited)), f"{order_no} {why}",

@@ -25,11 +25,12 @@ from sqlalchemy.orm.util import identity_key
 
 from orderbot.config import BusinessConfig
 from orderbot.core.errors import DomainError
-from orderbot.core.models import Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
+from orderbot.core.models import Carrier, Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
 from orderbot.core.orders.service import StaleOrder, Timeline, open_task
 from orderbot.core.orders.states import STAGE_INDEX
 from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import LabelCheckFailed, LabelUnreadable, parse_label, split_label
+from orderbot.core.warehouse.shipment import CustomerNotice, communication_row, notice
 
 FAILURE_REPLY = "已记录，值班组长会处理"
 STREAK = 3
@@ -53,16 +54,6 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class CustomerNotice:
-    customer_id: str
-    openid: str | None
-    email: str | None
-    order_no: str
-    text: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
 class StreakScan:
     at: datetime
     raw: str
@@ -81,6 +72,8 @@ class ScanResult:
     customer: CustomerNotice | None = None
     streak: tuple[StreakScan, ...] = ()
     station: str | None = None
+    scan_id: int | None = None  # a failed scan's row: its exception also goes to the groups receiving it
+    exception: tuple[str, str] | None = None  # (title, text) for the groups receiving "scan_exception"
 
     @property
     def ok(self) -> bool:
@@ -117,7 +110,8 @@ async def _fail(session: AsyncSession, record: dict, outcome: str, config: Busin
     subject = f"异常扫码：{OUTCOME_NAMES[outcome]}（{scan.station or '未知工位'}，{who}）"
     await open_task(session, key=f"scan_exception:{scan.id}", type="scan_exception", subject=subject,
                     assignee=lead, now=now, data={"scan_id": scan.id, "raw": scan.raw[:200], "outcome": outcome})
-    result = ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station)
+    result = ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station, scan_id=scan.id,
+                        exception=("异常扫码工单", f"{subject}\n扫到的内容：{scan.raw[:120]}\n{detail}"))
     if lead:
         result.notices.append(Notice(lead, "异常扫码工单", f"{subject}\n扫到的内容：{scan.raw[:120]}\n{detail}",
                                      digest_key="scan_exception"))
@@ -189,7 +183,8 @@ _ORDER_PACKAGE = (
            select(_PK.c.tracking_no).where(_PK.c.order_id == Order.id, _PK.c.tracking_no.is_not(None)).limit(1)
            .scalar_subquery().label("package_tracking"),
            select(_PR.c.name).join(_PK, _PK.c.sku == _PR.c.sku).where(_PK.c.order_id == Order.id).limit(1)
-           .scalar_subquery().label("first_product"))
+           .scalar_subquery().label("first_product"),
+           select(Carrier.name).where(Carrier.code == Order.carrier_code).scalar_subquery().label("carrier_name"))
     .join(Package, Package.order_id == Order.id).join(Product, Product.sku == Package.sku)
     .join(Customer, Customer.id == Order.customer_id)
     .where(Order.order_no == bindparam("order_no"), Package.package_no == bindparam("package_no"))
@@ -302,20 +297,23 @@ def _scan_now(session: Session, record: dict, label, *, now: datetime,
     if shipped:
         result.shipped_order = True
         result.customer = _notice_now(conn, row, now, config)
-        head += "\n整单已发出，已通知客户"
+        head += ("\n整单已发出，已通知客户" if result.customer is not None
+                 else "\n整单已发出，生成运单号后（快递交接批次）通知客户")
     result.message = "\n".join([head, *(f"⚠️ {w}" for w in result.warnings)])
     return result
 
 
-def _notice_now(conn, row, now: datetime, config: BusinessConfig) -> CustomerNotice:
-    """`_customer_notice` from the scan's row: the same text, fields and communication record."""
+def _notice_now(conn, row, now: datetime, config: BusinessConfig) -> CustomerNotice | None:
+    """The customer's shipment notice from the scan's row, recorded as a communication; None while the order has
+    no waybill (the courier batch sends it with the tracking number)."""
     tracking = row.tracking_no or row.package_tracking
-    text = f"已发出|单号:{tracking}" if tracking else f"已发出|订单:{row.order_no}"
-    conn.execute(_INSERT_COMMUNICATION, {"order_id": row.id, "at": now, "direction": "out", "medium": "wechat",
-                                         "party": row.customer_name, "summary": f"发货通知：{text}"})
-    return CustomerNotice(row.customer_id, row.wechat_openid, row.email, row.order_no, text, {
-        "order_no": row.order_no, "shipped_at": f"{_local(now, config):%Y-%m-%d %H:%M}",
-        "product": row.first_product or "", "carrier": row.carrier_code or "", "tracking_no": tracking or ""})
+    if not tracking:
+        return None
+    made = notice(customer_id=row.customer_id, openid=row.wechat_openid, email=row.email, order_no=row.order_no,
+                  tracking_no=tracking, carrier_name=row.carrier_name or row.carrier_code,
+                  product=row.first_product, shipped_at=now, zone=ZoneInfo(config.timezone))
+    conn.execute(_INSERT_COMMUNICATION, communication_row(row.id, row.customer_name, made.text, now))
+    return made
 
 
 async def _not_found(session: AsyncSession, record: dict, label, *, now: datetime,
