@@ -63,6 +63,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     from orderbot.messaging.inbound import ChatMessage, Origin
     from orderbot.messaging.pipeline import InboundPipeline
     from orderbot.core.clock import system_clock
+    from orderbot.core.catalog.carriers import sync_carriers
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database
     from orderbot.db.engine import sqlite_path
@@ -80,6 +81,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
+            await sync_carriers(session, config)
         await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
         parser = await build_parser(db, settings)
         dispatcher = Dispatcher(db, parser, config, system_clock,
