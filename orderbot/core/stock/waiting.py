@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Order, OrderEvent, OrderLine, StockLevel, StockMovement
@@ -99,22 +99,20 @@ async def allocate_to_waiting(session: AsyncSession, sku: str, *, now: datetime,
     return [Allocation(order_no, sku, need, complete) for _, order_no, need, complete in plan]
 
 
-_MOVE_ON = (update(Order.__table__)
-            .where(Order.__table__.c.id == bindparam("o_id"), Order.__table__.c.stage == WAITING_STAGE)
-            .values(stage=NEXT_STAGE, stage_since=bindparam("now"), updated_at=bindparam("now")))
+_ORDERS = Order.__table__
 
 
 async def _write_timeline(session: AsyncSession, sku: str, plan, *, now: datetime, actor: str | None) -> None:
+    """One timeline event per served order; the complete ones move on, guarded by the stage they were at."""
     move = plan_position(Position("paid", WAITING_STAGE), Position("paid", NEXT_STAGE),
-                         "到货预留完成，采购计划 → 质检工单")  # the state machine allows it, or this raises
-    released = [{"o_id": oid, "now": now} for oid, _, _, complete in plan if complete]
-    if released:
-        await session.execute(_MOVE_ON, released)
-    events = []
-    for oid, _, need, complete in plan:
-        events.append({"order_id": oid, "at": now, "kind": "stock", "stage": WAITING_STAGE, "status": "paid",
-                       "source": "stock", "actor": actor, "detail": f"到货预留 {sku} ×{need}"})
-        if complete:
-            events.append({"order_id": oid, "at": now, "kind": move.kind, "stage": NEXT_STAGE, "status": "paid",
-                           "source": "stock", "actor": actor, "detail": move.detail})
-    await session.execute(insert(OrderEvent.__table__), events)
+                         "采购计划 → 质检工单")  # the state machine allows it, or this raises
+    released = [oid for oid, _, _, complete in plan if complete]
+    for i in range(0, len(released), 500):  # IN lists stay far below both databases' parameter limits
+        await session.execute(update(_ORDERS).where(_ORDERS.c.id.in_(released[i:i + 500]),
+                                                    _ORDERS.c.stage == WAITING_STAGE)
+                              .values(stage=NEXT_STAGE, stage_since=now, updated_at=now))
+    await session.execute(insert(OrderEvent.__table__), [
+        {"order_id": oid, "at": now, "kind": move.kind if complete else "stock",
+         "stage": NEXT_STAGE if complete else WAITING_STAGE, "status": "paid", "source": "stock", "actor": actor,
+         "detail": f"到货预留 {sku} ×{need}" + (f"，{move.detail}" if complete else "，仍缺其他商品")}
+        for oid, _, need, complete in plan])
