@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from orderbot.core.errors import PermissionDenied
+from orderbot.core.errors import DomainError, PermissionDenied
 from orderbot.core.models import AuditEntry, StockLevel, StockMovement, StockReceipt
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import get_order, ingest_order
@@ -126,3 +126,8 @@ async def test_stock_count_books_the_difference_with_who_and_is_for_leads(db, co
     async with db.write() as s:
         same = await count_stock(s, "PB-20K-BLK", 480, now=clock(), actor="zhaoqiang", roles={"warehouse_lead"})
     assert same.delta == 0
+    async with db.write() as s:
+        await ledger.reserve(s, "PB-20K-BLK", 100, at=clock(), order_no="SO1")
+    async with db.write() as s:
+        with pytest.raises(DomainError, match="少于已为订单占用的 100"):
+            await count_stock(s, "PB-20K-BLK", 90, now=clock(), actor="zhaoqiang", roles={"warehouse_lead"})

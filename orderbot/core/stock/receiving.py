@@ -133,6 +133,10 @@ async def count_stock(session: AsyncSession, sku: str, counted: int, *, now: dat
     result = CountResult(sku, int(before), counted)
     if result.delta:
         note = f"盘点：账面 {before}，实盘 {counted}"
+        level = await ledger.levels(session, sku)
+        if counted < level.reserved:
+            raise DomainError(f"{sku} 实盘 {counted} 少于已为订单占用的 {level.reserved}，不能直接调整："
+                              "请先核对或释放占用该SKU的订单", sku=sku, reserved=level.reserved)
         await ledger.adjust(session, sku, result.delta, at=now, actor=actor, note=note)
         session.add(AuditEntry(at=now, actor=actor, action="stock.count", subject=sku,
                                detail=f"{note}，调整 {result.delta:+d}", chat=chat))
