@@ -166,11 +166,33 @@ async def _move_many(session: AsyncSession, kind: str, sku: str, moves: list[tup
          "order_no": order_no, "actor": actor, "note": note, "at": at} for qty, order_no, note in moves])
 
 
-async def receive_many(session: AsyncSession, sku: str, receipts: list[tuple[int, str | None]], *, at: datetime,
+async def receive_many(session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime,
                        actor: str | None = None) -> None:
-    """Receipts of one SKU, each (qty, note) its own movement."""
-    await _move_many(session, "receipt", sku, [(q, None, n) for q, n in receipts], on_hand=True, reserved=False,
-                     at=at, actor=actor)
+    """Receipts of many SKUs, each (sku, qty, note) its own movement: one level update per SKU for its total
+    (sent as one batch) and one insert for all movements. A receipt only adds stock, so its guard cannot refuse
+    once the level rows exist; they are created first."""
+    if not receipts:
+        return
+    if any(qty <= 0 for _, qty, _ in receipts):
+        raise DomainError("数量必须大于0")
+    totals: dict[str, int] = {}
+    for sku, qty, _ in receipts:
+        totals[sku] = totals.get(sku, 0) + qty
+    await ensure_levels(session, list(totals))
+    await session.execute(_LEVEL_MOVE, [{"m_sku": sku, "d_on_hand": total, "d_reserved": 0}
+                                        for sku, total in totals.items()])
+    await session.execute(_INSERT_MOVEMENT, [
+        {"sku": sku, "kind": "receipt", "qty": qty, "d_on_hand": qty, "d_reserved": 0, "order_no": None,
+         "actor": actor, "note": note, "at": at} for sku, qty, note in receipts])
+
+
+async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
+    """`ensure_level` for many SKUs in one statement per 500."""
+    from orderbot.core.sqlutil import insert_ignore
+
+    for i in range(0, len(skus), 500):
+        await session.execute(insert_ignore(session, StockLevel.__table__, [
+            {"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in skus[i:i + 500]], ["sku"]))
 
 
 async def reserve_many(session: AsyncSession, sku: str, wants: list[tuple[int, str]], *, at: datetime,

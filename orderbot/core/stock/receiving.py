@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.errors import DomainError, PermissionDenied, UnknownSku
 from orderbot.core.models import AuditEntry, Product, StockLevel, StockReceipt
-from orderbot.core.sqlutil import insert_ignore
+from sqlalchemy.dialects import postgresql, sqlite
 from orderbot.core.stock import ledger
 from orderbot.core.stock.waiting import Allocation, allocate_to_waiting, skus_with_waiting_orders
 
@@ -65,22 +65,27 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
     missing = [s for s in skus if s not in known]
     if missing:
         raise UnknownSku(missing[0])
-    for sku in skus:
-        await ledger.ensure_level(session, sku)
     keys = [line.key for line in lines if line.key]
     lock = session.bind.dialect.name == "postgresql"
-    due_q = select(StockReceipt.key, StockReceipt.qty).where(StockReceipt.key.in_(keys), StockReceipt.state == "due")
-    due = dict((await session.execute(due_q.with_for_update() if lock else due_q)).all()) if keys else {}
-    result = ReceiveResult()
-    arrivals: dict[str, list[tuple[int, str]]] = {}
-    for line in lines:
+    due: dict[str, int] = {}
+    for i in range(0, len(keys), 500):
+        due_q = select(StockReceipt.key, StockReceipt.qty).where(StockReceipt.key.in_(keys[i:i + 500]),
+                                                                 StockReceipt.state == "due")
+        due.update((await session.execute(due_q.with_for_update() if lock else due_q)).all())
+    rows = []
+    for n, line in enumerate(lines):
         arriving = line.expected_at is None or line.expected_at <= now
-        row = {"key": line.key or f"{source}:{line.sku}:{now.isoformat()}:{id(line)}", "sku": line.sku,
-               "qty": line.qty, "batch": line.batch, "po_no": line.po_no,
-               "state": "received" if arriving else "due", "expected_at": line.expected_at,
-               "received_at": now if arriving else None, "source": source, "actor": actor, "created_at": now}
-        inserted = (await session.execute(insert_ignore(session, StockReceipt.__table__, [row], ["key"]))).rowcount
-        if inserted == 1:
+        rows.append({"key": line.key or f"{source}:{line.sku}:{now.isoformat()}:{n}", "sku": line.sku,
+                     "qty": line.qty, "batch": line.batch, "po_no": line.po_no,
+                     "state": "received" if arriving else "due", "expected_at": line.expected_at,
+                     "received_at": now if arriving else None, "source": source, "actor": actor, "created_at": now})
+    new = await _insert_new(session, rows)
+    result = ReceiveResult()
+    arrivals: list[tuple[str, int, str]] = []
+    for line, row in zip(lines, rows):
+        arriving = row["state"] == "received"
+        if row["key"] in new:
+            new.discard(row["key"])  # a key repeated within the same batch books once
             if not arriving:
                 await ledger.shift_in_transit(session, line.sku, line.qty)
                 result.outcomes.append("due")
@@ -93,14 +98,25 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
         else:
             result.outcomes.append("duplicate")
             continue
-        arrivals.setdefault(line.sku, []).append((line.qty, line.note))
+        arrivals.append((line.sku, line.qty, line.note))
         result.outcomes.append("received")
-    for sku, receipts in arrivals.items():
-        await ledger.receive_many(session, sku, receipts, at=now, actor=actor)
-    waiting = await skus_with_waiting_orders(session, list(arrivals))
+    await ledger.receive_many(session, arrivals, at=now, actor=actor)
+    arrived = sorted({sku for sku, _, _ in arrivals})
+    waiting = await skus_with_waiting_orders(session, arrived)
     for sku in sorted(waiting):
         result.allocations += await allocate_to_waiting(session, sku, now=now, actor=actor, note="到货预留")
     return result
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict]) -> set[str]:
+    """Insert receiving rows whose key is new; returns the keys inserted (ON CONFLICT DO NOTHING RETURNING)."""
+    table = StockReceipt.__table__
+    dml = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    inserted: set[str] = set()
+    for i in range(0, len(rows), 500):
+        stmt = dml.insert(table).values(rows[i:i + 500]).on_conflict_do_nothing(index_elements=["key"])
+        inserted.update((await session.execute(stmt.returning(table.c.key))).scalars())
+    return inserted
 
 
 @dataclass(frozen=True)
