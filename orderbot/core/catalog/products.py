@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core.catalog.values import ProductIn
-from orderbot.core.models import Product, StockLevel
-from orderbot.core.sqlutil import insert_ignore
+from orderbot.core.models import Product
+from orderbot.core.stock import ledger
 
 _FIELDS = ("name", "category", "customs_grade", "hazmat_class", "packing_instruction", "weight_g",
            "unit_cost_cents", "reorder_point", "lead_time_days")
@@ -50,6 +50,5 @@ async def upsert_products(session: AsyncSession, items: Sequence[ProductIn], con
         outcomes.append("updated" if changed else "unchanged")
     if new:
         await session.execute(insert(Product.__table__), list(new.values()))
-        await session.execute(insert_ignore(session, StockLevel.__table__, [
-            {"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in new], ["sku"]))
+        await ledger.ensure_levels(session, list(new))
     return outcomes

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.errors import DomainError, InsufficientStock, UnknownSku
 from orderbot.core.models import StockLevel, StockMovement
+from orderbot.core.sqlutil import insert_once_statements
 
 KINDS = ("receipt", "reservation", "release", "shipment", "return", "adjustment")
 
@@ -186,13 +187,19 @@ async def receive_many(session: AsyncSession, receipts: list[tuple[str, int, str
          "actor": actor, "note": note, "at": at} for sku, qty, note in receipts])
 
 
-async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
-    """`ensure_level` for many SKUs in one statement per 500."""
-    from orderbot.core.sqlutil import insert_ignore
+_LEVEL_ONCE = insert_once_statements(StockLevel.__table__, ["sku"])
 
+
+async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
+    """`ensure_level` for many SKUs: the missing ones by one prebuilt statement (compiled once) sent as a batch."""
+    have: set[str] = set()
     for i in range(0, len(skus), 500):
-        await session.execute(insert_ignore(session, StockLevel.__table__, [
-            {"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in skus[i:i + 500]], ["sku"]))
+        have.update((await session.execute(select(StockLevel.sku).where(StockLevel.sku.in_(skus[i:i + 500]))))
+                    .scalars())
+    missing = [sku for sku in skus if sku not in have]
+    if missing:
+        await session.execute(_LEVEL_ONCE[session.bind.dialect.name],
+                              [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in missing])
 
 
 async def reserve_many(session: AsyncSession, sku: str, wants: list[tuple[int, str]], *, at: datetime,

@@ -108,15 +108,15 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
     return result
 
 
+_INSERT_NEW = {name: dml.insert(StockReceipt.__table__).on_conflict_do_nothing(index_elements=["key"])
+               .returning(StockReceipt.__table__.c.key) for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))}
+
+
 async def _insert_new(session: AsyncSession, rows: list[dict]) -> set[str]:
-    """Insert receiving rows whose key is new; returns the keys inserted (ON CONFLICT DO NOTHING RETURNING)."""
-    table = StockReceipt.__table__
-    dml = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    inserted: set[str] = set()
-    for i in range(0, len(rows), 500):
-        stmt = dml.insert(table).values(rows[i:i + 500]).on_conflict_do_nothing(index_elements=["key"])
-        inserted.update((await session.execute(stmt.returning(table.c.key))).scalars())
-    return inserted
+    """Insert receiving rows whose key is new; returns the keys inserted. One prebuilt statement (compiled
+    once), sent as SQLAlchemy's batched "insertmanyvalues" with RETURNING."""
+    stmt = _INSERT_NEW[session.bind.dialect.name]
+    return set((await session.execute(stmt, rows)).scalars()) if rows else set()
 
 
 @dataclass(frozen=True)
