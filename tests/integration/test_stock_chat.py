@@ -121,6 +121,8 @@ async def test_held_orders_listed_released_one_all_and_cancelled_by_rule_owners(
                                                   "SO202602010004"]
     assert "cancel_held:SO202602010001" in [b.key for b in listing.card.buttons]
 
+    seen = await chat.say("wanglei", "待审核订单")  # sales may look, not decide: no buttons
+    assert len(seen.table.rows) == 4 and seen.card is None and "共 4 单" in seen.text
     refused = await chat.say("wanglei", "审核通过 SO202602010002")
     assert "取消率规则的负责人" in refused.text
     one = await chat.say("heping", "审核通过 SO202602010002")
