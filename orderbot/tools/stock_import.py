@@ -76,8 +76,8 @@ async def receive_file(db: Database, path: Path, *, config: BusinessConfig, now:
                 if line.sku in known:
                     good.append(line)
                 else:
-                    report.rejected.append((row_label(n), f"商品编码: 未知SKU {line.sku}（请先用 orderbot catalog "
-                                                          "import 建档）"))
+                    reason = f"商品编码: 未知SKU {line.sku}（请先用 orderbot catalog import 建档）"
+                    report.rejected.append((row_label(n), reason))
             if good:
                 result = await receive_lines(session, good, now=now(), actor=actor, source="file")
                 for outcome in result.outcomes:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from orderbot.core.errors import DomainError, PermissionDenied
-from orderbot.core.models import AuditEntry, StockLevel, StockMovement, StockReceipt
+from orderbot.core.models import AuditEntry, StockMovement, StockReceipt
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import get_order, ingest_order
 from orderbot.core.stock import ledger
