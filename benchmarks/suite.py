@@ -176,3 +176,7 @@ def register(reg: Registry) -> None:
     reg.add("outbox", bench_outbox)
     reg.add("scan.sqlite", bench_scans_sqlite)
     reg.add("scan.postgresql", bench_scans_postgresql, needs_pg=True)
+    from benchmarks.stock import bench_release_waiting, bench_stock_files
+
+    reg.add("stock_files.sqlite", bench_stock_files)
+    reg.add("stock_release.sqlite", bench_release_waiting)

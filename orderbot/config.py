@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ROLES = frozenset({
     "admin", "management", "sales", "sales_supervisor", "sales_director", "key_account", "customer_service",
     "customs", "warehouse", "warehouse_lead", "finance", "channel_ops", "logistics", "after_sales_supervisor",
-    "product",
+    "product", "purchasing",
 })
 Grade = Literal["A", "B", "C"]
 
@@ -226,6 +226,48 @@ def _check_hhmm(value: str) -> None:
         raise ValueError(f"'{value}' is not a time of day as HH:MM")
 
 
+class ClauseEntry(_Strict):
+    """One contract clause of a carrier: which delay causes (codes of `core.causes.CAUSES`) it covers."""
+
+    no: str = Field(min_length=1, max_length=16)
+    title: str = ""
+    text: str = Field(min_length=1)
+    causes: list[str] = []
+    compensation: str | None = None
+
+    @field_validator("causes")
+    @classmethod
+    def _known_causes(cls, v: list[str]) -> list[str]:
+        from orderbot.core.causes import CAUSES
+
+        unknown = [c for c in v if c not in CAUSES]
+        if unknown:
+            raise ValueError(f"unknown cause(s) {unknown}; known causes: {list(CAUSES)}")
+        return v
+
+
+class CarrierEntry(_Strict):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=64)
+    clauses: list[ClauseEntry] = []
+
+    @field_validator("clauses")
+    @classmethod
+    def _unique_clauses(cls, v: list[ClauseEntry]) -> list[ClauseEntry]:
+        nos = [c.no for c in v]
+        dupes = sorted({n for n in nos if nos.count(n) > 1})
+        if dupes:
+            raise ValueError(f"clause numbers must be unique per carrier; repeated: {dupes}")
+        return v
+
+
+class PurchasingConfig(_Strict):
+    """Who receives the purchase tasks the stockout forecast opens: staff ids (else everyone with the
+    `purchasing` role)."""
+
+    staff: list[str] = []
+
+
 class BusinessConfig(_Strict):
     timezone: str = "Asia/Shanghai"
     staff: list[StaffEntry] = []
@@ -242,6 +284,8 @@ class BusinessConfig(_Strict):
     scheduler: SchedulerConfig = SchedulerConfig()
     delay_causes: DelayCausesConfig = DelayCausesConfig()
     tasks: TasksConfig = TasksConfig()
+    carriers: list[CarrierEntry] = []
+    purchasing: PurchasingConfig = PurchasingConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":
@@ -255,6 +299,13 @@ class BusinessConfig(_Strict):
                 raise ValueError(f"duty.warehouse_lead: '{day}' is not a weekday (mon..sun)")
             if known and who not in known:
                 raise ValueError(f"duty.warehouse_lead.{day}: '{who}' is not in the staff list")
+        codes = [c.code for c in self.carriers]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"carrier codes must be unique; repeated: {repeated}")
+        for who in self.purchasing.staff:
+            if known and who not in known:
+                raise ValueError(f"purchasing.staff: '{who}' is not in the staff list")
         return self
 
     def staff_by_id(self) -> dict[str, StaffEntry]:

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
+from orderbot.core.channels import CHANNEL_ALIASES
 from orderbot.core.errors import DomainError
 from orderbot.core.models import AuditEntry, Staff
 from orderbot.db.engine import Database
@@ -65,6 +66,7 @@ _WAYBILL = re.compile(r"(?:申请|生成|打印|出)面单\s*(SO\d{12,})", re.IG
 
 
 _ALERT_LIST = frozenset({"告警列表", "告警", "查看告警", "当前告警", "alerts", "alert list"})
+_HELD_LIST = re.compile(r"^(?:查看|看看|列出)?(\S*?)(?:的)?待审核(?:的)?订单$")
 
 
 def _command(text: str) -> tuple[str, str] | None:
@@ -75,6 +77,10 @@ def _command(text: str) -> tuple[str, str] | None:
         return "waybill.check", m.group(1).upper()
     if t.lower() in _ALERT_LIST:
         return "alert.list", ""
+    if m := _HELD_LIST.match(t):
+        channel = CHANNEL_ALIASES.get(m.group(1).lower().removesuffix("渠道")) if m.group(1) else None
+        if not m.group(1) or channel:
+            return "review.list", channel or ""
     return None
 
 

@@ -10,6 +10,7 @@ from orderbot.cli.bench import cmd_bench
 from orderbot.cli.chat import cmd_ask, cmd_parse
 from orderbot.cli.config import cmd_check_config
 from orderbot.cli.data import cmd_copy_db, cmd_import, cmd_migrate, cmd_seed
+from orderbot.cli import masterdata
 from orderbot.cli.ops import cmd_label, cmd_outbox, cmd_rules
 from orderbot.cli.server import cmd_demo, cmd_serve
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_import)
+
+    masterdata.add_parsers(sub)
 
     s = sub.add_parser("check-config", help="validate the environment and the business config file")
     s.set_defaults(func=cmd_check_config)

@@ -57,6 +57,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
 
     from orderbot import bootstrap
     from orderbot.core.clock import system_clock
+    from orderbot.core.catalog.carriers import sync_carriers
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database, sqlite_path
     from orderbot.db.migrate import schema_is_current
@@ -77,6 +78,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
             return 2
         async with services.db.write() as session:
             await sync_staff(session, config)
+            await sync_carriers(session, config)
         await services.start()
         now = datetime.now(timezone.utc)
         origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")

@@ -81,6 +81,12 @@ def _config_hints(settings: Settings, config) -> list[str]:
     if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and \
             not any(g.platform == "wecom_robot" for g in config.groups.values()):
         hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
+    from orderbot.core.stock.purchasing import purchasers
+
+    if not purchasers(config):
+        hints.append("没有采购人员（[purchasing] staff 或 purchasing 角色）：断货预测开的采购任务没人负责")
+    if not config.carriers:
+        hints.append("业务配置里没有 [[carriers]]：承运商合同条款需用 orderbot catalog import 导入，否则延误无条款可引")
     received = {t for g in config.groups.values() for t in g.receives}
     for topic in ("daily_report", "customs_stuck", "scan_exception", "weather"):
         if topic not in received:

@@ -17,6 +17,7 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
     from aiohttp import web
 
     from orderbot.app import create_app
+    from orderbot.core.catalog.carriers import sync_carriers
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database
     from orderbot.db.migrate import current_revision, head_revision
@@ -30,6 +31,7 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
+            await sync_carriers(session, config)
         app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -41,3 +41,11 @@ class InvalidOrder(DomainError):
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
         super().__init__("；".join(f"{f}: {r}" for f, r in problems), problems=problems)
+
+
+class InvalidRow(DomainError):
+    """A master-data or receiving row failed validation; `problems` lists `(field, reason)`."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("；".join(f"{f}: {r}" for f, r in problems), problems=problems)

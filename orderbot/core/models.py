@@ -83,6 +83,10 @@ class Product(Base):
     packing_instruction: Mapped[str | None] = mapped_column(String(32))  # e.g. PI 967 Section II
     fragile: Mapped[bool] = mapped_column(Boolean, default=False)
     weight_g: Mapped[int] = mapped_column(Integer, default=0)
+    # master data from `orderbot catalog import`: purchasing and the stockout forecast read these
+    unit_cost_cents: Mapped[int | None] = mapped_column(BigInteger)
+    reorder_point: Mapped[int | None] = mapped_column(Integer)
+    lead_time_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class StockLevel(Base):
@@ -132,7 +136,29 @@ class CarrierClause(Base):
     clause_no: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
+    causes: Mapped[list[str]] = mapped_column(default=list, server_default="[]")  # codes of core.causes.CAUSES
+    compensation: Mapped[str | None] = mapped_column(Text)
     carrier: Mapped[Carrier] = relationship(back_populates="clauses")
+
+
+class StockReceipt(Base):
+    """One receiving line (file row or chat), keyed by sku + batch + PO no. so booking it twice books once.
+    A line with a future arrival is 'due' (counted in transit) until it is received."""
+
+    __tablename__ = "stock_receipts"
+    __table_args__ = (Index("ix_stock_receipts_state_sku", "state", "sku", "expected_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(191), unique=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    batch: Mapped[str | None] = mapped_column(String(32))
+    po_no: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(8))  # due received
+    expected_at: Mapped[datetime | None]
+    received_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16))  # file chat
+    actor: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
 
 
 class Order(Base):

@@ -7,11 +7,8 @@ an order may span several rows (one per SKU) or list its SKUs in one `lines` cel
 """
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from orderbot.config import BusinessConfig
@@ -19,6 +16,9 @@ from orderbot.core.errors import DomainError
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import ingest_order
 from orderbot.db.engine import Database
+from orderbot.tools.tabular import (  # noqa: F401  (ImportFileError, ImportReport: this module's public names)
+    ImportFileError, ImportReport, alias_lookup, flat_rows, jsonl_objects, row_label,
+)
 
 HEADER_ALIASES = {
     "order_no": ("order_no", "订单号", "订单编号"),
@@ -45,75 +45,14 @@ HEADER_ALIASES = {
     "tracking_no": ("tracking_no", "运单号"),
     "sales_owner": ("sales_owner", "销售"),
 }
-_LOOKUP = {alias.lower(): key for key, aliases in HEADER_ALIASES.items() for alias in aliases}
+_LOOKUP = alias_lookup(HEADER_ALIASES)
 CUSTOMER_KEYS = {"customer_id": "id", "customer_name": "name", "province": "province",
                  "wechat_openid": "wechat_openid", "email": "email"}
 BATCH = 200
 
 
-@dataclass
-class ImportReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (row label, reason)
-
-    @property
-    def loaded(self) -> int:
-        return self.created + self.updated + self.unchanged
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be read (unknown type, missing header)."""
-
-
-def _cell(v) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    s = str(v).strip()
-    return s or None
-
-
 def _flat_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header:
-                raise ImportFileError("CSV 文件为空或没有表头")
-            keys = _header_keys(header)
-            for n, row in enumerate(reader, start=2):
-                if any(c.strip() for c in row):
-                    yield n, {k: _cell(v) for k, v in zip(keys, row) if k}
-    elif suffix == ".xlsx":
-        from openpyxl import load_workbook
-
-        wb = load_workbook(path, read_only=True, data_only=True)
-        try:
-            rows = wb.worksheets[0].iter_rows(values_only=True)
-            header = next(rows, None)
-            if not header:
-                raise ImportFileError("Excel 第一个工作表为空或没有表头")
-            keys = _header_keys([_cell(h) or "" for h in header])
-            for n, row in enumerate(rows, start=2):
-                if any(c not in (None, "") for c in row):
-                    yield n, {k: _cell(v) for k, v in zip(keys, row) if k}
-        finally:
-            wb.close()
-    else:
-        raise ImportFileError(f"不支持的文件类型 {suffix or '(无扩展名)'}：请用 .jsonl、.csv 或 .xlsx")
-
-
-def _header_keys(header: list[str]) -> list[str | None]:
-    keys = [_LOOKUP.get(h.strip().lower()) for h in header]
-    if "order_no" not in keys:
-        raise ImportFileError("表头缺少「订单号 / order_no」列")
-    return keys
+    return flat_rows(path, _LOOKUP, {"order_no": "订单号 / order_no"})
 
 
 def _parse_lines_cell(text: str) -> list[dict]:
@@ -144,14 +83,8 @@ def _nest(rows: list[dict]) -> dict:
 def read_orders(path: Path) -> Iterator[tuple[str, object]]:
     """Yield (row label, raw order) per order in file order; JSONL lines are orders as they stand."""
     if path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8-sig") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"第 {n} 行", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield f"第 {n} 行", ValueError(f"不是合法的JSON：{exc.msg}")
+        for n, obj in jsonl_objects(path):
+            yield row_label(n), obj
         return
     groups: dict[str, list[tuple[int, dict]]] = {}
     for n, row in _flat_rows(path):

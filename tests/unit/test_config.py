@@ -72,3 +72,18 @@ def test_settings_keep_secrets_out_of_repr(monkeypatch):
     settings = load_settings(env_file=None)
     assert settings.wecom_secret.get_secret_value() == "very-secret-value"
     assert "very-secret-value" not in repr(settings)
+
+
+def test_carriers_clauses_and_purchasing_are_validated_with_their_place():
+    config = load_config(EXAMPLE, required=True)
+    yun = next(c for c in config.carriers if c.code == "YUNEXPRESS")
+    assert {k.no: k.causes for k in yun.clauses}["8.2"] == ["port_congestion"]
+    assert config.purchasing.staff == ["heping"]
+    text = ('[[carriers]]\ncode = "DHL"\nname = "DHL"\n\n[[carriers.clauses]]\nno = "1"\ntext = "x"\n'
+            'causes = ["strike"]\n\n[[carriers.clauses]]\nno = "1"\ntext = "y"\n')
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "t.toml")
+    messages = [str(p) for p in err.value.problems]
+    assert any("carriers.0.clauses.0.causes" in m and "strike" in m for m in messages)
+    with pytest.raises(ConfigError, match="purchasing.staff: 'nobody'"):
+        parse_config('[[staff]]\nid = "a"\nname = "A"\nroles = ["sales"]\n\n[purchasing]\nstaff = ["nobody"]\n')

@@ -6,10 +6,10 @@ never call a platform API and never write SQL: they call core use cases and repo
 from __future__ import annotations
 
 from orderbot.bot.handlers.base import Context, Route, help_reply
-from orderbot.bot.handlers import admin, alerts, courier, orders, reports, stock, tasks, warehouse
+from orderbot.bot.handlers import admin, alerts, courier, orders, reports, review, stock, stockin, tasks, warehouse
 
 ROUTES: dict[str, Route] = {}
-for _module in (orders, reports, stock, admin, warehouse, alerts, courier, tasks):  # order matters only for help listings
+for _module in (orders, reports, stock, stockin, admin, review, warehouse, alerts, courier, tasks):  # order: help
     for _route in _module.ROUTES:
         ROUTES[_route.name] = _route
 ROUTES["help"] = Route("help", lambda intent, ctx: _help(ctx), None, False, "", "帮助", "帮助")

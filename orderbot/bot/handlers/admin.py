@@ -9,6 +9,8 @@ from orderbot.core.orders.service import set_channel_frozen
 from orderbot.core.rules import silences
 from orderbot.bot.reply import Button, Card, Reply
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
+from orderbot.bot.handlers.review import unfreeze_buttons
+from orderbot.core.orders.review import count_held
 
 
 async def freeze(intent, ctx: Context) -> Reply:
@@ -27,8 +29,11 @@ async def unfreeze(intent_or_code, ctx: Context) -> Reply:
     if channel is None or not channel.frozen:
         return Reply(text=f"{channel_name(code)} 渠道没有被冻结。")
     await set_channel_frozen(ctx.session, code, False, actor=ctx.asker.staff_id, reason="解冻", now=ctx.now)
-    return Reply(text=f"已解冻 {channel_name(code)} 渠道，新订单恢复正常接入。"
-                      "冻结期间进入待审核的订单仍需逐单放行。", meta={"subject": code})
+    held = await count_held(ctx.session, code)
+    text = f"已解冻 {channel_name(code)} 渠道，新订单恢复正常接入。"
+    if held:
+        text += f"冻结期间进入待审核的订单 {held} 单：可一次放行全部，或逐单查看后放行或取消。"
+    return Reply(text=text, card=unfreeze_buttons(code, held, ctx) if held else None, meta={"subject": code})
 
 
 async def mute(intent, ctx: Context) -> Reply:

@@ -28,6 +28,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "scan.stats": ("staff", "date_from", "date_to"),
     "alert.mute": ("rule", "minutes"),
     "alert.unmute": ("rule",),
+    "order.release_review": ("order_ref", "channel"),
+    "stock.receive": ("sku", "qty", "batch"),
+    "stock.count": ("sku", "qty"),
     "help": (),
     UNKNOWN: (),
 }
@@ -44,10 +47,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "inventory.query": ("sku",),
     "alert.mute": ("rule",),
     "alert.unmute": ("rule",),
+    "stock.receive": ("sku", "qty"),
+    "stock.count": ("sku", "qty"),
 }
 WRITE_INTENTS: frozenset[str] = frozenset({
     "order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze", "channel.unfreeze",
-    "alert.mute", "alert.unmute",
+    "alert.mute", "alert.unmute", "order.release_review", "stock.receive", "stock.count",
 })
 # Explicit dates without a year resolve backwards for reports and forwards for a promised delivery date.
 FUTURE_DATE_INTENTS: frozenset[str] = frozenset({"order.set_eta"})

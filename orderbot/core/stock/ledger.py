@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.errors import DomainError, InsufficientStock, UnknownSku
 from orderbot.core.models import StockLevel, StockMovement
+from orderbot.core.sqlutil import insert_once_statements
 
 KINDS = ("receipt", "reservation", "release", "shipment", "return", "adjustment")
 
@@ -143,3 +144,77 @@ async def ledger_totals(session: AsyncSession, sku: str) -> tuple[int, int]:
                func.coalesce(func.sum(StockMovement.d_reserved), 0))
         .where(StockMovement.sku == sku))).one()
     return int(row[0]), int(row[1])
+
+
+async def _move_many(session: AsyncSession, kind: str, sku: str, moves: list[tuple[int, str | None, str | None]],
+                     *, on_hand: bool, reserved: bool, at: datetime, actor: str | None) -> None:
+    """Several movements of one SKU: one guarded level update for their total and one row per movement, in the
+    same transaction (the invariant holds exactly as for single moves)."""
+    if not moves:
+        return
+    if any(qty <= 0 for qty, _, _ in moves):
+        raise DomainError("数量必须大于0")
+    total = sum(qty for qty, _, _ in moves)
+    result = await session.execute(_LEVEL_MOVE, {"m_sku": sku, "d_on_hand": total if on_hand else 0,
+                                                 "d_reserved": total if reserved else 0})
+    if result.rowcount != 1:
+        current = await levels(session, sku)
+        if current is None:
+            raise UnknownSku(sku)
+        raise InsufficientStock(sku, total, current.available)
+    await session.execute(_INSERT_MOVEMENT, [
+        {"sku": sku, "kind": kind, "qty": qty, "d_on_hand": qty if on_hand else 0, "d_reserved": qty if reserved else 0,
+         "order_no": order_no, "actor": actor, "note": note, "at": at} for qty, order_no, note in moves])
+
+
+async def receive_many(session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime,
+                       actor: str | None = None) -> None:
+    """Receipts of many SKUs, each (sku, qty, note) its own movement: one level update per SKU for its total
+    (sent as one batch) and one insert for all movements. A receipt only adds stock, so its guard cannot refuse
+    once the level rows exist; they are created first."""
+    if not receipts:
+        return
+    if any(qty <= 0 for _, qty, _ in receipts):
+        raise DomainError("数量必须大于0")
+    totals: dict[str, int] = {}
+    for sku, qty, _ in receipts:
+        totals[sku] = totals.get(sku, 0) + qty
+    await ensure_levels(session, list(totals))
+    await session.execute(_LEVEL_MOVE, [{"m_sku": sku, "d_on_hand": total, "d_reserved": 0}
+                                        for sku, total in totals.items()])
+    await session.execute(_INSERT_MOVEMENT, [
+        {"sku": sku, "kind": "receipt", "qty": qty, "d_on_hand": qty, "d_reserved": 0, "order_no": None,
+         "actor": actor, "note": note, "at": at} for sku, qty, note in receipts])
+
+
+_LEVEL_ONCE = insert_once_statements(StockLevel.__table__, ["sku"])
+
+
+async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
+    """`ensure_level` for many SKUs: the missing ones by one prebuilt statement (compiled once) sent as a batch."""
+    have: set[str] = set()
+    for i in range(0, len(skus), 500):
+        have.update((await session.execute(select(StockLevel.sku).where(StockLevel.sku.in_(skus[i:i + 500]))))
+                    .scalars())
+    missing = [sku for sku in skus if sku not in have]
+    if missing:
+        await session.execute(_LEVEL_ONCE[session.bind.dialect.name],
+                              [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in missing])
+
+
+async def reserve_many(session: AsyncSession, sku: str, wants: list[tuple[int, str]], *, at: datetime,
+                       actor: str | None = None, note: str | None = None) -> None:
+    """Reservations of one SKU for several orders, each (qty, order_no) its own movement; all or nothing."""
+    await _move_many(session, "reservation", sku, [(q, o, note) for q, o in wants], on_hand=False, reserved=True,
+                     at=at, actor=actor)
+
+
+_IN_TRANSIT = (update(StockLevel.__table__).where(_LEVELS.sku == bindparam("m_sku"))
+               .values(in_transit=case((_LEVELS.in_transit + bindparam("d", type_=BigInteger()) < 0, 0),
+                                       else_=_LEVELS.in_transit + bindparam("d", type_=BigInteger()))))
+
+
+async def shift_in_transit(session: AsyncSession, sku: str, delta: int) -> None:
+    """Goods on their way (a receipt announced with a future arrival): + when announced, − when they arrive.
+    Not a movement of stock on hand, so outside the ledger's sums; never below zero."""
+    await session.execute(_IN_TRANSIT, {"m_sku": sku, "d": delta})

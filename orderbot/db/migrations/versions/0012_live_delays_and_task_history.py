@@ -10,7 +10,7 @@ import orderbot.core.models
 
 
 revision = '0012'
-down_revision = '0008'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
