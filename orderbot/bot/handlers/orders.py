@@ -83,7 +83,7 @@ async def release(intent, ctx: Context) -> Reply:
 
 async def _who(ctx: Context, order) -> str:
     customer = await ctx.session.get(Customer, order.customer_id)
-    return f"{order.order_no}（客户 {customer.name if customer else order.customer_id}，" \
+    return f"{order.order_no}（{customer.name if customer else order.customer_id}，" \
            f"{STATUS_NAMES.get(order.status, order.status)} · {STAGE_NAMES.get(order.stage, order.stage)}）"
 
 
