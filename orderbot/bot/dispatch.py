@@ -289,8 +289,8 @@ class Dispatcher:
         if answer is None:
             return None
         row = await confirmations.latest(ctx.session, ctx.asker.staff_id, ctx.asker.chat_id, ctx.now)
-        if row is None:
-            return None
+        if row is None or (row.state != "pending" and not isinstance(answer, int)):
+            return None  # a "好" after the matter is closed is just a word; a repeated "1" hears it was done
         if answer == "no" or answer == 0:
             return await self._decide(confirm.CANCEL, row.token, None, ctx, row)
         if row.kind == "confirm" and answer in ("yes", 1):

@@ -251,3 +251,43 @@ async def test_an_unknown_staff_name_is_asked_back_not_read_as_me(bot):
         "staff": "李雷", "date_from": "2026-02-10", "date_to": "2026-02-10"}, 0.9)]
     reply = await bot.ask("zhangsan", "李雷今天扫码")
     assert reply.text.startswith("员工名录里没有「李雷」，我不会拿你自己的数字代替。你想看谁的扫码统计？")
+
+
+async def test_the_confirmation_renders_on_every_platform_and_its_keys_come_back(bot, wecom, clock):
+    """WeCom app (template card buttons), WeCom group robot (no buttons: 回复 1), DingTalk (button links that
+    send '#btn <key>' back as the person): each carries what the dispatcher accepts."""
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+    from urllib.parse import unquote
+
+    from orderbot.messaging.senders.dingtalk import DingTalkSender
+    from orderbot.webhooks.dingtalk_msg import BUTTON_PREFIX
+    from tests.fakes.dingtalk import FakeDingTalk
+
+    asked = await bot.ask("heping", "冻结TikTok渠道")
+    payload = asked.to_dict()
+    fake, senders, _api = wecom
+    await senders["wecom"].send("user:HePing", "reply", payload, {})
+    await senders["wecom_robot"].send("robot:ops-key", "reply", payload, {})
+    card = fake.messages[-1]["template_card"]
+    assert [(b["text"], b["key"]) for b in card["button_list"]] == [(b.text, b.key) for b in asked.card.buttons]
+    (robot,) = fake.robot_messages["ops-key"]
+    assert "回复 1 确认、回复 0 取消" in robot["markdown"]["content"]
+
+    ding = FakeDingTalk(clock=lambda: clock().timestamp())
+    server = TestServer(ding.app())
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            sender = DingTalkSender(http, None, bot.db, None, clock)
+            url = f"{str(server.make_url('')).rstrip('/')}/robot/sendBySession?session=S1"
+            expires = str(int(clock().timestamp() * 1000) + 3_600_000)
+            await sender.send("group:cid1", "reply", {**payload, "_route": {"session": url, "session_expires": expires}},
+                              {})
+    finally:
+        await server.close()
+    (sent,) = ding.session_messages["S1"]
+    text = unquote(sent["markdown"]["text"])
+    confirm_key = asked.card.buttons[0].key
+    assert f"content={BUTTON_PREFIX}{confirm_key})" in text and "回复 1 确认" in text
+    assert (await bot.click("heping", confirm_key)).text.startswith("已冻结 TikTok Shop 渠道")
