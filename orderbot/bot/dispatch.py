@@ -65,6 +65,7 @@ class Proposal:
     readings: list[dict[str, Any]]
     summary: str
     reply: Reply
+    lang: str = "zh"
 
 
 @dataclass
@@ -157,7 +158,7 @@ def _choose(options: list, ctx: Context, question: str | None = None) -> Prepare
     reply = confirm.choice_reply(token, options, ctx.lang, question)
     readings = [{**confirm.dump(route.name, arg), **({"label": label} if label else {})}
                 for route, arg, label in options]
-    return Prepared(propose=Proposal(token, "choose", readings, reply.text, reply), asker=ctx.asker)
+    return Prepared(propose=Proposal(token, "choose", readings, reply.text, reply, ctx.lang), asker=ctx.asker)
 
 
 async def _propose(route: Route, arg, ctx: Context) -> Prepared:
@@ -168,7 +169,8 @@ async def _propose(route: Route, arg, ctx: Context) -> Prepared:
         return Prepared(Reply(text=exc.message))
     token = confirmations.new_token()
     return Prepared(propose=Proposal(token, "confirm", [confirm.dump(route.name, arg)], summary,
-                                     confirm.confirm_reply(token, route, summary, ctx.lang)), asker=ctx.asker)
+                                     confirm.confirm_reply(token, route, summary, ctx.lang), ctx.lang),
+                    asker=ctx.asker)
 
 
 _LATIN = re.compile(r"[A-Za-z]{2,}")
@@ -310,6 +312,7 @@ class Dispatcher:
             return Prepared(Reply(text=confirm.OUTCOMES[why]))
         if action == confirm.CANCEL:
             return Prepared(claim=row.token, cancel=True, asker=ctx.asker)
+        ctx.lang = row.payload.get("lang", "zh")
         readings = row.payload.get("readings", [])
         n = 1 if row.kind == "confirm" else choice
         if n is None or not 1 <= n <= len(readings):
@@ -345,7 +348,7 @@ class Dispatcher:
             p = prepared.propose
             await confirmations.propose(session, token=p.token, kind=p.kind, staff_id=prepared.asker.staff_id,
                                         chat=prepared.asker.chat_id, readings=p.readings, summary=p.summary,
-                                        now=self.clock())
+                                        now=self.clock(), lang=p.lang)
             return p.reply
         if prepared.route is None:
             return prepared.reply

@@ -28,11 +28,13 @@ def new_token() -> str:
 
 
 async def propose(session: AsyncSession, *, token: str, kind: str, staff_id: str, chat: str | None,
-                  readings: list[dict[str, Any]], summary: str, now: datetime) -> PendingConfirmation:
-    """Record what waits for the asker: one reading to confirm (`kind='confirm'`) or several to choose from."""
+                  readings: list[dict[str, Any]], summary: str, now: datetime,
+                  lang: str = "zh") -> PendingConfirmation:
+    """Record what waits for the asker: one reading to confirm (`kind='confirm'`) or several to choose from;
+    `lang` is the language they wrote in, so what follows the click answers in it too."""
     row = PendingConfirmation(token=token, kind=kind, staff_id=staff_id, chat=chat or "",
-                              payload={"readings": readings}, summary=summary, state="pending", created_at=now,
-                              expires_at=now + TTL)
+                              payload={"readings": readings, "lang": lang}, summary=summary, state="pending",
+                              created_at=now, expires_at=now + TTL)
     session.add(row)
     await session.flush()
     return row

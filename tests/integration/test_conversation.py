@@ -291,3 +291,13 @@ async def test_the_confirmation_renders_on_every_platform_and_its_keys_come_back
     confirm_key = asked.card.buttons[0].key
     assert f"content={BUTTON_PREFIX}{confirm_key})" in text and "回复 1 确认" in text
     assert (await bot.click("heping", confirm_key)).text.startswith("已冻结 TikTok Shop 渠道")
+
+
+async def test_two_clicks_at_once_run_the_write_once(bot):
+    import asyncio
+
+    asked = await bot.ask("heping", "冻结TikTok渠道")
+    key = _keys(asked)["确认"]
+    first, second = await asyncio.gather(bot.click("heping", key), bot.click("heping", key))
+    texts = sorted([first.text[:3], second.text])
+    assert texts == ["已冻结", "这个请求已处理过，不会重复执行。"] and await bot.audits("channel.freeze") == 2
