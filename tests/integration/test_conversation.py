@@ -196,6 +196,8 @@ async def test_order_list_each_filter_on_live_data_filtered_by_role(bot, config)
     parser.readings["华南延误"] = [_listing("delayed", region="华南")]
     south = await bot.ask("sunli", "华南延误")
     assert south.text.startswith("共 1 单") and "SO202602010004 · 客户C2" in south.text and "清关查验" in south.text
+    parser.readings["哪些单"] = [_listing(None)]
+    assert (await bot.ask("sunli", "哪些单")).text.startswith("要查哪类订单？")
 
 
 async def test_order_list_shows_twenty_at_most_and_the_rest_in_a_spreadsheet(bot):

@@ -6,12 +6,15 @@ never call a platform API and never write SQL: they call core use cases and repo
 from __future__ import annotations
 
 from orderbot.bot.handlers.base import Context, Route, help_reply
-from orderbot.bot.handlers import admin, alerts, courier, lists, orders, reports, stock, warehouse
+from orderbot.bot.handlers import admin, alerts, courier, orders, reports, stock, warehouse
+from orderbot.bot.handlers import lists
 
 ROUTES: dict[str, Route] = {}
-for _module in (orders, lists, reports, stock, admin, warehouse, alerts, courier):  # order matters only for help listings
+for _module in (orders, reports, stock, admin, warehouse, alerts, courier):  # order matters only for help listings
     for _route in _module.ROUTES:
         ROUTES[_route.name] = _route
+for _route in lists.ROUTES:  # order lists, a customer's orders, one figure
+    ROUTES[_route.name] = _route
 ROUTES["help"] = Route("help", lambda intent, ctx: _help(ctx), None, False, "", "帮助", "帮助")
 
 

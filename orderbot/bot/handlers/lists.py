@@ -67,6 +67,9 @@ def _xlsx(title: str, rows: list[list[str]]) -> bytes:
 async def orders_with_problem(intent, ctx: Context) -> Reply:
     s = intent.slots
     name = s.get("filter")
+    if name not in FILTER_NAMES:
+        return Reply(text="要查哪类订单？可以说：延误的、卡在海关的、报关资料没齐的、退货没入库的、待审核的、等库存的、"
+                          "还没扫码的，例如「昨天哪些订单延误了」。")
     d_from = date.fromisoformat(s["date_from"]) if s.get("date_from") else None
     d_to = date.fromisoformat(s["date_to"]) if s.get("date_to") else None
     where = dict(region=s.get("region"), channel=s.get("channel"), customer=s.get("customer"))
@@ -134,6 +137,8 @@ def _show(metric: str, value: float) -> str:
 async def one_figure(intent, ctx: Context) -> Reply:
     s = intent.slots
     metric = s.get("metric") or "orders"
+    if metric not in FIGURE_NAMES:
+        return Reply(text="可以查这些数：订单数、发货数、延迟单、取消率、退货数、扫码出库包裹，例如「昨天一共发了多少单」。")
     d_from = date.fromisoformat(s["date_from"]) if s.get("date_from") else ctx.today
     d_to = date.fromisoformat(s["date_to"]) if s.get("date_to") else ctx.today
     f = await figure(ctx.session, metric, date_from=d_from, date_to=d_to, today=ctx.today,

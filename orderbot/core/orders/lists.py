@@ -139,7 +139,8 @@ async def find_customers(session: AsyncSession, text: str, limit: int = 6) -> li
     by_id = await session.get(Customer, text.upper()) or await session.get(Customer, text)
     if by_id is not None:
         return [by_id]
-    stmt = select(Customer).where(Customer.name.contains(text, autoescape=True)).order_by(func.length(Customer.name), Customer.id)
+    stmt = (select(Customer).where(Customer.name.contains(text, autoescape=True))
+            .order_by(func.length(Customer.name), Customer.id))
     return list((await session.execute(stmt.limit(limit))).scalars())
 
 
