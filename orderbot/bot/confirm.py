@@ -138,6 +138,23 @@ OUTCOMES = {
     "cancelled": "这个请求已取消，没有执行。需要的话请重新发一遍。",
 }
 CANCELLED = "已取消，没有执行任何操作。"
+OUTCOMES_EN = {
+    "missing": "This confirmation is no longer valid; nothing was done. Please send the request again.",
+    "not_yours": "Only the person who asked can confirm or cancel this; nothing was done.",
+    "expired": "This confirmation has expired (valid for 10 minutes); nothing was done. Please send it again.",
+    "done": "This request was already handled; it will not run twice.",
+    "cancelled": "This request was cancelled; nothing was done.",
+}
+CANCELLED_EN = "Cancelled; nothing was done."
+
+
+def outcome(why: str, lang: str = "zh") -> str:
+    """Why a click or a typed answer did nothing, in the asker's language."""
+    return (OUTCOMES_EN if lang == "en" else OUTCOMES)[why]
+
+
+def cancelled(lang: str = "zh") -> str:
+    return CANCELLED_EN if lang == "en" else CANCELLED
 
 _YES = frozenset({"确认", "确定", "是", "是的", "好", "好的", "对", "yes", "y", "ok", "confirm"})
 _NO = frozenset({"取消", "不", "不要", "否", "算了", "no", "n", "cancel"})

@@ -79,6 +79,7 @@ class Prepared:
     claim: str | None = None  # decide this pending confirmation first; nothing else happens unless it is ours
     cancel: bool = False
     choice: int | None = None
+    lang: str = "zh"  # the language of the confirmation being decided
 
 
 # Who is asking, by the platform's user id: built once (building a SELECT costs more than running it).
@@ -307,12 +308,13 @@ class Dispatcher:
                       row=None) -> Prepared | _Heavy:
         """A 确认 / 取消 / pick: checked here (whose, still valid), decided once in the transaction."""
         row = row or await confirmations.find(ctx.session, token)
+        if row is not None:
+            ctx.lang = row.payload.get("lang", "zh")
         why = confirmations.why_not(row, ctx.asker.staff_id, ctx.now)
         if why is not None:
-            return Prepared(Reply(text=confirm.OUTCOMES[why]))
+            return Prepared(Reply(text=confirm.outcome(why, ctx.lang)))
         if action == confirm.CANCEL:
-            return Prepared(claim=row.token, cancel=True, asker=ctx.asker)
-        ctx.lang = row.payload.get("lang", "zh")
+            return Prepared(claim=row.token, cancel=True, asker=ctx.asker, lang=ctx.lang)
         readings = row.payload.get("readings", [])
         n = 1 if row.kind == "confirm" else choice
         if n is None or not 1 <= n <= len(readings):
@@ -320,18 +322,18 @@ class Dispatcher:
         name, arg = confirm.load(readings[n - 1])
         route = ROUTES.get(name)
         if route is None:
-            return Prepared(Reply(text=confirm.OUTCOMES["missing"]))
+            return Prepared(Reply(text=confirm.outcome("missing", ctx.lang)))
         if not allowed(route, ctx.asker.roles):
             return Prepared(Reply(text=route.refusal))
         if row.kind == "confirm":
-            return Prepared(route=route, args=arg, asker=ctx.asker, claim=row.token)
+            return Prepared(route=route, args=arg, asker=ctx.asker, claim=row.token, lang=ctx.lang)
         if route.write:  # a picked write still waits for its own 确认
             proposed = await _propose(route, arg, ctx)
         elif route.heavy:
             return _Heavy(route, arg, ctx.asker, claim=row.token, choice=n)
         else:
             proposed = await _answer(route, arg, ctx)
-        proposed.claim, proposed.choice, proposed.asker = row.token, n, ctx.asker
+        proposed.claim, proposed.choice, proposed.asker, proposed.lang = row.token, n, ctx.asker, ctx.lang
         return proposed
 
     async def __call__(self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None) -> Reply | None:
@@ -341,9 +343,9 @@ class Dispatcher:
             decision = await confirmations.decide(session, prepared.claim, staff_id=prepared.asker.staff_id,
                                                   cancel=prepared.cancel, choice=prepared.choice, now=self.clock())
             if not decision.ok:
-                return Reply(text=confirm.OUTCOMES[decision.outcome])
+                return Reply(text=confirm.outcome(decision.outcome, prepared.lang))
             if prepared.cancel:
-                return Reply(text=confirm.CANCELLED)
+                return Reply(text=confirm.cancelled(prepared.lang))
         if prepared.propose is not None:
             p = prepared.propose
             await confirmations.propose(session, token=p.token, kind=p.kind, staff_id=prepared.asker.staff_id,

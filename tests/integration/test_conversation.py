@@ -303,3 +303,12 @@ async def test_two_clicks_at_once_run_the_write_once(bot):
     first, second = await asyncio.gather(bot.click("heping", key), bot.click("heping", key))
     texts = sorted([first.text[:3], second.text])
     assert texts == ["已冻结", "这个请求已处理过，不会重复执行。"] and await bot.audits("channel.freeze") == 2
+
+
+async def test_an_english_write_is_confirmed_in_english(bot):
+    asked = await bot.ask("heping", "freeze amazon")
+    assert asked.title == "Please confirm" and "reply 1 to confirm, 0 to cancel" in asked.text
+    keys = _keys(asked)
+    assert (await bot.click("heping", keys["Cancel"])).text == "Cancelled; nothing was done."
+    assert (await bot.click("heping", keys["Confirm"])).text == "This request was cancelled; nothing was done."
+    assert not await bot.frozen("amazon")
