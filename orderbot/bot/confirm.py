@@ -67,6 +67,16 @@ def _value(slot: str, value: Any) -> str:
         return channel_name(value)
     if slot == "rule":
         return RULES.get(value, value)
+    if slot == "metric":
+        from orderbot.core.reports.figures import FIGURE_NAMES
+
+        return FIGURE_NAMES.get(value, value)
+    if slot == "filter":
+        from orderbot.core.orders.lists import FILTER_NAMES
+
+        return FILTER_NAMES.get(value, value)
+    if slot == "staff" and value in ("me", "team"):
+        return "我" if value == "me" else "仓库全员"
     if isinstance(value, str) and len(value) == 10 and value[4] == "-":
         try:
             d = date.fromisoformat(value)

@@ -212,6 +212,13 @@ async def test_freeze_card_and_its_undo_button_change_the_channel(page):
     assert (await page.get("/sandbox/cockpit"))["frozen"] == []
 
 
+async def test_help_in_english_lists_what_the_role_may_do(page):
+    await page.say("zhangsan", "help")
+    reply = (await page.bot_says("user:zhangsan"))["reply"]
+    assert reply["title"] == "OrderBot help" and "stock of a SKU" in reply["text"]
+    assert "freeze a sales channel" not in reply["text"]  # a packer may not freeze channels
+
+
 async def test_a_typed_write_in_a_group_is_confirmed_by_its_asker_replying_1(page):
     conv = "group:management"  # 何平 (channel ops) and 孙丽 (management) both sit in it
     await page.say("heping", "静默取消率告警2小时", conv=conv)

@@ -39,6 +39,15 @@ def test_generic_preview_names_every_given_slot_in_words():
         "改交付（订单 SO1，新交付日期 3月5日）"
 
 
+def test_slot_values_are_said_in_words():
+    trend = route("report.trend", _noop, None, title="看趋势", example="")
+    reading = Reading("report.trend", {"metric": "delayed", "date_from": "2026-02-09", "date_to": "2026-02-09",
+                                       "channel": None})
+    assert describe(trend, reading) == "看趋势（指标 延迟单，从 2月9日，到 2月9日）"
+    listing = route("order.list", _noop, None, title="查有问题的订单", example="")
+    assert describe(listing, Reading("order.list", {"filter": "customs_stuck"})) == "查有问题的订单（类别 清关卡住的订单）"
+
+
 def test_readings_survive_json():
     name, arg = load(dump("channel.freeze", Reading("channel.freeze", {"channel": "temu"})))
     assert name == "channel.freeze" and dict(arg.slots) == {"channel": "temu"}
