@@ -11,6 +11,11 @@ the light one is closed, so a long query never stalls the event loop. A scan nee
 asker is looked up inside the unit of work (one indexed row, remembered for the rest of that unit of work), which
 spares a whole read session per scan, and its handler decides everything before its first write, so it runs
 without a savepoint.
+
+A write read from text is not run: `prepare` describes it (`Route.preview`) and the transaction records a pending
+confirmation (`core.confirmations`) answered with 确认 / 取消 buttons; the asker's click (or typed 1 / 0) decides
+it once, inside the transaction that runs the write. Below the clarification threshold the closest readings are
+offered as buttons the same way. Card buttons on alerts and scans stay one step: they already say what they do.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core.channels import CHANNEL_ALIASES
+from orderbot.core import confirmations
 from orderbot.core.errors import DomainError
 from orderbot.core.models import AuditEntry, Staff
 from orderbot.db.engine import Database
@@ -34,10 +40,22 @@ from orderbot.bot.handlers.base import Asker, allowed
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
 from orderbot.bot.intents import IntentParser
 from orderbot.bot.reply import Reply
+from orderbot.bot import confirm
 
 Charts = Callable[..., Awaitable[bytes]]
 UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
                   "企业微信/钉钉账号。")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A confirmation or a choice to record in the transaction, and the reply that shows its buttons."""
+    token: str
+    kind: str  # confirm | choose
+    readings: list[dict[str, Any]]
+    summary: str
+    reply: Reply
+    lang: str = "zh"
 
 
 @dataclass
@@ -47,6 +65,11 @@ class Prepared:
     args: Any = None
     asker: Asker | None = None
     asker_later: bool = False  # look the asker up inside the unit of work (scans)
+    propose: Proposal | None = None  # record this pending confirmation, answer with its reply
+    claim: str | None = None  # decide this pending confirmation first; nothing else happens unless it is ours
+    cancel: bool = False
+    choice: int | None = None
+    lang: str = "zh"  # the language of the confirmation being decided
 
 
 # Who is asking, by the platform's user id: built once (building a SELECT costs more than running it).
@@ -90,15 +113,21 @@ class _Heavy:
     route: Route
     arg: Any
     asker: Asker
+    claim: str | None = None  # a picked reading: the choice is decided in the transaction
+    choice: int | None = None
 
 
-async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None) -> Prepared | _Heavy:
-    """Permission first, before asking anything back; then a question, a write for the transaction, or the
-    read-only answer itself (a heavy one is handed back to run in its own session)."""
+async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None,
+                    typed: bool = False) -> Prepared | _Heavy:
+    """Permission first, before asking anything back; then a question, a write for the transaction (from typed
+    text: its confirmation), or the read-only answer itself (a heavy one is handed back to run in its own
+    session)."""
     if not allowed(route, ctx.asker.roles):
         return Prepared(Reply(text=route.refusal))
     if question is not None:
         return Prepared(question)
+    if route.write and typed:
+        return await _propose(route, arg, ctx)
     if route.write:
         return Prepared(route=route, args=arg, asker=ctx.asker)
     if route.heavy:
@@ -108,9 +137,45 @@ async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None =
 
 async def _answer(route: Route, arg, ctx: Context) -> Prepared:
     try:
-        return Prepared(await route.handler(arg, ctx))
+        reply = await route.handler(arg, ctx)
     except DomainError as exc:
         return Prepared(Reply(text=exc.message))
+    if reply is not None and reply.meta.get("choices"):  # the handler asks back (which customer?)
+        return _choose([(ROUTES[d["name"]], confirm.load(d)[1], confirm.label(d)) for d in reply.meta["choices"]
+                        if d["name"] in ROUTES], ctx, reply.meta.get("question")) or Prepared(reply)
+    return Prepared(reply)
+
+
+def _choose(options: list, ctx: Context, question: str | None = None) -> Prepared | None:
+    """Readings offered as buttons, recorded in the transaction as one pending choice."""
+    if not options:
+        return None
+    token = confirmations.new_token()
+    reply = confirm.choice_reply(token, options, ctx.lang, question)
+    readings = [{**confirm.dump(route.name, arg), **({"label": label} if label else {})}
+                for route, arg, label in options]
+    return Prepared(propose=Proposal(token, "choose", readings, reply.text, reply, ctx.lang), asker=ctx.asker)
+
+
+async def _propose(route: Route, arg, ctx: Context) -> Prepared:
+    """Say exactly what the write will do and wait for 确认; a preview that finds nothing to do refuses now."""
+    try:
+        summary = await confirm.preview(route, arg, ctx)
+    except DomainError as exc:
+        return Prepared(Reply(text=exc.message))
+    token = confirmations.new_token()
+    return Prepared(propose=Proposal(token, "confirm", [confirm.dump(route.name, arg)], summary,
+                                     confirm.confirm_reply(token, route, summary, ctx.lang), ctx.lang),
+                    asker=ctx.asker)
+
+
+_LATIN = re.compile(r"[A-Za-z]{2,}")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def language(text: str) -> str:
+    """'en' for a message in English (Latin words, no Chinese characters), else 'zh'."""
+    return "en" if _LATIN.search(text) and not _CJK.search(text) else "zh"
 
 
 class Dispatcher:
@@ -149,7 +214,10 @@ class Dispatcher:
             outcome = await self._prepare(event, session, now)
         if isinstance(outcome, _Heavy):
             async with self.db.read(heavy=True) as session:
-                return await _answer(outcome.route, outcome.arg, self._context(outcome.asker, session, now))
+                answered = await _answer(outcome.route, outcome.arg, self._context(outcome.asker, session, now))
+            if outcome.claim is not None:
+                answered.claim, answered.choice, answered.asker = outcome.claim, outcome.choice, outcome.asker
+            return answered
         return outcome
 
     async def _prepare(self, event: InboundEvent, session: AsyncSession, now: datetime) -> Prepared | _Heavy:
@@ -161,6 +229,10 @@ class Dispatcher:
             return await self._message(event, ctx)
         if isinstance(event, CardAction):
             action, _, arg = event.key.partition(":")
+            if action in (confirm.CONFIRM, confirm.CANCEL, confirm.PICK):
+                token, _, number = arg.partition(":")
+                choice = int(number) if number.isdigit() else None
+                return await self._decide(action, token, choice, ctx)
             route = ROUTES.get(f"action.{action}")
             if route is None:
                 return Prepared(Reply(text="这个按钮已失效或不认识，请重新发起操作。"))
@@ -170,22 +242,111 @@ class Dispatcher:
         return Prepared(None)
 
     async def _message(self, event: ChatMessage, ctx: Context) -> Prepared | _Heavy:
+        ctx.lang = language(event.text)
+        answered = await self._typed_answer(event.text, ctx)
+        if answered is not None:
+            return answered
         command = _command(event.text)
         if command is not None:  # a few operational commands outside INTENTS.md
             name, arg = command
-            return await _dispatch(ROUTES[name], arg, ctx)
+            return await _dispatch(ROUTES[name], arg, ctx, typed=True)
         intent = self.parser.parse(event.text, ctx.now)
-        if intent.name == "unknown":
+        if intent.name == "unknown" or intent.name not in ROUTES:
             mine = {name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)}
             suggestions = [n for n in self.parser.closest_intents(event.text, allowed=mine, k=3)]
-            return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True))
+            return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True, lang=ctx.lang))
         route = ROUTES[intent.name]
-        return await _dispatch(route, intent, ctx,
+        if intent.needs_clarification and not intent.missing:
+            offered = self._ask_back(event.text, intent, ctx)
+            if offered is not None:
+                return offered
+        return await _dispatch(route, intent, ctx, typed=True,
                                question=route.clarify(intent) if intent.needs_clarification else None)
+
+    def _candidates(self, text: str, now: datetime, first) -> list:
+        """The parser's closest readings, best first (the single parse where the parser offers no more)."""
+        candidates = getattr(self.parser, "candidates", None)
+        return list(candidates(text, now, k=2)) if candidates is not None else [first]
+
+    def _ask_back(self, text: str, intent, ctx: Context) -> Prepared | None:
+        """The closest complete readings this person may use, as buttons; None when there is none to offer."""
+        options, seen = [], set()
+        for reading in self._candidates(text, ctx.now, intent):
+            route = ROUTES.get(reading.name)
+            if route is None or reading.missing or not allowed(route, ctx.asker.roles):
+                continue
+            key = (reading.name, tuple(reading.slots.items()))
+            if key not in seen:
+                seen.add(key)
+                options.append((route, reading, None))
+        return _choose(options, ctx)
+
+    async def _typed_answer(self, text: str, ctx: Context) -> Prepared | _Heavy | None:
+        """"1" / "确认" / "0" / "取消" from someone whose confirmation or choice waits in this conversation."""
+        answer = confirm.typed_answer(text)
+        if answer is None:
+            return None
+        row = await confirmations.latest(ctx.session, ctx.asker.staff_id, ctx.asker.chat_id, ctx.now)
+        if row is None or (row.state != "pending" and not isinstance(answer, int)):
+            return None  # a "好" after the matter is closed is just a word; a repeated "1" hears it was done
+        if answer == "no" or answer == 0:
+            return await self._decide(confirm.CANCEL, row.token, None, ctx, row)
+        if row.kind == "confirm" and answer in ("yes", 1):
+            return await self._decide(confirm.CONFIRM, row.token, None, ctx, row)
+        if row.kind == "choose" and isinstance(answer, int):
+            return await self._decide(confirm.PICK, row.token, answer, ctx, row)
+        if row.kind == "choose" and answer == "yes" and len(row.payload.get("readings", ())) == 1:
+            return await self._decide(confirm.PICK, row.token, 1, ctx, row)
+        return None
+
+    async def _decide(self, action: str, token: str, choice: int | None, ctx: Context,
+                      row=None) -> Prepared | _Heavy:
+        """A 确认 / 取消 / pick: checked here (whose, still valid), decided once in the transaction."""
+        row = row or await confirmations.find(ctx.session, token)
+        if row is not None:
+            ctx.lang = row.payload.get("lang", "zh")
+        why = confirmations.why_not(row, ctx.asker.staff_id, ctx.now)
+        if why is not None:
+            return Prepared(Reply(text=confirm.outcome(why, ctx.lang)))
+        if action == confirm.CANCEL:
+            return Prepared(claim=row.token, cancel=True, asker=ctx.asker, lang=ctx.lang)
+        readings = row.payload.get("readings", [])
+        n = 1 if row.kind == "confirm" else choice
+        if n is None or not 1 <= n <= len(readings):
+            return Prepared(Reply(text=f"请点按钮，或回复 1 到 {len(readings)} 之间的数字。"))
+        name, arg = confirm.load(readings[n - 1])
+        route = ROUTES.get(name)
+        if route is None:
+            return Prepared(Reply(text=confirm.outcome("missing", ctx.lang)))
+        if not allowed(route, ctx.asker.roles):
+            return Prepared(Reply(text=route.refusal))
+        if row.kind == "confirm":
+            return Prepared(route=route, args=arg, asker=ctx.asker, claim=row.token, lang=ctx.lang)
+        if route.write:  # a picked write still waits for its own 确认
+            proposed = await _propose(route, arg, ctx)
+        elif route.heavy:
+            return _Heavy(route, arg, ctx.asker, claim=row.token, choice=n)
+        else:
+            proposed = await _answer(route, arg, ctx)
+        proposed.claim, proposed.choice, proposed.asker, proposed.lang = row.token, n, ctx.asker, ctx.lang
+        return proposed
 
     async def __call__(self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None) -> Reply | None:
         if prepared is None:
             prepared = await self.prepare(event)
+        if prepared.claim is not None:
+            decision = await confirmations.decide(session, prepared.claim, staff_id=prepared.asker.staff_id,
+                                                  cancel=prepared.cancel, choice=prepared.choice, now=self.clock())
+            if not decision.ok:
+                return Reply(text=confirm.outcome(decision.outcome, prepared.lang))
+            if prepared.cancel:
+                return Reply(text=confirm.cancelled(prepared.lang))
+        if prepared.propose is not None:
+            p = prepared.propose
+            await confirmations.propose(session, token=p.token, kind=p.kind, staff_id=prepared.asker.staff_id,
+                                        chat=prepared.asker.chat_id, readings=p.readings, summary=p.summary,
+                                        now=self.clock(), lang=p.lang)
+            return p.reply
         if prepared.route is None:
             return prepared.reply
         if prepared.asker_later:

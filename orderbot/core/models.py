@@ -523,3 +523,25 @@ class CourierRun(Base):
     refused: Mapped[int] = mapped_column(Integer, default=0)
     weather: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PendingConfirmation(Base):
+    """A write read from typed text, or a choice between readings, waiting for its asker's button or reply.
+
+    `kind` is confirm (one reading, 确认/取消) or choose (the closest readings, one button each). The row is
+    decided once: the first valid click moves `state` from pending to done or cancelled in one UPDATE."""
+
+    __tablename__ = "pending_confirmations"
+    __table_args__ = (Index("ix_pending_confirmations_asker", "staff_id", "chat", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # confirm choose
+    staff_id: Mapped[str] = mapped_column(String(64))
+    chat: Mapped[str] = mapped_column(String(128), default="")  # "" for a direct chat
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"readings": [{"name", "slots"}, …]}
+    summary: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending done cancelled
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    choice: Mapped[int | None] = mapped_column(Integer)

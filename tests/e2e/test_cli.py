@@ -190,6 +190,11 @@ def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert (tmp_path / path).read_bytes().startswith(b"\x89PNG")
     stranger = run(tmp_path, "ask", "--as", "nobody", "帮助", env=env)
     assert "员工名录" in stranger.stdout
+    asked = run(tmp_path, "ask", "--as", "heping", "冻结TikTok渠道", env=env)  # a typed write waits for 确认
+    assert asked.stdout.startswith("请确认\n\n将冻结 TikTok Shop 渠道"), asked.stdout
+    assert "按钮：[确认] confirm:" in asked.stdout
+    confirmed = run(tmp_path, "ask", "--as", "heping", "1", env=env)  # the next ask answers it
+    assert "已冻结 TikTok Shop 渠道" in confirmed.stdout, confirmed.stdout
 
 
 def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):

@@ -189,6 +189,12 @@ async def test_bad_requests_are_refused_in_chinese(page):
 
 async def test_freeze_card_and_its_undo_button_change_the_channel(page):
     await page.say("heping", "冻结TikTok渠道")
+    asked = (await page.bot_says("user:heping", lambda i: i["reply"]["card"] is not None))["reply"]
+    assert asked["text"].startswith("将冻结 TikTok Shop 渠道") and asked["card"]["title"] == "请确认：冻结渠道新订单"
+    assert (await page.get("/sandbox/cockpit"))["frozen"] == []  # nothing happens before 确认
+    yes = asked["card"]["buttons"][0]
+    assert yes["text"] == "确认"
+    await page.click("heping", "user:heping", yes, asked["card"]["task_id"])
     item = await page.bot_says("user:heping", lambda i: i["reply"]["card"] is not None)
     card = item["reply"]["card"]
     assert card["title"] == "已冻结 TikTok Shop 渠道" and card["buttons"][0]["key"] == "unfreeze:tiktok"
@@ -200,7 +206,28 @@ async def test_freeze_card_and_its_undo_button_change_the_channel(page):
         assert (await s.get(Channel, "tiktok")).frozen is False
     assert (await page.get("/sandbox/cockpit"))["frozen"] == []
     clicks = [i for i in (await page.get("/sandbox/feed?after=0"))["items"] if i.get("kind") == "click"]
-    assert [(c["sender"], c["button"]) for c in clicks] == [("heping", "撤销冻结")]
+    assert [(c["sender"], c["button"]) for c in clicks] == [("heping", "确认"), ("heping", "撤销冻结")]
+    await page.click("heping", "user:heping", yes, asked["card"]["task_id"])  # the old 确认 again: done already
+    assert (await page.bot_says("user:heping"))["reply"]["text"] == "这个请求已处理过，不会重复执行。"
+    assert (await page.get("/sandbox/cockpit"))["frozen"] == []
+
+
+async def test_help_in_english_lists_what_the_role_may_do(page):
+    await page.say("zhangsan", "help")
+    reply = (await page.bot_says("user:zhangsan"))["reply"]
+    assert reply["title"] == "OrderBot help" and "stock of a SKU" in reply["text"]
+    assert "freeze a sales channel" not in reply["text"]  # a packer may not freeze channels
+
+
+async def test_a_typed_write_in_a_group_is_confirmed_by_its_asker_replying_1(page):
+    conv = "group:management"  # 何平 (channel ops) and 孙丽 (management) both sit in it
+    await page.say("heping", "静默取消率告警2小时", conv=conv)
+    asked = await page.bot_says(conv, lambda i: i["reply"]["card"] is not None)
+    assert asked["reply"]["text"].startswith("将静默「取消率」告警 120 分钟") and "回复 1 确认" in asked["reply"]["text"]
+    await page.say("sunli", "1", conv=conv)  # nothing waits for 孙丽: read as a new message, never a confirmation
+    assert not (await page.bot_says(conv))["reply"]["text"].startswith("已静默")
+    await page.say("heping", "1", conv=conv)
+    assert (await page.bot_says(conv))["reply"]["text"].startswith("已静默「取消率」告警 120 分钟")
 
 
 async def test_scans_ship_repeat_and_fail_quietly_and_the_customer_hears(page):

@@ -159,6 +159,10 @@ def test_question_answered_with_table_and_chart(page):
 def test_card_button_goes_through_the_bot_and_changes_the_channel(page):
     _open(page, "heping")
     _say(page, "冻结TikTok渠道")
+    ask = page.locator("#messages .card").last
+    expect(ask.locator(".main b")).to_have_text("请确认：冻结渠道新订单")
+    ask.locator("button", has_text="确认").click()  # a typed write waits for its asker's 确认
+    expect(page.locator("#messages .system").last).to_have_text("何平 点击了「确认」")
     card = page.locator("#messages .card").last
     expect(card.locator(".main b")).to_have_text("已冻结 TikTok Shop 渠道")
     expect(page.locator("#status-lines")).to_contain_text("TikTok Shop 渠道已冻结")  # the cockpit sees it

@@ -302,6 +302,7 @@ async def test_waybill_api_for_the_carrier_batch(db, config, clock):
 async def test_duty_lead_changed_in_chat(station, config):
     scanner, db = station
     await scanner.say("今天值班组长改为赵强", user="ZhaoQiang")
+    await scanner.say("1", user="ZhaoQiang")  # a typed change waits for its asker's 确认
     await scanner.say("今天值班组长改为张三", user="ZhaoQiang")
     await scanner.say("今天值班组长改为赵强", user="ZhangSan")
     async with db.read() as s:
@@ -309,6 +310,7 @@ async def test_duty_lead_changed_in_chat(station, config):
         from orderbot.core.warehouse.scanning import lead_on_duty
 
         assert await lead_on_duty(s, config, NOW.date()) == "zhaoqiang"
-    assert texts[0] == "今天的值班组长已改为 赵强，之后的异常扫码工单都会派给 TA。"
-    assert texts[1].startswith("没找到叫「张三」的值班组长")
-    assert "值班组长" in texts[2] and "权限" in texts[2]
+    assert texts[0].startswith("将把今天（2月10日）的值班组长改为 赵强") and "回复 1 确认" in texts[0]
+    assert texts[1] == "今天的值班组长已改为 赵强，之后的异常扫码工单都会派给 TA。"
+    assert texts[2].startswith("没找到叫「张三」的值班组长")  # said at once, nothing to confirm
+    assert "值班组长" in texts[3] and "权限" in texts[3]

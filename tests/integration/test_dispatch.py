@@ -52,6 +52,12 @@ class Bot:
         origin = Origin("sandbox", who, None, reply_channel="sandbox", reply_to=f"user:{who}")
         return (await self.pipeline.process(CardAction(origin, key, f"c{self.n}", NOW))).reply
 
+    async def confirmed(self, who: str, text: str):
+        """A typed write: the bot asks first (the 确认 button), then the asker confirms."""
+        asked = await self.ask(who, text)
+        assert asked.card is not None and asked.card.buttons[0].text == "确认", asked.text
+        return await self.click(who, asked.card.buttons[0].key)
+
 
 @pytest.fixture
 async def bot(business, config, parser):  # noqa: F811
@@ -92,7 +98,7 @@ async def test_top_delayed_customers_with_table_and_chart(bot):
 async def test_permission_is_checked_before_anything_and_writes_are_audited(bot):
     refused = await bot.ask("wanglei", "SO202602010003 预计交付改为3月5日")
     assert "销售主管" in refused.text
-    done = await bot.ask("zhoumin", "SO202602010003 预计交付改为3月5日")
+    done = await bot.confirmed("zhoumin", "SO202602010003 预计交付改为3月5日")
     assert done.text == "已将 SO202602010003 的预计交付从 2月6日 改为 3月5日，已记录修改人和时间。"
     async with bot.db.read() as s:
         order = await get_order(s, "SO202602010003")
@@ -109,7 +115,7 @@ async def test_a_write_is_never_run_on_a_guess(bot):
 
 
 async def test_freeze_card_undo_button_and_its_permission(bot):
-    reply = await bot.ask("heping", "冻结TikTok渠道")
+    reply = await bot.confirmed("heping", "冻结TikTok渠道")
     assert reply.card.buttons[0].key == "unfreeze:tiktok" and reply.card.buttons[0].text == "撤销冻结"
     async with bot.db.read() as s:
         assert (await s.get(Channel, "tiktok")).frozen
@@ -123,11 +129,11 @@ async def test_freeze_card_undo_button_and_its_permission(bot):
 
 
 async def test_mute_and_unmute_alerts(bot):
-    reply = await bot.ask("heping", "静默取消率告警2小时")
+    reply = await bot.confirmed("heping", "静默取消率告警2小时")
     assert reply.text == "已静默「取消率」告警 120 分钟，到 02-10 11:00 自动恢复。"
     async with bot.db.read() as s:
         assert await silences.is_muted(s, "cancel_rate", NOW)
-    assert (await bot.ask("heping", "恢复取消率告警")).text == "已恢复「取消率」告警。"
+    assert (await bot.confirmed("heping", "恢复取消率告警")).text == "已恢复「取消率」告警。"
     async with bot.db.read() as s:
         assert not await silences.is_muted(s, "cancel_rate", NOW)
 

@@ -49,9 +49,15 @@ class Chat:
         async with self.db.write() as s:
             return await self.dispatcher(event, s, prepared)
 
-    async def say(self, who, text):
+    async def ask(self, who, text):
         self.n += 1
         return await self._run(ChatMessage(Origin("sandbox", who), text, f"m{self.n}", self.clock()))
+
+    async def say(self, who, text):
+        """Type a message; a typed write first shows what will happen, and the asker confirms it."""
+        reply = await self.ask(who, text)
+        confirm = [b.key for b in (reply.card.buttons if reply.card else ()) if b.key.startswith("confirm:")]
+        return await self.click(who, confirm[0]) if confirm else reply
 
     async def click(self, who, key):
         self.n += 1
@@ -90,6 +96,16 @@ async def test_receive_by_chat_releases_waiting_orders_and_refuses_others(chat, 
         assert (level.on_hand, level.reserved) == (500, 200)
         audit = (await s.execute(select(AuditEntry.actor).where(AuditEntry.action == "stock.receive"))).scalars().all()
         assert audit == ["zhangsan", "zhangsan"]
+
+
+async def test_a_typed_receipt_and_count_say_what_will_happen_before_they_run(chat, db, config, clock):
+    await _ingest(db, config, clock, "SO202602010001", 1)
+    asked = await chat.ask("zhangsan", "入库 PB-20K-BLK 500 批次B2612")
+    assert "将入库 PB-20K-BLK ×500（批次 B2612）：在库 0 → 500" in asked.text and "等待这个SKU到货的 1 单" in asked.text
+    async with db.read() as s:
+        assert (await ledger.levels(s, "PB-20K-BLK")).on_hand == 0  # nothing booked before the confirm
+    counted = await chat.ask("zhaoqiang", "盘点 PB-20K-BLK 实际 480")
+    assert "账面库存 0 调整为 480（差额 +480）" in counted.text
 
 
 async def test_count_by_chat_is_for_leads(chat, db):

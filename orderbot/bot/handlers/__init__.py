@@ -6,17 +6,19 @@ never call a platform API and never write SQL: they call core use cases and repo
 from __future__ import annotations
 
 from orderbot.bot.handlers.base import Context, Route, help_reply
-from orderbot.bot.handlers import admin, alerts, courier, orders, reports, review, stock, stockin, tasks, warehouse
+from orderbot.bot.handlers import (
+    admin, alerts, courier, lists, orders, reports, review, stock, stockin, tasks, warehouse,
+)
 
 ROUTES: dict[str, Route] = {}
-for _module in (orders, reports, stock, stockin, admin, review, warehouse, alerts, courier, tasks):  # order: help
+for _module in (orders, lists, reports, stock, stockin, admin, review, warehouse, alerts, courier, tasks):  # help order
     for _route in _module.ROUTES:
         ROUTES[_route.name] = _route
 ROUTES["help"] = Route("help", lambda intent, ctx: _help(ctx), None, False, "", "帮助", "帮助")
 
 
 async def _help(ctx: Context):
-    return help_reply(ctx.asker.roles, [])
+    return help_reply(ctx.asker.roles, [], lang=ctx.lang)
 
 
 __all__ = ["ROUTES", "Context", "Route", "help_reply"]

@@ -1,9 +1,12 @@
 """Operations intents: freezing a sales channel (with an undo button) and muting alert rules."""
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from orderbot.core.channels import channel_name
+from orderbot.core.errors import DomainError
+from orderbot.core.orders.lists import held_for_review
 from orderbot.core.models import Channel
 from orderbot.core.orders.service import set_channel_frozen
 from orderbot.core.rules import silences
@@ -52,13 +55,47 @@ async def unmute(intent, ctx: Context) -> Reply:
     return Reply(text=f"「{silences.RULES[rule]}」告警目前没有被静默。")
 
 
+async def preview_freeze(intent, ctx: Context) -> str:
+    code = intent.slots["channel"]
+    channel = await ctx.session.get(Channel, code)
+    if channel is not None and channel.frozen:
+        raise DomainError(f"{channel_name(code)} 渠道已经是冻结状态，不用重复冻结。")
+    return (f"将冻结 {channel_name(code)} 渠道：从现在起这个渠道的新订单先进入待审核，不进入履约；"
+            "已在履约中的订单不受影响。")
+
+
+async def preview_unfreeze(intent, ctx: Context) -> str:
+    code = intent.slots["channel"]
+    channel = await ctx.session.get(Channel, code)
+    if channel is None or not channel.frozen:
+        raise DomainError(f"{channel_name(code)} 渠道没有被冻结，不用解冻。")
+    held = await held_for_review(ctx.session, code)
+    return (f"将解冻 {channel_name(code)} 渠道，新订单恢复正常接入；冻结期间进入待审核的 {held} 单"
+            "不会自动放行，仍需逐单审核。")
+
+
+async def preview_mute(intent, ctx: Context) -> str:
+    rule, minutes = intent.slots["rule"], intent.slots["minutes"]
+    ends = (ctx.now + timedelta(minutes=minutes)).astimezone(ZoneInfo(ctx.config.timezone))
+    return f"将静默「{silences.RULES.get(rule, rule)}」告警 {minutes} 分钟，到 {ends:%m-%d %H:%M} 自动恢复；期间不再推送。"
+
+
+async def preview_unmute(intent, ctx: Context) -> str:
+    rule = intent.slots["rule"]
+    if not await silences.is_muted(ctx.session, rule, ctx.now):
+        raise DomainError(f"「{silences.RULES.get(rule, rule)}」告警目前没有被静默。")
+    return f"将恢复「{silences.RULES.get(rule, rule)}」告警，条件满足时立即推送。"
+
+
 ROUTES = [
     route("channel.freeze", freeze, {"channel_ops"}, write=True, title="冻结渠道新订单", example="冻结TikTok渠道",
-          who="渠道运营"),
+          who="渠道运营", preview=preview_freeze),
     route("channel.unfreeze", unfreeze, {"channel_ops"}, write=True, title="解冻渠道", example="解冻速卖通",
-          who="渠道运营"),
+          who="渠道运营", preview=preview_unfreeze),
     route("action.unfreeze", unfreeze, {"channel_ops"}, write=True, title="撤销冻结", example="（冻结卡片上的按钮）",
           who="渠道运营"),
-    route("alert.mute", mute, ALERT_OWNERS, write=True, title="静默告警", example="静默取消率告警2小时"),
-    route("alert.unmute", unmute, ALERT_OWNERS, write=True, title="恢复告警", example="恢复取消率告警"),
+    route("alert.mute", mute, ALERT_OWNERS, write=True, title="静默告警", example="静默取消率告警2小时",
+          preview=preview_mute),
+    route("alert.unmute", unmute, ALERT_OWNERS, write=True, title="恢复告警", example="恢复取消率告警",
+          preview=preview_unmute),
 ]

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from orderbot.core.errors import DomainError
+from orderbot.core.models import Customer
 from orderbot.core.orders.card import order_card
+from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES
 from orderbot.core.orders.service import get_order, hold_customs, override_promised_date, release_customs
 from orderbot.messaging.notify import notify_groups
 from orderbot.bot.reply import Reply
@@ -100,12 +103,41 @@ async def release(intent, ctx: Context) -> Reply:
     return Reply(text=f"{order.order_no} 已解除卡关，恢复正常履约。", meta={"subject": order.order_no})
 
 
+async def _who(ctx: Context, order) -> str:
+    customer = await ctx.session.get(Customer, order.customer_id)
+    return f"{order.order_no}（{customer.name if customer else order.customer_id}，" \
+           f"{STATUS_NAMES.get(order.status, order.status)} · {STAGE_NAMES.get(order.stage, order.stage)}）"
+
+
+async def preview_eta(intent, ctx: Context) -> str:
+    order = await get_order(ctx.session, intent.slots["order_ref"])
+    old = order.promised_override or order.promised_date
+    new = date.fromisoformat(intent.slots["eta"])
+    if old == new:
+        raise DomainError(f"{order.order_no} 的预计交付已经是 {cn_date(new)}，不用改。")
+    return f"将把 {await _who(ctx, order)} 的预计交付从 {cn_date(old)} 改为 {cn_date(new)}，并记录修改人。"
+
+
+async def preview_hold(intent, ctx: Context) -> str:
+    order = await get_order(ctx.session, intent.slots["order_ref"])
+    if order.customs_hold:
+        raise DomainError(f"订单 {order.order_no} 已经是「卡关-人工介入」，不用重复操作。")
+    return f"将把 {await _who(ctx, order)} 标记为「卡关-人工介入」，并通知关务群。"
+
+
+async def preview_release(intent, ctx: Context) -> str:
+    order = await get_order(ctx.session, intent.slots["order_ref"])
+    if not order.customs_hold:
+        raise DomainError(f"订单 {order.order_no} 没有处于人工卡关，不用解除。")
+    return f"将解除 {await _who(ctx, order)} 的人工卡关，恢复正常履约。"
+
+
 ROUTES = [
     route("order.lookup", lookup, None, title="查订单", example="查单 SO202602010001 / YT123456789CN到哪了"),
     route("order.set_eta", set_eta, {"sales_supervisor"}, write=True, title="修改预计交付日期",
-          example="SO202602010001 预计交付改为3月5日", who="销售主管"),
+          example="SO202602010001 预计交付改为3月5日", who="销售主管", preview=preview_eta),
     route("order.hold_customs", hold, {"customs"}, write=True, title="把订单转人工清关",
-          example="SO202602010001 卡关", who="关务"),
+          example="SO202602010001 卡关", who="关务", preview=preview_hold),
     route("order.release_customs", release, {"customs"}, write=True, title="解除卡关",
-          example="SO202602010001 解除卡关", who="关务"),
+          example="SO202602010001 解除卡关", who="关务", preview=preview_release),
 ]

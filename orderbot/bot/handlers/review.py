@@ -6,6 +6,7 @@ the list lead here too.
 from __future__ import annotations
 
 from orderbot.core.channels import channel_name
+from orderbot.core.errors import DomainError
 from orderbot.core.orders.review import cancel_held, count_held, held_orders, may_review, release_held
 from orderbot.bot.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, route
@@ -37,6 +38,17 @@ async def release_review(intent, ctx: Context) -> Reply:
     subject = s.get("order_ref") or s.get("channel") or ""
     return Reply(text=_released_text(released, None if s.get("order_ref") else s.get("channel")),
                  meta={"subject": subject, "audit": f"放行 {len(released)} 单"})
+
+
+async def preview_release(intent, ctx: Context) -> str:
+    s = intent.slots
+    if s.get("order_ref"):
+        return (f"将放行待审核订单 {s['order_ref']}：预留库存后进入履约，库存不足则转采购计划。")
+    n = await count_held(ctx.session, s.get("channel"))
+    where = channel_name(s["channel"]) if s.get("channel") else "所有渠道"
+    if n == 0:
+        raise DomainError(f"{where}没有待审核的订单。")
+    return f"将放行{where}的 {n} 单待审核订单：逐单预留库存后进入履约，库存不足的转采购计划。"
 
 
 async def release_all_action(channel: str, ctx: Context) -> Reply:
@@ -92,7 +104,7 @@ def unfreeze_buttons(channel: str, total: int, ctx: Context) -> Card:
 
 ROUTES = [
     route("order.release_review", release_review, None, write=True, title="放行待审核订单",
-          example="审核通过 SO202602010001 / 放行Temu待审核订单"),
+          example="审核通过 SO202602010001 / 放行Temu待审核订单", preview=preview_release),
     route("review.list", held_list, REPORTERS, title="看待审核订单", example="待审核订单 / Temu待审核订单"),
     route("action.held_list", held_list, REPORTERS, title="逐单查看待审核订单", example="（解冻回复上的按钮）"),
     route("action.release_held", release_all_action, None, write=True, title="放行全部待审核订单",

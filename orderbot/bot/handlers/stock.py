@@ -90,7 +90,8 @@ async def scan_stats(intent, ctx: Context) -> Reply:
     elif who != "team":
         staff_id = (await ctx.session.execute(select(Staff.id).where((Staff.name == who) | (Staff.id == who)))).scalar()
         if staff_id is None:
-            return Reply(text=f"员工名录里没有「{who}」。")
+            return Reply(text=f"员工名录里没有「{who}」，我不会拿你自己的数字代替。你想看谁的扫码统计？"
+                              "可以说「我今天的扫码准确率」「仓库本周扫码统计」，或用名录里的姓名再问一次。")
     rows = await packer_figures(ctx.session, start=start, end=end, staff_id=staff_id)
     names = dict((await ctx.session.execute(select(Staff.id, Staff.name))).all())
     span = cn_date(d_from) if d_from == d_to else f"{cn_date(d_from)}–{cn_date(d_to)}"

@@ -7,6 +7,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from orderbot.core import outbox
+from orderbot.core.errors import DomainError
 from orderbot.core.models import Staff
 from orderbot.core.warehouse.labels import split_label
 from orderbot.core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
@@ -47,10 +48,20 @@ async def scan(event, ctx: Context) -> Reply:
     return Reply(text=result.message, meta={"subject": result.order_no or "", "audit": result.outcome})
 
 
-async def set_duty(name: str, ctx: Context) -> Reply:
+async def _lead(name: str, ctx: Context) -> Staff:
     person = (await ctx.session.execute(select(Staff).where((Staff.name == name) | (Staff.id == name)))).scalar()
     if person is None or "warehouse_lead" not in person.roles:
-        return Reply(text=f"没找到叫「{name}」的值班组长（需要在员工名录里有 warehouse_lead 角色）。")
+        raise DomainError(f"没找到叫「{name}」的值班组长（需要在员工名录里有 warehouse_lead 角色）。")
+    return person
+
+
+async def preview_duty(name: str, ctx: Context) -> str:
+    person = await _lead(name, ctx)
+    return f"将把今天（{ctx.today.month}月{ctx.today.day}日）的值班组长改为 {person.name}，之后的异常扫码工单都会派给 TA。"
+
+
+async def set_duty(name: str, ctx: Context) -> Reply:
+    person = await _lead(name, ctx)
     await set_lead_on_duty(ctx.session, ctx.today, person.id, by=ctx.asker.staff_id, now=ctx.now)
     return Reply(text=f"今天的值班组长已改为 {person.name}，之后的异常扫码工单都会派给 TA。",
                  meta={"subject": person.id})
@@ -65,6 +76,6 @@ ROUTES = [
     replace(route("scan", scan, None, write=True, title="扫码出库", example="（用企业微信扫一扫包裹二维码）"),
             audit=False),  # the scans table is the record
     route("duty.set", set_duty, {"warehouse_lead", "management"}, write=True, title="更换今天的值班组长",
-          example="今天值班组长改为赵强", who="值班组长"),
+          example="今天值班组长改为赵强", who="值班组长", preview=preview_duty),
     route("waybill.check", waybill, WAREHOUSE | {"logistics"}, title="申请面单", example="申请面单 SO202602010001"),
 ]

@@ -49,6 +49,12 @@ async def skus_with_waiting_orders(session: AsyncSession, skus: list[str]) -> se
     return found
 
 
+async def count_waiting(session: AsyncSession, sku: str) -> int:
+    """How many orders at 采购计划 wait for `sku` (what a receipt could release)."""
+    return (await session.execute(select(func.count()).select_from(_waiting(OrderLine.sku == sku).subquery())
+                                  )).scalar_one()
+
+
 async def allocate_to_waiting(session: AsyncSession, sku: str, *, now: datetime, actor: str | None,
                               note: str) -> list[Allocation]:
     """Reserve `sku`'s available stock for the orders waiting for it, earliest promise first."""
