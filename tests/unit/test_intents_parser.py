@@ -152,7 +152,8 @@ def test_write_intents_are_marked(parser):
     assert parser.parse("冻结TikTok渠道", NOW).is_write
     assert not parser.parse("日报", NOW).is_write
     assert WRITE_INTENTS == {"order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze",
-                             "channel.unfreeze", "alert.mute", "alert.unmute"}
+                             "channel.unfreeze", "alert.mute", "alert.unmute", "order.release_review",
+                             "stock.receive", "stock.count"}
 
 
 def test_customer_names_do_not_read_as_regions(parser):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from orderbot.bot.intents import ids
+from orderbot.bot.intents import ids, names, polarity, slips
 from orderbot.bot.intents.dates import DateMention, find_dates
 from orderbot.bot.intents.ids import Found, blank
 from orderbot.bot.intents.index import Entry, Index
@@ -33,6 +33,11 @@ class Evidence:
     bare_numbers: list[Quantity] = field(default_factory=list)
     values: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     tokens: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
+    quantities: list[int] = field(default_factory=list)  # counts of goods, in the order written (stock intents)
+    customer_written: str | None = None  # a customer named by words the vocabulary does not hold
+    staff_written: str | None = None  # a person's name the staff directory does not hold
+    repairs: list[slips.Repair] = field(default_factory=list)
 
     def first(self, kind: str) -> str | None:
         found = self.values.get(kind)
@@ -42,16 +47,25 @@ class Evidence:
 _ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT"})
 
 
-def extract(raw: str, index: Index, segmenter: Segmenter) -> Evidence:
+def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -> Evidence:
+    """Everything `raw` says. `repair=False` reads it without pinyin slip repairs (see parser)."""
     text = normalise(raw)
     ev = Evidence(text=text)
 
     refs = ids.find_order_refs(text)
     text = blank(text, refs)
+    customer_ids = ids.find_customer_ids(text)
+    text = blank(text, customer_ids)
+    batches = ids.find_batches(text)
+    text = blank(text, batches)
     skus = ids.find_skus(text, index.skus)
     text = blank(text, skus)
     ev.refs = list(dict.fromkeys(f.value for f in refs))
     ev.skus = list(dict.fromkeys(f.value for f in skus))
+    ev.batches = [f.value for f in batches]
+    for f in customer_ids:
+        ev.values["customer"].append(f.value)
+        ev.features.add("CUST")
 
     text = index.homophone_re.sub(lambda m: index.homophones[m.group(0)], text)
 
@@ -63,22 +77,32 @@ def extract(raw: str, index: Index, segmenter: Segmenter) -> Evidence:
         target.extend(found)
         text = blank(text, [Found("", q.start, q.end) for q in found])
     ev.bare_numbers = find_bare_numbers(text)
+    counted = sorted([*ev.bare_numbers, *ev.rankings, *ev.volumes], key=lambda q: q.start)
+    ev.quantities = [q.value for q in counted]
 
-    hits: list[tuple[int, Entry]] = []
+    hits: list[polarity.Hit] = []
     if index.phrase_re is not None:
         phrases = []
         for m in index.phrase_re.finditer(text):
-            hits.append((m.start(), index.phrases[m.group(0)]))
+            hits.append(polarity.Hit(m.start(), m.end(), index.phrases[m.group(0)]))
             phrases.append(Found(m.group(0), m.start(), m.end()))
         text = blank(text, phrases)
+    unknown: list[tuple[str, int]] = []
     for token, start in segmenter.cut(text):
         ev.tokens.append(token)
         entry = index.lookup(token)
         if entry is not None:
-            hits.append((start, entry))
-    for _, entry in sorted(hits, key=lambda h: h[0]):  # slot values in the order they were written
-        ev.features |= entry.features
-        for kind, value in entry.values:
+            hits.append(polarity.Hit(start, start + len(token), entry))
+        else:
+            unknown.append((token, start))
+    if repair and index.slips is not None:
+        ev.repairs = index.slips.repair(text, unknown, segmenter.is_word)
+        hits += [polarity.Hit(r.start, r.end, r.entry) for r in ev.repairs]
+    hits.sort(key=lambda h: h.start)  # slot values in the order they were written
+    hits = polarity.apply(text, hits)
+    for hit in hits:
+        ev.features |= hit.entry.features
+        for kind, value in hit.entry.values:
             ev.values[kind].append(value)
 
     if not ev.skus and "PRODUCT" not in ev.features and ev.features & _ASKS_ABOUT_STOCK:
@@ -88,13 +112,21 @@ def extract(raw: str, index: Index, segmenter: Segmenter) -> Evidence:
             ev.features.add("PRODUCT")
             ev.values["sku"].append(sku)
 
+    if not ev.values.get("customer"):
+        ev.customer_written = names.customer_written(text)
+        if ev.customer_written:
+            ev.features.add("CUST")
+    if "STAFF" not in ev.features:
+        ev.staff_written = names.person_written(text)
+
     for flag, present in (("REF", ev.refs), ("SKU", ev.skus), ("DATE", ev.dates), ("DURATION", ev.durations),
-                          ("QUANTITY", ev.volumes), ("RANK", ev.rankings),
-                          ("WITHIN", [d for d in ev.durations if d.within])):
+                          ("QUANTITY", ev.volumes), ("RANK", ev.rankings), ("BATCH", ev.batches),
+                          ("NUMBER", ev.quantities), ("WITHIN", [d for d in ev.durations if d.within])):
         if present:
             ev.features.add(flag)
+    if not ev.refs:
+        ev.features.add("NOREF")
     return ev
-
 
 
 def product_in(text: str, products: tuple[tuple[str, str], ...]) -> str | None:

@@ -27,7 +27,8 @@ CUES: dict[str, tuple[str, ...]] = {
                "推迟到", "延到", "延后到", "提前到", "更改", "修改", "变更", "换成", "set", "change", "update",
                "move", "push", "reschedule", "postpone"),
     "KAGUAN": ("卡关", "扣关", "海关扣", "被扣", "扣货", "清关卡住", "清关滞留", "海关滞留", "卡海关", "被海关卡",
-               "卡在海关", "stuck in customs", "customs hold", "held by customs", "held at customs"),
+               "卡在海关", "海关卡住", "海关卡了", "卡在清关", "清关卡了", "海关扣了", "被海关扣", "海关扣住",
+               "stuck in customs", "stuck at customs", "held up in customs", "customs hold", "held by customs", "held at customs"),
     "CUSTOMS": ("清关", "海关", "报关", "关务", "customs", "clearance"),
     "HOLD": ("转人工", "人工介入", "人工清关", "人工处理", "标记", "挂起", "暂扣", "hold", "flag", "mark", "manual"),
     "RELEASE": ("解除", "放行", "解除卡关", "取消卡关", "解卡", "撤销卡关", "解除人工", "清关完成", "清关好了",
@@ -82,13 +83,48 @@ CUES: dict[str, tuple[str, ...]] = {
              "menu", "usage", "how to use"),
     # "help me find SO…" asks for something else politely; alone it still means help
     "HELP_WEAK": ("help me", "help with", "can you help"),
+    # ---- the questions people really ask (order.list, customer.orders, report.metric, task.list) ----
+    "LIST": ("哪些", "有哪些", "哪几单", "哪几个", "哪几笔", "哪些单", "哪些单子", "哪些订单", "列出", "列一下", "列个",
+             "清单", "列表", "明细", "都有啥", "有啥", "都有哪些", "是哪些", "哪几张", "which", "which orders", "list",
+             "list all", "what orders", "show all"),
+    "DOCS": ("资料没齐", "资料不全", "资料不齐", "缺资料", "报关资料", "单证", "单证不全", "缺单证", "缺文件", "文件没齐",
+             "资料没交", "资料没给", "资料还没", "报关文件", "清关资料", "没齐", "不全", "docs missing",
+             "missing documents", "missing docs", "missing paperwork", "documents missing", "paperwork",
+             "customs documents", "customs docs"),
+    "RETURNS_PENDING": ("退货没入库", "退货未入库", "退货还没入库", "退货没到仓", "退货未到仓", "退货没收到",
+                        "退货未收到", "退回没入库", "退货没回来", "退货还没到", "returns not received",
+                        "returns pending", "pending returns", "returns not back", "returns not checked in"),
+    "WAITING_STOCK": ("等货", "等库存", "缺货等待", "待补货", "缺货的单", "等补货", "缺货订单", "因缺货", "等到货",
+                      "waiting for stock", "waiting stock", "backorder", "backordered", "back order",
+                      "awaiting stock"),
+    "UNSCANNED": ("没扫码", "未扫码", "没扫", "还没扫", "没有扫码", "漏扫", "未扫描", "没扫描", "unscanned",
+                  "not scanned", "never scanned", "without a scan"),
+    "REVIEW": ("待审核", "审核", "待审", "审核中", "等审核", "冻结期间", "被扣下", "held for review", "review",
+               "pending review", "on hold for review", "held orders"),
+    "APPROVE": ("审核通过", "通过审核", "批准", "审过", "审批通过", "放单", "approve", "approved", "approve held"),
+    "COUNT_Q": ("多少", "一共", "总共", "总计", "合计", "几单", "多少单", "多少个", "几个", "多少件", "多大", "多高",
+                "how many", "how much", "total", "number of", "count of", "what's the", "what is the", "what was the"),
+    "RECEIVE": ("入库", "收货", "到货入库", "入仓", "上架", "进货", "到货", "收到货", "receive", "received",
+                "receiving", "receipt", "goods in", "book in", "check in"),
+    "BATCH": ("批次", "批号", "batch", "lot"),
+    "STOCKCOUNT": ("盘点", "盘库", "实盘", "盘了", "盘下来", "实际库存", "实点", "stock count", "stocktake",
+                   "stock take", "cycle count", "counted", "physical count"),
+    "TASK": ("待办", "待办事项", "任务", "工单", "没处理", "待处理", "要处理", "还没处理", "未处理", "事项", "代办",
+             "todo", "todos", "to-do", "to do", "tasks", "task", "my tasks", "open tasks", "pending tasks"),
+    "WHOAMI": ("你是谁", "你是干嘛的", "你是干什么的", "你是做什么的", "你干啥的", "你是啥", "介绍一下你自己",
+               "能帮我什么", "能帮我干啥", "能帮我做什么", "可以做什么", "有什么功能", "有啥功能", "有哪些功能",
+               "怎么玩", "说明书", "新手", "入门", "who are you", "what are you", "what do you do",
+               "what can i ask", "how do i use", "how does this work", "what is this bot", "getting started",
+               "instructions", "guide", "what can this bot do", "what can you help"),
 }
 
 # ---- slot values -----------------------------------------------------------------------------------------
 METRIC_WORDS: dict[str, str] = {
     **dict.fromkeys(("订单", "订单量", "单量", "下单量", "订单数", "单数", "orders", "order volume", "order count"),
                     "orders"),
-    **dict.fromkeys(("发货", "发货量", "出库", "出库量", "发出", "shipped", "shipments", "shipping"), "shipped"),
+    **dict.fromkeys(("发货", "发货量", "出库", "出库量", "发出", "发了", "发走", "寄出", "发出去", "发货单",
+                     "shipped", "shipments", "shipping", "ship", "ships", "sent out", "dispatched"), "shipped"),
+    **dict.fromkeys(("扫码量", "扫描量", "扫码数", "扫了", "scans", "scan count", "scanned"), "scans"),
     **dict.fromkeys(("延迟", "延误", "延迟单", "延迟单量", "延时", "delayed", "delays", "late", "delay"), "delayed"),
     **dict.fromkeys(("取消率", "取消", "取消单", "取消量", "cancel", "cancellations", "cancellation", "cancel rate",
                      "cancellation rate", "cancel_rate"), "cancel_rate"),
@@ -110,6 +146,30 @@ RULE_HINTS: dict[str, str] = {
     **dict.fromkeys(("取消", "cancel", "cancellations", "cancellation"), "cancel_rate"),
     **dict.fromkeys(("重复", "duplicate", "repeat"), "repeat_orders"),
     **dict.fromkeys(("清关", "海关", "customs"), "customs_stuck"),
+}
+# polarity markers (polarity.py): UNDO and NEG features of the index
+UNDO_WORDS = ("解除", "取消", "撤销", "撤回", "撤了", "撤掉", "撤下", "撤", "恢复", "放开", "放行", "去掉", "拿掉",
+              "解掉", "作废", "不再需要", "undo", "lift", "lifted", "lifting", "cancel", "cancelled", "canceled",
+              "revoke", "revoked", "remove", "removed", "reverse", "reversed", "resume", "release", "released",
+              "turn back on", "back on", "take off", "end", "unblock", "drop", "withdraw", "roll back")
+NEG_WORDS = ("不要", "别", "不用", "不必", "无需", "没必要", "勿", "不", "不需要", "甭", "不再", "先别", "千万别",
+             "don't", "dont", "do not", "no need to", "never", "not", "no longer", "shouldn't", "should not")
+
+# order.list filters, by the words that name them (KAGUAN and DELAY words name theirs in `filter_words`)
+FILTER_BY_FEATURE: dict[str, str] = {
+    "DOCS": "docs_missing", "RETURNS_PENDING": "returns_pending", "WAITING_STOCK": "waiting_stock",
+    "UNSCANNED": "unscanned", "REVIEW": "held_review", "KAGUAN": "customs_stuck", "DELAY": "delayed",
+}
+# task.list scopes (INTENTS.md): a team's words, everyone, or the asker
+SCOPE_WORDS: dict[str, str] = {
+    **dict.fromkeys(("仓库", "仓储", "库房", "warehouse"), "warehouse"),
+    **dict.fromkeys(("关务", "报关", "海关", "清关", "customs"), "customs"),
+    **dict.fromkeys(("物流", "logistics", "shipping team"), "logistics"),
+    **dict.fromkeys(("售后", "客服", "after sales", "after-sales", "aftersales", "customer service", "support"),
+                    "after_sales"),
+    **dict.fromkeys(("销售", "业务", "sales"), "sales"),
+    **dict.fromkeys(("所有", "全部", "全员", "大家", "所有人", "全公司", "everyone", "all", "everybody", "whole team"),
+                    "all"),
 }
 TEAM_WORDS = ("仓库", "团队", "全员", "大家", "所有人", "全仓", "整个仓库", "全体", "team", "everyone", "warehouse",
               "whole warehouse", "all packers", "the team", "whole team")
