@@ -44,7 +44,7 @@ class Evidence:
         return found[0] if found else None
 
 
-_ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT"})
+_ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT", "RECEIVE", "STOCKCOUNT"})
 
 
 def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -> Evidence:
@@ -113,8 +113,10 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             ev.values["sku"].append(sku)
 
     if not ev.values.get("customer"):
-        ev.customer_written = names.customer_written(text)
-        if ev.customer_written:
+        written = names.customer_written(text)
+        # a channel, region or any other word of ours is not a customer ("orders from amazon")
+        if written and index.tokens.get(written) is None and index.phrases.get(written) is None:
+            ev.customer_written = written
             ev.features.add("CUST")
     if "STAFF" not in ev.features:
         ev.staff_written = names.person_written(text)

@@ -16,7 +16,7 @@ CUES: dict[str, tuple[str, ...]] = {
                "什么时候能到", "啥时候到", "where", "where's", "wheres", "status", "track", "tracking", "trace",
                "locate", "lookup", "look up"),
     "QUERY": ("查", "查下", "查一下", "查查", "查询", "查看", "看看", "看下", "看一下", "check", "show", "find"),
-    "ORDER": ("查单", "订单", "单子", "单号", "订单号", "运单", "运单号", "快递", "包裹", "定单", "这单", "order", "parcel",
+    "ORDER": ("orders", "查单", "订单", "单子", "单号", "订单号", "运单", "运单号", "快递", "包裹", "定单", "这单", "order", "parcel",
               "package", "shipment"),
     "QUESTION": ("吗", "呢", "哪", "哪里", "什么时候", "几号", "哪天", "多少", "怎么样", "啥时候", "?", "what",
                  "when", "how", "did", "does"),
@@ -31,11 +31,11 @@ CUES: dict[str, tuple[str, ...]] = {
                "stuck in customs", "stuck at customs", "held up in customs", "customs hold", "held by customs", "held at customs"),
     "CUSTOMS": ("清关", "海关", "报关", "关务", "customs", "clearance"),
     "HOLD": ("转人工", "人工介入", "人工清关", "人工处理", "标记", "挂起", "暂扣", "hold", "flag", "mark", "manual"),
-    "RELEASE": ("解除", "放行", "解除卡关", "取消卡关", "解卡", "撤销卡关", "解除人工", "清关完成", "清关好了",
+    "RELEASE": ("放了", "放掉", "放出去", "解除", "放行", "解除卡关", "取消卡关", "解卡", "撤销卡关", "解除人工", "清关完成", "清关好了",
                 "已放行", "解除掉", "release", "unhold", "cleared", "lift the hold"),
-    "DELAY": ("延迟", "延误", "晚到", "迟到", "超时", "逾期", "拖延", "延期", "延时", "超期", "延迟单", "late",
+    "DELAY": ("晚了", "迟了", "超时了", "晚到了", "延迟", "延误", "晚到", "迟到", "超时", "逾期", "拖延", "延期", "延时", "超期", "延迟单", "late",
               "delayed", "delay", "delays", "overdue"),
-    "CUSTOMER": ("客户", "买家", "顾客", "客人", "customer", "customers", "client", "clients", "accounts", "buyers"),
+    "CUSTOMER": ("哪些客户", "哪个客户", "哪几个客户", "哪家客户", "哪几家客户", "which customers", "which customer", "客户", "买家", "顾客", "客人", "customer", "customers", "client", "clients", "accounts", "buyers"),
     "REASON": ("原因", "为什么", "为啥", "咋回事", "怎么回事", "啥原因", "什么原因", "归因", "主要原因", "根因",
                "why", "reason", "reasons", "cause", "causes", "caused"),
     "RANK": ("排行", "排名", "排行榜", "最多", "最严重", "最差", "最厉害", "top", "worst", "most", "ranking", "rank"),
@@ -53,7 +53,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "FREEZE": ("冻结", "暂停", "停掉", "停止接单", "关停", "先停", "停一下", "停了", "别接", "不接", "停接", "封掉",
                "先别接", "关闭", "freeze", "pause", "halt", "suspend", "stop"),
     "UNFREEZE": ("解冻", "重新接单", "恢复接单", "重新开放", "重新开启", "放开", "unfreeze", "unpause", "reopen"),
-    "RESUME": ("恢复", "重开", "打开", "开启", "重新打开", "开放", "恢复推送", "resume", "restore", "turn on",
+    "RESUME": ("back on", "恢复", "重开", "打开", "开启", "重新打开", "开放", "恢复推送", "resume", "restore", "turn on",
                "enable", "switch on", "turn back on"),
     "INVENTORY": ("库存", "存货", "现货", "可用库存", "库存量", "在途", "可售", "可售天数", "余量", "余货", "有货",
                   "stock", "inventory", "on hand", "available"),
@@ -84,7 +84,7 @@ CUES: dict[str, tuple[str, ...]] = {
     # "help me find SO…" asks for something else politely; alone it still means help
     "HELP_WEAK": ("help me", "help with", "can you help"),
     # ---- the questions people really ask (order.list, customer.orders, report.metric, task.list) ----
-    "LIST": ("哪些", "有哪些", "哪几单", "哪几个", "哪几笔", "哪些单", "哪些单子", "哪些订单", "列出", "列一下", "列个",
+    "LIST": ("列", "哪些", "有哪些", "哪几单", "哪几个", "哪几笔", "哪些单", "哪些单子", "哪些订单", "列出", "列一下", "列个",
              "清单", "列表", "明细", "都有啥", "有啥", "都有哪些", "是哪些", "哪几张", "which", "which orders", "list",
              "list all", "what orders", "show all"),
     "DOCS": ("资料没齐", "资料不全", "资料不齐", "缺资料", "报关资料", "单证", "单证不全", "缺单证", "缺文件", "文件没齐",
@@ -120,7 +120,7 @@ CUES: dict[str, tuple[str, ...]] = {
 
 # ---- slot values -----------------------------------------------------------------------------------------
 METRIC_WORDS: dict[str, str] = {
-    **dict.fromkeys(("订单", "订单量", "单量", "下单量", "订单数", "单数", "orders", "order volume", "order count"),
+    **dict.fromkeys(("多少单", "几单", "多少订单", "多少笔", "单量多少", "订单", "订单量", "单量", "下单量", "订单数", "单数", "orders", "order volume", "order count"),
                     "orders"),
     **dict.fromkeys(("发货", "发货量", "出库", "出库量", "发出", "发了", "发走", "寄出", "发出去", "发货单",
                      "shipped", "shipments", "shipping", "ship", "ships", "sent out", "dispatched"), "shipped"),
@@ -128,7 +128,7 @@ METRIC_WORDS: dict[str, str] = {
     **dict.fromkeys(("延迟", "延误", "延迟单", "延迟单量", "延时", "delayed", "delays", "late", "delay"), "delayed"),
     **dict.fromkeys(("取消率", "取消", "取消单", "取消量", "cancel", "cancellations", "cancellation", "cancel rate",
                      "cancellation rate", "cancel_rate"), "cancel_rate"),
-    **dict.fromkeys(("退货", "退货量", "退货率", "退款", "returns", "return", "refunds"), "returns"),
+    **dict.fromkeys(("退了", "退回", "退货", "退货量", "退货率", "退款", "returns", "return", "refunds"), "returns"),
 }
 RULE_WORDS: dict[str, str] = {
     **dict.fromkeys(("取消率", "cancel_rate", "cancel rate", "cancellation rate"), "cancel_rate"),

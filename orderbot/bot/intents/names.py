@@ -39,7 +39,7 @@ _EN_NOT_NAMES = frozenset({"today", "yesterday", "team", "warehouse", "everyone"
 def customer_written(text: str) -> str | None:
     """A customer named by words (as written), when the text asks about someone's orders, else None."""
     m = _AFTER_CUSTOMER.search(text)
-    if m and _plausible(m.group(1)):
+    if m and _plausible(m.group(1)) and not m.group(1).startswith(("的", "们", "都", "有", "还", "是")):
         return m.group(1).strip()
     for m in _BEFORE_ORDERS.finditer(text):
         candidate = _LEAD.sub("", m.group(1).strip()).strip()

@@ -32,7 +32,7 @@ ACTIONS = frozenset(INVERSE) | NON_INVERTIBLE
 
 _NEG_BEFORE_GAP = 6  # characters between a negation and its action (不用把亚马逊冻结了)
 _UNDO_BEFORE_GAP = 8  # 取消对亚马逊渠道的冻结
-_ASCII_GAP = 24  # English words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
+_ASCII_GAP = 20  # English (spaces not counted) words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
 _CLAUSE_END = re.compile(r"[,.;!?，。；！？、\n]|但是|但|而是|\bbut\b|\binstead\b")
 # a Chinese marker after its action must close the phrase: "冻结撤了吧", "卡关撤销" (not "静默取消告警")
 _AFTER_CLOSE = re.compile(r"\s*(?:了|掉|吧|啦|呢|呀|一下|$)")
@@ -93,7 +93,7 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
             if _action_between(hits, min(j, i), max(j, i)):
                 continue
             if m.end <= action.start:  # before the action
-                gap = action.start - m.end
+                gap = len(text[m.end:action.start].replace(" ", ""))  # blanked IDs and dates do not count
                 if text[m.start:action.start].isascii():
                     gap = min(gap, _NEG_BEFORE_GAP if gap <= _ASCII_GAP else gap)
                 if is_neg and gap <= _NEG_BEFORE_GAP:

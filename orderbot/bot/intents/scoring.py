@@ -25,17 +25,17 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "ETA": -0.6, "CHANGE": -0.3, "KAGUAN": -0.6, "HOLD": -0.5, "RELEASE": -0.6, "PIPELINE": -0.1,
     },
     "report.top_delayed_customers": {
-        "LIST": -0.2, "COUNT_Q": -0.2, "CUST": -0.3, 
+        "ORDER": -0.3, "LIST": -0.2, "COUNT_Q": -0.2, "CUST": -0.3, 
         "DELAY": 0.4, "CUSTOMER": 0.5, "RANK": 0.2, "REGION": 0.3, "PROVINCE": 0.3,
         "REASON": -0.4, "TREND": -0.5, "REF": -0.5, "ALERT": -0.5, "DAILY": -0.5,
     },
     "report.delay_reasons": {
-        "LIST": -0.3, 
+        "ORDER": -0.15, "LIST": -0.3, 
         "DELAY": 0.4, "REASON": 0.6, "RANK": 0.1,
         "CUSTOMER": -0.3, "TREND": -0.5, "REF": -0.5, "ALERT": -0.5, "DAILY": -0.5,
     },
     "report.pipeline": {
-        "LIST": -0.3, "DOCS": -0.5, "COUNT_Q": -0.3, "TASK": -0.5, 
+        "DOCS": -0.5, "TASK": -0.5, 
         "PIPELINE": 0.9, "NOW": 0.2, "ORDER": 0.1, "CHANNEL": 0.1,
         "REF": -1.0, "KAGUAN": -0.3, "ALERT": -0.5, "FREEZE": -0.5, "UNFREEZE": -0.5,
     },
@@ -96,9 +96,9 @@ WEIGHTS: dict[str, dict[str, float]] = {
     },
     "help": {"HELP": 1.0, "HELP_WEAK": 0.5, "WHOAMI": 1.0},
     "order.list": {
-        "LIST": 0.6, "ORDER": 0.2, "NOW": 0.1, "DELAY": 0.15, "KAGUAN": 0.35, "DOCS": 0.6, "RETURNS_PENDING": 0.5,
-        "REVIEW": 0.3, "WAITING_STOCK": 0.6, "UNSCANNED": 0.5, "CUST": 0.05, "NOREF": 0.05,
-        "REF": -0.8, "CUSTOMER": -0.3, "RANK": -0.4, "REASON": -0.4, "TREND": -0.5, "ALERT": -0.5, "TASK": -0.5,
+        "LIST": 0.6, "ORDER": 0.25, "NOW": 0.1, "DELAY": 0.3, "KAGUAN": 0.35, "DOCS": 0.6, "RETURNS_PENDING": 0.5,
+        "REVIEW": 0.35, "PIPELINE": -0.3, "WAITING_STOCK": 0.6, "UNSCANNED": 0.5, "CUST": 0.05, "NOREF": 0.05,
+        "REF": -0.8, "CUSTOMER": -0.3, "RANK": -0.1, "REASON": -0.4, "TREND": -0.5, "ALERT": -0.5, "TASK": -0.5,
         "COUNT_Q": -0.3, "MUTE": -0.4, "UNMUTE": -0.4, "APPROVE": -0.4, "HELP": -0.5, "SKU": -0.3,
     },
     "customer.orders": {
@@ -110,10 +110,10 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "COUNT_Q": 0.5, "METRIC": 0.3, "DATE": 0.05, "CHANNEL": 0.05, "REGION": 0.05, "PROVINCE": 0.05,
         "TREND": -0.6, "SKU": -0.6, "PRODUCT": -0.5, "INVENTORY": -0.5, "LIST": -0.4, "CUSTOMER": -0.3,
         "RANK": -0.3, "REASON": -0.4, "REF": -0.6, "ACCURACY": -0.4, "STAFF": -0.4, "STOCKOUT": -0.5, "TASK": -0.4,
-        "CUST": -0.3, "DAILY": -0.5, "RECEIVE": -0.3, "STOCKCOUNT": -0.4, "ALERT": -0.4,
+        "CUST": -0.3, "DAILY": -0.5, "RECEIVE": -0.3, "STOCKCOUNT": -0.4, "ALERT": -0.4, "PIPELINE": -0.5,
     },
     "order.release_review": {
-        "APPROVE": 0.8, "REVIEW": 0.5, "RELEASE": 0.3, "CHANNEL": 0.1, "REF": 0.1,
+        "APPROVE": 0.8, "REVIEW": 0.3, "RELEASE": 0.4, "CHANNEL": 0.1, "REF": 0.1,
         "CUSTOMS": -0.5, "KAGUAN": -0.5, "QUESTION": -0.3, "LIST": -0.4, "COUNT_Q": -0.4, "ALERT": -0.4,
     },
     "stock.receive": {

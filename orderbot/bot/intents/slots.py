@@ -63,7 +63,8 @@ def fill(intent: str, ev: Evidence, today: date, customer_match=None
     if "metric" in slots:
         metrics = [m for m in ev.values.get("metric", []) if intent == "report.metric" or m != "scans"]
         # "订单取消率趋势": the specific metric wins over the generic word for orders
-        slots["metric"] = next((m for m in metrics if m != "orders"), metrics[0] if metrics else "orders")
+        fallback = None if intent == "report.metric" else "orders"  # report.metric names no default: ask
+        slots["metric"] = next((m for m in metrics if m != "orders"), metrics[0] if metrics else fallback)
     if "staff" in slots:
         slots["staff"] = _staff(ev)
         if slots["staff"] == "me" and ev.staff_written:

@@ -53,6 +53,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "alert.unmute": ("rule",),
     "order.list": ("filter",),
     "customer.orders": ("customer",),
+    "report.metric": ("metric",),
     "order.release_review": (),  # no order: every held order of the channel (the dispatcher asks without one)
     "stock.receive": ("sku", "qty"),
     "stock.count": ("sku", "qty"),

@@ -30,7 +30,7 @@ def _t2s():
     """OpenCC's traditional → simplified converter (its phrase tables, not a character map), built on first use."""
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC("t2s.json")
 
 
 def normalise(text: str) -> str:
