@@ -6,8 +6,10 @@ English phrases, each blanked once taken; jieba segments only what is left, and 
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from datetime import date
+from dataclasses import dataclass, field, replace
 
 from orderbot.bot.intents import ids, names, polarity, slips
 from orderbot.bot.intents.dates import DateMention, find_dates
@@ -44,6 +46,12 @@ class Evidence:
         return found[0] if found else None
 
 
+# returns not yet back in stock, however the words are arranged (退回来还没入库, returns that haven't come back)
+_RETURNS_PENDING = re.compile(r"(?:退货|退回|退件|退的货)[^,.;!?，。；！？]{0,6}?(?:没|未|尚未)[^,.;!?，。；！？]{0,3}?"
+                              r"(?:入库|到仓|收到|回仓|签收|到)"
+                              r"|returns?\b[^,.;!?]{0,30}\b(?:not|n't|never|yet to)\b[^,.;!?]{0,20}"
+                              r"\b(?:received|back|checked in|restocked|arrived)")
+_ANY_DAY = date(2026, 1, 15)
 _ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT", "RECEIVE", "STOCKCOUNT"})
 
 
@@ -80,24 +88,22 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
     counted = sorted([*ev.bare_numbers, *ev.rankings, *ev.volumes], key=lambda q: q.start)
     ev.quantities = [q.value for q in counted]
 
-    hits: list[polarity.Hit] = []
-    if index.phrase_re is not None:
-        phrases = []
-        for m in index.phrase_re.finditer(text):
-            hits.append(polarity.Hit(m.start(), m.end(), index.phrases[m.group(0)]))
-            phrases.append(Found(m.group(0), m.start(), m.end()))
-        text = blank(text, phrases)
-    unknown: list[tuple[str, int]] = []
-    for token, start in segmenter.cut(text):
-        ev.tokens.append(token)
-        entry = index.lookup(token)
-        if entry is not None:
-            hits.append(polarity.Hit(start, start + len(token), entry))
-        else:
-            unknown.append((token, start))
+    hits, unknown, ev.tokens = _words(text, index, segmenter)
     if repair and index.slips is not None:
         ev.repairs = index.slips.repair(text, unknown, segmenter.is_word)
-        hits += [polarity.Hit(r.start, r.end, r.entry) for r in ev.repairs]
+        if ev.repairs:
+            # a repair has as many characters as the slip (one per syllable): positions stay, words re-form
+            chars = list(text)
+            for r in ev.repairs:
+                chars[r.start:r.end] = r.meant
+            hits, _, ev.tokens = _words("".join(chars), index, segmenter)
+            # what a repair says is what the word it became part of says (卡主 → 卡住 inside 清关卡住)
+            ev.repairs = [next((replace(r, entry=h.entry) for h in hits if h.start <= r.start < h.end), r)
+                          for r in ev.repairs]
+    if _RETURNS_PENDING.search(text) and not any("RETURNS_PENDING" in h.entry.features for h in hits):
+        m = _RETURNS_PENDING.search(text)
+        hits.append(polarity.Hit(m.start(), m.end(), Entry(frozenset({"RETURNS_PENDING"}),
+                                                            (("filter", "returns_pending"),))))
     hits.sort(key=lambda h: h.start)  # slot values in the order they were written
     hits = polarity.apply(text, hits)
     for hit in hits:
@@ -128,7 +134,34 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             ev.features.add(flag)
     if not ev.refs:
         ev.features.add("NOREF")
+    if ev.dates:
+        # a single day (昨天, 2月3日) has no trend: whether a mention is one day does not depend on today
+        span = ev.dates[0].resolve(_ANY_DAY, False)
+        if span and span[0] == span[1]:
+            ev.features.add("ONE_DAY")
     return ev
+
+
+def _words(text: str, index: Index, segmenter: Segmenter
+           ) -> tuple[list[polarity.Hit], list[tuple[str, int]], list[str]]:
+    """Known phrases and words of `text` (as hits), the unknown tokens with their positions, and all tokens."""
+    hits: list[polarity.Hit] = []
+    if index.phrase_re is not None:
+        phrases = []
+        for m in index.phrase_re.finditer(text):
+            hits.append(polarity.Hit(m.start(), m.end(), index.phrases[m.group(0)]))
+            phrases.append(Found(m.group(0), m.start(), m.end()))
+        text = blank(text, phrases)
+    unknown: list[tuple[str, int]] = []
+    tokens: list[str] = []
+    for token, start in segmenter.cut(text):
+        tokens.append(token)
+        entry = index.lookup(token)
+        if entry is not None:
+            hits.append(polarity.Hit(start, start + len(token), entry))
+        else:
+            unknown.append((token, start))
+    return hits, unknown, tokens
 
 
 def product_in(text: str, products: tuple[tuple[str, str], ...]) -> str | None:

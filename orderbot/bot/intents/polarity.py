@@ -33,6 +33,7 @@ ACTIONS = frozenset(INVERSE) | NON_INVERTIBLE
 _NEG_BEFORE_GAP = 6  # characters between a negation and its action (不用把亚马逊冻结了)
 _UNDO_BEFORE_GAP = 8  # 取消对亚马逊渠道的冻结
 _ASCII_GAP = 20  # English (spaces not counted) words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
+_STOP_WORDS = frozenset({"不再", "no longer"})  # negations that already mean "stop it": the inverse, not a doubt
 _CLAUSE_END = re.compile(r"[,.;!?，。；！？、\n]|但是|但|而是|\bbut\b|\binstead\b")
 # a Chinese marker after its action must close the phrase: "冻结撤了吧", "卡关撤销" (not "静默取消告警")
 _AFTER_CLOSE = re.compile(r"\s*(?:了|掉|吧|啦|呢|呀|一下|$)")
@@ -100,7 +101,8 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
                     neg = True
                     used.append(j)
                     # 别…了 / 不用…了: the negation wraps the action and means "stop it", i.e. the inverse
-                    closed_neg = closed_neg or "了" in text[action.end:c_end]
+                    closed_neg = (closed_neg or "了" in text[action.end:c_end]
+                                  or text[m.start:m.end] in _STOP_WORDS)
                 elif is_undo and gap <= _UNDO_BEFORE_GAP:
                     undo = True
                     used.append(j)

@@ -42,7 +42,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
     "report.daily": {"DAILY": 1.0, "REPORT": 0.7, "TREND": -0.3, "DELAY": -0.2, "REF": -0.5},
     "report.trend": {
         "COUNT_Q": -0.2, 
-        "TREND": 0.8, "METRIC": 0.35, "DATE": 0.1, "CHANNEL": 0.1,
+        "TREND": 0.8, "METRIC": 0.3, "DATE": 0.1, "CHANNEL": 0.1, "ONE_DAY": -0.2,
         "REF": -0.5, "ALERT": -0.4, "MUTE": -0.4, "CUSTOMER": -0.2,
     },
     "order.set_eta": {
@@ -107,7 +107,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "KAGUAN": -0.3, "RETURNS_PENDING": -0.3, "WAITING_STOCK": -0.3, "UNSCANNED": -0.3, "REVIEW": -0.3,
     },
     "report.metric": {
-        "COUNT_Q": 0.5, "METRIC": 0.3, "DATE": 0.05, "CHANNEL": 0.05, "REGION": 0.05, "PROVINCE": 0.05,
+        "COUNT_Q": 0.5, "METRIC": 0.37, "DATE": 0.05, "CHANNEL": 0.05, "REGION": 0.05, "PROVINCE": 0.05,
         "TREND": -0.6, "SKU": -0.6, "PRODUCT": -0.5, "INVENTORY": -0.5, "LIST": -0.4, "CUSTOMER": -0.3,
         "RANK": -0.3, "REASON": -0.4, "REF": -0.6, "ACCURACY": -0.4, "STAFF": -0.4, "STOCKOUT": -0.5, "TASK": -0.4,
         "CUST": -0.3, "DAILY": -0.5, "RECEIVE": -0.3, "STOCKCOUNT": -0.4, "ALERT": -0.4, "PIPELINE": -0.5,
@@ -134,6 +134,9 @@ WEIGHTS: dict[str, dict[str, float]] = {
 for _name in ("order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze", "channel.unfreeze",
               "alert.mute", "alert.unmute", "order.release_review", "stock.receive", "stock.count"):
     WEIGHTS[_name]["NEGATED"] = -2.0
+# "don't approve SO…", "别盘点 PB-…": an ID next to a negated action is not a request to look it up
+for _name in ("order.lookup", "inventory.query"):
+    WEIGHTS[_name]["NEGATED"] = -0.6
 assert set(WEIGHTS) == set(INTENT_NAMES) - {UNKNOWN}
 
 
