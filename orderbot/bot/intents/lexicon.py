@@ -151,7 +151,8 @@ RULE_HINTS: dict[str, str] = {
 UNDO_WORDS = ("解除", "取消", "撤销", "撤回", "撤了", "撤掉", "撤下", "撤", "恢复", "放开", "放行", "去掉", "拿掉",
               "解掉", "作废", "不再需要", "undo", "lift", "lifted", "lifting", "cancel", "cancelled", "canceled",
               "revoke", "revoked", "remove", "removed", "reverse", "reversed", "resume", "release", "released",
-              "turn back on", "back on", "take off", "end", "unblock", "drop", "withdraw", "roll back")
+              "turn back on", "back on", "take off", "end", "unblock", "drop", "withdraw", "roll back", "undone",
+              "rolled back", "revert", "reverted", "call off", "called off", "scrap", "scrapped")
 NEG_WORDS = ("不要", "别", "不用", "不必", "无需", "没必要", "勿", "不", "不需要", "甭", "不再", "先别", "千万别",
              "don't", "dont", "do not", "no need to", "never", "not", "no longer", "shouldn't", "should not")
 
