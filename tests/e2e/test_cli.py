@@ -15,13 +15,14 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
 
 
-def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120,
+        input_text: str | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
     full_env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
                      "ORDERBOT_CONFIG": str(EXAMPLE)})
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "orderbot", *args], cwd=tmp_path, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input_text)
 
 
 def free_port() -> int:
@@ -145,6 +146,21 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     lines = [json.loads(x) for x in piped.stdout.splitlines()]
     assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
     assert lines[1]["slots"] == {"channel": "amazon"}
+
+
+def test_parse_reads_the_vocabulary_of_the_database_it_is_pointed_at(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级\nSO202602010001,C00059,宁波海曙进出口,浙江,10.00,深圳,普通\n",
+                   encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", env=env,
+                 input_text="海曙进出口的订单到哪了\n王小明今天的扫码准确率\n")
+    assert result.returncode == 0, result.stderr
+    known, stranger = (json.loads(line) for line in result.stdout.splitlines())
+    assert (known["intent"], known["slots"]["customer"]) == ("customer.orders", "宁波海曙进出口")
+    assert (stranger["intent"], stranger["slots"]["staff"]) == ("scan.stats", "王小明")  # never "me"
 
 
 def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
