@@ -22,6 +22,7 @@ _CUSTOMER_ID = re.compile(r"(?<![a-z0-9])(c\d{5,8})(?![a-z0-9])")
 _SKU = re.compile(r"(?<![a-z0-9-])([a-z0-9]+(?:-[a-z0-9]+)+)(?![a-z0-9-])")
 _RANKING = re.compile(r"^(?:top|last|past|next)-\d+$|^\d+-(?:hours?|h|days?|weeks?|mins?|minutes?|months?)$")
 _COMPACT = re.compile(r"[\s-]")
+_ALNUM_RUN = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,23 @@ def find_batches(text: str) -> list[Found]:
     return [Found(m.group(1).upper(), m.start(1), m.end(1)) for m in _BATCH.finditer(text)]
 
 
-def find_skus(text: str, known: Iterable[str] = ()) -> list[Found]:
+def compact_skus(known: Iterable[str]) -> dict[str, str]:
+    """Known SKUs by their compact spelling ("pb20kblk" → "PB-20K-BLK"); build once, pass to `find_skus`."""
+    return {_COMPACT.sub("", k.lower()): k.upper() for k in known}
+
+
+def find_skus(text: str, known: Iterable[str] | dict[str, str] = ()) -> list[Found]:
     """Hyphenated codes such as PB-20K-BLK, plus known SKUs written without their hyphens ("pb20kblk")."""
-    known_compact = {_COMPACT.sub("", k.lower()): k.upper() for k in known}
+    known_compact = known if isinstance(known, dict) else compact_skus(known)
     found = [Found(m.group(1).upper(), m.start(), m.end()) for m in _SKU.finditer(text)
              if _looks_like_sku(m.group(1), known_compact)]
-    for compact, sku in known_compact.items():
-        # only unhyphenated spellings here; hyphenated ones were found above
-        if compact == sku.lower():
-            continue
-        at = text.find(compact)
-        if at >= 0 and not _inside(at, found):
-            found.append(Found(sku, at, at + len(compact)))
+    if known_compact:
+        # a known SKU written without its hyphens is a whole run of letters and digits ("查pb20kblk库存");
+        # looking each run up keeps this independent of how many SKUs the company has
+        for m in _ALNUM_RUN.finditer(text):
+            sku = known_compact.get(m.group(0))
+            if sku and m.group(0) != sku.lower() and not _inside(m.start(), found):
+                found.append(Found(sku, m.start(), m.end()))
     return sorted(found, key=lambda f: f.start)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orderbot.bot.intents import lexicon
+from orderbot.bot.intents.ids import compact_skus
 from orderbot.bot.intents.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Index:
     homophone_re: re.Pattern[str]
     homophones: dict[str, str]
     products: tuple[tuple[str, str], ...]  # (compact lower-case product name, SKU), longest first
-    skus: tuple[str, ...]
+    skus: dict[str, str]  # compact spelling → SKU (ids.compact_skus)
     slips: "SlipTable | None" = None
 
     def segmenter_words(self) -> list[str]:
@@ -132,7 +133,8 @@ def build_index(vocabulary: Vocabulary) -> Index:
         slips=slips,
         tokens=tokens, phrases=phrases, phrase_re=phrase_re, fuzzy=_deletion_table(tokens),
         homophone_re=homophone_re, homophones=dict(lexicon.HOMOPHONES),
-        products=tuple(sorted(products, key=lambda p: len(p[0]), reverse=True)), skus=vocabulary.skus,
+        products=tuple(sorted(products, key=lambda p: len(p[0]), reverse=True)),
+        skus=compact_skus(vocabulary.skus),
     )
 
 

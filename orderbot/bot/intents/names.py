@@ -14,9 +14,10 @@ _LEAD = re.compile(r"^(?:呃|嗯|那个|麻烦|请|帮忙|帮我|给我|帮|你|
                    r"(?:一下)?(?:客户|顾客|买家)?")
 _COMPANY_END = ("有限公司", "公司", "贸易", "商贸", "科技", "集团", "商行", "工厂", "实业", "电子", "五金", "国际",
                 "进出口", "供应链", "电器", "服饰", "家居", "百货", "商城", "旗舰店", "专卖店", "厂", "店", "行")
-# "<name>的订单/单子/货": the words before a possessive order word
-_BEFORE_ORDERS = re.compile(r"([\u4e00-\u9fffa-z0-9&.·()（） ]{2,30}?)\s*(?:的|家的|那边的)?\s*"
-                            r"(?:所有)?(?:订单|单子|货|包裹|那批货)")
+# "<name>的订单/单子/货": an order word, then the words right before it
+_ORDER_WORD = re.compile(r"\s*(?:的|家的|那边的)?\s*(?:所有)?(?:订单|单子|货|包裹|那批货)")
+_NAME_BEFORE = re.compile(r"[\u4e00-\u9fffa-z0-9&.·()（）]{2,30}$")
+_TRIGGER = re.compile(r"订单|单子|货|包裹|客户|顾客|买家|order|customer")
 _AFTER_CUSTOMER = re.compile(r"(?:客户|顾客|买家)\s*[:：]?\s*([\u4e00-\u9fffa-z0-9&.·]{2,30}?)\s*(?:的|家|$)")
 _EN_CUSTOMER = re.compile(r"(?:orders?\s+(?:of|for|from)\s+(?:customer\s+)?|customer\s+)([a-z][a-z0-9&.' ]{1,40}?)"
                           r"(?:'s)?(?:\s+orders?)?\s*(?:$|[?.!,])")
@@ -38,11 +39,16 @@ _EN_NOT_NAMES = frozenset({"today", "yesterday", "team", "warehouse", "everyone"
 
 def customer_written(text: str) -> str | None:
     """A customer named by words (as written), when the text asks about someone's orders, else None."""
+    if not _TRIGGER.search(text):
+        return None
     m = _AFTER_CUSTOMER.search(text)
     if m and _plausible(m.group(1)) and not m.group(1).startswith(("的", "们", "都", "有", "还", "是")):
         return m.group(1).strip()
-    for m in _BEFORE_ORDERS.finditer(text):
-        candidate = _LEAD.sub("", m.group(1).strip()).strip()
+    for m in _ORDER_WORD.finditer(text):
+        before = _NAME_BEFORE.search(text, max(0, m.start() - 30), m.start())
+        if not before:
+            continue
+        candidate = _LEAD.sub("", before.group(0)).strip()
         if _plausible(candidate) and candidate.endswith(_COMPANY_END):
             return candidate
     m = _EN_CUSTOMER.search(text)
