@@ -52,6 +52,16 @@ _RETURNS_PENDING = re.compile(r"(?:退货|退回|退件|退的货)[^,.;!?，。�
                               r"|returns?\b[^,.;!?]{0,30}\b(?:not|n't|never|yet to)\b[^,.;!?]{0,20}"
                               r"\b(?:received|back|checked in|restocked|arrived)")
 _ANY_DAY = date(2026, 1, 15)
+# asking what the bot is for, however it is put: "你都能做啥", "what can this thing do", "how does this bot work"
+_ASKS_FOR_HELP = re.compile(
+    r"(?:你|您|机器人|bot|它|这个|这玩意儿?)[^,.;!?，。；！？]{0,6}(?:能|会|可以)[^,.;!?，。；！？]{0,4}"
+    r"(?:做|干|帮|处理|问)[^,.;!?，。；！？]{0,4}(?:什么|啥|哪些)"
+    r"|(?:能|可以)问(?:你)?(?:些)?(?:什么|啥|哪些)"
+    r"|what\s+(?:can|could|does|do)\s+(?:you|this\s+bot|this\s+thing|this|it|the\s+bot)\s+(?:do|help|offer)"
+    r"|what\s+(?:you|this\s+bot|this\s+thing|it|the\s+bot)\s+(?:can|could)\s+(?:do|help)"
+    r"|(?:your|the\s+bot's|its)\s+(?:features|commands|capabilities|functions)"
+    r"|how\s+(?:does|do)\s+(?:this|it|the\s+bot|this\s+bot|you)\s+work"
+    r"|how\s+(?:do|can|should)\s+i\s+use|\bi'?m\s+new\b|\bi\s+am\s+new\b")
 _ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT", "RECEIVE", "STOCKCOUNT"})
 
 
@@ -100,6 +110,9 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             # what a repair says is what the word it became part of says (卡主 → 卡住 inside 清关卡住)
             ev.repairs = [next((replace(r, entry=h.entry) for h in hits if h.start <= r.start < h.end), r)
                           for r in ev.repairs]
+    help_asked = _ASKS_FOR_HELP.search(text)
+    if help_asked:
+        hits.append(polarity.Hit(help_asked.start(), help_asked.end(), Entry(frozenset({"HELP"}))))
     if _RETURNS_PENDING.search(text) and not any("RETURNS_PENDING" in h.entry.features for h in hits):
         m = _RETURNS_PENDING.search(text)
         hits.append(polarity.Hit(m.start(), m.end(), Entry(frozenset({"RETURNS_PENDING"}),

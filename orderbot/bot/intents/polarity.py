@@ -91,6 +91,8 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
             is_neg, is_undo = _is_marker(m, NEG), _is_marker(m, UNDO)
             if not (is_neg or is_undo):
                 continue
+            if is_undo and not is_neg and m.entry.features & ACTIONS and not acts & frozenset(INVERSE):
+                continue  # 批准放行, approve and release: a releasing word agrees with a release, never undoes it
             if _action_between(hits, min(j, i), max(j, i)):
                 continue
             if m.end <= action.start:  # before the action
