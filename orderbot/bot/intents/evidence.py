@@ -52,6 +52,11 @@ _RETURNS_PENDING = re.compile(r"(?:退货|退回|退件|退的货)[^,.;!?，。�
                               r"|returns?\b[^,.;!?]{0,30}\b(?:not|n't|never|yet to)\b[^,.;!?]{0,20}"
                               r"\b(?:received|back|checked in|restocked|arrived)")
 _ANY_DAY = date(2026, 1, 15)
+# a question about the state a write would leave ("亚马逊冻结了吗", "is amazon frozen"): never that write
+_STATE_QUESTION = re.compile(
+    r"(?:了吗|了没有?|了么|了嘛|过吗|着吗)\s*[?？]?\s*$|是不是|是否|有没有被|要不要|需不需要|该不该"
+    r"|(?<![a-z])(?:is|are|was|were|has|have|had)\b[^,.;!?]{0,30}\b(?:frozen|paused|held|on hold|muted|"
+    r"silenced|snoozed|blocked|stuck|received|counted|approved|released)\b")
 # asking what the bot is for, however it is put: "你都能做啥", "what can this thing do", "how does this bot work"
 _ASKS_FOR_HELP = re.compile(
     r"(?:你|您|机器人|bot|它|这个|这玩意儿?)[^,.;!?，。；！？]{0,6}(?:能|会|可以)[^,.;!?，。；！？]{0,4}"
@@ -110,6 +115,8 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             # what a repair says is what the word it became part of says (卡主 → 卡住 inside 清关卡住)
             ev.repairs = [next((replace(r, entry=h.entry) for h in hits if h.start <= r.start < h.end), r)
                           for r in ev.repairs]
+    if _STATE_QUESTION.search(text):
+        ev.features.add("STATE_Q")
     help_asked = _ASKS_FOR_HELP.search(text)
     if help_asked:
         hits.append(polarity.Hit(help_asked.start(), help_asked.end(), Entry(frozenset({"HELP"}))))

@@ -18,7 +18,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "QUERY": ("查", "查下", "查一下", "查查", "查询", "查看", "看看", "看下", "看一下", "check", "show", "find"),
     "ORDER": ("orders", "查单", "订单", "单子", "单号", "订单号", "运单", "运单号", "快递", "包裹", "定单", "这单", "order", "parcel",
               "package", "shipment"),
-    "QUESTION": ("吗", "呢", "哪", "哪里", "什么时候", "几号", "哪天", "多少", "怎么样", "啥时候", "?", "what",
+    "QUESTION": ("要不要", "需不需要", "用不用", "该不该", "是不是", "是否", "有没有", "吗", "呢", "哪", "哪里", "什么时候", "几号", "哪天", "多少", "怎么样", "啥时候", "?", "what",
                  "when", "how", "did", "does"),
     "ETA": ("预计交付", "交付", "交期", "交货期", "交付日期", "交付时间", "预计到货", "到货日期", "预计送达",
             "送达日期", "承诺日期", "承诺交期", "预计交付日期", "预计交付时间", "交货日期", "预计到达", "eta",
@@ -52,7 +52,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "INTAKE": ("接单", "进单", "新单", "orders"),
     "FREEZE": ("frozen", "冻结", "暂停", "停掉", "停止接单", "关停", "先停", "停一下", "停了", "别接", "不接", "停接", "封掉",
                "先别接", "关闭", "freeze", "pause", "halt", "suspend", "stop"),
-    "UNFREEZE": ("解冻", "重新接单", "恢复接单", "重新开放", "重新开启", "放开", "unfreeze", "unpause", "reopen"),
+    "UNFREEZE": ("stop freezing", "quit freezing", "解冻", "重新接单", "恢复接单", "重新开放", "重新开启", "放开", "unfreeze", "unpause", "reopen"),
     "RESUME": ("back on", "恢复", "重开", "打开", "开启", "重新打开", "开放", "恢复推送", "resume", "restore", "turn on",
                "enable", "switch on", "turn back on"),
     "INVENTORY": ("库存", "存货", "现货", "可用库存", "库存量", "在途", "可售", "可售天数", "余量", "余货", "有货",
@@ -75,7 +75,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "MUTE": ("静默", "屏蔽", "别报", "不要报", "别再报", "免打扰", "关闭", "关掉", "关了", "先关", "静音", "暂停",
              "别推", "先别推", "别发", "不要推", "太吵", "mute", "silence", "snooze", "quiet", "shut up",
              "turn off", "disable", "hush"),
-    "UNMUTE": ("取消静默", "解除静默", "结束静默", "关闭静默", "解除屏蔽", "取消屏蔽", "别静默", "静默取消",
+    "UNMUTE": ("stop muting", "stop silencing", "stop snoozing", "取消静默", "解除静默", "结束静默", "关闭静默", "解除屏蔽", "取消屏蔽", "别静默", "静默取消",
                "unmute", "unsilence", "unsnooze"),
     "HELP": ("使用指南", "指南", "帮助文档", "操作手册", "手册", "能干啥", "干啥用", "不会用", "教教我", "教我", "怎么问", "能问什么", "可以问什么", "问什么", "帮助", "你能做什么", "能做什么", "能干嘛", "能干什么", "会什么", "会啥", "都会啥", "怎么用", "怎么使用",
              "如何使用", "使用方法",
@@ -152,7 +152,8 @@ UNDO_WORDS = ("解除", "取消", "撤销", "撤回", "撤了", "撤掉", "撤�
               "解掉", "作废", "不再需要", "undo", "lift", "lifted", "lifting", "cancel", "cancelled", "canceled",
               "revoke", "revoked", "remove", "removed", "reverse", "reversed", "resume", "release", "released",
               "turn back on", "back on", "take off", "end", "unblock", "drop", "withdraw", "roll back", "undone",
-              "rolled back", "revert", "reverted", "call off", "called off", "scrap", "scrapped")
+              "rolled back", "revert", "reverted", "call off", "called off", "scrap", "scrapped", "放出来",
+              "was a mistake", "by mistake", "搞错了", "弄错了")
 NEG_WORDS = ("不要", "别", "不用", "不必", "无需", "没必要", "勿", "不", "不需要", "甭", "不再", "先别", "千万别",
              "don't", "dont", "do not", "no need to", "never", "not", "no longer", "shouldn't", "should not")
 

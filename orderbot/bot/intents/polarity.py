@@ -34,6 +34,8 @@ _NEG_BEFORE_GAP = 6  # characters between a negation and its action (不用把�
 _UNDO_BEFORE_GAP = 8  # 取消对亚马逊渠道的冻结
 _ASCII_GAP = 20  # English (spaces not counted) words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
 _STOP_WORDS = frozenset({"不再", "no longer"})  # negations that already mean "stop it": the inverse, not a doubt
+# "the freeze was a mistake, undo it": a marker with a pronoun object reaches back past the clause
+_BACK_REFERENCE = re.compile(r"\s*(?:it|that|this|them)\b|\s*(?:它|这个|那个)")
 _CLAUSE_END = re.compile(r"[,.;!?，。；！？、\n]|但是|但|而是|\bbut\b|\binstead\b")
 # a Chinese marker after its action must close the phrase: "冻结撤了吧", "卡关撤销" (not "静默取消告警")
 _AFTER_CLOSE = re.compile(r"\s*(?:了|掉|吧|啦|呢|呀|一下|$)")
@@ -86,13 +88,16 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
         neg = undo = closed_neg = False
         used: list[int] = []
         for j, m in enumerate(hits):
-            if j == i or j in consumed or not (c_start <= m.start < c_end):
+            if j == i or j in consumed:
+                continue
+            if not (c_start <= m.start < c_end) and not (m.start >= action.end and _reaches_back(text, m, clauses)):
                 continue
             is_neg, is_undo = _is_marker(m, NEG), _is_marker(m, UNDO)
             if not (is_neg or is_undo):
                 continue
-            if is_undo and not is_neg and m.entry.features & ACTIONS and not acts & frozenset(INVERSE):
-                continue  # 批准放行, approve and release: a releasing word agrees with a release, never undoes it
+            if (is_undo and not is_neg and "APPROVE" in acts and m.start >= action.end
+                    and m.entry.features & {"RELEASE", "UNFREEZE", "RESUME"}):
+                continue  # 批准放行, approve and release: a releasing word agrees with an approval, never undoes it
             if _action_between(hits, min(j, i), max(j, i)):
                 continue
             if m.end <= action.start:  # before the action
@@ -103,14 +108,15 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
                     neg = True
                     used.append(j)
                     # 别…了 / 不用…了: the negation wraps the action and means "stop it", i.e. the inverse
-                    closed_neg = (closed_neg or "了" in text[action.end:c_end]
+                    closed_neg = (closed_neg or "了" in text[action.start + 1:c_end]
                                   or text[m.start:m.end] in _STOP_WORDS)
                 elif is_undo and gap <= _UNDO_BEFORE_GAP:
                     undo = True
                     used.append(j)
             elif m.start >= action.end:  # after it: "冻结撤了吧", "人工清关不用了", "freeze lifted"
                 ascii_marker = text[m.start:m.end].isascii()
-                if not ascii_marker and not _AFTER_CLOSE.match(text, m.end):
+                m_end = _clause_of(m.start, clauses)[1]
+                if not ascii_marker and not (_AFTER_CLOSE.match(text, m.end) or not text[m.end:m_end].strip()):
                     continue
                 if is_undo:
                     undo = True
@@ -127,6 +133,15 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
         # a marker is only a marker now: 解除 no longer also says "release customs", 取消 no longer "cancel rate"
         out[j] = Hit(m.start, m.end, Entry(frozenset(m.entry.features & {UNDO, NEG}), ()))
     return out
+
+
+def _reaches_back(text: str, marker: Hit, clauses: list[tuple[int, int]]) -> bool:
+    """"undo it", "撤回" alone after a comma: a marker with a pronoun object, or a clause of its own, refers back."""
+    if _BACK_REFERENCE.match(text, marker.end):
+        return True
+    c_start, c_end = _clause_of(marker.start, clauses)
+    rest = text[marker.end:c_end]
+    return not text[c_start:marker.start].strip() and (not rest.strip() or bool(_AFTER_CLOSE.match(rest)))
 
 
 def _action_between(hits: list[Hit], a: int, b: int) -> bool:

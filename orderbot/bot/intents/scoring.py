@@ -20,7 +20,7 @@ UNKNOWN_FLOOR = 0.35
 
 WEIGHTS: dict[str, dict[str, float]] = {
     "order.lookup": {
-        "APPROVE": -0.8, "REVIEW": -0.3, "RECEIVE": -0.8, "STOCKCOUNT": -0.8, "LIST": -0.3, "CUST": -0.3, 
+        "STATE_Q": 0.15, "APPROVE": -0.8, "REVIEW": -0.3, "RECEIVE": -0.8, "STOCKCOUNT": -0.8, "LIST": -0.3, "CUST": -0.3, 
         "REF": 0.9, "LOOKUP": 0.3, "QUERY": 0.15, "ORDER": 0.1, "QUESTION": 0.15,
         "ETA": -0.6, "CHANGE": -0.3, "KAGUAN": -0.6, "HOLD": -0.5, "RELEASE": -0.6, "PIPELINE": -0.1,
     },
@@ -30,7 +30,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "REASON": -0.4, "TREND": -0.5, "REF": -0.5, "ALERT": -0.5, "DAILY": -0.5,
     },
     "report.delay_reasons": {
-        "ORDER": -0.15, "LIST": -0.3, 
+        "FREEZE": -0.5, "UNFREEZE": -0.5, "MUTE": -0.5, "ORDER": -0.15, "LIST": -0.3, 
         "DELAY": 0.4, "REASON": 0.6, "RANK": 0.1,
         "CUSTOMER": -0.3, "TREND": -0.5, "REF": -0.5, "ALERT": -0.5, "DAILY": -0.5,
     },
@@ -134,6 +134,8 @@ WEIGHTS: dict[str, dict[str, float]] = {
 for _name in ("order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze", "channel.unfreeze",
               "alert.mute", "alert.unmute", "order.release_review", "stock.receive", "stock.count"):
     WEIGHTS[_name]["NEGATED"] = -2.0
+    WEIGHTS[_name]["STATE_Q"] = -1.0  # "冻结了吗", "is amazon frozen": asks about a state, orders nothing
+    WEIGHTS[_name].setdefault("REASON", -0.8)  # "为什么亚马逊被冻结了" asks why
 # "don't approve SO…", "别盘点 PB-…": an ID next to a negated action is not a request to look it up
 for _name in ("order.lookup", "inventory.query"):
     WEIGHTS[_name]["NEGATED"] = -0.6
