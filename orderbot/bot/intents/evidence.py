@@ -66,7 +66,8 @@ _ASKS_FOR_HELP = re.compile(
     r"|what\s+(?:you|this\s+bot|this\s+thing|it|the\s+bot)\s+(?:can|could)\s+(?:do|help)"
     r"|(?:your|the\s+bot's|its)\s+(?:features|commands|capabilities|functions)"
     r"|how\s+(?:does|do)\s+(?:this|it|the\s+bot|this\s+bot|you)\s+work"
-    r"|how\s+(?:do|can|should)\s+i\s+use|\bi'?m\s+new\b|\bi\s+am\s+new\b")
+    r"|how\s+(?:do|can|should)\s+i\s+use|\bi'?m\s+new\b|\bi\s+am\s+new\b"
+    r"|^(?:请问|那个|呃)?\s*(?:怎么|如何|怎样)(?:才能)?(?:查|用|看|问|操作|使用)")
 _ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT", "RECEIVE", "STOCKCOUNT"})
 
 
@@ -154,6 +155,8 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             ev.features.add(flag)
     if not ev.refs:
         ev.features.add("NOREF")
+    if not ev.values.get("filter"):
+        ev.features.add("NOFILTER")  # order.list answers one filter; without one it is some other question
     if ev.dates:
         # a single day (昨天, 2月3日) has no trend: whether a mention is one day does not depend on today
         span = ev.dates[0].resolve(_ANY_DAY, False)

@@ -94,16 +94,16 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "UNMUTE": 0.8, "RESUME": 0.5, "ALERT": 0.2, "RULE": 0.3, "RULE_HINT": 0.15,
         "CHANNEL": -0.5, "REF": -0.5, "FREEZE": -0.3, "TREND": -0.3,
     },
-    "help": {"HELP": 1.0, "HELP_WEAK": 0.5, "WHOAMI": 1.0},
+    "help": {"HELP": 1.0, "HELP_WEAK": 0.5, "WHOAMI": 1.0, "REF": -0.8, "SKU": -0.5},
     "order.list": {
         "LIST": 0.6, "ORDER": 0.25, "NOW": 0.1, "DELAY": 0.3, "KAGUAN": 0.35, "DOCS": 0.6, "RETURNS_PENDING": 0.5,
         "REVIEW": 0.35, "PIPELINE": -0.3, "WAITING_STOCK": 0.6, "UNSCANNED": 0.5, "CUST": 0.05, "NOREF": 0.05,
         "REF": -0.8, "CUSTOMER": -0.3, "RANK": -0.1, "REASON": -0.4, "TREND": -0.5, "ALERT": -0.5, "TASK": -0.5,
-        "COUNT_Q": -0.3, "MUTE": -0.4, "UNMUTE": -0.4, "APPROVE": -0.4, "HELP": -0.5, "SKU": -0.3,
+        "COUNT_Q": -0.1, "MUTE": -0.4, "UNMUTE": -0.4, "APPROVE": -0.4, "HELP": -0.5, "SKU": -0.3, "NOFILTER": -0.3,
     },
     "customer.orders": {
         "CUST": 0.7, "ORDER": 0.2, "LOOKUP": 0.2, "QUERY": 0.1,
-        "REF": -0.8, "RANK": -0.5, "LIST": -0.1, "DELAY": -0.2, "COUNT_Q": -0.2, "TREND": -0.4, "DOCS": -0.3,
+        "REF": -0.8, "RANK": -0.5, "DELAY": -0.2, "COUNT_Q": -0.2, "TREND": -0.4, "DOCS": -0.3,
         "KAGUAN": -0.3, "RETURNS_PENDING": -0.3, "WAITING_STOCK": -0.3, "UNSCANNED": -0.3, "REVIEW": -0.3,
     },
     "report.metric": {
@@ -111,6 +111,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
         "TREND": -0.6, "SKU": -0.6, "PRODUCT": -0.5, "INVENTORY": -0.5, "LIST": -0.4, "CUSTOMER": -0.3,
         "RANK": -0.3, "REASON": -0.4, "REF": -0.6, "ACCURACY": -0.4, "STAFF": -0.4, "STOCKOUT": -0.5, "TASK": -0.4,
         "CUST": -0.3, "DAILY": -0.5, "RECEIVE": -0.3, "STOCKCOUNT": -0.4, "ALERT": -0.4, "PIPELINE": -0.5,
+        "KAGUAN": -0.4, "DOCS": -0.4, "WAITING_STOCK": -0.4, "UNSCANNED": -0.4, "RETURNS_PENDING": -0.2,
     },
     "order.release_review": {
         "APPROVE": 0.8, "REVIEW": 0.3, "RELEASE": 0.4, "CHANNEL": 0.1, "REF": 0.1,
