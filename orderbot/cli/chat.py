@@ -13,12 +13,15 @@ from orderbot.settings import Settings
 
 
 async def _vocabulary(settings: Settings):
-    """Master data from the database when it is there and migrated; the static vocabulary otherwise."""
+    """Staff, customers and products of the database `ORDERBOT_DATABASE_URL` names, when it is set (in the
+    environment or `.env`) and the database is there and migrated; the built-in vocabulary otherwise."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from orderbot.bot.intents import Vocabulary, load_vocabulary
     from orderbot.db.engine import Database, sqlite_path
 
+    if "database_url" not in settings.model_fields_set:
+        return Vocabulary.static()
     path = sqlite_path(settings.database_url)
     if path is not None and not path.exists():  # do not create an empty database file just to read it
         return Vocabulary.static()

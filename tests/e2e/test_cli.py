@@ -18,14 +18,15 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
 
 
-def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120,
+        input_text: str | None = None) -> subprocess.CompletedProcess:
     """`orderbot ARGS` in this process, through `cli.main(argv)`, as a person runs it in `tmp_path`: the
     environment holds only what the test gives (no ORDERBOT_/WECOM_/DINGTALK_ variables of the machine), stdout
     and stderr are captured, and the exit code is what the process would return. (`serve` and `demo` are run as
     real processes below: they are the subprocess smoke tests.)"""
     from orderbot.cli import main
 
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
     out, err = io.StringIO(), io.StringIO()
     try:
         for key in [k for k in os.environ if k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))]:
@@ -33,6 +34,7 @@ def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120)
         os.environ.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
                            "ORDERBOT_CONFIG": str(EXAMPLE), **(env or {})})
         os.chdir(tmp_path)
+        sys.stdin = io.StringIO(input_text or "")
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(list(args))
@@ -41,6 +43,7 @@ def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120)
                 if exc.code is not None and not isinstance(exc.code, int):
                     print(exc.code, file=sys.stderr)
     finally:
+        sys.stdin = saved_stdin
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
@@ -170,6 +173,21 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     lines = [json.loads(x) for x in piped.stdout.splitlines()]
     assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
     assert lines[1]["slots"] == {"channel": "amazon"}
+
+
+def test_parse_reads_the_vocabulary_of_the_database_it_is_pointed_at(tmp_path):
+    assert run(tmp_path, "migrate").returncode == 0
+    csv = tmp_path / "orders.csv"
+    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级\nSO202602010001,C00059,宁波海曙进出口,浙江,10.00,深圳,普通\n",
+                   encoding="utf-8")
+    assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
+    env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
+    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", env=env,
+                 input_text="海曙进出口的订单到哪了\n王小明今天的扫码准确率\n")
+    assert result.returncode == 0, result.stderr
+    known, stranger = (json.loads(line) for line in result.stdout.splitlines())
+    assert (known["intent"], known["slots"]["customer"]) == ("customer.orders", "宁波海曙进出口")
+    assert (stranger["intent"], stranger["slots"]["staff"]) == ("scan.stats", "王小明")  # never "me"
 
 
 @pytest.mark.slow

@@ -59,6 +59,14 @@ def expected_slots(intent: str, today: date) -> dict:
         "alert.mute": {"rule": None, "minutes": 60},
         "alert.unmute": {"rule": None},
         "help": {},
+        "order.list": {"filter": None, **last7, "region": None, "channel": None, "customer": None, "limit": 20},
+        "customer.orders": {"customer": None, "date_from": None, "date_to": None},
+        "report.metric": {"metric": None, "date_from": today.isoformat(), "date_to": today.isoformat(),
+                          "channel": None, "region": None},
+        "order.release_review": {"order_ref": None, "channel": None},
+        "stock.receive": {"sku": None, "qty": None, "batch": None},
+        "stock.count": {"sku": None, "qty": None},
+        "task.list": {"scope": "me"},
         "unknown": {},
     }[intent]
 

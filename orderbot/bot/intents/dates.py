@@ -198,7 +198,7 @@ def _days_later(m):
     return _day(_n(m[1] or m[2]))
 
 
-@_rule(rf"(上|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)([一二三四五六日天1-7])"
+@_rule(rf"(上|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)([一二三四五六日天1-7])(?![共直些切起])"
        rf"|{_A}(last|next|this)?\s*(monday|tuesday|wednesday|thursday|friday|saturday|sunday){_Z}")
 def _weekday_rule(m):
     if m[2]:

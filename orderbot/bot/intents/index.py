@@ -11,9 +11,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orderbot.bot.intents import lexicon
+from orderbot.bot.intents.ids import compact_skus
 from orderbot.bot.intents.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from orderbot.bot.intents.slips import SlipTable
 
 _ASCII_WORD = re.compile(r"^[a-z0-9_'.\-]+$")
 _FUZZY_MIN_LEN = 5  # shorter English words have too many neighbours at distance 1
@@ -40,7 +45,8 @@ class Index:
     homophone_re: re.Pattern[str]
     homophones: dict[str, str]
     products: tuple[tuple[str, str], ...]  # (compact lower-case product name, SKU), longest first
-    skus: tuple[str, ...]
+    skus: dict[str, str]  # compact spelling → SKU (ids.compact_skus)
+    slips: "SlipTable | None" = None
 
     def segmenter_words(self) -> list[str]:
         """Chinese and mixed words for jieba's dictionary (single characters are already there)."""
@@ -86,12 +92,22 @@ def build_index(vocabulary: Vocabulary) -> Index:
         add(w, "TEAM", "staff", "team")
     for w in lexicon.ME_WORDS:
         add(w, "ME")
+        add(w, "SCOPE", "scope", "me")
+    for w, scope in lexicon.SCOPE_WORDS.items():
+        add(w, "SCOPE", "scope", scope)
+    for feature, value in lexicon.FILTER_BY_FEATURE.items():
+        for w in lexicon.CUES[feature]:
+            add(w, kind="filter", value=value)
+    for w in lexicon.UNDO_WORDS:
+        add(w, "UNDO")
+    for w in lexicon.NEG_WORDS:
+        add(w, "NEG")
     for sid, name in vocabulary.staff:
         add(name, "STAFF", "staff", name)
         add(sid, "STAFF", "staff", name)
     for name in vocabulary.customers:
-        # a customer name is one token with no cue of its own: it hides the region/channel words inside it
-        add(name, "CUSTOMER_NAME")
+        # a customer name is one token: it hides the region/channel words inside it, and names the customer
+        add(name, "CUST", "customer", name)
     products = []
     for sku, name in vocabulary.products:
         compact = "".join(name.lower().split())
@@ -108,10 +124,17 @@ def build_index(vocabulary: Vocabulary) -> Index:
         alternation = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
         phrase_re = re.compile(rf"(?<![a-z0-9])(?:{alternation})(?![a-z0-9])")
     homophone_re = re.compile("|".join(re.escape(h) for h in sorted(lexicon.HOMOPHONES, key=len, reverse=True)))
+    from orderbot.bot.intents.slips import SlipTable
+
+    # what a slip may be heard as: words that carry meaning, never a bare polarity marker or a question word
+    not_repaired = {"UNDO", "NEG", "QUESTION", "ME"}
+    slips = SlipTable((w, e) for w, e in tokens.items() if e.values or (e.features - not_repaired))
     return Index(
+        slips=slips,
         tokens=tokens, phrases=phrases, phrase_re=phrase_re, fuzzy=_deletion_table(tokens),
         homophone_re=homophone_re, homophones=dict(lexicon.HOMOPHONES),
-        products=tuple(sorted(products, key=lambda p: len(p[0]), reverse=True)), skus=vocabulary.skus,
+        products=tuple(sorted(products, key=lambda p: len(p[0]), reverse=True)),
+        skus=compact_skus(vocabulary.skus),
     )
 
 

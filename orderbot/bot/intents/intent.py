@@ -18,6 +18,9 @@ class Intent:
 
     `missing` names required slots the text did not give (their value is None: the parser never guesses them);
     `alternatives` are the next most likely intent names, for a clarifying question.
+    `unknown_names` names slots whose value is a name kept as written because the vocabulary does not hold it
+    (an unknown staff name in `staff` is also in `missing`: the bot asks back instead of reading it as "me");
+    `repaired` is True when a speech slip was repaired by sound to reach this reading.
     """
 
     name: str
@@ -25,6 +28,8 @@ class Intent:
     confidence: float = 0.0
     missing: tuple[str, ...] = ()
     alternatives: tuple[str, ...] = ()
+    unknown_names: tuple[str, ...] = ()
+    repaired: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in SLOTS:
@@ -37,7 +42,8 @@ class Intent:
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
 
     def __hash__(self) -> int:  # the slots view is not hashable itself; its items are
-        return hash((self.name, tuple(self.slots.items()), self.confidence, self.missing, self.alternatives))
+        return hash((self.name, tuple(self.slots.items()), self.confidence, self.missing, self.alternatives,
+                     self.unknown_names, self.repaired))
 
     @classmethod
     def unknown(cls, alternatives: tuple[str, ...] = ()) -> "Intent":

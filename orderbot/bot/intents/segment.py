@@ -88,6 +88,10 @@ class Segmenter:
         finally:
             jieba_log.setLevel(level)
 
+    def is_word(self, word: str) -> bool:
+        """True when `word` is in jieba's dictionary (or ours): a real word, never a speech slip."""
+        return self._tokenizer.FREQ.get(word, 0) > 0
+
     def cut(self, text: str) -> list[tuple[str, int]]:
         """(token, start) pairs without whitespace. HMM off: unknown words stay single characters, which is
         all we need, and the route is decided by the dictionary alone."""

@@ -7,13 +7,18 @@ from typing import Any
 
 from orderbot.bot.intents.evidence import Evidence
 from orderbot.bot.intents.spec import FUTURE_DATE_INTENTS, LIMIT_CAP, REQUIRED, defaults
+from orderbot.core.regions import PROVINCE_REGION
 
 _MIN_BARE_VOLUME = 100  # "如果来5000" without 单: a bare number this big can only be an order volume
 
 
-def fill(intent: str, ev: Evidence, today: date) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The intent's slots in table order, and the required ones still missing."""
+def fill(intent: str, ev: Evidence, today: date, customer_match=None
+         ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    """The intent's slots in table order, the required ones still missing, and the slots holding a name the
+    vocabulary does not know (kept as written; see `Intent.unknown_names`). `customer_match(part)` gives the
+    stored customer name a written part names, or None."""
     slots = defaults(intent, today)
+    unknown: list[str] = []
     future = intent in FUTURE_DATE_INTENTS
 
     if "order_ref" in slots and ev.refs:
@@ -22,8 +27,27 @@ def fill(intent: str, ev: Evidence, today: date) -> tuple[dict[str, Any], tuple[
         slots["sku"] = ev.skus[0] if ev.skus else ev.first("sku")
     if "channel" in slots:
         slots["channel"] = ev.first("channel")
-    if "region" in slots:
+    if "region" in slots and "province" in slots:
         slots["region"], slots["province"] = ev.first("region"), ev.first("province")
+    elif "region" in slots:  # no province slot: a province asks about its region
+        province = ev.first("province")
+        slots["region"] = ev.first("region") or (PROVINCE_REGION.get(province) if province else None)
+    if "filter" in slots:
+        slots["filter"] = ev.first("filter")
+    if "customer" in slots:
+        slots["customer"] = ev.first("customer")
+        if slots["customer"] is None and ev.customer_written:
+            stored = customer_match(ev.customer_written) if customer_match else None
+            slots["customer"] = stored or ev.customer_written
+            if stored is None:
+                unknown.append("customer")
+    if "scope" in slots:
+        scopes = ev.values.get("scope", [])
+        slots["scope"] = next((s for s in scopes if s != "me"), "me")
+    if "qty" in slots and ev.quantities:
+        slots["qty"] = ev.quantities[0]
+    if "batch" in slots and ev.batches:
+        slots["batch"] = ev.batches[0]
     if "date_from" in slots and ev.dates:
         resolved = ev.dates[0].resolve(today, future)
         if resolved:
@@ -37,11 +61,16 @@ def fill(intent: str, ev: Evidence, today: date) -> tuple[dict[str, Any], tuple[
     if "limit" in slots and ev.rankings:
         slots["limit"] = min(ev.rankings[0].value, LIMIT_CAP)
     if "metric" in slots:
-        metrics = ev.values.get("metric", [])
+        metrics = [m for m in ev.values.get("metric", []) if intent == "report.metric" or m != "scans"]
         # "订单取消率趋势": the specific metric wins over the generic word for orders
-        slots["metric"] = next((m for m in metrics if m != "orders"), metrics[0] if metrics else "orders")
+        fallback = None if intent == "report.metric" else "orders"  # report.metric names no default: ask
+        slots["metric"] = next((m for m in metrics if m != "orders"), metrics[0] if metrics else fallback)
     if "staff" in slots:
         slots["staff"] = _staff(ev)
+        if slots["staff"] == "me" and ev.staff_written:
+            # a name the staff directory does not hold is never the asker: kept as written, asked back
+            slots["staff"] = ev.staff_written
+            unknown.append("staff")
     if "rule" in slots:
         slots["rule"] = ev.first("rule") or ev.first("rule_hint")
     if "minutes" in slots and ev.durations:
@@ -57,7 +86,9 @@ def fill(intent: str, ev: Evidence, today: date) -> tuple[dict[str, Any], tuple[
                 slots["extra_orders"] = big[0]
 
     missing = tuple(s for s in REQUIRED.get(intent, ()) if slots.get(s) is None)
-    return slots, missing
+    if "staff" in unknown:
+        missing += ("staff",)
+    return slots, missing, tuple(unknown)
 
 
 def _eta(ev: Evidence, today: date) -> str | None:

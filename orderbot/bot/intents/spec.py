@@ -32,6 +32,13 @@ SLOTS: dict[str, tuple[str, ...]] = {
     "stock.receive": ("sku", "qty", "batch"),
     "stock.count": ("sku", "qty"),
     "help": (),
+    "order.list": ("filter", "date_from", "date_to", "region", "channel", "customer", "limit"),
+    "customer.orders": ("customer", "date_from", "date_to"),
+    "report.metric": ("metric", "date_from", "date_to", "channel", "region"),
+    "order.release_review": ("order_ref", "channel"),
+    "stock.receive": ("sku", "qty", "batch"),
+    "stock.count": ("sku", "qty"),
+    "task.list": ("scope",),
     UNKNOWN: (),
 }
 INTENT_NAMES: tuple[str, ...] = tuple(SLOTS)
@@ -47,6 +54,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "inventory.query": ("sku",),
     "alert.mute": ("rule",),
     "alert.unmute": ("rule",),
+    "order.list": ("filter",),
+    "customer.orders": ("customer",),
+    "report.metric": ("metric",),
+    "order.release_review": (),  # no order: every held order of the channel (the dispatcher asks without one)
     "stock.receive": ("sku", "qty"),
     "stock.count": ("sku", "qty"),
 }
@@ -57,10 +68,14 @@ WRITE_INTENTS: frozenset[str] = frozenset({
 # Explicit dates without a year resolve backwards for reports and forwards for a promised delivery date.
 FUTURE_DATE_INTENTS: frozenset[str] = frozenset({"order.set_eta"})
 
-METRICS: tuple[str, ...] = ("orders", "shipped", "delayed", "cancel_rate", "returns")
+METRICS: tuple[str, ...] = ("orders", "shipped", "delayed", "cancel_rate", "returns", "scans")
+LIST_FILTERS: tuple[str, ...] = ("delayed", "customs_stuck", "docs_missing", "returns_pending", "held_review",
+                                 "waiting_stock", "unscanned")
+TASK_SCOPES: tuple[str, ...] = ("me", "warehouse", "customs", "logistics", "after_sales", "sales", "all")
 RULES: tuple[str, ...] = ("cancel_rate", "returns_not_received", "repeat_orders", "customs_stuck", "weather")
 LIMIT_CAP = 20
-DEFAULT_LIMIT = {"report.top_delayed_customers": 5, "report.delay_reasons": 5, "inventory.stockout_forecast": 3}
+DEFAULT_LIMIT = {"report.top_delayed_customers": 5, "report.delay_reasons": 5, "inventory.stockout_forecast": 3,
+                 "order.list": 20}
 DEFAULT_MINUTES = 60
 DEFAULT_HOURS = 48
 DEFAULT_RANGE_DAYS = 7
@@ -70,17 +85,22 @@ def defaults(intent: str, today: date) -> dict[str, Any]:
     """Every slot of `intent` with its INTENTS.md default (None where none is listed), in slot order."""
     slots: dict[str, Any] = dict.fromkeys(SLOTS[intent])
     if "date_from" in slots:
-        if intent == "scan.stats":
+        if intent == "customer.orders":
+            start = None  # a customer's open and recent orders: no range unless one is asked for
+        elif intent in ("scan.stats", "report.metric"):
             start = today
         else:
             start = today - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-        slots["date_from"], slots["date_to"] = start.isoformat(), today.isoformat()
+        if start is not None:
+            slots["date_from"], slots["date_to"] = start.isoformat(), today.isoformat()
     if intent == "report.daily":
         slots["date"] = (today - timedelta(days=1)).isoformat()
     if intent in DEFAULT_LIMIT:
         slots["limit"] = DEFAULT_LIMIT[intent]
     if intent == "report.trend":
         slots["metric"] = "orders"
+    if intent == "task.list":
+        slots["scope"] = "me"
     if intent == "inventory.stockout_forecast":
         slots["extra_orders"], slots["hours"] = 0, DEFAULT_HOURS
     if intent == "scan.stats":

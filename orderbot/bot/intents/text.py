@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
@@ -24,9 +25,21 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _SPACES = re.compile(r"\s+")
 
 
+@cache
+def _t2s():
+    """OpenCC's traditional → simplified converter (its phrase tables, not a character map), built on first use."""
+    import opencc
+
+    return opencc.OpenCC("t2s.json")
+
+
 def normalise(text: str) -> str:
-    """NFKC (full-width → ASCII), lower case, thousands separators dropped, runs of spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """NFKC (full-width → ASCII), traditional → simplified, lower case, thousands separators dropped, runs of
+    spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = _t2s().convert(text)
+    text = text.lower()
     text = _THOUSANDS.sub("", text)
     return _SPACES.sub(" ", text).strip()
 
