@@ -23,6 +23,9 @@ from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.senders.wechat_mp import WeChatMpApi, WeChatMpSender
 from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from orderbot.messaging.senders.wecom_aibot import AibotSender
+from orderbot.messaging.aibot_streams import StreamStore
+from orderbot.bot.aibot import AibotEvents
 from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
 from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
 from orderbot.messaging.addresses import Addresses
@@ -39,7 +42,9 @@ from orderbot.core import outbox
 from orderbot.core.clock import Clock, system_clock
 from orderbot.db.engine import Database
 from orderbot.settings import Settings
-from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom
+from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom, wecom_aibot
+from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.aibot_ws import AibotWsClient
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 from orderbot.webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
@@ -88,7 +93,19 @@ def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock
         mp = WeChatMpApi(http, base=settings.wechat_mp_api_base, app_id=settings.wechat_mp_app_id,
                          secret=settings.wechat_mp_secret.get_secret_value())
         senders["wechat_mp"] = WeChatMpSender(mp, config.wechat_mp.templates, email)
+    if aibot_mode(settings) is not None:
+        hooks = {g.chat_id: g.webhook_key for g in config.groups.values()
+                 if g.platform == "wecom_aibot" and g.chat_id and g.webhook_key}
+        senders["wecom_aibot"] = AibotSender(http, mode=aibot_mode(settings), fallback=senders["wecom_robot"],
+                                             group_webhooks=hooks)
     return senders
+
+
+def aibot_mode(settings: Settings) -> str | None:
+    """The WeCom AI bot's mode when its credentials for that mode are set, else None (no AI bot)."""
+    if settings.wecom_aibot_mode == "ws":
+        return "ws" if settings.wecom_aibot_id and settings.wecom_aibot_secret else None
+    return "callback" if settings.wecom_aibot_token and settings.wecom_aibot_encoding_aes_key else None
 
 
 def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
@@ -97,6 +114,8 @@ def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[st
     channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
         channels.add("dingtalk")
+    if aibot_mode(settings) == "ws" and "wecom_aibot" in senders:  # only the long connection may push 1:1
+        channels.add("wecom_aibot")
     return channels
 
 
@@ -155,7 +174,17 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         dispatcher = Dispatcher(db, None, app[CONFIG], clock, charts=renderer,
                                 addresses=Addresses(reachable_channels(settings, app[SENDERS])),
                                 label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
-    app[PIPELINE] = InboundPipeline(db, handler or dispatcher, clock, on_commit=app[WORKER].wake.set)
+    app[PIPELINE] = InboundPipeline(db, AibotEvents(handler or dispatcher), clock, on_commit=app[WORKER].wake.set)
+    aibot = app[SENDERS].get("wecom_aibot")
+    streams = aibot.streams if isinstance(aibot, AibotSender) else StreamStore()
+    aibot_ws = None
+    if aibot_mode(settings) == "ws":
+        aibot_ws = AibotWsClient(url=settings.wecom_aibot_ws_url, bot_id=settings.wecom_aibot_id,
+                                 secret=settings.wecom_aibot_secret.get_secret_value(), pipeline=app[PIPELINE],
+                                 http=http, clock=clock, bot_name=settings.wecom_aibot_name)
+        if isinstance(aibot, AibotSender):
+            aibot.ws = aibot_ws
+    app[AIBOT_WS] = aibot_ws
     app[RULES] = rules = RulesRunner(db, app[CONFIG], clock,
                                      addresses=Addresses(reachable_channels(settings, app[SENDERS])),
                                      charts=renderer, on_commit=app[WORKER].wake.set)
@@ -179,7 +208,11 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                                   app_secret=settings.dingtalk_app_secret.get_secret_value(),
                                   api_base=settings.dingtalk_api_base, pipeline=app[PIPELINE])
             stream.start(asyncio.get_running_loop())
+        if aibot_ws is not None:
+            aibot_ws.start()
         yield
+        if aibot_ws is not None:
+            await aibot_ws.stop()
         if stream is not None:
             await stream.stop()
         stop.set()
@@ -234,4 +267,12 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)
         wecom.setup(app, wecom.WeComInbound(token, crypto, settings.wecom_corp_id, settings.wecom_agent_id,
                                             app[PIPELINE]))
+    if aibot_mode(settings) == "callback":
+        crypto = AibotCrypto(settings.wecom_aibot_token.get_secret_value(),
+                             settings.wecom_aibot_encoding_aes_key.get_secret_value())
+        wecom_aibot.setup(app, wecom_aibot.AibotInbound(crypto, app[PIPELINE], streams, bot_id=settings.wecom_aibot_id,
+                                                        bot_name=settings.wecom_aibot_name))
     return app
+
+
+AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the long-connection client (None unless WECOM_AIBOT_MODE=ws)

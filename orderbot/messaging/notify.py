@@ -15,6 +15,8 @@ def group_address(key: str, group: GroupEntry) -> tuple[str, str] | None:
         return "wecom", f"chat:{group.chat_id}"
     if group.platform == "wecom_robot" and group.webhook_key:
         return "wecom_robot", f"robot:{group.webhook_key}"
+    if group.platform == "wecom_aibot" and group.chat_id:
+        return "wecom_aibot", f"chat:{group.chat_id}"
     if group.platform == "dingtalk" and group.chat_id:
         return "dingtalk", f"group:{group.chat_id}"
     return None
