@@ -25,12 +25,12 @@ WELCOME_EXAMPLES = 4
 
 def with_quote(event: ChatMessage) -> ChatMessage:
     """The question with the quoted message's order references, when it names none of its own."""
-    if not event.quote or find_order_refs(event.text):
+    if not event.quote or find_order_refs(event.text.lower()):  # the patterns expect normalised (lower) text
         return event
-    refs = [f.value for f in find_order_refs(event.quote)]
+    refs = [f.value for f in find_order_refs(event.quote.lower())]
     if not refs:
         return event
-    return dataclasses.replace(event, text=f"{event.text} {' '.join(dict.fromkeys(refs))}".strip())
+    return dataclasses.replace(event, text=f"{' '.join(dict.fromkeys(refs))} {event.text}".strip())
 
 
 def welcome(name: str, roles: frozenset[str]) -> Reply:
