@@ -187,6 +187,7 @@ async def _until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws_bot):
     client, fake = ws_bot
     fake.drop_on_next_answer = True
