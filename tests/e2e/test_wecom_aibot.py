@@ -229,3 +229,57 @@ async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed
     with pytest.raises(SendError, match="webhook_key"):
         await sender.send("chat:never-talked", "reply", {"text": "告警"}, {})
     assert ("aibot_send_msg", 93006) in fake.errors
+
+
+async def test_enter_chat_gets_a_welcome_for_this_persons_roles(wecom_bot):
+    client, driver = wecom_bot
+    status, reply = await driver.post(driver.event("e-1", "enter_chat", user="LiuYang"), "enter_chat")
+    assert status == 200 and reply["msgtype"] == "text" and reply["text"]["content"].startswith("刘洋，你好")
+    status, reply = await driver.post(driver.event("e-2", "enter_chat", user="stranger"), "enter_chat")
+    assert status == 200 and reply is None
+    assert driver.errors == []
+
+
+# --- slow answers: streamed, or through the one-time response_url --------------------------------------------
+@pytest.fixture
+async def slow_bot(db, config, urls):
+    from tests.e2e.test_wecom_callback import Recorder
+    from orderbot.bot.reply import Reply
+    from orderbot.webhooks.common import SENDERS
+
+    recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=2.0)
+    settings = load_settings(env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY)
+    app = create_app(settings, config=config, db=db, handler=recorder)
+    async with TestClient(TestServer(app)) as client:
+        async with aiohttp.ClientSession() as http:
+            driver = CallbackDriver(http, str(client.make_url("/wecom/aibot")), AibotCrypto(TOKEN, AES_KEY), urls)
+            yield client, driver, app[SENDERS]["wecom_aibot"].streams
+
+
+@pytest.mark.slow
+async def test_a_slow_answer_is_streamed_then_finished(slow_bot):
+    client, driver, _ = slow_bot
+    final = await driver.ask(driver.message("s-1", "text", {"content": "@OrderBot 本月报表"}, user="WangLei",
+                                            chat=GROUP))
+    assert final["stream"]["content"] == "### 慢报表\n\n好的：本月报表"
+    assert len(driver.timings) >= 3 and max(driver.timings) < 2  # the first frame came before the answer
+    assert driver.errors == [] and driver.urls.received == []
+
+
+@pytest.mark.slow
+async def test_an_answer_later_than_the_stream_goes_once_through_response_url(slow_bot, db):
+    client, driver, streams = slow_bot
+    streams.window = 0.5  # WeCom has stopped polling by the time the answer is ready
+    body = driver.message("s-2", "text", {"content": "@OrderBot 本月报表"}, user="WangLei", chat=GROUP)
+    status, first = await driver.post(body)
+    assert status == 200 and not first["stream"]["finish"]
+    await _until(lambda: driver.urls.received)
+    [(code, sent)] = driver.urls.received
+    assert sent == {"msgtype": "markdown", "markdown": {"content": "### 慢报表\n\n好的：本月报表"}}
+    async with db.read() as s:
+        await _until(lambda: True)
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert row.channel == "wecom_aibot"
+    async with aiohttp.ClientSession() as http:  # the platform refuses a second use
+        async with http.post(body["response_url"], json=sent) as resp:
+            assert (await resp.json())["errcode"] != 0
