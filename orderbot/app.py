@@ -183,7 +183,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                                  secret=settings.wecom_aibot_secret.get_secret_value(), pipeline=app[PIPELINE],
                                  http=http, clock=clock, bot_name=settings.wecom_aibot_name)
         if isinstance(aibot, AibotSender):
-            aibot.ws = aibot_ws
+            aibot.ws, aibot_ws.sender = aibot_ws, aibot
     app[AIBOT_WS] = aibot_ws
     app[RULES] = rules = RulesRunner(db, app[CONFIG], clock,
                                      addresses=Addresses(reachable_channels(settings, app[SENDERS])),

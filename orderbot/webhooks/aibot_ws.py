@@ -19,8 +19,8 @@ from datetime import datetime
 
 import aiohttp
 
-from orderbot.messaging.inbound import CardAction, EnterAgent
-from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.messaging.inbound import CardAction, EnterAgent, Feedback
+from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
 from orderbot.messaging.senders.base import SendError
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
 from orderbot.webhooks.common import TaskTracker
@@ -46,6 +46,7 @@ class AibotWsClient:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.background = TaskTracker("wecom_aibot_ws")
+        self.sender = None  # the AI-bot sender: answers go straight back through it (set by the app)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -197,7 +198,22 @@ class AibotWsClient:
         inbox_id = await self.pipeline.accept(event)
         if inbox_id is None:
             return  # pushed again after a reconnect: answered (or being answered) already
-        if isinstance(event, (CardAction, EnterAgent)):  # WeCom waits 5 s for these
-            await self.pipeline.run(inbox_id, event, urgent=True)
-        else:
+        if self.sender is None or isinstance(event, Feedback):
             self.pipeline.schedule(inbox_id, event)
+            return
+        # The answer goes straight back on this connection, stored as sent in the transaction that made it; if
+        # sending fails (the link dropped), the stored reply is reopened and the outbox sends it after the reconnect.
+        answer = PassiveAnswer(lambda reply: True)
+        urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
+        try:
+            processed = await self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer)
+        except Exception:  # recorded as failed, and the person told, by the pipeline
+            return
+        if processed is None or not processed.passive or processed.reply is None:
+            return
+        payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
+        try:
+            await self.sender.send(event.origin.reply_to, "reply", payload, {})
+        except SendError as exc:
+            log.info("AI bot answer to %s goes through the outbox: %s", event.origin.reply_to, exc)
+            await self.pipeline.reopen_reply(processed.outbox_id)

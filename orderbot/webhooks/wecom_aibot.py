@@ -31,7 +31,10 @@ from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, json_error
 
 log = logging.getLogger("orderbot.webhooks.aibot")
 MAX_BODY = 64 * 1024  # an encrypted callback is a few KB; anything far larger is not from WeCom
-ONE_GO = 1.5  # seconds an answer may take to go back finished in the first response
+# Seconds an answer may take to go back finished in the first response: an order card often makes it; anything
+# slower follows at WeCom's next stream poll (about a second later). Waiting longer would hold every
+# acknowledgement up (WeCom's own wait is longer, but a flood of callbacks must not pile up behind answers).
+ONE_GO = 0.04
 CARD_DEADLINE = 3.5  # WeCom waits 5 s for a click's answer, and only once
 CLAIM_MARGIN = 1.0
 UNREADABLE = {"image": "收到图片了，不过我还看不懂图片内容。想查什么，请直接用文字或语音告诉我，例如「SO202602010001 到哪了」。",
@@ -140,12 +143,13 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text="")
 
 
-async def _passive(inbound: AibotInbound, inbox_id: int, event, fits, wait: float):
+async def _passive(inbound: AibotInbound, inbox_id: int, event, fits, wait: float, *, urgent: bool):
     """Run the event, claiming its reply for the HTTP response if it is ready within `wait` seconds; the reply,
-    or None when it goes through the outbox instead."""
+    or None when it goes through the outbox instead. `urgent`: ahead of other work (a click must be answered
+    within WeCom's 5 s; a message may wait for a flood of callbacks to be acknowledged, then go by the stream)."""
     loop = asyncio.get_running_loop()
     answer = PassiveAnswer(fits, until=loop.time() + wait)
-    task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, urgent=True, answer=answer))
+    task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, urgent=urgent, answer=answer))
     try:
         try:
             processed = await asyncio.wait_for(asyncio.shield(task), wait)
@@ -172,7 +176,7 @@ def _reopen(inbound: AibotInbound, task: asyncio.Task) -> None:
 async def _answer_message(inbound: AibotInbound, inbox_id: int, event: ChatMessage, nonce: str) -> web.Response:
     route = dict(event.origin.reply_route)
     sid = route["stream"]
-    reply = await _passive(inbound, inbox_id, event, fits_stream, inbound.one_go)
+    reply = await _passive(inbound, inbox_id, event, fits_stream, inbound.one_go, urgent=False)
     if reply is None:  # still working (or nothing to say): WeCom polls the open stream
         return _sealed(inbound, inbound.streams.poll(sid), nonce)
     body, card, _ = stream_reply(reply, sid, f"{event.origin.reply_to}:{sid}")
@@ -183,7 +187,7 @@ async def _answer_message(inbound: AibotInbound, inbox_id: int, event: ChatMessa
 
 
 async def _answer_now(inbound: AibotInbound, inbox_id: int, event, nonce: str) -> web.Response:
-    reply = await _passive(inbound, inbox_id, event, lambda r: True, inbound.card_deadline)
+    reply = await _passive(inbound, inbox_id, event, lambda r: True, inbound.card_deadline, urgent=True)
     if reply is None:
         return web.Response(text="")
     if isinstance(event, CardAction):

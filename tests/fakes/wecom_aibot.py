@@ -191,6 +191,7 @@ class FakeAibotWs:
         self.streams: dict[tuple[str, str], dict] = {}  # (req_id, stream id) → latest frame body
         self.frames: list[dict] = []  # every accepted frame body with its cmd and req_id
         self.pushes: list[dict] = []
+        self.first_answer: dict[str, float] = {}  # req_id → perf_counter() when its first answer frame arrived
         self.errors: list[tuple[str, int]] = []
         self.drop_on_next_answer = False
         self.connected = asyncio.Event()
@@ -311,6 +312,7 @@ class FakeAibotWs:
         if key is not None:
             self.streams[key] = stream
         self.frames.append({"cmd": cmd, "req_id": rid, **body})
+        self.first_answer.setdefault(rid, time.perf_counter())
         if self.drop_on_next_answer:
             self.drop_on_next_answer = False
             await ws.close()  # recorded, never acknowledged: the bot cannot know it arrived

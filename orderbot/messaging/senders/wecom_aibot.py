@@ -161,7 +161,7 @@ class AibotSender:
         body, card, rest = stream_reply(reply, sid, f"{destination}:{sid}")
         if card is not None:
             self.streams.remember_card(card["task_id"], card)
-        if self.mode == "ws":
+        if route.get("mode", self.mode) == "ws":  # the mode the message came in, not the one we run in now
             return await self._ws_answer(destination, route, body, card, rest, progress)
         if not progress.get("stream") and self.streams.live(sid):
             taken = self.streams.finish(sid, body, {"template_card": card} if card else None)
@@ -209,7 +209,7 @@ class AibotSender:
     # --- card clicks and welcomes ----------------------------------------------------------------------------
     async def _card(self, route: dict, reply: Reply) -> str | None:
         task = route.get("task_id", "")
-        if self.mode == "ws" and route.get("req_id"):
+        if route.get("mode", self.mode) == "ws" and route.get("req_id"):
             update = card_update(reply, task, route.get("user", ""), self.streams.cards.get(task))
             await self._ws("aibot_respond_update_msg", update, req_id=route["req_id"])
             return None
@@ -217,7 +217,7 @@ class AibotSender:
         return "点击结果经 response_url 发送"
 
     async def _welcome(self, route: dict, reply: Reply) -> str | None:
-        if self.mode == "ws" and route.get("req_id"):
+        if route.get("mode", self.mode) == "ws" and route.get("req_id"):
             await self._ws("aibot_respond_welcome_msg",
                            {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}},
                            req_id=route["req_id"])
