@@ -121,3 +121,12 @@ def test_button_cards_and_their_update():
     assert refused["userids"] == ["WangLei"] and refused["template_card"]["button_list"] == card["button_list"]
     done = card_update(Reply(text="王磊 已解冻", meta={"subject": "x"}), "freeze_x_1", "HePing", card)
     assert "userids" not in done and done["template_card"]["button_list"][0]["text"] == "已处理"
+
+
+def test_a_file_the_ai_bot_cannot_send_is_named_not_dropped():
+    from orderbot.bot.reply import Attachment
+
+    reply = Reply(text="证据包已生成", files=(Attachment("延迟证据.xlsx", b"x"),), meta={"subject": "e"})
+    body, _, _ = stream_reply(reply, "s1", "seed")
+    assert "延迟证据.xlsx 无法经智能机器人发送" in body["content"]
+    assert "延迟证据.xlsx" in card_update(reply, "t", "SunLi", None)["template_card"]["sub_title_text"]

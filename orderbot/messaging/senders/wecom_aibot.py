@@ -52,8 +52,19 @@ def task_id_for(card_task: str | None, seed: str) -> str:
     return "t" + hashlib.sha1(seed.encode()).hexdigest()[:32]
 
 
+def files_note(reply: Reply) -> str:
+    """The AI bot's answers carry no files (uploads exist only on the long connection, not wired yet): say so
+    rather than drop them silently."""
+    if not reply.files:
+        return ""
+    names = "、".join(f.filename for f in reply.files)
+    return f"（附件 {names} 无法经智能机器人发送：请在企业微信应用里发同样的话，或联系管理员导出）"
+
+
 def markdown_parts(reply: Reply) -> list[str]:
     text = reply_markdown(reply) or reply_plain(reply)
+    if reply.files:
+        text += "\n\n" + files_note(reply)
     if reply.mentions:
         text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
     return split_utf8(text, STREAM_LIMIT) if text else [""]
@@ -97,7 +108,7 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     meta) changes the card only for the person who clicked; an accepted one for everybody, its buttons replaced
     by the reply's own (e.g. 撤销) or by a spent 已处理."""
     done = bool(reply.meta.get("subject"))
-    text = reply_plain(reply)
+    text = "\n".join(x for x in (reply_plain(reply), files_note(reply)) if x)
     base = dict(sent) if sent else {"card_type": "button_interaction",
                                     "main_title": {"title": (reply.title or text.split("\n", 1)[0])[:36]}}
     base["card_type"] = "button_interaction"
