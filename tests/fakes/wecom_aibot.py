@@ -245,7 +245,7 @@ class FakeAibotWs:
             frame = json.loads(msg.data)
             cmd, rid, body = frame.get("cmd"), (frame.get("headers") or {}).get("req_id", ""), frame.get("body") or {}
 
-            async def ack(errcode: int = 0, errmsg: str = "ok") -> None:
+            async def ack(errcode: int = 0, errmsg: str = "ok", cmd=cmd, rid=rid) -> None:
                 if errcode:
                     self.errors.append((cmd, errcode))
                 await ws.send_str(json.dumps({"headers": {"req_id": rid}, "errcode": errcode, "errmsg": errmsg}))
