@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import AibotChat, AibotFeedback
@@ -17,10 +16,6 @@ async def remember_chat(session: AsyncSession, chat_id: str, chat_type: str, use
         await session.flush()  # a second message of the same batch finds the row
     else:
         row.last_seen, row.last_user = now, user_id
-
-
-async def may_push(session: AsyncSession, chat_id: str) -> bool:
-    return (await session.execute(select(AibotChat.chat_id).where(AibotChat.chat_id == chat_id))).first() is not None
 
 
 async def record_feedback(session: AsyncSession, *, feedback_id: str, user_id: str, chat_id: str | None,
