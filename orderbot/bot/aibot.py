@@ -13,6 +13,7 @@ import dataclasses
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbot.bot.dispatch import UNKNOWN_PERSON, allowed
 from orderbot.bot.handlers import ROUTES
 from orderbot.bot.intents.ids import find_order_refs
 from orderbot.bot.reply import Reply
@@ -34,8 +35,6 @@ def with_quote(event: ChatMessage) -> ChatMessage:
 
 
 def welcome(name: str, roles: frozenset[str]) -> Reply:
-    from orderbot.bot.dispatch import allowed
-
     mine = [r for n, r in ROUTES.items() if not n.startswith("action.") and n != "help" and allowed(r, roles)]
     lines = [f"{name}，你好！我是 OrderBot，在群里 @我 或在这里直接问："]
     lines += [f"· {r.title}：{r.example}" for r in mine[:WELCOME_EXAMPLES]]
@@ -87,4 +86,9 @@ class AibotEvents:
             return welcome(asker.name, asker.roles) if asker is not None else None
         if isinstance(event, ChatMessage):
             event = with_quote(event)
-        return await self.inner(event, session, *prepared)
+        reply = await self.inner(event, session, *prepared)
+        if reply is not None and reply.text == UNKNOWN_PERSON:  # tell the admin which id to add
+            field = "wecom_open_userid" if o.user_id.startswith("wo") else "wecom_userid"
+            reply = dataclasses.replace(reply, text=f"{reply.text}（你在智能机器人里的账号是 {o.user_id}，"
+                                                     f"填在 {field}）")
+        return reply

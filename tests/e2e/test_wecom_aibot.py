@@ -286,3 +286,10 @@ async def test_an_answer_later_than_the_stream_goes_once_through_response_url(sl
     async with aiohttp.ClientSession() as http:  # the platform refuses a second use
         async with http.post(body["response_url"], json=delivered) as resp:
             assert (await resp.json())["errcode"] != 0
+
+
+async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
+    client, driver = wecom_bot
+    final = await driver.ask(driver.message("u-1", "text", {"content": "@OrderBot 查单 SO202602010001"},
+                                            user="woAJ2GCAAAXtWyujaWJHDDGi0mACH71w", chat=GROUP))
+    assert "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w，填在 wecom_open_userid" in final["stream"]["content"]

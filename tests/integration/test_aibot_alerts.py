@@ -1,5 +1,5 @@
-"""Alerts to a WeCom AI-bot group: the group gets the alert (no buttons can be pushed there), the owners get the
-card 1:1; `check-config` says which groups show buttons. On SQLite and PostgreSQL."""
+"""WeCom AI-bot groups and people: alerts to a group (no buttons can be pushed there) also go to the owners as
+cards 1:1; `check-config` says which groups show buttons; a sender is found by userid or open_userid."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -43,3 +43,23 @@ def test_check_config_says_which_groups_show_buttons(config):
     assert any("群 warehouse（仓库群）：告警卡片带按钮" in h for h in callback)
     ws = _button_hints(load_settings(env_file=None, WECOM_AIBOT_MODE="ws", WECOM_AIBOT_ID="aib1"), config)
     assert any("长连接推送" in h for h in ws) and any("WECOM_AIBOT_ID、WECOM_AIBOT_SECRET" in h for h in ws)
+
+
+async def test_the_sender_is_found_by_userid_or_open_userid(db, config):
+    from orderbot.bot.dispatch import Dispatcher
+    from orderbot.config import StaffEntry
+    from orderbot.core.staff import sync_staff
+    from orderbot.messaging.inbound import ChatMessage, Origin
+
+    staff = [*config.staff, StaffEntry(id="xiaomei", name="小美", roles=["sales"], wecom_open_userid="woXiaoMei")]
+    config = config.model_copy(update={"staff": staff})
+    async with db.write() as s:
+        await sync_staff(s, config)
+    dispatcher = Dispatcher(db, None, config, lambda: NOW)
+
+    async def who(user: str):
+        event = ChatMessage(Origin("wecom_aibot", user, GROUP), "帮助", f"msg:{user}", NOW)
+        async with db.read() as s:
+            asker = await dispatcher.asker(s, event)
+        return asker.staff_id if asker else None
+    assert (await who("woXiaoMei"), await who("WangLei"), await who("wanglei")) == ("xiaomei", "wanglei", None)
