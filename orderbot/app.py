@@ -65,6 +65,7 @@ class LazyHttp:
 
 
 log = logging.getLogger("orderbot.app")
+AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
 
 def media_links(settings: Settings) -> MediaLinks:
     """Chart links are signed with a key derived from ORDERBOT_LABEL_SECRET; without one, a key per process
@@ -273,6 +274,3 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         wecom_aibot.setup(app, wecom_aibot.AibotInbound(crypto, app[PIPELINE], streams, bot_id=settings.wecom_aibot_id,
                                                         bot_name=settings.wecom_aibot_name))
     return app
-
-
-AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the long-connection client (None unless WECOM_AIBOT_MODE=ws)
