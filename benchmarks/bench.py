@@ -144,9 +144,11 @@ def default_registry() -> Registry:
     reg.add("seed.postgresql", bench_seed_postgresql, needs_pg=True)
     reg.add("order_card.postgresql", bench_order_card_postgresql, needs_pg=True)
     from benchmarks import rules as bench_rules, suite as bench_suite  # the other issues' figures
+    from benchmarks import aibot as bench_aibot
 
     bench_suite.register(reg)
     bench_rules.register(reg)
+    bench_aibot.register(reg)
     return reg
 
 

@@ -21,7 +21,8 @@ from orderbot.jobs.scheduler import attach as attach_scheduler
 from orderbot.messaging.pipeline import Handler, InboundPipeline
 from orderbot.messaging.senders.base import Sender
 from orderbot.settings import Settings
-from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom
+from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom, wecom_aibot
+from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 from orderbot.webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
@@ -29,6 +30,8 @@ from orderbot.webhooks.common import (
 )
 
 log = logging.getLogger("orderbot.app")
+AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
+AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
 
 
 async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every: float = 30.0) -> None:
@@ -64,6 +67,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app[RULES] = rules = services.rules
     app[RULES_HOOK] = rules.hook
     app[WEATHER] = services.weather
+    app[AIBOT_WS] = aibot_ws = services.aibot_ws
 
     async def _resources(app: web.Application):
         await services.start()
@@ -80,7 +84,11 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                                   app_secret=settings.dingtalk_app_secret.get_secret_value(),
                                   api_base=settings.dingtalk_api_base, pipeline=services.pipeline)
             stream.start(asyncio.get_running_loop())
+        if aibot_ws is not None:
+            aibot_ws.start()
         yield
+        if aibot_ws is not None:
+            await aibot_ws.stop()
         if stream is not None:
             await stream.stop()
         stop.set()
@@ -119,4 +127,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)
         wecom.setup(app, wecom.WeComInbound(token, crypto, settings.wecom_corp_id, settings.wecom_agent_id,
                                             services.pipeline))
+    if bootstrap.aibot_mode(settings) == "callback":
+        crypto = AibotCrypto(settings.wecom_aibot_token.get_secret_value(),
+                             settings.wecom_aibot_encoding_aes_key.get_secret_value())
+        wecom_aibot.setup(app, wecom_aibot.AibotInbound(crypto, services.pipeline, services.streams,
+                                                        bot_id=settings.wecom_aibot_id,
+                                                        bot_name=settings.wecom_aibot_name))
     return app

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from orderbot.adapters.weather import DemoWeather, from_settings
+from orderbot.bot.aibot import AibotEvents
 from orderbot.bot.alerting import RulesRunner
 from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
 from orderbot.bot.dispatch import Dispatcher
@@ -34,6 +35,7 @@ from orderbot.db.engine import Database
 from orderbot.jobs.scheduler import JobSpec
 from orderbot.jobs.standard import standard_jobs
 from orderbot.messaging.addresses import Addresses
+from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.pipeline import Handler, InboundPipeline
 from orderbot.messaging.senders.base import Sender
@@ -42,8 +44,10 @@ from orderbot.messaging.senders.email import EmailSender
 from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.messaging.senders.wechat_mp import WeChatMpApi, WeChatMpSender
 from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
+from orderbot.messaging.senders.wecom_aibot import AibotSender
 from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
 from orderbot.settings import Settings
+from orderbot.webhooks.aibot_ws import AibotWsClient
 
 log = logging.getLogger("orderbot.bootstrap")
 
@@ -87,7 +91,19 @@ def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock
         mp = WeChatMpApi(http, base=settings.wechat_mp_api_base, app_id=settings.wechat_mp_app_id,
                          secret=settings.wechat_mp_secret.get_secret_value())
         senders["wechat_mp"] = WeChatMpSender(mp, config.wechat_mp.templates, email)
+    if aibot_mode(settings) is not None:
+        hooks = {g.chat_id: g.webhook_key for g in config.groups.values()
+                 if g.platform == "wecom_aibot" and g.chat_id and g.webhook_key}
+        senders["wecom_aibot"] = AibotSender(http, mode=aibot_mode(settings), fallback=senders["wecom_robot"],
+                                             group_webhooks=hooks)
     return senders
+
+
+def aibot_mode(settings: Settings) -> str | None:
+    """The WeCom AI bot's mode when its credentials for that mode are set, else None (no AI bot)."""
+    if settings.wecom_aibot_mode == "ws":
+        return "ws" if settings.wecom_aibot_id and settings.wecom_aibot_secret else None
+    return "callback" if settings.wecom_aibot_token and settings.wecom_aibot_encoding_aes_key else None
 
 
 def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
@@ -96,6 +112,8 @@ def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[st
     channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
         channels.add("dingtalk")
+    if aibot_mode(settings) == "ws" and "wecom_aibot" in senders:  # only the long connection may push 1:1
+        channels.add("wecom_aibot")
     return channels
 
 
@@ -128,6 +146,8 @@ class Services:
     pipeline: InboundPipeline
     rules: RulesRunner
     weather: Any
+    streams: StreamStore
+    aibot_ws: AibotWsClient | None = None
     owns_db: bool = False
     parser: Any = None
     _started: bool = field(default=False, repr=False)
@@ -198,10 +218,19 @@ def build(settings: Settings, config: BusinessConfig | None = None, *, db: Datab
     if handler is None:
         dispatcher = Dispatcher(db, None, config, clock, charts=charts, addresses=addresses,
                                 label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
-    pipeline = InboundPipeline(db, handler or dispatcher, clock, on_commit=worker.wake.set)
+    pipeline = InboundPipeline(db, AibotEvents(handler or dispatcher), clock, on_commit=worker.wake.set)
+    aibot = senders.get("wecom_aibot")
+    streams = aibot.streams if isinstance(aibot, AibotSender) else StreamStore()
+    aibot_ws = None
+    if aibot_mode(settings) == "ws":
+        aibot_ws = AibotWsClient(url=settings.wecom_aibot_ws_url, bot_id=settings.wecom_aibot_id,
+                                 secret=settings.wecom_aibot_secret.get_secret_value(), pipeline=pipeline,
+                                 http=http, clock=clock, bot_name=settings.wecom_aibot_name)
+        if isinstance(aibot, AibotSender):
+            aibot.ws, aibot_ws.sender = aibot_ws, aibot
     rules = RulesRunner(db, config, clock, addresses=addresses, charts=charts, on_commit=worker.wake.set)
     weather = from_settings(settings, http) or (DemoWeather() if demo else None)
     return Services(settings=settings, config=config, clock=clock, db=db, http=http, links=links, senders=senders,
                     alerts=alerts, worker=worker, addresses=addresses, executor=executor, charts=charts,
-                    dispatcher=dispatcher, pipeline=pipeline, rules=rules, weather=weather, owns_db=owns_db,
-                    parser=parser)
+                    dispatcher=dispatcher, pipeline=pipeline, rules=rules, weather=weather, streams=streams,
+                    aibot_ws=aibot_ws, owns_db=owns_db, parser=parser)

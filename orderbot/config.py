@@ -30,6 +30,7 @@ class StaffEntry(_Strict):
     name: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
     wecom_userid: str | None = None
+    wecom_open_userid: str | None = None  # what a member-created WeCom AI bot sends instead of the userid ("wo…")
     dingtalk_userid: str | None = None
     email: str | None = None
 
@@ -44,8 +45,8 @@ class StaffEntry(_Strict):
 
 class GroupEntry(_Strict):
     name: str
-    platform: Literal["wecom_app", "wecom_robot", "dingtalk", "sandbox"] = "sandbox"
-    chat_id: str | None = None
+    platform: Literal["wecom_app", "wecom_robot", "wecom_aibot", "dingtalk", "sandbox"] = "sandbox"
+    chat_id: str | None = None  # wecom_aibot: the chatid the AI bot sees; webhook_key then is the fallback
     webhook_key: str | None = None
     receives: list[str] = []
 

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     qweather_api_key: SecretStr | None = Field(None, alias="QWEATHER_API_KEY")
     qweather_api_base: str = Field("https://devapi.qweather.com", alias="QWEATHER_API_BASE")
     smtp_url: SecretStr | None = Field(None, alias="SMTP_URL")
+    # WeCom 智能机器人 (AI bot): callback mode needs the token and key, long-connection mode the bot id and secret.
+    wecom_aibot_mode: Literal["callback", "ws"] = Field("callback", alias="WECOM_AIBOT_MODE")
+    wecom_aibot_token: SecretStr | None = Field(None, alias="WECOM_AIBOT_TOKEN")
+    wecom_aibot_encoding_aes_key: SecretStr | None = Field(None, alias="WECOM_AIBOT_ENCODING_AES_KEY")
+    wecom_aibot_id: str | None = Field(None, alias="WECOM_AIBOT_ID")
+    wecom_aibot_secret: SecretStr | None = Field(None, alias="WECOM_AIBOT_SECRET")
+    wecom_aibot_ws_url: str = Field("wss://openws.work.weixin.qq.com", alias="WECOM_AIBOT_WS_URL")
+    wecom_aibot_name: str = Field("OrderBot", alias="WECOM_AIBOT_NAME")  # the bot's display name, for @-mentions
 
     @field_validator("database_url")
     @classmethod
@@ -64,7 +72,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return v
 
-    @field_validator("wecom_encoding_aes_key")
+    @field_validator("wecom_encoding_aes_key", "wecom_aibot_encoding_aes_key")
     @classmethod
     def _aes_key_len(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) != 43:
@@ -78,6 +86,13 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return v.rstrip("/")
+
+    @field_validator("wecom_aibot_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v
 
     @property
     def is_sqlite(self) -> bool:

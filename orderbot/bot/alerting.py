@@ -27,7 +27,7 @@ from orderbot.core.rules.builtins import RULES, RuleDef
 from orderbot.core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
 from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
-from orderbot.messaging.notify import group_address
+from orderbot.messaging.notify import group_address, shows_buttons
 from orderbot.bot.reply import Button, Card, Chart, Reply
 
 log = logging.getLogger("orderbot.rules")
@@ -179,15 +179,17 @@ class RulesRunner:
 
     async def _destinations(self, session: AsyncSession, n: Notice, staff, addresses: dict) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
+        buttonless = False  # a group got it without its buttons: the owners get the card 1:1 as well
         for key, group in self.config.groups.items():
             if n.rule in group.receives and (address := group_address(key, group)) is not None:
                 out.append(address)
+                buttonless = buttonless or (not shows_buttons(group) and n.kind != "resolved")
         people: list[str] = []
         if n.rule == "eta_risk" and n.data.get("owner"):
             people.append(n.data["owner"])
         if n.rule == "repeat_orders" and n.kind == "firing":
             people += _with(staff, ["sales_director"])
-        if not out:
+        if not out or buttonless:
             people += _with(staff, rule_config(self.config, n.rule).owners)
         for staff_id in dict.fromkeys(people):
             if staff_id not in addresses:

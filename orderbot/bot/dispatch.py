@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
@@ -77,6 +77,10 @@ _STAFF_COLUMNS = (Staff.id, Staff.name, Staff.roles)
 _ASKER_BY = {platform: select(*_STAFF_COLUMNS).where(column == bindparam("user_id"), Staff.active.is_(True))
              for platform, column in (("wecom", Staff.wecom_userid), ("dingtalk", Staff.dingtalk_userid),
                                       (None, Staff.id))}
+# The WeCom AI bot sends the userid, or an open_userid when a member (not an admin) created the bot.
+_ASKER_BY["wecom_aibot"] = select(*_STAFF_COLUMNS).where(
+    or_(Staff.wecom_userid == bindparam("user_id"), Staff.wecom_open_userid == bindparam("user_id")),
+    Staff.active.is_(True))
 # Routes whose handler checks everything before its first write, so a refusal (DomainError) never leaves half a
 # change: they run without the savepoint (SAVEPOINT, RELEASE and the session's bookkeeping for them cost a good
 # share of a whole scan). A DomainError that still escapes one fails the event as a whole (the unit of work rolls

@@ -78,6 +78,9 @@ def _config_hints(settings: Settings, config) -> list[str]:
             hints.append(f"群 {key}（{group.name}）缺少 chat_id：发给这个群的消息会被跳过")
         elif group.platform == "wecom_robot" and not group.webhook_key:
             hints.append(f"群 {key}（{group.name}）缺少 webhook_key：发给这个群的消息会被跳过")
+        elif group.platform == "wecom_aibot" and not group.chat_id:
+            hints.append(f"群 {key}（{group.name}）缺少 chat_id（智能机器人看到的群 chatid）：发给这个群的消息会被跳过")
+    hints += _button_hints(settings, config)
     if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and \
             not any(g.platform == "wecom_robot" for g in config.groups.values()):
         hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
@@ -92,3 +95,27 @@ def _config_hints(settings: Settings, config) -> list[str]:
         if topic not in received:
             hints.append(f"没有群接收 {topic}")
     return hints
+
+
+def _button_hints(settings: Settings, config) -> list[str]:
+    """Which groups show card buttons, and how the others get them (the AI bot's and WeCom's limits)."""
+    out = []
+    for key, group in config.groups.items():
+        where = f"群 {key}（{group.name}）"
+        if group.platform in ("sandbox", "dingtalk"):
+            out.append(f"{where}：告警卡片带按钮")
+        elif group.platform == "wecom_aibot":
+            push = "长连接推送 markdown" if settings.wecom_aibot_mode == "ws" else \
+                ("消息推送 webhook（markdown）" if group.webhook_key else "无法推送（回调模式且没有 webhook_key）")
+            out.append(f"{where}：在群里@机器人得到的回答带按钮；告警经{push}发到群里、不带按钮，卡片另单独发给负责人")
+            if settings.wecom_aibot_mode != "ws" and not group.webhook_key:
+                out.append(f"{where}：智能机器人回调模式不能主动推送，请填 webhook_key（群设置 → 消息推送）或改用 WECOM_AIBOT_MODE=ws")
+        else:
+            out.append(f"{where}：告警不带按钮（{group.platform} 不支持交互卡片），卡片另单独发给负责人")
+    aibot = [settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key] \
+        if settings.wecom_aibot_mode == "callback" else [settings.wecom_aibot_id, settings.wecom_aibot_secret]
+    if any(aibot) and not all(aibot):
+        need = "WECOM_AIBOT_TOKEN、WECOM_AIBOT_ENCODING_AES_KEY" if settings.wecom_aibot_mode == "callback" \
+            else "WECOM_AIBOT_ID、WECOM_AIBOT_SECRET"
+        out.append(f"智能机器人（{settings.wecom_aibot_mode} 模式）需要 {need} 都设置，目前未启用")
+    return out

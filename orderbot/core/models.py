@@ -295,6 +295,7 @@ class Staff(Base):
     name: Mapped[str] = mapped_column(String(64))
     roles: Mapped[list[str]] = mapped_column(default=list)
     wecom_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wecom_open_userid: Mapped[str | None] = mapped_column(String(64), unique=True)  # AI bots made by members
     dingtalk_userid: Mapped[str | None] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -545,3 +546,28 @@ class PendingConfirmation(Base):
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     choice: Mapped[int | None] = mapped_column(Integer)
+
+
+class AibotChat(Base):
+    """A WeCom AI-bot conversation someone has talked to the bot in: the bot may push there (long connection)."""
+
+    __tablename__ = "aibot_chats"
+    chat_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # group chatid, or the userid for 1:1
+    chat_type: Mapped[str] = mapped_column(String(8))  # group single
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_user: Mapped[str | None] = mapped_column(String(64))
+
+
+class AibotFeedback(Base):
+    """A rating of one of the AI bot's answers (feedback_event): 1 accurate, 2 inaccurate, 3 withdrawn."""
+
+    __tablename__ = "aibot_feedback"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    feedback_id: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(128))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[int]] = mapped_column(JSON, default=list)

@@ -18,6 +18,7 @@ async def sync_staff(session: AsyncSession, config: BusinessConfig) -> int:
         row = existing.get(sid) or Staff(id=sid)
         row.name, row.roles, row.email = entry.name, list(entry.roles), entry.email
         row.wecom_userid, row.dingtalk_userid, row.active = entry.wecom_userid, entry.dingtalk_userid, True
+        row.wecom_open_userid = entry.wecom_open_userid
         if sid not in existing:
             session.add(row)
     for sid, row in existing.items():

@@ -21,6 +21,8 @@ class Addresses:
         person = await session.get(Staff, staff_id)
         if person is not None and person.wecom_userid and "wecom" in self.channels:
             return "wecom", f"user:{person.wecom_userid}"
+        if person is not None and person.wecom_userid and "wecom_aibot" in self.channels:
+            return "wecom_aibot", f"user:{person.wecom_userid}"
         if person is not None and person.dingtalk_userid and "dingtalk" in self.channels:
             return "dingtalk", f"user:{person.dingtalk_userid}"
         return "sandbox", f"user:{staff_id}"

@@ -30,6 +30,7 @@ class ChatMessage:
     at: datetime
     is_voice: bool = False
     media_id: str | None = None  # a voice message's media, for a speech-to-text hook
+    quote: str = ""  # the text of a quoted message (WeCom AI bot): context such as the order it names
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,23 @@ class EnterAgent:
     at: datetime
 
 
-InboundEvent = ChatMessage | ScanEvent | CardAction | EnterAgent
+@dataclass(frozen=True)
+class Feedback:
+    """A person rated a reply (WeCom AI bot feedback_event): 1 accurate, 2 inaccurate, 3 withdrawn."""
+
+    origin: Origin
+    dedupe_key: str
+    at: datetime
+    feedback_id: str = ""
+    rating: int = 0
+    comment: str = ""
+    reasons: tuple[int, ...] = ()
 
 
-_KINDS = {"chat": ChatMessage, "scan": ScanEvent, "card": CardAction, "enter": EnterAgent}
+InboundEvent = ChatMessage | ScanEvent | CardAction | EnterAgent | Feedback
+
+
+_KINDS = {"chat": ChatMessage, "scan": ScanEvent, "card": CardAction, "enter": EnterAgent, "feedback": Feedback}
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 
 
@@ -94,4 +108,6 @@ def event_from_dict(data: dict) -> InboundEvent:
     data["at"] = datetime.fromisoformat(data["at"])
     if cls is CardAction:
         data["selections"] = {k: tuple(v) for k, v in data.get("selections", {}).items()}
+    if cls is Feedback:
+        data["reasons"] = tuple(data.get("reasons", ()))
     return cls(**data)

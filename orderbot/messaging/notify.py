@@ -8,6 +8,16 @@ from orderbot.core import outbox
 from orderbot.bot.reply import Reply
 
 
+# Where a pushed message cannot carry buttons: a group robot (消息推送) takes no interactive cards, an app-created
+# group chat takes no template cards, and the AI bot may push only markdown into a group (cards 1:1 only).
+BUTTONLESS = frozenset({"wecom_robot", "wecom_app", "wecom_aibot"})
+
+
+def shows_buttons(group: GroupEntry) -> bool:
+    """Whether an alert pushed to this group keeps its buttons (else its card also goes 1:1 to the owners)."""
+    return group.platform not in BUTTONLESS
+
+
 def group_address(key: str, group: GroupEntry) -> tuple[str, str] | None:
     if group.platform == "sandbox":
         return "sandbox", f"group:{key}"
@@ -15,6 +25,8 @@ def group_address(key: str, group: GroupEntry) -> tuple[str, str] | None:
         return "wecom", f"chat:{group.chat_id}"
     if group.platform == "wecom_robot" and group.webhook_key:
         return "wecom_robot", f"robot:{group.webhook_key}"
+    if group.platform == "wecom_aibot" and group.chat_id:
+        return "wecom_aibot", f"chat:{group.chat_id}"
     if group.platform == "dingtalk" and group.chat_id:
         return "dingtalk", f"group:{group.chat_id}"
     return None

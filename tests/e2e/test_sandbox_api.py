@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from orderbot.app import create_app
-from orderbot.bot.intents import IntentParser, Vocabulary
 from orderbot.config import parse_config
 from orderbot.core.models import Channel, InboundEvent, Package
 from orderbot.core.staff import sync_staff

@@ -12,7 +12,6 @@ from sqlalchemy import func, select, update
 from wechatpy.enterprise.crypto import WeChatCrypto
 
 from orderbot.app import create_app
-from orderbot.bot.intents import IntentParser, Vocabulary
 from orderbot.core.models import Order, OutboxMessage, Package, Scan, Task
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import get_order, hold_customs, ingest_order, set_channel_frozen

@@ -175,7 +175,8 @@ async def test_red_alert_pauses_tells_owners_once_and_a_click_resumes(shop, conf
     worker = OutboxWorker(shop, {"wecom": wecom_sender, "email": EmailSender(smtp_url, sender="bot@shop.example"),
                                  "sandbox": sandbox}, clock, seed=1)
     assert await worker.run_once() == 4  # and the 义乌 order's customer, now that it has a tracking number
-    (sent,) = wecom_fake.messages
+    text, sent = wecom_fake.messages  # the whole notice, then the card with its button (cards keep content)
+    assert text["touser"] == "WuJun" and text["msgtype"] == "markdown" and "暴雪" in text["markdown"]["content"]
     assert sent["touser"] == "WuJun" and sent["msgtype"] == "template_card"
     assert sent["template_card"]["button_list"][0]["key"] == "courier_resume:深圳"
     await asyncio.sleep(0.05)

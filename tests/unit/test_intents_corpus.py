@@ -8,7 +8,7 @@ import pytest
 
 from orderbot.bot.intents import INTENT_NAMES
 
-from tests.intents.support import by_split, evaluate, load_corpus, make_parser
+from tests.intents.support import by_split, evaluate, load_corpus
 
 TRAIN_TARGET = 0.99
 TEST_TARGET = 0.97

@@ -10,7 +10,6 @@ from orderbot.bot.intents.ids import find_order_refs, find_skus
 from orderbot.bot.intents.numbers import find_durations, find_order_volumes, find_rankings
 from orderbot.bot.intents.text import cn_int, normalise, to_int
 
-from tests.intents.support import make_parser
 
 TUE = date(2026, 2, 10)  # a Tuesday in the middle of a month
 MON = date(2026, 3, 2)  # a Monday: "this week" is today alone

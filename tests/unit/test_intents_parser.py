@@ -15,7 +15,6 @@ from orderbot.bot.intents import (
 )
 from orderbot.core.models import Customer, Product, Staff
 
-from tests.intents.support import make_parser
 
 NOW = datetime.fromisoformat("2026-02-10T09:00:00+08:00")
 EXAMPLE_LINE = ('{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '

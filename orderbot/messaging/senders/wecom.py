@@ -102,9 +102,18 @@ def template_card(reply: Reply, agent_id: int) -> dict:
         "task_id": card.task_id,
         "button_list": [{"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]],
     }
-    if reply.text:
-        body["sub_title_text"] = reply.text[:112]
+    if reply.text:  # a summary: the whole text went before the card (`card_carries_all`)
+        first = reply.text.strip().split("\n", 1)[0]
+        body["sub_title_text"] = first[:60] + ("…" if len(first) > 60 or "\n" in reply.text.strip() else "")
     return body
+
+
+def card_carries_all(reply: Reply) -> bool:
+    """Whether the button card alone shows everything the reply says (else its markdown goes first, whole)."""
+    card = reply.card
+    return not (reply.text or reply.table or (reply.title and reply.title != card.title)) and \
+        len(card.title) <= 36 and len(card.description) <= 44 and len(card.fields) <= 6 and \
+        all(len(k) <= 10 and len(str(v)) <= 30 for k, v in card.fields)
 
 
 class WeComAppSender:
@@ -134,13 +143,12 @@ class WeComAppSender:
             return
         reply = Reply.from_dict(payload)
         steps: list[tuple[str, Any]] = []
-        if reply.card and reply.card.buttons and destination.startswith("user:"):
-            steps.append(("card", None))
-            text = ""
-        else:
-            text = reply_markdown(reply)
+        with_card = bool(reply.card and reply.card.buttons and destination.startswith("user:"))
+        text = "" if with_card and card_carries_all(reply) else reply_markdown(reply)
         for i, part in enumerate(split_utf8(text, APP_TEXT_LIMIT) if text else []):
             steps.append(("markdown", i))
+        if with_card:  # after the text it acts on; it carries the buttons and a summary
+            steps.append(("card", None))
         for i in range(len(reply.charts)):
             steps.append(("chart", i))
         for i in range(len(reply.files)):

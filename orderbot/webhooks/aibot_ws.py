@@ -1,0 +1,219 @@
+"""The WeCom AI bot over its long connection (WECOM_AIBOT_MODE=ws): no public URL, pushes allowed.
+
+One WebSocket to WECOM_AIBOT_WS_URL (aiohttp's client; Tencent's SDKs are Node, or Python packages of unverified
+origin): `aibot_subscribe` with the bot id and secret, a `ping` every `heartbeat` seconds (two missed acks drop
+the link), reconnect with exponential back-off (1 s → 30 s). Callbacks (`aibot_msg_callback`,
+`aibot_event_callback`) become the same inbound values as in callback mode and enter the same pipeline (the
+inbox dedupes a callback WeCom pushes again after a reconnect); answers leave through the outbox and
+`request()`, which echoes the callback's req_id and waits for WeCom's ack. A send while the link is down fails
+retryably, so the outbox sends it again after the reconnect (a stream keeps its id: replaced, never doubled).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import aiohttp
+
+from orderbot.messaging.inbound import CardAction, EnterAgent, Feedback
+from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
+from orderbot.messaging.senders.base import SendError
+from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
+from orderbot.webhooks.common import TaskTracker
+from orderbot.webhooks.wecom_aibot import UNREADABLE
+
+log = logging.getLogger("orderbot.wecom_aibot.ws")
+ACK_TIMEOUT = 5.0
+BACKOFF = (1.0, 30.0)
+
+
+class AibotWsClient:
+    def __init__(self, *, url: str, bot_id: str, secret: str, pipeline: InboundPipeline, http,
+                 clock: Callable[[], datetime], bot_name: str = "", heartbeat: float = 30.0,
+                 backoff: tuple[float, float] = BACKOFF):
+        self.url, self.bot_id, self._secret = url, bot_id, secret
+        self.pipeline, self.http, self.clock, self.bot_name = pipeline, http, clock, bot_name
+        self.heartbeat, self.backoff = heartbeat, backoff
+        self.connected = asyncio.Event()
+        self.connections = 0  # successful subscriptions, for tests and /metrics
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._pending: dict[str, asyncio.Future] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self.background = TaskTracker("wecom_aibot_ws")
+        self.sender = None  # the AI-bot sender: answers go straight back through it (set by the app)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run_forever())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.background.drain()
+
+    async def _run_forever(self) -> None:
+        delay = self.backoff[0]
+        while not self._stopping:
+            try:
+                if await self._session():
+                    delay = self.backoff[0]  # it was up: start over with a short wait
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("AI bot long connection failed: %s", type(exc).__name__)
+            except SendError as exc:
+                log.error("AI bot long connection refused: %s", exc)
+            finally:
+                self._down()
+            if self._stopping:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+
+    async def _session(self) -> bool:
+        """One connection: subscribe, then read until it ends. True if the subscription succeeded."""
+        async with self.http.ws_connect(self.url, heartbeat=None, autoping=True) as ws:
+            self._ws = ws
+            reader = asyncio.ensure_future(self._read(ws))
+            try:
+                ack = await self._send_wait("aibot_subscribe", {"bot_id": self.bot_id, "secret": self._secret})
+                del ack
+                self.connections += 1
+                self.connected.set()
+                log.info("AI bot long connection subscribed")
+                pinger = asyncio.ensure_future(self._ping(ws))
+                try:
+                    await reader
+                finally:
+                    pinger.cancel()
+                    await asyncio.gather(pinger, return_exceptions=True)
+                return True
+            finally:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+
+    def _down(self) -> None:
+        self.connected.clear()
+        self._ws = None
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(SendError("智能机器人长连接已断开，稍后重发", retry_after=2))
+        self._pending.clear()
+
+    async def _ping(self, ws) -> None:
+        missed = 0
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._send_wait("ping", {})
+                missed = 0
+            except SendError:
+                missed += 1
+                if missed >= 2:
+                    log.warning("AI bot long connection: two heartbeats unanswered, reconnecting")
+                    await ws.close()
+                    return
+
+    # --- frames ---------------------------------------------------------------------------------------------
+    async def request(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
+        """Send one frame and wait for WeCom's ack; frames answering the same req_id go one at a time."""
+        if not self.connected.is_set():
+            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
+        if req_id is None:
+            return await self._send_wait(cmd, body)
+        if len(self._locks) > 10_000:  # req_ids answered long ago
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        async with self._locks.setdefault(req_id, asyncio.Lock()):
+            return await self._send_wait(cmd, body, req_id=req_id)
+
+    async def _send_wait(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise SendError("智能机器人长连接已断开，稍后重发", retry_after=2)
+        rid = req_id or f"{cmd}_{uuid.uuid4().hex[:16]}"
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await ws.send_str(json.dumps({"cmd": cmd, "headers": {"req_id": rid}, "body": body}, ensure_ascii=False))
+            ack = await asyncio.wait_for(fut, ACK_TIMEOUT)
+        except (ConnectionResetError, aiohttp.ClientError) as exc:
+            raise SendError(f"智能机器人长连接发送失败：{type(exc).__name__}", retry_after=2) from exc
+        except TimeoutError:
+            raise SendError("智能机器人长连接 5 秒内没有确认", retry_after=2) from None
+        finally:
+            if self._pending.get(rid) is fut:
+                del self._pending[rid]
+        code = ack.get("errcode", 0)
+        if code:
+            retry = code in (-1, 45009, 846607)
+            raise SendError(f"智能机器人返回错误 {code}：{ack.get('errmsg', '')}", code=code,
+                            retry_after=60 if retry else None, permanent=not retry)
+        return ack
+
+    async def _read(self, ws) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                    return
+                continue
+            try:
+                frame = json.loads(msg.data)
+                rid = (frame.get("headers") or {}).get("req_id") or ""
+            except (json.JSONDecodeError, AttributeError):
+                log.warning("AI bot long connection: a frame that is not JSON was ignored")
+                continue
+            cmd = frame.get("cmd")
+            if not cmd:  # an ack of one of ours
+                fut = self._pending.get(rid)
+                if fut is not None and not fut.done():
+                    fut.set_result(frame)
+                continue
+            if cmd in ("aibot_msg_callback", "aibot_event_callback"):
+                body = frame.get("body") or {}
+                if ((body.get("event") or {}).get("eventtype")) == "disconnected_event":
+                    log.warning("AI bot long connection taken over by another connection of the same bot")
+                    return
+                self.background.spawn(self._callback(body, rid))
+
+    async def _callback(self, body: dict, req_id: str) -> None:
+        try:
+            event = to_event(body, mode="ws", received=self.clock(), bot_name=self.bot_name, req_id=req_id)
+        except BadMessage as exc:
+            log.warning("AI bot long connection: bad callback ignored: %s", exc)
+            return
+        if isinstance(event, Unreadable):
+            await self.request("aibot_respond_msg", {"msgtype": "stream", "stream": {
+                "id": event.stream_id, "finish": True, "content": UNREADABLE[event.kind]}}, req_id=req_id)
+            return
+        if event is None or isinstance(event, StreamPoll):
+            return
+        inbox_id = await self.pipeline.accept(event)
+        if inbox_id is None:
+            return  # pushed again after a reconnect: answered (or being answered) already
+        if self.sender is None or isinstance(event, Feedback):
+            self.pipeline.schedule(inbox_id, event)
+            return
+        # The answer goes straight back on this connection, stored as sent in the transaction that made it; if
+        # sending fails (the link dropped), the stored reply is reopened and the outbox sends it after the reconnect.
+        answer = PassiveAnswer(lambda reply: True)
+        urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
+        try:
+            processed = await self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer)
+        except Exception:  # recorded as failed, and the person told, by the pipeline
+            return
+        if processed is None or not processed.passive or processed.reply is None:
+            return
+        payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
+        try:
+            await self.sender.send(event.origin.reply_to, "reply", payload, {})
+        except SendError as exc:
+            log.info("AI bot answer to %s goes through the outbox: %s", event.origin.reply_to, exc)
+            await self.pipeline.reopen_reply(processed.outbox_id)

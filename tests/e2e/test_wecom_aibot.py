@@ -1,0 +1,313 @@
+"""The WeCom AI bot over real HTTP and a real WebSocket, against the fake platform, with the real dispatcher on
+SQLite and PostgreSQL: group @-questions with table and chart, 1:1 voice, card clicks by an owner and by someone
+else, retried callbacks, hostile bodies, and the long connection dropped mid-answer."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+from datetime import timedelta
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from orderbot.app import AIBOT_WS, create_app
+from orderbot.core.models import AibotChat, AibotFeedback, InboundEvent, OutboxMessage
+from orderbot.core.staff import sync_staff
+from orderbot.settings import load_settings
+from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.common import SENDERS
+from orderbot.webhooks.wecom_aibot import AIBOT
+
+from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
+from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+
+TOKEN, AES_KEY = "aibottoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+GROUP = "wrS7aGNQAApqNLsMLS_7RurTthP1vi5A"
+
+
+@pytest.fixture
+async def urls():
+    fake = ResponseUrls()
+    server = TestServer(fake.app())
+    await server.start_server()
+    fake.base = str(server.make_url("")).rstrip("/")
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+async def staffed(business, config):  # noqa: F811
+    async with business.write() as s:
+        await sync_staff(s, config)
+    return business
+
+
+@pytest.fixture
+async def wecom_bot(staffed, config, parser, urls):  # noqa: F811
+    settings = load_settings(env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY,
+                             WECOM_AIBOT_ID="aibFAKE")
+    app = create_app(settings, config=config, db=staffed, clock=lambda: NOW, parser=parser)
+    async with TestClient(TestServer(app)) as client:
+        async with aiohttp.ClientSession() as http:
+            driver = CallbackDriver(http, str(client.make_url("/wecom/aibot")), AibotCrypto(TOKEN, AES_KEY), urls)
+            yield client, driver
+
+
+def _png_md5_ok(item: dict) -> None:
+    png = base64.b64decode(item["image"]["base64"])
+    assert png.startswith(b"\x89PNG") and hashlib.md5(png).hexdigest() == item["image"]["md5"]
+
+
+async def test_group_question_answered_with_table_and_chart(wecom_bot):
+    client, driver = wecom_bot
+    body = driver.message("m-top3", "text", {"content": "@OrderBot 查看华东区2月6日延迟TOP3客户"}, user="WangLei",
+                          chat=GROUP)
+    final = await driver.ask(body)
+    stream = final["stream"]
+    assert stream["finish"] and "华东区2月6日延迟TOP3客户" in stream["content"]
+    assert "**客户C1** · 3 · 3 · 港口罢工" in stream["content"]
+    (image,) = stream["msg_item"]
+    _png_md5_ok(image)
+    assert driver.errors == []
+    async with client.app[AIBOT].pipeline.db.read() as s:
+        chat = await s.get(AibotChat, GROUP)
+    assert chat.chat_type == "group" and chat.last_user == "WangLei"
+
+
+async def test_voice_in_1to1_is_the_command_and_a_quote_gives_context(wecom_bot):
+    client, driver = wecom_bot
+    voice = driver.message("m-voice", "voice", {"content": "SO202602010003到哪了"}, user="LiuYang")
+    final = await driver.ask(voice)
+    assert "订单 SO202602010003" in final["stream"]["content"]
+    quoted = driver.message("m-quote", "text", {"content": "@OrderBot 这单到哪了"}, user="LiuYang", chat=GROUP,
+                            quote={"msgtype": "text", "text": {"content": "客户催 SO202602010003 了"}})
+    final = await driver.ask(quoted)
+    assert "订单 SO202602010003" in final["stream"]["content"]
+    image = driver.message("m-img", "image", {"url": "https://example.invalid/x"}, user="LiuYang")
+    status, reply = await driver.post(image)
+    assert status == 200 and reply["stream"]["finish"] and "看不懂图片" in reply["stream"]["content"]
+    assert driver.errors == []
+
+
+async def test_card_button_refused_for_others_and_done_by_its_owner(wecom_bot):
+    client, driver = wecom_bot
+    final = await driver.ask(driver.message("m-freeze", "text", {"content": "@OrderBot 冻结TikTok渠道"},
+                                            user="HePing", chat=GROUP))
+    # a typed write first says what will happen; only the asker's 确认 runs it
+    assert final["msgtype"] == "stream_with_template_card" and "将冻结 TikTok Shop 渠道" in final["stream"]["content"]
+    card = final["template_card"]
+    confirm = card["button_list"][0]
+    assert confirm["key"].startswith("confirm:")
+
+    def click(n, key, user, task_id):
+        event = {"card_type": "button_interaction", "event_key": key, "task_id": task_id}
+        return driver.post(driver.event(f"c-{n}", "template_card_event", event, user=user, chat=GROUP),
+                           "template_card_event")
+
+    status, refused = await click(1, confirm["key"], "WangLei", card["task_id"])
+    assert status == 200 and refused["response_type"] == "update_template_card" and refused["userids"] == ["WangLei"]
+    assert refused["template_card"]["button_list"][0]["key"] == confirm["key"]  # still there for the asker
+    status, done = await click(2, confirm["key"], "HePing", card["task_id"])
+    assert status == 200 and "userids" not in done
+    assert done["template_card"]["sub_title_text"].startswith("已冻结 TikTok Shop 渠道")
+    (undo,) = done["template_card"]["button_list"]
+    assert undo["key"] == "unfreeze:tiktok"
+    # the undo button on the result: refused for a salesperson (with who may), done by the channel operator
+    status, refused = await click(3, undo["key"], "WangLei", done["template_card"]["task_id"])
+    assert refused["userids"] == ["WangLei"] and "渠道运营" in refused["template_card"]["sub_title_text"]
+    status, undone = await click(4, undo["key"], "HePing", done["template_card"]["task_id"])
+    assert "userids" not in undone and undone["template_card"]["sub_title_text"].startswith("已解冻 TikTok Shop 渠道")
+    assert [b["text"] for b in undone["template_card"]["button_list"]] == ["已处理"]
+    assert driver.errors == []
+
+
+async def test_retried_callback_answered_once_and_feedback_stored(wecom_bot):
+    client, driver = wecom_bot
+    body = driver.message("m-retry", "text", {"content": "@OrderBot 查单 SO202602010001"}, user="LiuYang")
+    first = await driver.ask(body)
+    for _ in range(3):
+        status, again = await driver.post(body)
+        assert status == 200 and again["stream"]["id"] == first["stream"]["id"]
+    db = client.app[AIBOT].pipeline.db
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(InboundEvent))).scalar_one() == 1
+        assert (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 1
+    fb = {"id": "fb1", "type": 2, "content": "数字不对", "inaccurate_reason_list": [3]}
+    for _ in range(2):
+        status, reply = await driver.post(driver.event("f-1", "feedback_event", fb, user="LiuYang"), "feedback_event")
+        assert status == 200 and reply is None
+    await client.app[AIBOT].pipeline.drain()
+    async with db.read() as s:
+        (row,) = (await s.execute(select(AibotFeedback))).scalars().all()
+    assert (row.rating, row.comment, row.reasons, row.user_id) == (2, "数字不对", [3], "LiuYang")
+
+
+async def test_hostile_requests_refused_quickly(wecom_bot):
+    client, driver = wecom_bot
+    crypto = AibotCrypto(TOKEN, AES_KEY)
+    query, data = crypto.seal_request({"msgid": "x"}, nonce="n1", timestamp="1700000000")
+    started = time.perf_counter()
+    bad_sig = await client.post("/wecom/aibot", params={**query, "msg_signature": "0" * 40}, data=data)
+    garbage = await client.post("/wecom/aibot", params=query, data=b"\x00not json")
+    huge = await client.post("/wecom/aibot", params=query, data=b"{" + b" " * 200_000 + b"}")
+    no_query = await client.post("/wecom/aibot", data=data)
+    other_key = AibotCrypto(TOKEN, "a" * 43)
+    q2, d2 = other_key.seal_request({"msgid": "x"}, nonce="n2", timestamp="1700000000")
+    wrong_key = await client.post("/wecom/aibot", params=q2, data=d2)
+    assert time.perf_counter() - started < 2
+    assert (bad_sig.status, garbage.status, huge.status, no_query.status, wrong_key.status) == (401, 400, 413, 400, 400)
+    async with client.app[AIBOT].pipeline.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(InboundEvent))).scalar_one() == 0
+    echo = crypto.seal_request("1234567890", nonce="n3", timestamp="1700000001")
+    resp = await client.get("/wecom/aibot", params={**echo[0], "echostr": crypto.encrypt("1234567890")})
+    assert resp.status == 401  # signed over a different ciphertext
+    enc = crypto.encrypt("echo-me")
+    from orderbot.webhooks.aibot_crypto import signature
+    resp = await client.get("/wecom/aibot", params={"msg_signature": signature(TOKEN, "1", "n", enc), "timestamp": "1",
+                                                   "nonce": "n", "echostr": enc})
+    assert resp.status == 200 and await resp.text() == "echo-me"
+
+
+# --- long connection -----------------------------------------------------------------------------------------
+@pytest.fixture
+async def ws_bot(staffed, config, parser):  # noqa: F811
+    fake = FakeAibotWs()
+    server = TestServer(fake.app())
+    await server.start_server()
+    url = str(server.make_url("/")).replace("http://", "ws://")
+    settings = load_settings(env_file=None, WECOM_AIBOT_MODE="ws", WECOM_AIBOT_ID="aibFAKE",
+                             WECOM_AIBOT_SECRET="ws-secret", WECOM_AIBOT_WS_URL=url)
+    t0 = time.monotonic()  # time runs, so the outbox's retry after the drop comes due
+    app = create_app(settings, config=config, db=staffed, clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0),
+                     parser=parser)
+    async with TestClient(TestServer(app)) as client:
+        await asyncio.wait_for(fake.connected.wait(), 5)
+        yield client, fake
+    await server.close()
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws_bot):
+    client, fake = ws_bot
+    fake.drop_on_next_answer = True
+    body = {"msgid": "w-1", "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group", "from": {"userid": "LiuYang"},
+            "msgtype": "text", "text": {"content": "@OrderBot 查单 SO202602010003"}}
+    req = await fake.push_callback(body)
+    await _until(lambda: fake.subscribed >= 2 and any(a.get("stream", {}).get("finish") for a in fake.answers(req))
+                 and len([f for f in fake.frames if f["req_id"] == req]) >= 2)
+    (answer,) = fake.answers(req)  # sent twice (before and after the drop), seen once
+    assert "订单 SO202602010003" in answer["stream"]["content"]
+    await fake.push_callback(body)  # WeCom pushes it again after the reconnect: the inbox knows it
+    await asyncio.sleep(0.5)
+    assert len(fake.answers(req)) == 1 and not [r for r in fake.frames if r["req_id"] != req]
+    async with client.app[AIBOT_WS].pipeline.db.read() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert row.state == "sent" and row.attempts >= 2
+    assert fake.errors == []
+
+
+async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed(ws_bot):
+    client, fake = ws_bot
+    ask = {"msgid": "w-2", "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group", "from": {"userid": "HePing"},
+           "msgtype": "text", "text": {"content": "@OrderBot 冻结TikTok渠道"}}
+    req = await fake.push_callback(ask)
+    await _until(lambda: any(f.get("msgtype") == "template_card" for f in fake.answers(req)))
+    card = next(f for f in fake.answers(req) if f.get("msgtype") == "template_card")["template_card"]
+
+    async def click(msgid, key):
+        event = {"msgid": msgid, "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group",
+                 "from": {"userid": "HePing"}, "msgtype": "event", "event": {
+                     "eventtype": "template_card_event", "template_card_event": {
+                         "card_type": "button_interaction", "event_key": key, "task_id": card["task_id"]}}}
+        creq = await fake.push_callback(event, "aibot_event_callback")
+        await _until(lambda: fake.answers(creq))
+        (update,) = fake.answers(creq)
+        assert update["cmd"] == "aibot_respond_update_msg" and update["template_card"]["task_id"] == card["task_id"]
+        return update["template_card"]
+
+    confirm = card["button_list"][0]["key"]
+    assert confirm.startswith("confirm:")  # a typed write waits for its asker's 确认
+    assert (await click("w-3", confirm))["sub_title_text"].startswith("已冻结")
+    assert (await click("w-4", "unfreeze:tiktok"))["sub_title_text"].startswith("已解冻")
+    sender = client.app[SENDERS]["wecom_aibot"]
+    await sender.send(f"chat:{GROUP}", "reply", {"text": "告警：测试", "title": "告警"}, {})
+    assert fake.pushes[-1]["chatid"] == GROUP and "告警：测试" in fake.pushes[-1]["markdown"]["content"]
+    from orderbot.messaging.senders.base import SendError
+    with pytest.raises(SendError, match="webhook_key"):
+        await sender.send("chat:never-talked", "reply", {"text": "告警"}, {})
+    assert ("aibot_send_msg", 93006) in fake.errors
+
+
+async def test_enter_chat_gets_a_welcome_for_this_persons_roles(wecom_bot):
+    client, driver = wecom_bot
+    status, reply = await driver.post(driver.event("e-1", "enter_chat", user="LiuYang"), "enter_chat")
+    assert status == 200 and reply["msgtype"] == "text" and reply["text"]["content"].startswith("刘洋，你好")
+    status, reply = await driver.post(driver.event("e-2", "enter_chat", user="stranger"), "enter_chat")
+    assert status == 200 and reply is None
+    assert driver.errors == []
+
+
+# --- slow answers: streamed, or through the one-time response_url --------------------------------------------
+@pytest.fixture
+async def slow_bot(db, config, urls):
+    from tests.e2e.test_wecom_callback import Recorder
+    from orderbot.bot.reply import Reply
+
+    recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=2.0)
+    settings = load_settings(env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY)
+    app = create_app(settings, config=config, db=db, handler=recorder)
+    async with TestClient(TestServer(app)) as client:
+        async with aiohttp.ClientSession() as http:
+            driver = CallbackDriver(http, str(client.make_url("/wecom/aibot")), AibotCrypto(TOKEN, AES_KEY), urls)
+            yield client, driver, app[SENDERS]["wecom_aibot"].streams
+
+
+@pytest.mark.slow
+async def test_a_slow_answer_is_streamed_then_finished(slow_bot):
+    client, driver, _ = slow_bot
+    final = await driver.ask(driver.message("s-1", "text", {"content": "@OrderBot 本月报表"}, user="WangLei",
+                                            chat=GROUP))
+    assert final["stream"]["content"] == "### 慢报表\n\n好的：本月报表"
+    assert len(driver.timings) >= 3 and max(driver.timings) < 2  # the first frame came before the answer
+    assert driver.errors == [] and driver.urls.received == []
+
+
+@pytest.mark.slow
+async def test_an_answer_later_than_the_stream_goes_once_through_response_url(slow_bot, db):
+    client, driver, streams = slow_bot
+    streams.window = 0.5  # WeCom has stopped polling by the time the answer is ready
+    body = driver.message("s-2", "text", {"content": "@OrderBot 本月报表"}, user="WangLei", chat=GROUP)
+    status, first = await driver.post(body)
+    assert status == 200 and not first["stream"]["finish"]
+    await _until(lambda: driver.urls.received)
+    [(_, delivered)] = driver.urls.received
+    assert delivered == {"msgtype": "markdown", "markdown": {"content": "### 慢报表\n\n好的：本月报表"}}
+    async def sent() -> bool:
+        async with db.read() as s:
+            return (await s.execute(select(OutboxMessage.state))).scalar_one() == "sent"
+    deadline = time.monotonic() + 5
+    while not await sent():  # marked sent once the platform has taken it
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http:  # the platform refuses a second use
+        async with http.post(body["response_url"], json=delivered) as resp:
+            assert (await resp.json())["errcode"] != 0
+
+
+async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
+    client, driver = wecom_bot
+    final = await driver.ask(driver.message("u-1", "text", {"content": "@OrderBot 查单 SO202602010001"},
+                                            user="woAJ2GCAAAXtWyujaWJHDDGi0mACH71w", chat=GROUP))
+    assert "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w，填在 wecom_open_userid" in final["stream"]["content"]

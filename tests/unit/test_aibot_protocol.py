@@ -1,0 +1,132 @@
+"""The WeCom AI bot's protocol pieces without a network: the JSON-envelope crypto (against wechatpy's
+implementation of the same algorithm), callback parsing, and the stream store."""
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import datetime, timezone
+
+import pytest
+from wechatpy.crypto import PrpCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto
+
+from orderbot.bot.reply import Button, Card, Reply
+from orderbot.messaging.aibot_streams import PLACEHOLDER, StreamStore
+from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Feedback, event_from_dict, event_to_dict
+from orderbot.messaging.senders.wecom_aibot import card_update, stream_reply, task_id_for
+from orderbot.webhooks.aibot_crypto import AibotCrypto, CryptoError, signature
+from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, strip_mention, to_event
+
+TOKEN, KEY = "123456", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
+
+
+def test_crypto_matches_wechatpy_both_ways():
+    ours = AibotCrypto(TOKEN, KEY)
+    theirs = WeChatCrypto(TOKEN, KEY, "")
+    plain = '{"msgid":"m1","text":{"content":"查单 SO202602010001"}}'
+    assert ours.decrypt(PrpCrypto(theirs.key).encrypt(plain, "").decode()) == plain
+    encrypted = ours.encrypt(plain)
+    sig = signature(TOKEN, "1700000000", "n1", encrypted)
+    assert theirs.decrypt_message({"Encrypt": encrypted}, sig, "1700000000", "n1") == plain
+    envelope = ours.seal_reply({"msgtype": "stream"}, "n1", 1700000000)
+    assert envelope["nonce"] == "n1" and ours.open_reply(envelope) == {"msgtype": "stream"}
+
+
+def test_crypto_refuses_wrong_key_receive_id_and_garbage():
+    ours = AibotCrypto(TOKEN, KEY)
+    with pytest.raises(CryptoError):
+        AibotCrypto(TOKEN, "a" * 43).decrypt(ours.encrypt("x"))
+    with pytest.raises(CryptoError, match="receive id"):
+        ours.decrypt(AibotCrypto(TOKEN, KEY, "wwcorp").encrypt("x"))
+    for garbage in ("not base64!", base64.b64encode(b"short").decode(), ""):
+        with pytest.raises(CryptoError):
+            ours.decrypt(garbage)
+    assert not ours.signed("0" * 40, "1", "n", "enc")
+
+
+def _msg(**over):
+    body = {"msgid": "m1", "aibotid": "aib1", "chatid": "g1", "chattype": "group", "from": {"userid": "WangLei"},
+            "response_url": "https://x/r?c=1", "msgtype": "text", "text": {"content": "@OrderBot 查单 SO1"}}
+    body.update(over)
+    return body
+
+
+def test_messages_map_to_chat_messages_with_their_route():
+    event = to_event(_msg(), mode="callback", received=NOW, bot_name="OrderBot")
+    assert isinstance(event, ChatMessage) and event.text == "查单 SO1" and event.origin.chat_id == "g1"
+    route = dict(event.origin.reply_route)
+    assert route["response_url"] == "https://x/r?c=1" and route["kind"] == "msg" and route["stream"].startswith("s")
+    assert event.origin.reply_to == "chat:g1" and event.dedupe_key == "msg:m1"
+    assert event_from_dict(event_to_dict(event)) == event
+    mixed = to_event(_msg(msgtype="mixed", mixed={"msg_item": [{"msgtype": "text", "text": {"content": "@OrderBot 看"}},
+                                                               {"msgtype": "image", "image": {"url": "u"}},
+                                                               {"msgtype": "text", "text": {"content": "这单"}}]},
+                          quote={"msgtype": "text", "text": {"content": "SO202602010001"}}),
+                     mode="ws", received=NOW, bot_name="OrderBot", req_id="R1")
+    assert mixed.text == "看 这单" and mixed.quote == "SO202602010001" and dict(mixed.origin.reply_route)["req_id"] == "R1"
+    voice = to_event(_msg(chattype="single", chatid=None, msgtype="voice", voice={"content": "库存多少"}),
+                     mode="callback", received=NOW)
+    assert voice.is_voice and voice.text == "库存多少" and voice.origin.reply_to == "user:WangLei"
+    assert isinstance(to_event(_msg(msgtype="image", image={"url": "u"}), mode="callback", received=NOW), Unreadable)
+    assert to_event({"msgtype": "stream", "stream": {"id": "s1"}}, mode="callback", received=NOW) == StreamPoll("s1")
+    assert strip_mention("hello@OrderBot ", "OrderBot") == "hello"
+    assert strip_mention("@OrderBot2 在吗", "OrderBot") == "@OrderBot2 在吗"
+
+
+def test_events_and_bad_callbacks():
+    click = to_event(_msg(msgtype="event", event={"eventtype": "template_card_event", "template_card_event": {
+        "card_type": "button_interaction", "event_key": "alert_ack:7", "task_id": "t-1",
+        "selected_items": {"selected_item": [{"question_key": "q", "option_ids": {"option_id": ["a", "b"]}}]}}}),
+        mode="callback", received=NOW)
+    assert isinstance(click, CardAction) and click.key == "alert_ack:7" and click.selections == {"q": ("a", "b")}
+    assert dict(click.origin.reply_route)["task_id"] == "t-1"
+    enter = to_event(_msg(chattype="single", chatid=None, msgtype="event", event={"eventtype": "enter_chat"}),
+                     mode="callback", received=NOW)
+    assert isinstance(enter, EnterAgent)
+    fb = to_event(_msg(msgtype="event", event={"eventtype": "feedback_event", "feedback_event": {
+        "id": "f1", "type": 2, "content": "不对", "inaccurate_reason_list": [1, 4]}}), mode="callback", received=NOW)
+    assert isinstance(fb, Feedback) and (fb.rating, fb.reasons) == (2, (1, 4))
+    assert event_from_dict(event_to_dict(fb)) == fb
+    for bad in ({"msgtype": "text"}, _msg(**{"from": {}}), _msg(chatid=None), [1, 2],
+                _msg(msgtype="mixed", mixed={}), _msg(msgtype="event", event={"eventtype": "template_card_event"})):
+        with pytest.raises(BadMessage):
+            to_event(bad, mode="callback", received=NOW)
+
+
+async def test_stream_store_counts_an_answer_delivered_only_when_polled():
+    now = [0.0]
+    store = StreamStore(clock=lambda: now[0], window=330)
+    store.open("s1")
+    assert store.poll("s1")["stream"] == {"id": "s1", "finish": False, "content": PLACEHOLDER}
+    now[0] = 5
+    assert "已用 5 秒" in store.poll("s1")["stream"]["content"]
+    taken = store.finish("s1", {"id": "s1", "finish": True, "content": "答案"})
+    assert not taken.done() and store.live("s1")
+    assert store.poll("s1")["stream"]["content"] == "答案" and taken.done() and not store.live("s1")
+    assert store.poll("unknown")["stream"]["finish"]
+    store.open("s2")
+    now[0] = 400
+    assert not store.live("s2")
+    await asyncio.sleep(0)
+
+
+def test_button_cards_and_their_update():
+    reply = Reply(text="第一行摘要\n第二行细节", card=Card("冻结", buttons=(Button("撤销冻结", "unfreeze:x", 4),),
+                                                   task_id="freeze x/1"))
+    body, card, rest = stream_reply(reply, "s1", "seed")
+    assert "第二行细节" in body["content"] and rest == [] and card["sub_title_text"] == "第一行摘要"
+    assert card["task_id"] == "freeze_x_1" and task_id_for(None, "a") == task_id_for(None, "a")
+    refused = card_update(Reply(text="你的角色不能操作"), "freeze_x_1", "WangLei", card)
+    assert refused["userids"] == ["WangLei"] and refused["template_card"]["button_list"] == card["button_list"]
+    done = card_update(Reply(text="王磊 已解冻", meta={"subject": "x"}), "freeze_x_1", "HePing", card)
+    assert "userids" not in done and done["template_card"]["button_list"][0]["text"] == "已处理"
+
+
+def test_a_file_the_ai_bot_cannot_send_is_named_not_dropped():
+    from orderbot.bot.reply import Attachment
+
+    reply = Reply(text="证据包已生成", files=(Attachment("延迟证据.xlsx", b"x"),), meta={"subject": "e"})
+    body, _, _ = stream_reply(reply, "s1", "seed")
+    assert "延迟证据.xlsx 无法经智能机器人发送" in body["content"]
+    assert "延迟证据.xlsx" in card_update(reply, "t", "SunLi", None)["template_card"]["sub_title_text"]
