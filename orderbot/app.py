@@ -24,6 +24,7 @@ from orderbot.messaging.senders.wechat_mp import WeChatMpApi, WeChatMpSender
 from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.messaging.senders.wecom import WeComApi, WeComAppSender, WeComRobotSender
 from orderbot.messaging.worker import OutboxWorker, PlatformAlerts
+from orderbot.messaging.deadletters import DeadLetterNotices
 from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
 from orderbot.messaging.addresses import Addresses
 from orderbot.bot.alerting import RulesRunner
@@ -37,7 +38,7 @@ from orderbot.adapters.weather import DemoWeather, from_settings
 from orderbot.config import BusinessConfig, load_config
 from orderbot.core import outbox
 from orderbot.core.clock import Clock, system_clock
-from orderbot.db.engine import Database
+from orderbot.db.engine import Database, set_sqlite_driver
 from orderbot.settings import Settings
 from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom
 from orderbot.webhooks.dingtalk_stream import StreamRunner
@@ -69,8 +70,10 @@ def media_links(settings: Settings) -> MediaLinks:
 
 
 def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock, db: Database,
-                  links: MediaLinks) -> dict[str, Sender]:
-    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)}
+                  links: MediaLinks, *, demo: bool = False) -> dict[str, Sender]:
+    """The configured channels. The sandbox exists only in the demo: in `serve`, what no platform reaches is
+    dead with its reason, never "sent" to a sandbox nobody reads."""
+    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)} if demo else {}
     senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
     if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
         api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
@@ -94,7 +97,7 @@ def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock
 def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
     """Channels that can reach a person without a prior message from them (the DingTalk sender exists for
     session-webhook replies even without app credentials)."""
-    channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
+    channels = {c for c in ("wecom", "wechat_mp", "email", "sandbox") if c in senders}
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
         channels.add("dingtalk")
     return channels
@@ -128,6 +131,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     the intent parser and chart renderer at start-up and answers with the real handlers."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
     app[SETTINGS] = settings
+    set_sqlite_driver(settings.sqlite_driver)
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
     app[CLOCK] = clock = clock or system_clock
     app[METRICS] = Metrics()
@@ -136,8 +140,11 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     app[DB] = db = db if db is not None else Database.from_url(settings.database_url)
     http = LazyHttp()
     links = media_links(settings)
-    app[SENDERS] = senders if senders is not None else build_senders(settings, app[CONFIG], http, clock, db, links)
-    app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=alerts)
+    app[SENDERS] = senders if senders is not None else build_senders(settings, app[CONFIG], http, clock, db, links,
+                                                                      demo=demo)
+    app[WORKER] = OutboxWorker(db, app[SENDERS], clock, alerts=alerts,
+                               retry_window=timedelta(hours=settings.outbox_retry_window_hours),
+                               dead_letters=DeadLetterNotices(db, clock, reachable_channels(settings, app[SENDERS])))
     admins = [s.email for s in app[CONFIG].staff if s.email and {"admin", "management"} & set(s.roles)]
     if "email" in app[SENDERS] and admins:
         async def tell_admins(channel: str, message: str) -> None:

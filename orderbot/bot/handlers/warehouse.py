@@ -34,11 +34,12 @@ async def scan(event, ctx: Context) -> Reply:
         await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind="reply", now=ctx.now,
                              payload=Reply(title=notice.title, text=notice.text, charts=charts,
                                            digest_key=notice.digest_key).to_dict())
-    if result.customer is not None:
-        channel, destination, kind, payload = ctx.addresses.customer(result.customer)
-        await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind=kind, payload=payload,
-                             now=ctx.now, dedupe_key=f"ship:{result.customer.order_no}")
-    return Reply(text=result.message, meta={"subject": result.order_no or "", "audit": result.outcome})
+    message = result.message
+    # With no way to reach the customer, a task for customer service instead (and the packer is told so).
+    if result.customer is not None and not await ctx.addresses.notify_customer(ctx.session, result.customer,
+                                                                                now=ctx.now):
+        message = message.replace("已通知客户", "客户没有可用的联系方式，已转客服任务通知")
+    return Reply(text=message, meta={"subject": result.order_no or "", "audit": result.outcome})
 
 
 async def set_duty(name: str, ctx: Context) -> Reply:
