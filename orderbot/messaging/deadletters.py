@@ -1,7 +1,9 @@
 """One notice to the admins per burst of messages that went dead, through a channel that works.
 
 The outbox worker tells `note()` of every message it gives up on (retry window over, permanent refusal,
-malformed row, no such channel). `flush()` queues, at most once per `quiet` period, one summary per admin
+malformed row, no such channel). `flush()` queues, once the burst has settled (`settle` after its first death,
+longer than the worker's back-off cap, so one outage's messages die into one burst) and at most once per
+`quiet` period, one summary per admin
 (staff with the `admin` role): in chat through the first of their platforms that is configured and not among the
 channels that just failed, and by email when SMTP is set and they have an address. Deaths during the quiet
 period are kept and summed into the next notice, so a burst of 5,000 is one message, not 5,000.
@@ -29,19 +31,24 @@ SHOW_REASONS = 5
 
 class DeadLetterNotices:
     def __init__(self, db: Database, clock: Callable[[], datetime], channels: set[str], *,
-                 quiet: timedelta = timedelta(hours=1)):
-        self.db, self.clock, self.channels, self.quiet = db, clock, channels, quiet
+                 quiet: timedelta = timedelta(hours=1), settle: timedelta = timedelta(minutes=15)):
+        self.db, self.clock, self.channels, self.quiet, self.settle = db, clock, channels, quiet, settle
         self.pending: list[tuple[str, str, str]] = []  # (channel, destination, reason)
+        self.first_pending_at: datetime | None = None
         self.last_sent: datetime | None = None
         self.sent = 0  # notices queued (per admin and channel), for tests and /metrics
 
     def note(self, channel: str, destination: str, reason: str) -> None:
+        if not self.pending:
+            self.first_pending_at = self.clock()
         self.pending.append((channel, destination, reason))
 
     async def flush(self) -> int:
         """Queue the summary if deaths are pending and the quiet period is over; returns notices queued."""
         now = self.clock()
         if not self.pending or (self.last_sent is not None and now - self.last_sent < self.quiet):
+            return 0
+        if self.first_pending_at is not None and now - self.first_pending_at < self.settle:
             return 0
         burst, self.pending = self.pending, []
         failing = {channel for channel, _, _ in burst}
