@@ -101,6 +101,42 @@ async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: st
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
 
 
+def _retry_many_statement(count_attempt: bool, failed: bool):
+    values: dict[str, Any] = {"next_attempt_at": bindparam("at"), "last_error": bindparam("error")}
+    if not count_attempt:
+        values["attempts"] = _T.c.attempts - 1
+    if failed:
+        values["first_attempt_at"] = func.coalesce(_T.c.first_attempt_at, bindparam("failed_at"))
+    return update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(**values)
+
+
+_RETRY_MANY = {(c, f): _retry_many_statement(c, f) for c in (True, False) for f in (True, False)}
+
+
+async def mark_retry_many(session: AsyncSession, ids: list[int], at: datetime, error: str, *,
+                          count_attempt: bool = False, failed_at: datetime | None = None) -> None:
+    """`mark_retry` for many rows in one statement (a destination's backlog going back to wait)."""
+    if not ids:
+        return
+    params: dict[str, Any] = {"ids": ids, "at": at, "error": error[:2000]}
+    if failed_at is not None:
+        params["failed_at"] = failed_at
+    await run_core(session, _RETRY_MANY[(count_attempt, failed_at is not None)], params)
+
+
+async def probe(session: AsyncSession, channel: str, now: datetime) -> bool:
+    """Make the oldest message of `channel` that waits out a back-off due now: one try tells whether the
+    platform is back (a half-open circuit breaker), without waiting out every message's back-off."""
+    oldest = (select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
+                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
+              .order_by(_T.c.id).limit(1))
+    if session.bind.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(oldest))
+                                   .values(next_attempt_at=now))
+    return result.rowcount == 1
+
+
 async def uncount(session: AsyncSession, ids: list[int]) -> None:
     """Take back the attempt a claim counted for rows this worker is still sending (a lease that ran out
     while the send was in flight): the send in flight records the outcome."""
@@ -111,10 +147,12 @@ async def uncount(session: AsyncSession, ids: list[int]) -> None:
 async def pull_forward(session: AsyncSession, channel: str, now: datetime) -> int:
     """A channel works again: its messages waiting out a back-off are due now (they never wait out a long
     back-off after the outage ended). Rows only waiting for a rate window are left alone."""
-    result = await session.execute(update(OutboxMessage).where(
-        OutboxMessage.channel == channel, OutboxMessage.state == "pending",
-        OutboxMessage.first_attempt_at.is_not(None), OutboxMessage.next_attempt_at > now)
-        .values(next_attempt_at=now))
+    waiting = select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
+                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
+    if session.bind.dialect.name == "postgresql":  # rows another worker's transaction holds are its business:
+        waiting = waiting.with_for_update(skip_locked=True)  # skip them, never wait (or deadlock) for them
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
+                                   .values(next_attempt_at=now))
     return result.rowcount
 
 

@@ -6,8 +6,9 @@ Nothing is dropped and nothing is marked sent that nobody received:
 * a transient failure (network, timeout, HTTP 5xx, "system busy") backs off exponentially with jitter up to
   `backoff_cap`, for up to `retry_window` after the message's first failed try; then it is dead with the reason,
   and the admins get one notice per burst (`DeadLetterNotices`). The rest of that destination waits with it, in
-  order. When a channel works again, its messages waiting out a back-off are pulled forward: an outage heals
-  by itself, no resends;
+  order. While a channel fails, one of its messages is tried every `PROBE_EVERY` seconds ahead of its back-off
+  (a half-open circuit breaker); when a send on it works again, its messages waiting out a back-off are pulled
+  forward: an outage heals by itself within seconds, no resends;
 * a permanent refusal, or a send that raises for the row's own content (ValueError/KeyError/TypeError … while
   rendering, e.g. a DingTalk `sessionWebhookExpiredTime` of "abc"), is dead at once with that reason, and the
   next message for the same destination goes on.
@@ -40,6 +41,7 @@ RATE_WAIT = "等待限流窗口"
 CONTENT_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 SEND_TIMEOUT = 30.0  # seconds of wall time one send (all its HTTP calls) may take
 LEASE_BUDGET = outbox.LEASE.total_seconds() - SEND_TIMEOUT - 5  # a drain starts no send after this (wall s)
+PROBE_EVERY = 15.0  # seconds between probes of a failing channel (one message tried ahead of its back-off)
 @dataclass
 class PlatformAlerts:
     """Configuration problems a person must fix (e.g. untrusted IP): logged, shown in /healthz, and handed to
@@ -115,6 +117,7 @@ class OutboxWorker:
         self._inflight: set[int] = set()  # ids a drain of this worker holds (claimed, not yet recorded)
         self._drains: set[asyncio.Task] = set()
         self._failing: set[str] = set()  # channels whose last send failed transiently
+        self._probed: dict[str, datetime] = {}  # when a failing channel was last probed
         self.wake = asyncio.Event()
         self._delivered: list[tuple[list[int], str | None]] = []  # sent, not yet recorded
         self._record_lock = asyncio.Lock()
@@ -132,9 +135,16 @@ class OutboxWorker:
         return sum(results)
 
     async def _dispatch(self) -> list[asyncio.Task]:
-        """Claim what is due and start a drain per destination in its channel's lane; do not wait for them."""
+        """Claim what is due and start a drain per destination in its channel's lane; do not wait for them.
+        A failing channel is probed every `PROBE_EVERY` seconds: one message is tried ahead of its back-off."""
+        now = self.clock()
+        probes = [c for c in self._failing
+                  if c not in self._probed or (now - self._probed[c]).total_seconds() >= PROBE_EVERY]
         async with self.db.write() as session:
-            claimed = await outbox.claim_due(session, self.clock(), self.batch)
+            for channel in probes:
+                self._probed[channel] = now
+                await outbox.probe(session, channel, now)
+            claimed = await outbox.claim_due(session, now, self.batch)
             again = [m.id for m in claimed if m.id in self._inflight]
             if again:  # our own drain still holds them (its lease ran out on the clock): it records the outcome
                 await outbox.uncount(session, again)
@@ -208,7 +218,6 @@ class OutboxWorker:
                 await self._put_back(rest, wait_until, RATE_WAIT)
                 break
             progress = dict(msg.payload.get("_progress", {}))
-            self.limiter.record(key, now)
             try:
                 async with asyncio.timeout(self.send_timeout):
                     note = await sender.send(msg.destination, msg.kind, msg.payload, progress)
@@ -223,6 +232,7 @@ class OutboxWorker:
                 log.exception("outbox #%s to %s:%s: unexpected error", msg.id, msg.channel, msg.destination)
                 failure = SendError(f"发送出错：{type(exc).__name__}: {exc}")
             else:
+                self.limiter.record(key, now)  # what the platform accepted counts against its limit
                 self._delivered.append(([msg.id], note))
                 if folded:
                     self._delivered.append((folded, f"汇总进 #{msg.id}"))
@@ -247,10 +257,7 @@ class OutboxWorker:
 
     async def _put_back(self, items: list[tuple[Claimed, list[int]]], at: datetime, reason: str) -> None:
         async with self.db.write() as session:
-            for m, folded in items:
-                await outbox.mark_retry(session, m.id, at, reason, count_attempt=False)
-                for fid in folded:
-                    await outbox.mark_retry(session, fid, at, reason, count_attempt=False)
+            await outbox.mark_retry_many(session, [i for m, folded in items for i in [m.id, *folded]], at, reason)
 
     async def _malformed(self, msg: Claimed, folded: list[int], exc: Exception) -> None:
         error = f"消息内容无法发送（{type(exc).__name__}: {exc}），不再重试"
@@ -279,8 +286,6 @@ class OutboxWorker:
         async with self.db.write() as session:
             if progress and not folded:
                 await outbox.save_progress(session, msg.id, {**msg.payload, "_progress": progress})
-            for fid in folded:  # folded messages go back as themselves; the digest is rebuilt next time
-                await outbox.mark_retry(session, fid, now, "汇总消息发送失败，单独重试", count_attempt=False)
             first = msg.first_attempt_at or now
             if exc.permanent:
                 dead.append((msg, error))
@@ -289,29 +294,33 @@ class OutboxWorker:
             if dead:
                 await outbox.mark_dead(session, msg.id, dead[0][1])
                 log.warning("outbox #%s to %s:%s is dead: %s", msg.id, msg.channel, msg.destination, dead[0][1])
+            if rate:
+                self.limiter.penalise(key, limit, now + timedelta(seconds=exc.retry_after))
+                delay = exc.retry_after
             else:
-                if rate:
-                    self.limiter.penalise(key, limit, now + timedelta(seconds=exc.retry_after))
-                    delay = exc.retry_after
-                else:
-                    delay = backoff(msg.attempts, self._rng, cap=self.backoff_cap)
-                at = now + timedelta(seconds=delay)
+                delay = backoff(msg.attempts, self._rng, cap=self.backoff_cap)
+            at = now + timedelta(seconds=delay)
+            for fid in folded:  # folded messages go back as themselves (the digest is rebuilt), in their turn
+                await outbox.mark_retry(session, fid, now if exc.permanent else at, "汇总消息发送失败，单独重试",
+                                        count_attempt=False)
+            if not dead:
                 await outbox.mark_retry(session, msg.id, at, error, failed_at=None if rate else now)
             if exc.permanent:
                 return False
-            # Rate error or outage: the rest of this destination waits with it, in order.
-            at = now + timedelta(seconds=exc.retry_after or 0) if rate else None
+            # Rate error or outage: the rest of this destination waits as long, in order (one probe per
+            # destination, not one per message).
+            waiting: list[int] = []
+            folded_rest: list[int] = []
             for m, mfolded in rest:
                 if transient and self._window_over(m.first_attempt_at, now):
                     reason = f"{error}（自首次发送起 {_hours(self.retry_window)} 内重试均未成功）"
                     await outbox.mark_dead(session, m.id, reason)
                     dead.append((m, reason))
                 else:
-                    when = at or now + timedelta(seconds=backoff(1, self._rng, cap=self.backoff_cap))
-                    await outbox.mark_retry(session, m.id, when, error, count_attempt=False,
-                                            failed_at=None if rate else now)
-                for fid in mfolded:
-                    await outbox.mark_retry(session, fid, at or now, error, count_attempt=False)
+                    waiting.append(m.id)
+                folded_rest += mfolded
+            await outbox.mark_retry_many(session, waiting, at, error, failed_at=None if rate else now)
+            await outbox.mark_retry_many(session, folded_rest, at, error)
         for m, reason in dead:
             self._note_dead(m, reason)
         return True
