@@ -31,7 +31,6 @@ from orderbot.webhooks.common import (
 
 log = logging.getLogger("orderbot.app")
 AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
-AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
 
 
 async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every: float = 30.0) -> None:

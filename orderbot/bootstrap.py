@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -31,11 +32,12 @@ from orderbot.bot.reply import Reply
 from orderbot.config import BusinessConfig, load_config
 from orderbot.core import outbox
 from orderbot.core.clock import Clock, system_clock
-from orderbot.db.engine import Database
+from orderbot.db.engine import Database, set_sqlite_driver
 from orderbot.jobs.scheduler import JobSpec
 from orderbot.jobs.standard import standard_jobs
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.aibot_streams import StreamStore
+from orderbot.messaging.deadletters import DeadLetterNotices
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.pipeline import Handler, InboundPipeline
 from orderbot.messaging.senders.base import Sender
@@ -72,8 +74,10 @@ def media_links(settings: Settings) -> MediaLinks:
 
 
 def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock, db: Database,
-                  links: MediaLinks) -> dict[str, Sender]:
-    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)}
+                  links: MediaLinks, *, demo: bool = False) -> dict[str, Sender]:
+    """The configured channels. The sandbox exists only in the demo: in `serve`, what no platform reaches is
+    dead with its reason, never "sent" to a sandbox nobody reads."""
+    senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)} if demo else {}
     senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
     if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
         api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
@@ -109,7 +113,7 @@ def aibot_mode(settings: Settings) -> str | None:
 def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
     """Channels that can reach a person without a prior message from them (the DingTalk sender exists for
     session-webhook replies even without app credentials)."""
-    channels = {c for c in ("wecom", "wechat_mp", "email") if c in senders}
+    channels = {c for c in ("wecom", "wechat_mp", "email", "sandbox") if c in senders}
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
         channels.add("dingtalk")
     if aibot_mode(settings) == "ws" and "wecom_aibot" in senders:  # only the long connection may push 1:1
@@ -199,15 +203,18 @@ def build(settings: Settings, config: BusinessConfig | None = None, *, db: Datab
           parser=None, demo: bool = False) -> Services:
     """The object graph. `handler` replaces the dispatcher (transport tests pass a recorder); `parser` lets
     tests share one intent parser; `senders` replaces the platform senders; `demo` adds the demo weather."""
+    set_sqlite_driver(settings.sqlite_driver)
     config = config if config is not None else load_config(settings.config_path)
     clock = clock or system_clock
     owns_db = db is None
     db = db if db is not None else Database.from_url(settings.database_url)
     http = LazyHttp()
     links = media_links(settings)
-    senders = senders if senders is not None else build_senders(settings, config, http, clock, db, links)
+    senders = senders if senders is not None else build_senders(settings, config, http, clock, db, links, demo=demo)
     alerts = PlatformAlerts()
-    worker = OutboxWorker(db, senders, clock, alerts=alerts)
+    worker = OutboxWorker(db, senders, clock, alerts=alerts,
+                          retry_window=timedelta(hours=settings.outbox_retry_window_hours),
+                          dead_letters=DeadLetterNotices(db, clock, reachable_channels(settings, senders)))
     admins = [s.email for s in config.staff if s.email and {"admin", "management"} & set(s.roles)]
     if "email" in senders and admins:
         alerts.notify = _admin_notice(db, clock, admins)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, alias="ORDERBOT_MAX_BODY_BYTES", ge=1024)
     cache_dir: Path = Field(Path.home() / ".cache" / "orderbot", alias="ORDERBOT_CACHE_DIR")
     metrics_token: SecretStr | None = Field(None, alias="ORDERBOT_METRICS_TOKEN")
+    sqlite_driver: Literal["auto", "inline", "stock"] = Field("auto", alias="ORDERBOT_SQLITE_DRIVER")
+    outbox_retry_window_hours: float = Field(24.0, alias="ORDERBOT_OUTBOX_RETRY_WINDOW_HOURS", gt=0, le=24 * 14)
 
     wecom_corp_id: str | None = Field(None, alias="WECOM_CORP_ID")
     wecom_agent_id: int | None = Field(None, alias="WECOM_AGENT_ID")

@@ -23,6 +23,8 @@ from orderbot.db.engine import Database, make_engine
 from orderbot.db.migrate import upgrade
 
 PG_URL = os.environ.get("ORDERBOT_TEST_PG_URL")
+# ORDERBOT_SQLITE_DRIVER=stock runs the SQLite cases on SQLAlchemy's stock aiosqlite driver (the fallback).
+SQLITE_DRIVER = os.environ.get("ORDERBOT_SQLITE_DRIVER") or None
 LAYERS = ("unit", "integration", "e2e")
 
 
@@ -105,7 +107,7 @@ def pg_engine(url: str, connect_args: dict):
 async def db(db_url_info):
     url, connect_args = db_url_info
     if url.startswith("sqlite"):
-        database = Database.from_url(url)
+        database = Database.from_url(url, driver=SQLITE_DRIVER)
     else:
         database = Database(pg_engine(url, connect_args))
         async with database.engine.begin() as conn:

@@ -12,11 +12,15 @@ log = logging.getLogger("orderbot")
 
 def _settings(**overrides) -> Settings:
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         for name, msg in exc.problems:
             print(f"环境变量 {name}: {msg}", file=sys.stderr)
         raise SystemExit(2) from None
+    from orderbot.db.engine import set_sqlite_driver
+
+    set_sqlite_driver(settings.sqlite_driver)
+    return settings
 
 
 def _config(settings: Settings, required: bool = False, example_fallback: bool = False):

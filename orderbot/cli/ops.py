@@ -63,16 +63,28 @@ def cmd_outbox(args) -> int:
                 counts = await outbox.counts(session)
         finally:
             await db.dispose()
-        print(f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}")
+        print(f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}"
+              "（时间为本机时区）")
         for r in rows:
-            preview = (r.payload.get("title") or r.payload.get("text") or r.kind or "").replace("\n", " ")[:40]
-            line = f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  {r.created_at:%Y-%m-%d %H:%M}  {preview}"
-            if r.last_error:
-                line += f"\n      原因：{r.last_error}"
-            print(line)
+            print(_outbox_line(r))
         return 0
 
     return asyncio.run(run())
+
+def _when(at) -> str:
+    return at.astimezone().strftime("%m-%d %H:%M:%S") if at is not None else "—"
+
+
+def _outbox_line(r) -> str:
+    """One message: id, where, attempts, first try, next try (pending only), created, a preview, the reason."""
+    preview = (r.payload.get("title") or r.payload.get("text") or r.kind or "").replace("\n", " ")[:40]
+    next_try = _when(r.next_attempt_at) if r.state == "pending" else "—"
+    line = (f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  首次尝试 {_when(r.first_attempt_at)}  "
+            f"下次尝试 {next_try}  创建 {_when(r.created_at)}  {preview}")
+    if r.last_error:
+        line += f"\n      原因：{r.last_error}"
+    return line
+
 
 # --- rules ---------------------------------------------------------------------------------------------------
 def cmd_rules(args) -> int:

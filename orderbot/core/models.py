@@ -375,6 +375,7 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    first_attempt_at: Mapped[datetime | None]  # first failed try: retries end `retry window` after it
 
 
 class AuditEntry(Base):

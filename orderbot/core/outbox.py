@@ -3,6 +3,9 @@
 A worker claims due rows with a lease (so a crashed worker's rows come back after the lease), sends them, and
 marks them sent, retried later, or dead. Claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL so several workers
 never take the same row; SQLite writers are serialised by `BEGIN IMMEDIATE`.
+
+A message with no way to reach its recipient is queued on the `UNREACHABLE` channel: it is stored dead at once,
+with the reason, and never handed to any sender (nothing is marked sent that nobody received).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from orderbot.core.models import OutboxMessage
 from orderbot.core.sqlutil import insert_once_statements, run_core
 
 LEASE = timedelta(seconds=60)
+UNREACHABLE = "unreachable"  # the channel of a message nobody can be reached for: stored dead with the reason
 _ENQUEUE_ONCE = insert_once_statements(OutboxMessage.__table__, ["dedupe_key"])
 _T = OutboxMessage.__table__
 _MARK_SENT = update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(
@@ -32,13 +36,27 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    first_attempt_at: datetime | None = None
+
+
+def unreachable_reason(destination: str) -> str:
+    """Why a message queued on `UNREACHABLE` for `staff:<id>` / `customer:<id>` / `group:<key>` cannot go."""
+    kind, _, who = destination.partition(":")
+    if kind == "staff":
+        return f"员工 {who} 没有可用的企业微信或钉钉账号（或该渠道未配置），消息无法送达"
+    if kind == "customer":
+        return f"客户 {who} 没有公众号 openid 也没有邮箱（或对应渠道未配置），无法通知，已转客服任务"
+    return f"{destination} 没有可用的渠道，消息无法送达"
 
 
 async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind: str, payload: dict[str, Any],
                   now: datetime, dedupe_key: str | None = None) -> bool:
-    """Queue one message; with a dedupe key, the same message is queued once however often this runs."""
+    """Queue one message; with a dedupe key, the same message is queued once however often this runs.
+    On the `UNREACHABLE` channel the row is stored dead at once, with the reason."""
     row = {"channel": channel, "destination": destination, "kind": kind, "payload": payload, "state": "pending",
            "attempts": 0, "next_attempt_at": now, "created_at": now, "dedupe_key": dedupe_key}
+    if channel == UNREACHABLE:
+        row.update(state="dead", last_error=unreachable_reason(destination))
     if dedupe_key is None:
         session.add(OutboxMessage(**row))
         return True
@@ -53,7 +71,7 @@ def _claim_statement(postgresql: bool):
         due = select(due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED").c.id)
     return (update(_T).where(_T.c.id.in_(due)).values(next_attempt_at=bindparam("until"), attempts=_T.c.attempts + 1)
             .returning(_T.c.id, _T.c.channel, _T.c.destination, _T.c.kind, _T.c.payload, _T.c.attempts,
-                       _T.c.created_at))
+                       _T.c.created_at, _T.c.first_attempt_at))
 
 
 _CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
@@ -65,7 +83,7 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 100) -> l
     rows = await run_core(session, _CLAIM[session.bind.dialect.name],
                           {"now": now, "limit": limit, "until": now + LEASE})
     return sorted((Claimed(row.id, row.channel, row.destination, row.kind, dict(row.payload), row.attempts,
-                           row.created_at) for row in rows), key=lambda c: c.id)
+                           row.created_at, row.first_attempt_at) for row in rows), key=lambda c: c.id)
 
 
 async def mark_sent(session: AsyncSession, ids: list[int], now: datetime, note: str | None = None) -> None:
@@ -73,11 +91,69 @@ async def mark_sent(session: AsyncSession, ids: list[int], now: datetime, note: 
 
 
 async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str, *,
-                     count_attempt: bool = True) -> None:
+                     count_attempt: bool = True, failed_at: datetime | None = None) -> None:
+    """Due again at `at`. `failed_at`: a try failed then (the first one starts the retry window)."""
     values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:2000]}
     if not count_attempt:
         values["attempts"] = OutboxMessage.attempts - 1
+    if failed_at is not None:
+        values["first_attempt_at"] = func.coalesce(OutboxMessage.first_attempt_at, failed_at)
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
+
+
+def _retry_many_statement(count_attempt: bool, failed: bool):
+    values: dict[str, Any] = {"next_attempt_at": bindparam("at"), "last_error": bindparam("error")}
+    if not count_attempt:
+        values["attempts"] = _T.c.attempts - 1
+    if failed:
+        values["first_attempt_at"] = func.coalesce(_T.c.first_attempt_at, bindparam("failed_at"))
+    return update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(**values)
+
+
+_RETRY_MANY = {(c, f): _retry_many_statement(c, f) for c in (True, False) for f in (True, False)}
+
+
+async def mark_retry_many(session: AsyncSession, ids: list[int], at: datetime, error: str, *,
+                          count_attempt: bool = False, failed_at: datetime | None = None) -> None:
+    """`mark_retry` for many rows in one statement (a destination's backlog going back to wait)."""
+    if not ids:
+        return
+    params: dict[str, Any] = {"ids": ids, "at": at, "error": error[:2000]}
+    if failed_at is not None:
+        params["failed_at"] = failed_at
+    await run_core(session, _RETRY_MANY[(count_attempt, failed_at is not None)], params)
+
+
+async def probe(session: AsyncSession, channel: str, now: datetime) -> bool:
+    """Make the oldest message of `channel` that waits out a back-off due now: one try tells whether the
+    platform is back (a half-open circuit breaker), without waiting out every message's back-off."""
+    oldest = (select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
+                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
+              .order_by(_T.c.id).limit(1))
+    if session.bind.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(oldest))
+                                   .values(next_attempt_at=now))
+    return result.rowcount == 1
+
+
+async def uncount(session: AsyncSession, ids: list[int]) -> None:
+    """Take back the attempt a claim counted for rows this worker is still sending (a lease that ran out
+    while the send was in flight): the send in flight records the outcome."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                          .values(attempts=OutboxMessage.attempts - 1))
+
+
+async def pull_forward(session: AsyncSession, channel: str, now: datetime) -> int:
+    """A channel works again: its messages waiting out a back-off are due now (they never wait out a long
+    back-off after the outage ended). Rows only waiting for a rate window are left alone."""
+    waiting = select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
+                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
+    if session.bind.dialect.name == "postgresql":  # rows another worker's transaction holds are its business:
+        waiting = waiting.with_for_update(skip_locked=True)  # skip them, never wait (or deadlock) for them
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
+                                   .values(next_attempt_at=now))
+    return result.rowcount
 
 
 async def mark_dead(session: AsyncSession, msg_ids: int | list[int], error: str) -> None:
@@ -95,7 +171,8 @@ async def resend(session: AsyncSession, msg_id: int, now: datetime) -> bool:
     """Put a dead message back in the queue (`orderbot outbox --resend ID`)."""
     result = await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id,
                                                                OutboxMessage.state == "dead")
-                                   .values(state="pending", attempts=0, next_attempt_at=now))
+                                   .values(state="pending", attempts=0, next_attempt_at=now,
+                                           first_attempt_at=None))
     return result.rowcount == 1
 
 

@@ -21,6 +21,10 @@ How the inline engine never blocks the loop on a lock (see `sqlite_inline` for t
 * inline connections do not checkpoint the WAL (fsyncs); `write()` starts a PASSIVE checkpoint in a thread,
   on a private connection, at most once a second instead.
 On PostgreSQL there is one engine, and `read(heavy=True)` is `read()`; writers are not serialised.
+
+Both private drivers are used only when the installed SQLAlchemy/aiosqlite are the ones they were written for
+(`driver_compat`); otherwise, or with `ORDERBOT_SQLITE_DRIVER=stock`, SQLite runs on SQLAlchemy's stock
+`sqlite+aiosqlite` driver: one engine, no inline path, the same WAL and `BEGIN IMMEDIATE` rules.
 """
 from __future__ import annotations
 
@@ -40,6 +44,8 @@ from typing import TypeVar
 from sqlalchemy import URL, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from orderbot.db import driver_compat
 
 log = logging.getLogger("orderbot.db")
 T = TypeVar("T")
@@ -66,6 +72,30 @@ def sqlite_timestamp(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+_driver_choice = "auto"
+_resolved: dict[str, tuple[str, str | None]] = {}
+
+
+def set_sqlite_driver(choice: str) -> None:
+    """The process-wide `ORDERBOT_SQLITE_DRIVER` (auto | inline | stock); the composition root sets it from the
+    settings before it opens a database."""
+    driver_compat.resolve(choice)  # a bad value fails here, at start-up
+    global _driver_choice
+    _driver_choice = choice
+
+
+def sqlite_driver(choice: str | None = None) -> str:
+    """"inline" (our private drivers) or "stock" for `choice` (default: the process-wide one); logs once why
+    the stock driver was chosen."""
+    choice = choice or _driver_choice
+    if choice not in _resolved:
+        _resolved[choice] = driver_compat.resolve(choice)
+        driver, why = _resolved[choice]
+        if driver == "stock" and choice == "auto":
+            log.warning("SQLite: using the stock sqlite+aiosqlite driver (%s)", why)
+    return _resolved[choice][0]
+
+
 def _inline_capable(url: URL) -> bool:
     """A SQLite file that a second set of connections would see as the same database."""
     path = url.database
@@ -75,12 +105,20 @@ def _inline_capable(url: URL) -> bool:
 
 
 def make_engine(url: str | URL, *, echo: bool = False, inline: bool = False,
-                busy_wait: float = SQLITE_BUSY_WAIT) -> AsyncEngine:
+                busy_wait: float = SQLITE_BUSY_WAIT, driver: str | None = None) -> AsyncEngine:
     """The engine for a URL. On SQLite the threaded one-hop driver, or with `inline=True` the inline driver
-    (statements on the event loop thread: for `Database`'s short reads and writes only)."""
+    (statements on the event loop thread: for `Database`'s short reads and writes only); with the stock driver
+    (`driver="stock"`, or `auto` on packages the private drivers were not written for) SQLAlchemy's own."""
     url = make_url(url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    if sqlite_driver(driver) == "stock":
+        if inline:
+            raise ValueError("the inline SQLite engine needs the private driver (ORDERBOT_SQLITE_DRIVER)")
+        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"), echo=echo,
+                                     connect_args={"timeout": busy_wait})
+        _sqlite_setup(engine, busy_timeout_ms=int(busy_wait * 1000))
+        return engine
     if inline:
         from orderbot.db.sqlite_inline import register
 
@@ -136,10 +174,10 @@ class Database:
     def __post_init__(self) -> None:
         self.dialect = self.engine.dialect.name
         sqlite = self.dialect == "sqlite"
-        if not sqlite:
+        if not sqlite or self.engine.dialect.driver == "aiosqlite":  # PostgreSQL, or the stock SQLite driver
             self.inline = None
         elif self.inline is None and _inline_capable(self.engine.url):
-            self.inline = make_engine(self.engine.url, inline=True, echo=self.engine.echo)
+            self.inline = make_engine(self.engine.url, inline=True, echo=self.engine.echo, driver="inline")
         if self.inline is not None:
             event.listen(self.engine.sync_engine, "engine_disposed", self._dispose_inline)
         fast = self.inline or self.engine
@@ -163,6 +201,7 @@ class Database:
 
     @classmethod
     def from_url(cls, url: str, **kw) -> "Database":
+        """`driver=` picks the SQLite driver (auto | inline | stock) for this database only."""
         return cls(make_engine(url, **kw))
 
     @asynccontextmanager

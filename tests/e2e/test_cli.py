@@ -151,11 +151,14 @@ def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
                      "'60020: 企业微信拒绝了本服务器的IP', ?)", (now, now))
     listed = run(tmp_path, "outbox", "--dead")
     assert listed.returncode == 0 and "死信 1" in listed.stdout
-    assert "#1  wecom:user:A" in listed.stdout and "原因：60020" in listed.stdout
+    assert "#1  wecom:user:A  尝试8次" in listed.stdout and "原因：60020" in listed.stdout
+    assert "下次尝试 —" in listed.stdout  # a dead message has no next try
     resent = run(tmp_path, "outbox", "--resend", "1", "99")
     assert resent.returncode == 1 and "已重新排队：1" in resent.stdout and "99" in resent.stderr
     pending = run(tmp_path, "outbox")
     assert "待发送 1" in pending.stdout and "#1  wecom:user:A" in pending.stdout
+    # per message: attempts, first try (none since the resend), next try, and the reason it last failed
+    assert "尝试0次  首次尝试 —  下次尝试 " in pending.stdout and "下次尝试 —" not in pending.stdout
 
 
 @pytest.mark.slow

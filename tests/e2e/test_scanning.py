@@ -19,6 +19,7 @@ from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import FAILURE_REPLY
 from orderbot.settings import load_settings
+from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.webhooks.wecom import seal
 from orderbot.webhooks.wecom_xml import fields, parse_xml
 
@@ -84,7 +85,9 @@ async def station(db, config, parser):
             await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
     settings = load_settings(env_file=None, WECOM_TOKEN=TOKEN, WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP,
                              WECOM_AGENT_ID="1", ORDERBOT_LABEL_SECRET=SECRET)
-    app = create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=parser)
+    # the sandbox stands in for the staff's and customers' chat (outside the demo there is no sandbox channel)
+    app = create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=parser,
+                     senders={"sandbox": SandboxSender(clock)})
     async with TestClient(TestServer(app)) as client:
         yield Scanner(client), db
 

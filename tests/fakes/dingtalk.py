@@ -13,6 +13,8 @@ from collections import defaultdict, deque
 
 from aiohttp import WSMsgType, web
 
+from .outage import Outage
+
 
 class FakeDingTalk:
     def __init__(self, *, app_key: str = "dingkey", app_secret: str = "dingsecret", clock=time.monotonic):
@@ -27,9 +29,10 @@ class FakeDingTalk:
         self.acks: list[dict] = []
         self.stream_connected = asyncio.Event()
         self.base = ""
+        self.outage = Outage()  # `outage.start("hang" | "500")`, `outage.recover()`
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.outage.middleware])
         app.router.add_post("/v1.0/oauth2/accessToken", self.access_token)
         app.router.add_post("/v1.0/robot/oToMessages/batchSend", self.api_send)
         app.router.add_post("/v1.0/robot/groupMessages/send", self.api_send)

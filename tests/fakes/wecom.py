@@ -15,6 +15,8 @@ from collections import defaultdict, deque
 
 from aiohttp import web
 
+from .outage import Outage
+
 
 class FakeWeCom:
     def __init__(self, *, corp_id: str = "wwcorp", secret: str = "app-secret", robot_limit: int = 20,
@@ -33,12 +35,13 @@ class FakeWeCom:
         self.app_calls = 0
         self._robot_times: dict[str, deque] = defaultdict(deque)
         self._ids = itertools.count(1)
+        self.outage = Outage()  # `outage.start("hang" | "500")`, `outage.recover()`
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=30 * 1024 * 1024)
+        app = web.Application(client_max_size=30 * 1024 * 1024, middlewares=[self.outage.middleware])
         app.router.add_get("/cgi-bin/gettoken", self.gettoken)
         app.router.add_post("/cgi-bin/message/send", self.message_send)
         app.router.add_post("/cgi-bin/appchat/send", self.appchat_send)

@@ -94,17 +94,18 @@ async def test_untrusted_ip_is_not_retried_and_is_reported(db, clock, wecom):
     assert "60020" in worker.alerts.problems["wecom"] and "可信IP" in worker.alerts.problems["wecom"]
 
 
-async def test_transient_errors_retry_with_backoff_then_die_and_can_be_resent(db, clock, wecom):
+async def test_transient_errors_retry_for_the_window_then_die_and_can_be_resent(db, clock, wecom):
     fake, senders, _ = wecom
     fake.fail_next = [{"errcode": -1, "errmsg": "system busy"}] * 3
     await queue(db, clock, "wecom", "user:A", Reply(text="hi"))
-    worker = OutboxWorker(db, senders, clock, seed=3, max_attempts=3)
-    for _ in range(3):
+    worker = OutboxWorker(db, senders, clock, seed=3, retry_window=timedelta(hours=3))
+    for _ in range(3):  # tries at 0 h, 2 h (still inside the window), 4 h (past it: dead)
         await worker.run_once()
         clock.advance(hours=2)
     async with db.read() as s:
         (row,) = await outbox.listing(s, dead=True)
-    assert row.attempts == 3 and "system busy" in row.last_error
+    assert row.attempts == 3 and "system busy" in row.last_error and "3 小时" in row.last_error
+    assert row.first_attempt_at is not None
     async with db.write() as s:
         assert await outbox.resend(s, row.id, clock())
     assert await worker.run_once() == 1

@@ -11,6 +11,7 @@ from orderbot.bot.alerting import RulesRunner, outcome_lines
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.messaging.inbound import CardAction, Origin
 from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.messaging.addresses import Addresses
 from orderbot.config import parse_config
 from orderbot.core.clock import ManualClock
 from orderbot.core.models import Alert, AuditEntry, Channel, Customer, Order, OutboxMessage, RuleEvaluation, Task
@@ -52,8 +53,10 @@ async def _orders(db, config, n, *, prefix, at, channel="shopify", customer=None
 class Harness:
     def __init__(self, db, config, clock):
         self.db, self.config, self.clock = db, config, clock
-        self.runner = RulesRunner(db, config, clock)
-        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, clock), clock)
+        # the sandbox stands in for the staff's chat here (outside the demo there is no sandbox channel)
+        self.runner = RulesRunner(db, config, clock, addresses=Addresses({"sandbox"}))
+        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, clock, addresses=Addresses({"sandbox"})),
+                                        clock)
         self.n = 0
 
     async def evaluate(self, **kw):

@@ -22,6 +22,7 @@ from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import get_order, ingest_order
 from orderbot.core.staff import sync_staff
 from orderbot.db.engine import Database
+from orderbot.messaging.addresses import Addresses
 from orderbot.jobs.standard import standard_jobs
 from orderbot.jobs.scheduler import (
     SCHEDULER, Daily, Interval, JobSpec, Lease, Scheduler, attach, daily, every, latest_slot,
@@ -388,7 +389,8 @@ async def test_my_customers_digest_for_a_salesperson_with_a_late_order_and_none_
         await _order(s, config, "SO202602010005", "C3", owner="lina", created=created, status="paid",
                      stage="inventory", stage_since=recent, promised_date=date(2026, 2, 5),
                      promised_override=date(2026, 2, 15))
-    sched = Scheduler(db, standard_jobs(config, db=db), clock=ManualClock(T0))
+    # the sandbox stands in for the staff's chat here (outside the demo there is no sandbox channel)
+    sched = Scheduler(db, standard_jobs(config, db=db, addresses=Addresses({"sandbox"})), clock=ManualClock(T0))
     run = await sched.run_now("my_customers")
     assert run.outcome == "ok" and run.result == "1 digest(s) queued"
     rows = await outbox_rows(db)

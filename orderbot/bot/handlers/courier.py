@@ -60,10 +60,9 @@ class OutboxNotifier:
         await notify_groups(session, self.config, TOPIC, reply, now=now, dedupe_key=key)
 
     async def customer(self, session: AsyncSession, notice: CustomerNotice, now: datetime) -> None:
-        """The customer's shipment message, once per order (the scan queues it under the same key)."""
-        channel, destination, kind, payload = self.addresses.customer(notice)
-        await outbox.enqueue(session, channel=channel, destination=destination, kind=kind, payload=payload,
-                             now=now, dedupe_key=f"ship:{notice.order_no}")
+        """The customer's shipment message, once per order (the scan queues it under the same key); with no way
+        to reach the customer, a task for customer service and a dead row saying why."""
+        await self.addresses.notify_customer(session, notice, now=now)
 
 
 async def run_courier_batch(db, config: BusinessConfig, weather, now: datetime, *, trigger: str = "schedule",

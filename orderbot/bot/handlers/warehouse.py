@@ -41,11 +41,12 @@ async def scan(event, ctx: Context) -> Reply:
         await notify_groups(ctx.session, ctx.config, "scan_exception",
                             Reply(title=title, text=text, digest_key="scan_exception"), now=ctx.now,
                             dedupe_key=f"scan_exception:{result.scan_id}")
-    if result.customer is not None:
-        channel, destination, kind, payload = ctx.addresses.customer(result.customer)
-        await outbox.enqueue(ctx.session, channel=channel, destination=destination, kind=kind, payload=payload,
-                             now=ctx.now, dedupe_key=f"ship:{result.customer.order_no}")
-    return Reply(text=result.message, meta={"subject": result.order_no or "", "audit": result.outcome})
+    message = result.message
+    # With no way to reach the customer, a task for customer service instead (and the packer is told so).
+    if result.customer is not None and not await ctx.addresses.notify_customer(ctx.session, result.customer,
+                                                                                now=ctx.now):
+        message = message.replace("已通知客户", "客户没有可用的联系方式，已转客服任务通知")
+    return Reply(text=message, meta={"subject": result.order_no or "", "audit": result.outcome})
 
 
 async def _lead(name: str, ctx: Context) -> Staff:

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import aiohttp
+
+# Each HTTP call to a platform: a hung platform costs a send this long at most (the worker also bounds a whole
+# send, several calls, by its own timeout).
+CALL_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 
 class SendError(Exception):
@@ -18,6 +25,29 @@ class SendError(Exception):
                  permanent: bool = False, alert: bool = False):
         super().__init__(message)
         self.code, self.retry_after, self.permanent, self.alert = code, retry_after, permanent, alert
+
+
+async def request_json(http, method: str, url: str, *, what: str, **kwargs) -> tuple[int, dict[str, Any]]:
+    """One call to a platform: (HTTP status, JSON object; {} for an empty body). Connection problems, timeouts,
+    HTTP 5xx and bodies that are not a JSON object are the platform's trouble, never the message's: they raise a
+    transient `SendError` (so the worker retries instead of declaring the message malformed)."""
+    try:
+        async with http.request(method, url, timeout=CALL_TIMEOUT, **kwargs) as resp:
+            status = resp.status
+            raw = await resp.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SendError(f"连接{what}失败：{type(exc).__name__}") from exc
+    if status >= 500:
+        raise SendError(f"{what} HTTP {status}")
+    if not raw.strip():
+        return status, {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise SendError(f"{what}返回了无法解析的内容（HTTP {status}）")
+    return status, data
 
 
 @dataclass(frozen=True)

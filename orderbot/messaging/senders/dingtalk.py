@@ -16,7 +16,7 @@ import aiohttp
 from orderbot.core import media
 from orderbot.db.engine import Database
 from orderbot.bot.reply import Reply
-from orderbot.messaging.senders.base import Limit, SendError, TokenCache
+from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.text import reply_markdown, split_utf8
 
@@ -36,23 +36,17 @@ class DingTalkApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        async with self.http.post(f"{self.base}/v1.0/oauth2/accessToken",
-                                  json={"appKey": self.app_key, "appSecret": self._secret}) as resp:
-            data = await resp.json(content_type=None)
-        if resp.status != 200 or "accessToken" not in data:
-            raise SendError(f"钉钉获取令牌失败：{data.get('message') or resp.status}", permanent=True, alert=True)
+        status, data = await request_json(self.http, "POST", f"{self.base}/v1.0/oauth2/accessToken", what="钉钉",
+                                          json={"appKey": self.app_key, "appSecret": self._secret})
+        if status != 200 or "accessToken" not in data:
+            raise SendError(f"钉钉获取令牌失败：{data.get('message') or status}", permanent=True, alert=True)
         return data["accessToken"], int(data.get("expireIn", 7200))
 
     async def post(self, path: str, body: dict) -> dict:
         for attempt in range(2):
             token = await self.tokens.get()
-            try:
-                async with self.http.post(f"{self.base}{path}", json=body,
-                                          headers={"x-acs-dingtalk-access-token": token}) as resp:
-                    data = await resp.json(content_type=None) if resp.content_length != 0 else {}
-                    status = resp.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SendError(f"连接钉钉失败：{type(exc).__name__}") from exc
+            status, data = await request_json(self.http, "POST", f"{self.base}{path}", what="钉钉", json=body,
+                                              headers={"x-acs-dingtalk-access-token": token})
             if status == 200:
                 return data
             code = str(data.get("code", ""))
@@ -61,8 +55,6 @@ class DingTalkApi:
                 continue
             if status == 429 or "QpsLimit" in code or "Throttling" in code:
                 raise SendError(f"钉钉限流：{code}", retry_after=60)
-            if status >= 500:
-                raise SendError(f"钉钉 HTTP {status}")
             raise SendError(f"钉钉返回错误 {status} {code}：{data.get('message', '')}", permanent=True)
         raise AssertionError("unreachable")
 
@@ -91,11 +83,7 @@ class DingTalkSender:
         return title, text
 
     async def _session_post(self, url: str, body: dict) -> None:
-        try:
-            async with self.http.post(url, json=body) as resp:
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SendError(f"连接钉钉会话失败：{type(exc).__name__}") from exc
+        _, data = await request_json(self.http, "POST", url, what="钉钉会话", json=body)
         code = data.get("errcode", 0)
         if code == 0:
             return

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from orderbot.messaging.senders.base import Limit, SendError, TokenCache
+from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.senders.email import EmailSender
 
 log = logging.getLogger("orderbot.wechat_mp")
@@ -24,9 +24,8 @@ class WeChatMpApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        async with self.http.get(f"{self.base}/cgi-bin/token", params={
-                "grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}) as resp:
-            data = await resp.json(content_type=None)
+        _, data = await request_json(self.http, "GET", f"{self.base}/cgi-bin/token", what="公众号接口", params={
+            "grant_type": "client_credential", "appid": self.app_id, "secret": self._secret})
         if "access_token" not in data:
             raise SendError(f"公众号获取令牌失败：{data.get('errmsg')}", code=data.get("errcode"), permanent=True,
                             alert=True)
@@ -35,12 +34,8 @@ class WeChatMpApi:
     async def send_template(self, body: dict) -> dict:
         for attempt in range(2):
             token = await self.tokens.get()
-            try:
-                async with self.http.post(f"{self.base}/cgi-bin/message/template/send",
-                                          params={"access_token": token}, json=body) as resp:
-                    data = await resp.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SendError(f"连接公众号接口失败：{type(exc).__name__}") from exc
+            _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/message/template/send",
+                                         what="公众号接口", params={"access_token": token}, json=body)
             code = data.get("errcode", 0)
             if code == 0:
                 return data

@@ -18,7 +18,7 @@ import aiohttp
 
 from orderbot.bot.charts.png import shrink_png
 from orderbot.bot.reply import Reply
-from orderbot.messaging.senders.base import Limit, SendError, TokenCache
+from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
 log = logging.getLogger("orderbot.wecom")
@@ -51,9 +51,8 @@ class WeComApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        async with self.http.get(f"{self.base}/cgi-bin/gettoken",
-                                 params={"corpid": self.corp_id, "corpsecret": self._secret}) as resp:
-            data = await resp.json(content_type=None)
+        _, data = await request_json(self.http, "GET", f"{self.base}/cgi-bin/gettoken", what="企业微信",
+                                     params={"corpid": self.corp_id, "corpsecret": self._secret})
         if data.get("errcode", 0) != 0:
             raise _classify(data["errcode"], data.get("errmsg", ""))
         return data["access_token"], int(data.get("expires_in", 7200))
@@ -63,14 +62,8 @@ class WeComApi:
         for attempt in range(2):
             token = await self.tokens.get()
             query = {"access_token": token, **(params or {})}
-            try:
-                async with self.http.post(f"{self.base}/cgi-bin/{path}", params=query, json=json,
-                                          data=form) as resp:
-                    if resp.status >= 500:
-                        raise SendError(f"企业微信 HTTP {resp.status}")
-                    data = await resp.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise SendError(f"连接企业微信失败：{type(exc).__name__}") from exc
+            _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/{path}", what="企业微信",
+                                         params=query, json=json, data=form)
             code = data.get("errcode", 0)
             if code == 0:
                 return data
@@ -185,16 +178,10 @@ class WeComRobotSender:
         return Limit(20, 60)
 
     async def _post(self, key: str, body: dict) -> None:
-        try:
-            # A body with a base64 image can be ~2.7 MB: stream it rather than hand aiohttp one large bytes object.
-            raw = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
-            async with self.http.post(f"{self.base}/cgi-bin/webhook/send", params={"key": key}, data=raw,
-                                      headers={"Content-Type": "application/json"}) as resp:
-                if resp.status >= 500:
-                    raise SendError(f"企业微信机器人 HTTP {resp.status}")
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SendError(f"连接企业微信机器人失败：{type(exc).__name__}") from exc
+        # A body with a base64 image can be ~2.7 MB: stream it rather than hand aiohttp one large bytes object.
+        raw = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/webhook/send", what="企业微信机器人",
+                                     params={"key": key}, data=raw, headers={"Content-Type": "application/json"})
         if data.get("errcode", 0) != 0:
             raise _classify(data["errcode"], data.get("errmsg", ""))
 

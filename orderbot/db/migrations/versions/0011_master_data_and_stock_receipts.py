@@ -10,7 +10,7 @@ import orderbot.core.models
 
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
