@@ -227,8 +227,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
 
         demo_page.setup(app)
     if settings.dingtalk_app_secret:
-        dingtalk.setup(app, dingtalk.DingTalkInbound(settings.dingtalk_app_secret.get_secret_value(),
-                                                     settings.dingtalk_app_key, app[PIPELINE]))
+        dingtalk.setup(app, dingtalk.DingTalkInbound(
+            settings.dingtalk_app_secret.get_secret_value(), settings.dingtalk_app_key, app[PIPELINE],
+            staff_ids=lambda: frozenset(s.dingtalk_userid for s in app[CONFIG].staff if s.dingtalk_userid),
+            api_base=settings.dingtalk_api_base))
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         token = settings.wecom_token.get_secret_value()
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)

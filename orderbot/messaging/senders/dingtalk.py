@@ -19,6 +19,7 @@ from orderbot.bot.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.text import reply_markdown, split_utf8
+from orderbot.webhooks.dingtalk_msg import session_webhook_allowed
 
 MARKDOWN_LIMIT = 5000  # DingTalk documents no markdown limit; bodies over ~20 KB are refused, stay well under
 SESSION_MARGIN_MS = 60_000
@@ -116,7 +117,7 @@ class DingTalkSender:
                 continue
             if at_users:
                 part += "\n\n" + " ".join(f"@{u}" for u in at_users)
-            session_ok = route.get("session") and \
+            session_ok = route.get("session") and session_webhook_allowed(route["session"], self.api and self.api.base) and \
                 int(route.get("session_expires", "0")) - SESSION_MARGIN_MS > self.clock().timestamp() * 1000
             if session_ok:
                 await self._session_post(route["session"], {
