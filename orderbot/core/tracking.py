@@ -22,6 +22,7 @@ from orderbot.core.errors import DomainError, IllegalTransition
 from orderbot.core.models import InboundEvent, Order, Package
 from orderbot.core.orders.service import add_event, change_status, move_stage
 from orderbot.core.orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
+from orderbot.core.keys import fit_key
 from orderbot.core.sqlutil import claim_event
 
 PROVIDERS = ("aftership", "17track", "generic")
@@ -196,7 +197,7 @@ def _date(value: Any, field: str) -> date | None:
 
 
 def _key(*parts: str) -> str:
-    return "|".join(parts)[:KEY_MAX]
+    return fit_key("|".join(parts), KEY_MAX)
 
 
 def parse_aftership(payload: Any) -> TrackingUpdate | Ignored:
