@@ -148,6 +148,20 @@ class CourierConfig(_Strict):
     max_orders: int = Field(500, ge=1)
 
 
+class WarehouseConfig(_Strict):
+    """`[warehouse]`: who may ship by scanning a package label (roles from the staff directory's role list)."""
+
+    scan_roles: list[str] = Field(["warehouse", "warehouse_lead"], min_length=1)
+
+    @field_validator("scan_roles")
+    @classmethod
+    def _known_scan_roles(cls, v: list[str]) -> list[str]:
+        unknown = [r for r in v if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; known roles: {sorted(ROLES)}")
+        return v
+
+
 class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
@@ -193,6 +207,7 @@ class BusinessConfig(_Strict):
     wechat_mp: WeChatMpConfig = WeChatMpConfig()
     courier: CourierConfig = CourierConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":
