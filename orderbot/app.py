@@ -37,9 +37,10 @@ from orderbot.adapters.weather import DemoWeather, from_settings
 from orderbot.config import BusinessConfig, load_config
 from orderbot.core import outbox
 from orderbot.core.clock import Clock, system_clock
-from orderbot.db.engine import Database
+from orderbot.db.engine import Database, sqlite_path
 from orderbot.settings import Settings
-from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom
+from orderbot.webhooks import charts, dbfile, dingtalk, health, orders, tracking, wecom
+from orderbot.webhooks.dbfile import database_file_guard
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 from orderbot.webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
@@ -126,7 +127,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
                parser=None, demo: bool = False, run_scheduler: bool = False) -> web.Application:
     """`handler` replaces the dispatcher (`parser` lets tests share one intent parser) (tests of the transport pass a recorder); by default the app builds
     the intent parser and chart renderer at start-up and answers with the real handlers."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context, database_file_guard])
     app[SETTINGS] = settings
     app[CONFIG] = config if config is not None else load_config(settings.config_path)
     app[CLOCK] = clock = clock or system_clock
@@ -219,6 +220,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
             app[CONFIG], db=db, charts=renderer, addresses=addresses, worker=app[WORKER] if run_worker else None,
             rules=rules_job, courier=courier_job))
     health.setup(app)
+    dbfile.setup(app, sqlite_path(db.engine.url))
     orders.setup(app)
     tracking.setup(app)
     charts.setup(app, links)
