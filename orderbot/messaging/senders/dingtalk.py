@@ -19,6 +19,7 @@ from orderbot.bot.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.text import reply_markdown, split_utf8
+from orderbot.messaging.markup import escape_dingtalk_markdown
 from orderbot.webhooks.dingtalk_msg import session_webhook_allowed
 
 MARKDOWN_LIMIT = 5000  # DingTalk documents no markdown limit; bodies over ~20 KB are refused, stay well under
@@ -79,7 +80,7 @@ class DingTalkSender:
         return Limit(20, 60)
 
     async def _markdown(self, reply: Reply) -> tuple[str, str]:
-        text = reply_markdown(reply)
+        text = reply_markdown(reply, escape_dingtalk_markdown)
         if reply.card and reply.card.buttons:
             text += "\n\n" + "  ".join(button_link(b.text, b.key) for b in reply.card.buttons)
         for chart in reply.charts:
