@@ -16,13 +16,14 @@ from aiohttp import web
 from orderbot import bootstrap
 from orderbot.config import BusinessConfig
 from orderbot.core.clock import Clock
-from orderbot.db.engine import Database
+from orderbot.db.engine import Database, sqlite_path
 from orderbot.jobs.scheduler import attach as attach_scheduler
 from orderbot.messaging.pipeline import Handler, InboundPipeline
 from orderbot.messaging.senders.base import Sender
 from orderbot.settings import Settings
-from orderbot.webhooks import charts, dingtalk, health, orders, tracking, wecom, wecom_aibot
+from orderbot.webhooks import charts, dbfile, dingtalk, health, orders, tracking, wecom, wecom_aibot
 from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.dbfile import database_file_guard
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 from orderbot.webhooks.common import (
     ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
@@ -53,7 +54,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     sandbox page."""
     services = bootstrap.build(settings, config, db=db, clock=clock, handler=handler, senders=senders,
                                parser=parser, demo=demo)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context, database_file_guard])
     app[SETTINGS] = settings
     app[CONFIG] = services.config
     app[CLOCK] = services.clock
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
     if run_scheduler:  # `serve` and `demo`; app tests build apps without one
         attach_scheduler(app, services.jobs(run_worker=run_worker))
     health.setup(app)
+    dbfile.setup(app, sqlite_path(services.db.engine.url))
     orders.setup(app)
     tracking.setup(app)
     charts.setup(app, services.links)
@@ -119,8 +121,10 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
 
         demo_page.setup(app)
     if settings.dingtalk_app_secret:
-        dingtalk.setup(app, dingtalk.DingTalkInbound(settings.dingtalk_app_secret.get_secret_value(),
-                                                     settings.dingtalk_app_key, services.pipeline))
+        dingtalk.setup(app, dingtalk.DingTalkInbound(
+            settings.dingtalk_app_secret.get_secret_value(), settings.dingtalk_app_key, services.pipeline,
+            staff_ids=lambda: frozenset(s.dingtalk_userid for s in app[CONFIG].staff if s.dingtalk_userid),
+            api_base=settings.dingtalk_api_base))
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         token = settings.wecom_token.get_secret_value()
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)

@@ -195,6 +195,20 @@ class TasksConfig(_Strict):
         return self.due_hours.get(task_type, self.default_due_hours)
 
 
+class WarehouseConfig(_Strict):
+    """`[warehouse]`: who may ship by scanning a package label (roles from the staff directory's role list)."""
+
+    scan_roles: list[str] = Field(["warehouse", "warehouse_lead"], min_length=1)
+
+    @field_validator("scan_roles")
+    @classmethod
+    def _known_scan_roles(cls, v: list[str]) -> list[str]:
+        unknown = [r for r in v if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; known roles: {sorted(ROLES)}")
+        return v
+
+
 class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
@@ -287,6 +301,7 @@ class BusinessConfig(_Strict):
     tasks: TasksConfig = TasksConfig()
     carriers: list[CarrierEntry] = []
     purchasing: PurchasingConfig = PurchasingConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "BusinessConfig":

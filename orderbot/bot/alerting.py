@@ -28,6 +28,7 @@ from orderbot.core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_r
 from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.notify import group_address, shows_buttons
+from orderbot.core.keys import fit_key
 from orderbot.bot.reply import Button, Card, Chart, Reply
 
 log = logging.getLogger("orderbot.rules")
@@ -175,7 +176,7 @@ class RulesRunner:
                 reply = digest_reply(items, now)
                 key = f"alerts:{items[0].rule}:{now.isoformat()}:{destination}"
             await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
-                                 payload=reply.to_dict(), now=now, dedupe_key=key[:191])
+                                 payload=reply.to_dict(), now=now, dedupe_key=fit_key(key))
 
     async def _destinations(self, session: AsyncSession, n: Notice, staff, addresses: dict) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

@@ -41,6 +41,7 @@ from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Inbo
 from orderbot.bot.intents import IntentParser
 from orderbot.bot.reply import Reply
 from orderbot.bot import confirm
+from orderbot.bot.strangers import StrangerLimit
 
 Charts = Callable[..., Awaitable[bytes]]
 UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
@@ -190,6 +191,7 @@ class Dispatcher:
         self.db, self.parser, self.config, self.clock, self.charts = db, parser, config, clock, charts
         self.addresses = addresses or Addresses(set())
         self.label_secret = label_secret
+        self.strangers = StrangerLimit()
 
     def _context(self, asker, session, now) -> Context:
         return Context(asker, session, now, self.config, self.charts, self.parser, self.addresses, self.label_secret)
@@ -227,7 +229,10 @@ class Dispatcher:
     async def _prepare(self, event: InboundEvent, session: AsyncSession, now: datetime) -> Prepared | _Heavy:
         asker = await self.asker(session, event)
         if asker is None:
-            return Prepared(Reply(text=UNKNOWN_PERSON) if not isinstance(event, EnterAgent) else None)
+            if isinstance(event, EnterAgent) or not self.strangers.allow((event.origin.platform,
+                                                                          event.origin.user_id), now):
+                return Prepared(None)  # a stranger's flood gets silence, not a reply per message
+            return Prepared(Reply(text=UNKNOWN_PERSON))
         ctx = self._context(asker, session, now)
         if isinstance(event, ChatMessage):
             return await self._message(event, ctx)

@@ -64,16 +64,18 @@ def cmd_demo(args) -> int:
     from orderbot.tools.seed import run_seed
 
     from orderbot.config import EXAMPLE_CONFIG
+    from orderbot.sandbox.secrets import isolate
 
     db_path = Path(args.db).resolve()
     settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
     overrides: dict = {"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"}
     if not settings.config_path.exists():  # the demo plays the example company's staff and groups
         overrides["ORDERBOT_CONFIG"] = EXAMPLE_CONFIG
-    if settings.label_secret is None:  # so the demo's labels and scans work without any setup
-        overrides["ORDERBOT_LABEL_SECRET"] = "orderbot-demo-labels"
-    settings = _settings(**overrides)
+    # Never the company's secrets or platform accounts, even beside a production .env (issue 13, item 13).
+    settings, ignored = isolate(_settings(**overrides), db_path)
     config = _config(settings)
+    print("演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
+          + (f"；已忽略：{', '.join(ignored)}" if ignored else ""), flush=True)
 
     async def run():
         from orderbot.sandbox.clock import OffsetClock

@@ -5,6 +5,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbot.core.keys import fit_key
+
 
 def insert_ignore(session: AsyncSession, table: Table, rows: list[dict], index_elements: list[str]):
     """`INSERT … ON CONFLICT (index_elements) DO NOTHING` for the session's dialect."""
@@ -35,5 +37,5 @@ async def claim_event(session: AsyncSession, source: str, key: str, now) -> bool
     from orderbot.core.models import InboundEvent
 
     result = await session.execute(insert_ignore(session, InboundEvent.__table__, [
-        {"source": source, "key": key[:191], "received_at": now}], ["source", "key"]))
+        {"source": source, "key": fit_key(key), "received_at": now}], ["source", "key"]))
     return result.rowcount == 1

@@ -24,10 +24,12 @@ from orderbot.core.errors import DomainError, IllegalTransition
 from orderbot.core.models import InboundEvent, Order, Package
 from orderbot.core.orders.service import add_event, change_status, move_stage
 from orderbot.core.orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
+from orderbot.core.keys import fit_key
 from orderbot.core.sqlutil import claim_event
 
 PROVIDERS = ("aftership", "17track", "generic")
 KEY_MAX = 191  # inbound_events.key
+_NUMBER_MAX = Order.tracking_no.property.columns[0].type.length  # a longer number cannot belong to any order
 
 MAIN_STATUSES = ("NotFound", "InfoReceived", "InTransit", "Expired", "AvailableForPickup", "OutForDelivery",
                  "DeliveryFailure", "Delivered", "Exception")
@@ -145,18 +147,31 @@ def _obj(value: Any, what: str) -> dict:
     return value
 
 
+TEXT_MAX = 500  # carrier messages and locations end up in cards and the order's delay cause
+
+
 def _text(value: Any) -> str | None:
-    if value is None:
+    if value is None or isinstance(value, (dict, list)):
         return None
-    text = str(value).strip()
+    text = str(value).strip()[:TEXT_MAX]
     return text or None
 
 
-def _required(data: dict, field: str, where: str = "") -> str:
+def _required(data: dict, field: str, where: str = "", *, limit: int = 128) -> str:
     value = data.get(field)
     if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
         raise InvalidTrackingPayload(f"缺少 {where}{field}")
-    return str(value).strip()
+    text = str(value).strip()
+    if len(text) > limit:
+        raise InvalidTrackingPayload(f"{where}{field} 超过 {limit} 个字符")
+    return text
+
+
+def _fit(value: str | None, column) -> str | None:
+    """A status that must fit its column (lengths from the model, not copied)."""
+    if value is not None and len(value) > column.property.columns[0].type.length:
+        raise InvalidTrackingPayload(f"状态 {value[:60]}… 过长")
+    return value
 
 
 def _time(value: Any, field: str, *, naive_ok: bool = False) -> datetime | None:
@@ -185,7 +200,7 @@ def _date(value: Any, field: str) -> date | None:
 
 
 def _key(*parts: str) -> str:
-    return "|".join(parts)[:KEY_MAX]
+    return fit_key("|".join(parts), KEY_MAX)
 
 
 def parse_aftership(payload: Any) -> TrackingUpdate | Ignored:
@@ -196,18 +211,22 @@ def parse_aftership(payload: Any) -> TrackingUpdate | Ignored:
         return Ignored(event)
     event_id = _required(body, "event_id")
     msg = _obj(body.get("msg"), "msg")
-    number = _required(msg, "tracking_number", "msg.")
+    number = _required(msg, "tracking_number", "msg.", limit=_NUMBER_MAX)
     tag = _required(msg, "tag", "msg.")
     status = _AS_TAGS.get(tag, tag)
     subtag = _text(msg.get("subtag")) or ""
     sub_status = _AS_SUBTAGS.get(subtag) or (status if status == "InfoReceived" else f"{status}_Other")
-    checkpoints = [c for c in msg.get("checkpoints") or [] if isinstance(c, dict)]
+    raw_checkpoints = msg.get("checkpoints")
+    checkpoints = [c for c in raw_checkpoints if isinstance(c, dict)] if isinstance(raw_checkpoints, list) else []
     last = checkpoints[-1] if checkpoints else {}  # AfterShip lists checkpoints oldest first
     # checkpoint_time is the checkpoint's local time and may come without an offset; then the signed `ts`
     # (when AfterShip sent the push, seconds after the scan as a rule) is the better clock.
     at = _time(last.get("checkpoint_time"), "checkpoint_time", naive_ok=True)
     if at is None and isinstance(body.get("ts"), (int, float)) and not isinstance(body.get("ts"), bool):
-        at = datetime.fromtimestamp(body["ts"], timezone.utc)
+        try:
+            at = datetime.fromtimestamp(body["ts"], timezone.utc)
+        except (OverflowError, ValueError, OSError):
+            raise InvalidTrackingPayload(f"ts 不是合理的时间戳：{body['ts']}") from None
     location = _text(last.get("location")) or ", ".join(
         p for p in (_text(last.get(k)) for k in ("city", "state", "country_region_name", "country_name")) if p
     ) or None
@@ -221,7 +240,8 @@ def parse_aftership(payload: Any) -> TrackingUpdate | Ignored:
         eta = _date(raw, f"msg.{field}") if isinstance(raw, str) else None
         if eta:
             break
-    return TrackingUpdate("aftership", _key(event_id), number, status, sub_status, at, location,
+    return TrackingUpdate("aftership", _key(event_id), number, _fit(status, Order.tracking_status),
+                          _fit(sub_status, Order.tracking_status), at, location,
                           _text(last.get("message")) or _text(msg.get("subtag_message")), eta)
 
 
@@ -233,7 +253,7 @@ def parse_17track(payload: Any) -> TrackingUpdate | Ignored:
     if event != "TRACKING_UPDATED":
         return Ignored(event)  # TRACKING_STOPPED: the subscription ended, nothing moved
     data = _obj(body.get("data"), "data")
-    number = _required(data, "number", "data.")
+    number = _required(data, "number", "data.", limit=_NUMBER_MAX)
     info = _obj(data.get("track_info"), "data.track_info")
     latest = _obj(info.get("latest_status"), "data.track_info.latest_status")
     status = _required(latest, "status", "data.track_info.latest_status.")
@@ -245,7 +265,8 @@ def parse_17track(payload: Any) -> TrackingUpdate | Ignored:
     window = metrics.get("estimated_delivery_date") if isinstance(metrics.get("estimated_delivery_date"), dict) else {}
     # A window: promise the later end, as the conservative answer to "when will it arrive".
     eta = _date(window.get("to") or window.get("from"), "time_metrics.estimated_delivery_date")
-    return TrackingUpdate("17track", _key(number, time_utc, sub_status), number, status, sub_status, at,
+    return TrackingUpdate("17track", _key(number, time_utc, sub_status), number, _fit(status, Order.tracking_status),
+                          _fit(sub_status, Order.tracking_status), at,
                           _text(event_info.get("location")), _text(event_info.get("description")), eta)
 
 
@@ -254,7 +275,7 @@ def parse_generic(payload: Any) -> TrackingUpdate:
     expected_delivery; statuses are 17TRACK's, checked strictly since the sender can fix its own mapping."""
     body = _obj(payload, "轨迹推送")
     event_id = _required(body, "event_id")
-    number = _required(body, "tracking_no")
+    number = _required(body, "tracking_no", limit=_NUMBER_MAX)
     status = _required(body, "status")
     if status not in MAIN_STATUSES:
         raise InvalidTrackingPayload(f"未知的 status：{status}（应为 {'、'.join(MAIN_STATUSES)} 之一）")

@@ -31,6 +31,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbot.core.keys import fit_key
 from orderbot.core.models import InboundEvent as InboxRow
 from orderbot.core.models import OutboxMessage
 from orderbot.core.sqlutil import run_core
@@ -263,7 +264,7 @@ class InboundPipeline:
         now = self.clock()
         rows, seen = [], set()
         for e in events:
-            key = (e.origin.platform, e.dedupe_key[:191])
+            key = (e.origin.platform, fit_key(e.dedupe_key))
             if key not in seen:
                 seen.add(key)
                 rows.append((key[0], key[1], event_to_dict(e)))
@@ -285,7 +286,7 @@ class InboundPipeline:
         ids = {(source, key): row_id for row_id, source, key in returned}
         out = []
         for e in events:  # within one batch only the first delivery of a key gets its id
-            out.append(ids.pop((e.origin.platform, e.dedupe_key[:191]), None))
+            out.append(ids.pop((e.origin.platform, fit_key(e.dedupe_key)), None))
         return out
 
     def _build_inbox_insert(self, dialect: str):
@@ -461,7 +462,7 @@ class InboundPipeline:
             "channel": event.origin.reply_channel, "destination": event.origin.reply_to, "kind": "reply",
             "payload": payload, "state": "sent" if sent else "pending", "attempts": 0, "next_attempt_at": now,
             "created_at": now, "sent_at": now if sent else None, "last_error": PASSIVE_NOTE if sent else None,
-            "dedupe_key": f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"[:191]})).scalar_one()
+            "dedupe_key": fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}")})).scalar_one()
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
         """Record the failure on the inbox row (so it is not retried for ever) and tell the person."""

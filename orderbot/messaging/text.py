@@ -1,38 +1,46 @@
-"""Plain-text and markdown rendering of replies, and UTF-8-aware splitting under a platform's byte limit."""
+"""Plain-text and markdown rendering of replies (outside values escaped per dialect), and UTF-8-aware splitting
+under a platform's byte limit."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from orderbot.bot.reply import Reply, Table
+from orderbot.messaging.markup import escape_wecom_markdown, marked, plain
 
 
-def table_lines(table: Table) -> list[str]:
-    """Chat markdown on WeCom has no tables: one line per row, the first column bold, the rest joined."""
-    out = [" · ".join(table.headers)]
+def table_lines(table: Table, escape: Callable[[str], str] = plain) -> list[str]:
+    """Chat markdown on WeCom has no tables: one line per row, the first column bold, the rest joined. Every
+    cell is data, escaped with `escape`."""
+    out = [" · ".join(escape(str(h)) for h in table.headers)]
     for row in table.rows:
-        head, *rest = row
+        head, *rest = (escape(str(c)) for c in row)
         out.append(f"**{head}** · " + " · ".join(rest) if rest else f"**{head}**")
     return out
 
 
-def reply_markdown(reply: Reply) -> str:
+def reply_markdown(reply: Reply, escape: Callable[[str], str] = escape_wecom_markdown) -> str:
+    """The reply as chat markdown, with every value from outside made inert by the dialect's `escape`
+    (`messaging.markup`): all of a non-markdown reply's text, the `outside()` spans of a markdown one, and the
+    title, table and card, which are data."""
     parts: list[str] = []
     if reply.title:
-        parts.append(f"### {reply.title}")
+        parts.append(f"### {escape(reply.title)}")
     if reply.text:
-        parts.append(reply.text)
+        parts.append(marked(reply.text, escape) if reply.markdown else escape(reply.text))
     if reply.table:
-        parts.append("\n".join(table_lines(reply.table)))
+        parts.append("\n".join(table_lines(reply.table, escape)))
     if reply.card:
         card = reply.card
-        head = f"**{card.title}**" if card.title != reply.title else ""
-        parts.append("\n".join(x for x in (head, card.description) if x))
+        head = f"**{escape(card.title)}**" if card.title != reply.title else ""
+        parts.append("\n".join(x for x in (head, escape(card.description)) if x))
         if card.fields:
-            parts.append("\n".join(f"{k}：{v}" for k, v in card.fields))
+            parts.append("\n".join(f"{escape(str(k))}：{escape(str(v))}" for k, v in card.fields))
     return "\n\n".join(parts)
 
 
 def reply_plain(reply: Reply) -> str:
-    """The markdown above without its marks, for text-only destinations."""
-    text = reply_markdown(reply)
+    """The markdown above without its marks, for text-only destinations (nothing to escape there)."""
+    text = reply_markdown(reply, plain)
     for mark in ("### ", "**"):
         text = text.replace(mark, "")
     return text

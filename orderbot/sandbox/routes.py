@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy import case, func, select
 
+from orderbot.messaging.markup import plain
 from orderbot.messaging.text import reply_plain
 from orderbot.bot.handlers.alerts import ROLE_NAMES
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin, ScanEvent
@@ -453,6 +454,16 @@ async def scan(request: web.Request) -> web.Response:
 
 
 # --- the conversation log ---------------------------------------------------------------------------------
+def _plain_strings(value):
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, list):
+        return [_plain_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_strings(v) for k, v in value.items()}
+    return value
+
+
 def _view(item: dict, zone: ZoneInfo) -> dict[str, Any]:
     """A log entry as the page draws it: charts and files become links instead of inline base64."""
     at = datetime.fromisoformat(item["at"]).astimezone(zone)
@@ -461,7 +472,9 @@ def _view(item: dict, zone: ZoneInfo) -> dict[str, Any]:
     payload = item["payload"]
     if item["direction"] == "in":
         return {**out, "sender": item["sender"], "kind": item["kind"], **payload}
-    reply = {k: payload.get(k) for k in ("title", "text", "markdown", "table", "card")}
+    # The page draws with textContent (never innerHTML), so values need no HTML escaping here; the invisible
+    # markers of outside values are dropped.
+    reply = {k: _plain_strings(payload.get(k)) for k in ("title", "text", "markdown", "table", "card")}
     reply["charts"] = [{"title": c.get("title", ""), "url": f"/sandbox/media/{item['id']}/{i}.png"}
                        for i, c in enumerate(payload.get("charts") or [])]
     reply["files"] = [{"filename": f.get("filename", "file"), "url": f"/sandbox/media/{item['id']}/{i}"}

@@ -17,6 +17,7 @@ from orderbot.config import BusinessConfig
 from orderbot.core.clock import Clock
 from orderbot.db.engine import Database
 from orderbot.settings import Settings
+from orderbot.webhooks.limits import json_body_or_400
 
 log = logging.getLogger("orderbot.http")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -143,11 +144,8 @@ class TaskTracker:
 
 
 def json_body(body: bytes):
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"请求体不是合法的JSON：{exc}"},
-                                                 ensure_ascii=False), content_type="application/json")
+    """The parsed JSON body (finite numbers, bounded depth), or 400 with the reason."""
+    return json_body_or_400(body)
 
 
 async def signed_body(request: web.Request, secret, verify, header: str, source: str, what: str) -> bytes:

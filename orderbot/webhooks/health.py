@@ -1,4 +1,7 @@
-"""Liveness and readiness (`/healthz`) and Prometheus metrics (`/metrics`)."""
+"""Liveness and readiness (`/healthz`) and Prometheus metrics (`/metrics`).
+
+Ready means the database answers, is writable (PostgreSQL: not read-only; SQLite: still the file opened at
+start-up, same inode, writable) and its schema is at the head revision."""
 from __future__ import annotations
 
 import hmac
@@ -12,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from orderbot.core.models import OutboxMessage
 from orderbot.db.migrate import current_revision, head_revision
 from orderbot.webhooks.common import ALERTS, DB, METRICS, SETTINGS, json_error
+from orderbot.webhooks.dbfile import DB_FILE
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,7 +24,12 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         async with db.read() as s:
             await s.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            if db.dialect == "postgresql":  # a read-only replica or a read-only default would lose every write
+                read_only = (await s.execute(text("SHOW transaction_read_only"))).scalar()
+        problem = request.app[DB_FILE].problem() if DB_FILE in request.app else None
+        if db.dialect == "postgresql" and read_only != "off":
+            problem = "数据库只读"
+        checks["database"] = "ok" if problem is None else problem
         current = await current_revision(db.engine)
         checks["schema"] = "current" if current == head_revision() else f"outdated ({current} < {head_revision()})"
     except (SQLAlchemyError, OSError) as exc:

@@ -15,7 +15,7 @@ from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
 from orderbot.core.orders.intake import accept_order_event
 from orderbot.core.orders.schema import parse_order
 from orderbot.webhooks.common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
-from orderbot.webhooks.shopify import shopify_to_order
+from orderbot.webhooks.shopify import ShopifyShapeError, shopify_to_order
 from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.orders")
@@ -65,8 +65,9 @@ async def shopify_order(request: web.Request) -> web.Response:
            or hashlib.sha256(body).hexdigest())
     try:
         data, products = shopify_to_order(payload, request.app[CONFIG])
-    except (KeyError, TypeError, ValueError) as exc:
-        return json_error(400, f"Shopify 订单缺少字段或格式不对：{exc}")
+    except ShopifyShapeError as exc:
+        request.app[METRICS].inbound("shopify", "invalid")
+        return json_error(400, f"Shopify 订单格式不对：{exc}", problems=[{"field": exc.field, "reason": str(exc)}])
     return await _accept(request, "shopify", key, data, auto_products=products)
 
 

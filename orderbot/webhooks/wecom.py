@@ -1,8 +1,10 @@
 """`GET/POST /wecom/callback`: WeCom URL verification and encrypted messages and events.
 
-Order of work, each step refusing before the next: body size (413) → no DTD/entities, well-formed (400) →
-signature over the Encrypt value, compared in constant time (401) → decrypt and receive id = our corp id
-(403) → parse (400) → hand to the pipeline. WeCom retries anything that is not a 200 within 5 s, so bad input
+Order of work, each step refusing before the next: body size (413, a small cap read before anything is
+buffered) → the Encrypt value found by a bounded regex, no XML parse yet (400) → signature over it, compared in
+constant time (401) → the envelope parsed with no DTD/entities and bounded depth (400) → decrypt and receive
+id = our corp id (403) → parse (400) → hand to the pipeline. A hostile body never reaches the XML parser
+unsigned, and a signed one is depth-checked first, so deep nesting cannot stall the event loop. WeCom retries anything that is not a 200 within 5 s, so bad input
 gets a 4xx (never a 500) and slow work is acknowledged at once and answered through the API. A
 scancode_waitmsg whose answer is ready within the deadline goes back as the encrypted passive reply.
 """
@@ -25,7 +27,8 @@ from orderbot.messaging.text import reply_plain, split_utf8
 from orderbot.messaging.inbound import ScanEvent
 from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
 from orderbot.webhooks.common import METRICS, TaskTracker, json_error
-from orderbot.webhooks.wecom_xml import BadXml, fields, parse_xml, to_event
+from orderbot.webhooks.limits import read_capped
+from orderbot.webhooks.wecom_xml import BadXml, encrypted_value, fields, parse_xml, to_event
 
 log = logging.getLogger("orderbot.webhooks.wecom")
 PASSIVE_DEADLINE = 3.5  # seconds we wait for a scan's answer before acknowledging with an empty 200
@@ -109,18 +112,21 @@ async def receive(request: web.Request) -> web.Response:
     inbound = request.app[WECOM]
     metrics = request.app[METRICS]
     sig, ts, nonce = _query(request, "msg_signature", "timestamp", "nonce")
-    body = await request.read()
-    try:
-        envelope = fields(parse_xml(body))
-    except BadXml as exc:
+    body = await read_capped(request)  # 413 past the cap, before anything is buffered or parsed
+    encrypted = encrypted_value(body)  # a bounded regex, not an XML parse: the signature is checked first
+    if encrypted is None:
         metrics.inbound("wecom", "bad_xml")
-        return json_error(400, str(exc))
-    encrypted = envelope.get("Encrypt")
-    if not encrypted:
         return json_error(400, "Encrypt element missing")
     if not inbound.signed(sig, ts, nonce, encrypted):
         metrics.inbound("wecom", "bad_signature")
         return json_error(401, "invalid signature")
+    try:  # signed: now the envelope may be parsed (no DTD or entities, bounded depth)
+        envelope = fields(parse_xml(body))
+    except BadXml as exc:
+        metrics.inbound("wecom", "bad_xml")
+        return json_error(400, str(exc))
+    if envelope.get("Encrypt") != encrypted:
+        return json_error(400, "Encrypt element ambiguous")
     try:
         plain = inbound.crypto.decrypt_message({"Encrypt": encrypted}, sig, ts, nonce)
         event = to_event(parse_xml(plain))

@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from orderbot.core.warehouse.labels import LabelCheckFailed, parse_label
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
 
@@ -238,6 +241,9 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
     env["ORDERBOT_CACHE_DIR"] = str(tmp_path / "cache")
+    # A production .env beside the demo (issue 13, item 13): none of it may be used.
+    (tmp_path / ".env").write_text("ORDERBOT_LABEL_SECRET=production-label-secret\nWECOM_SECRET=prod-wecom\n"
+                                   "DINGTALK_APP_KEY=prodkey\nDINGTALK_APP_SECRET=prod-ding\n", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
                              str(tmp_path / "demo.db"), "--orders", "300"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -252,11 +258,24 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
         assert page is not None and "OrderBot 演示沙盒" in page and "王磊" in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert json.loads(resp.read())["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/packages", timeout=10) as resp:
+            labels = [p["labels"]["good"] for p in json.loads(resp.read())["waiting"]]
+        assert labels
+        for text in labels:  # the demo's labels do not verify with the production secret
+            with pytest.raises(LabelCheckFailed):
+                parse_label(text, "production-label-secret")
+        dingtalk = urllib.request.Request(f"http://127.0.0.1:{port}/dingtalk/callback", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as closed:  # no production DingTalk door in the demo
+            urllib.request.urlopen(dingtalk, timeout=5)
+        closed.value.close()
+        assert closed.value.code in (404, 405)
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
+    assert "演示模式" in out and "DINGTALK_APP_SECRET" in out and "ORDERBOT_LABEL_SECRET" in out
+    assert "production-label-secret" not in out + err and "prod-ding" not in out + err
 
 
 def test_serve_refuses_to_start_without_the_business_config(tmp_path):

@@ -18,7 +18,7 @@ from orderbot.messaging.inbound import CardAction, ChatMessage
 from orderbot.messaging.pipeline import InboundPipeline
 from orderbot.bot.reply import Button, Card, Chart, Reply
 from orderbot.core import outbox
-from orderbot.core.models import OutboxMessage
+from orderbot.core.models import InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
 from orderbot.webhooks.dingtalk import dingtalk_sign
 from orderbot.webhooks.dingtalk_stream import StreamRunner
@@ -32,7 +32,10 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
        b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
-def message(msg_id="msgA", text="查单 SO202602010001", *, group=False, kind="text", session="http://x/s",
+SESSION = "https://oapi.dingtalk.com/robot/sendBySession?session=76da36b4"
+
+
+def message(msg_id="msgA", text="查单 SO202602010001", *, group=False, kind="text", session=SESSION,
             expires_ms=None, clock=None):
     body = {"msgId": msg_id, "senderStaffId": "0101", "senderNick": "王磊", "conversationId": "cid123==",
             "conversationType": "2" if group else "1", "robotCode": "dingkey", "msgtype": kind,
@@ -54,10 +57,17 @@ def recorder():
     return Recorder(reply=lambda e: Reply(text="收到"))
 
 
+def with_dingtalk_staff(config):
+    """The example directory with its first person bound to DingTalk user 0101 (the sender of `message`)."""
+    first, *rest = config.staff
+    return config.model_copy(update={"staff": [first.model_copy(update={"dingtalk_userid": "0101"}), *rest]})
+
+
 @pytest.fixture
 async def client(db, config, clock, recorder):
     settings = load_settings(env_file=None, DINGTALK_APP_KEY="dingkey", DINGTALK_APP_SECRET=SECRET)
-    app = create_app(settings, config=config, db=db, clock=clock, handler=recorder, run_worker=False)
+    app = create_app(settings, config=with_dingtalk_staff(config), db=db, clock=clock, handler=recorder,
+                     run_worker=False)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -89,7 +99,7 @@ async def test_signed_messages_of_each_kind(client, recorder, clock, db):
     assert action.origin.chat_id == "cid123==" and action.origin.reply_to == "group:cid123=="
     async with db.read() as s:
         rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
-    assert rows[0].destination == "user:0101" and rows[0].payload["_route"]["session"] == "http://x/s"
+    assert rows[0].destination == "user:0101" and rows[0].payload["_route"]["session"] == SESSION
 
 
 async def test_duplicate_msgid_acts_once(client, recorder, clock):
@@ -173,7 +183,9 @@ async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake
 
 async def test_session_rate_limit_waits_a_minute(db, clock, fake_ding):
     async with aiohttp.ClientSession() as http:
-        sender = DingTalkSender(http, None, db, MediaLinks("https://x", b"k"), clock)
+        # the API's base (DINGTALK_API_BASE) is what makes the local session webhook trusted
+        api = DingTalkApi(http, base=fake_ding.base, app_key="dingkey", app_secret=SECRET)
+        sender = DingTalkSender(http, api, db, MediaLinks("https://x", b"k"), clock)
         route = {"session": f"{fake_ding.base}/robot/sendBySession?session=S2",
                  "session_expires": str(int(clock().timestamp() * 1000) + 7_200_000)}
         async with db.write() as s:
@@ -232,3 +244,84 @@ async def test_a_label_sent_to_the_robot_is_a_scan(client, recorder, clock):
     (event,) = recorder.events
     assert isinstance(event, ScanEvent) and event.text == "OB1|SO202602010001|PB-20K-BLK|B260201|1|abcdef12"
     assert event.station == "dingtalk:0101" and not event.wants_reply
+
+
+# --- issue 13: the DingTalk door against a hostile sender ---------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "https://evil.example.com/robot/sendBySession?session=x",  # the exfiltration of issue 13, item 1
+    "http://oapi.dingtalk.com/robot/sendBySession?session=x",  # not https
+    "https://oapi.dingtalk.com.evil.example/robot/sendBySession",  # a look-alike host
+    "https://user@evil.example.com@oapi.dingtalk.com/x",
+    "https://oapi.dingtalk.com:8443/robot/sendBySession",
+])
+async def test_a_session_webhook_off_dingtalk_is_dropped(client, recorder, clock, db, url):
+    resp = await client.post("/dingtalk/callback", json=message("evil", session=url, clock=clock),
+                             headers=signed(clock))
+    assert resp.status == 200
+    await settle(client)
+    async with db.read() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert "session" not in row.payload["_route"]  # the reply can only go through DingTalk's OpenAPI
+
+
+def test_session_webhook_hosts():
+    from orderbot.messaging.dingtalk_hosts import session_webhook_allowed
+
+    assert session_webhook_allowed(SESSION)
+    assert session_webhook_allowed("https://api.dingtalk.com/v1.0/robot/x")
+    assert session_webhook_allowed("http://127.0.0.1:4567/robot/sendBySession?session=S", "http://127.0.0.1:4567")
+    assert not session_webhook_allowed("http://127.0.0.1:4568/robot/sendBySession", "http://127.0.0.1:4567")
+    assert not session_webhook_allowed("https://evil.example.com/robot/sendBySession", "https://api.dingtalk.com")
+    assert not session_webhook_allowed(["https://oapi.dingtalk.com/"])
+
+
+async def test_the_sender_refuses_a_foreign_session_webhook(db, clock, fake_ding):
+    """Rows queued before the inbound check (or by another path) still never post outside DingTalk."""
+    evil = FakeDingTalk(clock=lambda: clock().timestamp())
+    evil_server = TestServer(evil.app())
+    await evil_server.start_server()
+    try:
+        evil_url = str(evil_server.make_url("/robot/sendBySession?session=S1"))
+        async with aiohttp.ClientSession() as http:
+            api = DingTalkApi(http, base=fake_ding.base, app_key="dingkey", app_secret=SECRET)
+            sender = DingTalkSender(http, api, db, MediaLinks("https://bot.example.com", b"k" * 32), clock)
+            async with db.write() as s:
+                await outbox.enqueue(s, channel="dingtalk", destination="user:0101", kind="reply", now=clock(),
+                                     payload={**Reply(text="客户：某某 金额 ¥100").to_dict(), "_route": {
+                                         "session": evil_url, "robot_code": "dingkey",
+                                         "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000)}})
+            assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 1
+        assert evil.session_messages == {} and len(fake_ding.api_messages) == 1
+    finally:
+        await evil_server.close()
+
+
+async def test_a_sender_outside_the_staff_directory_is_refused(client, recorder, clock, db):
+    body = {**message("stranger", clock=clock), "senderStaffId": "9999"}
+    resp = await client.post("/dingtalk/callback", json=body, headers=signed(clock))
+    assert resp.status == 403 and recorder.events == []
+    async with db.read() as s:
+        assert (await s.execute(select(InboundEvent))).first() is None
+
+
+@pytest.mark.parametrize("change", [
+    {"text": "hi"}, {"createAt": 1e30}, {"createAt": "abc"}, {"sessionWebhookExpiredTime": "abc"},
+    {"msgId": {"a": 1}}, {"conversationType": 2}, {"msgtype": ["text"]}, {"senderStaffId": 101, "senderId": None},
+    {"text": {"content": ["x"]}}, {"msgId": "m" * 300},
+])
+async def test_malformed_fields_are_400(client, recorder, clock, db, change):
+    resp = await client.post("/dingtalk/callback", json={**message("bad", clock=clock), **change},
+                             headers=signed(clock))
+    assert resp.status == 400, await resp.text()
+    assert recorder.events == []
+
+
+async def test_deep_or_oversized_bodies_are_4xx(client, recorder, clock):
+    deep = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    assert (await client.post("/dingtalk/callback", data=deep, headers=signed(clock))).status in (400, 413)
+    assert (await client.post("/dingtalk/callback", data=b'{"msgId":"x","n":1e400}',
+                              headers=signed(clock))).status == 400
+    big = b'{"msgId":"' + b"x" * 200_000 + b'"}'
+    assert (await client.post("/dingtalk/callback", data=big, headers=signed(clock))).status == 413
+    assert recorder.events == []

@@ -316,3 +316,60 @@ async def test_duty_lead_changed_in_chat(station, config):
     assert texts[1] == "今天的值班组长已改为 赵强，之后的异常扫码工单都会派给 TA。"
     assert texts[2].startswith("没找到叫「张三」的值班组长")  # said at once, nothing to confirm
     assert "值班组长" in texts[3] and "权限" in texts[3]
+
+
+# --- issue 13: who may ship, and strangers ----------------------------------------------------------------
+
+async def test_finance_cannot_ship_by_scanning(station):
+    """Item 12: scanning needs a role from [warehouse] scan_roles; a refused scan ships and records nothing."""
+    scanner, db = station
+    answer = await scanner.scan(label("SO202602100001", "EB-TWS-WHT", 1), user="QianFang")  # finance
+    assert answer.startswith("你的角色不能扫码出库") and "warehouse" in answer
+    async with db.read() as s:
+        assert (await get_order(s, "SO202602100001")).status == "paid"
+    assert await _count(db, Package, Package.scanned_at.is_not(None)) == 0
+    assert await _count(db, Scan) == 0
+
+
+async def test_scan_roles_can_be_widened_in_config(db, config, parser):
+    widened = config.model_copy(update={"warehouse": config.warehouse.model_copy(
+        update={"scan_roles": ["warehouse", "finance"]})})
+    from orderbot.core.staff import sync_staff
+
+    async with db.write() as s:
+        await sync_staff(s, widened)
+        await add_products(s, widened, stock=5, at=NOW)
+        await ingest_order(s, parse_order(order_json("SO202602100001", lines=[{"sku": "EB-TWS-WHT", "qty": 1}])),
+                           source="test", config=widened, now=NOW)
+    settings = load_settings(env_file=None, WECOM_TOKEN=TOKEN, WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP,
+                             WECOM_AGENT_ID="1", ORDERBOT_LABEL_SECRET=SECRET)
+    app = create_app(settings, config=widened, db=db, clock=lambda: NOW, run_worker=False, parser=parser)
+    async with TestClient(TestServer(app)) as client:
+        answer = await Scanner(client).scan(label("SO202602100001", "EB-TWS-WHT", 1), user="QianFang")
+    assert answer.startswith("✅ 出库成功 SO202602100001")
+
+
+async def test_thirty_stranger_scans_are_one_ticket(station):
+    """Item 11: 30 junk scans by someone outside the directory page the lead once, not 30 times."""
+    scanner, db = station
+    for i in range(30):
+        answer = await scanner.scan(f"junk-{i}", user="Stranger1", station=f"pack-{i % 3}")
+        assert answer == "这个扫码账号还没有绑定员工，已通知值班组长，请绑定后再扫。"
+    await scanner.scan("junk-x", user="Stranger2")
+    assert await _count(db, Scan) == 31  # every scan is still on record
+    async with db.read() as s:
+        tickets = (await s.execute(select(Task.subject).where(Task.type == "scan_exception"))).scalars().all()
+        notices = (await s.execute(select(OutboxMessage.payload))).scalars().all()
+    assert len(tickets) == 2 and any("Stranger1" in t for t in tickets) and any("Stranger2" in t for t in tickets)
+    # once per stranger to the lead on duty and once to 仓库群 (the group receiving scan_exception)
+    assert sum(1 for p in notices if p.get("title") == "异常扫码工单") == 4
+
+
+async def test_a_strangers_messages_get_a_few_answers_then_silence(station):
+    scanner, db = station
+    for i in range(10):
+        await scanner.say(f"你好{i}", user="Stranger3")
+    async with db.read() as s:
+        replies = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:Stranger3"))
+                   ).scalars().all()
+    assert len(replies) == 3 and all("员工名录" in r.payload["text"] for r in replies)

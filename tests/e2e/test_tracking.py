@@ -196,8 +196,10 @@ async def inbound(db) -> list[tuple[str, str, str]]:
         return [tuple(r) for r in rows]
 
 
-def metrics(client):
-    return client.server.app[METRICS].inbound
+def metrics(client) -> dict[tuple[str, str], float]:
+    """Inbound events counted by (source, outcome), read from the app's Prometheus counter."""
+    (family,) = client.server.app[METRICS].inbound_events.collect()
+    return {(s.labels["source"], s.labels["outcome"]): s.value for s in family.samples if s.name.endswith("_total")}
 
 
 # ---- the reference samples, end to end -------------------------------------------------------------------

@@ -6,6 +6,8 @@ import copy
 import hashlib
 import hmac
 import json
+import os
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -242,3 +244,36 @@ async def test_metrics_behind_a_bearer_token(db, config, clock):
         assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 401
         resp = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
         assert resp.status == 200 and "orderbot_http_requests_total" in await resp.text()
+
+
+async def test_a_deleted_sqlite_file_is_not_healthy_and_takes_no_orders(client, db):
+    """Issue 13, item 5: with the SQLite file deleted under the running server, /healthz said 200 and the order
+    webhook said "created" for orders that were gone."""
+    from orderbot.db.engine import sqlite_path
+
+    path = sqlite_path(db.engine.url)
+    if path is None:
+        pytest.skip("a SQLite file is what can be deleted under the server")
+    assert (await client.get("/healthz")).status == 200
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    health = await client.get("/healthz")
+    assert health.status == 503 and "数据库文件不见了" in (await health.json())["checks"]["database"]
+    resp = await post_order(client, order_json("SO202602019999"))
+    assert resp.status == 503 and "未保存" in (await resp.json())["error"]
+    shop = await client.post("/webhooks/shopify", data=json.dumps(SHOPIFY_ORDER).encode(), headers={
+        "X-Shopify-Hmac-Sha256": sign_b64(json.dumps(SHOPIFY_ORDER).encode()), "X-Shopify-Topic": "orders/create"})
+    assert shop.status == 503
+
+
+async def test_a_replaced_sqlite_file_is_not_healthy(client, db, tmp_path):
+    from orderbot.db.engine import sqlite_path
+
+    path = sqlite_path(db.engine.url)
+    if path is None:
+        pytest.skip("SQLite only")
+    copy_path = tmp_path / "copy.db"
+    copy_path.write_bytes(Path(path).read_bytes())
+    os.replace(copy_path, path)  # same name, another inode: writes of the open connections go elsewhere
+    health = await client.get("/healthz")
+    assert health.status == 503 and "被替换" in (await health.json())["checks"]["database"]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from orderbot.bot.charts import ensure_cjk_font, render_async
 from orderbot.bot.dispatch import UNKNOWN_PERSON, Dispatcher
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin
+from orderbot.messaging.markup import plain
 from orderbot.bot.intents import IntentParser, Vocabulary
 from orderbot.messaging.pipeline import InboundPipeline
 from orderbot.core.channels import CHANNELS
@@ -140,7 +141,7 @@ async def test_mute_and_unmute_alerts(bot):
 
 async def test_delay_causes_and_the_evidence_spreadsheet(bot):
     reply = await bot.ask("sunli", "2月4日到2月10日的延迟原因TOP5")
-    assert reply.text.startswith("1. 深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期3单，中远海运合同第8.2条")
+    assert plain(reply.text).startswith("1. 深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期3单，中远海运合同第8.2条")
     (button,) = reply.card.buttons
     pack = await bot.click("sunli", button.key)
     (xlsx,) = pack.files

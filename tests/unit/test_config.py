@@ -87,3 +87,31 @@ def test_carriers_clauses_and_purchasing_are_validated_with_their_place():
     assert any("carriers.0.clauses.0.causes" in m and "strike" in m for m in messages)
     with pytest.raises(ConfigError, match="purchasing.staff: 'nobody'"):
         parse_config('[[staff]]\nid = "a"\nname = "A"\nroles = ["sales"]\n\n[purchasing]\nstaff = ["nobody"]\n')
+
+
+def test_scan_roles_default_to_the_warehouse_and_unknown_ones_are_reported_with_their_line():
+    assert parse_config("", "x.toml").warehouse.scan_roles == ["warehouse", "warehouse_lead"]
+    assert parse_config('[warehouse]\nscan_roles = ["warehouse", "finance"]\n', "x.toml").warehouse.scan_roles == [
+        "warehouse", "finance"]
+    with pytest.raises(ConfigError) as info:
+        parse_config('[warehouse]\nscan_roles = ["warehouse", "packer"]\n', "x.toml")
+    (p,) = info.value.problems
+    assert p.key == "warehouse.scan_roles" and p.line == 2 and "packer" in p.message
+
+
+def test_demo_settings_drop_every_credential_and_use_their_own_label_secret(tmp_path):
+    from orderbot.sandbox.secrets import isolate
+    from orderbot.settings import load_settings
+
+    prod = load_settings(env_file=None, ORDERBOT_LABEL_SECRET="prod-labels", WECOM_SECRET="s", WECOM_CORP_ID="ww",
+                         DINGTALK_APP_KEY="k", DINGTALK_APP_SECRET="d", SMTP_URL="smtp://u:p@h",
+                         ORDERBOT_INGEST_SECRET="i", SHOPIFY_WEBHOOK_SECRET="sh")
+    demo, ignored = isolate(prod, tmp_path / "demo.db")
+    assert demo.wecom_secret is None and demo.wecom_corp_id is None and demo.dingtalk_app_secret is None
+    assert demo.smtp_url is None and demo.ingest_secret is None and demo.shopify_webhook_secret is None
+    secret = demo.label_secret.get_secret_value()
+    assert secret != "prod-labels" and secret.startswith("demo-")
+    assert {"WECOM_SECRET", "DINGTALK_APP_SECRET", "ORDERBOT_LABEL_SECRET", "SMTP_URL"} <= set(ignored)
+    again, _ = isolate(prod, tmp_path / "demo.db")  # the same demo database keeps its labels valid
+    assert again.label_secret.get_secret_value() == secret
+    assert (tmp_path / "demo.db.label-secret").stat().st_mode & 0o077 == 0

@@ -10,6 +10,7 @@ from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES
 from orderbot.core.orders.service import get_order, hold_customs, override_promised_date, release_customs
 from orderbot.messaging.notify import notify_groups
 from orderbot.bot.reply import Reply
+from orderbot.messaging.markup import outside
 from orderbot.bot.handlers.base import Context, cn_date, route
 
 def card_text(card: dict) -> str:
@@ -47,7 +48,9 @@ def card_text(card: dict) -> str:
     if card.get("notes"):
         lines.append(f"客户备注：{card['notes']}")
     lines += _role_lines(card)
-    return "\n".join(lines)
+    # Only the first line carries the bot's own markup; every other line is made of values from outside
+    # (customer, notes, carrier messages, tasks, imports), escaped by each channel's renderer.
+    return "\n".join([lines[0], *(outside(line) for line in lines[1:])])
 
 
 def _role_lines(card: dict) -> list[str]:

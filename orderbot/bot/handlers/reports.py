@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from openpyxl import Workbook
 
+from orderbot.messaging.markup import outside
 from orderbot.core.channels import channel_name
 from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
 from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
@@ -49,7 +50,7 @@ async def causes(intent, ctx: Context) -> Reply:
     title = f"{_span(d_from, d_to)}延迟原因TOP{s['limit']}"
     if not found:
         return Reply(title=title, text="这段时间没有记录到延迟原因。")
-    text = "\n".join(f"{i}. {c.sentence()}" for i, c in enumerate(found, 1))
+    text = "\n".join(f"{i}. {outside(c.sentence())}" for i, c in enumerate(found, 1))  # lanes, carriers: imported
     buttons = tuple(Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{c.carrier or ''}|{d_from}|{d_to}")
                     for i, c in enumerate(found, 1) if c.clause_no)[:3]
     # One bar per cause row (a dict keyed by reason let rows sharing a reason overwrite each other).
@@ -128,7 +129,7 @@ async def daily(intent, ctx: Context) -> Reply:
     table = Table(("指标", cn_date(day), "较前一日", "较上周同日"), tuple(
         (name, f"{v * 100:.1f}%" if pct else f"{v:,}", _delta(v, a, pct), _delta(v, b, pct))
         for name, v, a, b, pct in rows))
-    reasons = "、".join(f"{r}{n}单" for r, n in d0.top_reasons) or "无"
+    reasons = "、".join(f"{outside(r)}{n}单" for r, n in d0.top_reasons) or "无"
     if d0.scan_accuracy is not None:
         reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
     open_tasks, late_tasks = await task_counts(ctx.session, ctx.config.tasks, now=ctx.now)

@@ -17,10 +17,17 @@ from orderbot.bot.reply import Chart, Reply
 from orderbot.bot.handlers.base import WAREHOUSE, Context, route
 
 
+SCAN_REFUSED = "你的角色不能扫码出库，扫码未生效。需要以下角色之一：{roles}（业务配置 [warehouse] scan_roles）。"
+
+
 async def scan(event, ctx: Context) -> Reply:
     if not ctx.label_secret:
         return Reply(text="扫码出库还没启用：管理员需要配置 ORDERBOT_LABEL_SECRET。")
     asker = ctx.asker
+    if asker is not None and not set(ctx.config.warehouse.scan_roles) & asker.roles:
+        # Scanning ships: only the roles in [warehouse] scan_roles may do it (issue 13: finance shipped an order).
+        return Reply(text=SCAN_REFUSED.format(roles="、".join(ctx.config.warehouse.scan_roles)),
+                     meta={"audit": "scan_refused"})
     result = await scan_package(ctx.session, raw=event.text, staff_id=asker.staff_id if asker else None,
                                 platform_user=event.origin.user_id, station=event.station, now=ctx.now,
                                 config=ctx.config, secret=ctx.label_secret)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orderbot.core.channels import normalise_channel
 from orderbot.core.errors import InvalidOrder
+from orderbot.core.models import Channel, Customer, Order, Product
 from orderbot.core.orders.states import STATUS_NAMES
 
 URGENCY_ALIASES = {
@@ -21,20 +22,30 @@ URGENCY_NAMES = {"normal": "普通", "urgent": "加急", "critical": "特急"}
 STATUS_ALIASES = {**{k: k for k in STATUS_NAMES}, **{v: k for k, v in STATUS_NAMES.items()}}
 _ORDER_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{2,31}$")
 _SKU = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+NOTES_MAX = 4000  # characters; notes are a Text column, but a card must stay readable and a body bounded
+
+
+def column_length(column) -> int:
+    """The length of a `String(n)` model column, so every door's limits follow the schema instead of copies."""
+    return column.property.columns[0].type.length
+
+
+def _max(column) -> int:
+    return column_length(column)
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    id: str = Field(min_length=1, max_length=64)
-    name: str | None = Field(None, max_length=128)
-    province: str | None = None
-    wechat_openid: str | None = None
-    email: str | None = None
+    id: str = Field(min_length=1, max_length=_max(Customer.id))
+    name: str | None = Field(None, max_length=_max(Customer.name))
+    province: str | None = Field(None, max_length=_max(Customer.province))
+    wechat_openid: str | None = Field(None, max_length=_max(Customer.wechat_openid))
+    email: str | None = Field(None, max_length=_max(Customer.email))
 
 
 class LineIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    sku: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=_max(Product.sku))
     qty: int = Field(ge=1, le=100_000)
 
     @field_validator("sku")
@@ -51,21 +62,21 @@ class OrderIn(BaseModel):
     order_no: str
     customer: CustomerIn
     amount: Decimal
-    origin: str = Field(min_length=1, max_length=16)
-    urgency: str
+    origin: str = Field(min_length=1, max_length=_max(Order.origin))
+    urgency: str = Field(max_length=32)
     currency: str = "CNY"
-    channel: str | None = None
-    channel_order_id: str | None = Field(None, max_length=64)
+    channel: str | None = Field(None, max_length=_max(Channel.code))
+    channel_order_id: str | None = Field(None, max_length=_max(Order.channel_order_id))
     dest_country: str | None = None
     created_at: datetime | None = None
-    lines: list[LineIn] = []
-    notes: str | None = None
-    status: str = "paid"
-    tax_exempt_no: str | None = None
+    lines: list[LineIn] = Field([], max_length=500)
+    notes: str | None = Field(None, max_length=NOTES_MAX)
+    status: str = Field("paid", max_length=32)
+    tax_exempt_no: str | None = Field(None, max_length=_max(Order.tax_exempt_no))
     invoice_status: str | None = None
-    cancel_reason: str | None = None
-    tracking_no: str | None = None
-    sales_owner: str | None = None
+    cancel_reason: str | None = Field(None, max_length=NOTES_MAX)
+    tracking_no: str | None = Field(None, max_length=_max(Order.tracking_no))
+    sales_owner: str | None = Field(None, max_length=_max(Order.sales_owner))
     updated_at: datetime | None = None  # the source's own update time, for out-of-order deliveries
 
     @field_validator("order_no")
@@ -84,10 +95,10 @@ class OrderIn(BaseModel):
             raise ValueError("金额不是数字") from None
         if not d.is_finite() or d < 0:
             raise ValueError("金额必须是非负数")
+        if d >= Decimal("1e12"):  # before quantize, which cannot represent 1e400 to the cent
+            raise ValueError("金额过大")
         if d != d.quantize(Decimal("0.01")):
             raise ValueError("金额最多两位小数")
-        if d >= Decimal("1e12"):
-            raise ValueError("金额过大")
         return d
 
     @field_validator("urgency")

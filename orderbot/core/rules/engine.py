@@ -24,6 +24,7 @@ from orderbot.core.errors import DomainError
 from orderbot.core.models import Alert, AuditEntry, Channel, Customer, Order, RuleEvaluation, Staff, Task
 from orderbot.core.orders.service import add_event, open_task, set_channel_frozen
 from orderbot.core.rules import silences
+from orderbot.core.keys import fit_key
 from orderbot.core.rules.builtins import REPEAT_TAG, RULES, Finding, RuleDef
 
 SYSTEM = "orderbot"
@@ -105,7 +106,7 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
         row = live.pop(f.subject, None)
         detail = _detail(f)
         if row is None:
-            alert = Alert(rule=rule.name, subject=f.subject, active_key=f"{rule.name}:{f.subject}"[:191],
+            alert = Alert(rule=rule.name, subject=f.subject, active_key=fit_key(f"{rule.name}:{f.subject}"),
                           state="pending", value=f.value, title=f.title, detail=detail, started_at=now,
                           notify_count=0)
             session.add(alert)

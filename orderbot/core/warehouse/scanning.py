@@ -25,6 +25,7 @@ from sqlalchemy.orm.util import identity_key
 
 from orderbot.config import BusinessConfig
 from orderbot.core.errors import DomainError
+from orderbot.core.keys import fit_key
 from orderbot.core.models import Carrier, Communication, Customer, DutyOverride, Order, Package, Product, Scan, Staff, Task
 from orderbot.core.orders.service import StaleOrder, Timeline, open_task
 from orderbot.core.orders.states import STAGE_INDEX
@@ -33,6 +34,7 @@ from orderbot.core.warehouse.labels import LabelCheckFailed, LabelUnreadable, pa
 from orderbot.core.warehouse.shipment import CustomerNotice, communication_row, notice
 
 FAILURE_REPLY = "已记录，值班组长会处理"
+_TASK_KEY = Task.key.property.columns[0].type.length
 STREAK = 3
 CORRECTION_WINDOW = timedelta(minutes=30)
 OUTCOME_NAMES = {
@@ -108,8 +110,14 @@ async def _fail(session: AsyncSession, record: dict, outcome: str, config: Busin
     lead = await lead_on_duty(session, config, _local(now, config).date())
     who = scan.staff_id or scan.platform_user or "?"
     subject = f"异常扫码：{OUTCOME_NAMES[outcome]}（{scan.station or '未知工位'}，{who}）"
-    await open_task(session, key=f"scan_exception:{scan.id}", type="scan_exception", subject=subject,
-                    assignee=lead, now=now, data={"scan_id": scan.id, "raw": scan.raw[:200], "outcome": outcome})
+    # Someone outside the staff directory gets one ticket per hour however often they scan (issue 13: 30 junk
+    # scans by a stranger were 30 tickets for the lead); every scan is still recorded in the scans table.
+    key = f"scan_exception:{scan.id}" if outcome != "unbound" else \
+        fit_key(f"scan_stranger:{scan.platform_user or '?'}:{_local(now, config):%Y-%m-%dT%H}", _TASK_KEY)
+    opened = await open_task(session, key=key, type="scan_exception", subject=subject, assignee=lead, now=now,
+                             data={"scan_id": scan.id, "raw": scan.raw[:200], "outcome": outcome})
+    if outcome == "unbound" and not opened:  # folded into this hour's ticket for that sender: nobody is paged again
+        return ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station)
     result = ScanResult(outcome, FAILURE_REPLY, scan.order_no, station=scan.station, scan_id=scan.id,
                         exception=("异常扫码工单", f"{subject}\n扫到的内容：{scan.raw[:120]}\n{detail}"))
     if lead:

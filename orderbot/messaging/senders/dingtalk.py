@@ -19,6 +19,8 @@ from orderbot.bot.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.text import reply_markdown, split_utf8
+from orderbot.messaging.markup import escape_dingtalk_markdown
+from orderbot.messaging.dingtalk_hosts import session_webhook_allowed
 
 MARKDOWN_LIMIT = 5000  # DingTalk documents no markdown limit; bodies over ~20 KB are refused, stay well under
 SESSION_MARGIN_MS = 60_000
@@ -70,7 +72,7 @@ class DingTalkSender:
         return Limit(20, 60)
 
     async def _markdown(self, reply: Reply) -> tuple[str, str]:
-        text = reply_markdown(reply)
+        text = reply_markdown(reply, escape_dingtalk_markdown)
         if reply.card and reply.card.buttons:
             text += "\n\n" + "  ".join(button_link(b.text, b.key) for b in reply.card.buttons)
         for chart in reply.charts:
@@ -104,7 +106,7 @@ class DingTalkSender:
                 continue
             if at_users:
                 part += "\n\n" + " ".join(f"@{u}" for u in at_users)
-            session_ok = route.get("session") and \
+            session_ok = route.get("session") and session_webhook_allowed(route["session"], self.api and self.api.base) and \
                 int(route.get("session_expires", "0")) - SESSION_MARGIN_MS > self.clock().timestamp() * 1000
             if session_ok:
                 await self._session_post(route["session"], {
