@@ -5,7 +5,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from orderbot.cli.common import _config, _parse_now, _settings
+from orderbot.cli.common import _config, _parse_now, _settings, command_clock
 from orderbot.settings import Settings
 
 
@@ -54,7 +54,6 @@ def cmd_ask(args) -> int:
 async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> int:
     """The whole path a chat message takes (pipeline, dispatcher, handlers, outbox) with the sandbox as chat."""
     import functools
-    from datetime import datetime, timezone
 
     from orderbot.app import build_parser
     from orderbot.messaging.text import reply_plain
@@ -62,7 +61,6 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     from orderbot.bot.dispatch import Dispatcher
     from orderbot.messaging.inbound import ChatMessage, Origin
     from orderbot.messaging.pipeline import InboundPipeline
-    from orderbot.core.clock import system_clock
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database
     from orderbot.db.engine import sqlite_path
@@ -72,6 +70,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     if path is not None and not path.exists():
         print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
         return 2
+    clock = command_clock(settings)  # a demo database answers for the day its sandbox page shows
     db = Database.from_url(settings.database_url)
     executor = chart_executor()
     try:
@@ -82,10 +81,10 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
             await sync_staff(session, config)
         await asyncio.to_thread(ensure_cjk_font, None, cache_dir=settings.cache_dir / "matplotlib")
         parser = await build_parser(db, settings)
-        dispatcher = Dispatcher(db, parser, config, system_clock,
+        dispatcher = Dispatcher(db, parser, config, clock,
                                 charts=functools.partial(render_async, executor=executor))
-        pipeline = InboundPipeline(db, dispatcher, system_clock)
-        now = datetime.now(timezone.utc)
+        pipeline = InboundPipeline(db, dispatcher, clock)
+        now = clock()
         origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
         processed = await pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
     finally:
