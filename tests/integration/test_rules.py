@@ -371,3 +371,19 @@ async def test_alert_list_shows_what_this_person_may_act_on(h, config):
     assert [row[1] for row in customs.table.rows] == ["卡关", "卡关"] and "共 2 条" in customs.text
     assert customs.card.buttons[-1].key.startswith("alert_ack_all:*:")
     assert "没有需要你处理的告警" in (await ask("heping")).text  # channel ops own no customs alert
+
+
+async def test_one_evaluation_sends_each_chat_one_digest_with_one_acknowledge_all(h, config):
+    today = NOW - timedelta(hours=2)
+    shop = await _orders(h.db, config, 40, prefix="SO26031000", at=today)
+    async with h.db.write() as s:  # cancel_rate fires for shopify
+        await s.execute(update(Order).where(Order.order_no.in_(shop[:2])).values(status="cancelled"))
+    await _orders(h.db, config, 3, prefix="SO26030901", at=today, customer="C0100")  # a new customer: 3 in 72 h
+    await h.evaluate()
+    management = await h.outbox("group:management")
+    assert len(management) == 1  # cancel_rate and repeat_orders both go there: one card, not two
+    [digest] = management
+    assert "取消率" in digest["title"] and "重复下单" in digest["title"]
+    assert [k for k in _keys(digest) if k.startswith("alert_ack_all:")] == [
+        f"alert_ack_all:*:{int(NOW.timestamp())}"]
+    assert "已确认" in await h.click("sunli", _keys(digest)[-1])  # the sales director: his repeat-order alert
