@@ -26,14 +26,14 @@ async def test_a_wholesale_customers_usual_week_does_not_fire(h, config):
 
 async def test_a_burst_against_the_customers_own_baseline_fires(h, config):
     await _rhythm(h.db, config, "W002", per_day=2, days=57, end_hours_ago=72, prefix="B")
-    await _orders(h.db, config, 19, prefix="BURST", at=NOW - timedelta(hours=10), customer="W002")  # 3×6 = 18
+    await _orders(h.db, config, 16, prefix="BURST", at=NOW - timedelta(hours=10), customer="W002")  # > 15
     await h.evaluate(only={"repeat_orders"})
     [alert] = await h.alerts("repeat_orders")
-    assert alert.subject == "W002" and alert.detail["data"]["limit"] == 18
+    assert alert.subject == "W002" and alert.detail["data"]["limit"] == 15
     assert abs(alert.detail["data"]["usual"] - 6.0) < 0.2
     assert "平时约 6." in alert.title
     facts = dict(tuple(f) for f in alert.detail["facts"])
-    assert "超过 18 单才算异常" in facts["平时节奏"]
+    assert "超过 15 单" in facts["平时节奏"]
 
 
 async def test_a_new_customer_with_three_orders_in_72_hours_fires(h, config):
@@ -44,7 +44,16 @@ async def test_a_new_customer_with_three_orders_in_72_hours_fires(h, config):
     assert alert.subject == "N001" and "新客户" in alert.title
 
 
-def test_burst_limit_scales_the_baseline_to_the_window():
-    assert burst_limit(120, 60 * 24, 72, floor=2, factor=3, min_baseline_hours=14 * 24) == (6.0, 18)
-    assert burst_limit(5, 10 * 24, 72, floor=2, factor=3, min_baseline_hours=14 * 24) == (None, 2)  # too new
-    assert burst_limit(2, 80 * 24, 72, floor=2, factor=3, min_baseline_hours=14 * 24)[1] == 2  # the floor holds
+async def test_a_wholesale_customers_usual_week_plus_a_few_does_not_fire(h, config):
+    await _rhythm(h.db, config, "W003", per_day=2, days=57, end_hours_ago=72, prefix="Q")
+    await _orders(h.db, config, 15, prefix="BUSY", at=NOW - timedelta(hours=10), customer="W003")  # busy, not odd
+    [outcome] = await h.evaluate(only={"repeat_orders"})
+    assert outcome.fired == []
+
+
+def test_burst_limit_is_the_poisson_tail_of_the_customers_own_rate():
+    kw = dict(floor=2, probability=0.001, min_baseline_hours=14 * 24)
+    assert burst_limit(120, 60 * 24, 72, **kw) == (6.0, 15)  # a wholesale customer: six in a usual 72 h
+    assert burst_limit(8, 60 * 24, 72, **kw) == (0.4, 3)  # twice a month: a fourth order in 72 h is odd
+    assert burst_limit(5, 10 * 24, 72, **kw) == (None, 2)  # too new for a rhythm: the floor, "> 2 in 72 h"
+    assert burst_limit(0, 80 * 24, 72, **kw) == (0.0, 2)  # the floor holds

@@ -6,6 +6,7 @@ needs to explain the alert goes into the finding; the lifecycle (pending, firing
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -102,22 +103,30 @@ async def returns_not_received(session: AsyncSession, cfg: RuleConfig, now: date
 
 
 def burst_limit(baseline_orders: int, baseline_hours: float, window_hours: float, *, floor: int,
-                factor: float, min_baseline_hours: float) -> tuple[float | None, int]:
+                probability: float, min_baseline_hours: float) -> tuple[float | None, int]:
     """(orders a customer usually places in one window, or None for a new customer; the most that is not a burst).
 
     A customer's own rhythm is their orders in the baseline period before the window, scaled to the window. A
-    customer with less history than `min_baseline_hours` is new: only the floor applies ("> 2 in 72 h"). A
-    burst is more than `factor` times the usual count, and never fewer orders than the floor.
+    burst is a count their rhythm gives with less than `probability` (Poisson tail), and never a count at or
+    under the floor. A customer with less history than `min_baseline_hours` is new: only the floor applies
+    ("> 2 in 72 h"). For a wholesale customer with six orders in a usual 72 hours that is 15; for one who
+    orders once a fortnight, 3.
     """
-    if baseline_hours < min_baseline_hours or baseline_orders <= 0:
-        return (None if baseline_hours < min_baseline_hours else 0.0), floor
+    if baseline_hours < min_baseline_hours:
+        return None, floor
     usual = baseline_orders * window_hours / baseline_hours
-    return usual, max(floor, int(factor * usual))
+    k, term = 0, math.exp(-usual)  # P(X = k)
+    tail = 1.0 - term  # P(X > k)
+    while tail >= probability:
+        k += 1
+        term *= usual / k
+        tail -= term
+    return usual, max(floor, k)
 
 
 async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
     floor, hours = int(_num(cfg, "threshold", 2)), _num(cfg, "window_hours", 72)
-    baseline_days, factor = _num(cfg, "baseline_days", 90), _num(cfg, "burst_factor", 3)
+    baseline_days, probability = _num(cfg, "baseline_days", 90), _num(cfg, "burst_probability", 0.001)
     min_baseline_hours = _num(cfg, "min_baseline_days", 14) * 24
     since = now - timedelta(hours=hours)
     urgent = func.sum(case((Order.urgency != "normal", 1), else_=0))
@@ -142,7 +151,7 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
         span = (since - first).total_seconds() / 3600 if first is not None else 0.0
         # the customer's history inside the baseline period, from their first order in it (a customer who began
         # ordering 20 days ago is measured over 20 days, not 90)
-        limits[cid] = burst_limit(n_base, span, hours, floor=floor, factor=factor,
+        limits[cid] = burst_limit(n_base, span, hours, floor=floor, probability=probability,
                                   min_baseline_hours=min_baseline_hours)
     rows = [r for r in rows if r[1] > limits[r[0]][1]]
     if not rows:
@@ -170,7 +179,8 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
             earlier = [q for _, q in mine[:-1]]
             ratio = mine[-1][1] / (sum(earlier) / len(earlier)) if sum(earlier) else None
         rhythm = (f"新客户，没有 {min_baseline_hours / 24:g} 天以上的下单记录，按下限 {floor} 单判断" if usual is None
-                  else f"过去 {baseline_days:g} 天平均每 {hours:g} 小时 {usual:.1f} 单，超过 {limit} 单才算异常")
+                  else f"过去 {baseline_days:g} 天平均每 {hours:g} 小时 {usual:.1f} 单，超过 {limit} 单（按此节奏不到"
+                     f" {probability:.1%} 的可能）才算异常")
         signals = [("频次", n - limit, f"{hours:g} 小时内 {n} 单（超过 {limit} 单）"),
                    ("加急", n_urgent, f"{n_urgent} 单加急" if n_urgent else "没有加急"),
                    ("数量变化", 1 if ratio is not None and (ratio >= 2 or ratio <= 0.5) else 0,
@@ -211,10 +221,12 @@ async def customs_stuck(session: AsyncSession, cfg: RuleConfig, now: datetime, t
 
 
 async def customs_docs(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    # grace_hours: the customs team's own turnaround; a task still open after it is worth a card (0 = at once)
+    opened_before = now - timedelta(hours=_num(cfg, "grace_hours", 0))
     rows = (await session.execute(
         select(Order.order_no, Order.customs_grade, Task.created_at)
         .join(Order, Order.id == Task.order_id)
-        .where(Task.type == DOCS_TASK_TYPE, Task.state == "open")
+        .where(Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= opened_before)
         .order_by(Task.created_at))).all()
     findings = [Finding(order_no, 1.0, f"{order_no} 报关资料待补（海关合规等级{grade}）",
                         (("订单", order_no), ("合规等级", grade), ("开单时间", opened.astimezone(tz).strftime("%m-%d %H:%M"))),
@@ -250,7 +262,8 @@ RULES: dict[str, RuleDef] = {r.name: r for r in (
             {"threshold": 8, "window_hours": 48, "owners": ["after_sales_supervisor"]}, frozenset({"orders"}),
             "open_audit"),
     RuleDef("repeat_orders", "重复下单", repeat_orders,
-            {"threshold": 2, "window_hours": 72, "baseline_days": 90, "burst_factor": 3, "min_baseline_days": 14,
+            {"threshold": 2, "window_hours": 72, "baseline_days": 90, "burst_probability": 0.001,
+             "min_baseline_days": 14,
              "owners": ["key_account", "sales_director"]}, frozenset({"orders"}),
             "tag_customer"),
     RuleDef("customs_stuck", "卡关", customs_stuck, {"window_hours": 48, "owners": ["customs"]},
