@@ -648,9 +648,11 @@ class _Generator:
         p.customs_hold = p.short = False
         if rand() < (0.3 if age < 3 * 3600 else 0.05 if age < 12 * 3600 else 0.0):  # payment follows within hours
             p.status, p.paid = "pending", None
-        elif rand() < self.cancel_p[p.channel]:
+        elif rand() < self.cancel_p[p.channel] and (after := int(360 + rand() * 36 * 3600)) < age:
+            # a customer cancels within a day and a half; today's young orders mostly have not (yet), so today's
+            # cancellation rate is not the whole period's squeezed into a few hours
             p.status = "cancelled"
-            p.cancelled = created + int(min(360 + rand() * 36 * 3600, age * 0.9))
+            p.cancelled = created + after
             p.cancel_reason = self.pick(self.cancel_reasons, self.cancel_cum)
             if p.cancelled >= p.reserved:
                 p.stage, p.stage_since = "inventory", p.reserved
