@@ -95,6 +95,10 @@ class DemoCompany:
             async with self.db.write() as session:
                 await self._hour(session, t, t1, rate, customers, done)
             t = t1
+        # parcels and returns move in days, not hours: once per call (a jump's step), over the whole interval
+        async with self.db.write() as session:
+            await self._journeys(session, start, end, done)
+            await self._returns(session, start, end, done)
         log.info("demo company %s → %s: %s", start.isoformat(), end.isoformat(), done.describe())
         return done
 
@@ -128,8 +132,6 @@ class DemoCompany:
         local = t1.astimezone(self.tz)
         if WORK_HOURS[0] <= local.hour < WORK_HOURS[1]:
             await self._scans(session, rng, t1, done)
-        await self._journeys(session, t0, t1, done)
-        await self._returns(session, rng, t0, t1, done)
 
     async def _new_orders(self, session, rng, t0, t1, rate, customers, done) -> None:
         people, cum = customers
@@ -265,26 +267,29 @@ class DemoCompany:
                           where.format(origin=origin, city=city), None))
         return steps
 
-    async def _returns(self, session, rng, t0, t1, done) -> None:
+    async def _returns(self, session, t0, t1, done) -> None:
         """A few delivered orders come back: asked for within a week, received at the warehouse 2–4 days later."""
-        rows = (await session.execute(select(Order).where(
-            Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t0)
-            .order_by(Order.id))).scalars().all()
-        for order in rows:
-            fate = random.Random(f"{self.seed}:return:{order.order_no}")
+        rows = (await session.execute(select(Order.id, Order.order_no, Order.delivered_at).where(
+            Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t1)
+            .order_by(Order.id))).all()
+        for oid, order_no, delivered in rows:
+            fate = random.Random(f"{self.seed}:return:{order_no}")
             if fate.random() < RETURN_SHARE:
-                at = _aware(order.delivered_at) + timedelta(hours=fate.randint(24, 160))
+                at = _aware(delivered) + timedelta(hours=fate.randint(24, 160))
                 if t0 <= at < t1:
+                    order = await session.get(Order, oid)
                     await change_status(session, order, "return_requested", now=at, source=SOURCE,
                                         reason=fate.choice(RETURN_REASONS))
                     done.add("returns")
-        rows = (await session.execute(select(Order).where(
+        rows = (await session.execute(select(Order.id, Order.order_no, Order.return_requested_at).where(
             Order.status == "return_requested", Order.return_requested_at < t1 - timedelta(hours=48))
-            .order_by(Order.id).limit(100))).scalars().all()
-        for order in rows:
-            fate = random.Random(f"{self.seed}:received:{order.order_no}")
-            if _aware(order.return_requested_at) + timedelta(hours=fate.randint(48, 96)) < t1:
-                await change_status(session, order, "returned", now=t1, source=SOURCE, reason="退货入库")
+            .order_by(Order.id).limit(100))).all()
+        for oid, order_no, asked in rows:
+            fate = random.Random(f"{self.seed}:received:{order_no}")
+            at = _aware(asked) + timedelta(hours=fate.randint(48, 96))
+            if at < t1:
+                order = await session.get(Order, oid)
+                await change_status(session, order, "returned", now=max(at, t0), source=SOURCE, reason="退货入库")
                 done.add("returned")
 
 

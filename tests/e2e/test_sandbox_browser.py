@@ -297,7 +297,7 @@ def test_the_customer_sees_only_their_wechat(browser, demo):
     context.close()
 
 
-def test_a_browser_without_any_cjk_font_gets_the_served_web_font(demo, tmp_path):
+def test_a_browser_without_any_cjk_font_gets_the_served_web_font(browser, demo, tmp_path):
     """Chromium with a fontconfig that knows no CJK font at all (a bare server's browser): the page's Chinese
     comes from the web font the demo serves, not from boxes."""
     with urllib.request.urlopen(f"{demo}/sandbox/static/fonts/NotoSansSC-orderbot.woff2", timeout=10) as r:
@@ -307,17 +307,16 @@ def test_a_browser_without_any_cjk_font_gets_the_served_web_font(demo, tmp_path)
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
         "  <dir>/usr/share/fonts/truetype/dejavu</dir>\n"
         f"  <cachedir>{tmp_path / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
-    with sync_api.sync_playwright() as p:
-        bare = p.chromium.launch(executable_path=str(CHROMIUM),
-                                 env={**os.environ, "FONTCONFIG_FILE": str(tmp_path / "fonts.conf")})
-        try:
-            page = bare.new_page(viewport={"width": 1024, "height": 700}, locale="zh-CN")
-            page.demo = demo
-            _open(page, "sunli")
-            page.wait_for_function("document.fonts.status === 'loaded'")
-            assert page.evaluate("document.fonts.check('16px \"OrderBot Noto Sans SC\"', '订单健康度驾驶舱')")
-            loaded = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
-            assert any("OrderBot Noto Sans SC" in f for f in loaded)
-            _shot(page, "no-system-font.png")
-        finally:
-            bare.close()
+    bare = browser.browser_type.launch(executable_path=str(CHROMIUM),  # a second Chromium, same Playwright
+                                       env={**os.environ, "FONTCONFIG_FILE": str(tmp_path / "fonts.conf")})
+    try:
+        page = bare.new_page(viewport={"width": 1024, "height": 700}, locale="zh-CN")
+        page.demo = demo
+        _open(page, "sunli")
+        page.wait_for_function("document.fonts.status === 'loaded'")
+        assert page.evaluate("document.fonts.check('16px \"OrderBot Noto Sans SC\"', '订单健康度驾驶舱')")
+        loaded = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
+        assert any("OrderBot Noto Sans SC" in f for f in loaded)
+        _shot(page, "no-system-font.png")
+    finally:
+        bare.close()
