@@ -175,20 +175,22 @@ class DemoCompany:
                 "created_at": at.isoformat(), "lines": lines, "status": status}
 
     async def _payments(self, session, rng, now, done) -> None:
-        """Pending orders are paid within a few hours, or given up (cancelled) after six."""
+        """Pending orders are mostly paid within a few hours; a few are called off, and the shop closes an order
+        still unpaid after a day (as the platforms do)."""
         rows = (await session.execute(select(Order).where(
-            Order.status == "pending", Order.created_at <= now - timedelta(hours=1)).order_by(Order.id)
+            Order.status == "pending", Order.created_at <= now - timedelta(minutes=30)).order_by(Order.id)
             .limit(200))).scalars().all()
         for order in rows:
-            age = now - _aware(order.created_at)
-            if rng.random() < 0.5 or age > timedelta(hours=6):
-                if age > timedelta(hours=6) or rng.random() < 0.1:
-                    reason = rng.choices([r for r, _ in CANCEL_REASONS], weights=[w for _, w in CANCEL_REASONS])[0]
-                    await change_status(session, order, "cancelled", now=now, source=SOURCE, reason=reason)
-                    done.add("cancelled")
-                else:
-                    await change_status(session, order, "paid", now=now, source=SOURCE)
-                    done.add("paid")
+            expired = now - _aware(order.created_at) > timedelta(hours=24)
+            draw = rng.random()
+            if expired or draw < 0.01:
+                reason = "超时未付款" if expired else rng.choices(
+                    [r for r, _ in CANCEL_REASONS], weights=[w for _, w in CANCEL_REASONS])[0]
+                await change_status(session, order, "cancelled", now=now, source=SOURCE, reason=reason)
+                done.add("cancelled")
+            elif draw < 0.4:
+                await change_status(session, order, "paid", now=now, source=SOURCE)
+                done.add("paid")
 
     async def _paperwork(self, session, rng, now, done) -> None:
         """The customs team completes 报关资料 within one to three hours; one order in twenty waits on the supplier

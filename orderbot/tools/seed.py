@@ -646,7 +646,7 @@ class _Generator:
         p.shipped = p.delivered = p.cancelled = p.ret_req = p.ret_recv = None
         p.carrier = p.tracking = p.cancel_reason = p.hold_reason = p.delay = p.talk = None
         p.customs_hold = p.short = False
-        if rand() < (0.3 if age < 3 * 3600 else 0.05 if age < 12 * 3600 else 0.0):  # payment follows within hours
+        if rand() < (0.4 if age < 2 * 3600 else 0.1 if age < 6 * 3600 else 0.0):  # payment follows within hours
             p.status, p.paid = "pending", None
         elif rand() < self.cancel_p[p.channel] and (after := int(360 + rand() * 36 * 3600)) < age:
             # a customer cancels within a day and a half; today's young orders mostly have not (yet), so today's
