@@ -250,7 +250,7 @@ async def test_several_alerts_for_one_chat_become_one_digest(h, config):
 
 
 async def test_customs_docs_reminds_until_marked_done(h, config):
-    [no] = await _orders(h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=1),
+    [no] = await _orders(h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=5),
                          lines=[{"sku": "EB-TWS-WHT", "qty": 1}])
     async with h.db.read() as s:
         assert (await s.execute(select(Order.customs_grade).where(Order.order_no == no))).scalar_one() in "BC"
@@ -267,6 +267,10 @@ async def test_customs_docs_reminds_until_marked_done(h, config):
     h.clock.advance(minutes=241)
     await h.evaluate(only={"customs_docs"})
     assert len(await h.outbox("group:customs")) == 2 and (await h.alerts("customs_docs"))[0].state == "resolved"
+    await _orders(h.db, config, 1, prefix="SO26031003", at=h.clock() - timedelta(hours=1),
+                  lines=[{"sku": "EB-TWS-WHT", "qty": 1}])  # within the team's turnaround (grace_hours = 4)
+    await h.evaluate(only={"customs_docs"})
+    assert len(await h.alerts("customs_docs")) == 1
 
 
 async def test_eta_risk_tells_the_sales_owner_with_the_cause_and_resolves(h, config):
@@ -348,7 +352,10 @@ async def test_an_order_webhook_makes_the_documents_reminder_appear(world, confi
         resp = await client.post("/webhooks/orders", data=body, headers={"X-Orderbot-Signature": sign_hex(body)})
         assert resp.status == 200
         await app[RULES].idle()
-    h = Harness(world, config, clock)
+        h = Harness(world, config, clock)
+        assert await h.alerts("customs_docs") == []  # the team has its turnaround (grace_hours) first
+        clock.advance(hours=4, minutes=1)
+        await app[RULES].evaluate()  # the scheduler's next run
     [alert] = await h.alerts("customs_docs")
     assert alert.subject == "SO26031099"
     [card] = await h.outbox("group:customs")
