@@ -44,6 +44,7 @@ PICK_DELAY = timedelta(hours=3)  # a paid order waits this long before it is pac
 MAX_SCANS_PER_HOUR = 120
 # A shipment's journey in hours after its waybill: (17TRACK status, sub status, hours, where)
 JOURNEY = (("InTransit", "InTransit_CustomsProcessing", 100, "{city}"),
+           ("InTransit", "InTransit_CustomsReleased", 124, "{city}"),  # clearance takes a day, not 48 h
            ("OutForDelivery", "OutForDelivery_Other", 150, "{city}"),
            ("Delivered", "Delivered_Other", 170, "{city}"))
 # Carrier exceptions on some lanes (what a real network shows): (dest, share of parcels, sub status, message)
@@ -54,7 +55,7 @@ CUSTOMS_HOLD_SHARE = 0.02  # parcels the destination customs asks about (补充�
 RETURN_SHARE = 0.02
 CITY = {d[0]: d[2] for d in DESTS}
 # Where a seeded parcel without a tracking status stands: the index of the last JOURNEY step its stage implies
-_STAGE_STEP = {"routing": -1, "customs": 0, "overseas_wh": 0, "last_mile": 1}
+_STAGE_STEP = {"routing": -1, "customs": 0, "overseas_wh": 1, "last_mile": 2}
 CATCH_UP = timedelta(hours=24)  # a step long overdue (a seeded parcel) is spread over the next day, not one hour
 
 
