@@ -83,6 +83,7 @@ class DemoCompany:
         self.tz = ZoneInfo(config.timezone)
         self.scanners = [s.id for s in config.staff if "warehouse" in s.roles] or ["warehouse"]
         self.customs = [s.id for s in config.staff if "customs" in s.roles] or [None]
+        self.spare: set[str] = set()  # customers whose parcels the packers leave for the page's visitor to scan
 
     async def work(self, start: datetime, end: datetime) -> WorkDone:
         """Everything the company does from `start` to `end`, one hour (one unit of work) at a time."""
@@ -212,7 +213,8 @@ class DemoCompany:
             select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
             .join(Package, Package.order_id == Order.id)
             .where(Order.status == "paid", Order.stage.in_(("inventory", "packing")), Package.scanned_at.is_(None),
-                   Order.paid_at <= now - PICK_DELAY, Order.review_hold.is_(False), Order.customs_hold.is_(False))
+                   Order.paid_at <= now - PICK_DELAY, Order.review_hold.is_(False), Order.customs_hold.is_(False),
+                   Order.customer_id.not_in(self.spare or {""}))
             .order_by(Order.paid_at, Package.package_no).limit(MAX_SCANS_PER_HOUR))).all()
         who = rng.choice(self.scanners)
         for order_no, sku, batch, package_no in rows:

@@ -308,6 +308,8 @@ def _company(app: web.Application):
         if secret is None:
             return None
         box.company = DemoCompany(app[DB], app[CONFIG], label_secret=secret.get_secret_value())
+    if box.customer:  # the demo customer's parcels wait at the packing station for the visitor's scan
+        box.company.spare = {box.customer["id"]}
     return box.company
 
 

@@ -171,11 +171,12 @@ def test_card_button_goes_through_the_bot_and_changes_the_channel(page):
 def test_fast_forward_pushes_alerts_to_groups_and_acknowledging_them(page):
     _open(page, "sunli")
     page.click('[data-clock="hour"]')
-    group = page.locator('#chats [data-conv="group:management"]')
-    expect(group.locator(".badge")).to_be_visible()  # the alert digest arrived while another chat was open
+    # whichever group the first hour's alerts went to (a calm company: one card or one digest per chat)
+    group = page.locator('#chats li[data-conv^="group:"]', has=page.locator(".badge")).first
+    expect(group).to_be_visible()  # the alert arrived while another chat was open
     group.click()
-    card = page.locator("#messages .card", has_text="告警汇总").last
-    card.locator("button", has_text="全部知道了").click()
+    card = page.locator("#messages .card", has=page.locator("button", has_text="知道了")).last
+    card.locator("button", has_text="知道了").last.click()
     expect(page.locator("#messages .msg.bot").last).to_contain_text("孙丽 已确认")
     expect(page.locator("#alert-counts")).to_have_text(re.compile(r"已知悉 [1-9]"))
     _shot(page, "group-alerts.png")
