@@ -51,7 +51,7 @@ JOURNEY = (("InTransit", "InTransit_CustomsProcessing", 100, "{city}"),
 TROUBLE = (("US", 0.04, "Exception_Delayed", "港口拥堵，船期顺延"), ("DE", 0.05, "Exception_Delayed", "恶劣天气，干线停运"),
            ("GB", 0.03, "Exception_Delayed", "承运商运力不足，顺延一班"), ("JP", 0.03, "Exception_Delayed", "收件地址不详，待核实"),
            ("FR", 0.02, "Exception_Damage", "包裹外箱破损，待核查"))
-CUSTOMS_HOLD_SHARE = 0.02  # parcels the destination customs asks about (补充资料), released after 1–3 days
+CUSTOMS_HOLD_SHARE = 0.005  # parcels the destination customs asks about (补充资料), released after 1–3 days
 RETURN_SHARE = 0.02
 CITY = {d[0]: d[2] for d in DESTS}
 # Where a seeded parcel without a tracking status stands: the index of the last JOURNEY step its stage implies
