@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from orderbot.config import BusinessConfig
 from orderbot.core.errors import DomainError
-from orderbot.core.models import Customer, Order, OrderLine, Package, Task
+from orderbot.core.models import Customer, Order, Package, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import change_status, complete_task, ingest_order

@@ -52,7 +52,7 @@ async def test_a_wholesale_customers_usual_week_plus_a_few_does_not_fire(h, conf
 
 
 def test_burst_limit_is_the_poisson_tail_of_the_customers_own_rate():
-    kw = dict(floor=2, probability=0.001, min_baseline_hours=14 * 24)
+    kw = {"floor": 2, "probability": 0.001, "min_baseline_hours": 14 * 24}
     assert burst_limit(120, 60 * 24, 72, **kw) == (6.0, 15)  # a wholesale customer: six in a usual 72 h
     assert burst_limit(8, 60 * 24, 72, **kw) == (0.4, 3)  # twice a month: a fourth order in 72 h is odd
     assert burst_limit(5, 10 * 24, 72, **kw) == (None, 2)  # too new for a rhythm: the floor, "> 2 in 72 h"
