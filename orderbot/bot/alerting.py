@@ -1,7 +1,8 @@
 """Running the alert rules and announcing what they find: cards with buttons, digests per chat, reminders.
 
 `RulesRunner.evaluate` evaluates rules (each in its own unit of work, so one rule's failure never blocks the
-others) and writes the cards to the outbox in the same transaction as the alert changes. `hook(topic)` is what
+others), then writes every notice of that evaluation to the outbox in one transaction: one card or one digest
+per chat, so a chat never gets two 全部知道了 from one evaluation. `hook(topic)` is what
 the webhooks call after a change: it schedules an evaluation of the rules that watch that kind of event and
 returns at once; calls that arrive while one runs are folded into one more run.
 
@@ -86,7 +87,8 @@ def digest_reply(notices: list[Notice], now: datetime) -> Reply:
     firing = [n for n in notices if n.kind != "resolved"]
     done = [n for n in notices if n.kind == "resolved"]
     labels = "、".join(dict.fromkeys(n.label for n in notices))
-    title = f"告警汇总：{len(firing)} 条告警" + (f"，{len(done)} 条已恢复" if done else "") + f"（{labels}）"
+    counts = ([f"{len(firing)} 条告警"] if firing else []) + ([f"{len(done)} 条已恢复"] if done else [])
+    title = ("告警汇总：" if firing else "告警恢复：") + "，".join(counts) + f"（{labels}）"  # never "0 条"
     lines = []
     for n in firing[:DIGEST_LINES]:
         tail = _action_line(n)
@@ -100,8 +102,10 @@ def digest_reply(notices: list[Notice], now: datetime) -> Reply:
         buttons.append(Button(f"{first.text} #{n.alert_id}", first.key, first.style))
         if len(buttons) == MAX_BUTTONS - 1:
             break
-    if firing:  # by rule and time, not a list of ids: a digest may carry thousands
-        buttons.append(Button("全部知道了", f"alert_ack_all:{firing[0].rule}:{int(now.timestamp())}", 2))
+    if firing:  # by rule and time, not a list of ids: a digest may carry thousands; "*" when it mixes rules
+        rules = {n.rule for n in firing}
+        which = firing[0].rule if len(rules) == 1 else "*"
+        buttons.append(Button("全部知道了", f"alert_ack_all:{which}:{int(now.timestamp())}", 2))
     card = Card(title, "\n".join(lines), buttons=tuple(buttons),
                 task_id=f"digest-{firing[0].alert_id if firing else done[0].alert_id}-{len(notices)}")
     return Reply(title=title, text="\n".join([title, *lines]), card=card)
@@ -130,7 +134,22 @@ class RulesRunner:
             except Exception:
                 log.exception("rule %s failed to evaluate", name)
                 outcomes.append(Outcome(name, None, 0, "error", [], [], [], 0.0))
-        if not dry_run and self.on_commit is not None and any(o.notices for o in outcomes):
+        notices = [n for o in outcomes if not o.outcome.startswith("dry_run") for n in o.notices]
+        if notices:
+            # One announcement for the whole evaluation, so a chat gets one digest (one 全部知道了) however many
+            # rules fired. Should the process die between a rule's commit and this one, the firing alerts are
+            # announced again by their reminders (`repeat_minutes`) and are listed by 告警列表 meanwhile.
+            try:
+                async with self.db.write() as session:
+                    await self._announce(session, notices, now)
+            except Exception:
+                log.exception("announcing %d alert notices failed", len(notices))
+        for o in outcomes:
+            if o.rule == "cancel_rate" and self.charts is not None and not o.outcome.startswith("dry_run"):
+                for n in o.notices:
+                    if n.kind == "firing":
+                        await self._word_cloud(n, now)
+        if not dry_run and self.on_commit is not None and notices:
             self.on_commit()
         return outcomes
 
@@ -145,15 +164,11 @@ class RulesRunner:
                 result = await evaluate_rule(session, rule, self.config, now, trigger=trigger)
                 if dry_run:
                     raise _DryRun
-                await self._announce(session, result.notices, now)
         except _DryRun:
             assert result is not None
             result.outcome = f"dry_run:{result.outcome}"
             return result
-        if rule.name == "cancel_rate" and self.charts is not None:
-            for n in result.notices:
-                if n.kind == "firing":
-                    await self._word_cloud(n, now)
+        assert result is not None
         return result
 
     # --- where notices go -------------------------------------------------------------------------------------
@@ -174,7 +189,7 @@ class RulesRunner:
                 key = f"alert:{n.alert_id}:{n.kind}:{now.isoformat()}:{destination}"
             else:
                 reply = digest_reply(items, now)
-                key = f"alerts:{items[0].rule}:{now.isoformat()}:{destination}"
+                key = f"alerts:{now.isoformat()}:{destination}"
             await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
                                  payload=reply.to_dict(), now=now, dedupe_key=fit_key(key))
 

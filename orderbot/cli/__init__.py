@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="seed a SQLite file with demo data and serve the sandbox")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others warn: "
+                   "the page has no login)")
     s.add_argument("--db", default="./orderbot-demo.db", help="SQLite file (seeded if it does not exist)")
     s.add_argument("--orders", type=int, default=20_000, help="orders to seed into a new demo database")
     s.set_defaults(func=cmd_demo)
@@ -95,11 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Commands that read or write the business tables: checked for a current schema before they start, so an
+# unmigrated database is one line ("run orderbot migrate"), never a driver traceback.
+NEEDS_SCHEMA = frozenset({"import", "ask", "label", "outbox", "rules", "catalog", "stock"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "matplotlib", "jieba", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if args.command in NEEDS_SCHEMA:
+        from orderbot.cli.common import _settings, require_schema
+
+        require_schema(_settings())
     return args.func(args) or 0
 

@@ -5,7 +5,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from orderbot.cli.common import _config, _parse_now, _settings
+from orderbot.cli.common import _config, _parse_now, _settings, command_clock
 from orderbot.settings import Settings
 
 
@@ -56,10 +56,7 @@ def cmd_ask(args) -> int:
 
 async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> int:
     """The whole path a chat message takes (pipeline, dispatcher, handlers, outbox) with the sandbox as chat."""
-    from datetime import datetime, timezone
-
     from orderbot import bootstrap
-    from orderbot.core.clock import system_clock
     from orderbot.core.catalog.carriers import sync_carriers
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database, sqlite_path
@@ -72,8 +69,9 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     if path is not None and not path.exists():
         print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
         return 2
-    services = bootstrap.build(settings, config, db=Database.from_url(settings.database_url),
-                               senders={"sandbox": SandboxSender(system_clock)})
+    clock = command_clock(settings)  # a demo database answers for the day its sandbox page shows
+    services = bootstrap.build(settings, config, db=Database.from_url(settings.database_url), clock=clock,
+                               senders={"sandbox": SandboxSender(clock)})
     services.owns_db = True
     try:
         if not await schema_is_current(services.db.engine):
@@ -83,7 +81,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
             await sync_staff(session, config)
             await sync_carriers(session, config)
         await services.start()
-        now = datetime.now(timezone.utc)
+        now = clock()
         origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
         processed = await services.pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
     finally:

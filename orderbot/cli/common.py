@@ -51,3 +51,55 @@ def _parse_now(value: str | None):
     except ValueError:
         raise SystemExit(f"--now 不是 ISO-8601 时间：{value}") from None
     return now if now.tzinfo else now.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+MIGRATE_HINT = "数据库结构不是最新：请先运行 orderbot migrate | the database schema is not current: run orderbot migrate"
+
+
+def require_schema(settings: Settings) -> None:
+    """Exit 2 with one line when the database is missing, empty or behind, before a command touches it.
+
+    Every command that reads or writes business tables calls this first (`main` does it for them), so an
+    unmigrated database gives the same one-line hint everywhere instead of a driver traceback.
+    """
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from orderbot.db.engine import make_engine, sqlite_path
+    from orderbot.db.migrate import schema_is_current
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():  # do not create an empty file just to find it empty
+        print(f"数据库文件不存在：{path.resolve()}；请先运行 orderbot migrate（或 orderbot demo）", file=sys.stderr)
+        raise SystemExit(2)
+
+    async def current() -> bool:
+        engine = make_engine(settings.database_url)
+        try:
+            return await schema_is_current(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        ok = asyncio.run(current())
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"无法连接数据库：{type(exc).__name__}: {str(exc).splitlines()[0][:160]}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if not ok:
+        print(MIGRATE_HINT, file=sys.stderr)
+        raise SystemExit(2)
+
+
+def command_clock(settings: Settings):
+    """The clock a one-shot command runs on: a demo database's own clock (the wall clock plus however far the
+    sandbox page fast-forwarded, kept in `<db>.clock.json`), so `orderbot ask` answers for the page's day;
+    the wall clock for every other database."""
+    from orderbot.core.clock import system_clock
+    from orderbot.db.engine import sqlite_path
+    from orderbot.sandbox.clock import OffsetClock, clock_file
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and clock_file(path).exists():
+        return OffsetClock(state=clock_file(path))
+    return system_clock

@@ -5,7 +5,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from orderbot.cli.common import _config, _parse_now, _settings
+from orderbot.cli.common import _config, _parse_now, _settings, command_clock
 
 
 # --- label -------------------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def cmd_rules(args) -> int:
 
     settings = _settings()
     config = _config(settings, example_fallback=True)
-    now = _parse_now(args.now)
+    now = _parse_now(args.now) if args.now else command_clock(settings)()  # a demo database: its own day
     path = sqlite_path(settings.database_url)
     if path is not None and not path.exists():
         print(f"数据库文件不存在：{path.resolve()}", file=sys.stderr)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -10,10 +12,13 @@ from orderbot.cli.common import _config, _settings
 from orderbot.cli.config import _config_hints
 from orderbot.settings import Settings
 
+# Twice the longest comparison window (the 30-day trend against the 30 days before), so every "上期" is real.
+DEMO_DAYS = 60
+
 
 # --- serve / demo --------------------------------------------------------------------------------------------
 async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "", demo: bool = False,
-                 clock=None) -> int:
+                 clock=None, sock: socket.socket | None = None) -> int:
     from aiohttp import web
 
     from orderbot.app import create_app
@@ -35,7 +40,8 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
         app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        # The demo binds its socket before anything starts (see cmd_demo); serve binds here.
+        await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)).start()
         print(banner or f"OrderBot listening on http://{host}:{port}/", flush=True)
         if not demo:  # what is closed or unreachable, said once at start rather than discovered later
             for hint in _config_hints(settings, config):
@@ -48,7 +54,43 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
         await runner.cleanup()
     finally:
         await db.dispose()
+        if sock is not None:
+            sock.close()
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_or_explain(host: str, port: int) -> socket.socket:
+    """The demo's listening socket, bound before the database, the seed or the scheduler is touched; a port in
+    use (or a host that cannot be bound) is one line and exit 2, with nothing started."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        print(f"无法解析地址 {host}：{exc.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # what aiohttp does: a TIME_WAIT port is free
+    try:
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            print(f"端口 {port} 已被占用：orderbot demo --port {port + 1}", file=sys.stderr)
+        else:
+            print(f"无法监听 {host}:{port}：{exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sock.setblocking(False)
+    return sock
 
 
 def cmd_serve(args) -> int:
@@ -74,14 +116,20 @@ def cmd_demo(args) -> int:
     # Never the company's secrets or platform accounts, even beside a production .env (issue 13, item 13).
     settings, ignored = isolate(_settings(**overrides), db_path)
     config = _config(settings)
+    host = args.host
+    if not is_loopback(host):  # the page has no login: anyone who reaches it can act as anyone
+        print(f"警告：演示页面没有登录，监听 {host} 后同一网络里的任何人都能以任何员工身份操作它。"
+              "只在可信网络里这样做 | warning: the demo page has no login and is reachable beyond this machine",
+              file=sys.stderr)
+    sock = bind_or_explain(host, args.port)  # before the migration, the seed and the scheduler
     print("演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
           + (f"；已忽略：{', '.join(ignored)}" if ignored else ""), flush=True)
 
     async def run():
-        from orderbot.sandbox.clock import OffsetClock
+        from orderbot.sandbox.clock import OffsetClock, clock_file
 
         fresh = not db_path.exists()
-        state = db_path.with_name(db_path.name + ".clock.json")  # how far the sandbox page fast-forwarded
+        state = clock_file(db_path)  # how far the sandbox page fast-forwarded
         if fresh:
             state.unlink(missing_ok=True)
         engine = make_engine(settings.database_url)
@@ -90,11 +138,15 @@ def cmd_demo(args) -> int:
         finally:
             await engine.dispose()
         if fresh:
-            summary = await run_seed(settings.database_url, orders=args.orders, days=30, seed=7, config=config,
+            summary = await run_seed(settings.database_url, orders=args.orders, days=DEMO_DAYS, seed=7, config=config,
                                      progress=True)
             print(summary.describe())
         # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
-        return await _serve(settings, config, "127.0.0.1", args.port, demo=True, clock=OffsetClock(state=state),
-                            banner=f"OrderBot demo on http://127.0.0.1:{args.port}/  (database {db_path})")
+        shown = f"[{host}]" if ":" in host else host
+        return await _serve(settings, config, host, args.port, demo=True, clock=OffsetClock(state=state), sock=sock,
+                            banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})")
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    finally:
+        sock.close()

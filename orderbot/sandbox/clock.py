@@ -60,6 +60,11 @@ class OffsetClock:
             log.warning("cannot save the demo clock to %s: %s", self.state, exc)
 
 
+def clock_file(db_path: Path) -> Path:
+    """Where the demo keeps its clock for the SQLite file `db_path` (`orderbot-demo.db.clock.json`)."""
+    return db_path.with_name(db_path.name + ".clock.json")
+
+
 def _load(path: Path) -> timedelta:
     try:
         seconds = float(json.loads(path.read_text(encoding="utf-8"))["offset_seconds"])

@@ -20,7 +20,8 @@ controls only move the demo's `OffsetClock`, run the scheduler's due jobs and fl
 | `POST /sandbox/scan` | `{user, label, msg_id, station}`: a scan as WeCom's `scancode_push`; returns the answer too |
 | `GET /sandbox/packages` | packages waiting at the packing station, with their labels (good, wrong SKU, damaged) |
 | `GET /sandbox/cockpit` | orders by stage, delay TOP5 reasons, alerts firing, paused batches, frozen channels |
-| `POST /sandbox/clock` | `{jump: hour/day/morning/courier}`: fast-forward, then run the jobs that fell due |
+| `POST /sandbox/clock` | `{jump: hour/day/morning/courier}`: fast-forward three hours at a time; in each step the demo company
+  works (new orders, payments, scans, tracking, returns) and then the jobs that fell due run |
 | `POST /sandbox/weather` | `{alert: true/false}`: raise or clear the demo's red weather alert |
 """
 from __future__ import annotations
@@ -91,6 +92,7 @@ EXAMPLES = {
 JOB_NAMES = {"rules": "告警规则检查", "courier": "快递交接批次", "daily_report": "日报推送", "my_customers": "我的客户晨报",
              "tracking_stale": "物流轨迹巡检", "outbox": "消息发送", "media_purge": "过期图片清理"}
 WEEKDAYS = "一二三四五六日"
+STEP = timedelta(hours=3)  # a jump moves the clock, the company and the jobs forward three hours at a time
 PAUSE_REASONS = {"weather": "红色天气预警", "manual": "人工暂停"}
 
 
@@ -104,6 +106,7 @@ class Sandbox:
     jump_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     customer: dict[str, Any] | None = None
     sample_order: str | None = None
+    company: Any = None  # the DemoCompany, made on the first jump
 
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
@@ -296,6 +299,21 @@ async def cockpit(request: web.Request) -> web.Response:
 
 
 # --- clock and weather ------------------------------------------------------------------------------------
+def _company(app: web.Application):
+    """The demo company at work (sandbox/company.py); None when labels cannot be printed (no label secret)."""
+    from orderbot.sandbox.company import DemoCompany
+
+    box = app[SANDBOX]
+    if box.company is None:
+        secret = app[SETTINGS].label_secret
+        if secret is None:
+            return None
+        box.company = DemoCompany(app[DB], app[CONFIG], label_secret=secret.get_secret_value())
+    if box.customer:  # the demo customer's parcels wait at the packing station for the visitor's scan
+        box.company.spare = {box.customer["id"]}
+    return box.company
+
+
 def _clock_view(app: web.Application) -> dict[str, Any]:
     clock = app[CLOCK]
     local = clock().astimezone(ZoneInfo(app[CONFIG].timezone))
@@ -348,16 +366,24 @@ async def jump(request: web.Request) -> web.Response:
                    "courier": lambda: next_local(now, zone, sc.courier_batch_at or ["10:00"]) + timedelta(minutes=1)}
         if body.get("jump") not in targets:
             return json_error(400, "不认识的快进方式")
-        before, after = clock.advance(targets[body["jump"]]() - now)
-        ran = []
-        if scheduler is not None:
-            for name in due_jobs(scheduler.specs.values(), zone, before, after):
+        target = targets[body["jump"]]()
+        before, ran = now, {}
+        company = _company(app)
+        # Step by step: the company works the step (hour by hour), then the jobs that fell due in it run, so the
+        # alerts, reports and courier batches see the business about as it was at their own time.
+        while clock() < target - timedelta(seconds=1):
+            t0, t1 = clock.advance(min(STEP, target - clock()))
+            if company is not None:
+                await company.work(t0, t1)
+            for name in due_jobs(scheduler.specs.values(), zone, t0, t1) if scheduler is not None else ():
                 if name == "outbox":  # it only wakes the worker, which happens below anyway
                     continue
                 run = await scheduler.run_now(name)
-                ran.append({"job": name, "name": JOB_NAMES.get(name, name), "outcome": run.outcome,
-                            "result": run.result if isinstance(run.result, (str, int)) else None,
-                            "error": run.error})
+                ran[name] = {"job": name, "name": JOB_NAMES.get(name, name), "outcome": run.outcome,
+                             "result": run.result if isinstance(run.result, (str, int)) else None,
+                             "error": run.error}
+        after = clock()
+        ran = list(ran.values())
         app[WORKER].wake.set()
     log.info("sandbox clock moved from %s to %s; ran %s", before.isoformat(), after.isoformat(),
              ", ".join(r["job"] for r in ran) or "nothing")

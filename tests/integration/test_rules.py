@@ -253,7 +253,7 @@ async def test_several_alerts_for_one_chat_become_one_digest(h, config):
 
 
 async def test_customs_docs_reminds_until_marked_done(h, config):
-    [no] = await _orders(h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=1),
+    [no] = await _orders(h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=5),
                          lines=[{"sku": "EB-TWS-WHT", "qty": 1}])
     async with h.db.read() as s:
         assert (await s.execute(select(Order.customs_grade).where(Order.order_no == no))).scalar_one() in "BC"
@@ -270,6 +270,10 @@ async def test_customs_docs_reminds_until_marked_done(h, config):
     h.clock.advance(minutes=241)
     await h.evaluate(only={"customs_docs"})
     assert len(await h.outbox("group:customs")) == 2 and (await h.alerts("customs_docs"))[0].state == "resolved"
+    await _orders(h.db, config, 1, prefix="SO26031003", at=h.clock() - timedelta(hours=1),
+                  lines=[{"sku": "EB-TWS-WHT", "qty": 1}])  # within the team's turnaround (grace_hours = 4)
+    await h.evaluate(only={"customs_docs"})
+    assert len(await h.alerts("customs_docs")) == 1
 
 
 async def test_eta_risk_tells_the_sales_owner_with_the_cause_and_resolves(h, config):
@@ -351,7 +355,10 @@ async def test_an_order_webhook_makes_the_documents_reminder_appear(world, confi
         resp = await client.post("/webhooks/orders", data=body, headers={"X-Orderbot-Signature": sign_hex(body)})
         assert resp.status == 200
         await app[RULES].idle()
-    h = Harness(world, config, clock)
+        h = Harness(world, config, clock)
+        assert await h.alerts("customs_docs") == []  # the team has its turnaround (grace_hours) first
+        clock.advance(hours=4, minutes=1)
+        await app[RULES].evaluate()  # the scheduler's next run
     [alert] = await h.alerts("customs_docs")
     assert alert.subject == "SO26031099"
     [card] = await h.outbox("group:customs")
@@ -374,3 +381,19 @@ async def test_alert_list_shows_what_this_person_may_act_on(h, config):
     assert [row[1] for row in customs.table.rows] == ["卡关", "卡关"] and "共 2 条" in customs.text
     assert customs.card.buttons[-1].key.startswith("alert_ack_all:*:")
     assert "没有需要你处理的告警" in (await ask("heping")).text  # channel ops own no customs alert
+
+
+async def test_one_evaluation_sends_each_chat_one_digest_with_one_acknowledge_all(h, config):
+    today = NOW - timedelta(hours=2)
+    shop = await _orders(h.db, config, 40, prefix="SO26031000", at=today)
+    async with h.db.write() as s:  # cancel_rate fires for shopify
+        await s.execute(update(Order).where(Order.order_no.in_(shop[:2])).values(status="cancelled"))
+    await _orders(h.db, config, 3, prefix="SO26030901", at=today, customer="C0100")  # a new customer: 3 in 72 h
+    await h.evaluate()
+    management = await h.outbox("group:management")
+    assert len(management) == 1  # cancel_rate and repeat_orders both go there: one card, not two
+    [digest] = management
+    assert "取消率" in digest["title"] and "重复下单" in digest["title"]
+    assert [k for k in _keys(digest) if k.startswith("alert_ack_all:")] == [
+        f"alert_ack_all:*:{int(NOW.timestamp())}"]
+    assert "已确认" in await h.click("sunli", _keys(digest)[-1])  # the sales director: his repeat-order alert

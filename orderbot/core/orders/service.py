@@ -375,6 +375,16 @@ async def open_task(session: AsyncSession, *, key: str | None, type: str, subjec
     return result.rowcount == 1
 
 
+async def complete_task(session: AsyncSession, key: str, *, now: datetime, actor: str | None,
+                        note: str | None = None) -> bool:
+    """Close an open work order by its key (the work is done); False if it was not open."""
+    values: dict[str, Any] = {"state": "done", "closed_at": now}
+    if actor:
+        values["assignee"] = actor
+    result = await session.execute(update(Task).where(Task.key == key, Task.state == "open").values(**values))
+    return result.rowcount == 1
+
+
 async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = False) -> Order:
     stmt = select(Order).where(Order.order_no == order_no.upper())
     if for_update:

@@ -6,6 +6,7 @@ needs to explain the alert goes into the finding; the lifecycle (pending, firing
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -102,14 +103,58 @@ async def returns_not_received(session: AsyncSession, cfg: RuleConfig, now: date
         {"count": count, "sample": list(sample)})])
 
 
+def burst_limit(baseline_orders: int, baseline_hours: float, window_hours: float, *, floor: int,
+                probability: float, min_baseline_hours: float) -> tuple[float | None, int]:
+    """(orders a customer usually places in one window, or None for a new customer; the most that is not a burst).
+
+    A customer's own rhythm is their orders in the baseline period before the window, scaled to the window. A
+    burst is a count their rhythm gives with less than `probability` (Poisson tail), and never a count at or
+    under the floor. A customer with less history than `min_baseline_hours` is new: only the floor applies
+    ("> 2 in 72 h"). For a wholesale customer with six orders in a usual 72 hours that is 15; for one who
+    orders once a fortnight, 3.
+    """
+    if baseline_hours < min_baseline_hours:
+        return None, floor
+    usual = baseline_orders * window_hours / baseline_hours
+    k, term = 0, math.exp(-usual)  # P(X = k)
+    tail = 1.0 - term  # P(X > k)
+    while tail >= probability:
+        k += 1
+        term *= usual / k
+        tail -= term
+    return usual, max(floor, k)
+
+
 async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
-    threshold, hours = int(_num(cfg, "threshold", 2)), _num(cfg, "window_hours", 72)
+    floor, hours = int(_num(cfg, "threshold", 2)), _num(cfg, "window_hours", 72)
+    baseline_days, probability = _num(cfg, "baseline_days", 90), _num(cfg, "burst_probability", 0.001)
+    min_baseline_hours = _num(cfg, "min_baseline_days", 14) * 24
     since = now - timedelta(hours=hours)
     urgent = func.sum(case((Order.urgency != "normal", 1), else_=0))
-    rows = (await session.execute(
+    rows = (await session.execute(  # candidates: over the floor in the window (few; the floor is the cheap cut)
         select(Order.customer_id, func.count(), urgent)
         .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled")
-        .group_by(Order.customer_id).having(func.count() > threshold))).all()
+        .group_by(Order.customer_id).having(func.count() > floor))).all()
+    if not rows:
+        return Measured(0, [])
+    ids = [r[0] for r in rows]
+    base_start = since - timedelta(days=baseline_days)
+    baseline = {cid: (int(n), first) for cid, n, first in (await session.execute(
+        select(Order.customer_id, func.count(), func.min(Order.created_at))
+        .where(Order.customer_id.in_(ids), Order.created_at >= base_start, Order.created_at < since,
+               Order.status != "cancelled")
+        .group_by(Order.customer_id))).all()}
+    limits: dict[str, tuple[float | None, int]] = {}
+    for cid in ids:
+        n_base, first = baseline.get(cid, (0, None))
+        if first is not None and first.tzinfo is None:  # SQLite hands back naive UTC
+            first = first.replace(tzinfo=now.tzinfo)
+        span = (since - first).total_seconds() / 3600 if first is not None else 0.0
+        # the customer's history inside the baseline period, from their first order in it (a customer who began
+        # ordering 20 days ago is measured over 20 days, not 90)
+        limits[cid] = burst_limit(n_base, span, hours, floor=floor, probability=probability,
+                                  min_baseline_hours=min_baseline_hours)
+    rows = [r for r in rows if r[1] > limits[r[0]][1]]
     if not rows:
         return Measured(0, [])
     ids = [r[0] for r in rows]
@@ -119,32 +164,36 @@ async def repeat_orders(session: AsyncSession, cfg: RuleConfig, now: datetime, t
     per_order = (await session.execute(
         select(Order.customer_id, Order.id, func.sum(OrderLine.qty))
         .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled")
+        .where(Order.created_at >= since, Order.created_at <= now, Order.status != "cancelled",
+               Order.customer_id.in_(ids))
         .group_by(Order.id, Order.customer_id))).all()
-    wanted = set(ids)
     units: dict[str, list[tuple[int, int]]] = {}  # (order id, units): ids grow with arrival
     for cid, oid, qty in per_order:
-        if cid in wanted:
-            units.setdefault(cid, []).append((oid, int(qty or 0)))
+        units.setdefault(cid, []).append((oid, int(qty or 0)))
     findings = []
     for cid, n, n_urgent in rows:
         n_urgent = int(n_urgent or 0)
+        usual, limit = limits[cid]
         mine = sorted(units.get(cid, ()))
         ratio = None
         if len(mine) >= 2:
             earlier = [q for _, q in mine[:-1]]
             ratio = mine[-1][1] / (sum(earlier) / len(earlier)) if sum(earlier) else None
-        signals = [("频次", n - threshold, f"{hours:g} 小时内 {n} 单（超过 {threshold} 单）"),
+        rhythm = (f"新客户，没有 {min_baseline_hours / 24:g} 天以上的下单记录，按下限 {floor} 单判断" if usual is None
+                  else f"过去 {baseline_days:g} 天平均每 {hours:g} 小时 {usual:.1f} 单，超过 {limit} 单（按此节奏不到"
+                     f" {probability:.1%} 的可能）才算异常")
+        signals = [("频次", n - limit, f"{hours:g} 小时内 {n} 单（超过 {limit} 单）"),
                    ("加急", n_urgent, f"{n_urgent} 单加急" if n_urgent else "没有加急"),
                    ("数量变化", 1 if ratio is not None and (ratio >= 2 or ratio <= 0.5) else 0,
                     f"最近一单件数是此前各单平均的 {ratio:.1f} 倍" if ratio is not None else "没有可比的订单")]
         score = sum(p for _, p, _ in signals)
         explain = " + ".join(f"{name} {p}" for name, p, _ in signals)
+        usual_text = "新客户" if usual is None else f"平时约 {usual:.1f} 单"
         findings.append(Finding(
-            cid, score, f"{names.get(cid, cid)} {hours:g} 小时内下单 {n} 次，疑似急单试探（评分 {score}）",
-            (("客户", f"{names.get(cid, cid)}（{cid}）"), ("评分", f"{score} = {explain}"),
+            cid, score, f"{names.get(cid, cid)} {hours:g} 小时内下单 {n} 次（{usual_text}），疑似急单试探",
+            (("客户", f"{names.get(cid, cid)}（{cid}）"), ("平时节奏", rhythm), ("评分", f"{score} = {explain}"),
              *((name, why) for name, _, why in signals)),
-            {"customer": cid, "orders": n, "urgent": n_urgent, "ratio": ratio,
+            {"customer": cid, "orders": n, "urgent": n_urgent, "ratio": ratio, "usual": usual, "limit": limit,
              "signals": [{"name": s, "points": p, "why": w} for s, p, w in signals]}))
     return Measured(max(f.value for f in findings), findings)
 
@@ -176,10 +225,12 @@ async def customs_stuck(session: AsyncSession, cfg: RuleConfig, now: datetime, t
 
 
 async def customs_docs(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: ZoneInfo) -> Measured:
+    # grace_hours: the customs team's own turnaround; a task still open after it is worth a card (0 = at once)
+    opened_before = now - timedelta(hours=_num(cfg, "grace_hours", 0))
     rows = (await session.execute(
         select(Order.order_no, Order.customs_grade, Task.created_at)
         .join(Order, Order.id == Task.order_id)
-        .where(Task.type == DOCS_TASK_TYPE, Task.state == "open")
+        .where(Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= opened_before)
         .order_by(Task.created_at))).all()
     findings = [Finding(order_no, 1.0, f"{order_no} 报关资料待补（海关合规等级{grade}）",
                         (("订单", order_no), ("合规等级", grade), ("开单时间", opened.astimezone(tz).strftime("%m-%d %H:%M"))),
@@ -215,7 +266,9 @@ RULES: dict[str, RuleDef] = {r.name: r for r in (
             {"threshold": 8, "window_hours": 48, "owners": ["after_sales_supervisor"]}, frozenset({"orders"}),
             "open_audit"),
     RuleDef("repeat_orders", "重复下单", repeat_orders,
-            {"threshold": 2, "window_hours": 72, "owners": ["key_account", "sales_director"]}, frozenset({"orders"}),
+            {"threshold": 2, "window_hours": 72, "baseline_days": 90, "burst_probability": 0.001,
+             "min_baseline_days": 14,
+             "owners": ["key_account", "sales_director"]}, frozenset({"orders"}),
             "tag_customer"),
     RuleDef("customs_stuck", "卡关", customs_stuck, {"window_hours": 48, "owners": ["customs"]},
             frozenset({"tracking"}), "mark_stuck"),

@@ -1,0 +1,327 @@
+"""The demo company at work while the demo clock moves: orders, payments, customs paperwork, warehouse scans,
+tracking events and returns, hour by hour, through the same core use cases the webhooks and the scanner use.
+
+The seed paints the past; `DemoCompany.work(start, end)` lets the business go on: new orders follow the seed's
+hour-of-day and weekday rhythm at the company's own recent level (orders per day over the last week), placed
+by its existing customers in proportion to how often each ordered lately, so a jump of any length leaves
+figures that look like an ordinary day and every customer keeps their own rhythm. Nothing here writes a
+finished row: an order enters by `ingest_order`, is paid or cancelled by `change_status`, has its customs
+documents completed by `complete_task`, leaves the warehouse by `scan_package` with its printed label, travels
+by `apply_tracking_update` (the same pushes a carrier sends) and comes back by `change_status`.
+
+Every draw comes from a `random.Random` seeded with the hour being worked, so the same jump gives the same
+business. What each hour does is a handful of queries and a few dozen writes: a week (the longest jump) takes
+a few seconds on the default 20,000-order demo.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from orderbot.config import BusinessConfig
+from orderbot.core.errors import DomainError
+from orderbot.core.models import Customer, Order, Package, Task
+from orderbot.core.orders.customs import DOCS_TASK_TYPE
+from orderbot.core.orders.schema import parse_order
+from orderbot.core.orders.service import change_status, complete_task, ingest_order
+from orderbot.core.tracking import TrackingUpdate, apply_tracking_update
+from orderbot.core.warehouse.labels import label_text
+from orderbot.core.warehouse.scanning import scan_package
+from orderbot.db.engine import Database
+from orderbot.tools.seed import (
+    CANCEL_REASONS, CHANNELS, DESTS, HOUR_WEIGHTS, ORIGINS, PRODUCTS, RETURN_REASONS, WEEKDAY_FACTOR,
+)
+
+log = logging.getLogger("orderbot.demo")
+SOURCE = "demo"
+WORK_HOURS = (8, 20)  # the warehouse scans from 08:00 to 20:00 local time
+PICK_DELAY = timedelta(hours=3)  # a paid order waits this long before it is packed (the page's packing station)
+MAX_SCANS_PER_HOUR = 120
+# A shipment's journey in hours after its waybill: (17TRACK status, sub status, hours, where)
+JOURNEY = (("InTransit", "InTransit_CustomsProcessing", 100, "{city}"),
+           ("InTransit", "InTransit_CustomsReleased", 124, "{city}"),  # clearance takes a day, not 48 h
+           ("OutForDelivery", "OutForDelivery_Other", 150, "{city}"),
+           ("Delivered", "Delivered_Other", 170, "{city}"))
+# Carrier exceptions on some lanes (what a real network shows): (dest, share of parcels, sub status, message)
+TROUBLE = (("US", 0.04, "Exception_Delayed", "港口拥堵，船期顺延"), ("DE", 0.05, "Exception_Delayed", "恶劣天气，干线停运"),
+           ("GB", 0.03, "Exception_Delayed", "承运商运力不足，顺延一班"), ("JP", 0.03, "Exception_Delayed", "收件地址不详，待核实"),
+           ("FR", 0.02, "Exception_Damage", "包裹外箱破损，待核查"))
+CUSTOMS_HOLD_SHARE = 0.005  # parcels the destination customs asks about (补充资料), released after 1–3 days
+RETURN_SHARE = 0.02
+CITY = {d[0]: d[2] for d in DESTS}
+# Where a seeded parcel without a tracking status stands: the index of the last JOURNEY step its stage implies
+_STAGE_STEP = {"routing": -1, "customs": 0, "overseas_wh": 1, "last_mile": 2}
+CATCH_UP = timedelta(hours=24)  # a step long overdue (a seeded parcel) is spread over the next day, not one hour
+
+
+@dataclass
+class WorkDone:
+    """What one `work` call did, by kind (for the log and the page)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def describe(self) -> str:
+        names = {"orders": "新订单", "paid": "付款", "cancelled": "取消", "docs": "报关资料补齐", "scans": "扫码出库",
+                 "tracking": "物流轨迹", "returns": "退货申请", "returned": "退货入库"}
+        return "，".join(f"{names.get(k, k)} {v}" for k, v in self.counts.items()) or "没有新业务"
+
+
+class DemoCompany:
+    """The example company's business in motion (see the module docstring)."""
+
+    def __init__(self, db: Database, config: BusinessConfig, *, label_secret: str, seed: int = 7):
+        self.db, self.config, self.secret, self.seed = db, config, label_secret, seed
+        self.tz = ZoneInfo(config.timezone)
+        self.scanners = [s.id for s in config.staff if "warehouse" in s.roles] or ["warehouse"]
+        self.customs = [s.id for s in config.staff if "customs" in s.roles] or [None]
+        self.spare: set[str] = set()  # customers whose parcels the packers leave for the page's visitor to scan
+
+    async def work(self, start: datetime, end: datetime) -> WorkDone:
+        """Everything the company does from `start` to `end`, one hour (one unit of work) at a time."""
+        done = WorkDone()
+        if end <= start:
+            return done
+        rate, customers = await self._level(start)
+        t = start
+        while t < end:
+            t1 = min(end, t + timedelta(hours=1))
+            async with self.db.write() as session:
+                await self._hour(session, t, t1, rate, customers, done)
+            t = t1
+        # parcels and returns move in days, not hours: once per call (a jump's step), over the whole interval
+        async with self.db.write() as session:
+            await self._journeys(session, start, end, done)
+            await self._returns(session, start, end, done)
+        log.info("demo company %s → %s: %s", start.isoformat(), end.isoformat(), done.describe())
+        return done
+
+    # --- the level the business runs at ----------------------------------------------------------------------
+    async def _level(self, now: datetime) -> tuple[float, tuple[list[tuple[str, str, str]], list[float]]]:
+        """(orders per ordinary day over the last 7 full days, customers with cumulative weights by recent orders)."""
+        today = datetime.combine(now.astimezone(self.tz).date(), time(0), self.tz)
+        week = today - timedelta(days=7)
+        async with self.db.read() as session:
+            n = (await session.execute(select(func.count()).select_from(Order).where(
+                Order.created_at >= week, Order.created_at < today))).scalar_one()
+            rows = (await session.execute(
+                select(Customer.id, Customer.name, Customer.province, func.count(Order.id))
+                .join(Order, Order.customer_id == Customer.id)
+                .where(Order.created_at >= now - timedelta(days=60), Order.created_at < now)
+                .group_by(Customer.id, Customer.name, Customer.province).order_by(Customer.id))).all()
+        rate = n / sum(WEEKDAY_FACTOR)  # orders per day at weekday factor 1
+        people, cum, total = [], [], 0.0
+        for cid, name, province, count in rows:
+            total += count
+            people.append((cid, name, province or "广东"))
+            cum.append(total)
+        return rate, (people, cum)
+
+    # --- one hour -----------------------------------------------------------------------------------------
+    async def _hour(self, session, t0: datetime, t1: datetime, rate: float, customers, done: WorkDone) -> None:
+        rng = random.Random(f"{self.seed}:{int(t0.timestamp())}")
+        await self._new_orders(session, rng, t0, t1, rate, customers, done)
+        await self._payments(session, rng, t1, done)
+        await self._paperwork(session, rng, t1, done)
+        local = t1.astimezone(self.tz)
+        if WORK_HOURS[0] <= local.hour < WORK_HOURS[1]:
+            await self._scans(session, rng, t1, done)
+
+    async def _new_orders(self, session, rng, t0, t1, rate, customers, done) -> None:
+        people, cum = customers
+        if not people or rate <= 0:
+            return
+        local = t0.astimezone(self.tz)
+        share = HOUR_WEIGHTS[local.hour] / sum(HOUR_WEIGHTS) * WEEKDAY_FACTOR[local.weekday()]
+        expected = rate * share * (t1 - t0).total_seconds() / 3600
+        n = _poisson(rng, expected)
+        if not n:
+            return
+        day = local.strftime("%Y%m%d")
+        last = (await session.execute(select(func.max(Order.order_no)).where(
+            Order.order_no.like(f"SO{day}%")))).scalar()
+        seq = int(last[10:]) if last and last[10:].isdigit() else 0
+        times = sorted(t0 + (t1 - t0) * rng.random() for _ in range(n))
+        for at in times:
+            seq += 1
+            cid, name, province = people[_pick(rng, cum)]
+            status = "pending" if rng.random() < 0.1 else "paid"
+            data = self._order(rng, f"SO{day}{seq:06d}", cid, name, province, at, status)
+            try:
+                await ingest_order(session, parse_order(data), source=SOURCE, config=self.config, now=at)
+            except DomainError as exc:  # an order the rules refuse is the company's problem, not the demo's
+                log.warning("demo order %s refused: %s", data["order_no"], exc)
+                continue
+            done.add("orders")
+
+    def _order(self, rng, order_no, cid, name, province, at, status) -> dict:
+        skus = rng.choices(PRODUCTS, weights=[p[8] for p in PRODUCTS], k=1 if rng.random() < 0.75 else 2)
+        lines = [{"sku": p[0], "qty": rng.choice((1, 1, 1, 2, 2, 3))} for p in {p[0]: p for p in skus}.values()]
+        price = {p[0]: p[7] for p in PRODUCTS}
+        cents = sum(price[x["sku"]] * x["qty"] for x in lines)
+        channel = rng.choices(CHANNELS, weights=[c[2] for c in CHANNELS])[0][0]
+        dest = rng.choices(DESTS, weights=[d[1] for d in DESTS])[0][0]
+        origin = rng.choices(ORIGINS, weights=[o[1] for o in ORIGINS])[0][0]
+        urgency = "urgent" if rng.random() < 0.05 else "normal"
+        return {"order_no": order_no, "channel": channel, "channel_order_id": f"D-{order_no}",
+                "customer": {"id": cid, "name": name, "province": province}, "amount": f"{cents / 100:.2f}",
+                "currency": "CNY", "origin": origin, "dest_country": dest, "urgency": urgency,
+                "created_at": at.isoformat(), "lines": lines, "status": status}
+
+    async def _payments(self, session, rng, now, done) -> None:
+        """Pending orders are mostly paid within a few hours; a few are called off, and the shop closes an order
+        still unpaid after a day (as the platforms do)."""
+        rows = (await session.execute(select(Order).where(
+            Order.status == "pending", Order.created_at <= now - timedelta(minutes=30)).order_by(Order.id)
+            .limit(200))).scalars().all()
+        for order in rows:
+            expired = now - _aware(order.created_at) > timedelta(hours=24)
+            draw = rng.random()
+            if expired or draw < 0.01:
+                reason = "超时未付款" if expired else rng.choices(
+                    [r for r, _ in CANCEL_REASONS], weights=[w for _, w in CANCEL_REASONS])[0]
+                await change_status(session, order, "cancelled", now=now, source=SOURCE, reason=reason)
+                done.add("cancelled")
+            elif draw < 0.4:
+                await change_status(session, order, "paid", now=now, source=SOURCE)
+                done.add("paid")
+
+    async def _paperwork(self, session, rng, now, done) -> None:
+        """The customs team completes 报关资料 within one to three hours; one order in twenty waits on the supplier
+        (MSDS, invoice) for a working day, and that is the 报关资料待补 reminder the tour shows."""
+        rows = (await session.execute(select(Task.key, Task.created_at, Task.order_id).where(
+            Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= now - timedelta(hours=1))
+            .order_by(Task.id).limit(300))).all()
+        for key, opened, order_id in rows:
+            age = now - _aware(opened)
+            slow = (order_id or 0) % 20 == 0
+            if age >= timedelta(hours=10 if slow else 1) and (slow or age >= timedelta(hours=3) or rng.random() < 0.5):
+                await complete_task(session, key, now=now, actor=rng.choice(self.customs), note="资料已补齐（演示）")
+                done.add("docs")
+
+    async def _scans(self, session, rng, now, done) -> None:
+        """The warehouse scans the packages of paid orders that have waited `PICK_DELAY` (printed labels)."""
+        rows = (await session.execute(
+            select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
+            .join(Package, Package.order_id == Order.id)
+            .where(Order.status == "paid", Order.stage.in_(("inventory", "packing")), Package.scanned_at.is_(None),
+                   Order.paid_at <= now - PICK_DELAY, Order.review_hold.is_(False), Order.customs_hold.is_(False),
+                   Order.customer_id.not_in(self.spare or {""}))
+            .order_by(Order.paid_at, Package.package_no).limit(MAX_SCANS_PER_HOUR))).all()
+        who = rng.choice(self.scanners)
+        for order_no, sku, batch, package_no in rows:
+            raw = "QR_CODE," + label_text(self.secret, order_no, sku, batch, package_no)
+            result = await scan_package(session, raw=raw, staff_id=who, platform_user=None, station="demo-pack-2",
+                                        now=now, config=self.config, secret=self.secret)
+            if result.outcome == "ok":
+                done.add("scans")
+
+    async def _journeys(self, session, t0, t1, done) -> None:
+        """The next carrier push of every handed-over parcel whose next step falls due by the end of this hour.
+
+        A parcel's route (delays, a customs query) is decided once from its order number; where it stands is read
+        from the order (its last tracking status, else its stage: seeded parcels carry on from where they are)."""
+        rows = (await session.execute(
+            select(Order.order_no, Order.tracking_no, Order.origin, Order.dest_country, Order.shipped_at,
+                   Order.tracking_status, Order.tracking_at, Order.stage)
+            .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
+            .order_by(Order.id))).all()
+        for order_no, tracking, origin, dest, shipped, status_now, last_at, stage in rows:
+            steps = self._route(order_no, _aware(shipped), origin, dest)
+            subs = [s[1] for s in steps]
+            idx = subs.index(status_now) if status_now in subs else _STAGE_STEP.get(stage, -1)
+            if idx + 1 >= len(steps):
+                continue
+            status, sub, due, where, message = steps[idx + 1]
+            if due < t0 - CATCH_UP:
+                due = t0 + CATCH_UP * (random.Random(f"{self.seed}:late:{order_no}:{sub}").random())
+            at = max(due, t0, _aware(last_at) + timedelta(minutes=1) if last_at else t0)
+            if at >= t1:
+                continue
+            upd = TrackingUpdate(provider="generic", dedupe_key=f"demo:{tracking}:{sub}", tracking_no=tracking,
+                                 status=status, sub_status=sub, at=at, location=where, message=message)
+            result = await apply_tracking_update(session, upd, now=at, payload={"demo": True, "sub_status": sub})
+            if result.outcome == "updated":
+                done.add("tracking")
+
+    def _route(self, order_no: str, shipped: datetime, origin: str, dest: str) -> list[tuple]:
+        """(status, sub status, when, where, message) from the waybill to the signature, for one parcel."""
+        rng = random.Random(f"{self.seed}:{order_no}")
+        slip = timedelta(hours=rng.choice((0, 0, 0, 12, 24)))
+        trouble = next(((s, m) for d, p, s, m in TROUBLE if d == dest and rng.random() < p), None)
+        hold = rng.random() < CUSTOMS_HOLD_SHARE
+        city = CITY.get(dest, dest)
+        steps = []
+        for status, sub, hours, where in JOURNEY:
+            if sub == "InTransit_CustomsProcessing" and trouble is not None:
+                steps.append(("Exception", trouble[0], shipped + timedelta(hours=hours - 24) + slip, city, trouble[1]))
+                slip += timedelta(hours=48)  # the exception costs two days from here on
+            if sub == "InTransit_CustomsReleased" and hold:
+                steps.append(("InTransit", "InTransit_CustomsRequiringInformation",
+                              shipped + timedelta(hours=hours - 20) + slip, city, "海关要求补充资料"))
+                slip += timedelta(hours=rng.choice((24, 48, 72)))
+            steps.append((status, sub, shipped + timedelta(hours=hours) + slip,
+                          where.format(origin=origin, city=city), None))
+        return steps
+
+    async def _returns(self, session, t0, t1, done) -> None:
+        """A few delivered orders come back: asked for within a week, received at the warehouse 2–4 days later."""
+        rows = (await session.execute(select(Order.id, Order.order_no, Order.delivered_at).where(
+            Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t1)
+            .order_by(Order.id))).all()
+        for oid, order_no, delivered in rows:
+            fate = random.Random(f"{self.seed}:return:{order_no}")
+            if fate.random() < RETURN_SHARE:
+                at = _aware(delivered) + timedelta(hours=fate.randint(24, 160))
+                if t0 <= at < t1:
+                    order = await session.get(Order, oid)
+                    await change_status(session, order, "return_requested", now=at, source=SOURCE,
+                                        reason=fate.choice(RETURN_REASONS))
+                    done.add("returns")
+        rows = (await session.execute(select(Order.id, Order.order_no, Order.return_requested_at).where(
+            Order.status == "return_requested", Order.return_requested_at < t1 - timedelta(hours=48))
+            .order_by(Order.id).limit(100))).all()
+        for oid, order_no, asked in rows:
+            fate = random.Random(f"{self.seed}:received:{order_no}")
+            at = _aware(asked) + timedelta(hours=fate.randint(48, 96))
+            if at < t1:
+                order = await session.get(Order, oid)
+                await change_status(session, order, "returned", now=max(at, t0), source=SOURCE, reason="退货入库")
+                done.add("returned")
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes."""
+    from datetime import timezone
+
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _pick(rng: random.Random, cum: list[float]) -> int:
+    from bisect import bisect_right
+
+    return min(len(cum) - 1, bisect_right(cum, rng.random() * cum[-1]))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method for small means, a rounded normal for large ones (an hour holds at most a few dozen)."""
+    import math
+
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
