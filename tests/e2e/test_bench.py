@@ -91,7 +91,7 @@ def test_default_suite_and_table():
     everything = {b.name for b in default_registry().select(None, pg=False)}
     assert {"seed.sqlite", "order_card.sqlite", "report", "order_card_reply", "parse", "chart", "wecom_callback",
             "outbox", "outbox_outage", "scan.sqlite", "rules", "tracking_to_card", "aibot_callback",
-            "aibot_ws"} == everything
+            "aibot_ws", "hostile", "stock_files.sqlite", "stock_release.sqlite"} == everything
     assert "scan.postgresql" in {b.name for b in default_registry().select(None, pg=True)}
     table = format_table([Result("x.p99", 7.25, "ms", ("<", 5.0), baseline=0.5),
                           Result("y.rate", 12345.0, "rows/s")])
