@@ -18,7 +18,7 @@ from orderbot.core.warehouse.scanning import CustomerNotice
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.deadletters import DeadLetterNotices
 from orderbot.messaging.links import MediaLinks
-from orderbot.messaging.senders.dingtalk import DingTalkSender
+from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
 from orderbot.messaging.worker import OutboxWorker
 
 from ..fakes.dingtalk import FakeDingTalk
@@ -49,6 +49,13 @@ async def ding(clock):
     yield fake
     fake.outage.recover()
     await server.close()
+
+
+def ding_sender(http, fake, db, links, clock) -> DingTalkSender:
+    """A DingTalk sender whose API base is the fake: session webhooks are posted only to DingTalk's own hosts or to
+    DINGTALK_API_BASE's origin (issue 13, item 1), here the local fake."""
+    return DingTalkSender(http, DingTalkApi(http, base=fake.base, app_key="ding-key", app_secret="ding-secret"), db,
+                          links, clock)
 
 
 def ding_route(fake, clock, session="S1", expires=None) -> dict:
@@ -99,7 +106,7 @@ async def test_a_hung_wecom_api_does_not_delay_an_unrelated_dingtalk_reply(db, c
         await queue(db, clock, "wecom", f"user:U{i}", f"企业微信消息 {i}")
     fake.outage.start("hang")
     async with aiohttp.ClientSession() as http:
-        all_senders = {**senders, "dingtalk": DingTalkSender(http, None, db, links, clock)}
+        all_senders = {**senders, "dingtalk": ding_sender(http, ding, db, links, clock)}
         worker = OutboxWorker(db, all_senders, clock, seed=1, send_timeout=60)
         stop = asyncio.Event()
         running = asyncio.ensure_future(worker.run_forever(stop, idle=0.05))
@@ -128,7 +135,7 @@ async def test_a_malformed_dingtalk_row_is_dead_at_once_and_the_next_one_goes_ou
     await queue(db, clock, "dingtalk", "group:cid1", "坏消息", **ding_route(ding, clock, expires="abc"))
     await queue(db, clock, "dingtalk", "group:cid1", "好消息", **ding_route(ding, clock))
     async with aiohttp.ClientSession() as http:
-        worker = OutboxWorker(db, {"dingtalk": DingTalkSender(http, None, db, links, clock)}, clock, seed=1)
+        worker = OutboxWorker(db, {"dingtalk": ding_sender(http, ding, db, links, clock)}, clock, seed=1)
         assert await worker.run_once() == 1
         assert await worker.run_once() == 0  # nothing left pending, nothing leased
     bad, good = await rows(db)
@@ -143,7 +150,7 @@ async def test_an_unreadable_platform_answer_is_retried_not_taken_for_a_malforme
     await queue(db, clock, "dingtalk", "group:cid1", "消息", **ding_route(ding, clock))
     ding.outage.start("500")
     async with aiohttp.ClientSession() as http:
-        worker = OutboxWorker(db, {"dingtalk": DingTalkSender(http, None, db, links, clock)}, clock, seed=1)
+        worker = OutboxWorker(db, {"dingtalk": ding_sender(http, ding, db, links, clock)}, clock, seed=1)
         assert await worker.run_once() == 0
         (row,) = await rows(db)
         assert row.state == "pending" and "HTTP 500" in row.last_error
