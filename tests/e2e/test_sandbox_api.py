@@ -270,6 +270,7 @@ async def test_fast_forward_to_the_morning_sends_the_daily_report_and_alerts(pag
     jobs = [r["job"] for r in answer["ran"]]
     assert jobs[0] == "rules" and {"daily_report", "my_customers"} <= set(jobs)
     assert all(r["outcome"] == "ok" for r in answer["ran"]), answer["ran"]
+    assert not [r["name"] for r in answer["ran"] if r["name"].isascii()], answer["ran"]  # the toast names jobs in Chinese
     now = page.clock().astimezone(ZONE)
     assert (now.hour, now.minute) == (9, 6) and page.clock() > before and answer["clock"]["ahead"].startswith("已快进")
     start = page.seen
