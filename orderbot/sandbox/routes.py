@@ -90,7 +90,8 @@ EXAMPLES = {
     "product": ["本月取消率走势", "帮助"],
 }
 JOB_NAMES = {"rules": "告警规则检查", "courier": "快递交接批次", "daily_report": "日报推送", "my_customers": "我的客户晨报",
-             "tracking_stale": "物流轨迹巡检", "outbox": "消息发送", "media_purge": "过期图片清理"}
+             "tracking_stale": "物流轨迹巡检", "outbox": "消息发送", "media_purge": "过期图片清理",
+             "task_reminders": "待办逾期提醒", "performance_sheet": "月度绩效考核表"}
 WEEKDAYS = "一二三四五六日"
 STEP = timedelta(hours=3)  # a jump moves the clock, the company and the jobs forward three hours at a time
 PAUSE_REASONS = {"weather": "红色天气预警", "manual": "人工暂停"}

@@ -121,9 +121,10 @@ function table(t) {
 function card(item, c, text) {
   const done = S.clicked[item.id];
   const sub = text && !text.startsWith(c.title) ? h("div", { class: "desc" }, text) : null;
+  // A confirmation card's description is the first 44 characters of its text: show the sentence once.
   return h("div", { class: "card", "data-task": c.task_id || "" },
     h("div", { class: "source" }, h("i"), "OrderBot"),
-    h("div", { class: "main" }, h("b", {}, c.title), c.description ? h("div", { class: "desc" }, c.description) : null,
+    h("div", { class: "main" }, h("b", {}, c.title), c.description && !(text && text.startsWith(c.description)) ? h("div", { class: "desc" }, c.description) : null,
       sub, c.fields.length ? h("dl", {}, c.fields.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])) : null),
     c.buttons.length ? h("div", { class: "buttons" }, c.buttons.map((b) =>
       h("button", { class: `s${b.style}`, disabled: !!done, "data-key": b.key,
