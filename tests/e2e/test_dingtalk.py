@@ -191,12 +191,12 @@ async def test_session_rate_limit_waits_a_minute(db, clock, fake_ding):
         async with db.write() as s:
             for i in range(22):
                 await outbox.enqueue(s, channel="dingtalk", destination="group:c", kind="reply",
-                                     payload={**Reply(text=f"#{i}").to_dict(), "_route": route}, now=clock())
+                                     payload={**Reply(text=f"第{i}条").to_dict(), "_route": route}, now=clock())
         worker = OutboxWorker(db, {"dingtalk": sender}, clock, seed=1)
         assert await worker.run_once() == 20
         clock.advance(seconds=61)
         assert await worker.run_once() == 2
-    assert [m["markdown"]["text"] for m in fake_ding.session_messages["S2"]] == [f"#{i}" for i in range(22)]
+    assert [m["markdown"]["text"] for m in fake_ding.session_messages["S2"]] == [f"第{i}条" for i in range(22)]
 
 
 async def test_stream_mode_against_a_local_gateway(db, clock, fake_ding, recorder):
