@@ -262,7 +262,7 @@ async def test_the_confirmation_renders_on_every_platform_and_its_keys_come_back
     from aiohttp.test_utils import TestServer
     from urllib.parse import unquote
 
-    from orderbot.messaging.senders.dingtalk import DingTalkSender
+    from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
     from orderbot.webhooks.dingtalk_msg import BUTTON_PREFIX
     from tests.fakes.dingtalk import FakeDingTalk
 
@@ -281,8 +281,10 @@ async def test_the_confirmation_renders_on_every_platform_and_its_keys_come_back
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:
-            sender = DingTalkSender(http, None, bot.db, None, clock)
-            url = f"{str(server.make_url('')).rstrip('/')}/robot/sendBySession?session=S1"
+            base = str(server.make_url("")).rstrip("/")  # DINGTALK_API_BASE's origin: a trusted session host
+            sender = DingTalkSender(http, DingTalkApi(http, base=base, app_key="k", app_secret="s"), bot.db, None,
+                                    clock)
+            url = f"{base}/robot/sendBySession?session=S1"
             expires = str(int(clock().timestamp() * 1000) + 3_600_000)
             await sender.send("group:cid1", "reply", {**payload, "_route": {"session": url, "session_expires": expires}},
                               {})
