@@ -5,6 +5,8 @@ read back from those records. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 from datetime import date
 
@@ -14,6 +16,10 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from orderbot.app import create_app
+from orderbot.bot.dispatch import Dispatcher
+from orderbot.messaging.inbound import CardAction, ChatMessage, Origin
+from orderbot.messaging.markup import plain
+from orderbot.messaging.pipeline import InboundPipeline
 from orderbot.bot.handlers.courier import run_courier_batch
 from orderbot.core.models import CarrierClause, Delay, Order, OutboxMessage, Product
 from orderbot.core.reports.delays import delay_reasons
@@ -35,6 +41,9 @@ from tests.integration.test_courier import qweather  # noqa: F401  (the fake QWe
 LABELS = "fresh-label-secret"
 FILE_NO, HOOK_NO = "SO202602090001", "SO202602090002"
 SHOP_NO = "SO820982911946154508"
+HELD_NO = "SO820982911946154599"
+HELD_ORDER = {**copy.deepcopy(SHOPIFY_ORDER), "id": 820982911946154599, "name": "#9998",
+              "line_items": [{**SHOPIFY_ORDER["line_items"][0], "sku": "FC-MUG-02"}]}
 
 
 def _write(path, text):
@@ -43,7 +52,7 @@ def _write(path, text):
 
 
 @pytest.mark.slow
-async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, qweather):  # noqa: F811
+async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, qweather, static_parser):  # noqa: F811
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Product))).scalar() == 0  # no seed
     async with db.write() as s:
@@ -89,14 +98,7 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
     settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="fresh-ingest", SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
                              TRACKING_WEBHOOK_SECRET=TRACKING, ORDERBOT_MAX_BODY_BYTES=65536)
     app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
-
-    async def quiet(topic: str) -> None:
-        return None
-
-    app[RULES_HOOK] = quiet
     async with TestClient(TestServer(app)) as client:
-        import hashlib
-        import hmac
         body = json.dumps(order_json(HOOK_NO, channel_order_id="#F2", lines=[{"sku": "FC-MUG-02", "qty": 2}]),
                           ensure_ascii=False).encode()
         sig = "sha256=" + hmac.new(b"fresh-ingest", body, hashlib.sha256).hexdigest()
@@ -126,16 +128,93 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         assert ship.payload["text"].startswith(f"已发出|单号:{order.tracking_no}")
 
         # 6. tracking: a customs inspection (17TRACK) and a port strike (AfterShip)
-        customs = seventeen("InTransit_CustomsInspecting", "2026-02-10T03:00:00Z", number=order.tracking_no,
-                            description="Customs inspection")
+        customs = seventeen("InTransit_CustomsRequiringInformation", "2026-02-10T03:00:00Z",
+                            number=order.tracking_no, description="Additional information is needed for clearance")
         assert (await post_tracking(client, "17track", customs)).status == 200
+        async with db.read() as s:
+            [first] = (await s.execute(select(Delay))).scalars().all()
+        assert (first.order_id, first.category, first.clause_no, first.source) == (
+            order.id, "customs_inspection", "5.1", "17track")
         strike = aftership("Exception", "Exception_Delayed", "2026-02-10T04:00:00+00:00", event_id="fresh-strike",
                            message="Port strike", tracking_number=order.tracking_no)
         assert (await post_tracking(client, "aftership", strike)).status == 200
     async with db.read() as s:
         rows = list((await s.execute(select(Delay).order_by(Delay.id))).scalars())
-        assert {r.category for r in rows} <= {"customs_inspection", "port_congestion"} and rows
-        assert rows[-1].category == "port_congestion" and rows[-1].clause_no == "8.2"
-        # 7. 延迟原因TOP5 from these records
+        # one delay record per order: the strike updates it
+        assert [(r.id, r.category, r.reason, r.clause_no, r.source) for r in rows] == [
+            (first.id, "port_congestion", "港口拥堵/罢工", "8.2", "aftership")]
+        # the report behind 延迟原因TOP5, from these records
         top = await delay_reasons(s, date_from=date(2026, 2, 3), date_to=date(2026, 2, 10), limit=5)
-    assert top and top[0].reason == "港口拥堵/罢工" and top[0].clause_no == "8.2" and top[0].carrier_name == "本地演示快递"
+    assert [(r.reason, r.orders, r.clause_no, r.carrier_name) for r in top] == [
+        ("港口拥堵/罢工", 1, "8.2", "本地演示快递")]
+
+    # 7. questions answered from this company's records
+    bot = Bot(db, config, static_parser, clock)
+    top5 = plain((await bot.ask("sunli", "2月3日到2月10日的延迟原因TOP5")).text)
+    assert top5.startswith("1. ") and "Port strike" in top5 and "影响本周期1单，本地演示快递合同第8.2条" in top5, top5
+    where = await bot.ask("sunli", "现在订单都卡在哪")
+    assert where.title == "此刻订单分布" and "库存池：2单" in plain(where.text), where.text  # webhook + Shopify
+    cs = plain((await bot.ask("liuyang", f"查单 {HOOK_NO}")).text)
+    finance = plain((await bot.ask("qianfang", f"查单 {HOOK_NO}")).text)
+    packer = plain((await bot.ask("zhangsan", f"查单 {HOOK_NO}")).text)
+    assert "客户备注：客户备注" in cs and "开票状态" not in cs
+    assert "财务：开票状态 未开票" in finance
+    assert "客户备注" not in packer and "占用库存：FC-MUG-02×2" in packer
+    shipped = plain((await bot.ask("liuyang", f"查单 {FILE_NO}")).text)
+    assert f"运单号 {order.tracking_no}" in shipped and "客户 C-FRESH-1" in shipped
+
+    todo = await bot.ask("chenjing", "我的待办")
+    [task] = todo.table.rows  # the customs_stuck rule's task, opened by the 17TRACK push
+    assert task[1:3] == ("卡关-人工介入", f"卡关-人工介入：{FILE_NO}"), todo.table
+
+    # 8. freeze Shopify (confirmed), an order arrives meanwhile and is held, unfreeze, release it
+    done = await bot.confirmed("heping", "冻结Shopify渠道")
+    assert "已冻结 独立站 渠道" in plain(done.text), done.text
+    async with TestClient(TestServer(_app(settings, config, db, clock))) as client:
+        body = json.dumps(HELD_ORDER).encode()
+        resp = await client.post("/webhooks/shopify", data=body, headers=shopify_headers(body, webhook_id="wh-2"))
+        held = await resp.json()
+    assert resp.status == 200 and (held["order_no"], held["review_hold"]) == (HELD_NO, True), held
+    done = await bot.confirmed("heping", "解冻Shopify渠道")
+    assert "已解冻 独立站 渠道" in plain(done.text) and "待审核的订单 1 单" in plain(done.text), done.text
+    async with db.read() as s:
+        assert (await s.execute(select(Order.review_hold).where(Order.order_no == HELD_NO))).scalar_one()
+    done = await bot.confirmed("heping", f"审核通过 {HELD_NO}")
+    assert plain(done.text).startswith("已放行 1 单待审核订单") and HELD_NO in done.text, done.text
+    async with db.read() as s:
+        assert not (await s.execute(select(Order.review_hold).where(Order.order_no == HELD_NO))).scalar_one()
+
+
+def _app(settings, config, db, clock):
+    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
+
+    async def quiet(topic: str) -> None:
+        return None
+
+    app[RULES_HOOK] = quiet
+    return app
+
+
+class Bot:
+    """The answering path (pipeline → dispatcher → handler) as a staff member in chat."""
+
+    def __init__(self, db, config, parser, clock):
+        self.clock = clock
+        self.pipeline = InboundPipeline(db, Dispatcher(db, parser, config, clock), clock)
+        self.n = 0
+
+    async def ask(self, who: str, text: str):
+        self.n += 1
+        origin = Origin("sandbox", who, None, reply_channel="sandbox", reply_to=f"user:{who}")
+        return (await self.pipeline.process(ChatMessage(origin, text, f"m{self.n}", self.clock()))).reply
+
+    async def confirmed(self, who: str, text: str):
+        """A typed write: the bot asks first (the 确认 button), then the asker presses it."""
+        asked = await self.ask(who, text)
+        assert asked.card is not None and asked.card.buttons[0].text == "确认", asked.text
+        return await self.click(who, asked.card.buttons[0].key)
+
+    async def click(self, who: str, key: str):
+        self.n += 1
+        origin = Origin("sandbox", who, None, reply_channel="sandbox", reply_to=f"user:{who}")
+        return (await self.pipeline.process(CardAction(origin, key, f"c{self.n}", self.clock()))).reply
