@@ -20,12 +20,12 @@ from orderbot.bot.dispatch import Dispatcher
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin
 from orderbot.messaging.markup import plain
 from orderbot.messaging.pipeline import InboundPipeline
+from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.bot.handlers.courier import run_courier_batch
 from orderbot.core.models import CarrierClause, Delay, Order, OutboxMessage, Product
 from orderbot.core.reports.delays import delay_reasons
 from orderbot.core.staff import sync_staff
 from orderbot.core.warehouse.labels import label_text
-from orderbot.core.warehouse.scanning import scan_package
 from orderbot.messaging.addresses import Addresses
 from orderbot.settings import load_settings
 from orderbot.tools.catalog_import import import_catalog
@@ -33,6 +33,7 @@ from orderbot.tools.importer import import_file
 from orderbot.tools.stock_import import receive_file
 from orderbot.webhooks.common import RULES_HOOK
 
+from tests.e2e.test_scanning import AES_KEY, CORP, TOKEN, Scanner
 from tests.e2e.test_tracking import SECRET as TRACKING, aftership, post as post_tracking, seventeen
 from tests.e2e.test_webhooks_orders import SHOPIFY, SHOPIFY_ORDER, post_order, shopify_headers
 from tests.helpers import no_reply, order_json
@@ -94,10 +95,15 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
                     "SO202602090009,C-FRESH-2,10.00,深圳,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
     imported = await import_file(db, orders, config=config, now=clock)
     assert imported.created == 1 and any("未知SKU：NOPE-1" in reason for _, reason in imported.rejected), imported
+    async with db.read() as s:  # the refused row left nothing behind
+        assert (await s.execute(select(Order.order_no))).scalars().all() == [FILE_NO]
 
     settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="fresh-ingest", SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
-                             TRACKING_WEBHOOK_SECRET=TRACKING, ORDERBOT_MAX_BODY_BYTES=65536)
-    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
+                             TRACKING_WEBHOOK_SECRET=TRACKING, ORDERBOT_MAX_BODY_BYTES=65536, WECOM_TOKEN=TOKEN,
+                             WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP, WECOM_AGENT_ID="1",
+                             ORDERBOT_LABEL_SECRET=LABELS)
+    app = create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=static_parser,
+                     senders={"sandbox": SandboxSender(clock)})
     async with TestClient(TestServer(app)) as client:
         body = json.dumps(order_json(HOOK_NO, channel_order_id="#F2", lines=[{"sku": "FC-MUG-02", "qty": 2}]),
                           ensure_ascii=False).encode()
@@ -110,12 +116,9 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         resp = await client.post("/webhooks/shopify", data=body, headers=shopify_headers(body))
         assert resp.status == 200 and (await resp.json())["outcome"] == "created"
 
-        # 4. labels scanned: the scan ships the file order
-        async with db.write() as s:
-            result = await scan_package(s, raw=label_text(LABELS, FILE_NO, "FC-LAMP-01", "B260209", 1),
-                                        staff_id="zhangsan", platform_user="ZhangSan", station="pack-1",
-                                        now=clock(), config=config, secret=LABELS)
-        assert result.ok, result.message
+        # 4. the printed label scanned through the encrypted WeCom callback: the scan ships the file order
+        answer = await Scanner(client).scan(label_text(LABELS, FILE_NO, "FC-LAMP-01", "B260209", 1))
+        assert answer.startswith(f"✅ 出库成功 {FILE_NO} 包裹 1/1 · FC-LAMP-01\n整单已发出"), answer
 
         # 5. the courier batch gives it a waybill and the customer's message carries the number
         fake, weather = qweather
@@ -124,7 +127,7 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
             order = (await s.execute(select(Order).where(Order.order_no == FILE_NO))).scalar_one()
             ship = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:{FILE_NO}")))\
                 .scalar_one()
-        assert order.tracking_no and order.carrier_code == "LOCAL"
+        assert (order.status, order.carrier_code, order.tracking_no) == ("shipped", "LOCAL", f"LC{FILE_NO}CN")
         assert ship.payload["text"].startswith(f"已发出|单号:{order.tracking_no}")
 
         # 6. tracking: a customs inspection (17TRACK) and a port strike (AfterShip)
