@@ -31,7 +31,6 @@ from orderbot.settings import load_settings
 from orderbot.tools.catalog_import import import_catalog
 from orderbot.tools.importer import import_file
 from orderbot.tools.stock_import import receive_file
-from orderbot.webhooks.common import RULES_HOOK
 
 from tests.e2e.test_scanning import AES_KEY, CORP, TOKEN, Scanner
 from tests.e2e.test_tracking import SECRET as TRACKING, aftership, post as post_tracking, seventeen
@@ -189,13 +188,7 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
 
 
 def _app(settings, config, db, clock):
-    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
-
-    async def quiet(topic: str) -> None:
-        return None
-
-    app[RULES_HOOK] = quiet
-    return app
+    return create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
 
 
 class Bot:
