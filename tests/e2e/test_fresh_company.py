@@ -89,9 +89,9 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
 
     # 3. orders: a file (one row with an unknown SKU, refused by line), the generic webhook, Shopify
     orders = _write(tmp_path / "orders.csv",
-                    "订单号,客户ID,金额,发货地,紧急等级,SKU,数量,下单时间,状态\n"
-                    f"{FILE_NO},C-FRESH-1,99.00,深圳,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
-                    "SO202602090009,C-FRESH-2,10.00,深圳,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
+                    "订单号,客户ID,金额,发货地,目的国,紧急等级,SKU,数量,下单时间,状态\n"
+                    f"{FILE_NO},C-FRESH-1,99.00,深圳,US,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
+                    "SO202602090009,C-FRESH-2,10.00,深圳,US,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
     imported = await import_file(db, orders, config=config, now=clock)
     assert imported.created == 1 and any("未知SKU：NOPE-1" in reason for _, reason in imported.rejected), imported
     async with db.read() as s:  # the refused row left nothing behind
@@ -152,8 +152,11 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
 
     # 7. questions answered from this company's records
     bot = Bot(db, config, static_parser, clock)
-    top5 = plain((await bot.ask("sunli", "2月3日到2月10日的延迟原因TOP5")).text)
-    assert top5.startswith("1. ") and "Port strike" in top5 and "影响本周期1单，本地演示快递合同第8.2条" in top5, top5
+    top5_reply = await bot.ask("sunli", "2月3日到2月10日的延迟原因TOP5")
+    assert plain(top5_reply.text) == "1. 深圳-美国线因物流异常：Port strike，影响本周期1单，本地演示快递合同第8.2条", (
+        top5_reply.text)
+    [evidence] = top5_reply.card.buttons  # the claim evidence of that cause, lane and carrier
+    assert evidence.key.startswith("evidence:港口拥堵/罢工|深圳-美国|LOCAL|"), evidence.key
     where = await bot.ask("sunli", "现在订单都卡在哪")
     assert where.title == "此刻订单分布" and "库存池：2单" in plain(where.text), where.text  # webhook + Shopify
     cs = plain((await bot.ask("liuyang", f"查单 {HOOK_NO}")).text)
