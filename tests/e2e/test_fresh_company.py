@@ -89,9 +89,9 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
 
     # 3. orders: a file (one row with an unknown SKU, refused by line), the generic webhook, Shopify
     orders = _write(tmp_path / "orders.csv",
-                    "订单号,客户ID,金额,发货地,目的国,紧急等级,SKU,数量,下单时间,状态\n"
-                    f"{FILE_NO},C-FRESH-1,99.00,深圳,US,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
-                    "SO202602090009,C-FRESH-2,10.00,深圳,US,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
+                    "订单号,客户ID,邮箱,金额,发货地,目的国,紧急等级,SKU,数量,下单时间,状态\n"
+                    f"{FILE_NO},C-FRESH-1,buyer@fresh.example,99.00,深圳,US,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
+                    "SO202602090009,C-FRESH-2,,10.00,深圳,US,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
     imported = await import_file(db, orders, config=config, now=clock)
     assert imported.created == 1 and any("未知SKU：NOPE-1" in reason for _, reason in imported.rejected), imported
     async with db.read() as s:  # the refused row left nothing behind
@@ -113,7 +113,8 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         shop["line_items"][0].update(sku="FC-MUG-02", name="保温杯 500ml", title="保温杯 500ml")
         body = json.dumps(shop).encode()
         resp = await client.post("/webhooks/shopify", data=body, headers=shopify_headers(body))
-        assert resp.status == 200 and (await resp.json())["outcome"] == "created"
+        created = await resp.json()
+        assert resp.status == 200 and (created["outcome"], created["order_no"]) == ("created", SHOP_NO), created
 
         # 4. the printed label scanned through the encrypted WeCom callback: the scan ships the file order
         answer = await Scanner(client).scan(label_text(LABELS, FILE_NO, "FC-LAMP-01", "B260209", 1))
@@ -127,7 +128,8 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
             ship = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:{FILE_NO}")))\
                 .scalar_one()
         assert (order.status, order.carrier_code, order.tracking_no) == ("shipped", "LOCAL", f"LC{FILE_NO}CN")
-        assert ship.payload["text"].startswith(f"已发出|单号:{order.tracking_no}")
+        assert (ship.channel, ship.destination) == ("email", "email:buyer@fresh.example"), ship.destination
+        assert ship.payload["text"] == f"已发出|单号:{order.tracking_no}|本地演示快递", ship.payload
 
         # 6. tracking: a customs inspection (17TRACK) and a port strike (AfterShip)
         customs = seventeen("InTransit_CustomsRequiringInformation", "2026-02-10T03:00:00Z",
