@@ -1,7 +1,9 @@
 """Issue 17 acceptance, a fresh company: from an empty migrated database with no seed, the company's own
 catalogue and carrier clauses, stock in, orders from a file and both order webhooks, a scan that ships, the
-courier batch's waybill told to the customer, tracking pushes (customs hold, port strike) and the delay report
-read back from those records. Runs on SQLite and PostgreSQL."""
+courier batch's waybill told to the customer, tracking pushes (customs hold, port strike), questions in chat
+answered from those records by role, and a channel freeze with an order held and released. The file steps call
+the functions the `orderbot catalog import` / `stock receive` / `import` commands run, on the test's database.
+Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
