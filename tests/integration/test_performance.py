@@ -15,6 +15,7 @@ from orderbot.bot.handlers.stock import scan_stats
 from orderbot.core.clock import ManualClock
 from orderbot.core.models import OutboxMessage, Scan
 from orderbot.core.staff import sync_staff
+from orderbot.messaging.addresses import Addresses
 from orderbot.jobs.scheduler import Scheduler
 from orderbot.jobs.standard import standard_jobs
 
@@ -40,7 +41,7 @@ def summary(data: bytes) -> list[tuple]:
 
 async def test_the_lead_gets_last_months_sheet_on_the_first_once(db, config):
     await scans(db, config)
-    sched = Scheduler(db, standard_jobs(config, db=db), clock=ManualClock(MAR_1))
+    sched = Scheduler(db, standard_jobs(config, db=db, addresses=Addresses({"sandbox"})), clock=ManualClock(MAR_1))
     assert (await sched.run_now("performance_sheet")).result == "2026-02 sheet queued to 1 lead(s)"
     await sched.run_now("performance_sheet")
     async with db.read() as s:
@@ -55,7 +56,7 @@ async def test_the_lead_gets_last_months_sheet_on_the_first_once(db, config):
     assert rows == [("张三", "zhangsan", 2, 30, 1, "96.7%", 11, 10, "达标")]
     assert [tuple(r) for r in wb["张三"].iter_rows(min_row=2, values_only=True)] == [
         ("2026-02-02", 10, 1, "90.0%", 5), ("2026-02-03", 20, 0, "100.0%", 6)]
-    later = Scheduler(db, standard_jobs(config, db=db), clock=ManualClock(MAR_1 + timedelta(days=1)))
+    later = Scheduler(db, standard_jobs(config, db=db, addresses=Addresses({"sandbox"})), clock=ManualClock(MAR_1 + timedelta(days=1)))
     assert (await later.run_now("performance_sheet")).result == "not the first of the month"
 
 

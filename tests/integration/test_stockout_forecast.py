@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from orderbot.messaging.addresses import Addresses
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.intents import Intent
 from orderbot.core.models import OutboxMessage, Product, Task
@@ -74,7 +75,8 @@ async def test_untimed_transit_lands_at_the_lead_time_and_waiting_orders_come_fi
 async def test_the_reply_says_when_and_the_button_opens_one_purchase_task(selling, config, clock):
     db = selling
     intent = Intent("inventory.stockout_forecast", {"extra_orders": 0, "hours": 48, "limit": 3}, 0.95)
-    dispatcher = Dispatcher(db, ScriptedParser({"断货预测": intent}), config, clock)
+    dispatcher = Dispatcher(db, ScriptedParser({"断货预测": intent}), config, clock,
+                            addresses=Addresses({"sandbox"}))
     reply = (await dispatcher.prepare(ChatMessage(Origin("sandbox", "zhaoqiang"), "断货预测", "m1", clock()))).reply
     row = next(r for r in reply.table.rows if r[0].startswith("PB-20K-BLK"))
     assert row[4] == "约 30 小时后断货"

@@ -18,6 +18,7 @@ from orderbot.core.orders.service import open_task
 from orderbot.core.staff import sync_staff
 from orderbot.jobs.scheduler import Scheduler
 from orderbot.jobs.standard import standard_jobs
+from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.inbound import CardAction, Origin
 from orderbot.messaging.pipeline import InboundPipeline
 
@@ -81,7 +82,7 @@ class Clicker:
     """Card button presses through the real pipeline and dispatcher (no parser needed for buttons)."""
 
     def __init__(self, db, config):
-        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, lambda: NOW), lambda: NOW)
+        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, lambda: NOW, addresses=Addresses({"sandbox"})), lambda: NOW)
         self.n = 0
 
     async def __call__(self, who: str, key: str):
@@ -100,7 +101,8 @@ async def test_take_hand_over_and_done_with_history(board, config):
     assert "张三 已认领待办 #2" in taken.text and ("负责人", "张三") in taken.card.fields
 
     choose = await click("zhaoqiang", "task_hand:1")
-    assert [b.key for b in choose.card.buttons] == ["task_hand:1:zhangsan"]  # the warehouse team but its owner
+    # the warehouse team but the task's owner (the lead): 李四 and 张三 of the example company
+    assert sorted(b.key for b in choose.card.buttons) == ["task_hand:1:lisi", "task_hand:1:zhangsan"]
     refused = await click("zhangsan", "task_hand:1:zhangsan")  # only owner or lead hands over
     assert "负责人或该组组长" in refused.text
     handed = await click("zhaoqiang", "task_hand:1:zhangsan")
@@ -121,7 +123,7 @@ async def test_take_hand_over_and_done_with_history(board, config):
 
 
 async def test_overdue_owners_are_reminded_once(board, config):
-    sched = Scheduler(board, standard_jobs(config, db=board), clock=ManualClock(NOW))
+    sched = Scheduler(board, standard_jobs(config, db=board, addresses=Addresses({"sandbox"})), clock=ManualClock(NOW))
     assert (await sched.run_now("task_reminders")).result == "2 overdue task(s) reminded"
     assert (await sched.run_now("task_reminders")).result == "0 overdue task(s) reminded"
     async with board.read() as s:
@@ -139,7 +141,7 @@ async def test_a_backlog_of_overdue_tasks_is_one_message_per_owner(board, config
         for i in range(6):
             await open_task(s, key=f"scan_exception:x{i}", type="scan_exception", subject=f"异常扫码 {i}",
                             now=NOW - timedelta(hours=10 + i), assignee="zhaoqiang")
-    sched = Scheduler(board, standard_jobs(config, db=board), clock=ManualClock(NOW))
+    sched = Scheduler(board, standard_jobs(config, db=board, addresses=Addresses({"sandbox"})), clock=ManualClock(NOW))
     assert (await sched.run_now("task_reminders")).result == "8 overdue task(s) reminded"
     async with board.read() as s:
         msgs = {m.destination: m.payload for m in (await s.execute(select(OutboxMessage))).scalars()}

@@ -24,8 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "webhooks": {"webhooks", "messaging", "core", "db", "config", "settings"},
     "bot": {"bot", "core", "db", "config", "messaging"},
     "jobs": {"jobs", "bot", "messaging", "core", "db", "config", "webhooks.common"},
-    "sandbox": {"sandbox", "webhooks", "messaging", "bot", "jobs", "adapters", "core", "db", "config",
-                "settings"},
+    "sandbox": {"sandbox", "webhooks", "messaging", "bot", "jobs", "adapters", "tools", "printing", "core", "db",
+                "config", "settings"},
     "cli": {"*"},
 }
 ROOT_MODULES = {"app", "bootstrap", "settings", "config", "__init__", "__main__"}
