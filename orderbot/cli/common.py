@@ -103,3 +103,43 @@ def command_clock(settings: Settings):
     if path is not None and clock_file(path).exists():
         return OffsetClock(state=clock_file(path))
     return system_clock
+
+
+def run_file_command(args, desc: str, unit: str, work):
+    """What the file commands share (`import`, `catalog import`, `stock receive`): the file must exist, the work
+    runs against the database with a progress bar on stderr, a file that cannot be read is exit 2, and rejected
+    rows are printed as `第 N 行: 字段: 原因` on stderr by `print_rejected`. `work(db, path, config, progress)` returns
+    the command's result; this returns (result, 0), or (None, 2) when there is nothing to report."""
+    import asyncio
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from orderbot.db.engine import Database
+    from orderbot.tools.tabular import ImportFileError
+
+    settings = _settings()
+    config = _config(settings)
+    path = Path(args.file)
+    if not path.exists():
+        print(f"文件不存在：{path}", file=sys.stderr)
+        return None, 2
+
+    async def run():
+        db = Database.from_url(settings.database_url)
+        try:
+            with tqdm(desc=desc, unit=unit, disable=args.quiet, file=sys.stderr) as bar:
+                return await work(db, path, config, bar.update)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run()), 0
+    except ImportFileError as exc:
+        print(f"无法导入 {path}：{exc}", file=sys.stderr)
+        return None, 2
+
+
+def print_rejected(rejected) -> None:
+    for label, reason in rejected:
+        print(f"{label}: {reason}", file=sys.stderr)

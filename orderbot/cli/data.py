@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 
-from orderbot.cli.common import _config, _settings
+from orderbot.cli.common import print_rejected, run_file_command, _config, _settings
 
 
 # --- migrate -------------------------------------------------------------------------------------------------
@@ -40,34 +39,16 @@ def cmd_seed(args) -> int:
 
 # --- import --------------------------------------------------------------------------------------------------
 def cmd_import(args) -> int:
-    from tqdm import tqdm
-
     from orderbot.core.clock import system_clock
-    from orderbot.db.engine import Database
-    from orderbot.tools.importer import ImportFileError, import_file
+    from orderbot.tools.importer import import_file
 
-    settings = _settings()
-    config = _config(settings)
-    path = Path(args.file)
-    if not path.exists():
-        print(f"文件不存在：{path}", file=sys.stderr)
-        return 2
+    async def work(db, path, config, progress):
+        return await import_file(db, path, config=config, now=system_clock, progress=progress)
 
-    async def run():
-        db = Database.from_url(settings.database_url)
-        try:
-            with tqdm(desc="导入订单", unit="单", disable=args.quiet, file=sys.stderr) as bar:
-                return await import_file(db, path, config=config, now=system_clock, progress=bar.update)
-        finally:
-            await db.dispose()
-
-    try:
-        report = asyncio.run(run())
-    except ImportFileError as exc:
-        print(f"无法导入 {path}：{exc}", file=sys.stderr)
-        return 2
-    for label, reason in report.rejected:
-        print(f"{label}: {reason}", file=sys.stderr)
+    report, code = run_file_command(args, "导入订单", "单", work)
+    if report is None:
+        return code
+    print_rejected(report.rejected)
     print(f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，"
           f"拒绝 {len(report.rejected)}")
     return 1 if report.rejected else 0
