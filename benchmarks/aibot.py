@@ -9,6 +9,7 @@
   callback frame to our answer frame arriving at WeCom; target p99 < 500 ms.
 The app runs in this process on the seeded SQLite file with the real dispatcher (the load generator is light).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,17 +60,27 @@ async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
     try:
         async with aiohttp.ClientSession() as http:
             driver = CallbackDriver(http, str(server.make_url("/wecom/aibot")), crypto, urls)
-            msgs = [crypto.seal_request(driver.message(f"b{i}", "text", {"content": f"@OrderBot 查单 {ref[0]}"},
-                                                       user="LiuYang", chat=GROUP), nonce=f"n{i}",
-                                        timestamp=str(int(time.time())))
-                    for i, ref in enumerate(refs[:500])]
+            msgs = [
+                crypto.seal_request(
+                    driver.message(
+                        f"b{i}", "text", {"content": f"@OrderBot 查单 {ref[0]}"}, user="LiuYang", chat=GROUP
+                    ),
+                    nonce=f"n{i}",
+                    timestamp=str(int(time.time())),
+                )
+                for i, ref in enumerate(refs[:500])
+            ]
             acks = await _open_loop(str(server.make_url("/wecom/aibot")), msgs, 50.0)
             await _caught_up(app)  # clicks are measured on their own, not behind the flood's backlog
             clicks = []
             for i in range(100):  # a person pressing 撤销冻结 (a real write, audited, answered with the card update)
-                body = driver.event(f"c{i}", "template_card_event", {
-                    "card_type": "button_interaction", "event_key": "unfreeze:tiktok", "task_id": f"t{i}"},
-                    user="HePing", chat=GROUP)
+                body = driver.event(
+                    f"c{i}",
+                    "template_card_event",
+                    {"card_type": "button_interaction", "event_key": "unfreeze:tiktok", "task_id": f"t{i}"},
+                    user="HePing",
+                    chat=GROUP,
+                )
                 t = time.perf_counter()
                 status, reply = await driver.post(body, "template_card_event")
                 clicks.append((time.perf_counter() - t) * 1000)
@@ -79,10 +90,22 @@ async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
         await server.close()
         await urls_server.close()
         await db.dispose()
-    return [Result("aibot.callback_ack_p99_at_50rps", _pct(acks, 99), "ms", ("<", 50.0),
-                   extra={"p50_ms": _pct(acks, 50), "requests": len(acks)}),
-            Result("aibot.card_update_p99", _pct(clicks, 99), "ms", ("<", 1000.0),
-                   extra={"p50_ms": _pct(clicks, 50), "clicks": len(clicks)})]
+    return [
+        Result(
+            "aibot.callback_ack_p99_at_50rps",
+            _pct(acks, 99),
+            "ms",
+            ("<", 50.0),
+            extra={"p50_ms": _pct(acks, 50), "requests": len(acks)},
+        ),
+        Result(
+            "aibot.card_update_p99",
+            _pct(clicks, 99),
+            "ms",
+            ("<", 1000.0),
+            extra={"p50_ms": _pct(clicks, 50), "clicks": len(clicks)},
+        ),
+    ]
 
 
 async def bench_aibot_ws(ctx: BenchContext, chats: int = 20, rounds: int = 10) -> list[Result]:
@@ -92,8 +115,14 @@ async def bench_aibot_ws(ctx: BenchContext, chats: int = 20, rounds: int = 10) -
     fake_server = TestServer(fake.app())
     await fake_server.start_server()
     url = str(fake_server.make_url("/")).replace("http://", "ws://")
-    app, db = await _app(ctx, "aibot_ws", WECOM_AIBOT_MODE="ws", WECOM_AIBOT_ID=fake.bot_id, WECOM_AIBOT_SECRET=fake.secret,
-                         WECOM_AIBOT_WS_URL=url)
+    app, db = await _app(
+        ctx,
+        "aibot_ws",
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID=fake.bot_id,
+        WECOM_AIBOT_SECRET=fake.secret,
+        WECOM_AIBOT_WS_URL=url,
+    )
     server = TestServer(app)
     await server.start_server()
     refs = await _card_refs(db, chats * rounds)
@@ -103,9 +132,15 @@ async def bench_aibot_ws(ctx: BenchContext, chats: int = 20, rounds: int = 10) -
         for r in range(rounds):
             sent = {}
             for c in range(chats):
-                body = {"msgid": f"w{r}-{c}", "aibotid": fake.bot_id, "chatid": f"{GROUP}{c}", "chattype": "group",
-                        "from": {"userid": "LiuYang"}, "msgtype": "text",
-                        "text": {"content": f"@OrderBot 查单 {refs[r * chats + c][0]}"}}
+                body = {
+                    "msgid": f"w{r}-{c}",
+                    "aibotid": fake.bot_id,
+                    "chatid": f"{GROUP}{c}",
+                    "chattype": "group",
+                    "from": {"userid": "LiuYang"},
+                    "msgtype": "text",
+                    "text": {"content": f"@OrderBot 查单 {refs[r * chats + c][0]}"},
+                }
                 sent[await fake.push_callback(body)] = time.perf_counter()
             deadline = time.monotonic() + 30
             while any(rid not in fake.first_answer for rid in sent) and time.monotonic() < deadline:
@@ -117,8 +152,15 @@ async def bench_aibot_ws(ctx: BenchContext, chats: int = 20, rounds: int = 10) -
         await server.close()
         await fake_server.close()
         await db.dispose()
-    return [Result("aibot.ws_answer_p99_20_chats", _pct(latencies, 99), "ms", ("<", 500.0),
-                   extra={"p50_ms": _pct(latencies, 50), "answers": len(latencies)})]
+    return [
+        Result(
+            "aibot.ws_answer_p99_20_chats",
+            _pct(latencies, 99),
+            "ms",
+            ("<", 500.0),
+            extra={"p50_ms": _pct(latencies, 50), "answers": len(latencies)},
+        )
+    ]
 
 
 async def _caught_up(app, timeout: float = 120) -> None:
@@ -130,8 +172,9 @@ async def _caught_up(app, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         async with app[DB].read() as s:
-            if not (await s.execute(select(func.count()).select_from(InboundEvent)
-                                    .where(InboundEvent.state == "new"))).scalar_one():
+            if not (
+                await s.execute(select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "new"))
+            ).scalar_one():
                 return
         await asyncio.sleep(0.2)
 

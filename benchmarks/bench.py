@@ -8,6 +8,7 @@ the context and is built on first use, so `--only order_card` still works on its
 Every run prints a table (name, figure, unit, target, baseline, ratio to baseline, pass/fail) and writes the
 same records as JSON together with the machine they were measured on.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,13 +24,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
 from orderbot.config import BusinessConfig, load_config
 
-BENCH_NOW = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)  # fixed, so runs are comparable
+BENCH_NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)  # fixed, so runs are comparable
 BENCH_SEED = 1
 BENCH_DAYS = 90
 PG_MAX_ORDERS = 200_000
@@ -99,8 +100,15 @@ class BenchContext:
         path = self.workdir / "bench.db"
         url = f"sqlite+aiosqlite:///{path}"
         started = time.perf_counter()
-        summary = await run_seed(url, orders=self.orders, days=BENCH_DAYS, seed=BENCH_SEED, config=self.config,
-                                 progress=self.progress, now=BENCH_NOW)
+        summary = await run_seed(
+            url,
+            orders=self.orders,
+            days=BENCH_DAYS,
+            seed=BENCH_SEED,
+            config=self.config,
+            progress=self.progress,
+            now=BENCH_NOW,
+        )
         wall = time.perf_counter() - started
         if summary.refused:
             raise RuntimeError(summary.refused)
@@ -160,14 +168,29 @@ def _bare_insert_rate(workdir: Path, rows: int = 300_000) -> float:
     try:
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, order_id INTEGER, at TEXT, kind TEXT, stage TEXT, "
-                     "status TEXT, source TEXT, actor TEXT, detail TEXT)")
-        data = [(i // 8, f"2026-02-01 03:04:{i % 60:02d}.000000", "tracking", "routing", "shipped", "seed", None,
-                 "到达洛杉矶港，清关中") for i in range(rows)]
+        conn.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, order_id INTEGER, at TEXT, kind TEXT, stage TEXT, "
+            "status TEXT, source TEXT, actor TEXT, detail TEXT)"
+        )
+        data = [
+            (
+                i // 8,
+                f"2026-02-01 03:04:{i % 60:02d}.000000",
+                "tracking",
+                "routing",
+                "shipped",
+                "seed",
+                None,
+                "到达洛杉矶港，清关中",
+            )
+            for i in range(rows)
+        ]
         started = time.perf_counter()
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO t (order_id, at, kind, stage, status, source, actor, detail) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data)
+        conn.executemany(
+            "INSERT INTO t (order_id, at, kind, stage, status, source, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            data,
+        )
         conn.execute("COMMIT")
         return rows / (time.perf_counter() - started)
     finally:
@@ -180,10 +203,23 @@ def _seed_results(prefix: str, wall: float, summary, bare_rate: float | None, ta
     bare_label = "bare sqlite3 executemany, same row count" if bare_rate else ""
     extra = {"orders": orders, "rows": rows, "counts": summary.counts}
     return [
-        Result(f"{prefix}.wall", wall, "s", ("<", target) if target else None,
-               baseline=rows / bare_rate if bare_rate else None, baseline_label=bare_label, extra=extra),
-        Result(f"{prefix}.rows_per_s", rows / wall, "rows/s", baseline=bare_rate,
-               baseline_label="bare sqlite3 executemany rows/s" if bare_rate else "", extra={"rows": rows}),
+        Result(
+            f"{prefix}.wall",
+            wall,
+            "s",
+            ("<", target) if target else None,
+            baseline=rows / bare_rate if bare_rate else None,
+            baseline_label=bare_label,
+            extra=extra,
+        ),
+        Result(
+            f"{prefix}.rows_per_s",
+            rows / wall,
+            "rows/s",
+            baseline=bare_rate,
+            baseline_label="bare sqlite3 executemany rows/s" if bare_rate else "",
+            extra={"rows": rows},
+        ),
         Result(f"{prefix}.orders_per_s", orders / wall, "orders/s", extra={"orders": orders}),
     ]
 
@@ -193,7 +229,7 @@ async def bench_seed_sqlite(ctx: BenchContext) -> list[Result]:
     seeded = await ctx.seeded_sqlite()
     bare = await asyncio.to_thread(_bare_insert_rate, ctx.workdir)
     results = _seed_results("seed.sqlite", seeded["wall"], seeded["summary"], bare, 180.0)
-    results[0].extra["file_mb"] = round(seeded["path"].stat().st_size / 2 ** 20, 1)
+    results[0].extra["file_mb"] = round(seeded["path"].stat().st_size / 2**20, 1)
     phases = seeded["summary"].phases
     if phases:  # where the time went: insert/wait (parent), child_* (generator process), indexes, analyze, commit
         results[0].extra["phases"] = phases
@@ -217,10 +253,15 @@ async def _card_refs(db, n: int) -> list[tuple[str, str, str]]:
             tries += 1
             ids = sorted({rng.randint(1, top) for _ in range(2 * (n - len(refs)))}) if top else []
             for i in range(0, len(ids), 500):
-                rows = (await session.execute(
-                    select(Order.order_no, Order.channel_order_id, Order.tracking_no)
-                    .where(Order.id.in_(ids[i:i + 500]), Order.tracking_no.is_not(None),
-                           Order.channel_order_id.is_not(None)))).all()
+                rows = (
+                    await session.execute(
+                        select(Order.order_no, Order.channel_order_id, Order.tracking_no).where(
+                            Order.id.in_(ids[i : i + 500]),
+                            Order.tracking_no.is_not(None),
+                            Order.channel_order_id.is_not(None),
+                        )
+                    )
+                ).all()
                 refs.extend(tuple(r) for r in rows)
     rng.shuffle(refs)
     return refs[:n]
@@ -231,8 +272,9 @@ def _pct(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] * 1000
 
 
-async def _measure_cards(db, config: BusinessConfig, prefix: str, lookups: int, *,
-                         targets: bool = True) -> list[Result]:
+async def _measure_cards(
+    db, config: BusinessConfig, prefix: str, lookups: int, *, targets: bool = True
+) -> list[Result]:
     """Order card by each kind of reference vs one raw indexed SELECT, interleaved in the same session.
 
     The targets (p99 under 5 ms, under 10x the raw SELECT) are the issue's figures for SQLite; elsewhere the
@@ -270,15 +312,38 @@ async def _measure_cards(db, config: BusinessConfig, prefix: str, lookups: int, 
                 raw.append(t2 - t1)
             raw_p50, raw_p99 = _pct(raw, 0.5), _pct(raw, 0.99)
             extra = {"lookups": len(refs), "kind": kind}
-            results.append(Result(f"{prefix}.{kind}.p50", _pct(cards, 0.5), "ms", baseline=raw_p50,
-                                  baseline_label="raw SELECT * FROM orders WHERE order_no = ? (p50)", extra=extra))
-            results.append(Result(f"{prefix}.{kind}.p99", _pct(cards, 0.99), "ms", ("<", 5.0) if targets else None,
-                                  baseline=raw_p99,
-                                  baseline_label="raw SELECT * FROM orders WHERE order_no = ? (p99)", extra=extra))
+            results.append(
+                Result(
+                    f"{prefix}.{kind}.p50",
+                    _pct(cards, 0.5),
+                    "ms",
+                    baseline=raw_p50,
+                    baseline_label="raw SELECT * FROM orders WHERE order_no = ? (p50)",
+                    extra=extra,
+                )
+            )
+            results.append(
+                Result(
+                    f"{prefix}.{kind}.p99",
+                    _pct(cards, 0.99),
+                    "ms",
+                    ("<", 5.0) if targets else None,
+                    baseline=raw_p99,
+                    baseline_label="raw SELECT * FROM orders WHERE order_no = ? (p99)",
+                    extra=extra,
+                )
+            )
     for q in ("p50", "p99"):  # the worst kind of reference, as a multiple of one raw indexed SELECT
         worst = max((r for r in results if r.name.endswith(f".{q}")), key=lambda r: r.ratio or 0.0)
-        results.append(Result(f"{prefix}.ratio_{q}", worst.ratio or 0.0, "x", ("<", 10.0) if targets else None,
-                              extra={"worst": worst.name, "note": f"card {q} / raw SELECT {q} (aim under 10x)"}))
+        results.append(
+            Result(
+                f"{prefix}.ratio_{q}",
+                worst.ratio or 0.0,
+                "x",
+                ("<", 10.0) if targets else None,
+                extra={"worst": worst.name, "note": f"card {q} / raw SELECT {q} (aim under 10x)"},
+            )
+        )
     return results
 
 
@@ -307,12 +372,14 @@ async def _seeded_pg(ctx: BenchContext) -> dict[str, Any]:
         admin = create_async_engine(ctx.pg_url)
         async with admin.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        db = Database(create_async_engine(ctx.pg_url, connect_args={"server_settings": {"search_path": schema}},
-                                          pool_size=5))
+        db = Database(
+            create_async_engine(ctx.pg_url, connect_args={"server_settings": {"search_path": schema}}, pool_size=5)
+        )
         orders = min(ctx.orders, PG_MAX_ORDERS)
         started = time.perf_counter()
-        summary = await seed_database(db, orders=orders, days=BENCH_DAYS, seed=BENCH_SEED, config=ctx.config,
-                                      progress=ctx.progress, now=BENCH_NOW)
+        summary = await seed_database(
+            db, orders=orders, days=BENCH_DAYS, seed=BENCH_SEED, config=ctx.config, progress=ctx.progress, now=BENCH_NOW
+        )
         wall = time.perf_counter() - started
 
         async def drop():
@@ -354,9 +421,16 @@ def machine_info() -> dict[str, Any]:
         sa_version = sqlalchemy.__version__
     except ImportError:  # pragma: no cover - a dependency
         sa_version = None
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "sqlalchemy": sa_version, "platform": platform.platform(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "loadavg": _loadavg()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sa_version,
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg": _loadavg(),
+    }
 
 
 def _loadavg() -> list[float] | None:
@@ -388,8 +462,11 @@ def format_table(results: list[Result]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (head, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    notes = [f"  {r.name}: baseline = {r.baseline_label}" for r in results if r.baseline_label and
-             r.name.endswith((".wall", ".rows_per_s", "order_no.p99"))]
+    notes = [
+        f"  {r.name}: baseline = {r.baseline_label}"
+        for r in results
+        if r.baseline_label and r.name.endswith((".wall", ".rows_per_s", "order_no.p99"))
+    ]
     return "\n".join(lines + (["", "baselines:"] + notes if notes else []))
 
 
@@ -398,9 +475,17 @@ def _default_config() -> BusinessConfig:
     return load_config(example) if example.exists() else BusinessConfig()
 
 
-async def run_bench(orders: int, out: Path, only: list[str] | None, pg_url: str | None, *,
-                    config: BusinessConfig | None = None, registry: Registry | None = None,
-                    workdir: Path | None = None, progress: bool | None = None) -> int:
+async def run_bench(
+    orders: int,
+    out: Path,
+    only: list[str] | None,
+    pg_url: str | None,
+    *,
+    config: BusinessConfig | None = None,
+    registry: Registry | None = None,
+    workdir: Path | None = None,
+    progress: bool | None = None,
+) -> int:
     """Run the suite (or the benchmarks whose names start with one of `only`); print, write JSON.
 
     Returns the exit code: 0 when every figure with a target meets it, 1 when one misses, 2 on bad arguments.
@@ -417,7 +502,7 @@ async def run_bench(orders: int, out: Path, only: list[str] | None, pg_url: str 
     progress = sys.stderr.isatty() if progress is None else progress
     results: list[Result] = []
     errors: dict[str, str] = {}
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="orderbot-bench-", dir=workdir) as tmp:
         ctx = BenchContext(orders=orders, workdir=Path(tmp), config=config, pg_url=pg_url, progress=progress)
@@ -441,14 +526,21 @@ async def run_bench(orders: int, out: Path, only: list[str] | None, pg_url: str 
                 await pg["drop"]()
     machine = machine_info()
     machine["loadavg_before"] = load_before
-    print(f"机器 machine: {machine['nproc']} × {machine['cpu']}, Python {machine['python']}, "
-          f"SQLite {machine['sqlite']}, {machine['date']}, load {load_before} → {machine['loadavg']}; "
-          f"orders={orders:,}")
+    print(
+        f"机器 machine: {machine['nproc']} × {machine['cpu']}, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, {machine['date']}, load {load_before} → {machine['loadavg']}; "
+        f"orders={orders:,}"
+    )
     print(format_table(results))
     for name, err in errors.items():
         print(f"{name}: 未完成 ERROR {err}")
-    report = {"started_at": started.isoformat(timespec="seconds"), "orders": orders, "machine": machine,
-              "results": [r.record() for r in results], "errors": errors}
+    report = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "orders": orders,
+        "machine": machine,
+        "results": [r.record() for r in results],
+        "errors": errors,
+    }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

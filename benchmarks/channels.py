@@ -5,6 +5,7 @@ with a bare endpoint that only decrypts, parses and answers 200, both served by 
 load generated here. Outbox: 10,000 messages to 50 group robots drained on a simulated clock through a local
 fake of the robot API that answers 45009 to anything faster than 20 a minute.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import aiohttp
@@ -50,10 +51,12 @@ def _messages(n: int, prefix: str) -> list[tuple[dict, str]]:
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP)
     out = []
     for i in range(n):
-        plain = (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[U{i % 50}]]>"
-                 f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-                 f"<Content><![CDATA[查单 SO2026020100{i:04d}]]></Content><MsgId>{prefix}{i}</MsgId>"
-                 f"<AgentID>1</AgentID></xml>")
+        plain = (
+            f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[U{i % 50}]]>"
+            f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[查单 SO2026020100{i:04d}]]></Content><MsgId>{prefix}{i}</MsgId>"
+            f"<AgentID>1</AgentID></xml>"
+        )
         out.append(seal(crypto, TOKEN, CORP, plain, nonce=f"n{i}", timestamp="1700000000"))
     return out
 
@@ -72,13 +75,13 @@ async def _wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
-async def _closed_loop(url: str, msgs, concurrency: int, *,
-                       passive: bool = False) -> tuple[float, list[float]]:
+async def _closed_loop(url: str, msgs, concurrency: int, *, passive: bool = False) -> tuple[float, list[float]]:
     """Post every callback with `concurrency` connections, each as soon as its previous answer came back;
     (requests/s, latencies in ms). With `passive`, each answer must be an encrypted passive reply."""
     latencies: list[float] = []
     queue = list(reversed(msgs))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
         async def worker():
             while queue:
                 params, body = queue.pop()
@@ -88,6 +91,7 @@ async def _closed_loop(url: str, msgs, concurrency: int, *,
                     if resp.status != 200 or (passive and "Encrypt" not in text):
                         raise RuntimeError(f"callback answered {resp.status}: {text[:80]}")
                 latencies.append((time.perf_counter() - t) * 1000)
+
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return len(msgs) / (time.perf_counter() - start), latencies
@@ -96,11 +100,13 @@ async def _closed_loop(url: str, msgs, concurrency: int, *,
 async def _open_loop(url: str, msgs, rate: float) -> list[float]:
     latencies: list[float] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as http:
+
         async def one(params, body):
             t = time.perf_counter()
             async with http.post(url, params=params, data=body) as resp:
                 await resp.read()
             latencies.append((time.perf_counter() - t) * 1000)
+
         start = time.perf_counter()
         tasks = []
         for i, (params, body) in enumerate(msgs):
@@ -129,15 +135,26 @@ async def _caught_up(db_path: Path, timeout: float = 120) -> float:
 
 
 def _serve(mode: str, port: int, db_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}", "WECOM_TOKEN": TOKEN,
-           "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.server", mode, str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+        "WECOM_CORP_ID": CORP,
+        "WECOM_AGENT_ID": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server", mode, str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
-async def bench_wecom_callbacks(requests: int = 2000, concurrency: int = 16, rate: float = 200,
-                                rate_seconds: float = 5) -> list[dict]:
+async def bench_wecom_callbacks(
+    requests: int = 2000, concurrency: int = 16, rate: float = 200, rate_seconds: float = 5
+) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         figures = {}
@@ -161,20 +178,36 @@ async def bench_wecom_callbacks(requests: int = 2000, concurrency: int = 16, rat
                 proc.terminate()
                 proc.wait(timeout=15)
         bare_tp, full_tp = figures["bare"][0], figures["full"][0]
-        results.append({"name": "wecom_callback.throughput", "figure": round(full_tp, 1), "unit": "req/s",
-                        "target": "≥ 0.5 × bare", "baseline": round(bare_tp, 1),
-                        "ratio": round(full_tp / bare_tp, 2), "ok": full_tp >= 0.5 * bare_tp,
-                        "detail": f"closed loop, {concurrency} connections, {requests} encrypted callbacks; "
-                                  f"p50 full {statistics.median(figures['full'][1]):.1f} ms vs bare "
-                                  f"{statistics.median(figures['bare'][1]):.1f} ms; every event answered "
-                                  f"{figures['full'][3]:.1f} s after the burst (processing gives way to "
-                                  f"acknowledgements, waiting for a flood at most 2 s)"})
+        results.append(
+            {
+                "name": "wecom_callback.throughput",
+                "figure": round(full_tp, 1),
+                "unit": "req/s",
+                "target": "≥ 0.5 × bare",
+                "baseline": round(bare_tp, 1),
+                "ratio": round(full_tp / bare_tp, 2),
+                "ok": full_tp >= 0.5 * bare_tp,
+                "detail": f"closed loop, {concurrency} connections, {requests} encrypted callbacks; "
+                f"p50 full {statistics.median(figures['full'][1]):.1f} ms vs bare "
+                f"{statistics.median(figures['bare'][1]):.1f} ms; every event answered "
+                f"{figures['full'][3]:.1f} s after the burst (processing gives way to "
+                f"acknowledgements, waiting for a flood at most 2 s)",
+            }
+        )
         p99_full, p99_bare = _pct(figures["full"][2], 99), _pct(figures["bare"][2], 99)
-        results.append({"name": "wecom_callback.ack_p99_at_200rps", "figure": round(p99_full, 1), "unit": "ms",
-                        "target": "< 50 ms", "baseline": round(p99_bare, 1),
-                        "ratio": round(p99_full / p99_bare, 2) if p99_bare else None, "ok": p99_full < 50,
-                        "detail": f"open loop {rate:.0f} req/s for {rate_seconds:.0f} s; p50 "
-                                  f"{_pct(figures['full'][2], 50):.1f} ms"})
+        results.append(
+            {
+                "name": "wecom_callback.ack_p99_at_200rps",
+                "figure": round(p99_full, 1),
+                "unit": "ms",
+                "target": "< 50 ms",
+                "baseline": round(p99_bare, 1),
+                "ratio": round(p99_full / p99_bare, 2) if p99_bare else None,
+                "ok": p99_full < 50,
+                "detail": f"open loop {rate:.0f} req/s for {rate_seconds:.0f} s; p50 "
+                f"{_pct(figures['full'][2], 50):.1f} ms",
+            }
+        )
     return results
 
 
@@ -188,9 +221,10 @@ async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> 
     from orderbot.core.clock import ManualClock
     from orderbot.db.engine import Database
     from orderbot.db.migrate import upgrade
+
     fake_wecom = _import_fake_wecom()
 
-    clock = ManualClock(datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc))
+    clock = ManualClock(datetime(2026, 2, 10, 1, 0, tzinfo=UTC))
     start = clock()
     with tempfile.TemporaryDirectory() as tmp:
         db = Database.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'outbox.db'}")
@@ -202,11 +236,23 @@ async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> 
             payload = Reply(text="订单 SO202602010001 已发货").to_dict()
             async with db.write() as s:
                 for i in range(messages):
-                    await outbox.enqueue(s, channel="wecom_robot", destination=f"robot:K{i % destinations}",
-                                         kind="reply", payload=payload, now=clock())
+                    await outbox.enqueue(
+                        s,
+                        channel="wecom_robot",
+                        destination=f"robot:K{i % destinations}",
+                        kind="reply",
+                        payload=payload,
+                        now=clock(),
+                    )
             async with aiohttp.ClientSession() as http:
-                worker = OutboxWorker(db, {"wecom_robot": WeComRobotSender(http, str(server.make_url("")))},
-                                      clock, batch=1000, concurrency=50, seed=1)
+                worker = OutboxWorker(
+                    db,
+                    {"wecom_robot": WeComRobotSender(http, str(server.make_url("")))},
+                    clock,
+                    batch=1000,
+                    concurrency=50,
+                    seed=1,
+                )
                 wall = time.perf_counter()
                 sent = 0
                 while sent < messages:
@@ -221,9 +267,16 @@ async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> 
     simulated = (clock() - start).total_seconds()
     per_minute = 20 * destinations
     minimum = (messages / per_minute - 1) * 60  # the first window starts at once
-    return [{"name": "outbox.drain_10k_50dest", "figure": round(simulated), "unit": "s simulated",
-             "target": "= rate-limit minimum, 0 refusals", "baseline": round(minimum),
-             "ratio": round(simulated / minimum, 3) if minimum else None,
-             "ok": fake.refused == 0 and simulated <= minimum + 60,
-             "detail": f"{messages} messages, {destinations} robots at 20/min: {fake.refused} platform refusals "
-                       f"(45009); worker wall time {wall:.1f} s ({messages / wall:.0f} msg/s)"}]
+    return [
+        {
+            "name": "outbox.drain_10k_50dest",
+            "figure": round(simulated),
+            "unit": "s simulated",
+            "target": "= rate-limit minimum, 0 refusals",
+            "baseline": round(minimum),
+            "ratio": round(simulated / minimum, 3) if minimum else None,
+            "ok": fake.refused == 0 and simulated <= minimum + 60,
+            "detail": f"{messages} messages, {destinations} robots at 20/min: {fake.refused} platform refusals "
+            f"(45009); worker wall time {wall:.1f} s ({messages / wall:.0f} msg/s)",
+        }
+    ]

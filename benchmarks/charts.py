@@ -1,4 +1,5 @@
 """`bench_charts()`: render time and PNG size of every chart on realistic data (for `orderbot bench`)."""
+
 from __future__ import annotations
 
 import io
@@ -31,10 +32,18 @@ def bench_charts(repeat: int = 15) -> list[dict]:
         with Image.open(io.BytesIO(png)) as image:
             width, height = image.size
         median = statistics.median(times[1:])
-        rows.append({
-            "chart": sample.name, "first_ms": round(times[0], 1), "median_ms": round(median, 1),
-            "max_ms": round(max(times[1:]), 1), "cpu_median_ms": round(statistics.median(cpu[1:]), 1),
-            "png_bytes": len(png), "width": width, "height": height,
-            "font": font, "ok": median < TARGET_MEDIAN_MS and len(png) < MAX_PNG_BYTES,
-        })
+        rows.append(
+            {
+                "chart": sample.name,
+                "first_ms": round(times[0], 1),
+                "median_ms": round(median, 1),
+                "max_ms": round(max(times[1:]), 1),
+                "cpu_median_ms": round(statistics.median(cpu[1:]), 1),
+                "png_bytes": len(png),
+                "width": width,
+                "height": height,
+                "font": font,
+                "ok": median < TARGET_MEDIAN_MS and len(png) < MAX_PNG_BYTES,
+            }
+        )
     return rows

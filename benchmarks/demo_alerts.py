@@ -7,6 +7,7 @@ Run it with another checkout on PYTHONPATH (and `--days 30`) to measure that ver
 clock route and the alerts table. Prints one line per step (alerts that started firing, by rule; cards and
 digests sent to chats; orders created that day) and the mean per day; docs/demo.md carries the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ async def measure(orders: int, days: int, week: int) -> list[dict]:
 
     tmp = Path(tempfile.mkdtemp(prefix="orderbot-alerts-"))
     url = f"sqlite+aiosqlite:///{tmp / 'demo.db'}"
-    settings = load_settings(ORDERBOT_DATABASE_URL=url, ORDERBOT_CONFIG=str(EXAMPLE_CONFIG),
-                             ORDERBOT_LABEL_SECRET="orderbot-demo-labels")
+    settings = load_settings(
+        ORDERBOT_DATABASE_URL=url, ORDERBOT_CONFIG=str(EXAMPLE_CONFIG), ORDERBOT_LABEL_SECRET="orderbot-demo-labels"
+    )
     config = load_config(EXAMPLE_CONFIG)
     engine = make_engine(url)
     await upgrade(engine)
@@ -59,18 +61,39 @@ async def measure(orders: int, days: int, week: int) -> list[dict]:
             assert r.status == 200, await r.text()
             took = time.perf_counter() - t0
             async with db.read() as s:
-                fired = (await s.execute(select(Alert.id, Alert.rule).where(Alert.id > last_alert)
-                                         .order_by(Alert.id))).all()
-                msgs = (await s.execute(select(OutboxMessage.id, OutboxMessage.destination, OutboxMessage.payload)
-                                        .where(OutboxMessage.id > last_msg).order_by(OutboxMessage.id))).all()
-                created = (await s.execute(select(func.count()).select_from(Order).where(
-                    Order.created_at >= before, Order.created_at < clock()))).scalar_one()
+                fired = (
+                    await s.execute(select(Alert.id, Alert.rule).where(Alert.id > last_alert).order_by(Alert.id))
+                ).all()
+                msgs = (
+                    await s.execute(
+                        select(OutboxMessage.id, OutboxMessage.destination, OutboxMessage.payload)
+                        .where(OutboxMessage.id > last_msg)
+                        .order_by(OutboxMessage.id)
+                    )
+                ).all()
+                created = (
+                    await s.execute(
+                        select(func.count())
+                        .select_from(Order)
+                        .where(Order.created_at >= before, Order.created_at < clock())
+                    )
+                ).scalar_one()
             last_alert = max([last_alert, *(a for a, _ in fired)])
             last_msg = max([last_msg, *(m for m, _, _ in msgs)])
-            cards = [p.get("title", "") for _, d, p in msgs if d.startswith("group:") and
-                     ("告警" in p.get("title", "") or "提醒" in p.get("title", "") or "恢复" in p.get("title", ""))]
-            row = {"step": step, "alerts": len(fired), "by_rule": dict(Counter(r for _, r in fired)),
-                   "group_cards": len(cards), "orders_created": created, "seconds": round(took, 1)}
+            cards = [
+                p.get("title", "")
+                for _, d, p in msgs
+                if d.startswith("group:")
+                and ("告警" in p.get("title", "") or "提醒" in p.get("title", "") or "恢复" in p.get("title", ""))
+            ]
+            row = {
+                "step": step,
+                "alerts": len(fired),
+                "by_rule": dict(Counter(r for _, r in fired)),
+                "group_cards": len(cards),
+                "orders_created": created,
+                "seconds": round(took, 1),
+            }
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
     await db.dispose()
@@ -87,8 +110,10 @@ def main() -> int:
     rows = asyncio.run(measure(args.orders, args.days, args.week))
     days = [r for r in rows if r["step"].startswith("day")]
     if days:
-        print(f"mean alerts per day over {len(days)} days: {sum(r['alerts'] for r in days) / len(days):.1f}; "
-              f"max {max(r['alerts'] for r in days)}; first hour {rows[0]['alerts']}")
+        print(
+            f"mean alerts per day over {len(days)} days: {sum(r['alerts'] for r in days) / len(days):.1f}; "
+            f"max {max(r['alerts'] for r in days)}; first hour {rows[0]['alerts']}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0

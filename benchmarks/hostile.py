@@ -6,6 +6,7 @@ with a wrong signature, chunked ones without a length, deeply nested envelopes a
 JSON and `1e400` to the signed JSON doors, DingTalk bodies with a captured sign). The figure is the p99 of the
 good acknowledgements; the baseline is the same good load without the hostile one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,12 +27,24 @@ INGEST, DING = "bench-ingest", "bench-ding"
 
 
 def _serve(port: int, db_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}", "WECOM_TOKEN": TOKEN,
-           "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1",
-           "ORDERBOT_INGEST_SECRET": INGEST, "DINGTALK_APP_KEY": "benchkey", "DINGTALK_APP_SECRET": DING,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "benchmarks.server", "full", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+        "WECOM_CORP_ID": CORP,
+        "WECOM_AGENT_ID": "1",
+        "ORDERBOT_INGEST_SECRET": INGEST,
+        "DINGTALK_APP_KEY": "benchkey",
+        "DINGTALK_APP_SECRET": DING,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server", "full", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _hostile(base: str, n: int) -> list[tuple[str, dict, dict, object]]:
@@ -39,7 +52,7 @@ def _hostile(base: str, n: int) -> list[tuple[str, dict, dict, object]]:
     from orderbot.webhooks.dingtalk import dingtalk_sign
 
     deep = b"<xml>" + b"<a>" * 120_000 + b"</a>" * 120_000 + b"</xml>"
-    (good_query, good_body), = _messages(1, "hostile-envelope")
+    ((good_query, good_body),) = _messages(1, "hostile-envelope")
     nested = good_body.replace("</xml>", "<a>" * 8000 + "</a>" * 8000 + "</xml>").encode()
     deep_json = b'{"a":' * 20_000 + b"1" + b"}" * 20_000
     big_number = b'{"order_no": "SO1", "amount": 1e400}'
@@ -55,8 +68,12 @@ def _hostile(base: str, n: int) -> list[tuple[str, dict, dict, object]]:
         (f"{base}/wecom/callback", good_query, {}, nested),  # valid signature, 8,000-deep envelope
         (f"{base}/webhooks/orders", {}, hexsig(deep_json), deep_json),
         (f"{base}/webhooks/orders", {}, hexsig(big_number), big_number),
-        (f"{base}/dingtalk/callback", {}, {"timestamp": ts, "sign": dingtalk_sign(DING, ts)},
-         b'{"msgId": "x", "senderStaffId": "nobody", "text": "hi", "createAt": 1e30}'),
+        (
+            f"{base}/dingtalk/callback",
+            {},
+            {"timestamp": ts, "sign": dingtalk_sign(DING, ts)},
+            b'{"msgId": "x", "senderStaffId": "nobody", "text": "hi", "createAt": 1e30}',
+        ),
     ]
     return [kinds[i % len(kinds)] for i in range(n)]
 
@@ -67,13 +84,15 @@ async def _send_hostile(requests: list, seconds: float) -> dict[int, int]:
 
     async def chunks():
         for i in range(0, len(deep), 65536):
-            yield deep[i:i + 65536]
+            yield deep[i : i + 65536]
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8)) as http:  # 8 at a time
+
         async def one(url, query, headers, body):
             try:
-                async with http.post(url, params=query, headers=headers,
-                                     data=chunks() if body == "chunked" else body) as resp:
+                async with http.post(
+                    url, params=query, headers=headers, data=chunks() if body == "chunked" else body
+                ) as resp:
                     await resp.read()
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
             except aiohttp.ClientError:  # refused before the body was sent whole
@@ -102,14 +121,23 @@ async def bench_hostile_mix(rate: float = 200, seconds: float = 5, hostile: int 
             calm = await _open_loop(url, _messages(int(rate * seconds), "calm"), rate)
             good, statuses = await asyncio.gather(
                 _open_loop(url, _messages(int(rate * seconds), "mixed"), rate),
-                _send_hostile(_hostile(base, hostile), seconds))
+                _send_hostile(_hostile(base, hostile), seconds),
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=15)
     p99, p99_calm = _pct(good, 99), _pct(calm, 99)
     five = sum(n for s, n in statuses.items() if s >= 500)
-    return [{"name": "hostile.good_ack_p99_at_200rps", "figure": round(p99, 1), "unit": "ms", "target": "< 50 ms",
-             "baseline": round(p99_calm, 1), "ok": p99 < 50 and five == 0,
-             "detail": f"{len(good)} good callbacks at {rate:.0f}/s with {hostile} hostile requests over "
-                       f"{seconds:.0f} s (8 at a time); hostile answers {dict(sorted(statuses.items()))}; "
-                       f"p50 good {_pct(good, 50):.1f} ms; baseline: the same good load alone"}]
+    return [
+        {
+            "name": "hostile.good_ack_p99_at_200rps",
+            "figure": round(p99, 1),
+            "unit": "ms",
+            "target": "< 50 ms",
+            "baseline": round(p99_calm, 1),
+            "ok": p99 < 50 and five == 0,
+            "detail": f"{len(good)} good callbacks at {rate:.0f}/s with {hostile} hostile requests over "
+            f"{seconds:.0f} s (8 at a time); hostile answers {dict(sorted(statuses.items()))}; "
+            f"p50 good {_pct(good, 50):.1f} ms; baseline: the same good load alone",
+        }
+    ]

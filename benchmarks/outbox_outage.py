@@ -5,12 +5,13 @@
 minimum the platform's rate limit allows (20 messages a minute per robot, the first window at once); target that
 minimum + 10%, with zero dead, zero doubles and zero platform refusals (45009).
 """
+
 from __future__ import annotations
 
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import aiohttp
@@ -31,7 +32,7 @@ async def bench_outbox_after_outage(messages: int = 5000, destinations: int = 50
     from orderbot.messaging.worker import OutboxWorker
     from tests.fakes.wecom import FakeWeCom
 
-    clock = ManualClock(datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc))
+    clock = ManualClock(datetime(2026, 2, 10, 1, 0, tzinfo=UTC))
     with tempfile.TemporaryDirectory() as tmp:
         db = Database.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'outage.db'}")
         await upgrade(db.engine)
@@ -41,11 +42,23 @@ async def bench_outbox_after_outage(messages: int = 5000, destinations: int = 50
         try:
             async with db.write() as s:
                 for i in range(messages):
-                    await outbox.enqueue(s, channel="wecom_robot", destination=f"robot:K{i % destinations}",
-                                         kind="reply", payload=Reply(text=f"消息 {i}").to_dict(), now=clock())
+                    await outbox.enqueue(
+                        s,
+                        channel="wecom_robot",
+                        destination=f"robot:K{i % destinations}",
+                        kind="reply",
+                        payload=Reply(text=f"消息 {i}").to_dict(),
+                        now=clock(),
+                    )
             async with aiohttp.ClientSession() as http:
-                worker = OutboxWorker(db, {"wecom_robot": WeComRobotSender(http, str(server.make_url("")))},
-                                      clock, batch=1000, concurrency=50, seed=1)
+                worker = OutboxWorker(
+                    db,
+                    {"wecom_robot": WeComRobotSender(http, str(server.make_url("")))},
+                    clock,
+                    batch=1000,
+                    concurrency=50,
+                    seed=1,
+                )
                 wall = time.perf_counter()
                 fake.outage.start("500")
                 start = clock()
@@ -72,10 +85,14 @@ async def bench_outbox_after_outage(messages: int = 5000, destinations: int = 50
     texts = Counter(m["text"]["content"] for key in fake.robot_messages for m in fake.robot_messages[key])
     doubles = sum(n - 1 for n in texts.values() if n > 1)
     dead = states.get("dead", 0)
-    ok = (healed <= minimum * 1.1 and dead == 0 and doubles == 0 and fake.refused == 0
-          and len(texts) == messages)
-    return {"name": "outbox.after_10min_outage_5k", "figure": round(healed), "unit": "s simulated",
-            "baseline": round(minimum), "ok": ok,
-            "detail": f"{messages} messages to {destinations} robots at {PER_MINUTE}/min after {OUTAGE} of HTTP 500 "
-                      f"({refused_in_outage} refused tries during it): delivered {len(texts)}, dead {dead}, "
-                      f"doubles {doubles}, platform refusals (45009) {fake.refused}; worker wall time {wall:.1f} s"}
+    ok = healed <= minimum * 1.1 and dead == 0 and doubles == 0 and fake.refused == 0 and len(texts) == messages
+    return {
+        "name": "outbox.after_10min_outage_5k",
+        "figure": round(healed),
+        "unit": "s simulated",
+        "baseline": round(minimum),
+        "ok": ok,
+        "detail": f"{messages} messages to {destinations} robots at {PER_MINUTE}/min after {OUTAGE} of HTTP 500 "
+        f"({refused_in_outage} refused tries during it): delivered {len(texts)}, dead {dead}, "
+        f"doubles {doubles}, platform refusals (45009) {fake.refused}; worker wall time {wall:.1f} s",
+    }

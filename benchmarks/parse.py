@@ -1,5 +1,6 @@
 """Parsing throughput for `orderbot bench`: messages per second after warm-up, one thread, with the vocabulary of
 a large company (20,000 customers named the way the seed names them, its products, 200 staff)."""
+
 from __future__ import annotations
 
 import random
@@ -27,18 +28,21 @@ def large_vocabulary(customers: int = CUSTOMERS, seed: int = 7) -> Vocabulary:
     cities = [c for cs in CITIES.values() for c in cs]
     names: dict[str, None] = {}
     while len(names) < customers:
-        names[rng.choice(cities) + rng.choice(NAME_SYLLABLES) + rng.choice(NAME_SYLLABLES)
-              + rng.choice(NAME_SUFFIXES)] = None
+        names[
+            rng.choice(cities) + rng.choice(NAME_SYLLABLES) + rng.choice(NAME_SYLLABLES) + rng.choice(NAME_SUFFIXES)
+        ] = None
     staff = {}
     while len(staff) < 200:
         name = rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=rng.choice((1, 2))))
         staff.setdefault(name, f"staff{len(staff):03d}")
-    return Vocabulary(customers=tuple(names), products=tuple((p[0], p[1]) for p in PRODUCTS),
-                      staff=tuple((sid, name) for name, sid in staff.items()))
+    return Vocabulary(
+        customers=tuple(names),
+        products=tuple((p[0], p[1]) for p in PRODUCTS),
+        staff=tuple((sid, name) for name, sid in staff.items()),
+    )
 
 
-def bench_parse(n: int = 20_000, parser: IntentParser | None = None,
-                texts: tuple[str, ...] = samples.MESSAGES) -> dict:
+def bench_parse(n: int = 20_000, parser: IntentParser | None = None, texts: tuple[str, ...] = samples.MESSAGES) -> dict:
     """Parse `n` messages round-robin over `texts` and report the rate; the set-up time (building the parser
     over `large_vocabulary()`) is reported apart."""
     if n <= 0:
@@ -57,8 +61,14 @@ def bench_parse(n: int = 20_000, parser: IntentParser | None = None,
         seconds = time.perf_counter() - t0
     per_second = n / seconds if seconds > 0 else float("inf")
     return {
-        "name": "parse", "messages": n, "customers": len(parser.vocabulary.customers), "seconds": round(seconds, 3), "per_second": round(per_second),
-        "us_per_message": round(1e6 * seconds / n, 1), "init_seconds": round(init_seconds, 3),
-        "warm_up_seconds": round(warm_up_seconds, 3), "target_per_second": TARGET_PER_SECOND,
+        "name": "parse",
+        "messages": n,
+        "customers": len(parser.vocabulary.customers),
+        "seconds": round(seconds, 3),
+        "per_second": round(per_second),
+        "us_per_message": round(1e6 * seconds / n, 1),
+        "init_seconds": round(init_seconds, 3),
+        "warm_up_seconds": round(warm_up_seconds, 3),
+        "target_per_second": TARGET_PER_SECOND,
         "ok": per_second >= TARGET_PER_SECOND,
     }

@@ -1,11 +1,12 @@
 """The rules issue's figures: one full evaluation of every alert rule over the seeded orders, beside the sum of
 the raw SQL aggregates those rules run (replayed through a bare sqlite3 connection)."""
+
 from __future__ import annotations
 
 import sqlite3
 import statistics
 import time
-from datetime import timedelta
+from datetime import timedelta, UTC
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
@@ -65,12 +66,26 @@ async def bench_rules(ctx: BenchContext) -> list[Result]:
                 conn.execute(statement, parameters or ()).fetchall()
             raw.append((time.perf_counter() - t) * 1000)
     label = f"the {len(captured)} raw SQL aggregates"
-    return [Result("rules.full_evaluation", statistics.median(walls), "ms", ("<", 1000.0),
-                   baseline=statistics.median(raw), baseline_label=label,
-                   extra={"active_alerts": fired, "per_rule_ms": per_rule, "max_ms": max(walls)}),
-            Result("rules.first_evaluation", statistics.median(first), "ms", None,
-                   baseline=statistics.median(raw), baseline_label=label,
-                   extra={"alerts_fired": fired, "per_rule_ms": first_per_rule, "max_ms": max(first)})]
+    return [
+        Result(
+            "rules.full_evaluation",
+            statistics.median(walls),
+            "ms",
+            ("<", 1000.0),
+            baseline=statistics.median(raw),
+            baseline_label=label,
+            extra={"active_alerts": fired, "per_rule_ms": per_rule, "max_ms": max(walls)},
+        ),
+        Result(
+            "rules.first_evaluation",
+            statistics.median(first),
+            "ms",
+            None,
+            baseline=statistics.median(raw),
+            baseline_label=label,
+            extra={"alerts_fired": fired, "per_rule_ms": first_per_rule, "max_ms": max(first)},
+        ),
+    ]
 
 
 async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
@@ -80,7 +95,7 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     import hashlib
     import hmac
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import aiohttp
     from aiohttp import web
@@ -100,14 +115,20 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     n, rate = 200, 20.0
     async with db.write() as s:
         await sync_staff(s, ctx.config)
-        ids = (await s.execute(select(Order.id).where(Order.status == "shipped").order_by(Order.id).limit(n)))\
-            .scalars().all()
+        ids = (
+            (await s.execute(select(Order.id).where(Order.status == "shipped").order_by(Order.id).limit(n)))
+            .scalars()
+            .all()
+        )
         for i, oid in enumerate(ids):
-            await s.execute(update(Order).where(Order.id == oid).values(
-                tracking_no=f"BT{i:09d}CN", stage="routing", customs_state=None, customs_in_at=None))
+            await s.execute(
+                update(Order)
+                .where(Order.id == oid)
+                .values(tracking_no=f"BT{i:09d}CN", stage="routing", customs_state=None, customs_in_at=None)
+            )
     secret = "bench-tracking"
     settings = load_settings(env_file=None, TRACKING_WEBHOOK_SECRET=secret, ORDERBOT_DATABASE_URL=url)
-    clock = lambda: datetime.now(timezone.utc)  # noqa: E731
+    clock = lambda: datetime.now(UTC)  # noqa: E731
     app = create_app(settings, config=ctx.config, db=db, clock=clock, senders={"sandbox": SandboxSender(clock)})
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -117,14 +138,25 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     posted: dict[str, float] = {}
     try:
         async with aiohttp.ClientSession() as http:
+
             async def push(i: int) -> None:
-                body = json.dumps({"event_id": f"bench-{i}", "tracking_no": f"BT{i:09d}CN", "status": "InTransit",
-                                   "sub_status": "InTransit_CustomsRequiringInformation",
-                                   "at": datetime.now(timezone.utc).isoformat(), "message": "海关要求补充资料"}).encode()
+                body = json.dumps(
+                    {
+                        "event_id": f"bench-{i}",
+                        "tracking_no": f"BT{i:09d}CN",
+                        "status": "InTransit",
+                        "sub_status": "InTransit_CustomsRequiringInformation",
+                        "at": datetime.now(UTC).isoformat(),
+                        "message": "海关要求补充资料",
+                    }
+                ).encode()
                 sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
                 posted[f"BT{i:09d}CN"] = time.time()
-                async with http.post(f"http://127.0.0.1:{port}/webhooks/tracking/generic", data=body,
-                                     headers={"X-Orderbot-Signature": sig}) as resp:
+                async with http.post(
+                    f"http://127.0.0.1:{port}/webhooks/tracking/generic",
+                    data=body,
+                    headers={"X-Orderbot-Signature": sig},
+                ) as resp:
                     assert resp.status == 200, await resp.text()
 
             tasks = []
@@ -136,10 +168,16 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
         latencies: list[float] = []
         while time.time() < deadline:
             async with db.read() as s:
-                rows = (await s.execute(select(OutboxMessage.payload, OutboxMessage.sent_at).where(
-                    OutboxMessage.destination == "group:customs", OutboxMessage.state == "sent"))).all()
-                order_of = dict((await s.execute(select(Order.order_no, Order.tracking_no)
-                                                 .where(Order.id.in_(ids)))).all())
+                rows = (
+                    await s.execute(
+                        select(OutboxMessage.payload, OutboxMessage.sent_at).where(
+                            OutboxMessage.destination == "group:customs", OutboxMessage.state == "sent"
+                        )
+                    )
+                ).all()
+                order_of = dict(
+                    (await s.execute(select(Order.order_no, Order.tracking_no).where(Order.id.in_(ids)))).all()
+                )
             latencies = []
             for order_no, tracking_no in order_of.items():
                 sent = [at for payload, at in rows if order_no in json.dumps(payload, ensure_ascii=False)]
@@ -154,9 +192,20 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     latencies.sort()
     missing = len(ids) - len(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("inf")
-    return [Result("rules.tracking_to_card_p99", p99 if not missing else float("inf"), "ms", ("<", 2000.0),
-                   extra={"pushes": len(ids), "rate_per_s": rate, "p50_ms": statistics.median(latencies)
-                          if latencies else None, "cards_missing": missing})]
+    return [
+        Result(
+            "rules.tracking_to_card_p99",
+            p99 if not missing else float("inf"),
+            "ms",
+            ("<", 2000.0),
+            extra={
+                "pushes": len(ids),
+                "rate_per_s": rate,
+                "p50_ms": statistics.median(latencies) if latencies else None,
+                "cards_missing": missing,
+            },
+        )
+    ]
 
 
 def register(reg) -> None:

@@ -3,6 +3,7 @@
 `full` is the real app (migrated SQLite file from ORDERBOT_DATABASE_URL, fallback handler, outbox worker);
 `bare` only verifies, decrypts, parses and answers 200: the baseline the full path is compared with.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,7 @@ def bare_app(settings) -> web.Application:
         enc = fields(parse_xml(await request.read()))["Encrypt"]
         if signature(token, q["timestamp"], q["nonce"], enc) != q["msg_signature"]:
             return web.Response(status=401)
-        to_event(parse_xml(crypto.decrypt_message({"Encrypt": enc}, q["msg_signature"], q["timestamp"],
-                                                  q["nonce"])))
+        to_event(parse_xml(crypto.decrypt_message({"Encrypt": enc}, q["msg_signature"], q["timestamp"], q["nonce"])))
         return web.Response(text="")
 
     async def health(request: web.Request) -> web.Response:

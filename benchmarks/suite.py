@@ -1,4 +1,5 @@
 """The figures of the channels, understanding and warehouse issues, adapted to the `orderbot bench` registry."""
+
 from __future__ import annotations
 
 import statistics
@@ -20,8 +21,15 @@ async def bench_parse(ctx: BenchContext) -> list[Result]:
     from benchmarks.parse import bench_parse as run
 
     figures = await asyncio.to_thread(run, 20_000)
-    return [Result("parse.messages_per_s", figures["per_second"], "msg/s", _target(">=", 2000),
-                   extra={"init_seconds": figures.get("init_seconds"), "us_per_message": figures.get("us_per_message")})]
+    return [
+        Result(
+            "parse.messages_per_s",
+            figures["per_second"],
+            "msg/s",
+            _target(">=", 2000),
+            extra={"init_seconds": figures.get("init_seconds"), "us_per_message": figures.get("us_per_message")},
+        )
+    ]
 
 
 async def bench_charts(ctx: BenchContext) -> list[Result]:
@@ -57,16 +65,19 @@ async def bench_reports(ctx: BenchContext) -> list[Result]:
     today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
     y, week, month = today - timedelta(days=1), today - timedelta(days=6), today - timedelta(days=29)
     queries = {
-        "top_delayed_customers": lambda s: delays.top_delayed_customers(s, date_from=y, date_to=y, today=today,
-                                                                        region="华东", limit=3),
-        "top_delayed_customers_week": lambda s: delays.top_delayed_customers(s, date_from=week, date_to=today,
-                                                                             today=today, limit=5),
+        "top_delayed_customers": lambda s: delays.top_delayed_customers(
+            s, date_from=y, date_to=y, today=today, region="华东", limit=3
+        ),
+        "top_delayed_customers_week": lambda s: delays.top_delayed_customers(
+            s, date_from=week, date_to=today, today=today, limit=5
+        ),
         "delay_reasons": lambda s: delays.delay_reasons(s, date_from=week, date_to=today, limit=5),
         "pipeline": lambda s: pipeline.pipeline(s, now=now),
         "trend_orders_30d": lambda s: metrics.series(s, "orders", date_from=month, date_to=today, today=today),
         "trend_delayed_7d": lambda s: metrics.series(s, "delayed", date_from=week, date_to=today, today=today),
-        "trend_cancel_rate_30d": lambda s: metrics.series(s, "cancel_rate", date_from=month, date_to=today,
-                                                          today=today),
+        "trend_cancel_rate_30d": lambda s: metrics.series(
+            s, "cancel_rate", date_from=month, date_to=today, today=today
+        ),
         "daily": lambda s: metrics.daily_figures(s, y, today=today),
         "inventory": lambda s: inventory.sku_stock(s, "PB-20K-BLK", now=now),
         "stockout_forecast": lambda s: inventory.stockout_forecast(s, now=now, extra_orders=5000, hours=48),
@@ -84,9 +95,17 @@ async def bench_reports(ctx: BenchContext) -> list[Result]:
                     t = time.perf_counter()
                     await q(s)
                     samples.append((time.perf_counter() - t) * 1000)
-                results.append(Result(f"report.{name}", statistics.median(samples), "ms", _target("<", 300.0),
-                                      baseline=count_ms, baseline_label="SELECT count(*) FROM orders",
-                                      extra={"max_ms": max(samples)}))
+                results.append(
+                    Result(
+                        f"report.{name}",
+                        statistics.median(samples),
+                        "ms",
+                        _target("<", 300.0),
+                        baseline=count_ms,
+                        baseline_label="SELECT count(*) FROM orders",
+                        extra={"max_ms": max(samples)},
+                    )
+                )
     finally:
         await db.dispose()
     return results
@@ -118,16 +137,31 @@ async def bench_card_reply(ctx: BenchContext) -> list[Result]:
                     samples.append(time.perf_counter() - t)
     finally:
         await db.dispose()
-    return [Result("order_card_reply.p99", _pct(samples, 0.99), "ms", _target("<", 50.0),
-                   extra={"p50_ms": _pct(samples, 0.5), "replies": len(samples)})]
+    return [
+        Result(
+            "order_card_reply.p99",
+            _pct(samples, 0.99),
+            "ms",
+            _target("<", 50.0),
+            extra={"p50_ms": _pct(samples, 0.5), "replies": len(samples)},
+        )
+    ]
 
 
 def _convert(rows: list[dict], targets: dict[str, tuple[str, float]]) -> list[Result]:
     out = []
     for r in rows:
-        out.append(Result(r["name"], float(r["figure"]), r["unit"], targets.get(r["name"]),
-                          baseline=r.get("baseline"), baseline_label=str(r.get("target", "")),
-                          extra={"detail": r.get("detail", "")}))
+        out.append(
+            Result(
+                r["name"],
+                float(r["figure"]),
+                r["unit"],
+                targets.get(r["name"]),
+                baseline=r.get("baseline"),
+                baseline_label=str(r.get("target", "")),
+                extra={"detail": r.get("detail", "")},
+            )
+        )
     return out
 
 
@@ -138,8 +172,7 @@ async def bench_callbacks(ctx: BenchContext) -> list[Result]:
     rows = await bench_wecom_callbacks()
     out = _convert(rows, {"wecom_callback.ack_p99_at_200rps": ("<", 50.0)})
     tp = next(r for r in rows if r["name"] == "wecom_callback.throughput")
-    out.append(Result("wecom_callback.throughput_vs_bare", tp["figure"] / tp["baseline"], "x bare",
-                      _target(">=", 0.5)))
+    out.append(Result("wecom_callback.throughput_vs_bare", tp["figure"] / tp["baseline"], "x bare", _target(">=", 0.5)))
     return out
 
 
@@ -149,8 +182,17 @@ async def bench_outbox(ctx: BenchContext) -> list[Result]:
 
     (row,) = await bench_outbox_drain()
     minimum = row["baseline"]
-    return [Result(row["name"], row["figure"], row["unit"], _target("<=", minimum + 60), baseline=minimum,
-                   baseline_label="the rate limits' minimum", extra={"detail": row["detail"], "ok": row["ok"]})]
+    return [
+        Result(
+            row["name"],
+            row["figure"],
+            row["unit"],
+            _target("<=", minimum + 60),
+            baseline=minimum,
+            baseline_label="the rate limits' minimum",
+            extra={"detail": row["detail"], "ok": row["ok"]},
+        )
+    ]
 
 
 async def bench_outbox_outage(ctx: BenchContext) -> list[Result]:
@@ -160,16 +202,26 @@ async def bench_outbox_outage(ctx: BenchContext) -> list[Result]:
 
     row = await bench_outbox_after_outage()
     minimum = row["baseline"]
-    return [Result(row["name"], row["figure"], row["unit"], _target("<=", round(minimum * 1.1)), baseline=minimum,
-                   baseline_label="the rate limits' minimum", extra={"detail": row["detail"], "ok": row["ok"]})]
+    return [
+        Result(
+            row["name"],
+            row["figure"],
+            row["unit"],
+            _target("<=", round(minimum * 1.1)),
+            baseline=minimum,
+            baseline_label="the rate limits' minimum",
+            extra={"detail": row["detail"], "ok": row["ok"]},
+        )
+    ]
 
 
 async def bench_scans_sqlite(ctx: BenchContext) -> list[Result]:
     """Scans end to end on SQLite (≥ 300 scans/s) and scan → customer notice leaving the outbox (p99 < 1 s)."""
     from benchmarks.warehouse import bench_scans_sqlite as run
 
-    return _convert(await run(), {"scan.throughput.sqlite": (">=", 300.0),
-                                  "scan.to_customer_notice.sqlite": ("<", 1000.0)})
+    return _convert(
+        await run(), {"scan.throughput.sqlite": (">=", 300.0), "scan.to_customer_notice.sqlite": ("<", 1000.0)}
+    )
 
 
 async def bench_scans_postgresql(ctx: BenchContext) -> list[Result]:
@@ -183,8 +235,17 @@ async def bench_hostile(ctx: BenchContext) -> list[Result]:
     from benchmarks.hostile import bench_hostile_mix
 
     (row,) = await bench_hostile_mix()
-    return [Result(row["name"], row["figure"], row["unit"], _target("<", 50.0), baseline=row["baseline"],
-                   baseline_label="the same good load alone", extra={"detail": row["detail"], "ok": row["ok"]})]
+    return [
+        Result(
+            row["name"],
+            row["figure"],
+            row["unit"],
+            _target("<", 50.0),
+            baseline=row["baseline"],
+            baseline_label="the same good load alone",
+            extra={"detail": row["detail"], "ok": row["ok"]},
+        )
+    ]
 
 
 def register(reg: Registry) -> None:

@@ -1,6 +1,7 @@
 """Benchmarks of the warehouse issue: scans per second end to end (encrypted WeCom callback → committed →
 acknowledged with the passive reply) on SQLite and PostgreSQL, and the time from a scan to the customer's
 shipment notice leaving the outbox. The server runs in its own process; the load comes from this one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 
@@ -28,10 +29,12 @@ def _scan_event(i: int, order_no: str, sku: str, batch: str) -> tuple[dict, str]
     from orderbot.webhooks.wecom import seal
 
     raw = label_text(SECRET, order_no, sku, batch, 1)
-    plain = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
-             f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-{i % 4}</EventKey>"
-             f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[QR_CODE,{raw}]]></ScanResult>"
-             f"</ScanCodeInfo><AgentID>1</AgentID></xml>")
+    plain = (
+        f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
+        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-{i % 4}</EventKey>"
+        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[QR_CODE,{raw}]]></ScanResult>"
+        f"</ScanCodeInfo><AgentID>1</AgentID></xml>"
+    )
     return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"s{i}", timestamp=str(1770000000 + i))
 
 
@@ -51,12 +54,22 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
     config = load_config(EXAMPLE_CONFIG, required=True)
     db = Database(create_async_engine(url, connect_args=connect_args)) if connect_args else Database.from_url(url)
     await upgrade(db.engine)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with db.write() as s:
         await sync_staff(s, config)
-        for sku, name, category in (("CASE-IP15-CLR", "iPhone 15 手机壳", "手机壳"), ("EB-TWS-WHT", "蓝牙耳机", "蓝牙耳机")):
-            s.add(Product(sku=sku, name=name, category=category, customs_grade=config.customs.grade_for(category),
-                          hazmat_class="UN3481" if category == "蓝牙耳机" else None))
+        for sku, name, category in (
+            ("CASE-IP15-CLR", "iPhone 15 手机壳", "手机壳"),
+            ("EB-TWS-WHT", "蓝牙耳机", "蓝牙耳机"),
+        ):
+            s.add(
+                Product(
+                    sku=sku,
+                    name=name,
+                    category=category,
+                    customs_grade=config.customs.grade_for(category),
+                    hazmat_class="UN3481" if category == "蓝牙耳机" else None,
+                )
+            )
         await s.flush()
         for sku in ("CASE-IP15-CLR", "EB-TWS-WHT"):
             await ledger.ensure_level(s, sku)
@@ -65,12 +78,26 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
         async with db.write() as s:
             for i in range(start, min(orders, start + 500)):
                 sku = "EB-TWS-WHT" if i % 5 == 0 else "CASE-IP15-CLR"
-                await ingest_order(s, parse_order({
-                    "order_no": f"SO{20260210000000 + i}", "customer": {"id": f"C{i % 300:04d}", "province": "浙江"},
-                    "amount": "99.00", "origin": "深圳", "urgency": "normal", "dest_country": "US",
-                    # a waybill before the scan: the scan itself tells the customer (else the courier batch does)
-                    "tracking_no": f"YT{i:09d}CN",
-                    "lines": [{"sku": sku, "qty": 1}]}), source="bench", config=config, now=now)
+                await ingest_order(
+                    s,
+                    parse_order(
+                        {
+                            "order_no": f"SO{20260210000000 + i}",
+                            "customer": {"id": f"C{i % 300:04d}", "province": "浙江"},
+                            "amount": "99.00",
+                            "origin": "深圳",
+                            "urgency": "normal",
+                            "dest_country": "US",
+                            # a waybill before the scan: the scan itself tells the customer
+                            # (else the courier batch does)
+                            "tracking_no": f"YT{i:09d}CN",
+                            "lines": [{"sku": sku, "qty": 1}],
+                        }
+                    ),
+                    source="bench",
+                    config=config,
+                    now=now,
+                )
     async with db.read() as s:
         rows = (await s.execute(select(Package.sku, Package.batch_no, Package.order_id))).all()
         from orderbot.core.models import Order
@@ -81,12 +108,24 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
 
 
 def _serve(url: str, port: int, workdir: Path) -> subprocess.Popen:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
-           "ORDERBOT_DATABASE_URL": url, "WECOM_TOKEN": TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY,
-           "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1", "ORDERBOT_LABEL_SECRET": SECRET,
-           "ORDERBOT_CACHE_DIR": str(workdir / "cache"), "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG)}
-    return subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
+        "ORDERBOT_DATABASE_URL": url,
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+        "WECOM_CORP_ID": CORP,
+        "WECOM_AGENT_ID": "1",
+        "ORDERBOT_LABEL_SECRET": SECRET,
+        "ORDERBOT_CACHE_DIR": str(workdir / "cache"),
+        "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "orderbot", "serve", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def _run(url: str, connect_args: dict, label: str, orders: int, concurrency: int) -> list[dict]:
@@ -101,30 +140,53 @@ async def _run(url: str, connect_args: dict, label: str, orders: int, concurrenc
         proc = _serve(url, port, Path(tmp))
         try:
             await _wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
-            rate, latencies = await _closed_loop(f"http://127.0.0.1:{port}/wecom/callback", events, concurrency,
-                                                 passive=True)
+            rate, latencies = await _closed_loop(
+                f"http://127.0.0.1:{port}/wecom/callback", events, concurrency, passive=True
+            )
             await asyncio.sleep(2)  # let the worker send the last notices
         finally:
             proc.terminate()
             proc.wait(timeout=15)
     db = Database(create_async_engine(url, connect_args=connect_args)) if connect_args else Database.from_url(url)
     async with db.read() as s:
-        rows = (await s.execute(select(OutboxMessage.created_at, OutboxMessage.sent_at)
-                                .where(OutboxMessage.destination.like("customer:%")))).all()
+        rows = (
+            await s.execute(
+                select(OutboxMessage.created_at, OutboxMessage.sent_at).where(
+                    OutboxMessage.destination.like("customer:%")
+                )
+            )
+        ).all()
     await db.dispose()
     delays = [(sent - created).total_seconds() for created, sent in rows if sent is not None]
-    out = [{"name": f"scan.throughput.{label}", "figure": round(rate, 1), "unit": "scans/s",
-            "target": "≥ 300" if label == "sqlite" else "—", "baseline": round(SEED_PEAK_SCANS_PER_S, 2),
-            "ratio": round(rate / SEED_PEAK_SCANS_PER_S), "ok": rate >= 300 if label == "sqlite" else True,
+    out = [
+        {
+            "name": f"scan.throughput.{label}",
+            "figure": round(rate, 1),
+            "unit": "scans/s",
+            "target": "≥ 300" if label == "sqlite" else "—",
+            "baseline": round(SEED_PEAK_SCANS_PER_S, 2),
+            "ratio": round(rate / SEED_PEAK_SCANS_PER_S),
+            "ok": rate >= 300 if label == "sqlite" else True,
             "detail": f"{len(events)} encrypted scancode_waitmsg callbacks, {concurrency} connections; headroom "
-                      f"{rate / SEED_PEAK_SCANS_PER_S:.0f}× the seed's peak (12,000 orders/h = 3.3 scans/s); "
-                      f"ack p50 {statistics.median(latencies):.1f} ms, p99 {_pct(latencies, 99):.1f} ms"}]
+            f"{rate / SEED_PEAK_SCANS_PER_S:.0f}× the seed's peak (12,000 orders/h = 3.3 scans/s); "
+            f"ack p50 {statistics.median(latencies):.1f} ms, p99 {_pct(latencies, 99):.1f} ms",
+        }
+    ]
     if delays:
         p99 = _pct(delays, 99)
-        out.append({"name": f"scan.to_customer_notice.{label}", "figure": round(p99 * 1000), "unit": "ms p99",
-                    "target": "< 1000 ms", "baseline": 23_000, "ratio": round(p99 * 1000 / 23_000, 4),
-                    "ok": p99 < 1.0, "detail": f"{len(delays)} notices; baseline = the seed's system, 23 s; "
-                                               f"median {statistics.median(delays) * 1000:.0f} ms"})
+        out.append(
+            {
+                "name": f"scan.to_customer_notice.{label}",
+                "figure": round(p99 * 1000),
+                "unit": "ms p99",
+                "target": "< 1000 ms",
+                "baseline": 23_000,
+                "ratio": round(p99 * 1000 / 23_000, 4),
+                "ok": p99 < 1.0,
+                "detail": f"{len(delays)} notices; baseline = the seed's system, 23 s; "
+                f"median {statistics.median(delays) * 1000:.0f} ms",
+            }
+        )
     return out
 
 

@@ -4,6 +4,7 @@
 `bootstrap.build`'s); resources open and close in one `cleanup_ctx`; every background task is tracked and
 cancelled on shutdown.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,19 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.dbfile import database_file_guard
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 from orderbot.webhooks.common import (
-    ALERTS, CLOCK, CONFIG, DB, METRICS, PIPELINE, RULES, RULES_HOOK, SENDERS, SETTINGS, WEATHER, WORKER, Metrics,
+    ALERTS,
+    CLOCK,
+    CONFIG,
+    DB,
+    METRICS,
+    PIPELINE,
+    RULES,
+    RULES_HOOK,
+    SENDERS,
+    SETTINGS,
+    WEATHER,
+    WORKER,
+    Metrics,
     request_context,
 )
 
@@ -45,15 +58,25 @@ async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every:
             await pipeline.resume(older_than=timedelta(seconds=every))
 
 
-def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: Database | None = None,
-               clock: Clock | None = None, handler: Handler | None = None,
-               senders: dict[str, Sender] | None = None, run_worker: bool = True,
-               parser=None, demo: bool = False, run_scheduler: bool = False) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    config: BusinessConfig | None = None,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    handler: Handler | None = None,
+    senders: dict[str, Sender] | None = None,
+    run_worker: bool = True,
+    parser=None,
+    demo: bool = False,
+    run_scheduler: bool = False,
+) -> web.Application:
     """The web app over `bootstrap.build(...)` (same overrides). `run_worker` runs the outbox worker and the
     inbox resumer; `run_scheduler` (serve, demo) runs the standard jobs behind the lease; `demo` adds the
     sandbox page."""
-    services = bootstrap.build(settings, config, db=db, clock=clock, handler=handler, senders=senders,
-                               parser=parser, demo=demo)
+    services = bootstrap.build(
+        settings, config, db=db, clock=clock, handler=handler, senders=senders, parser=parser, demo=demo
+    )
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context, database_file_guard])
     app[SETTINGS] = settings
     app[CONFIG] = services.config
@@ -80,9 +103,12 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
         resume_task = asyncio.create_task(_resume_forever(services.pipeline, stop)) if run_worker else None
         stream = None
         if settings.dingtalk_mode == "stream" and settings.dingtalk_app_key and settings.dingtalk_app_secret:
-            stream = StreamRunner(app_key=settings.dingtalk_app_key,
-                                  app_secret=settings.dingtalk_app_secret.get_secret_value(),
-                                  api_base=settings.dingtalk_api_base, pipeline=services.pipeline)
+            stream = StreamRunner(
+                app_key=settings.dingtalk_app_key,
+                app_secret=settings.dingtalk_app_secret.get_secret_value(),
+                api_base=settings.dingtalk_api_base,
+                pipeline=services.pipeline,
+            )
             stream.start(asyncio.get_running_loop())
         if aibot_ws is not None:
             aibot_ws.start()
@@ -121,19 +147,34 @@ def create_app(settings: Settings, *, config: BusinessConfig | None = None, db: 
 
         demo_page.setup(app)
     if settings.dingtalk_app_secret:
-        dingtalk.setup(app, dingtalk.DingTalkInbound(
-            settings.dingtalk_app_secret.get_secret_value(), settings.dingtalk_app_key, services.pipeline,
-            staff_ids=lambda: frozenset(s.dingtalk_userid for s in app[CONFIG].staff if s.dingtalk_userid),
-            api_base=settings.dingtalk_api_base))
+        dingtalk.setup(
+            app,
+            dingtalk.DingTalkInbound(
+                settings.dingtalk_app_secret.get_secret_value(),
+                settings.dingtalk_app_key,
+                services.pipeline,
+                staff_ids=lambda: frozenset(s.dingtalk_userid for s in app[CONFIG].staff if s.dingtalk_userid),
+                api_base=settings.dingtalk_api_base,
+            ),
+        )
     if settings.wecom_token and settings.wecom_encoding_aes_key and settings.wecom_corp_id:
         token = settings.wecom_token.get_secret_value()
         crypto = wecom.WeChatCrypto(token, settings.wecom_encoding_aes_key.get_secret_value(), settings.wecom_corp_id)
-        wecom.setup(app, wecom.WeComInbound(token, crypto, settings.wecom_corp_id, settings.wecom_agent_id,
-                                            services.pipeline))
+        wecom.setup(
+            app, wecom.WeComInbound(token, crypto, settings.wecom_corp_id, settings.wecom_agent_id, services.pipeline)
+        )
     if bootstrap.aibot_mode(settings) == "callback":
-        crypto = AibotCrypto(settings.wecom_aibot_token.get_secret_value(),
-                             settings.wecom_aibot_encoding_aes_key.get_secret_value())
-        wecom_aibot.setup(app, wecom_aibot.AibotInbound(crypto, services.pipeline, services.streams,
-                                                        bot_id=settings.wecom_aibot_id,
-                                                        bot_name=settings.wecom_aibot_name))
+        crypto = AibotCrypto(
+            settings.wecom_aibot_token.get_secret_value(), settings.wecom_aibot_encoding_aes_key.get_secret_value()
+        )
+        wecom_aibot.setup(
+            app,
+            wecom_aibot.AibotInbound(
+                crypto,
+                services.pipeline,
+                services.streams,
+                bot_id=settings.wecom_aibot_id,
+                bot_name=settings.wecom_aibot_name,
+            ),
+        )
     return app

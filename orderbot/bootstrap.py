@@ -8,6 +8,7 @@ build the same graph instead of patching module globals. Nothing is opened at bu
 needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and `close()`
 releases it; `create_app` calls them from its `cleanup_ctx`, a CLI command around its work.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,33 +74,58 @@ def media_links(settings: Settings) -> MediaLinks:
     return MediaLinks(settings.public_url, secret)
 
 
-def build_senders(settings: Settings, config: BusinessConfig, http, clock: Clock, db: Database,
-                  links: MediaLinks, *, demo: bool = False) -> dict[str, Sender]:
+def build_senders(
+    settings: Settings,
+    config: BusinessConfig,
+    http,
+    clock: Clock,
+    db: Database,
+    links: MediaLinks,
+    *,
+    demo: bool = False,
+) -> dict[str, Sender]:
     """The configured channels. The sandbox exists only in the demo: in `serve`, what no platform reaches is
     dead with its reason, never "sent" to a sandbox nobody reads."""
     senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)} if demo else {}
     senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
     if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
-        api = WeComApi(http, base=settings.wecom_api_base, corp_id=settings.wecom_corp_id,
-                       secret=settings.wecom_secret.get_secret_value(), agent_id=settings.wecom_agent_id)
+        api = WeComApi(
+            http,
+            base=settings.wecom_api_base,
+            corp_id=settings.wecom_corp_id,
+            secret=settings.wecom_secret.get_secret_value(),
+            agent_id=settings.wecom_agent_id,
+        )
         senders["wecom"] = WeComAppSender(api)
     ding_api = None
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
-        ding_api = DingTalkApi(http, base=settings.dingtalk_api_base, app_key=settings.dingtalk_app_key,
-                               app_secret=settings.dingtalk_app_secret.get_secret_value())
+        ding_api = DingTalkApi(
+            http,
+            base=settings.dingtalk_api_base,
+            app_key=settings.dingtalk_app_key,
+            app_secret=settings.dingtalk_app_secret.get_secret_value(),
+        )
     senders["dingtalk"] = DingTalkSender(http, ding_api, db, links, clock)
     email = EmailSender(settings.smtp_url.get_secret_value()) if settings.smtp_url else None
     if email is not None:
         senders["email"] = email
     if settings.wechat_mp_app_id and settings.wechat_mp_secret:
-        mp = WeChatMpApi(http, base=settings.wechat_mp_api_base, app_id=settings.wechat_mp_app_id,
-                         secret=settings.wechat_mp_secret.get_secret_value())
+        mp = WeChatMpApi(
+            http,
+            base=settings.wechat_mp_api_base,
+            app_id=settings.wechat_mp_app_id,
+            secret=settings.wechat_mp_secret.get_secret_value(),
+        )
         senders["wechat_mp"] = WeChatMpSender(mp, config.wechat_mp.templates, email)
     if aibot_mode(settings) is not None:
-        hooks = {g.chat_id: g.webhook_key for g in config.groups.values()
-                 if g.platform == "wecom_aibot" and g.chat_id and g.webhook_key}
-        senders["wecom_aibot"] = AibotSender(http, mode=aibot_mode(settings), fallback=senders["wecom_robot"],
-                                             group_webhooks=hooks)
+        hooks = {
+            g.chat_id: g.webhook_key
+            for g in config.groups.values()
+            if g.platform == "wecom_aibot" and g.chat_id and g.webhook_key
+        }
+        senders["wecom_aibot"] = AibotSender(
+            http, mode=aibot_mode(settings), fallback=senders["wecom_robot"], group_webhooks=hooks
+        )
     return senders
 
 
@@ -182,25 +208,46 @@ class Services:
             await run_courier_batch(self.db, self.config, weather, now, addresses=self.addresses)
             worker.wake.set()
 
-        return standard_jobs(self.config, db=self.db, charts=self.charts, addresses=self.addresses,
-                             worker=worker if run_worker else None, rules=rules_job, courier=courier_job)
+        return standard_jobs(
+            self.config,
+            db=self.db,
+            charts=self.charts,
+            addresses=self.addresses,
+            worker=worker if run_worker else None,
+            rules=rules_job,
+            courier=courier_job,
+        )
 
 
 def _admin_notice(db: Database, clock: Clock, admins: list[str]):
     """How a platform problem (e.g. 60020, an untrusted IP) reaches the admins: an email each, through the outbox."""
+
     async def tell_admins(channel: str, message: str) -> None:
         async with db.write() as session:
             for address in admins:
-                await outbox.enqueue(session, channel="email", destination=f"email:{address}", kind="reply",
-                                     payload=Reply(title=f"OrderBot：{channel} 渠道需要处理",
-                                                   text=message).to_dict(), now=clock())
+                await outbox.enqueue(
+                    session,
+                    channel="email",
+                    destination=f"email:{address}",
+                    kind="reply",
+                    payload=Reply(title=f"OrderBot：{channel} 渠道需要处理", text=message).to_dict(),
+                    now=clock(),
+                )
 
     return tell_admins
 
 
-def build(settings: Settings, config: BusinessConfig | None = None, *, db: Database | None = None,
-          clock: Clock | None = None, handler: Handler | None = None, senders: dict[str, Sender] | None = None,
-          parser=None, demo: bool = False) -> Services:
+def build(
+    settings: Settings,
+    config: BusinessConfig | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    handler: Handler | None = None,
+    senders: dict[str, Sender] | None = None,
+    parser=None,
+    demo: bool = False,
+) -> Services:
     """The object graph. `handler` replaces the dispatcher (transport tests pass a recorder); `parser` lets
     tests share one intent parser; `senders` replaces the platform senders; `demo` adds the demo weather."""
     set_sqlite_driver(settings.sqlite_driver)
@@ -212,9 +259,14 @@ def build(settings: Settings, config: BusinessConfig | None = None, *, db: Datab
     links = media_links(settings)
     senders = senders if senders is not None else build_senders(settings, config, http, clock, db, links, demo=demo)
     alerts = PlatformAlerts()
-    worker = OutboxWorker(db, senders, clock, alerts=alerts,
-                          retry_window=timedelta(hours=settings.outbox_retry_window_hours),
-                          dead_letters=DeadLetterNotices(db, clock, reachable_channels(settings, senders)))
+    worker = OutboxWorker(
+        db,
+        senders,
+        clock,
+        alerts=alerts,
+        retry_window=timedelta(hours=settings.outbox_retry_window_hours),
+        dead_letters=DeadLetterNotices(db, clock, reachable_channels(settings, senders)),
+    )
     admins = [s.email for s in config.staff if s.email and {"admin", "management"} & set(s.roles)]
     if "email" in senders and admins:
         alerts.notify = _admin_notice(db, clock, admins)
@@ -223,21 +275,52 @@ def build(settings: Settings, config: BusinessConfig | None = None, *, db: Datab
     charts = functools.partial(render_async, executor=executor)
     dispatcher = None
     if handler is None:
-        dispatcher = Dispatcher(db, None, config, clock, charts=charts, addresses=addresses,
-                                label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None)
+        dispatcher = Dispatcher(
+            db,
+            None,
+            config,
+            clock,
+            charts=charts,
+            addresses=addresses,
+            label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None,
+        )
     pipeline = InboundPipeline(db, AibotEvents(handler or dispatcher), clock, on_commit=worker.wake.set)
     aibot = senders.get("wecom_aibot")
     streams = aibot.streams if isinstance(aibot, AibotSender) else StreamStore()
     aibot_ws = None
     if aibot_mode(settings) == "ws":
-        aibot_ws = AibotWsClient(url=settings.wecom_aibot_ws_url, bot_id=settings.wecom_aibot_id,
-                                 secret=settings.wecom_aibot_secret.get_secret_value(), pipeline=pipeline,
-                                 http=http, clock=clock, bot_name=settings.wecom_aibot_name)
+        aibot_ws = AibotWsClient(
+            url=settings.wecom_aibot_ws_url,
+            bot_id=settings.wecom_aibot_id,
+            secret=settings.wecom_aibot_secret.get_secret_value(),
+            pipeline=pipeline,
+            http=http,
+            clock=clock,
+            bot_name=settings.wecom_aibot_name,
+        )
         if isinstance(aibot, AibotSender):
             aibot.ws, aibot_ws.sender = aibot_ws, aibot
     rules = RulesRunner(db, config, clock, addresses=addresses, charts=charts, on_commit=worker.wake.set)
     weather = from_settings(settings, http) or (DemoWeather() if demo else None)
-    return Services(settings=settings, config=config, clock=clock, db=db, http=http, links=links, senders=senders,
-                    alerts=alerts, worker=worker, addresses=addresses, executor=executor, charts=charts,
-                    dispatcher=dispatcher, pipeline=pipeline, rules=rules, weather=weather, streams=streams,
-                    aibot_ws=aibot_ws, owns_db=owns_db, parser=parser)
+    return Services(
+        settings=settings,
+        config=config,
+        clock=clock,
+        db=db,
+        http=http,
+        links=links,
+        senders=senders,
+        alerts=alerts,
+        worker=worker,
+        addresses=addresses,
+        executor=executor,
+        charts=charts,
+        dispatcher=dispatcher,
+        pipeline=pipeline,
+        rules=rules,
+        weather=weather,
+        streams=streams,
+        aibot_ws=aibot_ws,
+        owns_db=owns_db,
+        parser=parser,
+    )

@@ -3,6 +3,7 @@
 Loaded and validated at start-up. Every problem is reported with the file, line and dotted key, so a typo is
 found by `orderbot check-config` or at start, never at 3 a.m.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,11 +14,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-ROLES = frozenset({
-    "admin", "management", "sales", "sales_supervisor", "sales_director", "key_account", "customer_service",
-    "customs", "warehouse", "warehouse_lead", "finance", "channel_ops", "logistics", "after_sales_supervisor",
-    "product", "purchasing",
-})
+ROLES = frozenset(
+    {
+        "admin",
+        "management",
+        "sales",
+        "sales_supervisor",
+        "sales_director",
+        "key_account",
+        "customer_service",
+        "customs",
+        "warehouse",
+        "warehouse_lead",
+        "finance",
+        "channel_ops",
+        "logistics",
+        "after_sales_supervisor",
+        "product",
+        "purchasing",
+    }
+)
 Grade = Literal["A", "B", "C"]
 
 
@@ -155,20 +171,36 @@ class DelayCausesConfig(_Strict):
 
     keywords: dict[str, list[str]] = {
         "port_congestion": ["port strike", "strike", "port congestion", "congestion", "罢工", "港口", "拥堵"],
-        "weather": ["weather", "typhoon", "hurricane", "storm", "snow", "flood", "天气", "台风", "暴雨", "暴雪", "寒潮"],
+        "weather": [
+            "weather",
+            "typhoon",
+            "hurricane",
+            "storm",
+            "snow",
+            "flood",
+            "天气",
+            "台风",
+            "暴雨",
+            "暴雪",
+            "寒潮",
+        ],
         "address": ["address", "地址"],
         "lost_damaged": ["lost", "damage", "missing", "destroyed", "丢失", "破损", "损坏", "遗失"],
         "carrier_capacity": ["capacity", "backlog", "high volume", "运力", "爆仓", "积压", "舱位"],
         "customs_inspection": ["customs", "inspection", "clearance", "海关", "查验", "清关"],
     }
     sub_statuses: dict[str, str] = {
-        "InTransit_CustomsRequiringInformation": "customs_inspection", "Exception_Security": "customs_inspection",
-        "DeliveryFailure_Security": "customs_inspection", "DeliveryFailure_InvalidAddress": "address",
-        "Exception_Lost": "lost_damaged", "Exception_Damage": "lost_damaged", "Exception_Destroyed": "lost_damaged",
+        "InTransit_CustomsRequiringInformation": "customs_inspection",
+        "Exception_Security": "customs_inspection",
+        "DeliveryFailure_Security": "customs_inspection",
+        "DeliveryFailure_InvalidAddress": "address",
+        "Exception_Lost": "lost_damaged",
+        "Exception_Damage": "lost_damaged",
+        "Exception_Destroyed": "lost_damaged",
     }
 
     @model_validator(mode="after")
-    def _known_causes(self) -> "DelayCausesConfig":
+    def _known_causes(self) -> DelayCausesConfig:
         from orderbot.core.causes import CAUSES  # a plain dict module: no import cycle
 
         for where, codes in (("keywords", self.keywords), ("sub_statuses", self.sub_statuses.values())):
@@ -182,14 +214,24 @@ class TasksConfig(_Strict):
     """Tasks (待办): how long each type may stay open before it is overdue (its owner is reminded once), and
     which team owns each type (a team's members see its tasks in 我的待办; its leads in 仓库待办/关务待办 …)."""
 
-    due_hours: dict[str, float] = {"scan_exception": 4, "customs_docs": 24, "customs_stuck": 8, "no_tracking": 8,
-                                   "tracking_stale": 24, "returns_audit": 48, "follow_up": 24,
-                                   "channel_conflict": 24}
+    due_hours: dict[str, float] = {
+        "scan_exception": 4,
+        "customs_docs": 24,
+        "customs_stuck": 8,
+        "no_tracking": 8,
+        "tracking_stale": 24,
+        "returns_audit": 48,
+        "follow_up": 24,
+        "channel_conflict": 24,
+    }
     default_due_hours: float = Field(24, gt=0)
     teams: dict[str, list[str]] = {
-        "warehouse": ["scan_exception"], "customs": ["customs_docs", "customs_stuck"],
-        "logistics": ["tracking_stale", "no_tracking", "returns_audit"], "after_sales": ["returns_audit"],
-        "sales": ["follow_up", "channel_conflict"]}
+        "warehouse": ["scan_exception"],
+        "customs": ["customs_docs", "customs_stuck"],
+        "logistics": ["tracking_stale", "no_tracking", "returns_audit"],
+        "after_sales": ["returns_audit"],
+        "sales": ["follow_up", "channel_conflict"],
+    }
 
     def due_for(self, task_type: str) -> float:
         return self.due_hours.get(task_type, self.default_due_hours)
@@ -304,7 +346,7 @@ class BusinessConfig(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
 
     @model_validator(mode="after")
-    def _cross_refs(self) -> "BusinessConfig":
+    def _cross_refs(self) -> BusinessConfig:
         ids = [s.id for s in self.staff]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -365,7 +407,7 @@ def parse_config(text: str, path: str = "<config>") -> BusinessConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise ConfigError([ConfigProblem(path, int(m.group(1)) if m else None, "-", f"TOML syntax: {exc}")])
+        raise ConfigError([ConfigProblem(path, int(m.group(1)) if m else None, "-", f"TOML syntax: {exc}")]) from exc
     try:
         return BusinessConfig.model_validate(data)
     except ValidationError as exc:
@@ -391,7 +433,11 @@ def _locate(text: str, loc: tuple) -> int | None:
         pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(header)}\s*\]\]?\s*$")
         hits = [i for i, line in enumerate(lines) if pattern.match(line)]
         if hits:
-            pick = hits[index] if index is not None and index < len(hits) and lines[hits[0]].strip().startswith("[[") else hits[0]
+            pick = (
+                hits[index]
+                if index is not None and index < len(hits) and lines[hits[0]].strip().startswith("[[")
+                else hits[0]
+            )
             start, best = pick, pick + 1
             break
     key = parts[-1]

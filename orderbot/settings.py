@@ -3,6 +3,7 @@
 One validated object built at start-up by the composition root and passed down; nothing below the root reads
 `os.environ`. A missing or malformed value is reported by its environment variable name.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field("sqlite+aiosqlite:///./orderbot.db", alias="ORDERBOT_DATABASE_URL")
     config_path: Path = Field(Path("./orderbot.toml"), alias="ORDERBOT_CONFIG")
@@ -81,8 +81,7 @@ class Settings(BaseSettings):
             raise ValueError("must be the 43-character EncodingAESKey from the WeCom console")
         return v
 
-    @field_validator("wecom_api_base", "dingtalk_api_base", "wechat_mp_api_base", "qweather_api_base",
-                     "public_url")
+    @field_validator("wecom_api_base", "dingtalk_api_base", "wechat_mp_api_base", "qweather_api_base", "public_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
@@ -102,8 +101,10 @@ class Settings(BaseSettings):
 
     def tracking_secret(self, provider: str) -> tuple[SecretStr | None, str]:
         """The secret a tracking provider signs with, and the variable it came from (for error messages)."""
-        own = {"aftership": ("tracking_aftership_secret", "TRACKING_WEBHOOK_SECRET_AFTERSHIP"),
-               "17track": ("tracking_17track_secret", "TRACKING_WEBHOOK_SECRET_17TRACK")}.get(provider)
+        own = {
+            "aftership": ("tracking_aftership_secret", "TRACKING_WEBHOOK_SECRET_AFTERSHIP"),
+            "17track": ("tracking_17track_secret", "TRACKING_WEBHOOK_SECRET_17TRACK"),
+        }.get(provider)
         if own is not None and getattr(self, own[0]) is not None:
             return getattr(self, own[0]), own[1]
         return self.tracking_webhook_secret, "TRACKING_WEBHOOK_SECRET"
@@ -118,6 +119,6 @@ def load_settings(env_file: str | Path | None = ".env", **overrides) -> Settings
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
             info = Settings.model_fields.get(field)
-            name = (info.alias if info and info.alias else field)
+            name = info.alias if info and info.alias else field
             problems.append((name, err["msg"]))
         raise SettingsError(problems) from None

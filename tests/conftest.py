@@ -4,13 +4,14 @@ PostgreSQL comes from ORDERBOT_TEST_PG_URL (set by .ci/run); when it is unset lo
 reason. Each session migrates one template (a SQLite file, a PostgreSQL schema) once; each test gets a copy of
 the SQLite file or a truncated schema, so tests never see each other's rows.
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,10 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in callspec.params.values():
             item.add_marker("pg")
+
+
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "orderbot.example.toml"
-T0 = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+T0 = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
 def _pg_schema_url(schema: str) -> tuple[str, dict]:
@@ -111,8 +114,12 @@ async def db(db_url_info):
     else:
         database = Database(pg_engine(url, connect_args))
         async with database.engine.begin() as conn:
-            names = await conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"))
+            names = await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                )
+            )
             tables = ", ".join(f'"{n}"' for (n,) in names)
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield database

@@ -1,4 +1,5 @@
 """Builders shared by the tests: master data and generic orders."""
+
 from __future__ import annotations
 
 from orderbot.core.models import Product
@@ -13,8 +14,17 @@ PRODUCTS = [
 
 async def add_products(session, config, stock: int = 100, at=None):
     for sku, name, category, un, pi in PRODUCTS:
-        session.add(Product(sku=sku, name=name, category=category, customs_grade=config.customs.grade_for(category),
-                            hazmat_class=un, packing_instruction=pi, weight_g=200))
+        session.add(
+            Product(
+                sku=sku,
+                name=name,
+                category=category,
+                customs_grade=config.customs.grade_for(category),
+                hazmat_class=un,
+                packing_instruction=pi,
+                weight_g=200,
+            )
+        )
     await session.flush()
     for sku, *_ in PRODUCTS:
         await ledger.ensure_level(session, sku)
@@ -24,12 +34,25 @@ async def add_products(session, config, stock: int = 100, at=None):
 
 def order_json(order_no="SO202602010001", **over):
     data = {
-        "order_no": order_no, "channel": "shopify", "channel_order_id": "#1001",
-        "customer": {"id": "C0001", "name": "杭州某某贸易", "province": "浙江", "wechat_openid": "o-abc",
-                     "email": "a@b.c"},
-        "amount": "1234.50", "currency": "CNY", "origin": "深圳", "dest_country": "US",
-        "urgency": "normal", "created_at": "2026-02-01T10:00:00+08:00",
-        "lines": [{"sku": "PB-20K-BLK", "qty": 2}], "notes": "客户备注", "status": "paid",
+        "order_no": order_no,
+        "channel": "shopify",
+        "channel_order_id": "#1001",
+        "customer": {
+            "id": "C0001",
+            "name": "杭州某某贸易",
+            "province": "浙江",
+            "wechat_openid": "o-abc",
+            "email": "a@b.c",
+        },
+        "amount": "1234.50",
+        "currency": "CNY",
+        "origin": "深圳",
+        "dest_country": "US",
+        "urgency": "normal",
+        "created_at": "2026-02-01T10:00:00+08:00",
+        "lines": [{"sku": "PB-20K-BLK", "qty": 2}],
+        "notes": "客户备注",
+        "status": "paid",
     }
     data.update(over)
     return data

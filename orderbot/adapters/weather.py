@@ -11,6 +11,7 @@ shown with the data. Every failure (HTTP status other than 200, a wrong key's 40
 a body that is not the documented JSON) raises `WeatherUnavailable`, which the batch turns into its
 announced fail-safe.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,7 @@ import aiohttp
 
 from orderbot.core.courier import WeatherAlert, WeatherReport, WeatherUnavailable
 
-__all__ = ["QWeatherClient", "WeatherAlert", "WeatherReport", "WeatherUnavailable", "from_settings",
-           "parse_alerts"]
+__all__ = ["QWeatherClient", "WeatherAlert", "WeatherReport", "WeatherUnavailable", "from_settings", "parse_alerts"]
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -29,8 +29,15 @@ DEFAULT_TIMEOUT = 10.0
 class QWeatherClient:
     """`alerts(lat, lon)` → `WeatherReport`; `http` is the app's shared client session (or a test's)."""
 
-    def __init__(self, http: aiohttp.ClientSession, *, base: str, api_key: str, timeout: float = DEFAULT_TIMEOUT,
-                 lang: str = "zh"):
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        base: str,
+        api_key: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        lang: str = "zh",
+    ):
         self.http, self.base, self._key = http, base.rstrip("/"), api_key
         self.timeout, self.lang = aiohttp.ClientTimeout(total=timeout), lang
 
@@ -40,8 +47,12 @@ class QWeatherClient:
     async def alerts(self, lat: float, lon: float) -> WeatherReport:
         url = f"{self.base}/weatheralert/v1/current/{lat:.2f}/{lon:.2f}"
         try:
-            async with self.http.get(url, params={"lang": self.lang, "localTime": "true"}, timeout=self.timeout,
-                                     headers={"X-QW-Api-Key": self._key, "Accept-Encoding": "gzip"}) as resp:
+            async with self.http.get(
+                url,
+                params={"lang": self.lang, "localTime": "true"},
+                timeout=self.timeout,
+                headers={"X-QW-Api-Key": self._key, "Accept-Encoding": "gzip"},
+            ) as resp:
                 body = await resp.read()
                 status = resp.status
         except TimeoutError as exc:
@@ -117,9 +128,9 @@ def from_settings(settings, http: aiohttp.ClientSession, *, timeout: float = DEF
     announced fail-safe)."""
     if settings.qweather_api_key is None:
         return None
-    return QWeatherClient(http, base=settings.qweather_api_base, api_key=settings.qweather_api_key.get_secret_value(),
-                          timeout=timeout)
-
+    return QWeatherClient(
+        http, base=settings.qweather_api_base, api_key=settings.qweather_api_key.get_secret_value(), timeout=timeout
+    )
 
 
 class DemoWeather:
@@ -133,8 +144,17 @@ class DemoWeather:
 
     def raise_alert(self, color: str = "red", title: str = "暴雪红色预警") -> None:
         alert_id = f"demo-{len(self._alerts) + 1}"
-        self._alerts = {alert_id: WeatherAlert(id=alert_id, message_type="alert", color=color, severity="extreme",
-                                               title=title, event=title, sender="演示气象台")}
+        self._alerts = {
+            alert_id: WeatherAlert(
+                id=alert_id,
+                message_type="alert",
+                color=color,
+                severity="extreme",
+                title=title,
+                event=title,
+                sender="演示气象台",
+            )
+        }
 
     def clear(self) -> None:
         self._alerts = {}

@@ -7,6 +7,7 @@
 - Every conversation someone talks to the bot in is remembered: the long connection may push there later.
 Other events pass through unchanged.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,12 +76,20 @@ class AibotEvents:
         now = event.at
         o = event.origin
         if isinstance(event, Feedback):
-            await aibot.record_feedback(session, feedback_id=event.feedback_id, user_id=o.user_id, chat_id=o.chat_id,
-                                        rating=event.rating, comment=event.comment, reasons=list(event.reasons),
-                                        now=now)
+            await aibot.record_feedback(
+                session,
+                feedback_id=event.feedback_id,
+                user_id=o.user_id,
+                chat_id=o.chat_id,
+                rating=event.rating,
+                comment=event.comment,
+                reasons=list(event.reasons),
+                now=now,
+            )
             return None
-        await aibot.remember_chat(session, o.chat_id or o.user_id, "group" if o.chat_id else "single", o.user_id,
-                                  now=now)
+        await aibot.remember_chat(
+            session, o.chat_id or o.user_id, "group" if o.chat_id else "single", o.user_id, now=now
+        )
         if isinstance(event, EnterAgent) and prepared and isinstance(prepared[0], tuple):
             asker = prepared[0][1]
             return welcome(asker.name, asker.roles) if asker is not None else None
@@ -89,6 +98,7 @@ class AibotEvents:
         reply = await self.inner(event, session, *prepared)
         if reply is not None and reply.text == UNKNOWN_PERSON:  # tell the admin which id to add
             field = "wecom_open_userid" if o.user_id.startswith("wo") else "wecom_userid"
-            reply = dataclasses.replace(reply, text=f"{reply.text}（你在智能机器人里的账号是 {o.user_id}，"
-                                                     f"填在 {field}）")
+            reply = dataclasses.replace(
+                reply, text=f"{reply.text}（你在智能机器人里的账号是 {o.user_id}，填在 {field}）"
+            )
         return reply

@@ -10,6 +10,7 @@ Where notices go: every group whose `receives` lists the rule; rule-specific peo
 eta_risk, sales directors for repeat_orders); and when no group receives a rule, its owners (roles or staff ids)
 directly. Several notices for one chat in one evaluation become one digest card.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,11 @@ def buttons_for(n: Notice) -> tuple[Button, ...]:
     """The buttons on one alert's card: the rule's own work buttons, then the veto, then acknowledge."""
     out: list[Button] = []
     if n.rule == "customs_stuck":
-        out += [Button("认领", f"customs_claim:{n.alert_id}", 1), Button("资料已发", f"customs_docs_sent:{n.alert_id}", 2),
-                Button("放行", f"customs_release:{n.alert_id}", 1)]
+        out += [
+            Button("认领", f"customs_claim:{n.alert_id}", 1),
+            Button("资料已发", f"customs_docs_sent:{n.alert_id}", 2),
+            Button("放行", f"customs_release:{n.alert_id}", 1),
+        ]
     elif n.rule == "customs_docs":
         out.append(Button("资料已补齐", f"docs_done:{n.alert_id}", 1))
     if n.action_state == "done" and n.action and not n.action.get("already") and not n.action.get("missing"):
@@ -73,8 +77,13 @@ def _action_line(n: Notice) -> str | None:
 def card_reply(n: Notice) -> Reply:
     prefix = "提醒" if n.kind == "repeat" else "告警"
     lines = [line for line in (_action_line(n),) if line]
-    card = Card(f"【{n.label}{prefix}】{n.title}", "\n".join(lines), fields=n.facts, buttons=buttons_for(n),
-                task_id=f"alert-{n.alert_id}-{n.kind}-{abs(hash(n.title)) % 10**8}")
+    card = Card(
+        f"【{n.label}{prefix}】{n.title}",
+        "\n".join(lines),
+        fields=n.facts,
+        buttons=buttons_for(n),
+        task_id=f"alert-{n.alert_id}-{n.kind}-{abs(hash(n.title)) % 10**8}",
+    )
     text_lines = [f"【{n.label}{prefix}】{n.title}", *lines, *(f"{k}：{v}" for k, v in n.facts)]
     return Reply(title=f"{n.label}{prefix}", text="\n".join(text_lines), card=card)
 
@@ -106,14 +115,26 @@ def digest_reply(notices: list[Notice], now: datetime) -> Reply:
         rules = {n.rule for n in firing}
         which = firing[0].rule if len(rules) == 1 else "*"
         buttons.append(Button("全部知道了", f"alert_ack_all:{which}:{int(now.timestamp())}", 2))
-    card = Card(title, "\n".join(lines), buttons=tuple(buttons),
-                task_id=f"digest-{firing[0].alert_id if firing else done[0].alert_id}-{len(notices)}")
+    card = Card(
+        title,
+        "\n".join(lines),
+        buttons=tuple(buttons),
+        task_id=f"digest-{firing[0].alert_id if firing else done[0].alert_id}-{len(notices)}",
+    )
     return Reply(title=title, text="\n".join([title, *lines]), card=card)
 
 
 class RulesRunner:
-    def __init__(self, db: Database, config: BusinessConfig, clock: Callable[[], datetime], *,
-                 addresses: Addresses | None = None, charts=None, on_commit: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        db: Database,
+        config: BusinessConfig,
+        clock: Callable[[], datetime],
+        *,
+        addresses: Addresses | None = None,
+        charts=None,
+        on_commit: Callable[[], None] | None = None,
+    ):
         self.db, self.config, self.clock = db, config, clock
         self.addresses = addresses or Addresses(set())
         self.charts = charts  # async (fn, *args) -> png, for the cancellation word cloud
@@ -122,8 +143,14 @@ class RulesRunner:
         self._task: asyncio.Task | None = None
 
     # --- evaluation ------------------------------------------------------------------------------------------
-    async def evaluate(self, *, now: datetime | None = None, only: set[str] | None = None,
-                       trigger: str = "schedule", dry_run: bool = False) -> list[Outcome]:
+    async def evaluate(
+        self,
+        *,
+        now: datetime | None = None,
+        only: set[str] | None = None,
+        trigger: str = "schedule",
+        dry_run: bool = False,
+    ) -> list[Outcome]:
         now = now or self.clock()
         outcomes = []
         for name, rule in RULES.items():
@@ -159,8 +186,9 @@ class RulesRunner:
             # heavy: the aggregates run off the event loop (SQLite's threaded engine), still as the one writer
             async with self.db.write(heavy=True) as session:
                 if self.db.dialect == "postgresql":  # one evaluator per rule at a time across servers
-                    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                          {"k": f"orderbot.rule.{rule.name}"})
+                    await session.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"orderbot.rule.{rule.name}"}
+                    )
                 result = await evaluate_rule(session, rule, self.config, now, trigger=trigger)
                 if dry_run:
                     raise _DryRun
@@ -175,8 +203,9 @@ class RulesRunner:
     async def _announce(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
         if not notices:
             return
-        staff = (await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True))
-                                       .order_by(Staff.id))).all()  # once per announcement, not per notice
+        staff = (
+            await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True)).order_by(Staff.id))
+        ).all()  # once per announcement, not per notice
         addresses: dict[str, tuple[str, str]] = {}
         per_dest: dict[tuple[str, str], list[Notice]] = {}
         for n in notices:
@@ -190,8 +219,15 @@ class RulesRunner:
             else:
                 reply = digest_reply(items, now)
                 key = f"alerts:{now.isoformat()}:{destination}"
-            await outbox.enqueue(session, channel=channel, destination=destination, kind="reply",
-                                 payload=reply.to_dict(), now=now, dedupe_key=fit_key(key))
+            await outbox.enqueue(
+                session,
+                channel=channel,
+                destination=destination,
+                kind="reply",
+                payload=reply.to_dict(),
+                now=now,
+                dedupe_key=fit_key(key),
+            )
 
     async def _destinations(self, session: AsyncSession, n: Notice, staff, addresses: dict) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
@@ -222,24 +258,41 @@ class RulesRunner:
         start, end = _local_day(now, ZoneInfo(self.config.timezone))
         try:
             async with self.db.read() as session:
-                rows = (await session.execute(
-                    select(Order.cancel_reason, func.count()).where(
-                        Order.channel_code == n.subject, Order.created_at >= start, Order.created_at < end,
-                        Order.status == "cancelled", Order.cancel_reason.is_not(None))
-                    .group_by(Order.cancel_reason))).all()
+                rows = (
+                    await session.execute(
+                        select(Order.cancel_reason, func.count())
+                        .where(
+                            Order.channel_code == n.subject,
+                            Order.created_at >= start,
+                            Order.created_at < end,
+                            Order.status == "cancelled",
+                            Order.cancel_reason.is_not(None),
+                        )
+                        .group_by(Order.cancel_reason)
+                    )
+                ).all()
             weights = {reason: count for reason, count in rows}
             if not weights:
                 return
             png = await self.charts(word_cloud, f"{n.subject} 今日取消原因", weights)
-            reply = Reply(title="取消原因词云", text=f"{n.title}\n取消原因：" + "、".join(
-                f"{r}{c}单" for r, c in sorted(weights.items(), key=lambda x: -x[1])[:8]),
-                charts=(Chart(f"{n.subject} 今日取消原因", png),))
+            reply = Reply(
+                title="取消原因词云",
+                text=f"{n.title}\n取消原因："
+                + "、".join(f"{r}{c}单" for r, c in sorted(weights.items(), key=lambda x: -x[1])[:8]),
+                charts=(Chart(f"{n.subject} 今日取消原因", png),),
+            )
             async with self.db.write() as session:
                 for key, group in self.config.groups.items():
                     if "cancel_wordcloud" in group.receives and (address := group_address(key, group)):
-                        await outbox.enqueue(session, channel=address[0], destination=address[1], kind="reply",
-                                             payload=reply.to_dict(), now=now,
-                                             dedupe_key=f"wordcloud:{n.alert_id}:{key}")
+                        await outbox.enqueue(
+                            session,
+                            channel=address[0],
+                            destination=address[1],
+                            kind="reply",
+                            payload=reply.to_dict(),
+                            now=now,
+                            dedupe_key=f"wordcloud:{n.alert_id}:{key}",
+                        )
             if self.on_commit is not None:
                 self.on_commit()
         except Exception:  # the alert and its freeze stand; only the picture is missing
@@ -279,8 +332,15 @@ def outcome_lines(outcomes: list[Outcome]) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for o in outcomes:
         for n in o.notices:
-            line = {"rule": o.rule, "event": n.kind, "alert_id": n.alert_id, "subject": n.subject,
-                    "title": n.title, "action": n.action, "action_state": n.action_state}
+            line = {
+                "rule": o.rule,
+                "event": n.kind,
+                "alert_id": n.alert_id,
+                "subject": n.subject,
+                "title": n.title,
+                "action": n.action,
+                "action_state": n.action_state,
+            }
             if o.outcome.startswith("dry_run"):  # rolled back: the ids and actions did not happen
                 line = {"dry_run": True, **{k: v for k, v in line.items() if k != "alert_id"}}
             lines.append(line)

@@ -6,6 +6,7 @@ bot offers the closest readings as buttons instead of a free-text question. Both
 `core.confirmations`; what they wait with is a list of *readings*: an intent's name and slots (or a command's
 argument), stored as JSON and turned back into a value the handler reads like the parsed `Intent`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -52,10 +53,27 @@ def load(data: Mapping[str, Any]) -> tuple[str, Any]:
 
 
 SLOT_LABELS = {
-    "order_ref": "订单", "eta": "新交付日期", "channel": "渠道", "sku": "SKU", "qty": "数量", "batch": "批次",
-    "rule": "告警", "minutes": "分钟", "scope": "范围", "customer": "客户", "staff": "员工", "metric": "指标",
-    "filter": "类别", "region": "地区", "province": "省份", "date": "日期", "date_from": "从", "date_to": "到",
-    "limit": "前", "extra_orders": "新增订单", "hours": "小时",
+    "order_ref": "订单",
+    "eta": "新交付日期",
+    "channel": "渠道",
+    "sku": "SKU",
+    "qty": "数量",
+    "batch": "批次",
+    "rule": "告警",
+    "minutes": "分钟",
+    "scope": "范围",
+    "customer": "客户",
+    "staff": "员工",
+    "metric": "指标",
+    "filter": "类别",
+    "region": "地区",
+    "province": "省份",
+    "date": "日期",
+    "date_from": "从",
+    "date_to": "到",
+    "limit": "前",
+    "extra_orders": "新增订单",
+    "hours": "小时",
 }
 
 
@@ -106,24 +124,32 @@ def confirm_reply(token: str, route, summary: str, lang: str = "zh") -> Reply:
     if lang == "en":
         hint = "Press Confirm within 10 minutes (only you can), or reply 1 to confirm, 0 to cancel."
         buttons = (Button("Confirm", f"{CONFIRM}:{token}", 1), Button("Cancel", f"{CANCEL}:{token}", 2))
-        return Reply(title="Please confirm", text=f"{summary}\n\n{hint}",
-                     card=Card(f"Please confirm: {route.title}", summary[:44], buttons=buttons,
-                               task_id=f"confirm-{token}"))
+        return Reply(
+            title="Please confirm",
+            text=f"{summary}\n\n{hint}",
+            card=Card(f"Please confirm: {route.title}", summary[:44], buttons=buttons, task_id=f"confirm-{token}"),
+        )
     hint = "10 分钟内有效，只有你本人可以确认。点「确认」执行，或回复 1 确认、回复 0 取消。"
     buttons = (Button("确认", f"{CONFIRM}:{token}", 1), Button("取消", f"{CANCEL}:{token}", 2))
-    return Reply(title="请确认", text=f"{summary}\n\n{hint}",
-                 card=Card(f"请确认：{route.title}", summary[:44], buttons=buttons, task_id=f"confirm-{token}"))
+    return Reply(
+        title="请确认",
+        text=f"{summary}\n\n{hint}",
+        card=Card(f"请确认：{route.title}", summary[:44], buttons=buttons, task_id=f"confirm-{token}"),
+    )
 
 
-def choice_reply(token: str, options: list[tuple[Any, Any, str | None]], lang: str = "zh",
-                 question: str | None = None) -> Reply:
+def choice_reply(
+    token: str, options: list[tuple[Any, Any, str | None]], lang: str = "zh", question: str | None = None
+) -> Reply:
     """The readings as numbered buttons (`label`, or a description of the reading); a reply with the number
     picks the same one."""
     labels = [label or describe(route, arg) for route, arg, label in options]
     lines = [f"{i}. {label}" for i, label in enumerate(labels, 1)]
     numbers = " / ".join(str(i) for i in range(1, len(options) + 1))
-    buttons = tuple(Button(f"{i}. {label or route.title}"[:10], f"{PICK}:{token}:{i}", 1 if i == 1 else 2)
-                    for i, (route, _arg, label) in enumerate(options, 1))
+    buttons = tuple(
+        Button(f"{i}. {label or route.title}"[:10], f"{PICK}:{token}:{i}", 1 if i == 1 else 2)
+        for i, (route, _arg, label) in enumerate(options, 1)
+    )
     if lang == "en":
         head = question or "Did you mean:"
         text = f"{head}\n" + "\n".join(lines) + f"\n\nPress one, or reply {numbers}. If none fits, say it another way."
@@ -165,6 +191,7 @@ def outcome(why: str, lang: str = "zh") -> str:
 
 def cancelled(lang: str = "zh") -> str:
     return CANCELLED_EN if lang == "en" else CANCELLED
+
 
 _YES = frozenset({"确认", "确定", "是", "是的", "好", "好的", "对", "yes", "y", "ok", "confirm"})
 _NO = frozenset({"取消", "不", "不要", "否", "算了", "no", "n", "cancel"})

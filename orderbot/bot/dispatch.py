@@ -17,6 +17,7 @@ confirmation (`core.confirmations`) answered with 确认 / 取消 buttons; the a
 it once, inside the transaction that runs the write. Below the clarification threshold the closest readings are
 offered as buttons the same way. Card buttons on alerts and scans stay one step: they already say what they do.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,13 +45,16 @@ from orderbot.bot import confirm
 from orderbot.bot.strangers import StrangerLimit
 
 Charts = Callable[..., Awaitable[bytes]]
-UNKNOWN_PERSON = ("你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
-                  "企业微信/钉钉账号。")
+UNKNOWN_PERSON = (
+    "你好！你还不在 OrderBot 的员工名录里，暂时只能看帮助。请联系管理员在业务配置的 [[staff]] 中加上你的"
+    "企业微信/钉钉账号。"
+)
 
 
 @dataclass(frozen=True)
 class Proposal:
     """A confirmation or a choice to record in the transaction, and the reply that shows its buttons."""
+
     token: str
     kind: str  # confirm | choose
     readings: list[dict[str, Any]]
@@ -75,13 +79,15 @@ class Prepared:
 
 # Who is asking, by the platform's user id: built once (building a SELECT costs more than running it).
 _STAFF_COLUMNS = (Staff.id, Staff.name, Staff.roles)
-_ASKER_BY = {platform: select(*_STAFF_COLUMNS).where(column == bindparam("user_id"), Staff.active.is_(True))
-             for platform, column in (("wecom", Staff.wecom_userid), ("dingtalk", Staff.dingtalk_userid),
-                                      (None, Staff.id))}
+_ASKER_BY = {
+    platform: select(*_STAFF_COLUMNS).where(column == bindparam("user_id"), Staff.active.is_(True))
+    for platform, column in (("wecom", Staff.wecom_userid), ("dingtalk", Staff.dingtalk_userid), (None, Staff.id))
+}
 # The WeCom AI bot sends the userid, or an open_userid when a member (not an admin) created the bot.
 _ASKER_BY["wecom_aibot"] = select(*_STAFF_COLUMNS).where(
     or_(Staff.wecom_userid == bindparam("user_id"), Staff.wecom_open_userid == bindparam("user_id")),
-    Staff.active.is_(True))
+    Staff.active.is_(True),
+)
 # Routes whose handler checks everything before its first write, so a refusal (DomainError) never leaves half a
 # change: they run without the savepoint (SAVEPOINT, RELEASE and the session's bookkeeping for them cost a good
 # share of a whole scan). A DomainError that still escapes one fails the event as a whole (the unit of work rolls
@@ -115,6 +121,7 @@ def _command(text: str) -> tuple[str, str] | None:
 @dataclass(frozen=True)
 class _Heavy:
     """A heavy read route, allowed and understood: its handler runs once the light session is closed."""
+
     route: Route
     arg: Any
     asker: Asker
@@ -122,8 +129,9 @@ class _Heavy:
     choice: int | None = None
 
 
-async def _dispatch(route: Route, arg, ctx: Context, *, question: Reply | None = None,
-                    typed: bool = False) -> Prepared | _Heavy:
+async def _dispatch(
+    route: Route, arg, ctx: Context, *, question: Reply | None = None, typed: bool = False
+) -> Prepared | _Heavy:
     """Permission first, before asking anything back; then a question, a write for the transaction (from typed
     text: its confirmation), or the read-only answer itself (a heavy one is handed back to run in its own
     session)."""
@@ -146,8 +154,15 @@ async def _answer(route: Route, arg, ctx: Context) -> Prepared:
     except DomainError as exc:
         return Prepared(Reply(text=exc.message))
     if reply is not None and reply.meta.get("choices"):  # the handler asks back (which customer?)
-        return _choose([(ROUTES[d["name"]], confirm.load(d)[1], confirm.label(d)) for d in reply.meta["choices"]
-                        if d["name"] in ROUTES], ctx, reply.meta.get("question")) or Prepared(reply)
+        return _choose(
+            [
+                (ROUTES[d["name"]], confirm.load(d)[1], confirm.label(d))
+                for d in reply.meta["choices"]
+                if d["name"] in ROUTES
+            ],
+            ctx,
+            reply.meta.get("question"),
+        ) or Prepared(reply)
     return Prepared(reply)
 
 
@@ -157,8 +172,9 @@ def _choose(options: list, ctx: Context, question: str | None = None) -> Prepare
         return None
     token = confirmations.new_token()
     reply = confirm.choice_reply(token, options, ctx.lang, question)
-    readings = [{**confirm.dump(route.name, arg), **({"label": label} if label else {})}
-                for route, arg, label in options]
+    readings = [
+        {**confirm.dump(route.name, arg), **({"label": label} if label else {})} for route, arg, label in options
+    ]
     return Prepared(propose=Proposal(token, "choose", readings, reply.text, reply, ctx.lang), asker=ctx.asker)
 
 
@@ -169,9 +185,17 @@ async def _propose(route: Route, arg, ctx: Context) -> Prepared:
     except DomainError as exc:
         return Prepared(Reply(text=exc.message))
     token = confirmations.new_token()
-    return Prepared(propose=Proposal(token, "confirm", [confirm.dump(route.name, arg)], summary,
-                                     confirm.confirm_reply(token, route, summary, ctx.lang), ctx.lang),
-                    asker=ctx.asker)
+    return Prepared(
+        propose=Proposal(
+            token,
+            "confirm",
+            [confirm.dump(route.name, arg)],
+            summary,
+            confirm.confirm_reply(token, route, summary, ctx.lang),
+            ctx.lang,
+        ),
+        asker=ctx.asker,
+    )
 
 
 _LATIN = re.compile(r"[A-Za-z]{2,}")
@@ -184,9 +208,17 @@ def language(text: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, parser: IntentParser | None, config: BusinessConfig,
-                 clock: Callable[[], datetime], charts: Charts | None = None, *, addresses: Addresses | None = None,
-                 label_secret: str | None = None):
+    def __init__(
+        self,
+        db: Database,
+        parser: IntentParser | None,
+        config: BusinessConfig,
+        clock: Callable[[], datetime],
+        charts: Charts | None = None,
+        *,
+        addresses: Addresses | None = None,
+        label_secret: str | None = None,
+    ):
         """`parser` may be set later (the app builds it at start-up from the master data)."""
         self.db, self.parser, self.config, self.clock, self.charts = db, parser, config, clock, charts
         self.addresses = addresses or Addresses(set())
@@ -229,8 +261,9 @@ class Dispatcher:
     async def _prepare(self, event: InboundEvent, session: AsyncSession, now: datetime) -> Prepared | _Heavy:
         asker = await self.asker(session, event)
         if asker is None:
-            if isinstance(event, EnterAgent) or not self.strangers.allow((event.origin.platform,
-                                                                          event.origin.user_id), now):
+            if isinstance(event, EnterAgent) or not self.strangers.allow(
+                (event.origin.platform, event.origin.user_id), now
+            ):
                 return Prepared(None)  # a stranger's flood gets silence, not a reply per message
             return Prepared(Reply(text=UNKNOWN_PERSON))
         ctx = self._context(asker, session, now)
@@ -261,7 +294,9 @@ class Dispatcher:
             return await _dispatch(ROUTES[name], arg, ctx, typed=True)
         intent = self.parser.parse(event.text, ctx.now)
         if intent.name == "unknown" or intent.name not in ROUTES:
-            mine = {name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)}
+            mine = {
+                name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)
+            }
             suggestions = [n for n in self.parser.closest_intents(event.text, allowed=mine, k=3)]
             return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True, lang=ctx.lang))
         route = ROUTES[intent.name]
@@ -269,8 +304,9 @@ class Dispatcher:
             offered = self._ask_back(event.text, intent, ctx)
             if offered is not None:
                 return offered
-        return await _dispatch(route, intent, ctx, typed=True,
-                               question=route.clarify(intent) if intent.needs_clarification else None)
+        return await _dispatch(
+            route, intent, ctx, typed=True, question=route.clarify(intent) if intent.needs_clarification else None
+        )
 
     def _candidates(self, text: str, now: datetime, first) -> list:
         """The parser's closest readings, best first (the single parse where the parser offers no more)."""
@@ -291,7 +327,7 @@ class Dispatcher:
         return _choose(options, ctx)
 
     async def _typed_answer(self, text: str, ctx: Context) -> Prepared | _Heavy | None:
-        """"1" / "确认" / "0" / "取消" from someone whose confirmation or choice waits in this conversation."""
+        """ "1" / "确认" / "0" / "取消" from someone whose confirmation or choice waits in this conversation."""
         answer = confirm.typed_answer(text)
         if answer is None:
             return None
@@ -308,8 +344,7 @@ class Dispatcher:
             return await self._decide(confirm.PICK, row.token, 1, ctx, row)
         return None
 
-    async def _decide(self, action: str, token: str, choice: int | None, ctx: Context,
-                      row=None) -> Prepared | _Heavy:
+    async def _decide(self, action: str, token: str, choice: int | None, ctx: Context, row=None) -> Prepared | _Heavy:
         """A 确认 / 取消 / pick: checked here (whose, still valid), decided once in the transaction."""
         row = row or await confirmations.find(ctx.session, token)
         if row is not None:
@@ -340,21 +375,37 @@ class Dispatcher:
         proposed.claim, proposed.choice, proposed.asker, proposed.lang = row.token, n, ctx.asker, ctx.lang
         return proposed
 
-    async def __call__(self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None) -> Reply | None:
+    async def __call__(
+        self, event: InboundEvent, session: AsyncSession, prepared: Prepared | None = None
+    ) -> Reply | None:
         if prepared is None:
             prepared = await self.prepare(event)
         if prepared.claim is not None:
-            decision = await confirmations.decide(session, prepared.claim, staff_id=prepared.asker.staff_id,
-                                                  cancel=prepared.cancel, choice=prepared.choice, now=self.clock())
+            decision = await confirmations.decide(
+                session,
+                prepared.claim,
+                staff_id=prepared.asker.staff_id,
+                cancel=prepared.cancel,
+                choice=prepared.choice,
+                now=self.clock(),
+            )
             if not decision.ok:
                 return Reply(text=confirm.outcome(decision.outcome, prepared.lang))
             if prepared.cancel:
                 return Reply(text=confirm.cancelled(prepared.lang))
         if prepared.propose is not None:
             p = prepared.propose
-            await confirmations.propose(session, token=p.token, kind=p.kind, staff_id=prepared.asker.staff_id,
-                                        chat=prepared.asker.chat_id, readings=p.readings, summary=p.summary,
-                                        now=self.clock(), lang=p.lang)
+            await confirmations.propose(
+                session,
+                token=p.token,
+                kind=p.kind,
+                staff_id=prepared.asker.staff_id,
+                chat=prepared.asker.chat_id,
+                readings=p.readings,
+                summary=p.summary,
+                now=self.clock(),
+                lang=p.lang,
+            )
             return p.reply
         if prepared.route is None:
             return prepared.reply
@@ -371,9 +422,14 @@ class Dispatcher:
                 return Reply(text=exc.message)
         if not prepared.route.audit or prepared.asker is None:
             return reply
-        session.add(AuditEntry(at=ctx.now, actor=ctx.asker.staff_id, action=prepared.route.name,
-                               subject=str(reply.meta.get("subject", "")), detail=reply.meta.get("audit"),
-                               chat=event.origin.chat_id))
+        session.add(
+            AuditEntry(
+                at=ctx.now,
+                actor=ctx.asker.staff_id,
+                action=prepared.route.name,
+                subject=str(reply.meta.get("subject", "")),
+                detail=reply.meta.get("audit"),
+                chat=event.origin.chat_id,
+            )
+        )
         return reply
-
-

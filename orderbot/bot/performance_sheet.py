@@ -1,5 +1,6 @@
 """The performance sheet (直连绩效考核表) as an .xlsx: a summary row per packer, then one sheet per packer
 with their days. Pure: figures in, bytes out."""
+
 from __future__ import annotations
 
 import io
@@ -29,12 +30,28 @@ def performance_xlsx(month: date, packers: list[PackerMonth]) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "绩效汇总"
-    ws.append([f"直连绩效考核表 {month:%Y年%m月}", f"准确率基准 {INDUSTRY_ACCURACY:.0%}",
-               f"主动纠错目标 每个出勤日 ≥ {CORRECTIONS_PER_DAY} 次"])
+    ws.append(
+        [
+            f"直连绩效考核表 {month:%Y年%m月}",
+            f"准确率基准 {INDUSTRY_ACCURACY:.0%}",
+            f"主动纠错目标 每个出勤日 ≥ {CORRECTIONS_PER_DAY} 次",
+        ]
+    )
     ws.append(["打包员", "工号", "出勤天数", "扫码", "失败", "准确率", "主动纠错", "纠错目标", "是否达标"])
     for p in packers:
-        ws.append([p.name, p.staff_id, p.worked_days, p.scans, p.failed, _pct(p.accuracy), p.corrections,
-                   p.corrections_target, "达标" if p.meets else "未达标"])
+        ws.append(
+            [
+                p.name,
+                p.staff_id,
+                p.worked_days,
+                p.scans,
+                p.failed,
+                _pct(p.accuracy),
+                p.corrections,
+                p.corrections_target,
+                "达标" if p.meets else "未达标",
+            ]
+        )
     used = {ws.title}
     for p in packers:
         sheet = wb.create_sheet(_sheet_name(p.name, used))

@@ -3,6 +3,7 @@
 A reply is a value (frozen, JSON-serialisable through `to_dict`/`from_dict`) so it can sit in the outbox row
 written in the same transaction as the change that caused it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,31 +63,53 @@ class Reply:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "text": self.text, "markdown": self.markdown, "title": self.title,
+            "text": self.text,
+            "markdown": self.markdown,
+            "title": self.title,
             "table": {"headers": list(self.table.headers), "rows": [list(r) for r in self.table.rows]}
-            if self.table else None,
+            if self.table
+            else None,
             "charts": [{"title": c.title, "png": base64.b64encode(c.png).decode()} for c in self.charts],
-            "card": {"title": self.card.title, "description": self.card.description,
-                     "fields": [list(f) for f in self.card.fields],
-                     "buttons": [{"text": b.text, "key": b.key, "style": b.style} for b in self.card.buttons],
-                     "task_id": self.card.task_id} if self.card else None,
+            "card": {
+                "title": self.card.title,
+                "description": self.card.description,
+                "fields": [list(f) for f in self.card.fields],
+                "buttons": [{"text": b.text, "key": b.key, "style": b.style} for b in self.card.buttons],
+                "task_id": self.card.task_id,
+            }
+            if self.card
+            else None,
             "mentions": list(self.mentions),
-            "files": [{"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
-                      for f in self.files],
-            "digest_key": self.digest_key, "meta": self.meta,
+            "files": [
+                {"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
+                for f in self.files
+            ],
+            "digest_key": self.digest_key,
+            "meta": self.meta,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Reply":
+    def from_dict(cls, d: dict[str, Any]) -> Reply:
         t, c = d.get("table"), d.get("card")
         return cls(
-            text=d.get("text", ""), markdown=d.get("markdown", False), title=d.get("title", ""),
+            text=d.get("text", ""),
+            markdown=d.get("markdown", False),
+            title=d.get("title", ""),
             table=Table(tuple(t["headers"]), tuple(tuple(r) for r in t["rows"])) if t else None,
             charts=tuple(Chart(x["title"], base64.b64decode(x["png"])) for x in d.get("charts", [])),
-            card=Card(c["title"], c.get("description", ""), tuple(tuple(f) for f in c.get("fields", [])),
-                      tuple(Button(**b) for b in c.get("buttons", [])), c.get("task_id")) if c else None,
+            card=Card(
+                c["title"],
+                c.get("description", ""),
+                tuple(tuple(f) for f in c.get("fields", [])),
+                tuple(Button(**b) for b in c.get("buttons", [])),
+                c.get("task_id"),
+            )
+            if c
+            else None,
             mentions=tuple(d.get("mentions", [])),
-            files=tuple(Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime", ""))
-                        for f in d.get("files", [])),
-            digest_key=d.get("digest_key"), meta=d.get("meta", {}),
+            files=tuple(
+                Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime", "")) for f in d.get("files", [])
+            ),
+            digest_key=d.get("digest_key"),
+            meta=d.get("meta", {}),
         )

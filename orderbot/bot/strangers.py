@@ -4,6 +4,7 @@ Anyone in the app's visibility can message it. A stranger gets the "you are not 
 times per hour, then silence until the hour has passed, so a flood costs the bot no outbox rows and nobody's
 attention (their scans are folded into one ticket per hour in `core.warehouse.scanning`).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict

@@ -1,5 +1,6 @@
 """The `orderbot` command: one module per command group; each command builds what it needs through the same
 settings and config loaders (`common`)."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,15 +17,21 @@ from orderbot.cli.server import cmd_demo, cmd_serve
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="orderbot", description="OrderBot: the order nerve centre inside WeCom and "
-                                "DingTalk. Settings come from the environment and .env; see .env.example.")
+    p = argparse.ArgumentParser(
+        prog="orderbot",
+        description="OrderBot: the order nerve centre inside WeCom and "
+        "DingTalk. Settings come from the environment and .env; see .env.example.",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("demo", help="seed a SQLite file with demo data and serve the sandbox")
     s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others warn: "
-                   "the page has no login)")
+    s.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; others warn: the page has no login)",
+    )
     s.add_argument("--db", default="./orderbot-demo.db", help="SQLite file (seeded if it does not exist)")
     s.add_argument("--orders", type=int, default=20_000, help="orders to seed into a new demo database")
     s.set_defaults(func=cmd_demo)
@@ -104,8 +111,11 @@ NEEDS_SCHEMA = frozenset({"import", "ask", "label", "outbox", "rules", "catalog"
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("alembic", "matplotlib", "jieba", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if args.command in NEEDS_SCHEMA:
@@ -113,4 +123,3 @@ def main(argv: list[str] | None = None) -> int:
 
         require_schema(_settings())
     return args.func(args) or 0
-

@@ -1,4 +1,5 @@
 """`orderbot parse` and `orderbot ask`: the parser alone, and a message through the whole bot."""
+
 from __future__ import annotations
 
 import asyncio
@@ -67,11 +68,18 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
 
     path = sqlite_path(settings.database_url)
     if path is not None and not path.exists():
-        print(f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr)
+        print(
+            f"数据库文件不存在：{path.resolve()}（ORDERBOT_DATABASE_URL 里的相对路径按当前目录计算）", file=sys.stderr
+        )
         return 2
     clock = command_clock(settings)  # a demo database answers for the day its sandbox page shows
-    services = bootstrap.build(settings, config, db=Database.from_url(settings.database_url), clock=clock,
-                               senders={"sandbox": SandboxSender(clock)})
+    services = bootstrap.build(
+        settings,
+        config,
+        db=Database.from_url(settings.database_url),
+        clock=clock,
+        senders={"sandbox": SandboxSender(clock)},
+    )
     services.owns_db = True
     try:
         if not await schema_is_current(services.db.engine):

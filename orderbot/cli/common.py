@@ -1,4 +1,5 @@
 """What every command shares: settings and business config loaded with clear errors, and `--now` parsing."""
+
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,7 @@ import sys
 
 from orderbot.config import ConfigError, load_config
 from orderbot.settings import Settings, SettingsError, load_settings
+from datetime import UTC
 
 log = logging.getLogger("orderbot")
 
@@ -41,11 +43,11 @@ def _config(settings: Settings, required: bool = False, example_fallback: bool =
 
 
 def _parse_now(value: str | None):
-    from datetime import datetime, timezone
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     if not value:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         now = datetime.fromisoformat(value)
     except ValueError:
@@ -53,7 +55,9 @@ def _parse_now(value: str | None):
     return now if now.tzinfo else now.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-MIGRATE_HINT = "数据库结构不是最新：请先运行 orderbot migrate | the database schema is not current: run orderbot migrate"
+MIGRATE_HINT = (
+    "数据库结构不是最新：请先运行 orderbot migrate | the database schema is not current: run orderbot migrate"
+)
 
 
 def require_schema(settings: Settings) -> None:

@@ -1,4 +1,5 @@
 """`orderbot check-config`: the environment and the business config, every problem with its location."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,7 @@ def cmd_check_config(args) -> int:
         config_path = Path(os.environ.get("ORDERBOT_CONFIG") or "./orderbot.toml")
     try:
         config = load_config(config_path, required=True)
-        print(f"{config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，"
-              f"{len(config.rules)} 条规则）")
+        print(f"{config_path}: OK（{len(config.staff)} 名员工，{len(config.groups)} 个群，{len(config.rules)} 条规则）")
         try:
             for hint in _config_hints(load_settings(), config):
                 print(f"提示：{hint}")
@@ -50,16 +50,27 @@ def _config_hints(settings: Settings, config) -> list[str]:
     hints = []
     wecom = [settings.wecom_corp_id, settings.wecom_token, settings.wecom_encoding_aes_key]
     if any(wecom) and not all(wecom):
-        hints.append("企业微信回调需要 WECOM_CORP_ID、WECOM_TOKEN、WECOM_ENCODING_AES_KEY 三项都设置，/wecom/callback 目前关闭")
+        hints.append(
+            "企业微信回调需要 WECOM_CORP_ID、WECOM_TOKEN、WECOM_ENCODING_AES_KEY 三项都设置，/wecom/callback 目前关闭"
+        )
     if settings.wecom_corp_id and not (settings.wecom_secret and settings.wecom_agent_id is not None):
         hints.append("没有 WECOM_SECRET / WECOM_AGENT_ID：机器人收得到企业微信消息，但无法主动发消息")
-    closed = [name for name, value in (("ORDERBOT_LABEL_SECRET（包裹标签校验，扫码会全部失败）", settings.label_secret),
-                                       ("ORDERBOT_INGEST_SECRET（/webhooks/orders 关闭）", settings.ingest_secret),
-                                       ("TRACKING_WEBHOOK_SECRET（/webhooks/tracking/* 关闭）",
-                                        settings.tracking_webhook_secret or settings.tracking_aftership_secret
-                                        or settings.tracking_17track_secret),
-                                       ("QWEATHER_API_KEY（快递批次按 courier.fail_safe 处理）", settings.qweather_api_key),
-                                       ("SMTP_URL（没有邮件通知）", settings.smtp_url)) if value is None]
+    closed = [
+        name
+        for name, value in (
+            ("ORDERBOT_LABEL_SECRET（包裹标签校验，扫码会全部失败）", settings.label_secret),
+            ("ORDERBOT_INGEST_SECRET（/webhooks/orders 关闭）", settings.ingest_secret),
+            (
+                "TRACKING_WEBHOOK_SECRET（/webhooks/tracking/* 关闭）",
+                settings.tracking_webhook_secret
+                or settings.tracking_aftership_secret
+                or settings.tracking_17track_secret,
+            ),
+            ("QWEATHER_API_KEY（快递批次按 courier.fail_safe 处理）", settings.qweather_api_key),
+            ("SMTP_URL（没有邮件通知）", settings.smtp_url),
+        )
+        if value is None
+    ]
     if closed:
         hints.append("未设置：" + "；".join(closed))
     staff_ids = {s.id for s in config.staff}
@@ -72,8 +83,10 @@ def _config_hints(settings: Settings, config) -> list[str]:
         hints.append(f"courier.owners {config.courier.owners} 没有对应的员工或角色，天气暂停没人收到")
     for key, group in config.groups.items():
         if group.platform == "sandbox":
-            hints.append(f"群 {key}（{group.name}）的 platform 是 sandbox：只有 orderbot demo 的网页能看到，"
-                         "正式环境请改为 wecom_app（填 chat_id）、wecom_robot（填 webhook_key）或 dingtalk")
+            hints.append(
+                f"群 {key}（{group.name}）的 platform 是 sandbox：只有 orderbot demo 的网页能看到，"
+                "正式环境请改为 wecom_app（填 chat_id）、wecom_robot（填 webhook_key）或 dingtalk"
+            )
         elif group.platform in ("wecom_app", "dingtalk") and not group.chat_id:
             hints.append(f"群 {key}（{group.name}）缺少 chat_id：发给这个群的消息会被跳过")
         elif group.platform == "wecom_robot" and not group.webhook_key:
@@ -81,8 +94,9 @@ def _config_hints(settings: Settings, config) -> list[str]:
         elif group.platform == "wecom_aibot" and not group.chat_id:
             hints.append(f"群 {key}（{group.name}）缺少 chat_id（智能机器人看到的群 chatid）：发给这个群的消息会被跳过")
     hints += _button_hints(settings, config)
-    if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and \
-            not any(g.platform == "wecom_robot" for g in config.groups.values()):
+    if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and not any(
+        g.platform == "wecom_robot" for g in config.groups.values()
+    ):
         hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
     from orderbot.core.stock.purchasing import purchasers
 
@@ -105,17 +119,29 @@ def _button_hints(settings: Settings, config) -> list[str]:
         if group.platform in ("sandbox", "dingtalk"):
             out.append(f"{where}：告警卡片带按钮")
         elif group.platform == "wecom_aibot":
-            push = "长连接推送 markdown" if settings.wecom_aibot_mode == "ws" else \
-                ("消息推送 webhook（markdown）" if group.webhook_key else "无法推送（回调模式且没有 webhook_key）")
+            push = (
+                "长连接推送 markdown"
+                if settings.wecom_aibot_mode == "ws"
+                else ("消息推送 webhook（markdown）" if group.webhook_key else "无法推送（回调模式且没有 webhook_key）")
+            )
             out.append(f"{where}：在群里@机器人得到的回答带按钮；告警经{push}发到群里、不带按钮，卡片另单独发给负责人")
             if settings.wecom_aibot_mode != "ws" and not group.webhook_key:
-                out.append(f"{where}：智能机器人回调模式不能主动推送，请填 webhook_key（群设置 → 消息推送）或改用 WECOM_AIBOT_MODE=ws")
+                out.append(
+                    f"{where}：智能机器人回调模式不能主动推送，"
+                    "请填 webhook_key（群设置 → 消息推送）或改用 WECOM_AIBOT_MODE=ws"
+                )
         else:
             out.append(f"{where}：告警不带按钮（{group.platform} 不支持交互卡片），卡片另单独发给负责人")
-    aibot = [settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key] \
-        if settings.wecom_aibot_mode == "callback" else [settings.wecom_aibot_id, settings.wecom_aibot_secret]
+    aibot = (
+        [settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key]
+        if settings.wecom_aibot_mode == "callback"
+        else [settings.wecom_aibot_id, settings.wecom_aibot_secret]
+    )
     if any(aibot) and not all(aibot):
-        need = "WECOM_AIBOT_TOKEN、WECOM_AIBOT_ENCODING_AES_KEY" if settings.wecom_aibot_mode == "callback" \
+        need = (
+            "WECOM_AIBOT_TOKEN、WECOM_AIBOT_ENCODING_AES_KEY"
+            if settings.wecom_aibot_mode == "callback"
             else "WECOM_AIBOT_ID、WECOM_AIBOT_SECRET"
+        )
         out.append(f"智能机器人（{settings.wecom_aibot_mode} 模式）需要 {need} 都设置，目前未启用")
     return out

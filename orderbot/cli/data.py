@@ -1,4 +1,5 @@
 """Data commands: migrate, seed, import, copy-db."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,16 @@ def cmd_seed(args) -> int:
     from orderbot.tools.seed import run_seed
 
     settings = _settings()
-    summary = asyncio.run(run_seed(settings.database_url, orders=args.orders, days=args.days, seed=args.seed,
-                                   config=_config(settings), progress=not args.quiet))
+    summary = asyncio.run(
+        run_seed(
+            settings.database_url,
+            orders=args.orders,
+            days=args.days,
+            seed=args.seed,
+            config=_config(settings),
+            progress=not args.quiet,
+        )
+    )
     print(summary.describe())
     return 1 if getattr(summary, "refused", None) else 0
 
@@ -49,9 +58,11 @@ def cmd_import(args) -> int:
     if report is None:
         return code
     print_rejected(report.rejected)
-    print(f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，"
-          f"拒绝 {len(report.rejected)}")
+    print(
+        f"导入完成：新建 {report.created}，更新 {report.updated}，未变 {report.unchanged}，拒绝 {len(report.rejected)}"
+    )
     return 1 if report.rejected else 0
+
 
 # --- copy-db -------------------------------------------------------------------------------------------------
 def cmd_copy_db(args) -> int:

@@ -1,4 +1,5 @@
 """Operations: labels, the outbox, the alert rules."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,9 +25,15 @@ def cmd_label(args) -> int:
         db = Database.from_url(settings.database_url)
         try:
             async with db.read() as session:
-                paths = await write_labels(session, args.ref, secret=settings.label_secret.get_secret_value(),
-                                           config=config, out=Path(args.out) if args.out else None,
-                                           fmt=args.format, font_cache_dir=settings.cache_dir / "matplotlib")
+                paths = await write_labels(
+                    session,
+                    args.ref,
+                    secret=settings.label_secret.get_secret_value(),
+                    config=config,
+                    out=Path(args.out) if args.out else None,
+                    fmt=args.format,
+                    font_cache_dir=settings.cache_dir / "matplotlib",
+                )
         except DomainError as exc:
             print(exc.message, file=sys.stderr)
             return 1
@@ -63,13 +70,16 @@ def cmd_outbox(args) -> int:
                 counts = await outbox.counts(session)
         finally:
             await db.dispose()
-        print(f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}"
-              "（时间为本机时区）")
+        print(
+            f"待发送 {counts.get('pending', 0)}，已发送 {counts.get('sent', 0)}，死信 {counts.get('dead', 0)}"
+            "（时间为本机时区）"
+        )
         for r in rows:
             print(_outbox_line(r))
         return 0
 
     return asyncio.run(run())
+
 
 def _when(at) -> str:
     return at.astimezone().strftime("%m-%d %H:%M:%S") if at is not None else "—"
@@ -79,8 +89,10 @@ def _outbox_line(r) -> str:
     """One message: id, where, attempts, first try, next try (pending only), created, a preview, the reason."""
     preview = (r.payload.get("title") or r.payload.get("text") or r.kind or "").replace("\n", " ")[:40]
     next_try = _when(r.next_attempt_at) if r.state == "pending" else "—"
-    line = (f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  首次尝试 {_when(r.first_attempt_at)}  "
-            f"下次尝试 {next_try}  创建 {_when(r.created_at)}  {preview}")
+    line = (
+        f"#{r.id}  {r.channel}:{r.destination}  尝试{r.attempts}次  首次尝试 {_when(r.first_attempt_at)}  "
+        f"下次尝试 {next_try}  创建 {_when(r.created_at)}  {preview}"
+    )
     if r.last_error:
         line += f"\n      原因：{r.last_error}"
     return line
@@ -122,8 +134,11 @@ def cmd_rules(args) -> int:
         for line in outcome_lines(outcomes):
             print(json.dumps(line, ensure_ascii=False), flush=True)
         for o in outcomes:
-            print(f"{o.rule}: {o.outcome}，{o.subjects} 个对象，值 {o.value if o.value is not None else '—'}，"
-                  f"{o.ms:.0f} ms", file=sys.stderr)
+            print(
+                f"{o.rule}: {o.outcome}，{o.subjects} 个对象，值 {o.value if o.value is not None else '—'}，"
+                f"{o.ms:.0f} ms",
+                file=sys.stderr,
+            )
         return 1 if any(o.outcome == "error" for o in outcomes) else 0
 
     return asyncio.run(run())

@@ -1,4 +1,5 @@
 """`orderbot serve` and `orderbot demo`: the web app, scheduler and outbox worker in one process."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,17 @@ DEMO_DAYS = 60
 
 
 # --- serve / demo --------------------------------------------------------------------------------------------
-async def _serve(settings: Settings, config, host: str, port: int, *, banner: str = "", demo: bool = False,
-                 clock=None, sock: socket.socket | None = None) -> int:
+async def _serve(
+    settings: Settings,
+    config,
+    host: str,
+    port: int,
+    *,
+    banner: str = "",
+    demo: bool = False,
+    clock=None,
+    sock: socket.socket | None = None,
+) -> int:
     from aiohttp import web
 
     from orderbot.app import create_app
@@ -31,8 +41,10 @@ async def _serve(settings: Settings, config, host: str, port: int, *, banner: st
     try:
         current = await current_revision(db.engine)
         if current != head_revision():
-            print(f"数据库结构不是最新（当前 {current or '空'}，需要 {head_revision()}）：请先运行 orderbot migrate",
-                  file=sys.stderr)
+            print(
+                f"数据库结构不是最新（当前 {current or '空'}，需要 {head_revision()}）：请先运行 orderbot migrate",
+                file=sys.stderr,
+            )
             return 2
         async with db.write() as session:
             await sync_staff(session, config)
@@ -96,8 +108,9 @@ def bind_or_explain(host: str, port: int) -> socket.socket:
 def cmd_serve(args) -> int:
     settings = _settings()
     # The staff directory comes from the config: serving without it would deactivate everyone.
-    return asyncio.run(_serve(settings, _config(settings, required=True), args.host or settings.host,
-                              args.port or settings.port))
+    return asyncio.run(
+        _serve(settings, _config(settings, required=True), args.host or settings.host, args.port or settings.port)
+    )
 
 
 def cmd_demo(args) -> int:
@@ -118,12 +131,17 @@ def cmd_demo(args) -> int:
     config = _config(settings)
     host = args.host
     if not is_loopback(host):  # the page has no login: anyone who reaches it can act as anyone
-        print(f"警告：演示页面没有登录，监听 {host} 后同一网络里的任何人都能以任何员工身份操作它。"
-              "只在可信网络里这样做 | warning: the demo page has no login and is reachable beyond this machine",
-              file=sys.stderr)
+        print(
+            f"警告：演示页面没有登录，监听 {host} 后同一网络里的任何人都能以任何员工身份操作它。"
+            "只在可信网络里这样做 | warning: the demo page has no login and is reachable beyond this machine",
+            file=sys.stderr,
+        )
     sock = bind_or_explain(host, args.port)  # before the migration, the seed and the scheduler
-    print("演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
-          + (f"；已忽略：{', '.join(ignored)}" if ignored else ""), flush=True)
+    print(
+        "演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
+        + (f"；已忽略：{', '.join(ignored)}" if ignored else ""),
+        flush=True,
+    )
 
     async def run():
         from orderbot.sandbox.clock import OffsetClock, clock_file
@@ -138,13 +156,22 @@ def cmd_demo(args) -> int:
         finally:
             await engine.dispose()
         if fresh:
-            summary = await run_seed(settings.database_url, orders=args.orders, days=DEMO_DAYS, seed=7, config=config,
-                                     progress=True)
+            summary = await run_seed(
+                settings.database_url, orders=args.orders, days=DEMO_DAYS, seed=7, config=config, progress=True
+            )
             print(summary.describe())
         # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
         shown = f"[{host}]" if ":" in host else host
-        return await _serve(settings, config, host, args.port, demo=True, clock=OffsetClock(state=state), sock=sock,
-                            banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})")
+        return await _serve(
+            settings,
+            config,
+            host,
+            args.port,
+            demo=True,
+            clock=OffsetClock(state=state),
+            sock=sock,
+            banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})",
+        )
 
     try:
         return asyncio.run(run())

@@ -1,4 +1,5 @@
 """WeCom AI bot records: the conversations the bot may push to, and what people said of its answers."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,7 +19,25 @@ async def remember_chat(session: AsyncSession, chat_id: str, chat_type: str, use
         row.last_seen, row.last_user = now, user_id
 
 
-async def record_feedback(session: AsyncSession, *, feedback_id: str, user_id: str, chat_id: str | None,
-                          rating: int, comment: str, reasons: list[int], now: datetime) -> None:
-    session.add(AibotFeedback(at=now, feedback_id=feedback_id, user_id=user_id, chat_id=chat_id, rating=rating,
-                              comment=comment or None, reasons=list(reasons)))
+async def record_feedback(
+    session: AsyncSession,
+    *,
+    feedback_id: str,
+    user_id: str,
+    chat_id: str | None,
+    rating: int,
+    comment: str,
+    reasons: list[int],
+    now: datetime,
+) -> None:
+    session.add(
+        AibotFeedback(
+            at=now,
+            feedback_id=feedback_id,
+            user_id=user_id,
+            chat_id=chat_id,
+            rating=rating,
+            comment=comment or None,
+            reasons=list(reasons),
+        )
+    )

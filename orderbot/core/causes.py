@@ -1,4 +1,5 @@
 """Delay cause categories: the one list every delay record, report and contract clause refers to."""
+
 from __future__ import annotations
 
 CAUSES: dict[str, str] = {

@@ -1,4 +1,5 @@
 """Sales channels: canonical codes, display names and the names people write for them (INTENTS.md)."""
+
 from __future__ import annotations
 
 CHANNELS: dict[str, tuple[str, tuple[str, ...]]] = {

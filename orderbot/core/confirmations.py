@@ -4,6 +4,7 @@ closest readings waits for a pick). The use cases below are the only writers of 
 A confirmation belongs to one person, lives `TTL` (10 minutes), and is decided once: `decide` moves it from
 pending to done or cancelled in a single conditional UPDATE, so two clicks racing each other cannot both win.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -27,14 +28,31 @@ def new_token() -> str:
     return secrets.token_hex(8)
 
 
-async def propose(session: AsyncSession, *, token: str, kind: str, staff_id: str, chat: str | None,
-                  readings: list[dict[str, Any]], summary: str, now: datetime,
-                  lang: str = "zh") -> PendingConfirmation:
+async def propose(
+    session: AsyncSession,
+    *,
+    token: str,
+    kind: str,
+    staff_id: str,
+    chat: str | None,
+    readings: list[dict[str, Any]],
+    summary: str,
+    now: datetime,
+    lang: str = "zh",
+) -> PendingConfirmation:
     """Record what waits for the asker: one reading to confirm (`kind='confirm'`) or several to choose from;
     `lang` is the language they wrote in, so what follows the click answers in it too."""
-    row = PendingConfirmation(token=token, kind=kind, staff_id=staff_id, chat=chat or "",
-                              payload={"readings": readings, "lang": lang}, summary=summary, state="pending",
-                              created_at=now, expires_at=now + TTL)
+    row = PendingConfirmation(
+        token=token,
+        kind=kind,
+        staff_id=staff_id,
+        chat=chat or "",
+        payload={"readings": readings, "lang": lang},
+        summary=summary,
+        state="pending",
+        created_at=now,
+        expires_at=now + TTL,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -47,11 +65,18 @@ async def find(session: AsyncSession, token: str) -> PendingConfirmation | None:
 
 async def latest(session: AsyncSession, staff_id: str, chat: str | None, now: datetime) -> PendingConfirmation | None:
     """The asker's most recent confirmation in this conversation, if asked within `TYPED_WINDOW`."""
-    return (await session.execute(
-        select(PendingConfirmation)
-        .where(PendingConfirmation.staff_id == staff_id, PendingConfirmation.chat == (chat or ""),
-               PendingConfirmation.created_at > now - TYPED_WINDOW)
-        .order_by(PendingConfirmation.id.desc()).limit(1))).scalar()
+    return (
+        await session.execute(
+            select(PendingConfirmation)
+            .where(
+                PendingConfirmation.staff_id == staff_id,
+                PendingConfirmation.chat == (chat or ""),
+                PendingConfirmation.created_at > now - TYPED_WINDOW,
+            )
+            .order_by(PendingConfirmation.id.desc())
+            .limit(1)
+        )
+    ).scalar()
 
 
 @dataclass(frozen=True)
@@ -79,15 +104,21 @@ def why_not(row: PendingConfirmation | None, staff_id: str, now: datetime) -> st
     return None
 
 
-async def decide(session: AsyncSession, token: str, *, staff_id: str, cancel: bool = False,
-                 choice: int | None = None, now: datetime) -> Decision:
+async def decide(
+    session: AsyncSession, token: str, *, staff_id: str, cancel: bool = False, choice: int | None = None, now: datetime
+) -> Decision:
     """Close the confirmation once: by its asker, before it expires, while still pending."""
     done = await session.execute(
         update(PendingConfirmation)
-        .where(PendingConfirmation.token == token, PendingConfirmation.state == "pending",
-               PendingConfirmation.staff_id == staff_id, PendingConfirmation.expires_at > now)
+        .where(
+            PendingConfirmation.token == token,
+            PendingConfirmation.state == "pending",
+            PendingConfirmation.staff_id == staff_id,
+            PendingConfirmation.expires_at > now,
+        )
         .values(state="cancelled" if cancel else "done", decided_at=now, choice=choice)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     row = await find(session, token)
     if done.rowcount == 1:
         return Decision("ok", row)

@@ -22,6 +22,7 @@ shipped) and gets a timeline event.
 Nothing here does HTTP or knows a chat platform: the weather source, the carrier and the notifier are ports.
 The weather is asked before the unit of work opens, so no database lock waits on the network.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,11 +45,20 @@ from orderbot.core.sqlutil import insert_ignore
 from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
 from orderbot.core.warehouse.shipment import CustomerNotice, notice_for_order
 
-COLOR_NAMES = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色", "white": "白色", "green": "绿色",
-               "black": "黑色"}
+COLOR_NAMES = {
+    "red": "红色",
+    "orange": "橙色",
+    "yellow": "黄色",
+    "blue": "蓝色",
+    "white": "白色",
+    "green": "绿色",
+    "black": "黑色",
+}
 READY_STATUSES = ("paid", "shipped")
 READY_STAGES = ("packing", "routing")
 AUTO = "courier_batch"  # the actor of what the batch does by itself
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -191,9 +201,17 @@ def describe(alert: WeatherAlert) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # The entry point.
 # ---------------------------------------------------------------------------------------------------------
-async def run_batch(db, config: BusinessConfig, weather: WeatherSource | None, now: datetime, *, notify: Notify,
-                    trigger: str = "schedule", carrier: Carrier | None = None,
-                    customers: NotifyCustomer | None = None) -> list[WarehouseRun]:
+async def run_batch(
+    db,
+    config: BusinessConfig,
+    weather: WeatherSource | None,
+    now: datetime,
+    *,
+    notify: Notify,
+    trigger: str = "schedule",
+    carrier: Carrier | None = None,
+    customers: NotifyCustomer | None = None,
+) -> list[WarehouseRun]:
     """Run the batch for every configured warehouse; one unit of work (and one `courier_runs` row) each.
 
     `weather` None means no API key is configured: every warehouse takes the fail-safe, announced."""
@@ -205,8 +223,19 @@ async def run_batch(db, config: BusinessConfig, weather: WeatherSource | None, n
     results = []
     for name, report in zip(names, reports):
         async with db.write() as session:
-            results.append(await _run_warehouse(session, config, name, report, now, notify=notify,
-                                                trigger=trigger, carrier=carrier, customers=customers))
+            results.append(
+                await _run_warehouse(
+                    session,
+                    config,
+                    name,
+                    report,
+                    now,
+                    notify=notify,
+                    trigger=trigger,
+                    carrier=carrier,
+                    customers=customers,
+                )
+            )
     return results
 
 
@@ -237,22 +266,41 @@ class _Run:
 
     def notice(self, kind: str, title: str, text: str, fields=(), action: str | None = None) -> None:
         staff_ids, emails = self.owners
-        self.notices.append(CourierNotice(kind, self.name, title, text, tuple(fields), action, staff_ids, emails,
-                                          f"courier:{self.row.id}:{kind}"))
+        self.notices.append(
+            CourierNotice(
+                kind, self.name, title, text, tuple(fields), action, staff_ids, emails, f"courier:{self.row.id}:{kind}"
+            )
+        )
 
     def pause(self, outcome: str = "paused") -> None:
         self.outcome, self.hand = outcome, False
 
 
-async def _run_warehouse(session: AsyncSession, config: BusinessConfig, name: str,
-                         report: WeatherReport | WeatherUnavailable, now: datetime, *, notify: Notify, trigger: str,
-                         carrier: Carrier, customers: NotifyCustomer | None = None) -> WarehouseRun:
+async def _run_warehouse(
+    session: AsyncSession,
+    config: BusinessConfig,
+    name: str,
+    report: WeatherReport | WeatherUnavailable,
+    now: datetime,
+    *,
+    notify: Notify,
+    trigger: str,
+    carrier: Carrier,
+    customers: NotifyCustomer | None = None,
+) -> WarehouseRun:
     breaker = await _breaker(session, name)
     row = CourierRun(at=now, outcome="ran", detail={})
     session.add(row)
     await session.flush()  # the run's id names its notices
-    run = _Run(name, row, breaker, await _ready_orders(session, name, config.courier.max_orders), owners(config), now,
-               detail={"warehouse": name, "trigger": trigger, "breaker_before": breaker.state})
+    run = _Run(
+        name,
+        row,
+        breaker,
+        await _ready_orders(session, name, config.courier.max_orders),
+        owners(config),
+        now,
+        detail={"warehouse": name, "trigger": trigger, "breaker_before": breaker.state},
+    )
     if isinstance(report, WeatherUnavailable):
         _when_unavailable(run, report, config.courier.fail_safe)
     else:
@@ -260,22 +308,42 @@ async def _run_warehouse(session: AsyncSession, config: BusinessConfig, name: st
     handed: list[tuple[str, str]] = []
     refused: list[Refusal] = []
     if run.hand:
-        handed, refused = await _hand_over(session, run.ready, carrier, now, trigger=trigger,
-                                           customers=customers, zone=ZoneInfo(config.timezone))
+        handed, refused = await _hand_over(
+            session, run.ready, carrier, now, trigger=trigger, customers=customers, zone=ZoneInfo(config.timezone)
+        )
         if isinstance(report, WeatherUnavailable):
-            run.notice("failsafe", f"{name}仓按预案照常发运：天气接口无法访问",
-                       f"无法询问和风天气（{report.reason}），按预案照常发运：交运 {len(handed)} 单"
-                       + (f"，{len(refused)} 单未通过面单检查" if refused else "") + "。如需暂停请点「暂停发运」。",
-                       [("仓库", name), ("处理", "按预案照常发运"), ("已交运", f"{len(handed)} 单"),
-                        ("原因", report.reason)], "hold")
+            run.notice(
+                "failsafe",
+                f"{name}仓按预案照常发运：天气接口无法访问",
+                f"无法询问和风天气（{report.reason}），按预案照常发运：交运 {len(handed)} 单"
+                + (f"，{len(refused)} 单未通过面单检查" if refused else "")
+                + "。如需暂停请点「暂停发运」。",
+                [("仓库", name), ("处理", "按预案照常发运"), ("已交运", f"{len(handed)} 单"), ("原因", report.reason)],
+                "hold",
+            )
     waiting = 0 if run.hand else len(run.ready)
     row.outcome, row.handed, row.refused = run.outcome, len(handed), len(refused)
-    row.detail = {**run.detail, "handed": [n for n, _ in handed], "refused": {r.order_no: r.reason for r in refused},
-                  "waiting": waiting, "breaker": breaker.state, "notified": [n.kind for n in run.notices]}
+    row.detail = {
+        **run.detail,
+        "handed": [n for n, _ in handed],
+        "refused": {r.order_no: r.reason for r in refused},
+        "waiting": waiting,
+        "breaker": breaker.state,
+        "notified": [n.kind for n in run.notices],
+    }
     for n in run.notices:
         await notify(session, n, now)
-    return WarehouseRun(name, run.outcome, tuple(handed), tuple(refused), row.weather or "", breaker.state,
-                        tuple(n.kind for n in run.notices), row.id, waiting)
+    return WarehouseRun(
+        name,
+        run.outcome,
+        tuple(handed),
+        tuple(refused),
+        row.weather or "",
+        breaker.state,
+        tuple(n.kind for n in run.notices),
+        row.id,
+        waiting,
+    )
 
 
 def _when_unavailable(run: _Run, error: WeatherUnavailable, fail_safe: str) -> None:
@@ -285,16 +353,23 @@ def _when_unavailable(run: _Run, error: WeatherUnavailable, fail_safe: str) -> N
     run.detail.update(weather_error=error.reason, fail_safe=fail_safe)
     if run.breaker.state == "open":
         run.pause()
-        run.notice("failsafe", f"{name}仓发运仍暂停：天气接口无法访问",
-                   f"无法询问和风天气（{error.reason}）。{name}仓的熔断仍打开，本次批次继续暂停，{waiting} 单等待发运；"
-                   "无法确认预警是否已解除。",
-                   [("仓库", name), ("等待发运", f"{waiting} 单"), ("原因", error.reason)], "resume")
+        run.notice(
+            "failsafe",
+            f"{name}仓发运仍暂停：天气接口无法访问",
+            f"无法询问和风天气（{error.reason}）。{name}仓的熔断仍打开，本次批次继续暂停，{waiting} 单等待发运；"
+            "无法确认预警是否已解除。",
+            [("仓库", name), ("等待发运", f"{waiting} 单"), ("原因", error.reason)],
+            "resume",
+        )
     elif fail_safe == "pause":
         run.pause("failsafe")
-        run.notice("failsafe", f"{name}仓发运按预案暂停：天气接口无法访问",
-                   f"无法询问和风天气（{error.reason}），按预案暂停本次发运，{waiting} 单等待下次批次；"
-                   "下次批次会重新查询天气。",
-                   [("仓库", name), ("处理", "按预案暂停"), ("等待发运", f"{waiting} 单"), ("原因", error.reason)])
+        run.notice(
+            "failsafe",
+            f"{name}仓发运按预案暂停：天气接口无法访问",
+            f"无法询问和风天气（{error.reason}），按预案暂停本次发运，{waiting} 单等待下次批次；"
+            "下次批次会重新查询天气。",
+            [("仓库", name), ("处理", "按预案暂停"), ("等待发运", f"{waiting} 单"), ("原因", error.reason)],
+        )
     else:
         run.outcome = "failsafe"  # hands the orders; announced with the count once they are handed
 
@@ -309,32 +384,64 @@ def _when_answered(run: _Run, report: WeatherReport, colors: set[str]) -> None:
             overridden.add(a.id)
     pausing = [a for a in active if a.color in colors and a.id not in overridden]
     run.row.weather = "；".join(describe(a) for a in active) or "无预警"
-    run.detail.update(alerts=[{"id": a.id, "type": a.message_type, "color": a.color, "severity": a.severity,
-                               "title": a.title} for a in report.alerts], attributions=list(report.attributions))
+    run.detail.update(
+        alerts=[
+            {"id": a.id, "type": a.message_type, "color": a.color, "severity": a.severity, "title": a.title}
+            for a in report.alerts
+        ],
+        attributions=list(report.attributions),
+    )
     if breaker.state == "open" and breaker.reason == "weather" and not pausing:
         gone = "；".join(breaker.detail.get("titles", [])) or "天气预警"
         _close(breaker, run.now, by=AUTO, overridden=[])
-        run.notice("resumed", f"{name}仓恢复发运：预警已解除",
-                   f"{gone} 已解除（和风天气不再报告），熔断自动关闭，本次批次照常发运。\n"
-                   f"{attribution_line(report.attributions)}",
-                   [("仓库", name), ("处理", "自动恢复发运"), ("待发运", f"{waiting} 单")], "hold")
+        run.notice(
+            "resumed",
+            f"{name}仓恢复发运：预警已解除",
+            f"{gone} 已解除（和风天气不再报告），熔断自动关闭，本次批次照常发运。\n"
+            f"{attribution_line(report.attributions)}",
+            [("仓库", name), ("处理", "自动恢复发运"), ("待发运", f"{waiting} 单")],
+            "hold",
+        )
     elif breaker.state == "open":  # still in force, or held by a person: paused, nobody told again
         run.pause()
         if breaker.reason == "weather":
-            breaker.detail = {**breaker.detail, "alerts": [a.id for a in pausing],
-                              "titles": [describe(a) for a in pausing]}
+            breaker.detail = {
+                **breaker.detail,
+                "alerts": [a.id for a in pausing],
+                "titles": [describe(a) for a in pausing],
+            }
     elif pausing:
-        _open(breaker, run.now, reason="weather", alerts=pausing, attributions=report.attributions,
-              overridden=sorted(overridden))
+        _open(
+            breaker,
+            run.now,
+            reason="weather",
+            alerts=pausing,
+            attributions=report.attributions,
+            overridden=sorted(overridden),
+        )
         run.pause()
         worst = pausing[0]
-        text = "\n".join([*(f"{describe(a)}（{a.severity or '—'}，{a.sender or '气象部门'}）" for a in pausing),
-                          attribution_line(report.attributions),
-                          f"{name}仓发运已暂停，{waiting} 单等待。确认可以发运时请点「恢复发运」；预警解除后自动恢复。",
-                          *(a.description for a in pausing[:1] if a.description)])
-        run.notice("paused", f"{name}仓发运已暂停：{worst.color_name}天气预警", text,
-                   [("仓库", name), ("预警", worst.title), ("颜色", worst.color_name),
-                    ("等待发运", f"{waiting} 单"), ("数据来源", "和风天气 QWeather")], "resume")
+        text = "\n".join(
+            [
+                *(f"{describe(a)}（{a.severity or '—'}，{a.sender or '气象部门'}）" for a in pausing),
+                attribution_line(report.attributions),
+                f"{name}仓发运已暂停，{waiting} 单等待。确认可以发运时请点「恢复发运」；预警解除后自动恢复。",
+                *(a.description for a in pausing[:1] if a.description),
+            ]
+        )
+        run.notice(
+            "paused",
+            f"{name}仓发运已暂停：{worst.color_name}天气预警",
+            text,
+            [
+                ("仓库", name),
+                ("预警", worst.title),
+                ("颜色", worst.color_name),
+                ("等待发运", f"{waiting} 单"),
+                ("数据来源", "和风天气 QWeather"),
+            ],
+            "resume",
+        )
     else:
         # overridden alerts are remembered while one of a pausing colour is still in force, then forgotten
         still = sorted(overridden) if any(a.color in colors for a in active) else []
@@ -347,18 +454,24 @@ def _when_answered(run: _Run, report: WeatherReport, colors: set[str]) -> None:
 async def _breaker(session: AsyncSession, warehouse: str) -> Breaker:
     """The warehouse's breaker row, created closed if missing, locked for this unit of work."""
     name = breaker_name(warehouse)
-    await session.execute(insert_ignore(session, Breaker.__table__, [
-        {"name": name, "state": "closed", "detail": {}}], ["name"]))
+    await session.execute(
+        insert_ignore(session, Breaker.__table__, [{"name": name, "state": "closed", "detail": {}}], ["name"])
+    )
     return (await session.execute(select(Breaker).where(Breaker.name == name).with_for_update())).scalar_one()
 
 
-def _open(breaker: Breaker, now: datetime, *, reason: str, alerts=(), attributions=(), overridden=(),
-          by: str | None = None) -> None:
+def _open(
+    breaker: Breaker, now: datetime, *, reason: str, alerts=(), attributions=(), overridden=(), by: str | None = None
+) -> None:
     breaker.state, breaker.reason, breaker.opened_at = "open", reason, now
     breaker.closed_at = breaker.closed_by = None
-    breaker.detail = {"alerts": [a.id for a in alerts], "titles": [describe(a) for a in alerts],
-                      "attributions": list(attributions), "overridden": list(overridden),
-                      **({"opened_by": by} if by else {})}
+    breaker.detail = {
+        "alerts": [a.id for a in alerts],
+        "titles": [describe(a) for a in alerts],
+        "attributions": list(attributions),
+        "overridden": list(overridden),
+        **({"opened_by": by} if by else {}),
+    }
 
 
 def _close(breaker: Breaker, now: datetime, *, by: str, overridden: list[str]) -> None:
@@ -367,18 +480,34 @@ def _close(breaker: Breaker, now: datetime, *, by: str, overridden: list[str]) -
 
 
 async def _ready_orders(session: AsyncSession, warehouse: str, limit: int, *, lock: bool = True) -> list[Order]:
-    stmt = (select(Order).where(Order.origin == warehouse, Order.status.in_(READY_STATUSES),
-                                Order.stage.in_(READY_STAGES), Order.tracking_no.is_(None),
-                                Order.review_hold.is_(False), Order.customs_hold.is_(False))
-            .order_by(Order.stage_since, Order.id).limit(limit))
+    stmt = (
+        select(Order)
+        .where(
+            Order.origin == warehouse,
+            Order.status.in_(READY_STATUSES),
+            Order.stage.in_(READY_STAGES),
+            Order.tracking_no.is_(None),
+            Order.review_hold.is_(False),
+            Order.customs_hold.is_(False),
+        )
+        .order_by(Order.stage_since, Order.id)
+        .limit(limit)
+    )
     if lock and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)  # a second batch never hands the same order
     return list((await session.execute(stmt)).scalars())
 
 
-async def _hand_over(session: AsyncSession, orders: list[Order], carrier: Carrier, now: datetime, *,
-                     trigger: str, customers: NotifyCustomer | None = None,
-                     zone: ZoneInfo = ZoneInfo("Asia/Shanghai")) -> tuple[list[tuple[str, str]], list[Refusal]]:
+async def _hand_over(
+    session: AsyncSession,
+    orders: list[Order],
+    carrier: Carrier,
+    now: datetime,
+    *,
+    trigger: str,
+    customers: NotifyCustomer | None = None,
+    zone: ZoneInfo = _SHANGHAI,
+) -> tuple[list[tuple[str, str]], list[Refusal]]:
     if orders and await session.get(CarrierRow, carrier.code) is None:
         session.add(CarrierRow(code=carrier.code, name=carrier.name))
         await session.flush()
@@ -391,22 +520,37 @@ async def _hand_over(session: AsyncSession, orders: list[Order], carrier: Carrie
         except (WaybillRefused, CarrierRefused) as exc:
             refused.append(Refusal(order.order_no, exc.message))
             if order.status == "shipped":  # out of the warehouse and still no tracking number: logistics acts
-                await open_task(session, key=f"{NO_TRACKING_TASK}:{order.order_no}", type=NO_TRACKING_TASK,
-                                subject=f"已出库但没有运单号：{order.order_no}（{exc.message}）", now=now,
-                                order_id=order.id, data={"reason": exc.message})
+                await open_task(
+                    session,
+                    key=f"{NO_TRACKING_TASK}:{order.order_no}",
+                    type=NO_TRACKING_TASK,
+                    subject=f"已出库但没有运单号：{order.order_no}（{exc.message}）",
+                    now=now,
+                    order_id=order.id,
+                    data={"reason": exc.message},
+                )
             continue
         order.tracking_no, order.carrier_code, order.updated_at = tracking, carrier.code, now
-        packages = (await session.execute(select(Package).where(Package.order_id == order.id,
-                                                                Package.tracking_no.is_(None)))).scalars()
+        packages = (
+            await session.execute(select(Package).where(Package.order_id == order.id, Package.tracking_no.is_(None)))
+        ).scalars()
         for package in packages:
             package.tracking_no = tracking
         if order.status == "paid":
-            await change_status(session, order, "shipped", now=now, source="courier", actor=AUTO,
-                                reason="快递交接批次交运")
+            await change_status(
+                session, order, "shipped", now=now, source="courier", actor=AUTO, reason="快递交接批次交运"
+            )
         elif order.stage == "packing":
             await move_stage(session, order, "routing", now=now, source="courier", actor=AUTO)
-        add_event(session, order, at=now, kind="waybill", source="courier", actor=AUTO,
-                  detail=f"交运{carrier.name}，运单号 {tracking}（快递交接批次，{trigger}）")
+        add_event(
+            session,
+            order,
+            at=now,
+            kind="waybill",
+            source="courier",
+            actor=AUTO,
+            detail=f"交运{carrier.name}，运单号 {tracking}（快递交接批次，{trigger}）",
+        )
         handed.append((order.order_no, tracking))
         # The customer's message waited for this number (the scan had none to give); `ship:<order no>` keeps it
         # to one message however the waybill arrives.
@@ -427,8 +571,9 @@ def known_warehouse(config: BusinessConfig, warehouse: str) -> str:
     return warehouse
 
 
-async def resume(session: AsyncSession, config: BusinessConfig, warehouse: str, *, actor: str,
-                 now: datetime) -> Breaker:
+async def resume(
+    session: AsyncSession, config: BusinessConfig, warehouse: str, *, actor: str, now: datetime
+) -> Breaker:
     """Close the warehouse's breaker; the alerts open now count as overridden, so they do not trip it again."""
     known_warehouse(config, warehouse)
     breaker = await _breaker(session, warehouse)

@@ -6,6 +6,7 @@ status), and the carrier contract clause that covers that category. One live rec
 for the same order updates it (cause, clause, days late) instead of adding a second row, so 延迟原因TOP5, the
 cockpit, the 主因 column and the claim evidence pack count each affected order once.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -28,9 +29,26 @@ CLAUSE_WORDS: dict[str, tuple[str, ...]] = {
     "carrier_capacity": ("运力", "爆仓"),
     "lost_damaged": ("丢失", "遗失", "破损", "损坏"),
 }
-COUNTRY_NAMES = {"US": "美国", "CA": "加拿大", "MX": "墨西哥", "GB": "英国", "UK": "英国", "DE": "德国", "FR": "法国",
-                 "IT": "意大利", "ES": "西班牙", "NL": "荷兰", "PL": "波兰", "AU": "澳大利亚", "JP": "日本",
-                 "KR": "韩国", "SG": "新加坡", "BR": "巴西", "AE": "阿联酋", "SA": "沙特"}
+COUNTRY_NAMES = {
+    "US": "美国",
+    "CA": "加拿大",
+    "MX": "墨西哥",
+    "GB": "英国",
+    "UK": "英国",
+    "DE": "德国",
+    "FR": "法国",
+    "IT": "意大利",
+    "ES": "西班牙",
+    "NL": "荷兰",
+    "PL": "波兰",
+    "AU": "澳大利亚",
+    "JP": "日本",
+    "KR": "韩国",
+    "SG": "新加坡",
+    "BR": "巴西",
+    "AE": "阿联酋",
+    "SA": "沙特",
+}
 
 
 def classify(rules: DelayCausesConfig, sub_status: str, message: str | None) -> str:
@@ -67,8 +85,17 @@ async def clause_for(session: AsyncSession, carrier_code: str | None, cause: str
     has one, else by the category's name or words in the clause title, then in its text; lowest clause no wins."""
     if not carrier_code or cause not in CAUSES or cause == "other":
         return None
-    clauses = (await session.execute(select(CarrierClause).where(CarrierClause.carrier_code == carrier_code)
-                                     .order_by(CarrierClause.clause_no))).scalars().all()
+    clauses = (
+        (
+            await session.execute(
+                select(CarrierClause)
+                .where(CarrierClause.carrier_code == carrier_code)
+                .order_by(CarrierClause.clause_no)
+            )
+        )
+        .scalars()
+        .all()
+    )
     listed = [c for c in clauses if _covers(c, cause)]
     if listed:
         return listed[0]
@@ -89,17 +116,36 @@ def _days_late(order: Order, today: date) -> int:
     return max(0, (expected - promised).days)
 
 
-async def record_delay(session: AsyncSession, order: Order, *, rules: DelayCausesConfig, sub_status: str,
-                       message: str | None, text: str, source: str, at: datetime, today: date) -> Delay:
+async def record_delay(
+    session: AsyncSession,
+    order: Order,
+    *,
+    rules: DelayCausesConfig,
+    sub_status: str,
+    message: str | None,
+    text: str,
+    source: str,
+    at: datetime,
+    today: date,
+) -> Delay:
     """Create or update the order's delay record (the caller holds the order's row lock). `source` is the
     provider that reported it; `text` the cause as the carrier worded it, for the report and the evidence."""
     category = classify(rules, sub_status, message)
     clause = await clause_for(session, order.carrier_code, category)
-    values = dict(category=category, reason=CAUSES[category][:16], lane=lane_of(order.origin, order.dest_country),
-                  cause=text, carrier_code=order.carrier_code, clause_no=clause.clause_no if clause else None,
-                  delay_days=_days_late(order, today), source=source[:24], updated_at=at)
-    delay = (await session.execute(select(Delay).where(Delay.order_id == order.id)
-                                   .order_by(Delay.id).limit(1))).scalar_one_or_none()
+    values = dict(
+        category=category,
+        reason=CAUSES[category][:16],
+        lane=lane_of(order.origin, order.dest_country),
+        cause=text,
+        carrier_code=order.carrier_code,
+        clause_no=clause.clause_no if clause else None,
+        delay_days=_days_late(order, today),
+        source=source[:24],
+        updated_at=at,
+    )
+    delay = (
+        await session.execute(select(Delay).where(Delay.order_id == order.id).order_by(Delay.id).limit(1))
+    ).scalar_one_or_none()
     if delay is None:
         delay = Delay(order_id=order.id, recorded_at=at, **values)
         session.add(delay)

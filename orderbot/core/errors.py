@@ -1,4 +1,5 @@
 """Named domain errors, each with a Chinese message a person can act on; turned into replies in one place."""
+
 from __future__ import annotations
 
 
@@ -26,8 +27,9 @@ class PermissionDenied(DomainError):
 
 class InsufficientStock(DomainError):
     def __init__(self, sku: str, wanted: int, available: int):
-        super().__init__(f"{sku} 可用库存不足：需要 {wanted}，可用 {available}", sku=sku, wanted=wanted,
-                         available=available)
+        super().__init__(
+            f"{sku} 可用库存不足：需要 {wanted}，可用 {available}", sku=sku, wanted=wanted, available=available
+        )
 
 
 class UnknownSku(DomainError):

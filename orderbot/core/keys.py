@@ -4,6 +4,7 @@ Cutting a long key at the column length made two different events with the same 
 (the second lost silently). A key that fits is kept as is, so rows stored before keep matching; a longer one
 keeps a readable head and ends in the SHA-256 of the whole key.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,4 +17,4 @@ def fit_key(key: str, limit: int = KEY_LENGTH) -> str:
     if len(key) <= limit:
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{key[:limit - len(digest) - 1]}#{digest}"
+    return f"{key[: limit - len(digest) - 1]}#{digest}"

@@ -1,4 +1,5 @@
 """Stored media (chart images) behind signed, expiring links; expired rows are purged by the scheduler."""
+
 from __future__ import annotations
 
 import secrets
@@ -10,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.core.models import Media
 
 
-async def store(session: AsyncSession, content: bytes, mime: str, *, now: datetime,
-                ttl: timedelta = timedelta(days=7)) -> tuple[str, datetime]:
+async def store(
+    session: AsyncSession, content: bytes, mime: str, *, now: datetime, ttl: timedelta = timedelta(days=7)
+) -> tuple[str, datetime]:
     media_id = secrets.token_urlsafe(16)
     expires = now + ttl
     session.add(Media(id=media_id, mime=mime, content=content, created_at=now, expires_at=expires))
@@ -19,8 +21,9 @@ async def store(session: AsyncSession, content: bytes, mime: str, *, now: dateti
 
 
 async def fetch(session: AsyncSession, media_id: str, now: datetime) -> tuple[bytes, str] | None:
-    row = (await session.execute(select(Media.content, Media.mime, Media.expires_at)
-                                 .where(Media.id == media_id))).first()
+    row = (
+        await session.execute(select(Media.content, Media.mime, Media.expires_at).where(Media.id == media_id))
+    ).first()
     if row is None or row.expires_at <= now:
         return None
     return row.content, row.mime

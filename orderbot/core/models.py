@@ -3,14 +3,28 @@
 Times are stored as UTC; money as integer cents (exact on SQLite and PostgreSQL alike); stock as a ledger of
 movements whose sums always equal the levels kept beside them.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from typing import Any
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    String, Text, TypeDecorator, UniqueConstraint,
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -34,15 +48,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; pass an aware datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -106,9 +120,11 @@ class StockLevel(Base):
 
 class StockMovement(Base):
     __tablename__ = "stock_movements"
-    __table_args__ = (Index("ix_stock_movements_order_sku", "order_no", "sku"),
-                      Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"),
-                      Index("ix_stock_movements_kind_at", "kind", "at", "sku", "qty"))  # covers recent shipments
+    __table_args__ = (
+        Index("ix_stock_movements_order_sku", "order_no", "sku"),
+        Index("ix_stock_movements_sku_kind_at", "sku", "kind", "at"),
+        Index("ix_stock_movements_kind_at", "kind", "at", "sku", "qty"),
+    )  # covers recent shipments
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # receipt reservation release shipment return adjustment
@@ -125,7 +141,7 @@ class Carrier(Base):
     __tablename__ = "carriers"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    clauses: Mapped[list["CarrierClause"]] = relationship(back_populates="carrier")
+    clauses: Mapped[list[CarrierClause]] = relationship(back_populates="carrier")
 
 
 class CarrierClause(Base):
@@ -224,7 +240,7 @@ class Order(Base):
     expected_delivery: Mapped[date | None] = mapped_column(Date, index=True)
     eta_cause: Mapped[str | None] = mapped_column(Text)
 
-    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", order_by="OrderLine.id")
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
 
 
 class OrderLine(Base):

@@ -1,4 +1,5 @@
 """Customer notices nobody can deliver become work for customer service, never a message marked sent."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,8 +19,16 @@ async def customer_unreachable(session: AsyncSession, notice: CustomerNotice, *,
     """Open (once per order) a task for customer service to tell the customer by other means; shown on the order
     card like the 报关资料待补 task. Returns False if the task was already open."""
     order_id = (await session.execute(select(Order.id).where(Order.order_no == notice.order_no))).scalar()
-    subject = (f"{UNREACHABLE_TASK_SUBJECT}：订单 {notice.order_no} 已发出，客户 {notice.customer_id} 没有公众号 openid "
-               f"也没有邮箱，请电话或其他方式告知（{notice.text}）")
-    return await open_task(session, key=f"{UNREACHABLE_TASK_TYPE}:{notice.order_no}", type=UNREACHABLE_TASK_TYPE,
-                           subject=subject, order_id=order_id, now=now,
-                           data={"customer_id": notice.customer_id, "order_no": notice.order_no})
+    subject = (
+        f"{UNREACHABLE_TASK_SUBJECT}：订单 {notice.order_no} 已发出，客户 {notice.customer_id} 没有公众号 openid "
+        f"也没有邮箱，请电话或其他方式告知（{notice.text}）"
+    )
+    return await open_task(
+        session,
+        key=f"{UNREACHABLE_TASK_TYPE}:{notice.order_no}",
+        type=UNREACHABLE_TASK_TYPE,
+        subject=subject,
+        order_id=order_id,
+        now=now,
+        data={"customer_id": notice.customer_id, "order_no": notice.order_no},
+    )

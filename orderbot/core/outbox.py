@@ -7,6 +7,7 @@ never take the same row; SQLite writers are serialised by `BEGIN IMMEDIATE`.
 A message with no way to reach its recipient is queued on the `UNREACHABLE` channel: it is stored dead at once,
 with the reason, and never handed to any sender (nothing is marked sent that nobody received).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,11 @@ LEASE = timedelta(seconds=60)
 UNREACHABLE = "unreachable"  # the channel of a message nobody can be reached for: stored dead with the reason
 _ENQUEUE_ONCE = insert_once_statements(OutboxMessage.__table__, ["dedupe_key"])
 _T = OutboxMessage.__table__
-_MARK_SENT = update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(
-    state="sent", sent_at=bindparam("now"), last_error=bindparam("note"))
+_MARK_SENT = (
+    update(_T)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state="sent", sent_at=bindparam("now"), last_error=bindparam("note"))
+)
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,29 @@ def unreachable_reason(destination: str) -> str:
     return f"{destination} 没有可用的渠道，消息无法送达"
 
 
-async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind: str, payload: dict[str, Any],
-                  now: datetime, dedupe_key: str | None = None) -> bool:
+async def enqueue(
+    session: AsyncSession,
+    *,
+    channel: str,
+    destination: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None = None,
+) -> bool:
     """Queue one message; with a dedupe key, the same message is queued once however often this runs.
     On the `UNREACHABLE` channel the row is stored dead at once, with the reason."""
-    row = {"channel": channel, "destination": destination, "kind": kind, "payload": payload, "state": "pending",
-           "attempts": 0, "next_attempt_at": now, "created_at": now, "dedupe_key": dedupe_key}
+    row = {
+        "channel": channel,
+        "destination": destination,
+        "kind": kind,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+    }
     if channel == UNREACHABLE:
         row.update(state="dead", last_error=unreachable_reason(destination))
     if dedupe_key is None:
@@ -65,13 +86,29 @@ async def enqueue(session: AsyncSession, *, channel: str, destination: str, kind
 
 
 def _claim_statement(postgresql: bool):
-    due = (select(_T.c.id).where(_T.c.state == "pending", _T.c.next_attempt_at <= bindparam("now"))
-           .order_by(_T.c.id).limit(bindparam("limit")))
+    due = (
+        select(_T.c.id)
+        .where(_T.c.state == "pending", _T.c.next_attempt_at <= bindparam("now"))
+        .order_by(_T.c.id)
+        .limit(bindparam("limit"))
+    )
     if postgresql:  # locked once, in a materialised CTE: a subquery the planner re-runs could take more rows
         due = select(due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED").c.id)
-    return (update(_T).where(_T.c.id.in_(due)).values(next_attempt_at=bindparam("until"), attempts=_T.c.attempts + 1)
-            .returning(_T.c.id, _T.c.channel, _T.c.destination, _T.c.kind, _T.c.payload, _T.c.attempts,
-                       _T.c.created_at, _T.c.first_attempt_at))
+    return (
+        update(_T)
+        .where(_T.c.id.in_(due))
+        .values(next_attempt_at=bindparam("until"), attempts=_T.c.attempts + 1)
+        .returning(
+            _T.c.id,
+            _T.c.channel,
+            _T.c.destination,
+            _T.c.kind,
+            _T.c.payload,
+            _T.c.attempts,
+            _T.c.created_at,
+            _T.c.first_attempt_at,
+        )
+    )
 
 
 _CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
@@ -80,18 +117,40 @@ _CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claimed]:
     """Take up to `limit` due pending rows, oldest first, leasing them for `LEASE`: one prebuilt UPDATE …
     RETURNING (the worker runs it after every commit that queued something)."""
-    rows = await run_core(session, _CLAIM[session.bind.dialect.name],
-                          {"now": now, "limit": limit, "until": now + LEASE})
-    return sorted((Claimed(row.id, row.channel, row.destination, row.kind, dict(row.payload), row.attempts,
-                           row.created_at, row.first_attempt_at) for row in rows), key=lambda c: c.id)
+    rows = await run_core(
+        session, _CLAIM[session.bind.dialect.name], {"now": now, "limit": limit, "until": now + LEASE}
+    )
+    return sorted(
+        (
+            Claimed(
+                row.id,
+                row.channel,
+                row.destination,
+                row.kind,
+                dict(row.payload),
+                row.attempts,
+                row.created_at,
+                row.first_attempt_at,
+            )
+            for row in rows
+        ),
+        key=lambda c: c.id,
+    )
 
 
 async def mark_sent(session: AsyncSession, ids: list[int], now: datetime, note: str | None = None) -> None:
     await run_core(session, _MARK_SENT, {"ids": ids, "now": now, "note": note})
 
 
-async def mark_retry(session: AsyncSession, msg_id: int, at: datetime, error: str, *,
-                     count_attempt: bool = True, failed_at: datetime | None = None) -> None:
+async def mark_retry(
+    session: AsyncSession,
+    msg_id: int,
+    at: datetime,
+    error: str,
+    *,
+    count_attempt: bool = True,
+    failed_at: datetime | None = None,
+) -> None:
     """Due again at `at`. `failed_at`: a try failed then (the first one starts the retry window)."""
     values: dict[str, Any] = {"next_attempt_at": at, "last_error": error[:2000]}
     if not count_attempt:
@@ -113,8 +172,15 @@ def _retry_many_statement(count_attempt: bool, failed: bool):
 _RETRY_MANY = {(c, f): _retry_many_statement(c, f) for c in (True, False) for f in (True, False)}
 
 
-async def mark_retry_many(session: AsyncSession, ids: list[int], at: datetime, error: str, *,
-                          count_attempt: bool = False, failed_at: datetime | None = None) -> None:
+async def mark_retry_many(
+    session: AsyncSession,
+    ids: list[int],
+    at: datetime,
+    error: str,
+    *,
+    count_attempt: bool = False,
+    failed_at: datetime | None = None,
+) -> None:
     """`mark_retry` for many rows in one statement (a destination's backlog going back to wait)."""
     if not ids:
         return
@@ -127,39 +193,52 @@ async def mark_retry_many(session: AsyncSession, ids: list[int], at: datetime, e
 async def probe(session: AsyncSession, channel: str, now: datetime) -> bool:
     """Make the oldest message of `channel` that waits out a back-off due now: one try tells whether the
     platform is back (a half-open circuit breaker), without waiting out every message's back-off."""
-    oldest = (select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
-                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
-              .order_by(_T.c.id).limit(1))
+    oldest = (
+        select(_T.c.id)
+        .where(
+            _T.c.channel == channel,
+            _T.c.state == "pending",
+            _T.c.first_attempt_at.is_not(None),
+            _T.c.next_attempt_at > now,
+        )
+        .order_by(_T.c.id)
+        .limit(1)
+    )
     if session.bind.dialect.name == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
-    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(oldest))
-                                   .values(next_attempt_at=now))
+    result = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(oldest)).values(next_attempt_at=now)
+    )
     return result.rowcount == 1
 
 
 async def uncount(session: AsyncSession, ids: list[int]) -> None:
     """Take back the attempt a claim counted for rows this worker is still sending (a lease that ran out
     while the send was in flight): the send in flight records the outcome."""
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                          .values(attempts=OutboxMessage.attempts - 1))
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(attempts=OutboxMessage.attempts - 1)
+    )
 
 
 async def pull_forward(session: AsyncSession, channel: str, now: datetime) -> int:
     """A channel works again: its messages waiting out a back-off are due now (they never wait out a long
     back-off after the outage ended). Rows only waiting for a rate window are left alone."""
-    waiting = select(_T.c.id).where(_T.c.channel == channel, _T.c.state == "pending",
-                                    _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now)
+    waiting = select(_T.c.id).where(
+        _T.c.channel == channel, _T.c.state == "pending", _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now
+    )
     if session.bind.dialect.name == "postgresql":  # rows another worker's transaction holds are its business:
         waiting = waiting.with_for_update(skip_locked=True)  # skip them, never wait (or deadlock) for them
-    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
-                                   .values(next_attempt_at=now))
+    result = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(waiting)).values(next_attempt_at=now)
+    )
     return result.rowcount
 
 
 async def mark_dead(session: AsyncSession, msg_ids: int | list[int], error: str) -> None:
     ids = [msg_ids] if isinstance(msg_ids, int) else msg_ids
-    await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                          .values(state="dead", last_error=error[:2000]))
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(state="dead", last_error=error[:2000])
+    )
 
 
 async def save_progress(session: AsyncSession, msg_id: int, payload: dict[str, Any]) -> None:
@@ -169,16 +248,21 @@ async def save_progress(session: AsyncSession, msg_id: int, payload: dict[str, A
 
 async def resend(session: AsyncSession, msg_id: int, now: datetime) -> bool:
     """Put a dead message back in the queue (`orderbot outbox --resend ID`)."""
-    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id,
-                                                               OutboxMessage.state == "dead")
-                                   .values(state="pending", attempts=0, next_attempt_at=now,
-                                           first_attempt_at=None))
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == msg_id, OutboxMessage.state == "dead")
+        .values(state="pending", attempts=0, next_attempt_at=now, first_attempt_at=None)
+    )
     return result.rowcount == 1
 
 
 async def listing(session: AsyncSession, *, dead: bool, limit: int = 200) -> list[OutboxMessage]:
-    stmt = (select(OutboxMessage).where(OutboxMessage.state == ("dead" if dead else "pending"))
-            .order_by(OutboxMessage.id).limit(limit))
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.state == ("dead" if dead else "pending"))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
     return list((await session.execute(stmt)).scalars())
 
 

@@ -1,4 +1,5 @@
 """Provinces and the seven sales regions (INTENTS.md), with tolerant province name normalisation."""
+
 from __future__ import annotations
 
 REGIONS: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,5 @@
 """Small dialect bridges so core use cases run unchanged on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from sqlalchemy import Table
@@ -24,8 +25,10 @@ async def run_core(session: AsyncSession, statement, params: dict | None = None)
 
 def insert_once_statements(table: Table, index_elements: list[str]) -> dict:
     """`INSERT … ON CONFLICT (index_elements) DO NOTHING` for one row, prebuilt per dialect name."""
-    return {name: dml.insert(table).on_conflict_do_nothing(index_elements=index_elements)
-            for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))}
+    return {
+        name: dml.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+        for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))
+    }
 
 
 async def claim_event(session: AsyncSession, source: str, key: str, now) -> bool:
@@ -36,6 +39,12 @@ async def claim_event(session: AsyncSession, source: str, key: str, now) -> bool
     """
     from orderbot.core.models import InboundEvent
 
-    result = await session.execute(insert_ignore(session, InboundEvent.__table__, [
-        {"source": source, "key": fit_key(key), "received_at": now}], ["source", "key"]))
+    result = await session.execute(
+        insert_ignore(
+            session,
+            InboundEvent.__table__,
+            [{"source": source, "key": fit_key(key), "received_at": now}],
+            ["source", "key"],
+        )
+    )
     return result.rowcount == 1

@@ -1,4 +1,5 @@
 """The staff directory lives in the business config; the database keeps a copy for joins and audits."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

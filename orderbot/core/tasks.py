@@ -10,6 +10,7 @@ Who may do what:
 Each change is a `task_events` row (the card's history). A task is overdue once it has been open longer than
 its type's `due_hours`; `remind_overdue` reminds its owner once.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -24,17 +25,40 @@ from orderbot.core.errors import DomainError, PermissionDenied
 from orderbot.core.models import Order, Staff, Task, TaskEvent
 
 SCOPES = ("me", "warehouse", "customs", "logistics", "after_sales", "sales", "all")
-SCOPE_NAMES = {"me": "我的", "warehouse": "仓库", "customs": "关务", "logistics": "物流", "after_sales": "售后",
-               "sales": "销售", "all": "全部"}
-TEAM_MEMBERS = {"warehouse": {"warehouse", "warehouse_lead"}, "customs": {"customs"}, "logistics": {"logistics"},
-                "after_sales": {"after_sales_supervisor", "customer_service"},
-                "sales": {"sales", "sales_supervisor", "sales_director", "key_account"}}
-TEAM_LEADS = {"warehouse": {"warehouse_lead"}, "customs": {"customs"}, "logistics": {"logistics"},
-              "after_sales": {"after_sales_supervisor"}, "sales": {"sales_supervisor", "sales_director"}}
+SCOPE_NAMES = {
+    "me": "我的",
+    "warehouse": "仓库",
+    "customs": "关务",
+    "logistics": "物流",
+    "after_sales": "售后",
+    "sales": "销售",
+    "all": "全部",
+}
+TEAM_MEMBERS = {
+    "warehouse": {"warehouse", "warehouse_lead"},
+    "customs": {"customs"},
+    "logistics": {"logistics"},
+    "after_sales": {"after_sales_supervisor", "customer_service"},
+    "sales": {"sales", "sales_supervisor", "sales_director", "key_account"},
+}
+TEAM_LEADS = {
+    "warehouse": {"warehouse_lead"},
+    "customs": {"customs"},
+    "logistics": {"logistics"},
+    "after_sales": {"after_sales_supervisor"},
+    "sales": {"sales_supervisor", "sales_director"},
+}
 MANAGERS = frozenset({"management", "admin"})
-TYPE_NAMES = {"scan_exception": "异常扫码工单", "customs_docs": "报关资料待补", "customs_stuck": "卡关-人工介入",
-              "returns_audit": "逆向物流稽查", "tracking_stale": "轨迹停更", "no_tracking": "无运单号发货",
-              "follow_up": "客户跟进", "channel_conflict": "渠道状态冲突"}
+TYPE_NAMES = {
+    "scan_exception": "异常扫码工单",
+    "customs_docs": "报关资料待补",
+    "customs_stuck": "卡关-人工介入",
+    "returns_audit": "逆向物流稽查",
+    "tracking_stale": "轨迹停更",
+    "no_tracking": "无运单号发货",
+    "follow_up": "客户跟进",
+    "channel_conflict": "渠道状态冲突",
+}
 ACTION_NAMES = {"take": "认领", "hand_over": "转给", "done": "完成", "reminded": "逾期提醒"}
 LIST_LIMIT = 20
 
@@ -101,8 +125,16 @@ def _overdue_clause(cfg: TasksConfig, now: datetime):
     return case(*whens, else_=default) if whens else default
 
 
-async def list_tasks(session: AsyncSession, cfg: TasksConfig, *, staff_id: str, roles: Iterable[str], scope: str,
-                     now: datetime, limit: int = LIST_LIMIT) -> TaskList:
+async def list_tasks(
+    session: AsyncSession,
+    cfg: TasksConfig,
+    *,
+    staff_id: str,
+    roles: Iterable[str],
+    scope: str,
+    now: datetime,
+    limit: int = LIST_LIMIT,
+) -> TaskList:
     """Open tasks of a scope, overdue first, then newest first. Raises PermissionDenied for a team's list
     asked by someone who does not lead it."""
     roles = set(roles)
@@ -117,31 +149,61 @@ async def list_tasks(session: AsyncSession, cfg: TasksConfig, *, staff_id: str, 
     elif scope != "all":
         where.append(Task.type.in_(_types(cfg, [scope])) if cfg.teams.get(scope) else false())
     late = _overdue_clause(cfg, now)
-    total, overdue = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(case((late, 1), else_=0)), 0)).where(*where))).one()
-    rows = (await session.execute(
-        select(Task, Order.order_no, Staff.name).outerjoin(Order, Order.id == Task.order_id)
-        .outerjoin(Staff, Staff.id == Task.assignee).where(*where)
-        .order_by(case((late, 0), else_=1), Task.created_at.desc(), Task.id.desc()).limit(limit))).all()
+    total, overdue = (
+        await session.execute(select(func.count(), func.coalesce(func.sum(case((late, 1), else_=0)), 0)).where(*where))
+    ).one()
+    rows = (
+        await session.execute(
+            select(Task, Order.order_no, Staff.name)
+            .outerjoin(Order, Order.id == Task.order_id)
+            .outerjoin(Staff, Staff.id == Task.assignee)
+            .where(*where)
+            .order_by(case((late, 0), else_=1), Task.created_at.desc(), Task.id.desc())
+            .limit(limit)
+        )
+    ).all()
     return TaskList(scope, int(total), int(overdue), [_view(cfg, t, no, name, now) for t, no, name in rows])
 
 
 def _view(cfg: TasksConfig, task: Task, order_no: str | None, name: str | None, now: datetime) -> TaskView:
     due = _due(cfg, task.type, task.created_at)
-    return TaskView(task.id, task.type, TYPE_NAMES.get(task.type, task.type), task.subject, order_no, task.assignee,
-                    name, task.state, task.created_at, due, task.state == "open" and due < now)
+    return TaskView(
+        task.id,
+        task.type,
+        TYPE_NAMES.get(task.type, task.type),
+        task.subject,
+        order_no,
+        task.assignee,
+        name,
+        task.state,
+        task.created_at,
+        due,
+        task.state == "open" and due < now,
+    )
 
 
-async def task_card(session: AsyncSession, cfg: TasksConfig, task_id: int, *,
-                    now: datetime) -> tuple[TaskView, list[TaskHistory]]:
+async def task_card(
+    session: AsyncSession, cfg: TasksConfig, task_id: int, *, now: datetime
+) -> tuple[TaskView, list[TaskHistory]]:
     """One task and its history, oldest first."""
-    row = (await session.execute(
-        select(Task, Order.order_no, Staff.name).outerjoin(Order, Order.id == Task.order_id)
-        .outerjoin(Staff, Staff.id == Task.assignee).where(Task.id == task_id))).first()
+    row = (
+        await session.execute(
+            select(Task, Order.order_no, Staff.name)
+            .outerjoin(Order, Order.id == Task.order_id)
+            .outerjoin(Staff, Staff.id == Task.assignee)
+            .where(Task.id == task_id)
+        )
+    ).first()
     if row is None:
         raise DomainError(f"没有编号为 #{task_id} 的待办。")
-    history = [TaskHistory(e.at, e.actor, e.action, e.detail) for e in (await session.execute(
-        select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.at, TaskEvent.id))).scalars()]
+    history = [
+        TaskHistory(e.at, e.actor, e.action, e.detail)
+        for e in (
+            await session.execute(
+                select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.at, TaskEvent.id)
+            )
+        ).scalars()
+    ]
     return _view(cfg, row[0], row[1], row[2], now), history
 
 
@@ -178,8 +240,9 @@ async def _name(session: AsyncSession, staff_id: str | None) -> str:
     return (await session.execute(select(Staff.name).where(Staff.id == staff_id))).scalar() or staff_id
 
 
-async def take_task(session: AsyncSession, cfg: TasksConfig, task_id: int, *, staff_id: str, roles: Iterable[str],
-                    now: datetime) -> Task:
+async def take_task(
+    session: AsyncSession, cfg: TasksConfig, task_id: int, *, staff_id: str, roles: Iterable[str], now: datetime
+) -> Task:
     task = await _open_task(session, task_id)
     rank = _rank(cfg, task, staff_id, set(roles))
     if task.assignee == staff_id:
@@ -193,8 +256,16 @@ async def take_task(session: AsyncSession, cfg: TasksConfig, task_id: int, *, st
     return task
 
 
-async def complete_task(session: AsyncSession, cfg: TasksConfig, task_id: int, *, staff_id: str,
-                        roles: Iterable[str], now: datetime, note: str | None = None) -> Task:
+async def complete_task(
+    session: AsyncSession,
+    cfg: TasksConfig,
+    task_id: int,
+    *,
+    staff_id: str,
+    roles: Iterable[str],
+    now: datetime,
+    note: str | None = None,
+) -> Task:
     task = await _open_task(session, task_id)
     rank = _rank(cfg, task, staff_id, set(roles))
     if rank == "outsider" or (rank == "member" and task.assignee not in (None, staff_id)):
@@ -206,8 +277,16 @@ async def complete_task(session: AsyncSession, cfg: TasksConfig, task_id: int, *
     return task
 
 
-async def hand_over_task(session: AsyncSession, cfg: TasksConfig, task_id: int, *, to_staff: str, staff_id: str,
-                         roles: Iterable[str], now: datetime) -> Task:
+async def hand_over_task(
+    session: AsyncSession,
+    cfg: TasksConfig,
+    task_id: int,
+    *,
+    to_staff: str,
+    staff_id: str,
+    roles: Iterable[str],
+    now: datetime,
+) -> Task:
     task = await _open_task(session, task_id)
     rank = _rank(cfg, task, staff_id, set(roles))
     if rank not in ("manager", "lead", "owner"):
@@ -229,8 +308,11 @@ async def candidates(session: AsyncSession, cfg: TasksConfig, task_id: int, *, l
     if task is None:
         raise DomainError(f"没有编号为 #{task_id} 的待办。")
     roles = set().union(*(TEAM_MEMBERS.get(t, set()) for t in team_of(cfg, task.type))) or set(MANAGERS)
-    people = (await session.execute(select(Staff.id, Staff.name, Staff.roles).where(Staff.active.is_(True))
-                                    .order_by(Staff.id))).all()
+    people = (
+        await session.execute(
+            select(Staff.id, Staff.name, Staff.roles).where(Staff.active.is_(True)).order_by(Staff.id)
+        )
+    ).all()
     return [(sid, name) for sid, name, r in people if sid != task.assignee and roles & set(r or [])][:limit]
 
 
@@ -244,32 +326,57 @@ class Reminder:
     overdue_hours: float
 
 
-async def remind_overdue(session: AsyncSession, cfg: TasksConfig, *, now: datetime,
-                         limit: int = 500) -> list[Reminder]:
+async def remind_overdue(session: AsyncSession, cfg: TasksConfig, *, now: datetime, limit: int = 500) -> list[Reminder]:
     """Owned open tasks past their due time that were not reminded yet: mark them reminded (once) and return
     whom to tell. The caller queues the messages in this same transaction."""
-    rows = (await session.execute(
-        select(Task, Order.order_no).outerjoin(Order, Order.id == Task.order_id)
-        .where(Task.state == "open", Task.assignee.is_not(None), Task.reminded_at.is_(None),
-               _overdue_clause(cfg, now))
-        .order_by(Task.created_at, Task.id).limit(limit).with_for_update(of=Task))).all()
+    rows = (
+        await session.execute(
+            select(Task, Order.order_no)
+            .outerjoin(Order, Order.id == Task.order_id)
+            .where(
+                Task.state == "open", Task.assignee.is_not(None), Task.reminded_at.is_(None), _overdue_clause(cfg, now)
+            )
+            .order_by(Task.created_at, Task.id)
+            .limit(limit)
+            .with_for_update(of=Task)
+        )
+    ).all()
     out = []
     for task, order_no in rows:
         task.reminded_at = now
         _event(session, task, "orderbot", "reminded", now, None)
         late = (now - _due(cfg, task.type, task.created_at)).total_seconds() / 3600
-        out.append(Reminder(task.id, task.assignee, task.subject, TYPE_NAMES.get(task.type, task.type), order_no,
-                            round(late, 1)))
+        out.append(
+            Reminder(
+                task.id, task.assignee, task.subject, TYPE_NAMES.get(task.type, task.type), order_no, round(late, 1)
+            )
+        )
     return out
 
 
 async def task_counts(session: AsyncSession, cfg: TasksConfig, *, now: datetime) -> tuple[int, int]:
     """(open, overdue) over every task: the daily report's line."""
-    total, late = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(case((_overdue_clause(cfg, now), 1), else_=0)), 0))
-        .where(Task.state == "open"))).one()
+    total, late = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(case((_overdue_clause(cfg, now), 1), else_=0)), 0)).where(
+                Task.state == "open"
+            )
+        )
+    ).one()
     return int(total), int(late)
 
 
-__all__ = ["SCOPES", "TaskList", "TaskView", "candidates", "complete_task", "hand_over_task", "list_tasks",
-           "may_list", "remind_overdue", "take_task", "task_card", "task_counts"]
+__all__ = [
+    "SCOPES",
+    "TaskList",
+    "TaskView",
+    "candidates",
+    "complete_task",
+    "hand_over_task",
+    "list_tasks",
+    "may_list",
+    "remind_overdue",
+    "take_task",
+    "task_card",
+    "task_counts",
+]

@@ -9,10 +9,11 @@ Parsing is pure (`parse_aftership`, `parse_17track`, `parse_generic`): a body in
 case: it runs inside the caller's unit of work, dedupes with `claim_event` in that same transaction, and changes
 status and stage only through the order service, which validates each move and writes the timeline.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -31,29 +32,59 @@ PROVIDERS = ("aftership", "17track", "generic")
 KEY_MAX = 191  # inbound_events.key
 _NUMBER_MAX = Order.tracking_no.property.columns[0].type.length  # a longer number cannot belong to any order
 
-MAIN_STATUSES = ("NotFound", "InfoReceived", "InTransit", "Expired", "AvailableForPickup", "OutForDelivery",
-                 "DeliveryFailure", "Delivered", "Exception")
+MAIN_STATUSES = (
+    "NotFound",
+    "InfoReceived",
+    "InTransit",
+    "Expired",
+    "AvailableForPickup",
+    "OutForDelivery",
+    "DeliveryFailure",
+    "Delivered",
+    "Exception",
+)
 OVERSEAS_WH = "InTransit_OverseasWarehouse"  # ours: arrived at / shelved in the overseas warehouse
 # Chinese label of every sub status (and of each main status, used when the sub status is unknown).
 LABELS: dict[str, str] = {
-    "NotFound": "暂无轨迹", "NotFound_Other": "暂无轨迹", "NotFound_InvalidCode": "运单号无效",
+    "NotFound": "暂无轨迹",
+    "NotFound_Other": "暂无轨迹",
+    "NotFound_InvalidCode": "运单号无效",
     "InfoReceived": "已生成面单，待揽收",
-    "InTransit": "运输中", "InTransit_PickedUp": "已揽收", "InTransit_Other": "运输中",
-    "InTransit_Departure": "已离开始发地", "InTransit_Arrival": "已到达目的国",
-    "InTransit_CustomsProcessing": "清关中", "InTransit_CustomsReleased": "清关放行",
-    "InTransit_CustomsRequiringInformation": "清关需补充资料", OVERSEAS_WH: "已到达海外仓",
-    "Expired": "轨迹长时间无更新", "Expired_Other": "轨迹长时间无更新",
-    "AvailableForPickup": "已到自提点，待取件", "AvailableForPickup_Other": "已到自提点，待取件",
-    "OutForDelivery": "派送中", "OutForDelivery_Other": "派送中",
-    "DeliveryFailure": "投递失败", "DeliveryFailure_Other": "投递失败", "DeliveryFailure_NoBody": "投递失败（无人签收）",
-    "DeliveryFailure_Security": "投递失败（安检、清关或税费问题）", "DeliveryFailure_Rejected": "投递失败（收件人拒收）",
+    "InTransit": "运输中",
+    "InTransit_PickedUp": "已揽收",
+    "InTransit_Other": "运输中",
+    "InTransit_Departure": "已离开始发地",
+    "InTransit_Arrival": "已到达目的国",
+    "InTransit_CustomsProcessing": "清关中",
+    "InTransit_CustomsReleased": "清关放行",
+    "InTransit_CustomsRequiringInformation": "清关需补充资料",
+    OVERSEAS_WH: "已到达海外仓",
+    "Expired": "轨迹长时间无更新",
+    "Expired_Other": "轨迹长时间无更新",
+    "AvailableForPickup": "已到自提点，待取件",
+    "AvailableForPickup_Other": "已到自提点，待取件",
+    "OutForDelivery": "派送中",
+    "OutForDelivery_Other": "派送中",
+    "DeliveryFailure": "投递失败",
+    "DeliveryFailure_Other": "投递失败",
+    "DeliveryFailure_NoBody": "投递失败（无人签收）",
+    "DeliveryFailure_Security": "投递失败（安检、清关或税费问题）",
+    "DeliveryFailure_Rejected": "投递失败（收件人拒收）",
     "DeliveryFailure_InvalidAddress": "投递失败（地址错误）",
-    "Delivered": "已签收", "Delivered_Other": "已签收",
-    "Exception": "物流异常", "Exception_Other": "物流异常", "Exception_Returning": "退回中",
-    "Exception_Returned": "已退回发件人", "Exception_NoBody": "物流异常（无人签收）",
-    "Exception_Security": "物流异常（安检、清关或税费问题）", "Exception_Damage": "包裹破损",
-    "Exception_Rejected": "收件人拒收", "Exception_Delayed": "运输延误", "Exception_Lost": "包裹丢失",
-    "Exception_Destroyed": "包裹已销毁", "Exception_Cancel": "运单已取消",
+    "Delivered": "已签收",
+    "Delivered_Other": "已签收",
+    "Exception": "物流异常",
+    "Exception_Other": "物流异常",
+    "Exception_Returning": "退回中",
+    "Exception_Returned": "已退回发件人",
+    "Exception_NoBody": "物流异常（无人签收）",
+    "Exception_Security": "物流异常（安检、清关或税费问题）",
+    "Exception_Damage": "包裹破损",
+    "Exception_Rejected": "收件人拒收",
+    "Exception_Delayed": "运输延误",
+    "Exception_Lost": "包裹丢失",
+    "Exception_Destroyed": "包裹已销毁",
+    "Exception_Cancel": "运单已取消",
 }
 SUB_STATUSES = frozenset(k for k in LABELS if "_" in k) | {"InfoReceived"}
 
@@ -63,26 +94,43 @@ SUB_STATUSES = frozenset(k for k in LABELS if "_" in k) | {"InfoReceived"}
 CUSTOMS_IN = frozenset({"InTransit_CustomsProcessing", "InTransit_Arrival"})
 CUSTOMS_HOLD = frozenset({"InTransit_CustomsRequiringInformation", "Exception_Security", "DeliveryFailure_Security"})
 CUSTOMS_RELEASED = frozenset({"InTransit_CustomsReleased"})
-_MAIN_STAGE = {"InTransit": "routing", "OutForDelivery": "last_mile", "AvailableForPickup": "last_mile",
-               "DeliveryFailure": "last_mile"}
+_MAIN_STAGE = {
+    "InTransit": "routing",
+    "OutForDelivery": "last_mile",
+    "AvailableForPickup": "last_mile",
+    "DeliveryFailure": "last_mile",
+}
 _PROBLEM = frozenset({"Exception", "DeliveryFailure", "Expired"})
 DELAY_STATUSES = frozenset({"Exception", "DeliveryFailure"})  # these (and a customs hold) are delay records
 
 # AfterShip tag → 17TRACK main status; subtag → 17TRACK sub status where one fits (else "<main>_Other").
-_AS_TAGS = {"Pending": "NotFound", "InfoReceived": "InfoReceived", "InTransit": "InTransit",
-            "OutForDelivery": "OutForDelivery", "AttemptFail": "DeliveryFailure", "Delivered": "Delivered",
-            "AvailableForPickup": "AvailableForPickup", "Exception": "Exception", "Expired": "Expired"}
+_AS_TAGS = {
+    "Pending": "NotFound",
+    "InfoReceived": "InfoReceived",
+    "InTransit": "InTransit",
+    "OutForDelivery": "OutForDelivery",
+    "AttemptFail": "DeliveryFailure",
+    "Delivered": "Delivered",
+    "AvailableForPickup": "AvailableForPickup",
+    "Exception": "Exception",
+    "Expired": "Expired",
+}
 _AS_SUBTAGS = {
-    "InTransit_002": "InTransit_PickedUp",            # acceptance scan
-    "InTransit_004": "InTransit_Arrival",             # arrived at the destination country/region
-    "InTransit_005": "InTransit_CustomsReleased",     # customs clearance completed
-    "InTransit_006": "InTransit_CustomsProcessing",   # customs clearance started
-    "Exception_003": "Exception_Rejected", "Exception_004": "Exception_Security",  # delayed (customs clearance)
-    "Exception_005": "Exception_Delayed", "Exception_009": "Exception_Rejected",
-    "Exception_010": "Exception_Returning", "Exception_011": "Exception_Returned",
-    "Exception_012": "Exception_Damage", "Exception_013": "Exception_Lost",
-    "Exception_016": "Exception_Delayed", "Exception_017": "Exception_Delayed",
-    "Exception_018": "Exception_Security",            # incorrect / missing documents, held by regulators
+    "InTransit_002": "InTransit_PickedUp",  # acceptance scan
+    "InTransit_004": "InTransit_Arrival",  # arrived at the destination country/region
+    "InTransit_005": "InTransit_CustomsReleased",  # customs clearance completed
+    "InTransit_006": "InTransit_CustomsProcessing",  # customs clearance started
+    "Exception_003": "Exception_Rejected",
+    "Exception_004": "Exception_Security",  # delayed (customs clearance)
+    "Exception_005": "Exception_Delayed",
+    "Exception_009": "Exception_Rejected",
+    "Exception_010": "Exception_Returning",
+    "Exception_011": "Exception_Returned",
+    "Exception_012": "Exception_Damage",
+    "Exception_013": "Exception_Lost",
+    "Exception_016": "Exception_Delayed",
+    "Exception_017": "Exception_Delayed",
+    "Exception_018": "Exception_Security",  # incorrect / missing documents, held by regulators
 }
 _AS_EVENTS = frozenset({"tracking_update", "edd_revise"})
 
@@ -141,6 +189,7 @@ def label(status: str, sub_status: str) -> str:
 
 # ---- parsing -------------------------------------------------------------------------------------------------
 
+
 def _obj(value: Any, what: str) -> dict:
     if not isinstance(value, dict):
         raise InvalidTrackingPayload(f"{what} 应为JSON对象")
@@ -186,7 +235,7 @@ def _time(value: Any, field: str, *, naive_ok: bool = False) -> datetime | None:
         if naive_ok:
             return None
         raise InvalidTrackingPayload(f"{field} 需要带时区，例如 2026-02-10T09:00:00+08:00")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _date(value: Any, field: str) -> date | None:
@@ -224,25 +273,40 @@ def parse_aftership(payload: Any) -> TrackingUpdate | Ignored:
     at = _time(last.get("checkpoint_time"), "checkpoint_time", naive_ok=True)
     if at is None and isinstance(body.get("ts"), (int, float)) and not isinstance(body.get("ts"), bool):
         try:
-            at = datetime.fromtimestamp(body["ts"], timezone.utc)
+            at = datetime.fromtimestamp(body["ts"], UTC)
         except (OverflowError, ValueError, OSError):
             raise InvalidTrackingPayload(f"ts 不是合理的时间戳：{body['ts']}") from None
-    location = _text(last.get("location")) or ", ".join(
-        p for p in (_text(last.get(k)) for k in ("city", "state", "country_region_name", "country_name")) if p
-    ) or None
+    location = (
+        _text(last.get("location"))
+        or ", ".join(
+            p for p in (_text(last.get(k)) for k in ("city", "state", "country_region_name", "country_name")) if p
+        )
+        or None
+    )
     eta = None
-    for field, nested in (("expected_delivery", None), ("courier_estimated_delivery_date", "estimated_delivery_date"),
-                          ("latest_estimated_delivery", "datetime"),
-                          ("aftership_estimated_delivery_date", "estimated_delivery_date")):
+    for field, nested in (
+        ("expected_delivery", None),
+        ("courier_estimated_delivery_date", "estimated_delivery_date"),
+        ("latest_estimated_delivery", "datetime"),
+        ("aftership_estimated_delivery_date", "estimated_delivery_date"),
+    ):
         raw = msg.get(field)
         if nested and isinstance(raw, dict):
             raw = raw.get(nested)
         eta = _date(raw, f"msg.{field}") if isinstance(raw, str) else None
         if eta:
             break
-    return TrackingUpdate("aftership", _key(event_id), number, _fit(status, Order.tracking_status),
-                          _fit(sub_status, Order.tracking_status), at, location,
-                          _text(last.get("message")) or _text(msg.get("subtag_message")), eta)
+    return TrackingUpdate(
+        "aftership",
+        _key(event_id),
+        number,
+        _fit(status, Order.tracking_status),
+        _fit(sub_status, Order.tracking_status),
+        at,
+        location,
+        _text(last.get("message")) or _text(msg.get("subtag_message")),
+        eta,
+    )
 
 
 def parse_17track(payload: Any) -> TrackingUpdate | Ignored:
@@ -265,9 +329,17 @@ def parse_17track(payload: Any) -> TrackingUpdate | Ignored:
     window = metrics.get("estimated_delivery_date") if isinstance(metrics.get("estimated_delivery_date"), dict) else {}
     # A window: promise the later end, as the conservative answer to "when will it arrive".
     eta = _date(window.get("to") or window.get("from"), "time_metrics.estimated_delivery_date")
-    return TrackingUpdate("17track", _key(number, time_utc, sub_status), number, _fit(status, Order.tracking_status),
-                          _fit(sub_status, Order.tracking_status), at,
-                          _text(event_info.get("location")), _text(event_info.get("description")), eta)
+    return TrackingUpdate(
+        "17track",
+        _key(number, time_utc, sub_status),
+        number,
+        _fit(status, Order.tracking_status),
+        _fit(sub_status, Order.tracking_status),
+        at,
+        _text(event_info.get("location")),
+        _text(event_info.get("description")),
+        eta,
+    )
 
 
 def parse_generic(payload: Any) -> TrackingUpdate:
@@ -283,14 +355,24 @@ def parse_generic(payload: Any) -> TrackingUpdate:
     if sub_status not in SUB_STATUSES or not sub_status.startswith(status):
         raise InvalidTrackingPayload(f"sub_status {sub_status} 与 status {status} 不匹配或未知")
     at = _time(_required(body, "at"), "at")
-    return TrackingUpdate("generic", _key(event_id), number, status, sub_status, at, _text(body.get("location")),
-                          _text(body.get("message")), _date(body.get("expected_delivery"), "expected_delivery"))
+    return TrackingUpdate(
+        "generic",
+        _key(event_id),
+        number,
+        status,
+        sub_status,
+        at,
+        _text(body.get("location")),
+        _text(body.get("message")),
+        _date(body.get("expected_delivery"), "expected_delivery"),
+    )
 
 
 PARSERS = {"aftership": parse_aftership, "17track": parse_17track, "generic": parse_generic}
 
 
 # ---- applying ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrackingResult:
@@ -303,8 +385,13 @@ async def _find_order(session: AsyncSession, number: str) -> Order | None:
     """The order by its own tracking number or one of its packages'; locked for the rest of the transaction."""
     numbers = {number, number.upper()}
     by_package = select(Package.order_id).where(Package.tracking_no.in_(numbers))
-    stmt = (select(Order).where(or_(Order.tracking_no.in_(numbers), Order.id.in_(by_package)))
-            .order_by(Order.id).limit(1).with_for_update())
+    stmt = (
+        select(Order)
+        .where(or_(Order.tracking_no.in_(numbers), Order.id.in_(by_package)))
+        .order_by(Order.id)
+        .limit(1)
+        .with_for_update()
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -337,8 +424,9 @@ def _customs(order: Order, state: str, at: datetime) -> None:
     order.customs_state = state
 
 
-async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, now: datetime,
-                                payload: Any, causes: DelayCausesConfig | None = None) -> TrackingResult:
+async def apply_tracking_update(
+    session: AsyncSession, upd: TrackingUpdate, *, now: datetime, payload: Any, causes: DelayCausesConfig | None = None
+) -> TrackingResult:
     """Apply one push inside the caller's unit of work. A repeat delivery changes nothing; an unknown tracking
     number is kept in `inbound_events` (state 'orphan', with the raw payload) instead of being refused, because
     a carrier retries a refusal for days and the number only becomes known when the order is updated.
@@ -350,9 +438,11 @@ async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, n
         return TrackingResult("duplicate")
     order = await _find_order(session, upd.tracking_no)
     if order is None:
-        await session.execute(update(InboundEvent).where(InboundEvent.source == source,
-                                                         InboundEvent.key == upd.dedupe_key).values(
-            state="orphan", payload=payload, error=f"没有找到运单号 {upd.tracking_no} 对应的订单"))
+        await session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.source == source, InboundEvent.key == upd.dedupe_key)
+            .values(state="orphan", payload=payload, error=f"没有找到运单号 {upd.tracking_no} 对应的订单")
+        )
         return TrackingResult("orphan")
     at = min(upd.at or now, now)  # a carrier clock ahead of ours must not put events in the future
     effect = effect_of(upd.status, upd.sub_status)
@@ -370,8 +460,14 @@ async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, n
     if upd.expected_delivery and upd.expected_delivery != order.expected_delivery:
         notes.append(f"承运商预计 {upd.expected_delivery.isoformat()} 送达")
         order.expected_delivery = upd.expected_delivery
-    add_event(session, order, at=at, kind=kind, source=upd.provider,
-              detail=text + (f"（{'；'.join(notes)}）" if notes else ""))
+    add_event(
+        session,
+        order,
+        at=at,
+        kind=kind,
+        source=upd.provider,
+        detail=text + (f"（{'；'.join(notes)}）" if notes else ""),
+    )
 
     order.tracking_status, order.tracking_at = tracking_status, at
     if effect.customs:
@@ -379,9 +475,17 @@ async def apply_tracking_update(session: AsyncSession, upd: TrackingUpdate, *, n
     if effect.problem:
         order.eta_cause = label(upd.status, upd.sub_status) + (f"：{upd.message}" if upd.message else "")
         if upd.status in DELAY_STATUSES or upd.sub_status in CUSTOMS_HOLD:
-            await record_delay(session, order, rules=causes or DelayCausesConfig(), sub_status=upd.sub_status,
-                               message=upd.message, text=order.eta_cause, source=upd.provider, at=at,
-                               today=now.date())
+            await record_delay(
+                session,
+                order,
+                rules=causes or DelayCausesConfig(),
+                sub_status=upd.sub_status,
+                message=upd.message,
+                text=order.eta_cause,
+                source=upd.provider,
+                at=at,
+                today=now.date(),
+            )
     # Status and stage change only through the service (it writes their own timeline entries), at carrier time.
     if move == ("status", "delivered"):
         await change_status(session, order, "delivered", now=at, source=upd.provider, reason="承运商签收")

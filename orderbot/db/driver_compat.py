@@ -11,6 +11,7 @@ match), `stock`, or `inline` (private drivers even on another series, as long as
 
 This module imports neither private driver, so it works on any SQLAlchemy 2.x.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -61,8 +62,11 @@ def missing_names() -> list[str]:
 def private_driver_problem() -> str | None:
     """Why the private drivers should not be used here (None when the installed packages match)."""
     installed = installed_versions()
-    other = [f"{name} {installed[name]} (written for {series}.x)" for name, series in WRITTEN_FOR.items()
-             if _series(installed[name]) != series]
+    other = [
+        f"{name} {installed[name]} (written for {series}.x)"
+        for name, series in WRITTEN_FOR.items()
+        if _series(installed[name]) != series
+    ]
     missing = missing_names()
     if missing:
         return "missing " + ", ".join(missing) + (f"; installed {', '.join(other)}" if other else "")
@@ -80,8 +84,11 @@ def resolve(choice: str) -> tuple[str, str | None]:
     if choice == "inline":
         missing = missing_names()
         if missing:
-            raise RuntimeError("ORDERBOT_SQLITE_DRIVER=inline, but the installed SQLAlchemy/aiosqlite lack "
-                               + ", ".join(missing) + ": use auto or stock")
+            raise RuntimeError(
+                "ORDERBOT_SQLITE_DRIVER=inline, but the installed SQLAlchemy/aiosqlite lack "
+                + ", ".join(missing)
+                + ": use auto or stock"
+            )
         return "inline", None
     problem = private_driver_problem()
     return ("stock", problem) if problem else ("inline", None)

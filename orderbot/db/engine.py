@@ -26,6 +26,7 @@ Both private drivers are used only when the installed SQLAlchemy/aiosqlite are t
 (`driver_compat`); otherwise, or with `ORDERBOT_SQLITE_DRIVER=stock`, SQLite runs on SQLAlchemy's stock
 `sqlite+aiosqlite` driver: one engine, no inline path, the same WAL and `BEGIN IMMEDIATE` rules.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import TypeVar
 
@@ -69,7 +70,7 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 def sqlite_timestamp(at: datetime) -> str:
     """An aware datetime as SQLAlchemy stores it in SQLite (UTC, no zone), for the raw statements."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _driver_choice = "auto"
@@ -85,7 +86,7 @@ def set_sqlite_driver(choice: str) -> None:
 
 
 def sqlite_driver(choice: str | None = None) -> str:
-    """"inline" (our private drivers) or "stock" for `choice` (default: the process-wide one); logs once why
+    """ "inline" (our private drivers) or "stock" for `choice` (default: the process-wide one); logs once why
     the stock driver was chosen."""
     choice = choice or _driver_choice
     if choice not in _resolved:
@@ -104,8 +105,14 @@ def _inline_capable(url: URL) -> bool:
     return "memory" not in str(url.query.get("mode", "")) and not path.startswith("file::memory:")
 
 
-def make_engine(url: str | URL, *, echo: bool = False, inline: bool = False,
-                busy_wait: float = SQLITE_BUSY_WAIT, driver: str | None = None) -> AsyncEngine:
+def make_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    inline: bool = False,
+    busy_wait: float = SQLITE_BUSY_WAIT,
+    driver: str | None = None,
+) -> AsyncEngine:
     """The engine for a URL. On SQLite the threaded one-hop driver, or with `inline=True` the inline driver
     (statements on the event loop thread: for `Database`'s short reads and writes only); with the stock driver
     (`driver="stock"`, or `auto` on packages the private drivers were not written for) SQLAlchemy's own."""
@@ -115,23 +122,28 @@ def make_engine(url: str | URL, *, echo: bool = False, inline: bool = False,
     if sqlite_driver(driver) == "stock":
         if inline:
             raise ValueError("the inline SQLite engine needs the private driver (ORDERBOT_SQLITE_DRIVER)")
-        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite"), echo=echo,
-                                     connect_args={"timeout": busy_wait})
+        engine = create_async_engine(
+            url.set(drivername="sqlite+aiosqlite"), echo=echo, connect_args={"timeout": busy_wait}
+        )
         _sqlite_setup(engine, busy_timeout_ms=int(busy_wait * 1000))
         return engine
     if inline:
         from orderbot.db.sqlite_inline import register
 
         register()
-        engine = create_async_engine(url.set(drivername="sqlite+aiosqlite_inline"), echo=echo, connect_args={
-            "timeout": INLINE_BUSY_TIMEOUT_MS / 1000, "busy_wait": busy_wait})
+        engine = create_async_engine(
+            url.set(drivername="sqlite+aiosqlite_inline"),
+            echo=echo,
+            connect_args={"timeout": INLINE_BUSY_TIMEOUT_MS / 1000, "busy_wait": busy_wait},
+        )
         _sqlite_setup(engine, busy_timeout_ms=INLINE_BUSY_TIMEOUT_MS, autocheckpoint=False)
         return engine
     from orderbot.db.sqlite_onehop import register
 
     register()
-    engine = create_async_engine(url.set(drivername="sqlite+aiosqlite_onehop"), echo=echo,
-                                 connect_args={"timeout": busy_wait})
+    engine = create_async_engine(
+        url.set(drivername="sqlite+aiosqlite_onehop"), echo=echo, connect_args={"timeout": busy_wait}
+    )
     _sqlite_setup(engine, busy_timeout_ms=int(busy_wait * 1000))
     return engine
 
@@ -186,8 +198,8 @@ class Database:
         self._heavy = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer, expire_on_commit=False)
         self._write_heavy = async_sessionmaker(
-            self.engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else self.engine,
-            expire_on_commit=False)
+            self.engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else self.engine, expire_on_commit=False
+        )
         self._serialise = sqlite
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -200,7 +212,7 @@ class Database:
         self._raw: sqlite3.Connection | None = None
 
     @classmethod
-    def from_url(cls, url: str, **kw) -> "Database":
+    def from_url(cls, url: str, **kw) -> Database:
         """`driver=` picks the SQLite driver (auto | inline | stock) for this database only."""
         return cls(make_engine(url, **kw))
 
@@ -275,8 +287,9 @@ class Database:
 
     def _raw_connection(self) -> sqlite3.Connection:
         if self._raw is None:
-            conn = sqlite3.connect(self._path, timeout=INLINE_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self._path, timeout=INLINE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"):
                 conn.execute(f"PRAGMA {pragma}")
             self._raw = conn
@@ -294,14 +307,21 @@ class Database:
         lock = self._lock
         task = asyncio.current_task()
         if lock.locked() and task is not None and self._lock_owner is task:
-            raise RuntimeError("Database.write() inside another write() of the same task: it would wait for "
-                               "itself (SQLite has one writer); finish the outer unit of work first")
+            raise RuntimeError(
+                "Database.write() inside another write() of the same task: it would wait for "
+                "itself (SQLite has one writer); finish the outer unit of work first"
+            )
         try:
             async with asyncio.timeout(self.lock_timeout):
                 await lock.acquire()
         except TimeoutError:
-            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
-                f"database is locked (waited {self.lock_timeout:g} s for another writer of this process)")) from None
+            raise OperationalError(
+                "BEGIN IMMEDIATE",
+                None,
+                sqlite3.OperationalError(
+                    f"database is locked (waited {self.lock_timeout:g} s for another writer of this process)"
+                ),
+            ) from None
         self._lock_owner = task
         return lock
 

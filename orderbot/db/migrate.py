@@ -1,4 +1,5 @@
 """Schema migrations (Alembic) driven from Python: upgrade to head, and check the schema is current."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,6 +27,7 @@ def head_revision() -> str:
 
 async def upgrade(engine: AsyncEngine) -> str:
     """Bring the schema to the latest revision; returns the revision now in place."""
+
     def _do(sync_conn):
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn

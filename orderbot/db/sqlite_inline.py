@@ -25,6 +25,7 @@ A single slow statement (a report over a million rows) still blocks the loop for
 belongs on the threaded engine (`Database.read(heavy=True)`). Statements slower than `SLOW_STATEMENT` are logged
 (INFO, once per statement text) to help find them. Server-side (streaming) cursors work, fetching inline too.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,11 @@ from typing import Any
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor, AsyncAdapt_aiosqlite_dbapi,
-    AsyncAdapt_aiosqlite_ss_cursor, SQLiteDialect_aiosqlite,
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_ss_cursor,
+    SQLiteDialect_aiosqlite,
 )
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
@@ -217,8 +221,11 @@ def _note_slow(operation: str, took: float) -> None:
     key = " ".join(operation.split())[:200]
     if key not in _slow_seen and len(_slow_seen) < 1000:
         _slow_seen.add(key)
-        log.info("inline SQLite statement held the event loop %.0f ms (use Database.read(heavy=True) for such "
-                 "work): %s", took * 1000, key)
+        log.info(
+            "inline SQLite statement held the event loop %.0f ms (use Database.read(heavy=True) for such work): %s",
+            took * 1000,
+            key,
+        )
 
 
 class _Result:

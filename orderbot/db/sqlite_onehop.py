@@ -8,6 +8,7 @@ Registered as `sqlite+aiosqlite_onehop`; `orderbot.db.make_engine` uses it for `
 Server-side (streaming) cursors keep the stock behaviour. `orderbot.db.Database` keeps it for work that must not
 run on the event loop (heavy reads, migrations, checkpoints); short reads and writes go through `sqlite_inline`.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -15,7 +16,9 @@ from typing import Any
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor, AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
     SQLiteDialect_aiosqlite,
 )
 
@@ -55,12 +58,14 @@ class _OneHopCursor:
 
     async def execute(self, operation, parameters=None):
         self.description, self.rowcount, self.lastrowid, self._rows = await self._aio._execute(
-            self._run, self._aio._conn, operation, parameters, False)
+            self._run, self._aio._conn, operation, parameters, False
+        )
         return self
 
     async def executemany(self, operation, seq_of_parameters):
         self.description, self.rowcount, self.lastrowid, self._rows = await self._aio._execute(
-            self._run, self._aio._conn, operation, seq_of_parameters, True)
+            self._run, self._aio._conn, operation, seq_of_parameters, True
+        )
         return self
 
     async def fetchall(self):

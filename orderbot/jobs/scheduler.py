@@ -15,6 +15,7 @@ instance becomes the leader it runs the daily slots that fell due in the last ha
 Jobs are `async def job(now: datetime)`: `now` comes from the `clock` given to the scheduler (a `ManualClock` in
 the demo and tests), while APScheduler itself triggers on real time and the lease uses real time.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -142,8 +143,15 @@ class Lease:
     Servers' clocks must agree to well within the ttl (NTP).
     """
 
-    def __init__(self, db: Database, name: str = "scheduler", *, holder: str | None = None, ttl: float = 30.0,
-                 clock: Clock = system_clock):
+    def __init__(
+        self,
+        db: Database,
+        name: str = "scheduler",
+        *,
+        holder: str | None = None,
+        ttl: float = 30.0,
+        clock: Clock = system_clock,
+    ):
         if ttl <= 0:
             raise ValueError("the lease ttl must be positive")
         self.db, self.name, self.holder, self.clock = db, name, holder or default_holder(), clock
@@ -160,21 +168,33 @@ class Lease:
         now = self.clock()
         expires = now + self.ttl
         async with self.db.write() as s:
-            inserted = await s.execute(insert_ignore(s, _TABLE, [
-                {"name": self.name, "holder": self.holder, "acquired_at": now, "expires_at": expires}], ["name"]))
+            inserted = await s.execute(
+                insert_ignore(
+                    s,
+                    _TABLE,
+                    [{"name": self.name, "holder": self.holder, "acquired_at": now, "expires_at": expires}],
+                    ["name"],
+                )
+            )
             won = inserted.rowcount == 1
             if not won:
                 c = _TABLE.c
                 taken = await s.execute(
                     update(_TABLE)
                     .where(c.name == self.name, or_(c.holder == self.holder, c.expires_at <= now))
-                    .values(holder=self.holder, expires_at=expires,
-                            acquired_at=case((c.holder == self.holder, c.acquired_at),
-                                             else_=literal(now, c.acquired_at.type))))
+                    .values(
+                        holder=self.holder,
+                        expires_at=expires,
+                        acquired_at=case(
+                            (c.holder == self.holder, c.acquired_at), else_=literal(now, c.acquired_at.type)
+                        ),
+                    )
+                )
                 won = taken.rowcount == 1
             if not won:
-                row = (await s.execute(select(_TABLE.c.holder, _TABLE.c.expires_at)
-                                       .where(_TABLE.c.name == self.name))).one_or_none()
+                row = (
+                    await s.execute(select(_TABLE.c.holder, _TABLE.c.expires_at).where(_TABLE.c.name == self.name))
+                ).one_or_none()
                 self.other = (row.holder, row.expires_at) if row is not None else None
         if won:
             self.expires_at, self.other = expires, None
@@ -186,16 +206,19 @@ class Lease:
         """Give the lease up (clean shutdown): it expires now, so another instance takes it on its next try."""
         self.expires_at = None
         async with self.db.write() as s:
-            result = await s.execute(update(_TABLE).where(_TABLE.c.name == self.name,
-                                                          _TABLE.c.holder == self.holder)
-                                     .values(expires_at=self.clock()))
+            result = await s.execute(
+                update(_TABLE)
+                .where(_TABLE.c.name == self.name, _TABLE.c.holder == self.holder)
+                .values(expires_at=self.clock())
+            )
         return result.rowcount == 1
 
     async def current(self) -> tuple[str, datetime] | None:
         """(holder, expires_at) as stored, for status pages and tests."""
         async with self.db.read() as s:
-            row = (await s.execute(select(_TABLE.c.holder, _TABLE.c.expires_at)
-                                   .where(_TABLE.c.name == self.name))).one_or_none()
+            row = (
+                await s.execute(select(_TABLE.c.holder, _TABLE.c.expires_at).where(_TABLE.c.name == self.name))
+            ).one_or_none()
         return (row.holder, row.expires_at) if row is not None else None
 
     async def claim_slot(self, job: str, slot: datetime) -> bool:
@@ -205,8 +228,14 @@ class Lease:
         key = f"fire:{job}:{slot:%Y-%m-%dT%H:%M}"
         async with self.db.write() as s:
             await s.execute(delete(_TABLE).where(_TABLE.c.name.like(f"fire:{job}:%"), _TABLE.c.expires_at < now))
-            result = await s.execute(insert_ignore(s, _TABLE, [
-                {"name": key, "holder": self.holder, "acquired_at": now, "expires_at": slot + SLOT_KEEP}], ["name"]))
+            result = await s.execute(
+                insert_ignore(
+                    s,
+                    _TABLE,
+                    [{"name": key, "holder": self.holder, "acquired_at": now, "expires_at": slot + SLOT_KEEP}],
+                    ["name"],
+                )
+            )
         return result.rowcount == 1
 
 
@@ -218,9 +247,19 @@ class Scheduler:
     `counts[(name, outcome)]`; a failing job logs its exception and the scheduler carries on.
     """
 
-    def __init__(self, db: Database, specs: Iterable[JobSpec], *, clock: Clock = system_clock,
-                 timezone: str = "Asia/Shanghai", lease_seconds: float = 30.0, lease_name: str = "scheduler",
-                 holder: str | None = None, lease_clock: Clock = system_clock, stop_timeout: float = 10.0):
+    def __init__(
+        self,
+        db: Database,
+        specs: Iterable[JobSpec],
+        *,
+        clock: Clock = system_clock,
+        timezone: str = "Asia/Shanghai",
+        lease_seconds: float = 30.0,
+        lease_name: str = "scheduler",
+        holder: str | None = None,
+        lease_clock: Clock = system_clock,
+        stop_timeout: float = 10.0,
+    ):
         self.specs: dict[str, JobSpec] = {}
         for spec in specs:
             if spec.name in self.specs:
@@ -269,16 +308,27 @@ class Scheduler:
                 trigger = IntervalTrigger(seconds=spec.trigger.seconds, timezone=self.zone)
                 grace = max(1, int(min(spec.trigger.seconds, 300)))
             else:
-                crons = [CronTrigger(hour=h, minute=m, timezone=self.zone)
-                         for h, m in (_hhmm(t) for t in spec.trigger.times)]
+                crons = [
+                    CronTrigger(hour=h, minute=m, timezone=self.zone) for h, m in (_hhmm(t) for t in spec.trigger.times)
+                ]
                 trigger = crons[0] if len(crons) == 1 else OrTrigger(crons)
                 grace = int(DAILY_GRACE.total_seconds())
-            aps.add_job(self._fire, trigger, args=[spec.name], id=spec.name, name=spec.name, executor=_EXECUTOR,
-                        coalesce=True, max_instances=1, misfire_grace_time=grace)
+            aps.add_job(
+                self._fire,
+                trigger,
+                args=[spec.name],
+                id=spec.name,
+                name=spec.name,
+                executor=_EXECUTOR,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=grace,
+            )
         aps.start()
         self._aps = aps
-        log.info("scheduler started as %s with %d job(s): %s", self.holder, len(self.specs),
-                 ", ".join(self.specs) or "none")
+        log.info(
+            "scheduler started as %s with %d job(s): %s", self.holder, len(self.specs), ", ".join(self.specs) or "none"
+        )
         await self._tick()
         self._lease_task = asyncio.create_task(self._lease_loop(), name="scheduler-lease")
 
@@ -324,14 +374,21 @@ class Scheduler:
         if held and not self._leader:
             self._leader = True
             self.counts[("lease", "acquired")] += 1
-            log.info("scheduler %s is now the leader (lease %r, %.0f s)", self.holder, self.lease.name,
-                     self.lease.ttl.total_seconds())
+            log.info(
+                "scheduler %s is now the leader (lease %r, %.0f s)",
+                self.holder,
+                self.lease.name,
+                self.lease.ttl.total_seconds(),
+            )
             self._spawn(self._catch_up())
         elif not held and self._leader:
             self._leader = False
             self.counts[("lease", "lost")] += 1
-            log.warning("scheduler %s lost the lease to %s", self.holder,
-                        self.lease.other[0] if self.lease.other else "nobody (renewal failed)")
+            log.warning(
+                "scheduler %s lost the lease to %s",
+                self.holder,
+                self.lease.other[0] if self.lease.other else "nobody (renewal failed)",
+            )
 
     def _delay(self) -> float:
         third = self.lease.ttl.total_seconds() / 3
@@ -425,27 +482,40 @@ class Scheduler:
                 return self.last[spec.name]  # the job itself was cancelled by stop()
 
     async def _execute(self, spec: JobSpec) -> JobRun:
-        started, t0 = datetime.now(timezone.utc), time.perf_counter()
+        started, t0 = datetime.now(UTC), time.perf_counter()
         now = self.clock()
         log.debug("job %s starting (now=%s)", spec.name, now.isoformat())
         try:
             result = await spec.func(now)
         except asyncio.CancelledError:
             run = self._record(JobRun(spec.name, started, time.perf_counter() - t0, "cancelled"))
-            log.warning("job %s cancelled after %.3f s (started %s)", spec.name, run.duration,
-                        started.isoformat(timespec="seconds"))
+            log.warning(
+                "job %s cancelled after %.3f s (started %s)",
+                spec.name,
+                run.duration,
+                started.isoformat(timespec="seconds"),
+            )
             raise
         except Exception as exc:
-            run = self._record(JobRun(spec.name, started, time.perf_counter() - t0, "failed",
-                                      error=f"{type(exc).__name__}: {exc}"))
-            log.exception("job %s failed after %.3f s (started %s)", spec.name, run.duration,
-                          started.isoformat(timespec="seconds"))
+            run = self._record(
+                JobRun(spec.name, started, time.perf_counter() - t0, "failed", error=f"{type(exc).__name__}: {exc}")
+            )
+            log.exception(
+                "job %s failed after %.3f s (started %s)",
+                spec.name,
+                run.duration,
+                started.isoformat(timespec="seconds"),
+            )
             return run
         run = self._record(JobRun(spec.name, started, time.perf_counter() - t0, "ok", result=result))
         summary = "" if result is None else f": {str(result)[:200]}"  # a rules run returns thousands of outcomes
         (log.debug if spec.name == "outbox" else log.info)(
-            "job %s ok in %.3f s (started %s)%s", spec.name, run.duration, started.isoformat(timespec="seconds"),
-            summary)
+            "job %s ok in %.3f s (started %s)%s",
+            spec.name,
+            run.duration,
+            started.isoformat(timespec="seconds"),
+            summary,
+        )
         return run
 
     def _record(self, run: JobRun) -> JobRun:
@@ -458,16 +528,31 @@ class Scheduler:
         jobs = {}
         for name in self.specs:
             last = self.last.get(name)
-            jobs[name] = {"ok": self.counts[(name, "ok")], "failed": self.counts[(name, "failed")],
-                          "skipped": self.counts[(name, "skipped")],
-                          "last": None if last is None else {"started": last.started.isoformat(),
-                                                             "duration": round(last.duration, 3),
-                                                             "outcome": last.outcome, "error": last.error}}
+            jobs[name] = {
+                "ok": self.counts[(name, "ok")],
+                "failed": self.counts[(name, "failed")],
+                "skipped": self.counts[(name, "skipped")],
+                "last": None
+                if last is None
+                else {
+                    "started": last.started.isoformat(),
+                    "duration": round(last.duration, 3),
+                    "outcome": last.outcome,
+                    "error": last.error,
+                },
+            }
         return {"holder": self.holder, "leader": self.is_leader, "jobs": jobs}
 
 
-def attach(app, specs: Iterable[JobSpec], *, db: Database | None = None, config=None,
-           clock: Clock | None = None, holder: str | None = None) -> Scheduler | None:
+def attach(
+    app,
+    specs: Iterable[JobSpec],
+    *,
+    db: Database | None = None,
+    config=None,
+    clock: Clock | None = None,
+    holder: str | None = None,
+) -> Scheduler | None:
     """Run `specs` in the aiohttp app: started after the resources registered before this call (the cleanup
     contexts run in order), stopped — running jobs awaited, lease released — before them. Returns the scheduler
     (also stored as `app[SCHEDULER]`), or None when `[scheduler] enabled = false`. Call it while building the
@@ -478,8 +563,14 @@ def attach(app, specs: Iterable[JobSpec], *, db: Database | None = None, config=
     if not config.scheduler.enabled:
         log.info("scheduler disabled in the business config")
         return None
-    scheduler = Scheduler(db if db is not None else app[DB], specs, clock=clock or app[CLOCK],
-                          timezone=config.timezone, lease_seconds=config.scheduler.lease_seconds, holder=holder)
+    scheduler = Scheduler(
+        db if db is not None else app[DB],
+        specs,
+        clock=clock or app[CLOCK],
+        timezone=config.timezone,
+        lease_seconds=config.scheduler.lease_seconds,
+        holder=holder,
+    )
     app[SCHEDULER] = scheduler
 
     async def _scheduler_ctx(_app):

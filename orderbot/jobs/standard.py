@@ -15,6 +15,7 @@
 Every job takes `now` and does its work in its own unit of work; all are idempotent (dedupe keys, task keys),
 so a second leader or a manual re-run never sends or opens anything twice.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -45,9 +46,16 @@ DIGEST_ROLES = frozenset({"sales"})
 LIST_AT_MOST = 5
 
 
-def standard_jobs(config: BusinessConfig, *, db: Database, charts: Callable[..., Awaitable[bytes]] | None = None,
-                  addresses: Addresses | None = None, worker=None, rules: Tick | None = None,
-                  courier: Tick | None = None) -> list[JobSpec]:
+def standard_jobs(
+    config: BusinessConfig,
+    *,
+    db: Database,
+    charts: Callable[..., Awaitable[bytes]] | None = None,
+    addresses: Addresses | None = None,
+    worker=None,
+    rules: Tick | None = None,
+    courier: Tick | None = None,
+) -> list[JobSpec]:
     """The jobs of `config.scheduler`. `charts` renders the daily report's chart (the app's `render_async`
     partial; None sends the report without it); `addresses` reaches a salesperson (the dispatcher's);
     `worker` is the outbox worker to wake; `rules(now)` and `courier(now)` come from their engines."""
@@ -58,12 +66,15 @@ def standard_jobs(config: BusinessConfig, *, db: Database, charts: Callable[...,
         specs.append(JobSpec("rules", every(minutes=sc.rules_every_minutes), rules))
     if courier is not None and sc.courier_batch_at:
         specs.append(JobSpec("courier", daily(*sc.courier_batch_at), courier))
-    specs += [JobSpec("daily_report", daily(sc.daily_report_at), jobs.daily_report),
-              JobSpec("my_customers", daily(sc.my_customers_at), jobs.my_customers),
-              JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale),
-              JobSpec("task_reminders", every(minutes=15), jobs.task_reminders),
-              JobSpec("performance_sheet", daily(sc.performance_sheet_at), jobs.performance_sheet)]
+    specs += [
+        JobSpec("daily_report", daily(sc.daily_report_at), jobs.daily_report),
+        JobSpec("my_customers", daily(sc.my_customers_at), jobs.my_customers),
+        JobSpec("tracking_stale", every(minutes=60), jobs.tracking_stale),
+        JobSpec("task_reminders", every(minutes=15), jobs.task_reminders),
+        JobSpec("performance_sheet", daily(sc.performance_sheet_at), jobs.performance_sheet),
+    ]
     if worker is not None:
+
         async def wake_outbox(now: datetime) -> None:
             worker.wake.set()
 
@@ -99,15 +110,19 @@ class Digest:
             lines.append(f"· 已过承诺交付日未签收 {len(items)} 单：{shown}{' 等' if len(items) > LIST_AT_MOST else ''}")
         if self.stuck:
             items = sorted(self.stuck, key=lambda r: (-(r[3] - r[4]), r[0]))
-            shown = "、".join(f"{no}（{cust}，{stage}已{hours:.0f}小时，正常{normal}小时内）"
-                              for no, cust, stage, hours, normal in items[:LIST_AT_MOST])
+            shown = "、".join(
+                f"{no}（{cust}，{stage}已{hours:.0f}小时，正常{normal}小时内）"
+                for no, cust, stage, hours, normal in items[:LIST_AT_MOST]
+            )
             lines.append(f"· 卡在环节 {len(items)} 单：{shown}{' 等' if len(items) > LIST_AT_MOST else ''}")
         if self.delivered:
             late = sum(1 for _, was_late in self.delivered if was_late)
             nos = "、".join(no for no, _ in sorted(self.delivered)[:LIST_AT_MOST])
             extra = f"（其中 {late} 单晚于承诺日）" if late else ""
-            lines.append(f"· 昨日签收 {len(self.delivered)} 单{extra}：{nos}"
-                         f"{' 等' if len(self.delivered) > LIST_AT_MOST else ''}")
+            lines.append(
+                f"· 昨日签收 {len(self.delivered)} 单{extra}：{nos}"
+                f"{' 等' if len(self.delivered) > LIST_AT_MOST else ''}"
+            )
         return Reply(title=f"我的客户 · {cn_date(today)}", text="\n".join(lines))
 
 
@@ -132,9 +147,15 @@ class StandardJobs:
                 by_owner.setdefault(r.staff_id, []).append(r)
             for staff_id, mine in by_owner.items():
                 channel, destination = await self.addresses.staff(s, staff_id)
-                await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
-                                     payload=reminder_reply(mine).to_dict(),
-                                     dedupe_key=f"task_overdue:{min(r.task_id for r in mine)}:{staff_id}")
+                await outbox.enqueue(
+                    s,
+                    channel=channel,
+                    destination=destination,
+                    kind="reply",
+                    now=now,
+                    payload=reminder_reply(mine).to_dict(),
+                    dedupe_key=f"task_overdue:{min(r.task_id for r in mine)}:{staff_id}",
+                )
         return f"{len(due)} overdue task(s) reminded"
 
     async def performance_sheet(self, now: datetime) -> str:
@@ -153,28 +174,43 @@ class StandardJobs:
         async with self.db.read() as s:
             packers = await monthly_figures(s, first, last, self.zone)
         name = f"直连绩效考核表_{first:%Y-%m}.xlsx"
-        reply = Reply(title=f"{first:%Y年%m月}打包员绩效考核表",
-                      text=f"{first:%Y年%m月}扫码绩效：{len(packers)} 位打包员，"
-                           f"达标 {sum(1 for p in packers if p.meets)} 位。明细见附件 {name}。",
-                      files=(Attachment(name, performance_xlsx(first, packers), MIME),))
+        reply = Reply(
+            title=f"{first:%Y年%m月}打包员绩效考核表",
+            text=f"{first:%Y年%m月}扫码绩效：{len(packers)} 位打包员，"
+            f"达标 {sum(1 for p in packers if p.meets)} 位。明细见附件 {name}。",
+            files=(Attachment(name, performance_xlsx(first, packers), MIME),),
+        )
         async with self.db.write() as s:
             for lead in leads:
                 channel, destination = await self.addresses.staff(s, lead)
-                await outbox.enqueue(s, channel=channel, destination=destination, kind="reply", now=now,
-                                     payload=reply.to_dict(), dedupe_key=f"performance_sheet:{first:%Y-%m}:{lead}")
+                await outbox.enqueue(
+                    s,
+                    channel=channel,
+                    destination=destination,
+                    kind="reply",
+                    now=now,
+                    payload=reply.to_dict(),
+                    dedupe_key=f"performance_sheet:{first:%Y-%m}:{lead}",
+                )
         return f"{first:%Y-%m} sheet queued to {len(leads)} lead(s)"
 
     async def daily_report(self, now: datetime) -> str:
         """Yesterday's (local) daily report, queued once per day to each group receiving "daily_report"."""
         day = self._today(now) - timedelta(days=1)
         key = f"daily_report:{day.isoformat()}"
-        targets = [f"{key}:{k}" for k, g in self.config.groups.items()
-                   if "daily_report" in g.receives and group_address(k, g) is not None]
+        targets = [
+            f"{key}:{k}"
+            for k, g in self.config.groups.items()
+            if "daily_report" in g.receives and group_address(k, g) is not None
+        ]
         if not targets:
             return "no group receives daily_report"
         async with self.db.read() as s:  # render outside the write lock: charts take a while
-            done = set((await s.execute(select(OutboxMessage.dedupe_key)
-                                        .where(OutboxMessage.dedupe_key.in_(targets)))).scalars())
+            done = set(
+                (
+                    await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(targets)))
+                ).scalars()
+            )
             if len(done) == len(targets):
                 return f"{day} already queued"
             from orderbot.bot.intents.intent import Intent
@@ -190,18 +226,31 @@ class StandardJobs:
         today = self._today(now)
         y_from, y_to = day_bounds(today - timedelta(days=1), today - timedelta(days=1), self.config.timezone)
         owner = func.coalesce(Order.sales_owner, Customer.sales_owner)
-        cols = (Order.order_no, Order.status, Order.stage, Order.stage_since, Order.promised_date,
-                Order.promised_override, Order.delivered_at, Customer.name.label("customer"), owner.label("owner"))
+        cols = (
+            Order.order_no,
+            Order.status,
+            Order.stage,
+            Order.stage_since,
+            Order.promised_date,
+            Order.promised_override,
+            Order.delivered_at,
+            Customer.name.label("customer"),
+            owner.label("owner"),
+        )
         async with self.db.read() as s:
-            people = [p for p in (await s.execute(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id)))
-                      .scalars() if DIGEST_ROLES & set(p.roles or ())]
+            people = [
+                p
+                for p in (await s.execute(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id))).scalars()
+                if DIGEST_ROLES & set(p.roles or ())
+            ]
             if not people:
                 return []
             ids = [p.id for p in people]
             base = select(*cols).join(Customer, Customer.id == Order.customer_id).where(owner.in_(ids))
             open_rows = (await s.execute(base.where(Order.status.in_(OPEN)))).all()
-            delivered_rows = (await s.execute(base.where(Order.delivered_at >= y_from,
-                                                         Order.delivered_at < y_to))).all()
+            delivered_rows = (
+                await s.execute(base.where(Order.delivered_at >= y_from, Order.delivered_at < y_to))
+            ).all()
         out = {p.id: Digest(p.id, p.name) for p in people}
         for r in open_rows:
             d = out[r.owner]
@@ -227,9 +276,15 @@ class StandardJobs:
         async with self.db.write() as s:
             for d in digests:
                 channel, destination = await self.addresses.staff(s, d.staff_id)
-                queued += await outbox.enqueue(s, channel=channel, destination=destination, kind="reply",
-                                               payload=d.reply(today).to_dict(), now=now,
-                                               dedupe_key=f"my_customers:{today.isoformat()}:{d.staff_id}")
+                queued += await outbox.enqueue(
+                    s,
+                    channel=channel,
+                    destination=destination,
+                    kind="reply",
+                    payload=d.reply(today).to_dict(),
+                    now=now,
+                    dedupe_key=f"my_customers:{today.isoformat()}:{d.staff_id}",
+                )
         return f"{queued} digest(s) queued"
 
     async def tracking_stale(self, now: datetime) -> int:
@@ -239,19 +294,34 @@ class StandardJobs:
         last = func.coalesce(Order.tracking_at, Order.shipped_at)
         opened = 0
         async with self.db.write() as s:
-            rows = (await s.execute(
-                select(Order.id, Order.order_no, Order.carrier_code, Order.tracking_no, Order.tracking_status,
-                       last.label("last"))
-                .where(Order.status == "shipped", last < now - timedelta(hours=hours))
-                .order_by(Order.id))).all()
+            rows = (
+                await s.execute(
+                    select(
+                        Order.id,
+                        Order.order_no,
+                        Order.carrier_code,
+                        Order.tracking_no,
+                        Order.tracking_status,
+                        last.label("last"),
+                    )
+                    .where(Order.status == "shipped", last < now - timedelta(hours=hours))
+                    .order_by(Order.id)
+                )
+            ).all()
             for r in rows:
                 where = " ".join(x for x in (r.carrier_code, r.tracking_no) if x) or "无运单号"
-                subject = (f"物流轨迹超过{hours:g}小时未更新：{r.order_no}（{where}，"
-                           f"最后状态 {r.tracking_status or '无'}）")
-                opened += await open_task(s, key=f"tracking_stale:{r.order_no}", type="tracking_stale",
-                                          subject=subject, order_id=r.id, now=now,
-                                          data={"last_update": r.last.isoformat(),
-                                                "tracking_status": r.tracking_status})
+                subject = (
+                    f"物流轨迹超过{hours:g}小时未更新：{r.order_no}（{where}，最后状态 {r.tracking_status or '无'}）"
+                )
+                opened += await open_task(
+                    s,
+                    key=f"tracking_stale:{r.order_no}",
+                    type="tracking_stale",
+                    subject=subject,
+                    order_id=r.id,
+                    now=now,
+                    data={"last_update": r.last.isoformat(), "tracking_status": r.tracking_status},
+                )
         return opened
 
     async def media_purge(self, now: datetime) -> int:

@@ -7,6 +7,7 @@ Customers: the WeChat Official Account when configured and we know their openid 
 by itself on 43101), else email. A shipment notice with no way to reach the customer becomes a task for
 customer service ("无法通知客户…") and a dead outbox row saying why; it is never marked sent.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -43,9 +44,19 @@ class Addresses:
         """(channel, destination, kind, payload) for a customer's shipment notice; the channel is
         `outbox.UNREACHABLE` when there is no way to reach the customer."""
         if notice.openid and "wechat_mp" in self.channels:
-            return "wechat_mp", f"openid:{notice.openid}", "customer", {
-                "template": "shipment", "fields": notice.fields, "text": notice.text, "email": notice.email,
-                "subject": "您的订单已发出", "client_msg_id": f"ship-{notice.order_no}"}
+            return (
+                "wechat_mp",
+                f"openid:{notice.openid}",
+                "customer",
+                {
+                    "template": "shipment",
+                    "fields": notice.fields,
+                    "text": notice.text,
+                    "email": notice.email,
+                    "subject": "您的订单已发出",
+                    "client_msg_id": f"ship-{notice.order_no}",
+                },
+            )
         # The seed's message ("已发出|单号:YT…"), with the order number in front when the line does not carry it.
         text = notice.text if notice.order_no in notice.text else f"订单 {notice.order_no} {notice.text}"
         reply = Reply(title="您的订单已发出", text=text).to_dict()
@@ -59,8 +70,15 @@ class Addresses:
         """Queue the shipment notice in the caller's transaction (once per order); with no way to reach the
         customer, open a customer-service task and keep a dead row saying why. True if it can go out."""
         channel, destination, kind, payload = self.customer(notice)
-        await outbox.enqueue(session, channel=channel, destination=destination, kind=kind, payload=payload,
-                             now=now, dedupe_key=f"ship:{notice.order_no}")
+        await outbox.enqueue(
+            session,
+            channel=channel,
+            destination=destination,
+            kind=kind,
+            payload=payload,
+            now=now,
+            dedupe_key=f"ship:{notice.order_no}",
+        )
         if channel != outbox.UNREACHABLE:
             return True
         await customer_unreachable(session, notice, now=now)

@@ -7,6 +7,7 @@ it falls back to the message's `response_url`. Cards are remembered by task id s
 as it was sent. Both live in memory: after a restart an open stream is closed at its next poll and the answer
 goes through `response_url`.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -8,6 +8,7 @@ longer than the worker's back-off cap, so one outage's messages die into one bur
 channels that just failed, and by email when SMTP is set and they have an address. Deaths during the quiet
 period are kept and summed into the next notice, so a burst of 5,000 is one message, not 5,000.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,15 @@ SHOW_REASONS = 5
 
 
 class DeadLetterNotices:
-    def __init__(self, db: Database, clock: Callable[[], datetime], channels: set[str], *,
-                 quiet: timedelta = timedelta(hours=1), settle: timedelta = timedelta(minutes=15)):
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime],
+        channels: set[str],
+        *,
+        quiet: timedelta = timedelta(hours=1),
+        settle: timedelta = timedelta(minutes=15),
+    ):
         self.db, self.clock, self.channels, self.quiet, self.settle = db, clock, channels, quiet, settle
         self.pending: list[tuple[str, str, str]] = []  # (channel, destination, reason)
         self.first_pending_at: datetime | None = None
@@ -55,18 +63,30 @@ class DeadLetterNotices:
         reply = self._summary(burst)
         queued = 0
         async with self.db.write() as session:
-            admins = [s for s in (await session.execute(select(Staff).where(Staff.active.is_(True)))).scalars()
-                      if ADMIN_ROLE in (s.roles or [])]
+            admins = [
+                s
+                for s in (await session.execute(select(Staff).where(Staff.active.is_(True)))).scalars()
+                if ADMIN_ROLE in (s.roles or [])
+            ]
             for person in admins:
                 for channel, destination in self._routes(person, failing):
-                    await outbox.enqueue(session, channel=channel, destination=destination, kind=NOTICE_KIND,
-                                         payload=reply.to_dict(), now=now)
+                    await outbox.enqueue(
+                        session,
+                        channel=channel,
+                        destination=destination,
+                        kind=NOTICE_KIND,
+                        payload=reply.to_dict(),
+                        now=now,
+                    )
                     queued += 1
         self.last_sent = now
         self.sent += queued
         if not queued:
-            log.error("%d outbox messages are dead and no admin can be told (no staff with the admin role and a "
-                      "working channel): see `orderbot outbox --dead`", len(burst))
+            log.error(
+                "%d outbox messages are dead and no admin can be told (no staff with the admin role and a "
+                "working channel): see `orderbot outbox --dead`",
+                len(burst),
+            )
         return queued
 
     def _routes(self, person: Staff, failing: set[str]) -> list[tuple[str, str]]:
@@ -85,8 +105,10 @@ class DeadLetterNotices:
     def _summary(burst: list[tuple[str, str, str]]) -> Reply:
         by_channel = Counter(channel for channel, _, _ in burst)
         reasons = Counter(reason for _, _, reason in burst)
-        lines = [f"有 {len(burst)} 条消息无法送达，已转为死信：" +
-                 "、".join(f"{channel} {n} 条" for channel, n in by_channel.most_common())]
+        lines = [
+            f"有 {len(burst)} 条消息无法送达，已转为死信："
+            + "、".join(f"{channel} {n} 条" for channel, n in by_channel.most_common())
+        ]
         lines += [f"· {reason}（{n} 条）" for reason, n in reasons.most_common(SHOW_REASONS)]
         if len(reasons) > SHOW_REASONS:
             lines.append(f"· 另有 {len(reasons) - SHOW_REASONS} 种原因")

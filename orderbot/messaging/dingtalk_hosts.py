@@ -1,4 +1,5 @@
 """Where a DingTalk reply may be POSTed: the one check both the inbound door and the sender apply."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -19,11 +20,19 @@ def session_webhook_allowed(url: object, api_base: str | None = None) -> bool:
         port = parts.port
     except ValueError:
         return False
-    if parts.scheme == "https" and parts.hostname in DINGTALK_SESSION_HOSTS and port in (None, 443) \
-            and not parts.username and not parts.password:
+    if (
+        parts.scheme == "https"
+        and parts.hostname in DINGTALK_SESSION_HOSTS
+        and port in (None, 443)
+        and not parts.username
+        and not parts.password
+    ):
         return True
     if api_base:
         base = urlsplit(api_base)
-        return (parts.scheme, parts.hostname, port) == (base.scheme, base.hostname, base.port) \
-            and not parts.username and not parts.password
+        return (
+            (parts.scheme, parts.hostname, port) == (base.scheme, base.hostname, base.port)
+            and not parts.username
+            and not parts.password
+        )
     return False

@@ -1,5 +1,6 @@
 """Platform-neutral inbound values. `webhooks/` turns WeCom, DingTalk and sandbox traffic into these;
 handlers never see a raw payload."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

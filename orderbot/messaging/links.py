@@ -1,4 +1,5 @@
 """Signed, expiring links to stored media: `<ORDERBOT_PUBLIC_URL>/charts/<id>.<expiry>.<signature>.png`."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +9,10 @@ from datetime import datetime
 
 class MediaLinks:
     def __init__(self, public_url: str, secret: bytes):
-        self.public_url, self._key = public_url.rstrip("/"), hmac.new(secret, b"orderbot-media-links",
-                                                                       hashlib.sha256).digest()
+        self.public_url, self._key = (
+            public_url.rstrip("/"),
+            hmac.new(secret, b"orderbot-media-links", hashlib.sha256).digest(),
+        )
 
     def _sig(self, media_id: str, expires: int) -> str:
         return hmac.new(self._key, f"{media_id}.{expires}".encode(), hashlib.sha256).hexdigest()[:24]

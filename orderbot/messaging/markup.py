@@ -13,6 +13,7 @@ handler's own `**bold**` with data: the handler wraps each outside value in `out
 two invisible marker characters, and the renderer escapes exactly the bracketed spans. Plain-text renderers
 (`plain`) only drop the markers; the sandbox draws with `textContent`, so `escape_html` is for HTML output.
 """
+
 from __future__ import annotations
 
 import html
@@ -26,8 +27,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Characters that start markup in WeCom's markdown (links, headings, bold, code, quotes, <font>, <@userid>).
 _WECOM = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "#": "＃", "*": "＊", "`": "｀", "@": "＠"})
 # DingTalk's markdown adds images (![x](…)), tables (|), strikethrough (~) and dtmd:// action links.
-_DINGTALK = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "#": "＃", "*": "＊", "`": "｀", "@": "＠",
-                           "|": "｜", "~": "～", "!": "！"})
+_DINGTALK = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "＜",
+        ">": "＞",
+        "#": "＃",
+        "*": "＊",
+        "`": "｀",
+        "@": "＠",
+        "|": "｜",
+        "~": "～",
+        "!": "！",
+    }
+)
 
 
 def outside(value: object) -> str:

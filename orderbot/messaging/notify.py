@@ -1,4 +1,5 @@
 """Where group notifications go: the business config's groups that receive a topic, as outbox addresses."""
+
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,9 @@ def group_address(key: str, group: GroupEntry) -> tuple[str, str] | None:
     return None
 
 
-async def notify_groups(session: AsyncSession, config: BusinessConfig, topic: str, reply: Reply, *, now,
-                        dedupe_key: str | None = None) -> int:
+async def notify_groups(
+    session: AsyncSession, config: BusinessConfig, topic: str, reply: Reply, *, now, dedupe_key: str | None = None
+) -> int:
     """Queue the reply to every group that receives `topic`, in the caller's transaction."""
     sent = 0
     for key, group in config.groups.items():
@@ -42,8 +44,14 @@ async def notify_groups(session: AsyncSession, config: BusinessConfig, topic: st
         address = group_address(key, group)
         if address is None:
             continue
-        await outbox.enqueue(session, channel=address[0], destination=address[1], kind="reply",
-                             payload=reply.to_dict(), now=now,
-                             dedupe_key=f"{dedupe_key}:{key}" if dedupe_key else None)
+        await outbox.enqueue(
+            session,
+            channel=address[0],
+            destination=address[1],
+            kind="reply",
+            payload=reply.to_dict(),
+            now=now,
+            dedupe_key=f"{dedupe_key}:{key}" if dedupe_key else None,
+        )
         sent += 1
     return sent

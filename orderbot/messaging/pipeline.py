@@ -15,6 +15,7 @@ A reply that may go back synchronously (WeCom `scancode_waitmsg` passive reply) 
 the webhook still waits (`PassiveAnswer`) and stored as sent in the same transaction; otherwise it is queued for
 the outbox like any other.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -83,8 +84,11 @@ class PassiveAnswer:
         self.state = "waiting"  # → claimed | gave_up
 
     def claim(self, reply: Reply) -> bool:
-        if self.state == "waiting" and self.fits(reply) and \
-                (self.until is None or asyncio.get_running_loop().time() < self.until):
+        if (
+            self.state == "waiting"
+            and self.fits(reply)
+            and (self.until is None or asyncio.get_running_loop().time() < self.until)
+        ):
             self.state = "claimed"
         return self.state == "claimed"  # a batch retried one by one claims again
 
@@ -99,8 +103,9 @@ class _Batcher:
     """Run queued items in shared transactions: one commit per burst instead of one per item. `flooded` and
     `busy` tell another batcher whether this one's work is pouring in or waiting."""
 
-    def __init__(self, work: Callable[[list], Awaitable[list]],
-                 flood: tuple[int, float] = (FLOOD_ARRIVALS, FLOOD_WINDOW)):
+    def __init__(
+        self, work: Callable[[list], Awaitable[list]], flood: tuple[int, float] = (FLOOD_ARRIVALS, FLOOD_WINDOW)
+    ):
         self._work, self._pending, self._task = work, [], None
         self._arrivals: collections.deque[float] = collections.deque(maxlen=flood[0])
         self._flood_window = flood[1]
@@ -108,8 +113,7 @@ class _Batcher:
     def flooded(self) -> bool:
         """Items are pouring in: the last `flood[0]` arrived within `flood[1]` seconds."""
         arrivals = self._arrivals
-        return len(arrivals) == arrivals.maxlen and \
-            asyncio.get_running_loop().time() - arrivals[0] < self._flood_window
+        return len(arrivals) == arrivals.maxlen and asyncio.get_running_loop().time() - arrivals[0] < self._flood_window
 
     async def submit(self, item, *, urgent: bool = False, since: float | None = None):
         """`since`: when the item's wait began (loop time), if before now."""
@@ -147,7 +151,7 @@ class _Batcher:
                 outcomes = [exc] * len(batch)
             took = time.perf_counter() - started
             if len(outcomes) < len(batch):  # the work stopped early (its time slice ran out): the rest go back
-                self._pending[:0] = batch[len(outcomes):]
+                self._pending[:0] = batch[len(outcomes) :]
             for (_, future, *_), outcome in zip(batch, outcomes):
                 if future.done():
                     continue
@@ -171,8 +175,9 @@ class _Deferring(_Batcher):
     function stops after `SLICE` seconds) with the loop free for acknowledgements in between. Urgent work
     (someone waits on the HTTP response: a passive scan reply) never waits."""
 
-    def __init__(self, work: Callable[[list], Awaitable[list]], acks: _Batcher, *, max_defer: float,
-                 poll: float = 0.005):
+    def __init__(
+        self, work: Callable[[list], Awaitable[list]], acks: _Batcher, *, max_defer: float, poll: float = 0.005
+    ):
         super().__init__(work)
         self.acks, self.max_defer, self.poll = acks, max_defer, poll
         self._waiting: collections.deque[tuple[float, asyncio.Future]] = collections.deque()
@@ -222,22 +227,34 @@ _INBOX, _OUTBOX = InboxRow.__table__, OutboxMessage.__table__
 _CLAIM = update(_INBOX).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.state == "new").values(state="done")
 _QUEUE_REPLY = insert(_OUTBOX).returning(_OUTBOX.c.id)
 PASSIVE_NOTE = "被动回复"
-_REOPEN = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "sent",
-                                 _OUTBOX.c.last_error == PASSIVE_NOTE)
-           .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now")))
+_REOPEN = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "sent", _OUTBOX.c.last_error == PASSIVE_NOTE)
+    .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now"))
+)
 
 
 @functools.lru_cache(maxsize=MAX_BATCH)
 def _inbox_sql(rows: int) -> str:
     values = ",".join(["(?, ?, ?, 'new', ?)"] * rows)
-    return (f"INSERT INTO inbound_events (source, key, received_at, state, payload) VALUES {values} "
-            "ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key")
+    return (
+        f"INSERT INTO inbound_events (source, key, received_at, state, payload) VALUES {values} "
+        "ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key"
+    )
 
 
 class InboundPipeline:
-    def __init__(self, db: Database, handler: Handler, clock: Callable[[], datetime], *,
-                 speech_to_text: SpeechToText | None = None, on_commit: Callable[[], None] | None = None,
-                 max_defer: float = MAX_DEFER, flood: tuple[int, float] = (FLOOD_ARRIVALS, FLOOD_WINDOW)):
+    def __init__(
+        self,
+        db: Database,
+        handler: Handler,
+        clock: Callable[[], datetime],
+        *,
+        speech_to_text: SpeechToText | None = None,
+        on_commit: Callable[[], None] | None = None,
+        max_defer: float = MAX_DEFER,
+        flood: tuple[int, float] = (FLOOD_ARRIVALS, FLOOD_WINDOW),
+    ):
         """`on_commit` runs after each processed batch commits (the app wakes the outbox worker with it).
         Processing waits while callbacks flood in (`flood`: that many within that many seconds), an event at
         most `max_defer` s."""
@@ -276,10 +293,15 @@ class InboundPipeline:
         else:
             async with self.db.write() as session:
                 conn = await session.connection()
-                stmt = self._inbox_insert if self._inbox_insert is not None else \
-                    self._build_inbox_insert(conn.dialect.name)
-                values = [{"source": source, "key": key, "received_at": now, "state": "new", "payload": payload}
-                          for source, key, payload in rows]
+                stmt = (
+                    self._inbox_insert
+                    if self._inbox_insert is not None
+                    else self._build_inbox_insert(conn.dialect.name)
+                )
+                values = [
+                    {"source": source, "key": key, "received_at": now, "state": "new", "payload": payload}
+                    for source, key, payload in rows
+                ]
                 # executemany with RETURNING, compiled once (run_sync: SQLAlchemy's async facade refuses an
                 # executemany that happens not to suspend)
                 returned = await conn.run_sync(lambda sync: sync.execute(stmt, values).all())
@@ -295,8 +317,11 @@ class InboundPipeline:
 
         table = InboxRow.__table__
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self._inbox_insert = dialect_insert(table).on_conflict_do_nothing(index_elements=["source", "key"]) \
+        self._inbox_insert = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["source", "key"])
             .returning(table.c.id, table.c.source, table.c.key)
+        )
         return self._inbox_insert
 
     # --- step 2: processing --------------------------------------------------------------------------------
@@ -326,15 +351,20 @@ class InboundPipeline:
             await slots.acquire()  # released once that event is queued for processing
             inbox_id, event, since = self._backlog.popleft()
             queued = asyncio.get_running_loop().create_future()
-            task = asyncio.ensure_future(self._run_scheduled(inbox_id, event, since, self._last_queued, queued,
-                                                             slots))
+            task = asyncio.ensure_future(self._run_scheduled(inbox_id, event, since, self._last_queued, queued, slots))
             self._scheduled.add(task)
             task.add_done_callback(self._scheduled.discard)
             self._last_queued = queued  # the next event, even from a later backlog task, queues after this one
 
-    async def _run_scheduled(self, inbox_id: int, event: InboundEvent, since: float,
-                             previous: asyncio.Future | None, queued: asyncio.Future,
-                             slots: asyncio.Semaphore) -> None:
+    async def _run_scheduled(
+        self,
+        inbox_id: int,
+        event: InboundEvent,
+        since: float,
+        previous: asyncio.Future | None,
+        queued: asyncio.Future,
+        slots: asyncio.Semaphore,
+    ) -> None:
         outcome = None
         try:
             try:
@@ -372,11 +402,13 @@ class InboundPipeline:
         for task in (self._backlog_task, *self._scheduled):
             if task is not None and not task.done():
                 task.cancel()
-        await asyncio.gather(*(t for t in (self._backlog_task, *self._scheduled) if t is not None),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(t for t in (self._backlog_task, *self._scheduled) if t is not None), return_exceptions=True
+        )
 
-    async def run(self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None,
-                  answer: PassiveAnswer | None = None) -> Processed | None:
+    async def run(
+        self, inbox_id: int, event: InboundEvent, *, urgent: bool | None = None, answer: PassiveAnswer | None = None
+    ) -> Processed | None:
         """Process an accepted event; None if it had been processed already (a resumed duplicate). `urgent`
         (default: a scan whose reply goes back in the HTTP response) when someone waits for the answer now;
         other events give way to acknowledgements (see `_Deferring`), and prepare a few at a time so a
@@ -432,8 +464,14 @@ class InboundPipeline:
             self.on_commit()
         return results
 
-    async def _one(self, session: AsyncSession, inbox_id: int, event: InboundEvent, prepared: object = None,
-                   answer: PassiveAnswer | None = None) -> Processed | None:
+    async def _one(
+        self,
+        session: AsyncSession,
+        inbox_id: int,
+        event: InboundEvent,
+        prepared: object = None,
+        answer: PassiveAnswer | None = None,
+    ) -> Processed | None:
         now = self.clock()
         claimed = await run_core(session, _CLAIM, {"inbox_id": inbox_id})
         if claimed.rowcount != 1:
@@ -452,29 +490,47 @@ class InboundPipeline:
         return Processed(reply, outbox_id, passive)
 
     @staticmethod
-    async def _queue_reply(session: AsyncSession, event: InboundEvent, reply: Reply, now: datetime, *,
-                           sent: bool = False, suffix: str = "") -> int:
+    async def _queue_reply(
+        session: AsyncSession, event: InboundEvent, reply: Reply, now: datetime, *, sent: bool = False, suffix: str = ""
+    ) -> int:
         """The reply's outbox row; `sent` when it goes back in the HTTP response instead (kept as the record)."""
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
-        return (await run_core(session, _QUEUE_REPLY, {
-            "channel": event.origin.reply_channel, "destination": event.origin.reply_to, "kind": "reply",
-            "payload": payload, "state": "sent" if sent else "pending", "attempts": 0, "next_attempt_at": now,
-            "created_at": now, "sent_at": now if sent else None, "last_error": PASSIVE_NOTE if sent else None,
-            "dedupe_key": fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}")})).scalar_one()
+        return (
+            await run_core(
+                session,
+                _QUEUE_REPLY,
+                {
+                    "channel": event.origin.reply_channel,
+                    "destination": event.origin.reply_to,
+                    "kind": "reply",
+                    "payload": payload,
+                    "state": "sent" if sent else "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "sent_at": now if sent else None,
+                    "last_error": PASSIVE_NOTE if sent else None,
+                    "dedupe_key": fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"),
+                },
+            )
+        ).scalar_one()
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
         """Record the failure on the inbox row (so it is not retried for ever) and tell the person."""
         log.error("processing inbound event #%s failed", inbox_id, exc_info=exc)
         try:
             async with self.db.write() as session:
-                marked = await session.execute(update(InboxRow).where(InboxRow.id == inbox_id,
-                                                                      InboxRow.state == "new")
-                                               .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000]))
+                marked = await session.execute(
+                    update(InboxRow)
+                    .where(InboxRow.id == inbox_id, InboxRow.state == "new")
+                    .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+                )
                 if marked.rowcount == 1:
-                    await self._queue_reply(session, event, Reply(text=FAILED_REPLY.format(id=inbox_id)),
-                                            self.clock(), suffix=":failed")
+                    await self._queue_reply(
+                        session, event, Reply(text=FAILED_REPLY.format(id=inbox_id)), self.clock(), suffix=":failed"
+                    )
         except Exception:  # the database itself is failing; the row stays 'new' and `resume` retries it
             log.exception("could not record the failure of inbound event #%s", inbox_id)
 
@@ -482,9 +538,14 @@ class InboundPipeline:
         """Process inbox rows left 'new' (by a crash, or a platform acknowledged before processing)."""
         cutoff = self.clock() - older_than
         async with self.db.read() as session:
-            rows = (await session.execute(select(InboxRow.id, InboxRow.payload).where(
-                InboxRow.state == "new", InboxRow.payload.is_not(None), InboxRow.received_at <= cutoff)
-                .order_by(InboxRow.id).limit(1000))).all()
+            rows = (
+                await session.execute(
+                    select(InboxRow.id, InboxRow.payload)
+                    .where(InboxRow.state == "new", InboxRow.payload.is_not(None), InboxRow.received_at <= cutoff)
+                    .order_by(InboxRow.id)
+                    .limit(1000)
+                )
+            ).all()
         done = 0
         for inbox_id, payload in rows:
             try:

@@ -1,5 +1,6 @@
 """Plain-text and markdown rendering of replies (outside values escaped per dialect), and UTF-8-aware splitting
 under a platform's byte limit."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def split_utf8(text: str, limit: int, *, numbered: bool = True) -> list[str]:
     """
     if len(text.encode("utf-8")) <= limit:
         return [text]
-    reserve = len("(99/99)\n".encode()) if numbered else 0
+    reserve = len(b"(99/99)\n") if numbered else 0
     budget = limit - reserve
     parts: list[str] = []
     current: list[str] = []

@@ -19,6 +19,7 @@ could run out. Delivery is at-least-once at the platform boundary (a crash betwe
 commit could repeat one send); WeCom app messages and WeChat template messages carry the platform's own dedupe
 keys.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,6 +43,8 @@ CONTENT_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 SEND_TIMEOUT = 30.0  # seconds of wall time one send (all its HTTP calls) may take
 LEASE_BUDGET = outbox.LEASE.total_seconds() - SEND_TIMEOUT - 5  # a drain starts no send after this (wall s)
 PROBE_EVERY = 15.0  # seconds between probes of a failing channel (one message tried ahead of its back-off)
+
+
 @dataclass
 class PlatformAlerts:
     """Configuration problems a person must fix (e.g. untrusted IP): logged, shown in /healthz, and handed to
@@ -78,8 +81,19 @@ def fold(messages: list[Claimed]) -> list[tuple[Claimed, list[int]]]:
             merged = dict(head.payload)
             merged["text"] = merged.get("text", "") + "\n" + msg.payload.get("text", "")
             merged["digest_count"] = merged.get("digest_count", 1) + 1
-            out[-1] = (Claimed(head.id, head.channel, head.destination, head.kind, merged, head.attempts,
-                               head.created_at, head.first_attempt_at), folded + [msg.id])
+            out[-1] = (
+                Claimed(
+                    head.id,
+                    head.channel,
+                    head.destination,
+                    head.kind,
+                    merged,
+                    head.attempts,
+                    head.created_at,
+                    head.first_attempt_at,
+                ),
+                folded + [msg.id],
+            )
         else:
             out.append((msg, []))
     for i, (msg, folded) in enumerate(out):
@@ -88,8 +102,19 @@ def fold(messages: list[Claimed]) -> list[tuple[Claimed, list[int]]]:
             count = payload.pop("digest_count")
             title = payload.get("title") or "通知"
             payload["title"] = f"{title}（汇总 {count} 条）"
-            out[i] = (Claimed(msg.id, msg.channel, msg.destination, msg.kind, payload, msg.attempts,
-                              msg.created_at, msg.first_attempt_at), folded)
+            out[i] = (
+                Claimed(
+                    msg.id,
+                    msg.channel,
+                    msg.destination,
+                    msg.kind,
+                    payload,
+                    msg.attempts,
+                    msg.created_at,
+                    msg.first_attempt_at,
+                ),
+                folded,
+            )
     return out
 
 
@@ -101,10 +126,21 @@ class OutboxWorker:
     wait between tries (s); `send_timeout`: wall seconds one send may take; `concurrency`: sends at once per
     channel; `dead_letters`: told of every message that went dead (one notice to the admins per burst)."""
 
-    def __init__(self, db: Database, senders: dict[str, Sender], clock: Callable[[], datetime], *,
-                 retry_window: timedelta = timedelta(hours=24), backoff_cap: float = 600.0,
-                 send_timeout: float = SEND_TIMEOUT, batch: int = 200, concurrency: int = 16,
-                 seed: int | None = None, alerts: PlatformAlerts | None = None, dead_letters=None):
+    def __init__(
+        self,
+        db: Database,
+        senders: dict[str, Sender],
+        clock: Callable[[], datetime],
+        *,
+        retry_window: timedelta = timedelta(hours=24),
+        backoff_cap: float = 600.0,
+        send_timeout: float = SEND_TIMEOUT,
+        batch: int = 200,
+        concurrency: int = 16,
+        seed: int | None = None,
+        alerts: PlatformAlerts | None = None,
+        dead_letters=None,
+    ):
         self.db, self.senders, self.clock = db, senders, clock
         self.retry_window, self.backoff_cap, self.send_timeout = retry_window, backoff_cap, send_timeout
         self.batch, self.concurrency = batch, concurrency
@@ -138,8 +174,9 @@ class OutboxWorker:
         """Claim what is due and start a drain per destination in its channel's lane; do not wait for them.
         A failing channel is probed every `PROBE_EVERY` seconds: one message is tried ahead of its back-off."""
         now = self.clock()
-        probes = [c for c in self._failing
-                  if c not in self._probed or (now - self._probed[c]).total_seconds() >= PROBE_EVERY]
+        probes = [
+            c for c in self._failing if c not in self._probed or (now - self._probed[c]).total_seconds() >= PROBE_EVERY
+        ]
         async with self.db.write() as session:
             for channel in probes:
                 self._probed[channel] = now
@@ -242,7 +279,7 @@ class OutboxWorker:
                 if msg.first_attempt_at is not None or msg.channel in self._failing:
                     await self._healed(msg.channel)
                 continue
-            if await self._failed(msg, folded, failure, key, limit, progress, items[index + 1:]):
+            if await self._failed(msg, folded, failure, key, limit, progress, items[index + 1 :]):
                 break
         return delivered
 
@@ -271,8 +308,16 @@ class OutboxWorker:
     def _window_over(self, first: datetime | None, now: datetime) -> bool:
         return first is not None and now - first >= self.retry_window
 
-    async def _failed(self, msg: Claimed, folded: list[int], exc: SendError, key, limit, progress,
-                      rest: list[tuple[Claimed, list[int]]]) -> bool:
+    async def _failed(
+        self,
+        msg: Claimed,
+        folded: list[int],
+        exc: SendError,
+        key,
+        limit,
+        progress,
+        rest: list[tuple[Claimed, list[int]]],
+    ) -> bool:
         """Record a failed send; True when the rest of this destination must wait too (it goes back with it)."""
         now = self.clock()
         error = f"{exc.code}: {exc}" if exc.code is not None else str(exc)
@@ -301,8 +346,9 @@ class OutboxWorker:
                 delay = backoff(msg.attempts, self._rng, cap=self.backoff_cap)
             at = now + timedelta(seconds=delay)
             for fid in folded:  # folded messages go back as themselves (the digest is rebuilt), in their turn
-                await outbox.mark_retry(session, fid, now if exc.permanent else at, "汇总消息发送失败，单独重试",
-                                        count_attempt=False)
+                await outbox.mark_retry(
+                    session, fid, now if exc.permanent else at, "汇总消息发送失败，单独重试", count_attempt=False
+                )
             if not dead:
                 await outbox.mark_retry(session, msg.id, at, error, failed_at=None if rate else now)
             if exc.permanent:
@@ -393,6 +439,7 @@ class OutboxWorker:
             if not cancelled:
                 await self._record_delivered()
                 await self.flush_dead_letters()
+
 
 def _hours(window: timedelta) -> str:
     hours = window.total_seconds() / 3600

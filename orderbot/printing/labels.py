@@ -15,6 +15,7 @@ hatched border and is stuck on the outer box as the config's `mark` says).
 Output is black on white, 1 bit per pixel (what thermal printers print), and deterministic: the same label gives
 the same bytes (no timestamps, text laid out without libraqm so a machine with or without it draws the same).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,21 @@ from orderbot.core.orders.customs import DOCS_TASK_TYPE, needs_documents
 from orderbot.core.warehouse.labels import label_text
 
 __all__ = [
-    "CARGO_AIRCRAFT_ONLY", "LITHIUM_UN", "LABEL_MM", "LabelData", "LabelError", "label_filename", "label_size_px",
-    "label_texts", "order_labels", "qr_box_px", "qr_matrix", "render_image", "render_pdf", "render_png", "write_labels",
+    "CARGO_AIRCRAFT_ONLY",
+    "LITHIUM_UN",
+    "LABEL_MM",
+    "LabelData",
+    "LabelError",
+    "label_filename",
+    "label_size_px",
+    "label_texts",
+    "order_labels",
+    "qr_box_px",
+    "qr_matrix",
+    "render_image",
+    "render_pdf",
+    "render_png",
+    "write_labels",
 ]
 
 #: Label size in millimetres (width, height), portrait: the common 100 × 150 thermal label.
@@ -115,25 +129,41 @@ async def order_labels(session: AsyncSession, ref: str, *, secret: str) -> list[
         raise LabelError("没有设置标签密钥 ORDERBOT_LABEL_SECRET，无法生成可校验的标签")
     order_id = await find_order_id(session, ref)
     order = (await session.execute(select(Order).where(Order.id == order_id))).scalar_one()
-    rows = (await session.execute(
-        select(Package, Product).join(Product, Product.sku == Package.sku)
-        .where(Package.order_id == order_id).order_by(Package.package_no))).all()
+    rows = (
+        await session.execute(
+            select(Package, Product)
+            .join(Product, Product.sku == Package.sku)
+            .where(Package.order_id == order_id)
+            .order_by(Package.package_no)
+        )
+    ).all()
     if not rows:
-        raise LabelError(f"订单 {order.order_no} 还没有包裹（尚未进入履约），暂时不能打印标签",
-                         order_no=order.order_no)
-    docs_pending = (await session.execute(
-        select(Task.id).where(Task.order_id == order_id, Task.type == DOCS_TASK_TYPE, Task.state == "open")
-        .limit(1))).scalar() is not None
+        raise LabelError(f"订单 {order.order_no} 还没有包裹（尚未进入履约），暂时不能打印标签", order_no=order.order_no)
+    docs_pending = (
+        await session.execute(
+            select(Task.id).where(Task.order_id == order_id, Task.type == DOCS_TASK_TYPE, Task.state == "open").limit(1)
+        )
+    ).scalar() is not None
     count = len(rows)
     return [
         LabelData(
-            order_no=order.order_no, package_no=pkg.package_no, package_count=count, sku=pkg.sku,
-            product_name=product.name, batch_no=pkg.batch_no, qty=pkg.qty,
+            order_no=order.order_no,
+            package_no=pkg.package_no,
+            package_count=count,
+            sku=pkg.sku,
+            product_name=product.name,
+            batch_no=pkg.batch_no,
+            qty=pkg.qty,
             text=label_text(secret, order.order_no, pkg.sku, pkg.batch_no, pkg.package_no),
-            tracking_no=pkg.tracking_no or order.tracking_no, dest_country=order.dest_country,
-            hazmat_class=product.hazmat_class, packing_instruction=product.packing_instruction,
-            fragile=bool(product.fragile), customs_grade=order.customs_grade or "A",
-            customs_docs_pending=docs_pending, customs_hold=bool(order.customs_hold))
+            tracking_no=pkg.tracking_no or order.tracking_no,
+            dest_country=order.dest_country,
+            hazmat_class=product.hazmat_class,
+            packing_instruction=product.packing_instruction,
+            fragile=bool(product.fragile),
+            customs_grade=order.customs_grade or "A",
+            customs_docs_pending=docs_pending,
+            customs_hold=bool(order.customs_hold),
+        )
         for pkg, product in rows
     ]
 
@@ -191,18 +221,47 @@ class _Canvas:
                 hi = mid - 1
         return text[:lo].rstrip() + "…"
 
-    def text(self, x_mm: float, y_mm: float, text: str, height_mm: float, *, fill: int = 0, bold: bool = False,
-             anchor: str = "la") -> None:
+    def text(
+        self,
+        x_mm: float,
+        y_mm: float,
+        text: str,
+        height_mm: float,
+        *,
+        fill: int = 0,
+        bold: bool = False,
+        anchor: str = "la",
+    ) -> None:
         """Draw `text` with its `anchor` (Pillow's: "la" left/ascender, "mm" middle, "ra" right…) at (x, y)."""
         self.drawn.append(text)
         stroke = self.px(height_mm) // 22 if bold and height_mm >= 4.5 else 0  # small text would clog
-        self.draw.text((self.px(x_mm), self.px(y_mm)), text, font=self.font(height_mm), fill=fill, anchor=anchor,
-                       stroke_width=stroke, stroke_fill=fill)
+        self.draw.text(
+            (self.px(x_mm), self.px(y_mm)),
+            text,
+            font=self.font(height_mm),
+            fill=fill,
+            anchor=anchor,
+            stroke_width=stroke,
+            stroke_fill=fill,
+        )
 
-    def rect(self, x0: float, y0: float, x1: float, y1: float, *, fill: int | None = None,
-             outline: int | None = None, width_mm: float = 0.5) -> None:
-        self.draw.rectangle((self.px(x0), self.px(y0), self.px(x1) - 1, self.px(y1) - 1), fill=fill,
-                            outline=outline, width=self.px(width_mm) if outline is not None else 0)
+    def rect(
+        self,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        *,
+        fill: int | None = None,
+        outline: int | None = None,
+        width_mm: float = 0.5,
+    ) -> None:
+        self.draw.rectangle(
+            (self.px(x0), self.px(y0), self.px(x1) - 1, self.px(y1) - 1),
+            fill=fill,
+            outline=outline,
+            width=self.px(width_mm) if outline is not None else 0,
+        )
 
     def hline(self, x0: float, x1: float, y: float, width_mm: float = 0.4) -> None:
         w = max(1, self.px(width_mm))
@@ -241,8 +300,7 @@ def _draw_qr(c: _Canvas, text: str) -> float:
     matrix = qr_matrix(text)
     left, top, scale, n = _qr_geometry(len(matrix), c.dpi)
     quiet = QR_QUIET_MODULES * scale
-    c.draw.rectangle((left - quiet, top - quiet, left + n * scale + quiet - 1, top + n * scale + quiet - 1),
-                     fill=255)
+    c.draw.rectangle((left - quiet, top - quiet, left + n * scale + quiet - 1, top + n * scale + quiet - 1), fill=255)
     for r, row in enumerate(matrix):
         for col, dark in enumerate(row):
             if dark:
@@ -252,6 +310,7 @@ def _draw_qr(c: _Canvas, text: str) -> float:
 
 
 # --- layout ------------------------------------------------------------------------------------------------
+
 
 def _entry(hazmat: Mapping[str, Any] | None, un: str | None) -> tuple[str | None, str | None]:
     """(packing_instruction, mark) of the config's hazmat entry for `un`; entries may be models or dicts."""
@@ -272,8 +331,14 @@ def _badges(label: LabelData) -> list[tuple[str, bool]]:
     if label.fragile:
         out.append(("易碎 FRAGILE", False))
     if needs_documents(label.customs_grade):
-        out.append((f"报关资料待补 {label.customs_grade}类" if label.customs_docs_pending
-                    else f"报关 {label.customs_grade}类 资料已齐", False))
+        out.append(
+            (
+                f"报关资料待补 {label.customs_grade}类"
+                if label.customs_docs_pending
+                else f"报关 {label.customs_grade}类 资料已齐",
+                False,
+            )
+        )
     return out
 
 
@@ -294,8 +359,8 @@ def _battery_icon(c: _Canvas, x: float, y: float, w: float, h: float) -> None:
 
 def _hatched_box(c: _Canvas, x0: float, y0: float, x1: float, y1: float, band: float) -> None:
     """A white rectangle whose border is a band of diagonal stripes (the lithium mark's hatched border, in black)."""
-    l, t, r, b = c.px(x0), c.px(y0), c.px(x1), c.px(y1)
-    w, h, bw = r - l, b - t, c.px(band)
+    left, t, r, b = c.px(x0), c.px(y0), c.px(x1), c.px(y1)
+    w, h, bw = r - left, b - t, c.px(band)
     box = Image.new("L", (w, h), 255)  # its own layer, so the stripes stay inside the box
     d = ImageDraw.Draw(box)
     step = max(4, round(bw * 1.4))
@@ -304,7 +369,7 @@ def _hatched_box(c: _Canvas, x0: float, y0: float, x1: float, y1: float, band: f
     edge = max(2, c.px(0.5))
     d.rectangle((bw, bw, w - bw - 1, h - bw - 1), fill=255, outline=0, width=max(1, edge // 2))
     d.rectangle((0, 0, w - 1, h - 1), outline=0, width=edge)
-    c.image.paste(box, (l, t))
+    c.image.paste(box, (left, t))
 
 
 def render_image(label: LabelData, hazmat: Mapping[str, Any] | None = None, *, dpi: int = 203) -> Image.Image:
@@ -336,8 +401,7 @@ def _draw(label: LabelData, hazmat: Mapping[str, Any] | None, dpi: int) -> _Canv
     c.rect(right - box_w, _M, right, _M + 15.0, fill=0)
     c.text(right - box_w / 2, _M + 0.6, "包裹 PACKAGE", 3.0, fill=255, anchor="ma")
     kn = f"{label.package_no}/{label.package_count}"
-    c.text(right - box_w / 2, _M + 14.0, kn, c.fit_size(kn, 9.0, box_w - 3, 5.0), fill=255, bold=True,
-           anchor="ms")
+    c.text(right - box_w / 2, _M + 14.0, kn, c.fit_size(kn, 9.0, box_w - 3, 5.0), fill=255, bold=True, anchor="ms")
     c.hline(_M, right, 19.2, 0.5)
 
     # the QR code, as large as the label allows, with the raw text under it for typing in by hand
@@ -397,8 +461,9 @@ def _draw(label: LabelData, hazmat: Mapping[str, Any] | None, dpi: int) -> _Canv
     return c
 
 
-def _hazard_box(c: _Canvas, label: LabelData, un: str, pi: str | None, x0: float, y0: float, x1: float,
-                y1: float) -> None:
+def _hazard_box(
+    c: _Canvas, label: LabelData, un: str, pi: str | None, x0: float, y0: float, x1: float, y1: float
+) -> None:
     w, h = x1 - x0, y1 - y0
     if label.lithium:
         band = 2.6
@@ -409,21 +474,30 @@ def _hazard_box(c: _Canvas, label: LabelData, un: str, pi: str | None, x0: float
         _battery_icon(c, ix0, iy0 + 0.4, icon_w, icon_h)
         kind = "锂离子电池" if un in ("UN3480", "UN3481") else "锂金属电池"
         c.text(ix0 + icon_w + 1.5, iy0 + 0.2, kind, c.fit_size(kind, 3.6, ix1 - ix0 - icon_w - 1.5, 2.4))
-        c.text(ix0 + icon_w + 1.5, iy0 + 4.3, "LITHIUM BATTERY", c.fit_size("LITHIUM BATTERY", 2.6,
-                                                                            ix1 - ix0 - icon_w - 1.5, 2.0))
+        c.text(
+            ix0 + icon_w + 1.5,
+            iy0 + 4.3,
+            "LITHIUM BATTERY",
+            c.fit_size("LITHIUM BATTERY", 2.6, ix1 - ix0 - icon_w - 1.5, 2.0),
+        )
         line = f"{un} · {pi}" if pi else un
         size = c.fit_size(line, 7.5, ix1 - ix0 - 1.0, 3.5)
         c.text((ix0 + ix1) / 2, iy1, line, size, bold=True, anchor="md")
     else:
         c.rect(x0, y0, x1, y1, outline=0, width_mm=1.6)
-        c.text(x0 + w / 2, y0 + 2.6, "危险品 DANGEROUS GOODS", c.fit_size("危险品 DANGEROUS GOODS", 3.8, w - 5, 2.4),
-               bold=True, anchor="ma")
+        c.text(
+            x0 + w / 2,
+            y0 + 2.6,
+            "危险品 DANGEROUS GOODS",
+            c.fit_size("危险品 DANGEROUS GOODS", 3.8, w - 5, 2.4),
+            bold=True,
+            anchor="ma",
+        )
         line = f"{un} · {pi}" if pi else un
         c.text(x0 + w / 2, y0 + h - 2.6, line, c.fit_size(line, 7.5, w - 5, 4.0), bold=True, anchor="md")
 
 
-def _draw_badges(c: _Canvas, badges: Sequence[tuple[str, bool]], x0: float, y0: float, x1: float,
-                 y1: float) -> None:
+def _draw_badges(c: _Canvas, badges: Sequence[tuple[str, bool]], x0: float, y0: float, x1: float, y1: float) -> None:
     gap = 1.4
     n = len(badges)
     cols = 1 if x1 - x0 < 60 or n == 1 else 2
@@ -438,8 +512,15 @@ def _draw_badges(c: _Canvas, badges: Sequence[tuple[str, bool]], x0: float, y0: 
         else:
             c.rect(bx, by, bx + w, by + h, outline=0, width_mm=0.9)
         size = c.fit_size(text, min(5.2, h * 0.55), w - 3.0, 2.4)
-        c.text(bx + w / 2, by + h / 2, c.truncate(text, size, w - 3.0), size, fill=255 if inverted else 0,
-               bold=True, anchor="mm")
+        c.text(
+            bx + w / 2,
+            by + h / 2,
+            c.truncate(text, size, w - 3.0),
+            size,
+            fill=255 if inverted else 0,
+            bold=True,
+            anchor="mm",
+        )
 
 
 # --- files -------------------------------------------------------------------------------------------------
@@ -460,9 +541,18 @@ def render_pdf(labels: Iterable[LabelData], hazmat: Mapping[str, Any] | None = N
     # the resolution that makes the page exactly 100 × 150 mm (whole dots would leave it 0.02 % off)
     resolution = (w_px * 25.4 / LABEL_MM[0], h_px * 25.4 / LABEL_MM[1])
     buf = io.BytesIO()
-    images[0].save(buf, format="PDF", save_all=True, append_images=images[1:], dpi=resolution,
-                   title=f"OrderBot labels {labels[0].order_no}", creator="OrderBot", producer="OrderBot",
-                   creationDate=None, modDate=None)
+    images[0].save(
+        buf,
+        format="PDF",
+        save_all=True,
+        append_images=images[1:],
+        dpi=resolution,
+        title=f"OrderBot labels {labels[0].order_no}",
+        creator="OrderBot",
+        producer="OrderBot",
+        creationDate=None,
+        modDate=None,
+    )
     return buf.getvalue()
 
 
@@ -471,9 +561,17 @@ def label_filename(label: LabelData, ext: str = "png") -> str:
     return f"{label.order_no}-{label.package_no}of{label.package_count}.{ext}"
 
 
-async def write_labels(session: AsyncSession, ref: str, *, secret: str, config, out: Path | None = None,
-                       fmt: Literal["png", "pdf"] | None = None, dpi: int = 203,
-                       font_cache_dir: str | os.PathLike | None = None) -> list[Path]:
+async def write_labels(
+    session: AsyncSession,
+    ref: str,
+    *,
+    secret: str,
+    config,
+    out: Path | None = None,
+    fmt: Literal["png", "pdf"] | None = None,
+    dpi: int = 203,
+    font_cache_dir: str | os.PathLike | None = None,
+) -> list[Path]:
     """Write the labels of order `ref`; returns the paths written.
 
     * `fmt` "png" (default, or inferred from an `out` ending in .pdf): one file per package,

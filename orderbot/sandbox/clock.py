@@ -8,6 +8,7 @@ demo database, so a restarted demo carries on at the time it had reached.
 `due_jobs` says which scheduler jobs a jump has skipped over: the daily jobs whose local firing time lies in the
 jumped interval, and the interval jobs whose period fits in it (`rules` always runs: a jump is a change).
 """
+
 from __future__ import annotations
 
 import json

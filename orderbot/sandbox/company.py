@@ -13,12 +13,13 @@ Every draw comes from a `random.Random` seeded with the hour being worked, so th
 business. What each hour does is a handful of queries and a few dozen writes: a week (the longest jump) takes
 a few seconds on the default 20,000-order demo.
 """
+
 from __future__ import annotations
 
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -34,7 +35,14 @@ from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import scan_package
 from orderbot.db.engine import Database
 from orderbot.tools.seed import (
-    CANCEL_REASONS, CHANNELS, DESTS, HOUR_WEIGHTS, ORIGINS, PRODUCTS, RETURN_REASONS, WEEKDAY_FACTOR,
+    CANCEL_REASONS,
+    CHANNELS,
+    DESTS,
+    HOUR_WEIGHTS,
+    ORIGINS,
+    PRODUCTS,
+    RETURN_REASONS,
+    WEEKDAY_FACTOR,
 )
 
 log = logging.getLogger("orderbot.demo")
@@ -43,14 +51,20 @@ WORK_HOURS = (8, 20)  # the warehouse scans from 08:00 to 20:00 local time
 PICK_DELAY = timedelta(hours=3)  # a paid order waits this long before it is packed (the page's packing station)
 MAX_SCANS_PER_HOUR = 120
 # A shipment's journey in hours after its waybill: (17TRACK status, sub status, hours, where)
-JOURNEY = (("InTransit", "InTransit_CustomsProcessing", 100, "{city}"),
-           ("InTransit", "InTransit_CustomsReleased", 124, "{city}"),  # clearance takes a day, not 48 h
-           ("OutForDelivery", "OutForDelivery_Other", 150, "{city}"),
-           ("Delivered", "Delivered_Other", 170, "{city}"))
+JOURNEY = (
+    ("InTransit", "InTransit_CustomsProcessing", 100, "{city}"),
+    ("InTransit", "InTransit_CustomsReleased", 124, "{city}"),  # clearance takes a day, not 48 h
+    ("OutForDelivery", "OutForDelivery_Other", 150, "{city}"),
+    ("Delivered", "Delivered_Other", 170, "{city}"),
+)
 # Carrier exceptions on some lanes (what a real network shows): (dest, share of parcels, sub status, message)
-TROUBLE = (("US", 0.04, "Exception_Delayed", "港口拥堵，船期顺延"), ("DE", 0.05, "Exception_Delayed", "恶劣天气，干线停运"),
-           ("GB", 0.03, "Exception_Delayed", "承运商运力不足，顺延一班"), ("JP", 0.03, "Exception_Delayed", "收件地址不详，待核实"),
-           ("FR", 0.02, "Exception_Damage", "包裹外箱破损，待核查"))
+TROUBLE = (
+    ("US", 0.04, "Exception_Delayed", "港口拥堵，船期顺延"),
+    ("DE", 0.05, "Exception_Delayed", "恶劣天气，干线停运"),
+    ("GB", 0.03, "Exception_Delayed", "承运商运力不足，顺延一班"),
+    ("JP", 0.03, "Exception_Delayed", "收件地址不详，待核实"),
+    ("FR", 0.02, "Exception_Damage", "包裹外箱破损，待核查"),
+)
 CUSTOMS_HOLD_SHARE = 0.005  # parcels the destination customs asks about (补充资料), released after 1–3 days
 RETURN_SHARE = 0.02
 CITY = {d[0]: d[2] for d in DESTS}
@@ -70,8 +84,16 @@ class WorkDone:
             self.counts[kind] = self.counts.get(kind, 0) + n
 
     def describe(self) -> str:
-        names = {"orders": "新订单", "paid": "付款", "cancelled": "取消", "docs": "报关资料补齐", "scans": "扫码出库",
-                 "tracking": "物流轨迹", "returns": "退货申请", "returned": "退货入库"}
+        names = {
+            "orders": "新订单",
+            "paid": "付款",
+            "cancelled": "取消",
+            "docs": "报关资料补齐",
+            "scans": "扫码出库",
+            "tracking": "物流轨迹",
+            "returns": "退货申请",
+            "returned": "退货入库",
+        }
         return "，".join(f"{names.get(k, k)} {v}" for k, v in self.counts.items()) or "没有新业务"
 
 
@@ -110,13 +132,20 @@ class DemoCompany:
         today = datetime.combine(now.astimezone(self.tz).date(), time(0), self.tz)
         week = today - timedelta(days=7)
         async with self.db.read() as session:
-            n = (await session.execute(select(func.count()).select_from(Order).where(
-                Order.created_at >= week, Order.created_at < today))).scalar_one()
-            rows = (await session.execute(
-                select(Customer.id, Customer.name, Customer.province, func.count(Order.id))
-                .join(Order, Order.customer_id == Customer.id)
-                .where(Order.created_at >= now - timedelta(days=60), Order.created_at < now)
-                .group_by(Customer.id, Customer.name, Customer.province).order_by(Customer.id))).all()
+            n = (
+                await session.execute(
+                    select(func.count()).select_from(Order).where(Order.created_at >= week, Order.created_at < today)
+                )
+            ).scalar_one()
+            rows = (
+                await session.execute(
+                    select(Customer.id, Customer.name, Customer.province, func.count(Order.id))
+                    .join(Order, Order.customer_id == Customer.id)
+                    .where(Order.created_at >= now - timedelta(days=60), Order.created_at < now)
+                    .group_by(Customer.id, Customer.name, Customer.province)
+                    .order_by(Customer.id)
+                )
+            ).all()
         rate = n / sum(WEEKDAY_FACTOR)  # orders per day at weekday factor 1
         people, cum, total = [], [], 0.0
         for cid, name, province, count in rows:
@@ -146,8 +175,9 @@ class DemoCompany:
         if not n:
             return
         day = local.strftime("%Y%m%d")
-        last = (await session.execute(select(func.max(Order.order_no)).where(
-            Order.order_no.like(f"SO{day}%")))).scalar()
+        last = (
+            await session.execute(select(func.max(Order.order_no)).where(Order.order_no.like(f"SO{day}%")))
+        ).scalar()
         seq = int(last[10:]) if last and last[10:].isdigit() else 0
         times = sorted(t0 + (t1 - t0) * rng.random() for _ in range(n))
         for at in times:
@@ -171,23 +201,45 @@ class DemoCompany:
         dest = rng.choices(DESTS, weights=[d[1] for d in DESTS])[0][0]
         origin = rng.choices(ORIGINS, weights=[o[1] for o in ORIGINS])[0][0]
         urgency = "urgent" if rng.random() < 0.05 else "normal"
-        return {"order_no": order_no, "channel": channel, "channel_order_id": f"D-{order_no}",
-                "customer": {"id": cid, "name": name, "province": province}, "amount": f"{cents / 100:.2f}",
-                "currency": "CNY", "origin": origin, "dest_country": dest, "urgency": urgency,
-                "created_at": at.isoformat(), "lines": lines, "status": status}
+        return {
+            "order_no": order_no,
+            "channel": channel,
+            "channel_order_id": f"D-{order_no}",
+            "customer": {"id": cid, "name": name, "province": province},
+            "amount": f"{cents / 100:.2f}",
+            "currency": "CNY",
+            "origin": origin,
+            "dest_country": dest,
+            "urgency": urgency,
+            "created_at": at.isoformat(),
+            "lines": lines,
+            "status": status,
+        }
 
     async def _payments(self, session, rng, now, done) -> None:
         """Pending orders are mostly paid within a few hours; a few are called off, and the shop closes an order
         still unpaid after a day (as the platforms do)."""
-        rows = (await session.execute(select(Order).where(
-            Order.status == "pending", Order.created_at <= now - timedelta(minutes=30)).order_by(Order.id)
-            .limit(200))).scalars().all()
+        rows = (
+            (
+                await session.execute(
+                    select(Order)
+                    .where(Order.status == "pending", Order.created_at <= now - timedelta(minutes=30))
+                    .order_by(Order.id)
+                    .limit(200)
+                )
+            )
+            .scalars()
+            .all()
+        )
         for order in rows:
             expired = now - _aware(order.created_at) > timedelta(hours=24)
             draw = rng.random()
             if expired or draw < 0.01:
-                reason = "超时未付款" if expired else rng.choices(
-                    [r for r, _ in CANCEL_REASONS], weights=[w for _, w in CANCEL_REASONS])[0]
+                reason = (
+                    "超时未付款"
+                    if expired
+                    else rng.choices([r for r, _ in CANCEL_REASONS], weights=[w for _, w in CANCEL_REASONS])[0]
+                )
                 await change_status(session, order, "cancelled", now=now, source=SOURCE, reason=reason)
                 done.add("cancelled")
             elif draw < 0.4:
@@ -197,9 +249,14 @@ class DemoCompany:
     async def _paperwork(self, session, rng, now, done) -> None:
         """The customs team completes 报关资料 within one to three hours; one order in twenty waits on the supplier
         (MSDS, invoice) for a working day, and that is the 报关资料待补 reminder the tour shows."""
-        rows = (await session.execute(select(Task.key, Task.created_at, Task.order_id).where(
-            Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= now - timedelta(hours=1))
-            .order_by(Task.id).limit(300))).all()
+        rows = (
+            await session.execute(
+                select(Task.key, Task.created_at, Task.order_id)
+                .where(Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= now - timedelta(hours=1))
+                .order_by(Task.id)
+                .limit(300)
+            )
+        ).all()
         for key, opened, order_id in rows:
             age = now - _aware(opened)
             slow = (order_id or 0) % 20 == 0
@@ -209,18 +266,36 @@ class DemoCompany:
 
     async def _scans(self, session, rng, now, done) -> None:
         """The warehouse scans the packages of paid orders that have waited `PICK_DELAY` (printed labels)."""
-        rows = (await session.execute(
-            select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
-            .join(Package, Package.order_id == Order.id)
-            .where(Order.status == "paid", Order.stage.in_(("inventory", "packing")), Package.scanned_at.is_(None),
-                   Order.paid_at <= now - PICK_DELAY, Order.review_hold.is_(False), Order.customs_hold.is_(False),
-                   Order.customer_id.not_in(self.spare or {""}))
-            .order_by(Order.paid_at, Package.package_no).limit(MAX_SCANS_PER_HOUR))).all()
+        rows = (
+            await session.execute(
+                select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
+                .join(Package, Package.order_id == Order.id)
+                .where(
+                    Order.status == "paid",
+                    Order.stage.in_(("inventory", "packing")),
+                    Package.scanned_at.is_(None),
+                    Order.paid_at <= now - PICK_DELAY,
+                    Order.review_hold.is_(False),
+                    Order.customs_hold.is_(False),
+                    Order.customer_id.not_in(self.spare or {""}),
+                )
+                .order_by(Order.paid_at, Package.package_no)
+                .limit(MAX_SCANS_PER_HOUR)
+            )
+        ).all()
         who = rng.choice(self.scanners)
         for order_no, sku, batch, package_no in rows:
             raw = "QR_CODE," + label_text(self.secret, order_no, sku, batch, package_no)
-            result = await scan_package(session, raw=raw, staff_id=who, platform_user=None, station="demo-pack-2",
-                                        now=now, config=self.config, secret=self.secret)
+            result = await scan_package(
+                session,
+                raw=raw,
+                staff_id=who,
+                platform_user=None,
+                station="demo-pack-2",
+                now=now,
+                config=self.config,
+                secret=self.secret,
+            )
             if result.outcome == "ok":
                 done.add("scans")
 
@@ -229,11 +304,22 @@ class DemoCompany:
 
         A parcel's route (delays, a customs query) is decided once from its order number; where it stands is read
         from the order (its last tracking status, else its stage: seeded parcels carry on from where they are)."""
-        rows = (await session.execute(
-            select(Order.order_no, Order.tracking_no, Order.origin, Order.dest_country, Order.shipped_at,
-                   Order.tracking_status, Order.tracking_at, Order.stage)
-            .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
-            .order_by(Order.id))).all()
+        rows = (
+            await session.execute(
+                select(
+                    Order.order_no,
+                    Order.tracking_no,
+                    Order.origin,
+                    Order.dest_country,
+                    Order.shipped_at,
+                    Order.tracking_status,
+                    Order.tracking_at,
+                    Order.stage,
+                )
+                .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
+                .order_by(Order.id)
+            )
+        ).all()
         for order_no, tracking, origin, dest, shipped, status_now, last_at, stage in rows:
             steps = self._route(order_no, _aware(shipped), origin, dest)
             subs = [s[1] for s in steps]
@@ -246,8 +332,16 @@ class DemoCompany:
             at = max(due, t0, _aware(last_at) + timedelta(minutes=1) if last_at else t0)
             if at >= t1:
                 continue
-            upd = TrackingUpdate(provider="generic", dedupe_key=f"demo:{tracking}:{sub}", tracking_no=tracking,
-                                 status=status, sub_status=sub, at=at, location=where, message=message)
+            upd = TrackingUpdate(
+                provider="generic",
+                dedupe_key=f"demo:{tracking}:{sub}",
+                tracking_no=tracking,
+                status=status,
+                sub_status=sub,
+                at=at,
+                location=where,
+                message=message,
+            )
             result = await apply_tracking_update(session, upd, now=at, payload={"demo": True, "sub_status": sub})
             if result.outcome == "updated":
                 done.add("tracking")
@@ -265,30 +359,50 @@ class DemoCompany:
                 steps.append(("Exception", trouble[0], shipped + timedelta(hours=hours - 24) + slip, city, trouble[1]))
                 slip += timedelta(hours=48)  # the exception costs two days from here on
             if sub == "InTransit_CustomsReleased" and hold:
-                steps.append(("InTransit", "InTransit_CustomsRequiringInformation",
-                              shipped + timedelta(hours=hours - 20) + slip, city, "海关要求补充资料"))
+                steps.append(
+                    (
+                        "InTransit",
+                        "InTransit_CustomsRequiringInformation",
+                        shipped + timedelta(hours=hours - 20) + slip,
+                        city,
+                        "海关要求补充资料",
+                    )
+                )
                 slip += timedelta(hours=rng.choice((24, 48, 72)))
-            steps.append((status, sub, shipped + timedelta(hours=hours) + slip,
-                          where.format(origin=origin, city=city), None))
+            steps.append(
+                (status, sub, shipped + timedelta(hours=hours) + slip, where.format(origin=origin, city=city), None)
+            )
         return steps
 
     async def _returns(self, session, t0, t1, done) -> None:
         """A few delivered orders come back: asked for within a week, received at the warehouse 2–4 days later."""
-        rows = (await session.execute(select(Order.id, Order.order_no, Order.delivered_at).where(
-            Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t1)
-            .order_by(Order.id))).all()
+        rows = (
+            await session.execute(
+                select(Order.id, Order.order_no, Order.delivered_at)
+                .where(
+                    Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t1
+                )
+                .order_by(Order.id)
+            )
+        ).all()
         for oid, order_no, delivered in rows:
             fate = random.Random(f"{self.seed}:return:{order_no}")
             if fate.random() < RETURN_SHARE:
                 at = _aware(delivered) + timedelta(hours=fate.randint(24, 160))
                 if t0 <= at < t1:
                     order = await session.get(Order, oid)
-                    await change_status(session, order, "return_requested", now=at, source=SOURCE,
-                                        reason=fate.choice(RETURN_REASONS))
+                    await change_status(
+                        session, order, "return_requested", now=at, source=SOURCE, reason=fate.choice(RETURN_REASONS)
+                    )
                     done.add("returns")
-        rows = (await session.execute(select(Order.id, Order.order_no, Order.return_requested_at).where(
-            Order.status == "return_requested", Order.return_requested_at < t1 - timedelta(hours=48))
-            .order_by(Order.id).limit(100))).all()
+        rows = (
+            await session.execute(
+                select(Order.id, Order.order_no, Order.return_requested_at)
+                .where(Order.status == "return_requested", Order.return_requested_at < t1 - timedelta(hours=48))
+                .order_by(Order.id)
+                .limit(100)
+            )
+        ).all()
         for oid, order_no, asked in rows:
             fate = random.Random(f"{self.seed}:received:{order_no}")
             at = _aware(asked) + timedelta(hours=fate.randint(48, 96))
@@ -300,9 +414,8 @@ class DemoCompany:
 
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive UTC datetimes."""
-    from datetime import timezone
 
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _pick(rng: random.Random, cum: list[float]) -> int:

@@ -19,11 +19,12 @@ controls only move the demo's `OffsetClock`, run the scheduler's due jobs and fl
 | `POST /sandbox/card` | `{user, conv, key, text, task_id, msg_id}`: a card button click |
 | `POST /sandbox/scan` | `{user, label, msg_id, station}`: a scan as WeCom's `scancode_push`; returns the answer too |
 | `GET /sandbox/packages` | packages waiting at the packing station, with their labels (good, wrong SKU, damaged) |
-| `GET /sandbox/cockpit` | orders by stage, delay TOP5 reasons, alerts firing, paused batches, frozen channels |
-| `POST /sandbox/clock` | `{jump: hour/day/morning/courier}`: fast-forward three hours at a time; in each step the demo company
-  works (new orders, payments, scans, tracking, returns) and then the jobs that fell due run |
+| `GET /sandbox/cockpit` | orders by stage, delay TOP5 reasons, alerts firing, paused batches, frozen |
+| `POST /sandbox/clock` | `{jump: hour/day/morning/courier}`: fast-forward three hours at a time;
+  in each step the demo company works (orders, payments, scans, tracking, returns), then the due jobs run |
 | `POST /sandbox/weather` | `{alert: true/false}`: raise or clear the demo's red weather alert |
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -56,7 +57,18 @@ from orderbot.core.warehouse.labels import label_text
 from orderbot.sandbox.clock import OffsetClock, due_jobs, next_local
 from orderbot.adapters.weather import DemoWeather
 from orderbot.webhooks.common import (
-    CLOCK, CONFIG, DB, PIPELINE, SENDERS, SETTINGS, WEATHER, WORKER, TaskTracker, json_body, json_error, json_ok,
+    CLOCK,
+    CONFIG,
+    DB,
+    PIPELINE,
+    SENDERS,
+    SETTINGS,
+    WEATHER,
+    WORKER,
+    TaskTracker,
+    json_body,
+    json_error,
+    json_ok,
 )
 
 log = logging.getLogger("orderbot.sandbox")
@@ -70,8 +82,15 @@ STATION = "sandbox-pack-1"  # the scanner menu's key, as a WeCom scanner button 
 GROUP_ROLES: dict[str, tuple[str, ...]] = {
     "customs": ("customs", "logistics", "customer_service", "management"),
     "warehouse": ("warehouse", "warehouse_lead", "logistics", "management"),
-    "management": ("management", "sales_director", "sales_supervisor", "channel_ops", "finance",
-                   "after_sales_supervisor", "key_account"),
+    "management": (
+        "management",
+        "sales_director",
+        "sales_supervisor",
+        "channel_ops",
+        "finance",
+        "after_sales_supervisor",
+        "key_account",
+    ),
     "product": ("product", "channel_ops", "management"),
 }
 # What to try first, per role (the first of a person's roles that has examples); {order} is a live order number.
@@ -89,9 +108,17 @@ EXAMPLES = {
     "logistics": ["延迟原因TOP5", "如果明天突然涌入5000单，哪3个SKU会在48小时内断货", "申请面单 {order}"],
     "product": ["本月取消率走势", "帮助"],
 }
-JOB_NAMES = {"rules": "告警规则检查", "courier": "快递交接批次", "daily_report": "日报推送", "my_customers": "我的客户晨报",
-             "tracking_stale": "物流轨迹巡检", "outbox": "消息发送", "media_purge": "过期图片清理",
-             "task_reminders": "待办逾期提醒", "performance_sheet": "月度绩效考核表"}
+JOB_NAMES = {
+    "rules": "告警规则检查",
+    "courier": "快递交接批次",
+    "daily_report": "日报推送",
+    "my_customers": "我的客户晨报",
+    "tracking_stale": "物流轨迹巡检",
+    "outbox": "消息发送",
+    "media_purge": "过期图片清理",
+    "task_reminders": "待办逾期提醒",
+    "performance_sheet": "月度绩效考核表",
+}
 WEEKDAYS = "一二三四五六日"
 STEP = timedelta(hours=3)  # a jump moves the clock, the company and the jobs forward three hours at a time
 PAUSE_REASONS = {"weather": "红色天气预警", "manual": "人工暂停"}
@@ -119,6 +146,7 @@ class Refused(Exception):
 
 def refusing(handler):
     """Turn `Refused` into `400 {"ok": false, "error": <reason>}`."""
+
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.Response:
         try:
@@ -143,10 +171,20 @@ def _people(app: web.Application, sample_order: str | None) -> list[dict[str, An
         roles = set(s.roles)
         member_of = [k for k in groups if roles & set(GROUP_ROLES.get(k, ()))]
         examples = next((EXAMPLES[r] for r in s.roles if r in EXAMPLES), ["帮助"])
-        out.append({"id": s.id, "name": s.name, "roles": [ROLE_NAMES.get(r, r) for r in s.roles],
-                    "groups": member_of, "scanner": bool(roles & {"warehouse", "warehouse_lead"}),
-                    "examples": [e.format(order=sample_order, eta=f"{eta.month}月{eta.day}日") for e in examples
-                                 if sample_order or "{order}" not in e]})
+        out.append(
+            {
+                "id": s.id,
+                "name": s.name,
+                "roles": [ROLE_NAMES.get(r, r) for r in s.roles],
+                "groups": member_of,
+                "scanner": bool(roles & {"warehouse", "warehouse_lead"}),
+                "examples": [
+                    e.format(order=sample_order, eta=f"{eta.month}月{eta.day}日")
+                    for e in examples
+                    if sample_order or "{order}" not in e
+                ],
+            }
+        )
     return out
 
 
@@ -171,8 +209,9 @@ def _conversation(app: web.Application, user: str, conv: Any) -> str | None:
 
 
 def _origin(user: str, group: str | None) -> Origin:
-    return Origin("sandbox", user, group, reply_channel="sandbox",
-                  reply_to=f"group:{group}" if group else f"user:{user}")
+    return Origin(
+        "sandbox", user, group, reply_channel="sandbox", reply_to=f"group:{group}" if group else f"user:{user}"
+    )
 
 
 def _msg_id(body: dict) -> str:
@@ -202,13 +241,20 @@ async def _prime(app: web.Application) -> Sandbox:
         for r in rows:  # unscanned packages per order: one left means a single scan ships it
             left[r.order_no] = left.get(r.order_no, 0) + 1
         best = min(rows, key=lambda r: left[r.order_no], default=None)  # min keeps the earliest of equals
-        cid = best.customer_id if best else (await s.execute(
-            select(Customer.id).where(Customer.wechat_openid.is_not(None)).order_by(Customer.id).limit(1))).scalar()
+        cid = (
+            best.customer_id
+            if best
+            else (
+                await s.execute(
+                    select(Customer.id).where(Customer.wechat_openid.is_not(None)).order_by(Customer.id).limit(1)
+                )
+            ).scalar()
+        )
         customer = await s.get(Customer, cid) if cid else None
-        box.sample_order = (await s.execute(select(Order.order_no).where(Order.status == "shipped")
-                                            .order_by(Order.id.desc()).limit(1))).scalar()
-    box.customer = ({"id": customer.id, "name": customer.name, "openid": customer.wechat_openid}
-                    if customer else {})
+        box.sample_order = (
+            await s.execute(select(Order.order_no).where(Order.status == "shipped").order_by(Order.id.desc()).limit(1))
+        ).scalar()
+    box.customer = {"id": customer.id, "name": customer.name, "openid": customer.wechat_openid} if customer else {}
     return box
 
 
@@ -218,14 +264,31 @@ READY_STAGES = ("qc", "packing")  # past quality control, at the packing station
 
 def _waiting_query():
     """Unscanned packages of paid orders that are past QC and not held (what a packer could scan now)."""
-    return (select(Order.order_no, Order.customer_id, Customer.name.label("customer"), Package.package_no,
-                   Package.sku, Package.batch_no, Product.name.label("product"), Product.hazmat_class,
-                   Product.fragile, Order.stage)
-            .join(Package, Package.order_id == Order.id).join(Customer, Customer.id == Order.customer_id)
-            .join(Product, Product.sku == Package.sku)
-            .where(Package.scanned_at.is_(None), Order.status == "paid", Order.stage.in_(READY_STAGES),
-                   Order.review_hold.is_(False), Order.customs_hold.is_(False))
-            .order_by(case((Order.stage == "packing", 0), else_=1), Order.stage_since, Order.id, Package.package_no))
+    return (
+        select(
+            Order.order_no,
+            Order.customer_id,
+            Customer.name.label("customer"),
+            Package.package_no,
+            Package.sku,
+            Package.batch_no,
+            Product.name.label("product"),
+            Product.hazmat_class,
+            Product.fragile,
+            Order.stage,
+        )
+        .join(Package, Package.order_id == Order.id)
+        .join(Customer, Customer.id == Order.customer_id)
+        .join(Product, Product.sku == Package.sku)
+        .where(
+            Package.scanned_at.is_(None),
+            Order.status == "paid",
+            Order.stage.in_(READY_STAGES),
+            Order.review_hold.is_(False),
+            Order.customs_hold.is_(False),
+        )
+        .order_by(case((Order.stage == "packing", 0), else_=1), Order.stage_since, Order.id, Package.package_no)
+    )
 
 
 def _tamper(text: str) -> str:
@@ -243,33 +306,69 @@ async def packages(request: web.Request) -> web.Response:
     mine = (box.customer or {}).get("id")
     async with app[DB].read() as s:
         rows = (await s.execute(_waiting_query().limit(200))).all()
-        totals = dict((await s.execute(select(Order.order_no, func.count()).join(Package)
-                                       .where(Order.order_no.in_({r.order_no for r in rows}))
-                                       .group_by(Order.order_no))).all())
+        totals = dict(
+            (
+                await s.execute(
+                    select(Order.order_no, func.count())
+                    .join(Package)
+                    .where(Order.order_no.in_({r.order_no for r in rows}))
+                    .group_by(Order.order_no)
+                )
+            ).all()
+        )
         skus = list((await s.execute(select(Product.sku).order_by(Product.sku))).scalars())
-        recent = (await s.execute(
-            select(Order.order_no, Package.package_no, Package.sku, Package.batch_no, Package.scanned_at,
-                   Package.scanned_by)
-            .join(Package, Package.order_id == Order.id).where(Package.station == STATION)
-            .order_by(Package.scanned_at.desc()).limit(5))).all()
+        recent = (
+            await s.execute(
+                select(
+                    Order.order_no,
+                    Package.package_no,
+                    Package.sku,
+                    Package.batch_no,
+                    Package.scanned_at,
+                    Package.scanned_by,
+                )
+                .join(Package, Package.order_id == Order.id)
+                .where(Package.station == STATION)
+                .order_by(Package.scanned_at.desc())
+                .limit(5)
+            )
+        ).all()
     rows = sorted(rows, key=lambda r: r.customer_id != mine)[:12]  # the demo customer's parcels first
     zone = ZoneInfo(app[CONFIG].timezone)
 
     def other_sku(sku: str) -> str:
         return skus[(skus.index(sku) + 1) % len(skus)] if sku in skus and len(skus) > 1 else sku + "-X"
 
-    waiting = [{
-        "order_no": r.order_no, "package_no": r.package_no, "packages": totals.get(r.order_no, 1), "sku": r.sku,
-        "product": r.product, "customer": r.customer, "demo_customer": r.customer_id == mine,
-        "stage": STAGE_NAMES.get(r.stage, r.stage),
-        "hazard": " ".join(x for x in (r.hazmat_class or "", "易碎" if r.fragile else "") if x),
-        "labels": {"good": (good := label_text(key, r.order_no, r.sku, r.batch_no, r.package_no)),
-                   "wrong_sku": label_text(key, r.order_no, other_sku(r.sku), r.batch_no, r.package_no),
-                   "damaged": _tamper(good)},
-    } for r in rows]
-    scanned = [{"order_no": r.order_no, "package_no": r.package_no, "sku": r.sku, "by": r.scanned_by,
-                "at": f"{r.scanned_at.astimezone(zone):%H:%M}",
-                "label": label_text(key, r.order_no, r.sku, r.batch_no, r.package_no)} for r in recent]
+    waiting = [
+        {
+            "order_no": r.order_no,
+            "package_no": r.package_no,
+            "packages": totals.get(r.order_no, 1),
+            "sku": r.sku,
+            "product": r.product,
+            "customer": r.customer,
+            "demo_customer": r.customer_id == mine,
+            "stage": STAGE_NAMES.get(r.stage, r.stage),
+            "hazard": " ".join(x for x in (r.hazmat_class or "", "易碎" if r.fragile else "") if x),
+            "labels": {
+                "good": (good := label_text(key, r.order_no, r.sku, r.batch_no, r.package_no)),
+                "wrong_sku": label_text(key, r.order_no, other_sku(r.sku), r.batch_no, r.package_no),
+                "damaged": _tamper(good),
+            },
+        }
+        for r in rows
+    ]
+    scanned = [
+        {
+            "order_no": r.order_no,
+            "package_no": r.package_no,
+            "sku": r.sku,
+            "by": r.scanned_by,
+            "at": f"{r.scanned_at.astimezone(zone):%H:%M}",
+            "label": label_text(key, r.order_no, r.sku, r.batch_no, r.package_no),
+        }
+        for r in recent
+    ]
     return json_ok(waiting=waiting, scanned=scanned, station=STATION)
 
 
@@ -281,22 +380,55 @@ async def cockpit(request: web.Request) -> web.Response:
     async with app[DB].read(heavy=True) as s:
         stages = await stage_counts(s, now=now, worst=1)
         causes = await delay_reasons(s, date_from=today - timedelta(days=6), date_to=today, limit=5)
-        alerts = (await s.execute(select(Alert).where(Alert.state.in_(("firing", "acknowledged")))
-                                  .order_by(Alert.fired_at.desc(), Alert.id.desc()).limit(8))).scalars().all()
-        counts = dict((await s.execute(select(Alert.state, func.count()).where(
-            Alert.state.in_(("firing", "acknowledged"))).group_by(Alert.state))).all())
-        paused = (await s.execute(select(Breaker.name, Breaker.reason).where(
-            Breaker.state == "open", Breaker.name.like("courier:%")))).all()
+        alerts = (
+            (
+                await s.execute(
+                    select(Alert)
+                    .where(Alert.state.in_(("firing", "acknowledged")))
+                    .order_by(Alert.fired_at.desc(), Alert.id.desc())
+                    .limit(8)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        counts = dict(
+            (
+                await s.execute(
+                    select(Alert.state, func.count())
+                    .where(Alert.state.in_(("firing", "acknowledged")))
+                    .group_by(Alert.state)
+                )
+            ).all()
+        )
+        paused = (
+            await s.execute(
+                select(Breaker.name, Breaker.reason).where(Breaker.state == "open", Breaker.name.like("courier:%"))
+            )
+        ).all()
         frozen = list((await s.execute(select(Channel.code).where(Channel.frozen.is_(True)))).scalars())
     return json_ok(
         stages=[{"code": c.stage, "name": c.name, "orders": c.orders, "stuck": c.stuck} for c in stages],
         delays=[{"sentence": c.sentence(), "orders": c.orders, "reason": c.reason} for c in causes],
-        alerts=[{"id": a.id, "rule": RULES[a.rule].label if a.rule in RULES else a.rule, "title": a.title,
-                 "state": a.state, "acked_by": a.acked_by} for a in alerts],
-        firing=counts.get("firing", 0), acknowledged=counts.get("acknowledged", 0),
-        paused=[{"warehouse": name.partition(":")[2], "reason": PAUSE_REASONS.get(reason or "", reason or "")}
-                for name, reason in paused],
-        frozen=[channel_name(c) for c in frozen], days=7)
+        alerts=[
+            {
+                "id": a.id,
+                "rule": RULES[a.rule].label if a.rule in RULES else a.rule,
+                "title": a.title,
+                "state": a.state,
+                "acked_by": a.acked_by,
+            }
+            for a in alerts
+        ],
+        firing=counts.get("firing", 0),
+        acknowledged=counts.get("acknowledged", 0),
+        paused=[
+            {"warehouse": name.partition(":")[2], "reason": PAUSE_REASONS.get(reason or "", reason or "")}
+            for name, reason in paused
+        ],
+        frozen=[channel_name(c) for c in frozen],
+        days=7,
+    )
 
 
 # --- clock and weather ------------------------------------------------------------------------------------
@@ -319,9 +451,12 @@ def _clock_view(app: web.Application) -> dict[str, Any]:
     clock = app[CLOCK]
     local = clock().astimezone(ZoneInfo(app[CONFIG].timezone))
     offset = clock.offset if isinstance(clock, OffsetClock) else None
-    return {"now": local.isoformat(), "text": f"{local:%m月%d日} 周{WEEKDAYS[local.weekday()]} {local:%H:%M}",
-            "adjustable": offset is not None,
-            "ahead": _ahead(offset) if offset else ""}
+    return {
+        "now": local.isoformat(),
+        "text": f"{local:%m月%d日} 周{WEEKDAYS[local.weekday()]} {local:%H:%M}",
+        "adjustable": offset is not None,
+        "ahead": _ahead(offset) if offset else "",
+    }
 
 
 def _ahead(offset: timedelta) -> str:
@@ -332,6 +467,7 @@ def _ahead(offset: timedelta) -> str:
 
 def _morning_gap(sc) -> timedelta:
     """From the daily report's time to a minute after the morning digest's, if that follows within two hours."""
+
     def minutes(hhmm: str) -> int:
         hh, mm = hhmm.split(":")
         return int(hh) * 60 + int(mm)
@@ -362,9 +498,12 @@ async def jump(request: web.Request) -> web.Response:
     scheduler = app.get(SCHEDULER)
     async with app[SANDBOX].jump_lock:  # one jump at a time, each with its jobs
         now = clock()
-        targets = {"hour": lambda: now + timedelta(hours=1), "day": lambda: now + timedelta(days=1),
-                   "morning": lambda: next_local(now, zone, [sc.daily_report_at]) + _morning_gap(sc),
-                   "courier": lambda: next_local(now, zone, sc.courier_batch_at or ["10:00"]) + timedelta(minutes=1)}
+        targets = {
+            "hour": lambda: now + timedelta(hours=1),
+            "day": lambda: now + timedelta(days=1),
+            "morning": lambda: next_local(now, zone, [sc.daily_report_at]) + _morning_gap(sc),
+            "courier": lambda: next_local(now, zone, sc.courier_batch_at or ["10:00"]) + timedelta(minutes=1),
+        }
         if body.get("jump") not in targets:
             return json_error(400, "不认识的快进方式")
         target = targets[body["jump"]]()
@@ -380,14 +519,22 @@ async def jump(request: web.Request) -> web.Response:
                 if name == "outbox":  # it only wakes the worker, which happens below anyway
                     continue
                 run = await scheduler.run_now(name)
-                ran[name] = {"job": name, "name": JOB_NAMES.get(name, name), "outcome": run.outcome,
-                             "result": run.result if isinstance(run.result, (str, int)) else None,
-                             "error": run.error}
+                ran[name] = {
+                    "job": name,
+                    "name": JOB_NAMES.get(name, name),
+                    "outcome": run.outcome,
+                    "result": run.result if isinstance(run.result, (str, int)) else None,
+                    "error": run.error,
+                }
         after = clock()
         ran = list(ran.values())
         app[WORKER].wake.set()
-    log.info("sandbox clock moved from %s to %s; ran %s", before.isoformat(), after.isoformat(),
-             ", ".join(r["job"] for r in ran) or "nothing")
+    log.info(
+        "sandbox clock moved from %s to %s; ran %s",
+        before.isoformat(),
+        after.isoformat(),
+        ", ".join(r["job"] for r in ran) or "nothing",
+    )
     return json_ok(clock=_clock_view(app), ran=ran, scheduler=scheduler is not None)
 
 
@@ -494,18 +641,28 @@ def _plain_strings(value):
 def _view(item: dict, zone: ZoneInfo) -> dict[str, Any]:
     """A log entry as the page draws it: charts and files become links instead of inline base64."""
     at = datetime.fromisoformat(item["at"]).astimezone(zone)
-    out = {"id": item["id"], "conv": item["destination"], "dir": item["direction"], "time": f"{at:%H:%M}",
-           "day": f"{at.month}月{at.day}日", "ts": int(at.timestamp())}
+    out = {
+        "id": item["id"],
+        "conv": item["destination"],
+        "dir": item["direction"],
+        "time": f"{at:%H:%M}",
+        "day": f"{at.month}月{at.day}日",
+        "ts": int(at.timestamp()),
+    }
     payload = item["payload"]
     if item["direction"] == "in":
         return {**out, "sender": item["sender"], "kind": item["kind"], **payload}
     # The page draws with textContent (never innerHTML), so values need no HTML escaping here; the invisible
     # markers of outside values are dropped.
     reply = {k: _plain_strings(payload.get(k)) for k in ("title", "text", "markdown", "table", "card")}
-    reply["charts"] = [{"title": c.get("title", ""), "url": f"/sandbox/media/{item['id']}/{i}.png"}
-                       for i, c in enumerate(payload.get("charts") or [])]
-    reply["files"] = [{"filename": f.get("filename", "file"), "url": f"/sandbox/media/{item['id']}/{i}"}
-                      for i, f in enumerate(payload.get("files") or [])]
+    reply["charts"] = [
+        {"title": c.get("title", ""), "url": f"/sandbox/media/{item['id']}/{i}.png"}
+        for i, c in enumerate(payload.get("charts") or [])
+    ]
+    reply["files"] = [
+        {"filename": f.get("filename", "file"), "url": f"/sandbox/media/{item['id']}/{i}"}
+        for i, f in enumerate(payload.get("files") or [])
+    ]
     if not reply.get("text") and payload.get("fields"):  # a WeChat template payload
         reply["text"] = "\n".join(f"{k}：{v}" for k, v in payload["fields"].items())
     return {**out, "kind": item["kind"], "reply": reply}
@@ -533,14 +690,20 @@ async def media(request: web.Request) -> web.Response:
         charts = item["payload"].get("charts") or []
         if index >= len(charts):
             raise web.HTTPNotFound()
-        return web.Response(body=base64.b64decode(charts[index]["png"]), content_type="image/png",
-                            headers={"Cache-Control": "max-age=86400"})
+        return web.Response(
+            body=base64.b64decode(charts[index]["png"]),
+            content_type="image/png",
+            headers={"Cache-Control": "max-age=86400"},
+        )
     files = item["payload"].get("files") or []
     if index >= len(files):
         raise web.HTTPNotFound()
     f = files[index]
-    return web.Response(body=base64.b64decode(f["content"]), content_type=f.get("mime") or "application/octet-stream",
-                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(f['filename'])}"})
+    return web.Response(
+        body=base64.b64decode(f["content"]),
+        content_type=f.get("mime") or "application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(f['filename'])}"},
+    )
 
 
 def _quote(name: str) -> str:
@@ -557,10 +720,15 @@ async def state(request: web.Request) -> web.Response:
 
 async def _boot(app: web.Application, box: Sandbox) -> dict[str, Any]:
     customer = box.customer or {}
-    return {"people": _people(app, box.sample_order), "groups": _groups(app), "epoch": box.epoch,
-            "customer": {"id": f"customer:{customer['id']}", "name": customer["name"]} if customer else None,
-            "clock": _clock_view(app), "weather": await _weather_view(app),
-            "stages": list(STAGE_NAMES.values())}
+    return {
+        "people": _people(app, box.sample_order),
+        "groups": _groups(app),
+        "epoch": box.epoch,
+        "customer": {"id": f"customer:{customer['id']}", "name": customer["name"]} if customer else None,
+        "clock": _clock_view(app),
+        "weather": await _weather_view(app),
+        "stages": list(STAGE_NAMES.values()),
+    }
 
 
 # --- the page ---------------------------------------------------------------------------------------------
@@ -572,20 +740,28 @@ async def index(request: web.Request) -> web.Response:
     people = "".join(
         f'<button class="person" data-person="{escape(p["id"])}"><span class="avatar">{escape(p["name"][-2:])}</span>'
         f'<span class="who"><b>{escape(p["name"])}</b><small>{escape("、".join(p["roles"]))}</small></span></button>'
-        for p in boot["people"])
+        for p in boot["people"]
+    )
     if boot["customer"]:
         c = boot["customer"]
-        people += (f'<button class="person customer" data-person="{escape(c["id"])}"><span class="avatar">客</span>'
-                   f'<span class="who"><b>{escape(c["name"])}</b><small>客户（微信服务号）</small></span></button>')
+        people += (
+            f'<button class="person customer" data-person="{escape(c["id"])}"><span class="avatar">客</span>'
+            f'<span class="who"><b>{escape(c["name"])}</b><small>客户（微信服务号）</small></span></button>'
+        )
     data = json.dumps(boot, ensure_ascii=False).replace("<", "\\u003c")
     html = (STATIC / "index.html").read_text(encoding="utf-8")
-    membership = "；".join(f"{name} = {'、'.join(ROLE_NAMES.get(r, r) for r in GROUP_ROLES.get(key, ()))}"
-                           for key, name in _groups(app).items())
-    for slot, value in (("membership", escape(membership)), ("people", people), ("boot", data),
-                        ("clock", escape(boot["clock"]["text"]))):
+    membership = "；".join(
+        f"{name} = {'、'.join(ROLE_NAMES.get(r, r) for r in GROUP_ROLES.get(key, ()))}"
+        for key, name in _groups(app).items()
+    )
+    for slot, value in (
+        ("membership", escape(membership)),
+        ("people", people),
+        ("boot", data),
+        ("clock", escape(boot["clock"]["text"])),
+    ):
         html = html.replace("{{" + slot + "}}", value)
-    return web.Response(text=html, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
 async def _drain(app: web.Application):

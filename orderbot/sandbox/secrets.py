@@ -6,6 +6,7 @@ verify in the warehouse) and send through the real WeCom, DingTalk, WeChat and m
 every secret and platform credential from the settings and gives the demo a label secret of its own, random,
 kept beside the demo database so labels printed in one demo session still scan in the next.
 """
+
 from __future__ import annotations
 
 import os

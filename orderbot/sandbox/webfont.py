@@ -11,6 +11,7 @@ The subset is built by developers (fonttools and brotli are dev dependencies) an
 
     PYTHONPATH=$PWD python -m orderbot.sandbox.webfont      # rewrites static/fonts/NotoSansSC-orderbot.woff2
 """
+
 from __future__ import annotations
 
 import sys

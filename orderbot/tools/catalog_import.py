@@ -4,6 +4,7 @@ The kind of file is told by its headers (a 条款编号 / clause_no column means
 as `第 N 行: 字段: 原因` and the rest still load; re-importing the same file changes nothing, a changed row
 updates its product or clause. Rows are validated before anything is written, a batch at a time.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,17 +47,24 @@ def file_kind(path: Path) -> str:
     return "carriers" if "clause_no" in header_fields(path, _CARRIERS) else "products"
 
 
-async def import_catalog(db: Database, path: Path, *, config: BusinessConfig,
-                         progress: Callable[[int], None] | None = None) -> tuple[str, ImportReport]:
+async def import_catalog(
+    db: Database, path: Path, *, config: BusinessConfig, progress: Callable[[int], None] | None = None
+) -> tuple[str, ImportReport]:
     """Load a products or carriers file; returns the kind and the report. Raises `ImportFileError` for a file
     that cannot be read as a whole (type, missing required column)."""
     kind = file_kind(path)
     if kind == "carriers":
-        lookup, required, parse = _CARRIERS, {"carrier": "承运商 / carrier", "clause_no": "条款编号 / clause_no",
-                                              "text": "条款内容 / text"}, parse_clause
+        lookup, required, parse = (
+            _CARRIERS,
+            {"carrier": "承运商 / carrier", "clause_no": "条款编号 / clause_no", "text": "条款内容 / text"},
+            parse_clause,
+        )
     else:
-        lookup, required, parse = _PRODUCTS, {"sku": "商品编码 / sku", "name": "品名 / name",
-                                              "category": "类目 / category"}, parse_product
+        lookup, required, parse = (
+            _PRODUCTS,
+            {"sku": "商品编码 / sku", "name": "品名 / name", "category": "类目 / category"},
+            parse_product,
+        )
     report = ImportReport()
     batch: list = []
 

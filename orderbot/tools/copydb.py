@@ -4,6 +4,7 @@ copied parent before child in batches through SQLAlchemy's own types (so JSON, t
 meaning), then PostgreSQL's id sequences are moved past the copied ids. Alembic's version table is not copied:
 `upgrade` already put the target at the same revision.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,8 +36,9 @@ def _is_int(column) -> bool:
         return False
 
 
-async def copy_database(source_url: str, target_url: str, *,
-                        progress: Callable[[str, int], None] | None = None) -> list[Copied]:
+async def copy_database(
+    source_url: str, target_url: str, *, progress: Callable[[str, int], None] | None = None
+) -> list[Copied]:
     source, target = Database.from_url(source_url), Database.from_url(target_url)
     try:
         await upgrade(source.engine)
@@ -63,9 +65,12 @@ async def copy_database(source_url: str, target_url: str, *,
                     columns = list(table.primary_key.columns)
                     if len(columns) == 1 and _is_int(columns[0]):
                         column = columns[0]
-                        await dst.execute(text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                            f"GREATEST((SELECT max({column.name}) FROM {table.name}), 1))"))
+                        await dst.execute(
+                            text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                                f"GREATEST((SELECT max({column.name}) FROM {table.name}), 1))"
+                            )
+                        )
         return out
     finally:
         await source.dispose()

@@ -5,6 +5,7 @@ and the rest still load; each order is its own savepoint, so a bad one never tak
 Re-importing the same file changes nothing. CSV/XLSX headers may be English or the usual Chinese column names;
 an order may span several rows (one per SKU) or list its SKUs in one `lines` cell as `SKU*2;SKU2*1`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -17,7 +18,12 @@ from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import ingest_order
 from orderbot.db.engine import Database
 from orderbot.tools.tabular import (  # noqa: F401  (ImportFileError, ImportReport: this module's public names)
-    ImportFileError, ImportReport, alias_lookup, flat_rows, jsonl_objects, row_label,
+    ImportFileError,
+    ImportReport,
+    alias_lookup,
+    flat_rows,
+    jsonl_objects,
+    row_label,
 )
 
 HEADER_ALIASES = {
@@ -46,8 +52,13 @@ HEADER_ALIASES = {
     "sales_owner": ("sales_owner", "销售"),
 }
 _LOOKUP = alias_lookup(HEADER_ALIASES)
-CUSTOMER_KEYS = {"customer_id": "id", "customer_name": "name", "province": "province",
-                 "wechat_openid": "wechat_openid", "email": "email"}
+CUSTOMER_KEYS = {
+    "customer_id": "id",
+    "customer_name": "name",
+    "province": "province",
+    "wechat_openid": "wechat_openid",
+    "email": "email",
+}
 BATCH = 200
 
 
@@ -94,8 +105,15 @@ def read_orders(path: Path) -> Iterator[tuple[str, object]]:
         yield label, _nest([r for _, r in rows])
 
 
-async def import_file(db: Database, path: Path, *, config: BusinessConfig, now: Callable[[], datetime],
-                      progress: Callable[[int], None] | None = None, actor: str = "import") -> ImportReport:
+async def import_file(
+    db: Database,
+    path: Path,
+    *,
+    config: BusinessConfig,
+    now: Callable[[], datetime],
+    progress: Callable[[int], None] | None = None,
+    actor: str = "import",
+) -> ImportReport:
     report = ImportReport()
     batch: list[tuple[str, object]] = []
 
@@ -108,8 +126,9 @@ async def import_file(db: Database, path: Path, *, config: BusinessConfig, now: 
                 try:
                     data = parse_order(raw)
                     async with session.begin_nested():
-                        result = await ingest_order(session, data, source="import", config=config, now=now(),
-                                                    actor=actor)
+                        result = await ingest_order(
+                            session, data, source="import", config=config, now=now(), actor=actor
+                        )
                 except DomainError as exc:
                     report.rejected.append((label, exc.message))
                     continue

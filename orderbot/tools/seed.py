@@ -19,6 +19,7 @@ carriers, SKUs, staff; idempotent upserts) stays.
 
 Entry points: `seed_database(db, …)` for a `Database` (tests, the bench) and `run_seed(url, …)` for the CLI.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,8 @@ import time
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
+from datetime import date, datetime, timedelta
+from datetime import time as dtime, UTC
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import literal, select, text
@@ -55,8 +56,12 @@ PROCESS_MIN_ORDERS = 10_000  # from this size on, SQLite seeds generate in a chi
 # --- catalogue ------------------------------------------------------------------------------------------------
 CHANNELS = (  # code, display name, share of orders, cancellation probability
     # below the cancel_rate threshold (3.5%) on an ordinary day: a freeze is news, not the weather
-    ("amazon", "亚马逊", 35, 0.015), ("shopify", "独立站", 20, 0.02), ("tiktok", "TikTok Shop", 15, 0.025),
-    ("aliexpress", "速卖通", 12, 0.02), ("temu", "Temu", 10, 0.025), ("ebay", "eBay", 8, 0.015),
+    ("amazon", "亚马逊", 35, 0.015),
+    ("shopify", "独立站", 20, 0.02),
+    ("tiktok", "TikTok Shop", 15, 0.025),
+    ("aliexpress", "速卖通", 12, 0.02),
+    ("temu", "Temu", 10, 0.025),
+    ("ebay", "eBay", 8, 0.015),
 )
 # sku, name, category, hazmat class, packing instruction, fragile, weight g, unit price (cents), popularity
 PRODUCTS = (
@@ -103,21 +108,39 @@ PRODUCTS = (
 )
 LOW_STOCK_SKUS = ("PB-20K-BLK", "EB-TWS-WHT", "SW-S1-BLK", "CASE-IP16-MAG")  # for the stock-out forecast
 CARRIERS = (  # code, name, tracking prefix
-    ("COSCO", "中远海运", "CS"), ("MAERSK", "马士基", "MK"), ("DHL", "DHL", "DH"),
-    ("YUNEXPRESS", "云途物流", "YT"), ("CAINIAO", "菜鸟", "LP"),
+    ("COSCO", "中远海运", "CS"),
+    ("MAERSK", "马士基", "MK"),
+    ("DHL", "DHL", "DH"),
+    ("YUNEXPRESS", "云途物流", "YT"),
+    ("CAINIAO", "菜鸟", "LP"),
 )
 CLAUSES = (  # clause no, title, text ({name} is the carrier)
-    ("3.4", "收件信息错误与改派",
-     "因托运人提供的收件地址或联系方式错误导致派送失败、改派或退回的，{name}不承担延误责任，改派费用由托运人承担。"),
-    ("5.1", "清关延误与查验",
-     "货物在目的国被海关抽检、查验或要求补充单证所产生的滞留时间不计入承诺时效；因{name}申报错误导致的查验除外。"),
-    ("6.4", "旺季运力与爆仓",
-     "旺季期间{name}应提前7日书面通知运力上限；因超量收货导致分拨中心爆仓延误的，按第9.1条赔付。"),
-    ("8.2", "不可抗力与港口罢工",
-     "因战争、罢工（含港口及码头工人罢工）、政府行为等不可抗力造成延误的，{name}应在48小时内书面通知托运人并提供"
-     "港口或船公司公告作为证据，双方协商顺延时效；未及时通知的，按第9.1条赔付。"),
-    ("8.3", "恶劣天气",
-     "因台风、暴雪、寒潮等恶劣天气导致航班或船期取消的，{name}应提供气象部门预警证明，时效相应顺延。"),
+    (
+        "3.4",
+        "收件信息错误与改派",
+        "因托运人提供的收件地址或联系方式错误导致派送失败、改派或退回的，{name}不承担延误责任，改派费用由托运人承担。",
+    ),
+    (
+        "5.1",
+        "清关延误与查验",
+        "货物在目的国被海关抽检、查验或要求补充单证所产生的滞留时间不计入承诺时效；因{name}申报错误导致的查验除外。",
+    ),
+    (
+        "6.4",
+        "旺季运力与爆仓",
+        "旺季期间{name}应提前7日书面通知运力上限；因超量收货导致分拨中心爆仓延误的，按第9.1条赔付。",
+    ),
+    (
+        "8.2",
+        "不可抗力与港口罢工",
+        "因战争、罢工（含港口及码头工人罢工）、政府行为等不可抗力造成延误的，{name}应在48小时内书面通知托运人并提供"
+        "港口或船公司公告作为证据，双方协商顺延时效；未及时通知的，按第9.1条赔付。",
+    ),
+    (
+        "8.3",
+        "恶劣天气",
+        "因台风、暴雪、寒潮等恶劣天气导致航班或船期取消的，{name}应提供气象部门预警证明，时效相应顺延。",
+    ),
     ("9.1", "延误赔付", "非不可抗力原因超出承诺时效的，每延误1日按运费的5%赔付，累计不超过运费的50%。"),
 )
 ORIGINS = (("深圳", 50), ("义乌", 30), ("广州", 20))
@@ -130,46 +153,141 @@ DESTS = (
     ("JP", 15, "东京", "东京港", "日本东京", "日本海关", (10, 0, 25, 30, 35)),
 )
 PROVINCES = (  # province, weight of customers (华东 heaviest)
-    ("浙江", 18), ("上海", 12), ("江苏", 12), ("福建", 6), ("山东", 5), ("安徽", 2), ("江西", 1),
-    ("广东", 16), ("广西", 1), ("海南", 0.5), ("北京", 5), ("天津", 1), ("河北", 1.5), ("山西", 0.5),
-    ("内蒙古", 0.3), ("河南", 2), ("湖北", 2.5), ("湖南", 2), ("重庆", 1.5), ("四川", 2.5), ("贵州", 0.5),
-    ("云南", 0.7), ("西藏", 0.1), ("陕西", 1), ("甘肃", 0.3), ("青海", 0.1), ("宁夏", 0.1), ("新疆", 0.3),
-    ("辽宁", 1), ("吉林", 0.4), ("黑龙江", 0.5),
+    ("浙江", 18),
+    ("上海", 12),
+    ("江苏", 12),
+    ("福建", 6),
+    ("山东", 5),
+    ("安徽", 2),
+    ("江西", 1),
+    ("广东", 16),
+    ("广西", 1),
+    ("海南", 0.5),
+    ("北京", 5),
+    ("天津", 1),
+    ("河北", 1.5),
+    ("山西", 0.5),
+    ("内蒙古", 0.3),
+    ("河南", 2),
+    ("湖北", 2.5),
+    ("湖南", 2),
+    ("重庆", 1.5),
+    ("四川", 2.5),
+    ("贵州", 0.5),
+    ("云南", 0.7),
+    ("西藏", 0.1),
+    ("陕西", 1),
+    ("甘肃", 0.3),
+    ("青海", 0.1),
+    ("宁夏", 0.1),
+    ("新疆", 0.3),
+    ("辽宁", 1),
+    ("吉林", 0.4),
+    ("黑龙江", 0.5),
 )
 CITIES = {
-    "浙江": ("杭州", "宁波", "温州", "义乌", "金华", "台州"), "上海": ("上海",), "江苏": ("苏州", "南京", "无锡", "常州"),
-    "福建": ("厦门", "福州", "泉州"), "山东": ("青岛", "济南", "临沂"), "安徽": ("合肥", "芜湖"), "江西": ("南昌",),
-    "广东": ("深圳", "广州", "东莞", "佛山", "汕头"), "广西": ("南宁",), "海南": ("海口",), "北京": ("北京",),
-    "天津": ("天津",), "河北": ("石家庄", "保定"), "山西": ("太原",), "内蒙古": ("呼和浩特",), "河南": ("郑州",),
-    "湖北": ("武汉",), "湖南": ("长沙",), "重庆": ("重庆",), "四川": ("成都",), "贵州": ("贵阳",), "云南": ("昆明",),
-    "西藏": ("拉萨",), "陕西": ("西安",), "甘肃": ("兰州",), "青海": ("西宁",), "宁夏": ("银川",), "新疆": ("乌鲁木齐",),
-    "辽宁": ("沈阳", "大连"), "吉林": ("长春",), "黑龙江": ("哈尔滨",),
+    "浙江": ("杭州", "宁波", "温州", "义乌", "金华", "台州"),
+    "上海": ("上海",),
+    "江苏": ("苏州", "南京", "无锡", "常州"),
+    "福建": ("厦门", "福州", "泉州"),
+    "山东": ("青岛", "济南", "临沂"),
+    "安徽": ("合肥", "芜湖"),
+    "江西": ("南昌",),
+    "广东": ("深圳", "广州", "东莞", "佛山", "汕头"),
+    "广西": ("南宁",),
+    "海南": ("海口",),
+    "北京": ("北京",),
+    "天津": ("天津",),
+    "河北": ("石家庄", "保定"),
+    "山西": ("太原",),
+    "内蒙古": ("呼和浩特",),
+    "河南": ("郑州",),
+    "湖北": ("武汉",),
+    "湖南": ("长沙",),
+    "重庆": ("重庆",),
+    "四川": ("成都",),
+    "贵州": ("贵阳",),
+    "云南": ("昆明",),
+    "西藏": ("拉萨",),
+    "陕西": ("西安",),
+    "甘肃": ("兰州",),
+    "青海": ("西宁",),
+    "宁夏": ("银川",),
+    "新疆": ("乌鲁木齐",),
+    "辽宁": ("沈阳", "大连"),
+    "吉林": ("长春",),
+    "黑龙江": ("哈尔滨",),
 }
 NAME_SYLLABLES = "恒泰华鑫盛源达瑞通博锦宏嘉美优创汇德信联诚丰耀启明星海云峰佳新润凯晟辰悦"
-NAME_SUFFIXES = ("贸易有限公司", "电子商务有限公司", "进出口有限公司", "科技有限公司", "供应链管理有限公司", "商贸有限公司")
+NAME_SUFFIXES = (
+    "贸易有限公司",
+    "电子商务有限公司",
+    "进出口有限公司",
+    "科技有限公司",
+    "供应链管理有限公司",
+    "商贸有限公司",
+)
 HOUR_WEIGHTS = (2, 1, 1, 1, 1, 1, 2, 4, 7, 9, 10, 10, 8, 9, 10, 10, 9, 8, 7, 8, 9, 9, 7, 4)  # local hours
 WEEKDAY_FACTOR = (1.05, 1.0, 1.0, 1.0, 1.05, 0.9, 0.85)
-CANCEL_REASONS = (("价格太高", 25), ("物流太慢", 20), ("重复下单", 15), ("地址错误", 10), ("不想要了", 15),
-                  ("找到更便宜的", 8), ("付款方式问题", 4), ("商品缺货", 3))
+CANCEL_REASONS = (
+    ("价格太高", 25),
+    ("物流太慢", 20),
+    ("重复下单", 15),
+    ("地址错误", 10),
+    ("不想要了", 15),
+    ("找到更便宜的", 8),
+    ("付款方式问题", 4),
+    ("商品缺货", 3),
+)
 RETURN_REASONS = ("尺码不合适", "质量问题", "与描述不符", "运输途中损坏", "不想要了")
 DELAY_REASONS = ("港口罢工", "清关查验", "天气", "爆仓", "缺货", "地址错误")
-DELAY_CATEGORY = {"港口罢工": "port_congestion", "清关查验": "customs_inspection", "天气": "weather",  # core.causes
-                  "爆仓": "carrier_capacity", "缺货": "other", "地址错误": "address"}
+DELAY_CATEGORY = {
+    "港口罢工": "port_congestion",
+    "清关查验": "customs_inspection",
+    "天气": "weather",  # core.causes
+    "爆仓": "carrier_capacity",
+    "缺货": "other",
+    "地址错误": "address",
+}
 DELAY_CLAUSE = {"港口罢工": "8.2", "清关查验": "5.1", "天气": "8.3", "爆仓": "6.4", "缺货": None, "地址错误": "3.4"}
-DELAY_DAYS = {"港口罢工": (3, 9), "清关查验": (2, 6), "天气": (1, 4), "爆仓": (1, 3), "缺货": (2, 7), "地址错误": (1, 3)}
-HOLD_REASONS = ("清关滞留超过48小时：目的国海关查验，需补充商业发票", "清关滞留超过48小时：锂电池申报资料不全，需补MSDS",
-                "清关滞留超过48小时：申报价值存疑，待补充付款凭证", "清关滞留超过48小时：品牌授权书缺失")
-NOTES = ("请尽快发货", "易碎品，包装加固", "发票抬头见邮件", "周末不收货", "需要提供商业发票", "客户要求中性包装",
-         "同一客户合并发货", "收件人电话见备注二", "大促订单，优先处理")
+DELAY_DAYS = {
+    "港口罢工": (3, 9),
+    "清关查验": (2, 6),
+    "天气": (1, 4),
+    "爆仓": (1, 3),
+    "缺货": (2, 7),
+    "地址错误": (1, 3),
+}
+HOLD_REASONS = (
+    "清关滞留超过48小时：目的国海关查验，需补充商业发票",
+    "清关滞留超过48小时：锂电池申报资料不全，需补MSDS",
+    "清关滞留超过48小时：申报价值存疑，待补充付款凭证",
+    "清关滞留超过48小时：品牌授权书缺失",
+)
+NOTES = (
+    "请尽快发货",
+    "易碎品，包装加固",
+    "发票抬头见邮件",
+    "周末不收货",
+    "需要提供商业发票",
+    "客户要求中性包装",
+    "同一客户合并发货",
+    "收件人电话见备注二",
+    "大促订单，优先处理",
+)
 OVERRIDE_REASONS = ("客户加急，协调空运", "大客户要求提前交付", "船期调整，顺延交付", "客户要求延后收货")
 WEATHER = (("寒潮", "分拨中心停摆"), ("台风", "航班取消"), ("暴雪", "干线停运"), ("暴雨", "派送中断"))
 MEDIA = (("wechat", 50), ("phone", 20), ("email", 20), ("wecom", 10))
 # (customer says, we answer) pairs for the communications log
-TALKS_CHASE = (("客户催单：什么时候能到？", "已告知预计到货时间 {promised}"),
-               ("客户询问物流进度", "已发送最新物流轨迹"),
-               ("客户催单，要求加急", "已安排加急处理并告知客户"))
-TALKS_DELAY = (("客户投诉延误，要求赔偿", "已致歉并说明延误原因：{reason}"),
-               ("客户催单：为什么还没到？", "已说明{reason}导致延误，预计再等{days}天"))
+TALKS_CHASE = (
+    ("客户催单：什么时候能到？", "已告知预计到货时间 {promised}"),
+    ("客户询问物流进度", "已发送最新物流轨迹"),
+    ("客户催单，要求加急", "已安排加急处理并告知客户"),
+)
+TALKS_DELAY = (
+    ("客户投诉延误，要求赔偿", "已致歉并说明延误原因：{reason}"),
+    ("客户催单：为什么还没到？", "已说明{reason}导致延误，预计再等{days}天"),
+)
 TALKS_RETURN = (("客户申请退货：{reason}", "已提交退货申请，提供退货地址"),)
 TALKS_PAID = (("客户要求修改收货地址", "已更新地址并通知仓库"), ("客户询问发货时间", "已告知预计发货时间"))
 
@@ -207,43 +325,125 @@ class SeedSummary:
         if self.refused:
             return f"未写入演示数据：{self.refused}"
         c = self.counts
-        parts = [f"订单 {c.get('orders', 0):,}", f"客户 {c.get('customers', 0):,}", f"SKU {c.get('products', 0)}",
-                 f"订单行 {c.get('order_lines', 0):,}", f"包裹 {c.get('packages', 0):,}",
-                 f"事件 {c.get('order_events', 0):,}", f"延误 {c.get('delays', 0):,}",
-                 f"沟通记录 {c.get('communications', 0):,}", f"任务 {c.get('tasks', 0):,}",
-                 f"库存流水 {c.get('stock_movements', 0):,}"]
+        parts = [
+            f"订单 {c.get('orders', 0):,}",
+            f"客户 {c.get('customers', 0):,}",
+            f"SKU {c.get('products', 0)}",
+            f"订单行 {c.get('order_lines', 0):,}",
+            f"包裹 {c.get('packages', 0):,}",
+            f"事件 {c.get('order_events', 0):,}",
+            f"延误 {c.get('delays', 0):,}",
+            f"沟通记录 {c.get('communications', 0):,}",
+            f"任务 {c.get('tasks', 0):,}",
+            f"库存流水 {c.get('stock_movements', 0):,}",
+        ]
         rate = self.rows / self.elapsed if self.elapsed else 0.0
-        return (f"演示数据已生成（{self.backend}）：" + "，".join(parts)
-                + f"；共 {self.rows:,} 行，用时 {self.elapsed:.1f} 秒（{rate:,.0f} 行/秒）"
-                + f" | seeded {c.get('orders', 0):,} orders, {self.rows:,} rows in {self.elapsed:.1f}s")
+        return (
+            f"演示数据已生成（{self.backend}）："
+            + "，".join(parts)
+            + f"；共 {self.rows:,} 行，用时 {self.elapsed:.1f} 秒（{rate:,.0f} 行/秒）"
+            + f" | seeded {c.get('orders', 0):,} orders, {self.rows:,} rows in {self.elapsed:.1f}s"
+        )
 
 
 # --- how values are stored ------------------------------------------------------------------------------------
 # The bulk rows bypass the ORM, so each backend gets values exactly as the column types would bind them.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("id", "name", "province", "region", "wechat_openid", "email", "sales_owner", "tags",
-                  "created_at"),
-    "orders": ("id", "order_no", "customer_id", "amount_cents", "origin", "urgency", "currency", "channel_code",
-               "channel_order_id", "dest_country", "status", "stage", "stage_since", "review_hold",
-               "customs_grade", "customs_hold", "customs_hold_reason", "promised_date", "promised_override",
-               "override_by", "override_at", "override_reason", "tracking_no", "carrier_code", "notes",
-               "tax_exempt_no", "invoice_status", "cancel_reason", "sales_owner", "created_at", "paid_at",
-               "shipped_at", "delivered_at", "cancelled_at", "return_requested_at", "return_received_at",
-               "source_updated_at", "updated_at"),
+    "customers": ("id", "name", "province", "region", "wechat_openid", "email", "sales_owner", "tags", "created_at"),
+    "orders": (
+        "id",
+        "order_no",
+        "customer_id",
+        "amount_cents",
+        "origin",
+        "urgency",
+        "currency",
+        "channel_code",
+        "channel_order_id",
+        "dest_country",
+        "status",
+        "stage",
+        "stage_since",
+        "review_hold",
+        "customs_grade",
+        "customs_hold",
+        "customs_hold_reason",
+        "promised_date",
+        "promised_override",
+        "override_by",
+        "override_at",
+        "override_reason",
+        "tracking_no",
+        "carrier_code",
+        "notes",
+        "tax_exempt_no",
+        "invoice_status",
+        "cancel_reason",
+        "sales_owner",
+        "created_at",
+        "paid_at",
+        "shipped_at",
+        "delivered_at",
+        "cancelled_at",
+        "return_requested_at",
+        "return_received_at",
+        "source_updated_at",
+        "updated_at",
+    ),
     "order_lines": ("order_id", "sku", "qty"),
-    "packages": ("order_id", "package_no", "sku", "qty", "batch_no", "tracking_no", "scanned_at", "scanned_by",
-                 "station"),
+    "packages": (
+        "order_id",
+        "package_no",
+        "sku",
+        "qty",
+        "batch_no",
+        "tracking_no",
+        "scanned_at",
+        "scanned_by",
+        "station",
+    ),
     "order_events": ("order_id", "at", "kind", "stage", "status", "source", "actor", "detail"),
-    "delays": ("order_id", "reason", "lane", "cause", "carrier_code", "clause_no", "delay_days", "recorded_at",
-               "category"),
+    "delays": (
+        "order_id",
+        "reason",
+        "lane",
+        "cause",
+        "carrier_code",
+        "clause_no",
+        "delay_days",
+        "recorded_at",
+        "category",
+    ),
     "communications": ("order_id", "at", "direction", "medium", "party", "summary"),
     "tasks": ("key", "type", "subject", "order_id", "assignee", "state", "created_at", "closed_at", "data"),
     "stock_movements": ("sku", "kind", "qty", "d_on_hand", "d_reserved", "order_no", "actor", "note", "at"),
-    "scans": ("at", "staff_id", "platform_user", "station", "raw", "outcome", "order_no", "package_no", "sku",
-              "batch_no", "detail", "correction"),
+    "scans": (
+        "at",
+        "staff_id",
+        "platform_user",
+        "station",
+        "raw",
+        "outcome",
+        "order_no",
+        "package_no",
+        "sku",
+        "batch_no",
+        "detail",
+        "correction",
+    ),
 }
-BULK_ORDER = ("customers", "orders", "order_lines", "packages", "order_events", "delays", "communications",
-              "tasks", "stock_movements", "scans")
+BULK_ORDER = (
+    "customers",
+    "orders",
+    "order_lines",
+    "packages",
+    "order_events",
+    "delays",
+    "communications",
+    "tasks",
+    "stock_movements",
+    "scans",
+)
 
 
 def _check_columns() -> None:
@@ -296,7 +496,7 @@ class _SqliteCodec:
 class _PgCodec:
     """UTC seconds → aware datetimes, ordinals → dates, JSON as text (what asyncpg's COPY expects)."""
 
-    EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
     def ts(self, t: int | None) -> datetime | None:
         return None if t is None else self.EPOCH + timedelta(seconds=t)
@@ -317,7 +517,7 @@ class _PgCodec:
 # --- the generator --------------------------------------------------------------------------------------------
 def _perm(seq: int, digits: int, mult: int, offset: int) -> int:
     """A bijection on [0, 10**digits): unique, random-looking ids from a counter (mult is coprime to 10)."""
-    return (seq * mult + offset) % (10 ** digits)
+    return (seq * mult + offset) % (10**digits)
 
 
 def _s10_weights(weights: tuple[int, ...]) -> list[int]:
@@ -346,11 +546,49 @@ def _cum(weights) -> list[float]:
 class _Plan:
     """One order while it is generated: who, what, where, and the times of what has happened by `now`."""
 
-    __slots__ = ("oid", "order_no", "customer", "channel", "channel_order_id", "origin", "dest", "lane", "urgency",
-                 "skus", "qtys", "amount", "grade", "promised", "deadline", "notes", "tax_no", "override",
-                 "status", "stage", "stage_since", "paid", "reserved", "shipped", "delivered", "cancelled",
-                 "ret_req", "ret_recv", "ret_reason", "carrier", "tracking", "cancel_reason", "customs_hold",
-                 "hold_reason", "delay", "talk", "short", "picked", "t_customs", "t_overseas", "t_last")
+    __slots__ = (
+        "oid",
+        "order_no",
+        "customer",
+        "channel",
+        "channel_order_id",
+        "origin",
+        "dest",
+        "lane",
+        "urgency",
+        "skus",
+        "qtys",
+        "amount",
+        "grade",
+        "promised",
+        "deadline",
+        "notes",
+        "tax_no",
+        "override",
+        "status",
+        "stage",
+        "stage_since",
+        "paid",
+        "reserved",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "ret_req",
+        "ret_recv",
+        "ret_reason",
+        "carrier",
+        "tracking",
+        "cancel_reason",
+        "customs_hold",
+        "hold_reason",
+        "delay",
+        "talk",
+        "short",
+        "picked",
+        "t_customs",
+        "t_overseas",
+        "t_last",
+    )
 
 
 class _Generator:
@@ -371,8 +609,11 @@ class _Generator:
         self._batch_cache: dict[tuple, str] = {}
         staff = config.staff
         self.sales = [s.id for s in staff if "sales" in s.roles] or [None]
-        self.scanners = ([s.id for s in staff if "warehouse" in s.roles]
-                         or [s.id for s in staff if "warehouse_lead" in s.roles] or ["warehouse"])
+        self.scanners = (
+            [s.id for s in staff if "warehouse" in s.roles]
+            or [s.id for s in staff if "warehouse_lead" in s.roles]
+            or ["warehouse"]
+        )
         self.supervisor = next((s.id for s in staff if "sales_supervisor" in s.roles), "sales_supervisor")
         self.service = next((s.id for s in staff if "customer_service" in s.roles), None)
         self.customs = next((s.id for s in staff if "customs" in s.roles), None)
@@ -404,16 +645,18 @@ class _Generator:
         m = self._midnight_cache.get(ordinal)
         if m is None:
             m = self._midnight_cache[ordinal] = int(
-                datetime.combine(date.fromordinal(ordinal), dtime(), self.tz).timestamp())
+                datetime.combine(date.fromordinal(ordinal), dtime(), self.tz).timestamp()
+            )
         return m
 
     def promised(self, t: int, origin: str, dest: str) -> int:
         key = (t // 900, origin, dest)
         p = self._promise_cache.get(key)
         if p is None:
-            created = datetime.fromtimestamp(t - t % 900, timezone.utc)
+            created = datetime.fromtimestamp(t - t % 900, UTC)
             p = self._promise_cache[key] = promise.promised_date(
-                created, origin, dest, self.config.eta, self.config.timezone).toordinal()
+                created, origin, dest, self.config.eta, self.config.timezone
+            ).toordinal()
         return p
 
     def batch_no(self, t: int) -> str:
@@ -426,13 +669,30 @@ class _Generator:
 
     # master data (small; written through the ORM)
     def master(self) -> dict[str, list[dict]]:
-        products = [dict(sku=p[0], name=p[1], category=p[2], customs_grade=self.grades[p[0]], hazmat_class=p[3],
-                         packing_instruction=p[4], fragile=p[5], weight_g=p[6]) for p in PRODUCTS]
-        clauses = [dict(carrier_code=code, clause_no=no, title=title, text=body.format(name=name))
-                   for code, name, _ in CARRIERS for no, title, body in CLAUSES]
-        return {"channels": [dict(code=c, name=n, frozen=False) for c, n, _s, _p in CHANNELS],
-                "carriers": [dict(code=c, name=n) for c, n, _ in CARRIERS],
-                "carrier_clauses": clauses, "products": products}
+        products = [
+            dict(
+                sku=p[0],
+                name=p[1],
+                category=p[2],
+                customs_grade=self.grades[p[0]],
+                hazmat_class=p[3],
+                packing_instruction=p[4],
+                fragile=p[5],
+                weight_g=p[6],
+            )
+            for p in PRODUCTS
+        ]
+        clauses = [
+            dict(carrier_code=code, clause_no=no, title=title, text=body.format(name=name))
+            for code, name, _ in CARRIERS
+            for no, title, body in CLAUSES
+        ]
+        return {
+            "channels": [dict(code=c, name=n, frozen=False) for c, n, _s, _p in CHANNELS],
+            "carriers": [dict(code=c, name=n) for c, n, _ in CARRIERS],
+            "carrier_clauses": clauses,
+            "products": products,
+        }
 
     def customers(self) -> list[tuple]:
         rng, ts, js = self.rng, self.codec.ts, self.codec.json
@@ -449,13 +709,27 @@ class _Generator:
             city = rng.choice(CITIES[province])
             name = city + rng.choice(NAME_SYLLABLES) + rng.choice(NAME_SYLLABLES) + rng.choice(NAME_SUFFIXES)
             weight = min(rng.paretovariate(1.2), 60.0) * (3 if i < len(firsts) else 1)
-            openid = ("o" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                                                k=27))) if rng.random() < 0.4 else None
+            openid = (
+                ("o" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", k=27)))
+                if rng.random() < 0.4
+                else None
+            )
             email = f"buyer{i + 1:0{width}d}@example.com" if rng.random() < 0.5 else None
             tags = ["大客户"] if weight > 12 else []
             created = start - rng.randrange(86400, 400 * 86400)
-            rows.append((f"C{i + 1:0{width}d}", name, province, region_of(province), openid, email,
-                         rng.choice(self.sales), js(tags), ts(created)))
+            rows.append(
+                (
+                    f"C{i + 1:0{width}d}",
+                    name,
+                    province,
+                    region_of(province),
+                    openid,
+                    email,
+                    rng.choice(self.sales),
+                    js(tags),
+                    ts(created),
+                )
+            )
             weights.append(weight)
         self.customer_rows = rows
         self.customer_idx = range(len(rows))
@@ -479,8 +753,12 @@ class _Generator:
             limit = min(86400, now - 60 - base)  # seconds of this day that lie before now
             hour_w = [HOUR_WEIGHTS[h] * min(1.0, max(0.0, (limit - h * 3600) / 3600)) for h in range(24)]
             plans.append((o, base, limit, _cum(hour_w)))
-            weights.append((1 + 0.6 * k / max(1, len(ordinals) - 1))
-                           * WEEKDAY_FACTOR[date.fromordinal(o).weekday()] * sum(hour_w) / sum(HOUR_WEIGHTS))
+            weights.append(
+                (1 + 0.6 * k / max(1, len(ordinals) - 1))
+                * WEEKDAY_FACTOR[date.fromordinal(o).weekday()]
+                * sum(hour_w)
+                / sum(HOUR_WEIGHTS)
+            )
         total = sum(weights)
         quotas = [self.n * w / total for w in weights]
         counts = [int(q) for q in quotas]
@@ -522,7 +800,7 @@ class _Generator:
         self.channel_names = {c[0]: c[1] for c in CHANNELS}
         self.cancel_p = {c[0]: c[3] for c in CHANNELS}
         self.channel_seq = {c[0]: 0 for c in CHANNELS}
-        self.channel_offset = {c[0]: rng.randrange(10 ** 12) for c in CHANNELS}
+        self.channel_offset = {c[0]: rng.randrange(10**12) for c in CHANNELS}
         self.origins = [o for o, _ in ORIGINS]
         self.origin_cum = _cum(w for _, w in ORIGINS)
         self.dest_cum = _cum(d[1] for d in DESTS)
@@ -537,7 +815,7 @@ class _Generator:
         self.cancel_cum = _cum(w for _, w in CANCEL_REASONS)
         self.media = [m for m, _ in MEDIA]
         self.media_cum = _cum(w for _, w in MEDIA)
-        self.tracking_offset = rng.randrange(10 ** 8)
+        self.tracking_offset = rng.randrange(10**8)
         per_day = max(1.0, self.n / self.days)
         # repeat orders: some customers order 3+ times within 72 h ("急单试探")
         self.bursts: dict[int, int] = {}
@@ -569,7 +847,7 @@ class _Generator:
         if channel == "temu":
             return f"PO-211-{_perm(seq, 14, 16807, off):014d}"
         n = _perm(seq, 12, 40693, off)  # ebay: 12-34567-89012
-        return f"{n // 10 ** 10:02d}-{n // 10 ** 5 % 10 ** 5:05d}-{n % 10 ** 5:05d}"
+        return f"{n // 10**10:02d}-{n // 10**5 % 10**5:05d}-{n % 10**5:05d}"
 
     def _orders(self, times, lo: int, hi: int, tables: dict[str, list]) -> None:
         rand, pick, now = self.rand, self.pick, self.now
@@ -603,8 +881,9 @@ class _Generator:
                 for s, q in zip(p.skus, p.qtys):
                     recent[s] += q
             p.notes = self.rng.choice(NOTES) if rand() < 0.08 else None
-            p.tax_no = (f"91{110000 + int(rand() * 550000)}MA{10_000_000 + int(rand() * 89_999_999)}"
-                        if rand() < 0.1 else None)  # an 18-character unified social credit code
+            p.tax_no = (
+                f"91{110000 + int(rand() * 550000)}MA{10_000_000 + int(rand() * 89_999_999)}" if rand() < 0.1 else None
+            )  # an 18-character unified social credit code
             self._decide(p, created)
             p.override = None
             if rand() < 0.005:  # a sales supervisor moved the promised date, once the goods were reserved
@@ -612,8 +891,7 @@ class _Generator:
                 if p.shipped is not None:
                     at = min(at, p.shipped - 60)
                 if p.stage != "payment" and at < now and (p.cancelled is None or at < p.cancelled):
-                    p.override = (p.promised + self.rng.choice((-2, -1, 2, 3)), self.rng.choice(OVERRIDE_REASONS),
-                                  at)
+                    p.override = (p.promised + self.rng.choice((-2, -1, 2, 3)), self.rng.choice(OVERRIDE_REASONS), at)
             self._emit(p, created, tables)
         self._seq_state = (seq_day, seq)
 
@@ -629,16 +907,24 @@ class _Generator:
         qtys, amount = [], 0
         for s in skus:
             r = rand()
-            q = (1 if r < 0.6 else 2 if r < 0.8 else 3 if r < 0.9 else 4 + int(rand() * 7) if r < 0.98
-                 else 20 + int(rand() * 41))
+            q = (
+                1
+                if r < 0.6
+                else 2
+                if r < 0.8
+                else 3
+                if r < 0.9
+                else 4 + int(rand() * 7)
+                if r < 0.98
+                else 20 + int(rand() * 41)
+            )
             qtys.append(q)
             amount += q * self.price[s]
         if rand() < 0.2:
             amount = amount * (97 - int(rand() * 10)) // 100
         p.skus, p.qtys, p.amount = skus, qtys, amount
         grades = self.grades
-        p.grade = (grades[skus[0]] if len(skus) == 1
-                   else max((grades[s] for s in skus), key=GRADE_ORDER.__getitem__))
+        p.grade = grades[skus[0]] if len(skus) == 1 else max((grades[s] for s in skus), key=GRADE_ORDER.__getitem__)
 
     def _decide(self, p: _Plan, created: int) -> None:
         """Where the order stands at `now`: pending, cancelled, in the warehouse, in transit, delivered, returned."""
@@ -664,8 +950,7 @@ class _Generator:
 
     def _fulfil(self, p: _Plan, created: int, age: int) -> None:
         rand, now = self.rand, self.now
-        lag = int({"normal": 8 + rand() * 32, "urgent": 4 + rand() * 14, "critical": 2 + rand() * 6}[p.urgency]
-                  * 3600)
+        lag = int({"normal": 8 + rand() * 32, "urgent": 4 + rand() * 14, "critical": 2 + rand() * 6}[p.urgency] * 3600)
         dest = p.dest
         in_strike = dest[0] == "US" and self.strike[0] <= created <= self.strike[1]
         delayed = rand() < 0.06 or (in_strike and rand() < 0.15)
@@ -723,12 +1008,14 @@ class _Generator:
             p.customs_hold = rand() < 0.8
             p.hold_reason = self.rng.choice(HOLD_REASONS) if p.customs_hold else None
         if delayed:
-            recorded, at_stage = {"港口罢工": (shipped + transit // 10, "routing"),
-                                  "天气": (shipped + transit // 10, "routing"),
-                                  "爆仓": (shipped + transit // 20, "routing"),
-                                  "清关查验": (p.t_customs + 6 * 3600, "customs"),
-                                  "地址错误": (p.t_last + 4 * 3600, "last_mile"),
-                                  "缺货": (p.reserved + 3600, "purchase")}[reason]
+            recorded, at_stage = {
+                "港口罢工": (shipped + transit // 10, "routing"),
+                "天气": (shipped + transit // 10, "routing"),
+                "爆仓": (shipped + transit // 20, "routing"),
+                "清关查验": (p.t_customs + 6 * 3600, "customs"),
+                "地址错误": (p.t_last + 4 * 3600, "last_mile"),
+                "缺货": (p.reserved + 3600, "purchase"),
+            }[reason]
             if recorded <= now:
                 p.delay = (reason, ddays, recorded, at_stage)
         if arrive > now:
@@ -752,8 +1039,7 @@ class _Generator:
                     if received is not None and received <= now:
                         p.ret_recv = received
                     p.status = "returned" if p.ret_recv else "return_requested"
-        p.talk = (TALKS_DELAY if p.delay else TALKS_RETURN if p.ret_req else TALKS_CHASE if rand() < 0.04
-                  else None)
+        p.talk = TALKS_DELAY if p.delay else TALKS_RETURN if p.ret_req else TALKS_CHASE if rand() < 0.04 else None
 
     def _emit(self, p: _Plan, created: int, tables: dict[str, list]) -> None:  # noqa: C901 - one recipe
         """Rows for one order: timeline, delay, lines, packages, stock movements, messages, tasks, the order."""
@@ -762,13 +1048,33 @@ class _Generator:
         oid, order_no, status, stage = p.oid, p.order_no, p.status, p.stage
         s_created, s_reserved = ts(created), ts(p.reserved)
         first = "pending" if status == "pending" else "paid"
-        ev((oid, s_created, "created", "payment", first, SOURCE, None,
-            f"订单进入系统（{self.channel_names[p.channel]}）" + ("，待付款" if first == "pending" else "")))
+        ev(
+            (
+                oid,
+                s_created,
+                "created",
+                "payment",
+                first,
+                SOURCE,
+                None,
+                f"订单进入系统（{self.channel_names[p.channel]}）" + ("，待付款" if first == "pending" else ""),
+            )
+        )
         last = created
         if stage != "payment":
             if p.short:
-                ev((oid, s_reserved, "stage", "purchase", "paid", SOURCE, None,
-                    f"库存不足，转采购计划：{p.skus[0]}（缺 {p.qtys[0]}）"))
+                ev(
+                    (
+                        oid,
+                        s_reserved,
+                        "stage",
+                        "purchase",
+                        "paid",
+                        SOURCE,
+                        None,
+                        f"库存不足，转采购计划：{p.skus[0]}（缺 {p.qtys[0]}）",
+                    )
+                )
             else:
                 ev((oid, s_reserved, "stage", "inventory", "paid", SOURCE, None, "库存已预留"))
             last = p.reserved
@@ -778,32 +1084,71 @@ class _Generator:
             last = p.stage_since
         if p.override is not None:
             o_date, o_reason, o_at = p.override
-            ev((oid, ts(o_at), "eta", "purchase" if p.short else "inventory", "paid", SOURCE, self.supervisor,
-                f"预计交付 {date.fromordinal(p.promised)} → {date.fromordinal(o_date)}（{o_reason}）"))
+            ev(
+                (
+                    oid,
+                    ts(o_at),
+                    "eta",
+                    "purchase" if p.short else "inventory",
+                    "paid",
+                    SOURCE,
+                    self.supervisor,
+                    f"预计交付 {date.fromordinal(p.promised)} → {date.fromordinal(o_date)}（{o_reason}）",
+                )
+            )
             last = max(last, o_at)
         s_shipped = scanner = None
         if p.shipped is not None:
             s_shipped = ts(p.shipped)
             scanner = self.scanners[oid % len(self.scanners)]
             carrier, cname, city = p.carrier, self.carrier_names[p.carrier], p.dest[2]
-            ev((oid, s_shipped, "status", "routing", "shipped", SOURCE, scanner,
-                f"已付款 → 已发货（扫码出库，运单号 {p.tracking}）"))
+            ev(
+                (
+                    oid,
+                    s_shipped,
+                    "status",
+                    "routing",
+                    "shipped",
+                    SOURCE,
+                    scanner,
+                    f"已付款 → 已发货（扫码出库，运单号 {p.tracking}）",
+                )
+            )
             last = p.shipped
             if p.picked <= now:
-                ev((oid, ts(p.picked), "tracking", "routing", "shipped", SOURCE, carrier,
-                    f"已揽收（{cname}{p.origin}分拨中心）"))
+                ev(
+                    (
+                        oid,
+                        ts(p.picked),
+                        "tracking",
+                        "routing",
+                        "shipped",
+                        SOURCE,
+                        carrier,
+                        f"已揽收（{cname}{p.origin}分拨中心）",
+                    )
+                )
                 last = p.picked
             if p.t_customs <= now:
-                ev((oid, ts(p.t_customs), "customs", "customs", "shipped", SOURCE, carrier,
-                    f"到达{p.dest[3]}，清关中"))
+                ev((oid, ts(p.t_customs), "customs", "customs", "shipped", SOURCE, carrier, f"到达{p.dest[3]}，清关中"))
                 last = p.t_customs
             if p.customs_hold:
                 at = p.t_customs + 48 * 3600 + 600
                 ev((oid, ts(at), "customs", "customs", "shipped", SOURCE, carrier, f"卡关-人工介入：{p.hold_reason}"))
                 last = at
             if p.t_overseas <= now:
-                ev((oid, ts(p.t_overseas), "tracking", "overseas_wh", "shipped", SOURCE, carrier,
-                    f"清关放行，已入{city}海外仓"))
+                ev(
+                    (
+                        oid,
+                        ts(p.t_overseas),
+                        "tracking",
+                        "overseas_wh",
+                        "shipped",
+                        SOURCE,
+                        carrier,
+                        f"清关放行，已入{city}海外仓",
+                    )
+                )
                 last = p.t_overseas
             if p.t_last <= now:
                 ev((oid, ts(p.t_last), "tracking", "last_mile", "shipped", SOURCE, carrier, f"{city}本地派送中"))
@@ -812,24 +1157,65 @@ class _Generator:
                 ev((oid, ts(p.delivered), "tracking", "delivered", "delivered", SOURCE, carrier, "已签收"))
                 last = p.delivered
             if p.ret_req is not None:
-                ev((oid, ts(p.ret_req), "status", "delivered", "return_requested", SOURCE, None,
-                    f"已签收 → 退货中（{p.ret_reason}）"))
+                ev(
+                    (
+                        oid,
+                        ts(p.ret_req),
+                        "status",
+                        "delivered",
+                        "return_requested",
+                        SOURCE,
+                        None,
+                        f"已签收 → 退货中（{p.ret_reason}）",
+                    )
+                )
                 last = p.ret_req
             if p.ret_recv is not None:
                 ev((oid, ts(p.ret_recv), "status", "delivered", "returned", SOURCE, scanner, "退货中 → 已退货入库"))
                 last = p.ret_recv
         if status == "cancelled":
-            ev((oid, ts(p.cancelled), "status", stage, "cancelled", SOURCE, None, f"已付款 → 已取消（{p.cancel_reason}）"))
+            ev(
+                (
+                    oid,
+                    ts(p.cancelled),
+                    "status",
+                    stage,
+                    "cancelled",
+                    SOURCE,
+                    None,
+                    f"已付款 → 已取消（{p.cancel_reason}）",
+                )
+            )
             last = p.cancelled
         if p.delay is not None:
             reason, ddays, recorded, at_stage = p.delay
             cause = self._cause(p, reason)
             s_recorded = ts(recorded)
-            tables["delays"].append((oid, reason, p.lane, cause, p.carrier,
-                                     DELAY_CLAUSE[reason] if p.carrier else None, ddays, s_recorded,
-                                     DELAY_CATEGORY[reason]))
-            ev((oid, s_recorded, "delay", at_stage, "paid" if at_stage == "purchase" else "shipped", SOURCE, None,
-                f"{cause}，预计延误{ddays}天"))
+            tables["delays"].append(
+                (
+                    oid,
+                    reason,
+                    p.lane,
+                    cause,
+                    p.carrier,
+                    DELAY_CLAUSE[reason] if p.carrier else None,
+                    ddays,
+                    s_recorded,
+                    DELAY_CATEGORY[reason],
+                )
+            )
+            ev(
+                (
+                    oid,
+                    s_recorded,
+                    "delay",
+                    at_stage,
+                    "paid" if at_stage == "purchase" else "shipped",
+                    SOURCE,
+                    None,
+                    f"{cause}，预计延误{ddays}天",
+                )
+            )
             last = max(last, recorded)
         self._goods(p, tables, s_reserved, s_shipped, scanner)
         if p.talk is not None:
@@ -839,23 +1225,67 @@ class _Generator:
             # supplier for about a working day (the 报关资料待补 reminders the demo shows)
             turnaround = (8 + (oid % 7)) * 3600 if oid % 20 == 0 else 3600 + (oid % 5) * 1800
             done = created + turnaround <= now
-            tables["tasks"].append((f"{DOCS_TASK_TYPE}:{order_no}", DOCS_TASK_TYPE,
-                                    f"{DOCS_TASK_SUBJECT}：{order_no}（海关合规等级{p.grade}）", oid,
-                                    self.customs if done else None, "done" if done else "open", s_created,
-                                    ts(created + turnaround) if done else None, "{}"))
+            tables["tasks"].append(
+                (
+                    f"{DOCS_TASK_TYPE}:{order_no}",
+                    DOCS_TASK_TYPE,
+                    f"{DOCS_TASK_SUBJECT}：{order_no}（海关合规等级{p.grade}）",
+                    oid,
+                    self.customs if done else None,
+                    "done" if done else "open",
+                    s_created,
+                    ts(created + turnaround) if done else None,
+                    "{}",
+                )
+            )
         invoice = None
         if p.tax_no:
             invoice = "已开票" if status in ("delivered", "returned") and rand() < 0.7 else "待退税"
         elif status == "delivered" and rand() < 0.05:
             invoice = "已开票"
         flag, day, ov = self.codec.flag, self.codec.day, p.override
-        tables["orders"].append((
-            oid, order_no, p.customer[0], p.amount, p.origin, p.urgency, "CNY", p.channel, p.channel_order_id,
-            p.dest[0], status, stage, ts(p.stage_since), flag(False), p.grade, flag(p.customs_hold), p.hold_reason,
-            day(p.promised), day(ov[0]) if ov else None, self.supervisor if ov else None, ts(ov[2]) if ov else None,
-            ov[1] if ov else None, p.tracking, p.carrier, p.notes, p.tax_no, invoice, p.cancel_reason,
-            p.customer[6], s_created, ts(p.paid), s_shipped, ts(p.delivered), ts(p.cancelled), ts(p.ret_req),
-            ts(p.ret_recv), None, ts(last)))
+        tables["orders"].append(
+            (
+                oid,
+                order_no,
+                p.customer[0],
+                p.amount,
+                p.origin,
+                p.urgency,
+                "CNY",
+                p.channel,
+                p.channel_order_id,
+                p.dest[0],
+                status,
+                stage,
+                ts(p.stage_since),
+                flag(False),
+                p.grade,
+                flag(p.customs_hold),
+                p.hold_reason,
+                day(p.promised),
+                day(ov[0]) if ov else None,
+                self.supervisor if ov else None,
+                ts(ov[2]) if ov else None,
+                ov[1] if ov else None,
+                p.tracking,
+                p.carrier,
+                p.notes,
+                p.tax_no,
+                invoice,
+                p.cancel_reason,
+                p.customer[6],
+                s_created,
+                ts(p.paid),
+                s_shipped,
+                ts(p.delivered),
+                ts(p.cancelled),
+                ts(p.ret_req),
+                ts(p.ret_recv),
+                None,
+                ts(last),
+            )
+        )
 
     def _goods(self, p: _Plan, tables, s_reserved, s_shipped, scanner) -> None:
         """Order lines, one package per line, and the stock movements they imply."""
@@ -879,10 +1309,38 @@ class _Generator:
                 # ~2% of parcels: a label of the wrong batch scanned first, then fixed in place (a correction)
                 fixed = (oid * 31 + k) % 47 == 0
                 if fixed:
-                    scan((s_shipped, scanner, None, station, f"OB1|{order_no}|{s}|{batch}X|{k}|seed", "wrong_batch",
-                          order_no, k, s, f"{batch}X", "批次与包裹不符", flag(False)))
-                scan((s_shipped, scanner, None, station, f"OB1|{order_no}|{s}|{batch}|{k}|seed", "ok", order_no, k,
-                      s, batch, None, flag(fixed)))
+                    scan(
+                        (
+                            s_shipped,
+                            scanner,
+                            None,
+                            station,
+                            f"OB1|{order_no}|{s}|{batch}X|{k}|seed",
+                            "wrong_batch",
+                            order_no,
+                            k,
+                            s,
+                            f"{batch}X",
+                            "批次与包裹不符",
+                            flag(False),
+                        )
+                    )
+                scan(
+                    (
+                        s_shipped,
+                        scanner,
+                        None,
+                        station,
+                        f"OB1|{order_no}|{s}|{batch}|{k}|seed",
+                        "ok",
+                        order_no,
+                        k,
+                        s,
+                        batch,
+                        None,
+                        flag(fixed),
+                    )
+                )
                 mv((s, "reservation", q, 0, q, order_no, None, "订单预留", s_reserved))
                 mv((s, "shipment", q, -q, -q, order_no, scanner, "扫码出库", s_shipped))
                 sum_on_hand[s] -= q
@@ -925,8 +1383,11 @@ class _Generator:
             t1 = created + int((end - created) * (0.3 + rand() * 0.5))
             t2 = min(end, t1 + 300 + int(rand() * 4 * 3600))
         promised = p.override[0] if p.override else p.promised
-        fill = {"promised": date.fromordinal(promised).isoformat(), "reason": p.delay[0] if p.delay else "物流",
-                "days": p.delay[1] if p.delay else 2}
+        fill = {
+            "promised": date.fromordinal(promised).isoformat(),
+            "reason": p.delay[0] if p.delay else "物流",
+            "days": p.delay[1] if p.delay else 2,
+        }
         if p.ret_req is not None:
             fill["reason"] = p.ret_reason
         medium = self.pick(self.media, self.media_cum)
@@ -934,8 +1395,19 @@ class _Generator:
         tables["communications"].append((p.oid, ts(t1), "in", medium, party, said.format(**fill)))
         tables["communications"].append((p.oid, ts(t2), "out", medium, party, answer.format(**fill)))
         if p.delay is not None and p.status == "shipped" and self.service:
-            tables["tasks"].append((f"follow_up:{p.order_no}", "follow_up", f"客户催单跟进：{p.order_no}（{p.delay[0]}）",
-                                    p.oid, self.service, "open", ts(t1), None, json.dumps({"order_no": p.order_no})))
+            tables["tasks"].append(
+                (
+                    f"follow_up:{p.order_no}",
+                    "follow_up",
+                    f"客户催单跟进：{p.order_no}（{p.delay[0]}）",
+                    p.oid,
+                    self.service,
+                    "open",
+                    ts(t1),
+                    None,
+                    json.dumps({"order_no": p.order_no}),
+                )
+            )
 
     def stock(self) -> tuple[list[tuple], list[tuple]]:
         """Opening receipts and levels so that levels == Σ movements; a few SKUs run low on purpose."""
@@ -965,9 +1437,11 @@ def _insert_sql(table: str, cols: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
 
-LEVELS_UPSERT = ("INSERT INTO stock_levels (sku, on_hand, reserved, in_transit) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, "
-                 "in_transit = excluded.in_transit")
+LEVELS_UPSERT = (
+    "INSERT INTO stock_levels (sku, on_hand, reserved, in_transit) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, "
+    "in_transit = excluded.in_transit"
+)
 
 
 class _SqliteLoad:
@@ -1024,7 +1498,9 @@ class _SqliteLoad:
                 marks = ",".join("?" * len(BULK_ORDER))
                 indexes = conn.execute(
                     f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                    f"AND tbl_name IN ({marks}) ORDER BY name", BULK_ORDER).fetchall()
+                    f"AND tbl_name IN ({marks}) ORDER BY name",
+                    BULK_ORDER,
+                ).fetchall()
                 for name, _sql in indexes:
                     conn.execute(f'DROP INDEX "{name}"')
                 sql = {name: _insert_sql(name, cols) for name, cols in COLUMNS.items()}
@@ -1078,8 +1554,10 @@ class _SqliteLoad:
 
 
 def _refuse_if_not_empty_sync(conn: sqlite3.Connection) -> None:
-    found = {t: conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)").fetchone()[0]
-             for t in ("orders", "customers", "stock_movements")}
+    found = {
+        t: conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)").fetchone()[0]
+        for t in ("orders", "customers", "stock_movements")
+    }
     _refuse(found)
 
 
@@ -1087,7 +1565,9 @@ def _refuse(found: dict[str, int]) -> None:
     names = {"orders": "订单", "customers": "客户", "stock_movements": "库存流水"}
     present = [names[t] for t, n in found.items() if n]
     if present:
-        raise SeedRefused(f"数据库中已有{'、'.join(present)}数据；seed 只写入空数据库，请换一个新数据库（或新文件）再试")
+        raise SeedRefused(
+            f"数据库中已有{'、'.join(present)}数据；seed 只写入空数据库，请换一个新数据库（或新文件）再试"
+        )
 
 
 async def _check_empty(db: Database) -> None:
@@ -1095,8 +1575,9 @@ async def _check_empty(db: Database) -> None:
         found = {}
         for name in ("orders", "customers", "stock_movements"):
             table = Base.metadata.tables[name]
-            found[name] = int((await session.execute(select(literal(1)).select_from(table).limit(1))).first()
-                              is not None)
+            found[name] = int(
+                (await session.execute(select(literal(1)).select_from(table).limit(1))).first() is not None
+            )
     _refuse(found)
 
 
@@ -1107,11 +1588,18 @@ async def _write_master(db: Database, gen: _Generator, config: BusinessConfig) -
         for model, key in ((Channel, ["code"]), (Carrier, ["code"]), (Product, ["sku"])):
             rows = master[model.__tablename__]
             await session.execute(insert_ignore(session, model.__table__, rows, key))
-        await session.execute(insert_ignore(session, CarrierClause.__table__, master["carrier_clauses"],
-                                            ["carrier_code", "clause_no"]))
-    gen.counts.update({"products": len(master["products"]), "carriers": len(master["carriers"]),
-                       "carrier_clauses": len(master["carrier_clauses"]), "channels": len(master["channels"]),
-                       "staff": len(config.staff)})
+        await session.execute(
+            insert_ignore(session, CarrierClause.__table__, master["carrier_clauses"], ["carrier_code", "clause_no"])
+        )
+    gen.counts.update(
+        {
+            "products": len(master["products"]),
+            "carriers": len(master["carriers"]),
+            "carrier_clauses": len(master["carrier_clauses"]),
+            "channels": len(master["channels"]),
+            "staff": len(config.staff),
+        }
+    )
 
 
 async def _load_postgresql(db: Database, gen: _Generator, bar) -> None:
@@ -1120,8 +1608,7 @@ async def _load_postgresql(db: Database, gen: _Generator, bar) -> None:
         await conn.execute(text("LOCK TABLE orders IN EXCLUSIVE MODE"))  # also starts the transaction
         found = {}
         for name in ("orders", "customers", "stock_movements"):
-            found[name] = (await conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT 1) x"))
-                           ).scalar()
+            found[name] = (await conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT 1) x"))).scalar()
         _refuse(found)
         raw = (await conn.get_raw_connection()).driver_connection
         it = gen.chunks()
@@ -1136,14 +1623,16 @@ async def _load_postgresql(db: Database, gen: _Generator, bar) -> None:
                     await raw.copy_records_to_table(name, records=rows, columns=list(COLUMNS[name]))
             bar.update(n_orders)
         receipts, levels = gen.stock()
-        await raw.copy_records_to_table("stock_movements", records=receipts,
-                                        columns=list(COLUMNS["stock_movements"]))
+        await raw.copy_records_to_table("stock_movements", records=receipts, columns=list(COLUMNS["stock_movements"]))
         await raw.executemany(
             "INSERT INTO stock_levels (sku, on_hand, reserved, in_transit) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (sku) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, "
-            "in_transit = excluded.in_transit", levels)
-        await conn.execute(text(
-            "SELECT setval(pg_get_serial_sequence('orders', 'id'), GREATEST((SELECT max(id) FROM orders), 1))"))
+            "in_transit = excluded.in_transit",
+            levels,
+        )
+        await conn.execute(
+            text("SELECT setval(pg_get_serial_sequence('orders', 'id'), GREATEST((SELECT max(id) FROM orders), 1))")
+        )
     async with db.engine.connect() as conn:  # fresh statistics for the planner, on our tables only
         await conn.execute(text("ANALYZE " + ", ".join((*BULK_ORDER, "stock_levels"))))
 
@@ -1151,11 +1640,19 @@ async def _load_postgresql(db: Database, gen: _Generator, bar) -> None:
 # --- entry points ---------------------------------------------------------------------------------------------
 def default_now() -> datetime:
     """The wall clock truncated to the hour: a re-run within the hour seeds the same data."""
-    return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-async def seed_database(db: Database, *, orders: int, days: int, seed: int, config: BusinessConfig,
-                        progress: bool = False, now: datetime | None = None) -> SeedSummary:
+async def seed_database(
+    db: Database,
+    *,
+    orders: int,
+    days: int,
+    seed: int,
+    config: BusinessConfig,
+    progress: bool = False,
+    now: datetime | None = None,
+) -> SeedSummary:
     """Seed an empty database (migrating it first). Raises `SeedRefused` if it already holds business data.
 
     On SQLite the engine's idle pooled connections are closed first (the engine reconnects on its next use), so
@@ -1177,8 +1674,9 @@ async def seed_database(db: Database, *, orders: int, days: int, seed: int, conf
         path = db.engine.url.database
         if not path or path == ":memory:" or path.startswith("file:"):
             raise SeedRefused("seed 需要一个 SQLite 数据库文件（不支持内存数据库）")
-    gen = _Generator(orders=orders, days=days, seed=seed, config=config, now=now,
-                     codec=_SqliteCodec() if sqlite else _PgCodec())
+    gen = _Generator(
+        orders=orders, days=days, seed=seed, config=config, now=now, codec=_SqliteCodec() if sqlite else _PgCodec()
+    )
     source = None
     if sqlite and orders >= PROCESS_MIN_ORDERS:  # started first: it warms up while we migrate
         from orderbot.tools.seed_worker import GeneratorProcess
@@ -1189,8 +1687,9 @@ async def seed_database(db: Database, *, orders: int, days: int, seed: int, conf
         await upgrade(db.engine)
         await _check_empty(db)
         await _write_master(db, gen, config)
-        with tqdm(total=orders, desc="生成订单", unit="单", unit_scale=True, disable=not progress,
-                  file=sys.stderr) as bar:
+        with tqdm(
+            total=orders, desc="生成订单", unit="单", unit_scale=True, disable=not progress, file=sys.stderr
+        ) as bar:
             if sqlite:
                 await db.engine.dispose()  # our private connection needs the file to itself for the journal switch
                 load = _SqliteLoad(path, source or gen, bar)
@@ -1204,8 +1703,12 @@ async def seed_database(db: Database, *, orders: int, days: int, seed: int, conf
     if source is not None:
         gen.counts.update(source.counts)
     await _headline_answer(db, now, config)
-    return SeedSummary(counts=dict(gen.counts), elapsed=time.perf_counter() - started,
-                       backend="SQLite" if sqlite else "PostgreSQL", phases=phases)
+    return SeedSummary(
+        counts=dict(gen.counts),
+        elapsed=time.perf_counter() - started,
+        backend="SQLite" if sqlite else "PostgreSQL",
+        phases=phases,
+    )
 
 
 async def _run_cancellable(load: _SqliteLoad) -> None:
@@ -1240,20 +1743,40 @@ async def _headline_answer(db: Database, now: datetime, config: BusinessConfig) 
     today = now.astimezone(ZoneInfo(config.timezone)).date()
     yesterday = today - timedelta(days=1)
     async with db.write() as s:
-        late = set((await s.execute(
-            select(Order.customer_id).join(Customer, Customer.id == Order.customer_id)
-            .where(Customer.region == HEADLINE_REGION, effective_due() == yesterday, is_delayed(s, today))
-            .distinct())).scalars())
+        late = set(
+            (
+                await s.execute(
+                    select(Order.customer_id)
+                    .join(Customer, Customer.id == Order.customer_id)
+                    .where(Customer.region == HEADLINE_REGION, effective_due() == yesterday, is_delayed(s, today))
+                    .distinct()
+                )
+            ).scalars()
+        )
         if len(late) >= HEADLINE_CUSTOMERS:
             return
-        candidates = (await s.execute(
-            select(Order.id, Order.customer_id, Order.origin, Order.status, Order.stage)
-            .join(Customer, Customer.id == Order.customer_id)
-            .where(Customer.region == HEADLINE_REGION, Order.status.in_(("paid", "shipped")),
-                   Order.delivered_at.is_(None), Order.created_at <= now - timedelta(days=3))
-            .order_by(Order.id).limit(200))).all()
-        carrier = (await s.execute(select(CarrierClause.carrier_code).where(CarrierClause.clause_no == "5.1")
-                                   .order_by(CarrierClause.carrier_code).limit(1))).scalar()
+        candidates = (
+            await s.execute(
+                select(Order.id, Order.customer_id, Order.origin, Order.status, Order.stage)
+                .join(Customer, Customer.id == Order.customer_id)
+                .where(
+                    Customer.region == HEADLINE_REGION,
+                    Order.status.in_(("paid", "shipped")),
+                    Order.delivered_at.is_(None),
+                    Order.created_at <= now - timedelta(days=3),
+                )
+                .order_by(Order.id)
+                .limit(200)
+            )
+        ).all()
+        carrier = (
+            await s.execute(
+                select(CarrierClause.carrier_code)
+                .where(CarrierClause.clause_no == "5.1")
+                .order_by(CarrierClause.carrier_code)
+                .limit(1)
+            )
+        ).scalar()
         supervisor = next((st.id for st in config.staff if "sales_supervisor" in st.roles), None)
         for order_id, customer_id, origin, status, stage in candidates:
             if len(late) >= HEADLINE_CUSTOMERS:
@@ -1262,24 +1785,57 @@ async def _headline_answer(db: Database, now: datetime, config: BusinessConfig) 
                 continue
             late.add(customer_id)
             # A supervisor had promised yesterday (the override wins over the lane formula, and says who and why).
-            await s.execute(update(Order).where(Order.id == order_id).values(
-                promised_override=yesterday, override_by=supervisor, override_at=now - timedelta(days=2),
-                override_reason="客户要求提前到货，主管确认"))
+            await s.execute(
+                update(Order)
+                .where(Order.id == order_id)
+                .values(
+                    promised_override=yesterday,
+                    override_by=supervisor,
+                    override_at=now - timedelta(days=2),
+                    override_reason="客户要求提前到货，主管确认",
+                )
+            )
             cause = "美国海关抽中查验，清关滞留"
-            s.add(Delay(order_id=order_id, reason="清关查验", lane=f"{origin}-洛杉矶", cause=cause,
-                        carrier_code=carrier, clause_no="5.1" if carrier else None, delay_days=2,
-                        recorded_at=now - timedelta(hours=20), category="customs_inspection"))
-            s.add(OrderEvent(order_id=order_id, at=now - timedelta(hours=20), kind="delay", stage=stage,
-                             status=status, source=SOURCE, detail=f"{cause}，预计延误2天"))
+            s.add(
+                Delay(
+                    order_id=order_id,
+                    reason="清关查验",
+                    lane=f"{origin}-洛杉矶",
+                    cause=cause,
+                    carrier_code=carrier,
+                    clause_no="5.1" if carrier else None,
+                    delay_days=2,
+                    recorded_at=now - timedelta(hours=20),
+                    category="customs_inspection",
+                )
+            )
+            s.add(
+                OrderEvent(
+                    order_id=order_id,
+                    at=now - timedelta(hours=20),
+                    kind="delay",
+                    stage=stage,
+                    status=status,
+                    source=SOURCE,
+                    detail=f"{cause}，预计延误2天",
+                )
+            )
 
 
-async def run_seed(database_url: str, *, orders: int, days: int, seed: int, config: BusinessConfig,
-                   progress: bool, now: datetime | None = None) -> SeedSummary:
+async def run_seed(
+    database_url: str,
+    *,
+    orders: int,
+    days: int,
+    seed: int,
+    config: BusinessConfig,
+    progress: bool,
+    now: datetime | None = None,
+) -> SeedSummary:
     """What `orderbot seed` and `orderbot demo` call: build a database, seed it, report; refuses politely."""
     db = Database.from_url(database_url)
     try:
-        return await seed_database(db, orders=orders, days=days, seed=seed, config=config, progress=progress,
-                                   now=now)
+        return await seed_database(db, orders=orders, days=days, seed=seed, config=config, progress=progress, now=now)
     except SeedRefused as exc:
         return SeedSummary(refused=str(exc), backend=make_url(database_url).get_backend_name())
     finally:

@@ -13,6 +13,7 @@ transaction back and then kills the child. If the parent dies, the child's next 
 exits. A child that fails sends its traceback as the last frame; one that dies (killed, out of memory) shows up as
 a pipe that ends early, and `GeneratorFailed` carries its exit status and the tail of its stderr.
 """
+
 from __future__ import annotations
 
 import marshal
@@ -49,10 +50,17 @@ class GeneratorProcess:
         self._stock: tuple[list[tuple], list[tuple]] | None = None
         self._stderr = tempfile.TemporaryFile()
         root = str(Path(__file__).resolve().parents[2])  # the child imports this very copy of orderbot
-        boot = (f"import sys; sys.path.insert(0, {root!r}); "
-                "from orderbot.tools.seed_worker import _child_entry; _child_entry()")
-        self._proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
+        boot = (
+            f"import sys; sys.path.insert(0, {root!r}); "
+            "from orderbot.tools.seed_worker import _child_entry; _child_entry()"
+        )
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", boot],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            close_fds=True,
+        )
         _LIVE.add(self._proc)
         try:
             _grow_pipe(self._proc.stdout.fileno())
@@ -125,8 +133,9 @@ class GeneratorProcess:
         self._stderr.seek(0)
         tail = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
         how = f"退出码 exit status {code}" if code is not None else "仍在运行 still running"
-        return (f"seed 生成进程意外结束（{how}）| the seed generator process ended early"
-                + (f":\n{tail}" if tail else ""))
+        return f"seed 生成进程意外结束（{how}）| the seed generator process ended early" + (
+            f":\n{tail}" if tail else ""
+        )
 
 
 def _grow_pipe(fd: int) -> None:
@@ -160,8 +169,14 @@ def _child_main() -> int:
     try:
         from orderbot.tools.seed import _Generator, _SqliteCodec
 
-        gen = _Generator(orders=args["orders"], days=args["days"], seed=args["seed"], config=args["config"],
-                         now=args["now"], codec=_SqliteCodec())
+        gen = _Generator(
+            orders=args["orders"],
+            days=args["days"],
+            seed=args["seed"],
+            config=args["config"],
+            now=args["now"],
+            codec=_SqliteCodec(),
+        )
         clock, generate, encode, blocked = time.perf_counter, 0.0, 0.0, 0.0
         chunks = gen.chunks(args["chunk"])
         while True:

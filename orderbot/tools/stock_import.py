@@ -4,6 +4,7 @@ Each row is validated before anything is written; a bad row or an unknown SKU is
 `第 N 行: 字段: 原因` and the rest still load. A row is identified by SKU + batch + PO no., so re-importing the
 file books nothing twice. Orders waiting for a received SKU are released in order of promise date.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -62,8 +63,15 @@ def parse_line(raw: dict, tz: str) -> ReceiptLine:
     return ReceiptLine(sku, qty, batch, po_no, expected_at)
 
 
-async def receive_file(db: Database, path: Path, *, config: BusinessConfig, now: Callable[[], datetime],
-                       actor: str = "import", progress: Callable[[int], None] | None = None) -> ReceiveReport:
+async def receive_file(
+    db: Database,
+    path: Path,
+    *,
+    config: BusinessConfig,
+    now: Callable[[], datetime],
+    actor: str = "import",
+    progress: Callable[[int], None] | None = None,
+) -> ReceiveReport:
     report = ReceiveReport()
     batch: list[tuple[int, ReceiptLine]] = []
 

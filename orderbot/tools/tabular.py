@@ -4,6 +4,7 @@ Shared by every import (`orderbot import`, `orderbot catalog import`, `orderbot 
 English or the usual Chinese column names (each import passes its alias table), every row keeps the number a
 person sees in the file, so a bad one is reported as `第 N 行: 字段: 原因` and the rest still load.
 """
+
 from __future__ import annotations
 
 import csv
@@ -69,7 +70,7 @@ def header_fields(path: Path, lookup: dict[str, str]) -> set[str]:
                         return set()
                     return {lookup[k.lower()] for k in obj if isinstance(obj, dict) and k.lower() in lookup}
         return set()
-    for n, row in flat_rows(path, lookup, {}):
+    for _n, row in flat_rows(path, lookup, {}):
         return set(row) if isinstance(row, dict) else set()
     return set()
 

@@ -5,6 +5,7 @@ b64decode(EncodingAESKey + "="), IV = key[:16], PKCS#7 padding to 32 bytes; plai
 the message length (4 bytes, big-endian), the message, the receive id (always "" for an AI bot).
 (reference/wecom_aibot.md §2; wechatpy's XML envelope does not fit, so the ~40 lines are ours.)
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,8 +42,7 @@ class AibotCrypto:
 
     def signed(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
         """Constant-time comparison of WeCom's signature with ours."""
-        return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(),
-                                   msg_signature.encode())
+        return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(), msg_signature.encode())
 
     def _cipher(self) -> Cipher:
         return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
@@ -71,7 +71,7 @@ class AibotCrypto:
         if len(raw) < 4:
             raise CryptoError("plaintext too short")
         (length,) = struct.unpack(">I", raw[:4])
-        msg, receive_id = raw[4:4 + length], raw[4 + length:]
+        msg, receive_id = raw[4 : 4 + length], raw[4 + length :]
         if len(msg) != length:
             raise CryptoError("message length does not match")
         if receive_id.decode("utf-8", "replace") != self.receive_id:
@@ -85,20 +85,31 @@ class AibotCrypto:
         """The passive-reply envelope: {encrypt, msgsignature, timestamp, nonce} (nonce from the callback URL)."""
         ts = int(time.time()) if timestamp is None else timestamp
         encrypted = self.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-        return {"encrypt": encrypted, "msgsignature": signature(self.token, str(ts), nonce, encrypted),
-                "timestamp": ts, "nonce": nonce}
+        return {
+            "encrypt": encrypted,
+            "msgsignature": signature(self.token, str(ts), nonce, encrypted),
+            "timestamp": ts,
+            "nonce": nonce,
+        }
 
     def seal_request(self, payload: dict | str, *, nonce: str, timestamp: str) -> tuple[dict[str, str], bytes]:
         """What WeCom sends: the query (msg_signature, timestamp, nonce) and the JSON body. The fake platform,
         the tests and the benchmarks use it."""
         plain = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
         encrypted = self.encrypt(plain)
-        return ({"msg_signature": signature(self.token, timestamp, nonce, encrypted), "timestamp": timestamp,
-                 "nonce": nonce}, json.dumps({"encrypt": encrypted}).encode())
+        return (
+            {
+                "msg_signature": signature(self.token, timestamp, nonce, encrypted),
+                "timestamp": timestamp,
+                "nonce": nonce,
+            },
+            json.dumps({"encrypt": encrypted}).encode(),
+        )
 
     def open_reply(self, envelope: dict) -> dict:
         """Check and decrypt a passive reply (what WeCom does with our answer; the fake platform uses it)."""
-        if not self.signed(envelope["msgsignature"], str(envelope["timestamp"]), envelope["nonce"],
-                           envelope["encrypt"]):
+        if not self.signed(
+            envelope["msgsignature"], str(envelope["timestamp"]), envelope["nonce"], envelope["encrypt"]
+        ):
             raise CryptoError("reply signature does not match")
         return json.loads(self.decrypt(envelope["encrypt"]))

@@ -5,12 +5,13 @@ the transcript), and a quoted message's text as context. Images and files are no
 Events: enter_chat → EnterAgent, template_card_event → CardAction, feedback_event → Feedback. Every value carries
 how to answer it in `Origin.reply_route` (mode, stream id, response_url, req_id), read by the AI-bot sender.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Feedback, InboundEvent, Origin
 
@@ -81,12 +82,13 @@ def _quote_text(quote) -> str:
 def _at(body: dict, received: datetime) -> datetime:
     ts = body.get("create_time")
     if isinstance(ts, int) and 0 < ts < 2**33:
-        return datetime.fromtimestamp(ts, tz=timezone.utc)
+        return datetime.fromtimestamp(ts, tz=UTC)
     return received
 
 
-def to_event(body: dict, *, mode: str, received: datetime, bot_name: str = "",
-             req_id: str | None = None) -> InboundEvent | Unreadable | StreamPoll | None:
+def to_event(
+    body: dict, *, mode: str, received: datetime, bot_name: str = "", req_id: str | None = None
+) -> InboundEvent | Unreadable | StreamPoll | None:
     """Map one decrypted callback. `req_id`: the long connection's request id (answers echo it).
     None for kinds the bot ignores (acknowledged all the same)."""
     if not isinstance(body, dict):
@@ -118,8 +120,7 @@ def to_event(body: dict, *, mode: str, received: datetime, bot_name: str = "",
 
     def origin(kind: str, stream: bool = False, *more: tuple[str, str]) -> Origin:
         extra = [("kind", kind)] + ([("stream", sid)] if stream else []) + list(more)
-        return Origin(PLATFORM, user, chat, reply_channel=PLATFORM, reply_to=reply_to,
-                      reply_route=tuple(route + extra))
+        return Origin(PLATFORM, user, chat, reply_channel=PLATFORM, reply_to=reply_to, reply_route=tuple(route + extra))
 
     if msgtype == "event":
         event = body.get("event") if isinstance(body.get("event"), dict) else {}
@@ -138,16 +139,29 @@ def to_event(body: dict, *, mode: str, received: datetime, bot_name: str = "",
                     selections[str(item.get("question_key", ""))] = tuple(str(i) for i in ids)
             task = card.get("task_id") if isinstance(card.get("task_id"), str) else None
             more = (("task_id", task),) if task else ()
-            return CardAction(origin("card", False, *more), card["event_key"], f"card:{msgid}", at, task_id=task,
-                              selections=selections)
+            return CardAction(
+                origin("card", False, *more),
+                card["event_key"],
+                f"card:{msgid}",
+                at,
+                task_id=task,
+                selections=selections,
+            )
         if etype == "feedback_event":
             fb = event.get("feedback_event") or {}
             if not isinstance(fb, dict):
                 raise BadMessage("feedback_event is not an object")
             reasons = tuple(int(r) for r in fb.get("inaccurate_reason_list") or [] if isinstance(r, int))
             rating = fb.get("type") if isinstance(fb.get("type"), int) else 0
-            return Feedback(origin("feedback"), f"feedback:{msgid}", at, feedback_id=str(fb.get("id", ""))[:256],
-                            rating=rating, comment=str(fb.get("content") or "")[:2000], reasons=reasons)
+            return Feedback(
+                origin("feedback"),
+                f"feedback:{msgid}",
+                at,
+                feedback_id=str(fb.get("id", ""))[:256],
+                rating=rating,
+                comment=str(fb.get("content") or "")[:2000],
+                reasons=reasons,
+            )
         return None  # disconnected_event and kinds added later: nothing to do
     if msgtype == "text":
         text = _str(body, "text", "content")
@@ -160,5 +174,11 @@ def to_event(body: dict, *, mode: str, received: datetime, bot_name: str = "",
     else:
         return None
     text = strip_mention(text[:MAX_TEXT], bot_name)
-    return ChatMessage(origin("msg", stream=True), text, f"msg:{msgid}", at, is_voice=msgtype == "voice",
-                       quote=_quote_text(body.get("quote"))[:MAX_TEXT])
+    return ChatMessage(
+        origin("msg", stream=True),
+        text,
+        f"msg:{msgid}",
+        at,
+        is_voice=msgtype == "voice",
+        quote=_quote_text(body.get("quote"))[:MAX_TEXT],
+    )

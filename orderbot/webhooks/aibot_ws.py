@@ -8,6 +8,7 @@ inbox dedupes a callback WeCom pushes again after a reconnect); answers leave th
 `request()`, which echoes the callback's req_id and waits for WeCom's ack. A send while the link is down fails
 retryably, so the outbox sends it again after the reconnect (a stream keeps its id: replaced, never doubled).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +33,19 @@ BACKOFF = (1.0, 30.0)
 
 
 class AibotWsClient:
-    def __init__(self, *, url: str, bot_id: str, secret: str, pipeline: InboundPipeline, http,
-                 clock: Callable[[], datetime], bot_name: str = "", heartbeat: float = 30.0,
-                 backoff: tuple[float, float] = BACKOFF):
+    def __init__(
+        self,
+        *,
+        url: str,
+        bot_id: str,
+        secret: str,
+        pipeline: InboundPipeline,
+        http,
+        clock: Callable[[], datetime],
+        bot_name: str = "",
+        heartbeat: float = 30.0,
+        backoff: tuple[float, float] = BACKOFF,
+    ):
         self.url, self.bot_id, self._secret = url, bot_id, secret
         self.pipeline, self.http, self.clock, self.bot_name = pipeline, http, clock, bot_name
         self.heartbeat, self.backoff = heartbeat, backoff
@@ -154,8 +165,12 @@ class AibotWsClient:
         code = ack.get("errcode", 0)
         if code:
             retry = code in (-1, 45009, 846607)
-            raise SendError(f"智能机器人返回错误 {code}：{ack.get('errmsg', '')}", code=code,
-                            retry_after=60 if retry else None, permanent=not retry)
+            raise SendError(
+                f"智能机器人返回错误 {code}：{ack.get('errmsg', '')}",
+                code=code,
+                retry_after=60 if retry else None,
+                permanent=not retry,
+            )
         return ack
 
     async def _read(self, ws) -> None:
@@ -190,8 +205,14 @@ class AibotWsClient:
             log.warning("AI bot long connection: bad callback ignored: %s", exc)
             return
         if isinstance(event, Unreadable):
-            await self.request("aibot_respond_msg", {"msgtype": "stream", "stream": {
-                "id": event.stream_id, "finish": True, "content": UNREADABLE[event.kind]}}, req_id=req_id)
+            await self.request(
+                "aibot_respond_msg",
+                {
+                    "msgtype": "stream",
+                    "stream": {"id": event.stream_id, "finish": True, "content": UNREADABLE[event.kind]},
+                },
+                req_id=req_id,
+            )
             return
         if event is None or isinstance(event, StreamPoll):
             return

@@ -1,4 +1,5 @@
 """`GET /charts/{token}.png`: chart images for DingTalk markdown, by signed and expiring link only."""
+
 from __future__ import annotations
 
 from aiohttp import web
@@ -20,8 +21,11 @@ async def chart(request: web.Request) -> web.Response:
     if found is None:
         return web.Response(status=404, text="not found")
     content, mime = found
-    return web.Response(body=content, content_type=mime,
-                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        body=content,
+        content_type=mime,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def setup(app: web.Application, links: MediaLinks) -> None:

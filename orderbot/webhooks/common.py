@@ -1,4 +1,5 @@
 """Shared pieces of the HTTP edge: app keys, JSON errors, request ids, metrics."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,17 +48,32 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("orderbot_http_requests", "HTTP requests by route and status.",
-                                ["route", "status"], registry=self.registry)
-        self.request_seconds = Histogram("orderbot_http_request_duration_seconds", "HTTP request latency by route.",
-                                         ["route"], registry=self.registry, buckets=LATENCY_BUCKETS)
-        self.inbound_events = Counter("orderbot_inbound_events", "Inbound events by source and outcome.",
-                                      ["source", "outcome"], registry=self.registry)
-        self.send_seconds = Histogram("orderbot_outbox_send_duration_seconds",
-                                      "Outbox sends to a platform by channel and outcome.", ["channel", "outcome"],
-                                      registry=self.registry, buckets=LATENCY_BUCKETS)
-        self.outbox_messages = Gauge("orderbot_outbox_messages", "Outbox rows by state, when scraped.", ["state"],
-                                     registry=self.registry)
+        self.requests = Counter(
+            "orderbot_http_requests", "HTTP requests by route and status.", ["route", "status"], registry=self.registry
+        )
+        self.request_seconds = Histogram(
+            "orderbot_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.inbound_events = Counter(
+            "orderbot_inbound_events",
+            "Inbound events by source and outcome.",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.send_seconds = Histogram(
+            "orderbot_outbox_send_duration_seconds",
+            "Outbox sends to a platform by channel and outcome.",
+            ["channel", "outcome"],
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.outbox_messages = Gauge(
+            "orderbot_outbox_messages", "Outbox rows by state, when scraped.", ["state"], registry=self.registry
+        )
 
     def inbound(self, source: str, outcome: str) -> None:
         self.inbound_events.labels(source, outcome).inc()
@@ -80,8 +96,9 @@ ALERTS = web.AppKey("platform_alerts", PlatformAlerts)
 
 
 def json_error(status: int, reason: str, **extra: Any) -> web.Response:
-    return web.json_response({"ok": False, "error": reason, **extra}, status=status,
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(
+        {"ok": False, "error": reason, **extra}, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False)
+    )
 
 
 def json_ok(**body: Any) -> web.Response:
@@ -151,11 +168,14 @@ def json_body(body: bytes):
 async def signed_body(request: web.Request, secret, verify, header: str, source: str, what: str) -> bytes:
     """The raw body once its signature checks out; 503 when the door's secret is not set, 401 when it is wrong."""
     if secret is None:
-        raise web.HTTPServiceUnavailable(text=json.dumps({"ok": False, "error": f"{what} 未配置，接口已关闭"},
-                                                         ensure_ascii=False), content_type="application/json")
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"ok": False, "error": f"{what} 未配置，接口已关闭"}, ensure_ascii=False),
+            content_type="application/json",
+        )
     body = await request.read()
     if not verify(secret.get_secret_value(), body, request.headers.get(header)):
         request.app[METRICS].inbound(source, "bad_signature")
-        raise web.HTTPUnauthorized(text=json.dumps({"ok": False, "error": "签名错误"}, ensure_ascii=False),
-                                   content_type="application/json")
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"ok": False, "error": "签名错误"}, ensure_ascii=False), content_type="application/json"
+        )
     return body

@@ -5,6 +5,7 @@ write is lost at the next restart. So `/healthz` compares the file with the one 
 write door (any POST) refuses with 503 before and after its handler while the file is gone: the platform or
 shop retries later instead of being told "created" for an order that no longer exists anywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,11 @@ DB_FILE = web.AppKey("database_file", DatabaseFile)
 
 
 def _refuse(reason: str) -> web.Response:
-    return web.json_response({"ok": False, "error": f"{reason}；本次数据未保存，请稍后重试"}, status=503,
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(
+        {"ok": False, "error": f"{reason}；本次数据未保存，请稍后重试"},
+        status=503,
+        dumps=lambda o: json.dumps(o, ensure_ascii=False),
+    )
 
 
 @web.middleware

@@ -3,9 +3,10 @@
 Headers `timestamp` (ms) and `sign` = Base64(HmacSHA256(appSecret, timestamp + "\\n" + appSecret)); a timestamp
 more than an hour off, or a wrong sign, is refused before the body is read. Since the sign covers only the
 timestamp, the body is then checked as if unsigned: at most 64 KB, bounded JSON, every field of the right shape
-(400), a sender in the staff directory (403), and a sessionWebhook kept only on DingTalk's own hosts. The reply goes out through
-the outbox (session webhook while valid, then the OpenAPI), so the callback answers at once.
+(400), a sender in the staff directory (403), and a sessionWebhook kept only on DingTalk's own hosts.
+The reply goes out through the outbox (session webhook while valid, then the OpenAPI), so the callback answers at once.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,15 @@ def dingtalk_sign(secret: str, timestamp: str) -> str:
 
 
 class DingTalkInbound:
-    def __init__(self, app_secret: str, app_key: str | None, pipeline: InboundPipeline, *,
-                 staff_ids: Callable[[], frozenset[str]] = frozenset, api_base: str | None = None):
+    def __init__(
+        self,
+        app_secret: str,
+        app_key: str | None,
+        pipeline: InboundPipeline,
+        *,
+        staff_ids: Callable[[], frozenset[str]] = frozenset,
+        api_base: str | None = None,
+    ):
         """`staff_ids` gives the DingTalk user ids of the staff directory (read at each call, so a reloaded
         config counts); `api_base` is DINGTALK_API_BASE, whose origin is trusted for session webhooks."""
         self._secret, self.app_key, self.pipeline = app_secret, app_key, pipeline

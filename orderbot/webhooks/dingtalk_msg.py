@@ -3,9 +3,10 @@
 Card buttons on DingTalk are markdown links of the `dtmd://dingtalkclient/sendMessage` kind: tapping one sends
 '#btn <key>' as the person, so the click arrives authenticated, as a message, and becomes a `CardAction`.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from orderbot.messaging.dingtalk_hosts import session_webhook_allowed
 from orderbot.messaging.inbound import CardAction, ChatMessage, InboundEvent, Origin, ScanEvent
@@ -89,7 +90,7 @@ def to_event(body: dict, *, robot_code: str | None = None, api_base: str | None 
     if not user:
         raise BadMessage("senderStaffId is required (a string of at most 64 characters)")
     if body.get("conversationType") not in (None, "1", "2"):
-        raise BadMessage("conversationType must be \"1\" or \"2\"")
+        raise BadMessage('conversationType must be "1" or "2"')
     group = body.get("conversationType") == "2"
     conversation = _str(body, "conversationId", required=group, limit=128)
     if body.get("msgtype") is not None and not isinstance(body.get("msgtype"), str):
@@ -101,16 +102,21 @@ def to_event(body: dict, *, robot_code: str | None = None, api_base: str | None 
         route["session_expires"] = str(expires or 0)
     if group:
         route["at_user"] = user
-    origin = Origin("dingtalk", user, conversation if group else None, reply_channel="dingtalk",
-                    reply_to=f"group:{conversation}" if group else f"user:{user}",
-                    reply_route=tuple(sorted(route.items())))
+    origin = Origin(
+        "dingtalk",
+        user,
+        conversation if group else None,
+        reply_channel="dingtalk",
+        reply_to=f"group:{conversation}" if group else f"user:{user}",
+        reply_route=tuple(sorted(route.items())),
+    )
     created = _ms(body, "createAt")
-    at = datetime.fromtimestamp(created / 1000, tz=timezone.utc) if created else datetime.now(timezone.utc)
+    at = datetime.fromtimestamp(created / 1000, tz=UTC) if created else datetime.now(UTC)
     text, is_voice = _text(body)
     if text.startswith(LABEL_PREFIX):  # a label scanned with the phone and sent to the robot
         return ScanEvent(origin, text, f"msg:{msg_id}", at, station=f"dingtalk:{user}")
     if text.startswith(BUTTON_PREFIX):
-        return CardAction(origin, text[len(BUTTON_PREFIX):].strip(), f"msg:{msg_id}", at)
+        return CardAction(origin, text[len(BUTTON_PREFIX) :].strip(), f"msg:{msg_id}", at)
     if body.get("msgtype") not in ("text", "richText", "audio"):
         return None
     return ChatMessage(origin, text, f"msg:{msg_id}", at, is_voice=is_voice)

@@ -5,6 +5,7 @@ its own with its own event loop; each robot message hops to our loop (`run_corou
 same pipeline as HTTP mode, and is acknowledged to DingTalk when our transaction has committed. Replies go
 out through the outbox (session webhook or OpenAPI), never through the stream.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,9 +37,17 @@ class _Client(dingtalk_stream.DingTalkStreamClient):
     def open_connection(self):
         topics = [{"type": "CALLBACK", "topic": t} for t in self.callback_handler_map]
         try:
-            resp = requests.post(self.open_url, timeout=15, json={
-                "clientId": self.credential.client_id, "clientSecret": self.credential.client_secret,
-                "subscriptions": topics, "ua": "orderbot", "localIp": ""})
+            resp = requests.post(
+                self.open_url,
+                timeout=15,
+                json={
+                    "clientId": self.credential.client_id,
+                    "clientSecret": self.credential.client_secret,
+                    "subscriptions": topics,
+                    "ua": "orderbot",
+                    "localIp": "",
+                },
+            )
             resp.raise_for_status()
             return resp.json()
         except (requests.RequestException, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 Ready means the database answers, is writable (PostgreSQL: not read-only; SQLite: still the file opened at
 start-up, same inode, writable) and its schema is at the head revision."""
+
 from __future__ import annotations
 
 import hmac
@@ -50,9 +51,12 @@ async def metrics(request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {token.get_secret_value()}"
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            return web.json_response({"ok": False, "error": "需要 Authorization: Bearer <ORDERBOT_METRICS_TOKEN>"},
-                                     status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-                                     dumps=lambda o: json.dumps(o, ensure_ascii=False))
+            return web.json_response(
+                {"ok": False, "error": "需要 Authorization: Bearer <ORDERBOT_METRICS_TOKEN>"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                dumps=lambda o: json.dumps(o, ensure_ascii=False),
+            )
     states: dict[str, int] = {}
     try:
         async with request.app[DB].read(heavy=True) as s:
@@ -60,8 +64,10 @@ async def metrics(request: web.Request) -> web.Response:
             states = {state: n for state, n in rows}
     except SQLAlchemyError:
         return json_error(503, "database unreachable")
-    return web.Response(body=request.app[METRICS].render(states), headers={
-        "Content-Type": CONTENT_TYPE_LATEST, "X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        body=request.app[METRICS].render(states),
+        headers={"Content-Type": CONTENT_TYPE_LATEST, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -4,6 +4,7 @@ A hostile sender must not be able to make the event loop do real work before the
 body is read only up to a small cap (413 past it), XML nesting is counted by a streaming pass that stops at the
 first tag too deep, and JSON is parsed with finite numbers only and a depth bound (400 with the reason otherwise).
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Verify the signature on the raw body first, then parse, then hand over to `core.orders.intake`; no business rule
 lives here. Wrong signature → 401, malformed → 400, too large → 413 (by aiohttp's client_max_size).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,18 @@ from orderbot.core.errors import InvalidOrder, OrderNotFound
 from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
 from orderbot.core.orders.intake import accept_order_event
 from orderbot.core.orders.schema import parse_order
-from orderbot.webhooks.common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
+from orderbot.webhooks.common import (
+    CLOCK,
+    CONFIG,
+    DB,
+    METRICS,
+    RULES_HOOK,
+    SETTINGS,
+    json_body,
+    json_error,
+    json_ok,
+    signed_body,
+)
 from orderbot.webhooks.shopify import ShopifyShapeError, shopify_to_order
 from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
@@ -30,8 +42,15 @@ async def _accept(request: web.Request, source: str, key: str, data, auto_produc
         app[METRICS].inbound(source, "invalid")
         return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
     try:
-        result = await accept_order_event(app[DB].write, source=source, dedupe_key=key, data=order,
-                                          config=app[CONFIG], now=app[CLOCK](), auto_products=auto_products)
+        result = await accept_order_event(
+            app[DB].write,
+            source=source,
+            dedupe_key=key,
+            data=order,
+            config=app[CONFIG],
+            now=app[CLOCK](),
+            auto_products=auto_products,
+        )
     except InvalidOrder as exc:
         app[METRICS].inbound(source, "invalid")
         return json_error(400, "订单数据不合法", problems=[{"field": f, "reason": r} for f, r in exc.problems])
@@ -44,16 +63,28 @@ async def _accept(request: web.Request, source: str, key: str, data, auto_produc
 
 
 async def generic_order(request: web.Request) -> web.Response:
-    body = await signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
-                              "X-Orderbot-Signature", "orders", "ORDERBOT_INGEST_SECRET")
+    body = await signed_body(
+        request,
+        request.app[SETTINGS].ingest_secret,
+        verify_hex_signature,
+        "X-Orderbot-Signature",
+        "orders",
+        "ORDERBOT_INGEST_SECRET",
+    )
     data = json_body(body)
     key = request.headers.get("X-Orderbot-Event-Id") or hashlib.sha256(body).hexdigest()
     return await _accept(request, "orders", key, data)
 
 
 async def shopify_order(request: web.Request) -> web.Response:
-    body = await signed_body(request, request.app[SETTINGS].shopify_webhook_secret, verify_b64_signature,
-                              "X-Shopify-Hmac-Sha256", "shopify", "SHOPIFY_WEBHOOK_SECRET")
+    body = await signed_body(
+        request,
+        request.app[SETTINGS].shopify_webhook_secret,
+        verify_b64_signature,
+        "X-Shopify-Hmac-Sha256",
+        "shopify",
+        "SHOPIFY_WEBHOOK_SECRET",
+    )
     topic = request.headers.get("X-Shopify-Topic", "")
     if topic not in SHOPIFY_TOPICS:
         # Acknowledge topics we do not subscribe to, so Shopify does not retry them for hours.
@@ -61,8 +92,11 @@ async def shopify_order(request: web.Request) -> web.Response:
     payload = json_body(body)
     if not isinstance(payload, dict):
         return json_error(400, "Shopify 订单应为JSON对象")
-    key = (request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
-           or hashlib.sha256(body).hexdigest())
+    key = (
+        request.headers.get("X-Shopify-Webhook-Id")
+        or request.headers.get("X-Shopify-Event-Id")
+        or hashlib.sha256(body).hexdigest()
+    )
     try:
         data, products = shopify_to_order(payload, request.app[CONFIG])
     except ShopifyShapeError as exc:
@@ -74,8 +108,14 @@ async def shopify_order(request: web.Request) -> web.Response:
 async def waybill(request: web.Request) -> web.Response:
     """The carrier batch asks before it requests a waybill: 200 when every package is scanned, 409 naming the
     unscanned packages otherwise. Signed like /webhooks/orders."""
-    body = await signed_body(request, request.app[SETTINGS].ingest_secret, verify_hex_signature,
-                              "X-Orderbot-Signature", "waybill", "ORDERBOT_INGEST_SECRET")
+    body = await signed_body(
+        request,
+        request.app[SETTINGS].ingest_secret,
+        verify_hex_signature,
+        "X-Orderbot-Signature",
+        "waybill",
+        "ORDERBOT_INGEST_SECRET",
+    )
     data = json_body(body)
     if not isinstance(data, dict) or not isinstance(data.get("order_no"), str):
         return json_error(400, "需要 order_no")

@@ -6,6 +6,7 @@ items not a list) is a 400 naming the field (`ShopifyShapeError`), and shopper-t
 fit our columns is made to fit: a product title is shortened, an over-long email is dropped (the order still
 enters; the customer is then not reachable by email). Lengths come from the model's columns.
 """
+
 from __future__ import annotations
 
 from orderbot.config import BusinessConfig
@@ -46,8 +47,12 @@ def _int(d: dict, key: str, where: str) -> int | None:
     value = d.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).lstrip("-").isdigit() \
-            or len(str(value)) > 20:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or not str(value).lstrip("-").isdigit()
+        or len(str(value)) > 20
+    ):
         raise ShopifyShapeError(f"{where}{key}", "应为整数")
     return int(value)
 
@@ -63,10 +68,10 @@ def shopify_to_order(p: dict, config: BusinessConfig) -> tuple[dict, dict[str, d
     if order_id is None:
         raise ShopifyShapeError("id", "缺少订单 id")
     cust, addr = _obj(p, "customer"), _obj(p, "shipping_address")
-    name = " ".join(x for x in (_text(cust, "first_name", "customer."), _text(cust, "last_name", "customer."))
-                    if x) or _text(addr, "company", "shipping_address.")
-    status = "cancelled" if p.get("cancelled_at") else (
-        "paid" if p.get("financial_status") in _PAID else "pending")
+    name = " ".join(
+        x for x in (_text(cust, "first_name", "customer."), _text(cust, "last_name", "customer.")) if x
+    ) or _text(addr, "company", "shipping_address.")
+    status = "cancelled" if p.get("cancelled_at") else ("paid" if p.get("financial_status") in _PAID else "pending")
     items = p.get("line_items") or []
     if not isinstance(items, list):
         raise ShopifyShapeError("line_items", "应为数组")
@@ -84,8 +89,10 @@ def shopify_to_order(p: dict, config: BusinessConfig) -> tuple[dict, dict[str, d
         lines.append({"sku": sku, "qty": qty})
         title = _text(item, "title", where) or _text(item, "name", where) or sku
         grams = _int(item, "grams", where) or 0
-        products[sku] = {"name": title[:column_length(Product.name)],
-                         "weight_g": grams if 0 <= grams <= MAX_GRAMS else 0}  # out of range: weight unknown
+        products[sku] = {
+            "name": title[: column_length(Product.name)],
+            "weight_g": grams if 0 <= grams <= MAX_GRAMS else 0,
+        }  # out of range: weight unknown
     email = _fits(_text(cust, "email", "customer.") or _text(p, "email", ""), Customer.email)
     cust_id = _int(cust, "id", "customer.")
     by_email = f"SHOPIFY-{email}" if email else None
@@ -95,8 +102,11 @@ def shopify_to_order(p: dict, config: BusinessConfig) -> tuple[dict, dict[str, d
         "order_no": f"SO{order_id}",
         "channel": shop.channel,
         "channel_order_id": _text(p, "name", "") or str(_text(p, "order_number", "") or order_id),
-        "customer": {"id": f"SHOPIFY-{cust_id}" if cust_id else by_email,
-                     "name": name[:column_length(Customer.name)] if name else None, "email": email},
+        "customer": {
+            "id": f"SHOPIFY-{cust_id}" if cust_id else by_email,
+            "name": name[: column_length(Customer.name)] if name else None,
+            "email": email,
+        },
         "amount": p.get("current_total_price") or p.get("total_price") or "0",
         "currency": _text(p, "currency", "") or "USD",
         "origin": shop.origin,

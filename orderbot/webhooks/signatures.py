@@ -1,4 +1,5 @@
 """Signature checks for inbound webhooks. Secrets are compared in constant time, never with `==`."""
+
 from __future__ import annotations
 
 import base64

@@ -5,18 +5,30 @@ the raw body → 401 (nothing stored); JSON and required fields → 400. The upd
 every accepted push answers 200, including an unknown tracking number (kept as an orphan), because carriers
 retry anything else for days and a retry would not make the number known.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
 from orderbot.core.tracking import PARSERS, Ignored, InvalidTrackingPayload, apply_tracking_update
-from orderbot.webhooks.common import CLOCK, CONFIG, DB, METRICS, RULES_HOOK, SETTINGS, json_body, json_error, json_ok, signed_body
+from orderbot.webhooks.common import (
+    CLOCK,
+    CONFIG,
+    DB,
+    METRICS,
+    RULES_HOOK,
+    SETTINGS,
+    json_body,
+    json_error,
+    json_ok,
+    signed_body,
+)
 from orderbot.webhooks.signatures import verify_b64_signature, verify_hex_signature
 
 log = logging.getLogger("orderbot.webhooks.tracking")
@@ -75,8 +87,9 @@ async def tracking_push(request: web.Request) -> web.Response:
         app[METRICS].inbound(source, "ignored")
         return json_ok(ignored=parsed.event)
     async with app[DB].write() as session:
-        result = await apply_tracking_update(session, parsed, now=app[CLOCK](), payload=payload,
-                                             causes=app[CONFIG].delay_causes)
+        result = await apply_tracking_update(
+            session, parsed, now=app[CLOCK](), payload=payload, causes=app[CONFIG].delay_causes
+        )
     app[METRICS].inbound(source, result.outcome)
     if result.outcome == "duplicate":
         return json_ok(duplicate=True)
@@ -84,8 +97,9 @@ async def tracking_push(request: web.Request) -> web.Response:
         log.info("tracking push for unknown number %s kept as orphan (%s)", parsed.tracking_no, source)
         return json_ok(matched=False)
     await app[RULES_HOOK]("tracking")  # after the commit; it only schedules an evaluation
-    return json_ok(matched=True, order_no=result.order_no, tracking_status=result.tracking_status,
-                   stale=result.outcome == "stale")
+    return json_ok(
+        matched=True, order_no=result.order_no, tracking_status=result.tracking_status, stale=result.outcome == "stale"
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -4,10 +4,12 @@ Order of work, each step refusing before the next: body size (413, a small cap r
 buffered) → the Encrypt value found by a bounded regex, no XML parse yet (400) → signature over it, compared in
 constant time (401) → the envelope parsed with no DTD/entities and bounded depth (400) → decrypt and receive
 id = our corp id (403) → parse (400) → hand to the pipeline. A hostile body never reaches the XML parser
-unsigned, and a signed one is depth-checked first, so deep nesting cannot stall the event loop. WeCom retries anything that is not a 200 within 5 s, so bad input
-gets a 4xx (never a 500) and slow work is acknowledged at once and answered through the API. A
-scancode_waitmsg whose answer is ready within the deadline goes back as the encrypted passive reply.
+unsigned, and a signed one is depth-checked first, so deep nesting cannot stall the event loop.
+WeCom retries anything that is not a 200 within 5 s, so bad input gets a 4xx (never a 500) and slow work is
+acknowledged at once and answered through the API. A scancode_waitmsg whose answer is ready within the deadline goes
+back as the encrypted passive reply.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,14 +41,18 @@ def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypted])).encode()).hexdigest()
 
 
-def seal(crypto: WeChatCrypto, token: str, corp_id: str, plain: str, *, nonce: str,
-         timestamp: str) -> tuple[dict[str, str], str]:
+def seal(
+    crypto: WeChatCrypto, token: str, corp_id: str, plain: str, *, nonce: str, timestamp: str
+) -> tuple[dict[str, str], str]:
     """What WeCom sends for a plaintext message: the query (msg_signature, timestamp, nonce) and the encrypted
     XML body. The benchmarks and tests use it; a sandbox scanner can post through the real callback with it."""
     encrypted = fields(parse_xml(crypto.encrypt_message(plain, nonce, timestamp)))["Encrypt"]
     body = f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
-    return {"msg_signature": signature(token, timestamp, nonce, encrypted), "timestamp": timestamp,
-            "nonce": nonce}, body
+    return {
+        "msg_signature": signature(token, timestamp, nonce, encrypted),
+        "timestamp": timestamp,
+        "nonce": nonce,
+    }, body
 
 
 @dataclass
@@ -60,15 +66,17 @@ class WeComInbound:
     background: TaskTracker = field(default_factory=lambda: TaskTracker("wecom"))
 
     def signed(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
-        return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(),
-                                   msg_signature.encode())
+        return hmac.compare_digest(signature(self.token, timestamp, nonce, encrypted).encode(), msg_signature.encode())
 
     def passive_reply(self, to_user: str, content: str, nonce: str) -> str:
         now = str(int(time.time()))
-        plain = (f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
-                 f"<FromUserName><![CDATA[{self.corp_id}]]></FromUserName><CreateTime>{now}</CreateTime>"
-                 f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{_cdata(content)}]]></Content>"
-                 + (f"<AgentID>{self.agent_id}</AgentID>" if self.agent_id is not None else "") + "</xml>")
+        plain = (
+            f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{self.corp_id}]]></FromUserName><CreateTime>{now}</CreateTime>"
+            f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{_cdata(content)}]]></Content>"
+            + (f"<AgentID>{self.agent_id}</AgentID>" if self.agent_id is not None else "")
+            + "</xml>"
+        )
         return self.crypto.encrypt_message(plain, nonce, now)
 
 
@@ -77,8 +85,10 @@ WECOM = web.AppKey("wecom_inbound", WeComInbound)
 
 def _fits_passively(reply) -> bool:
     """A passive reply is one text of at most 2048 bytes; anything richer goes through the outbox."""
-    return not (reply.charts or reply.files or (reply.card and reply.card.buttons)) and \
-        len(split_utf8(reply_plain(reply), 2048)) == 1
+    return (
+        not (reply.charts or reply.files or (reply.card and reply.card.buttons))
+        and len(split_utf8(reply_plain(reply), 2048)) == 1
+    )
 
 
 def _cdata(text: str) -> str:
@@ -88,7 +98,9 @@ def _cdata(text: str) -> str:
 def _query(request: web.Request, *names: str) -> list[str]:
     values = [request.query.get(n, "") for n in names]
     if not all(values):
-        raise web.HTTPBadRequest(text=f"missing query parameter(s): {', '.join(n for n, v in zip(names, values) if not v)}")
+        raise web.HTTPBadRequest(
+            text=f"missing query parameter(s): {', '.join(n for n, v in zip(names, values) if not v)}"
+        )
     return values
 
 
@@ -193,4 +205,3 @@ def setup(app: web.Application, inbound: WeComInbound) -> None:
     app.cleanup_ctx.append(_drain)
     app.router.add_get("/wecom/callback", verify_url)
     app.router.add_post("/wecom/callback", receive)
-

@@ -11,6 +11,7 @@ Then by kind:
 - a card click is processed at once and answered with `update_template_card` (WeCom waits 5 s, once);
 - enter_chat gets the welcome, feedback is stored; images and files in 1:1 are acknowledged, not understood.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,9 +38,11 @@ MAX_BODY = 64 * 1024  # an encrypted callback is a few KB; anything far larger i
 ONE_GO = 0.04
 CARD_DEADLINE = 3.5  # WeCom waits 5 s for a click's answer, and only once
 CLAIM_MARGIN = 1.0
-UNREADABLE = {"image": "收到图片了，不过我还看不懂图片内容。想查什么，请直接用文字或语音告诉我，例如「SO202602010001 到哪了」。",
-              "file": "收到文件了，不过我不读取文件内容。导入订单请让管理员用 orderbot import。",
-              "video": "收到视频了，不过我看不懂视频。请用文字或语音告诉我要查什么。"}
+UNREADABLE = {
+    "image": "收到图片了，不过我还看不懂图片内容。想查什么，请直接用文字或语音告诉我，例如「SO202602010001 到哪了」。",
+    "file": "收到文件了，不过我不读取文件内容。导入订单请让管理员用 orderbot import。",
+    "video": "收到视频了，不过我看不懂视频。请用文字或语音告诉我要查什么。",
+}
 
 
 @dataclass
@@ -61,8 +64,10 @@ def _query(request: web.Request, *names: str) -> list[str]:
     values = [request.query.get(n, "") for n in names]
     if not all(values):
         missing = ", ".join(n for n, v in zip(names, values) if not v)
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"missing query parameter(s): {missing}"}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "error": f"missing query parameter(s): {missing}"}),
+            content_type="application/json",
+        )
     return values
 
 
@@ -102,7 +107,7 @@ async def receive(request: web.Request) -> web.Response:
         encrypted = envelope.get("encrypt") or envelope.get("Encrypt")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         metrics.inbound("wecom_aibot", "bad_json")
-        return json_error(400, "body is not the JSON envelope {\"encrypt\": …}")
+        return json_error(400, 'body is not the JSON envelope {"encrypt": …}')
     if not isinstance(encrypted, str) or not encrypted:
         return json_error(400, "encrypt missing")
     if not inbound.crypto.signed(sig, ts, nonce, encrypted):
@@ -122,8 +127,11 @@ async def receive(request: web.Request) -> web.Response:
     if isinstance(event, StreamPoll):
         return _sealed(inbound, inbound.streams.poll(event.stream_id), nonce)
     if isinstance(event, Unreadable):
-        return _sealed(inbound, {"msgtype": "stream", "stream": {"id": event.stream_id, "finish": True,
-                                                                  "content": UNREADABLE[event.kind]}}, nonce)
+        return _sealed(
+            inbound,
+            {"msgtype": "stream", "stream": {"id": event.stream_id, "finish": True, "content": UNREADABLE[event.kind]}},
+            nonce,
+        )
     if event is None:
         return web.Response(text="")
     if isinstance(event, ChatMessage):

@@ -4,10 +4,11 @@ The XML is parsed with defusedxml (no DTDs, no entities, no external references)
 before anything is decrypted or stored. MsgId stays text, since WeCom now sends non-numeric ids.
 template_card_event (which wechatpy does not know) is parsed here, with one or several SelectedItems.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
@@ -58,7 +59,7 @@ def fields(root: Element) -> dict[str, str]:
 
 def _at(create_time: str) -> datetime:
     try:
-        return datetime.fromtimestamp(int(create_time), tz=timezone.utc)
+        return datetime.fromtimestamp(int(create_time), tz=UTC)
     except (TypeError, ValueError, OverflowError):
         raise BadXml("CreateTime is not a timestamp") from None
 
@@ -87,17 +88,31 @@ def to_event(root: Element) -> InboundEvent | None:
         info = root.find("ScanCodeInfo")
         scan = fields(info) if info is not None else {}
         result = scan.get("ScanResult", "")
-        return ScanEvent(origin, result, f"{key}:{result}", at, scan_type=scan.get("ScanType", "qrcode"),
-                         station=f.get("EventKey") or None, wants_reply=event == "scancode_waitmsg")
+        return ScanEvent(
+            origin,
+            result,
+            f"{key}:{result}",
+            at,
+            scan_type=scan.get("ScanType", "qrcode"),
+            station=f.get("EventKey") or None,
+            wants_reply=event == "scancode_waitmsg",
+        )
     if event == "template_card_event":
         selections: dict[str, tuple[str, ...]] = {}
         items = root.find("SelectedItems")
-        for item in (items.findall("SelectedItem") if items is not None else []):
+        for item in items.findall("SelectedItem") if items is not None else []:
             q = (item.findtext("QuestionKey") or "").strip()
             selections[q] = tuple((o.text or "").strip() for o in item.iter("OptionId"))
         task = f.get("TaskId")
-        return CardAction(origin, f.get("EventKey", ""), f"{key}:{task}", at, task_id=task,
-                          response_code=f.get("ResponseCode"), selections=selections)
+        return CardAction(
+            origin,
+            f.get("EventKey", ""),
+            f"{key}:{task}",
+            at,
+            task_id=task,
+            response_code=f.get("ResponseCode"),
+            selections=selections,
+        )
     if event == "enter_agent":
         return EnterAgent(origin, key, at)
     return None

@@ -1,5 +1,6 @@
 """The `orderbot` command end to end, as a person runs it: `cli.main(argv)` in process on a real SQLite file,
 and `serve`, `demo` and piped `parse` as real processes (the subprocess smoke tests)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,12 +18,14 @@ from pathlib import Path
 import pytest
 
 from orderbot.core.warehouse.labels import LabelCheckFailed, parse_label
+from datetime import UTC
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "orderbot.example.toml"
 
 
-def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120,
-        input_text: str | None = None) -> subprocess.CompletedProcess:
+def run(
+    tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess:
     """`orderbot ARGS` in this process, through `cli.main(argv)`, as a person runs it in `tmp_path`: the
     environment holds only what the test gives (no ORDERBOT_/WECOM_/DINGTALK_ variables of the machine), stdout
     and stderr are captured, and the exit code is what the process would return. (`serve` and `demo` are run as
@@ -34,8 +37,13 @@ def run(tmp_path: Path, *args: str, env: dict | None = None, timeout: int = 120,
     try:
         for key in [k for k in os.environ if k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))]:
             del os.environ[key]
-        os.environ.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-                           "ORDERBOT_CONFIG": str(EXAMPLE), **(env or {})})
+        os.environ.update(
+            {
+                "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+                "ORDERBOT_CONFIG": str(EXAMPLE),
+                **(env or {}),
+            }
+        )
         os.chdir(tmp_path)
         sys.stdin = io.StringIO(input_text or "")
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -76,8 +84,10 @@ def test_serve_refuses_an_old_schema_then_migrate_fixes_it(tmp_path):
 def test_import_reports_bad_rows_and_exits_nonzero(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     csv = tmp_path / "orders.csv"
-    csv.write_text("订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\n"
-                   "SO202602010002,C2,ten,深圳,普通\n", encoding="utf-8")
+    csv.write_text(
+        "订单号,客户ID,金额,发货地,紧急等级\nSO202602010001,C1,10.00,深圳,普通\nSO202602010002,C2,ten,深圳,普通\n",
+        encoding="utf-8",
+    )
     result = run(tmp_path, "import", str(csv), "--quiet")
     assert result.returncode == 1
     assert "第 3 行: 金额(amount): 金额不是数字" in result.stderr
@@ -88,8 +98,9 @@ def test_import_reports_bad_rows_and_exits_nonzero(tmp_path):
 
 def test_check_config_names_line_and_key(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("default_days = 8", "default_days = \"eight\""),
-                   encoding="utf-8")
+    bad.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace("default_days = 8", 'default_days = "eight"'), encoding="utf-8"
+    )
     result = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(bad), "ORDERBOT_PORT": "x"})
     assert result.returncode == 1
     assert "环境变量 ORDERBOT_PORT" in result.stdout
@@ -100,10 +111,13 @@ def test_check_config_names_line_and_key(tmp_path):
     assert "TRACKING_WEBHOOK_SECRET" in good.stdout and "ORDERBOT_LABEL_SECRET" not in good.stdout
     assert "/wecom/callback 目前关闭" in good.stdout
     orphaned = tmp_path / "orphaned.toml"
-    orphaned.write_text(EXAMPLE.read_text(encoding="utf-8").replace('owners = ["customs"]', 'owners = ["nobody"]'),
-                        encoding="utf-8")
-    assert "规则 customs_stuck 的 owners ['nobody']" in run(tmp_path, "check-config",
-                                                           env={"ORDERBOT_CONFIG": str(orphaned)}).stdout
+    orphaned.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace('owners = ["customs"]', 'owners = ["nobody"]'), encoding="utf-8"
+    )
+    assert (
+        "规则 customs_stuck 的 owners ['nobody']"
+        in run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(orphaned)}).stdout
+    )
     missing = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml")})
     assert missing.returncode == 1 and "cp orderbot.example.toml orderbot.toml" in missing.stdout
 
@@ -113,10 +127,15 @@ def test_serve_answers_healthz(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBOT_")}
-    env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-                "ORDERBOT_CONFIG": str(EXAMPLE)})
-    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "ORDERBOT_CONFIG": str(EXAMPLE)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orderbot", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         body = None
@@ -145,13 +164,16 @@ def test_import_of_unreadable_files_fails_clearly(tmp_path, args):
 def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     import sqlite3
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     with sqlite3.connect(tmp_path / "cli.db") as conn:
-        conn.execute("INSERT INTO outbox (channel, destination, kind, payload, state, attempts, next_attempt_at, "
-                     "last_error, created_at) VALUES ('wecom', 'user:A', 'reply', '{\"text\": \"你好\"}', 'dead', 8, ?, "
-                     "'60020: 企业微信拒绝了本服务器的IP', ?)", (now, now))
+        conn.execute(
+            "INSERT INTO outbox (channel, destination, kind, payload, state, attempts, next_attempt_at, "
+            "last_error, created_at) VALUES ('wecom', 'user:A', 'reply', '{\"text\": \"你好\"}', 'dead', 8, ?, "
+            "'60020: 企业微信拒绝了本服务器的IP', ?)",
+            (now, now),
+        )
     listed = run(tmp_path, "outbox", "--dead")
     assert listed.returncode == 0 and "死信 1" in listed.stdout
     assert "#1  wecom:user:A  尝试8次" in listed.stdout and "原因：60020" in listed.stdout
@@ -166,16 +188,32 @@ def test_outbox_lists_dead_messages_and_resends_them(tmp_path):
 
 @pytest.mark.slow
 def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
-    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", "查看华东区昨日延迟TOP3客户",
-                 env={"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")})
+    result = run(
+        tmp_path,
+        "parse",
+        "--now",
+        "2026-02-10T09:00:00+08:00",
+        "查看华东区昨日延迟TOP3客户",
+        env={"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ('{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
-                             '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}\n')
+    assert result.stdout == (
+        '{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
+        '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}\n'
+    )
     assert not (tmp_path / "cli.db").exists()  # no database file is created just to read master data
-    piped = subprocess.run([sys.executable, "-m", "orderbot", "parse", "--now", "2026-02-10T09:00:00+08:00"],
-                           input="查单 SO202602010001\n\nfreeze amazon\n", capture_output=True, text=True,
-                           cwd=tmp_path, env={**os.environ, "ORDERBOT_CACHE_DIR": str(tmp_path / "cache"),
-                                              "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/none.db"})
+    piped = subprocess.run(
+        [sys.executable, "-m", "orderbot", "parse", "--now", "2026-02-10T09:00:00+08:00"],
+        input="查单 SO202602010001\n\nfreeze amazon\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "ORDERBOT_CACHE_DIR": str(tmp_path / "cache"),
+            "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/none.db",
+        },
+    )
     lines = [json.loads(x) for x in piped.stdout.splitlines()]
     assert [x["intent"] for x in lines] == ["order.lookup", "channel.freeze"]
     assert lines[1]["slots"] == {"channel": "amazon"}
@@ -184,12 +222,20 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
 def test_parse_reads_the_vocabulary_of_the_database_it_is_pointed_at(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     csv = tmp_path / "orders.csv"
-    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级\nSO202602010001,C00059,宁波海曙进出口,浙江,10.00,深圳,普通\n",
-                   encoding="utf-8")
+    csv.write_text(
+        "订单号,客户ID,客户名称,省份,金额,发货地,紧急等级\nSO202602010001,C00059,宁波海曙进出口,浙江,10.00,深圳,普通\n",
+        encoding="utf-8",
+    )
     assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
     env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
-    result = run(tmp_path, "parse", "--now", "2026-02-10T09:00:00+08:00", env=env,
-                 input_text="海曙进出口的订单到哪了\n王小明今天的扫码准确率\n")
+    result = run(
+        tmp_path,
+        "parse",
+        "--now",
+        "2026-02-10T09:00:00+08:00",
+        env=env,
+        input_text="海曙进出口的订单到哪了\n王小明今天的扫码准确率\n",
+    )
     assert result.returncode == 0, result.stderr
     known, stranger = (json.loads(line) for line in result.stdout.splitlines())
     assert (known["intent"], known["slots"]["customer"]) == ("customer.orders", "宁波海曙进出口")
@@ -200,8 +246,11 @@ def test_parse_reads_the_vocabulary_of_the_database_it_is_pointed_at(tmp_path):
 def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     csv = tmp_path / "orders.csv"
-    csv.write_text("订单号,客户ID,客户名称,省份,金额,发货地,紧急等级,备注\nSO202602010001,C1,杭州某某贸易,浙江,10.00,深圳,普通,"
-                   "请周五前送到\n", encoding="utf-8")
+    csv.write_text(
+        "订单号,客户ID,客户名称,省份,金额,发货地,紧急等级,备注\nSO202602010001,C1,杭州某某贸易,浙江,10.00,深圳,普通,"
+        "请周五前送到\n",
+        encoding="utf-8",
+    )
     assert run(tmp_path, "import", str(csv), "--quiet").returncode == 0
     env = {"ORDERBOT_CACHE_DIR": str(tmp_path / "cache")}
     cs = run(tmp_path, "ask", "--as", "liuyang", "查单 SO202602010001", env=env)
@@ -242,11 +291,30 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_", "DINGTALK_"))}
     env["ORDERBOT_CACHE_DIR"] = str(tmp_path / "cache")
     # A production .env beside the demo (issue 13, item 13): none of it may be used.
-    (tmp_path / ".env").write_text("ORDERBOT_LABEL_SECRET=production-label-secret\nWECOM_SECRET=prod-wecom\n"
-                                   "DINGTALK_APP_KEY=prodkey\nDINGTALK_APP_SECRET=prod-ding\n", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
-                             str(tmp_path / "demo.db"), "--orders", "300"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (tmp_path / ".env").write_text(
+        "ORDERBOT_LABEL_SECRET=production-label-secret\nWECOM_SECRET=prod-wecom\n"
+        "DINGTALK_APP_KEY=prodkey\nDINGTALK_APP_SECRET=prod-ding\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orderbot",
+            "demo",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "demo.db"),
+            "--orders",
+            "300",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline, page = time.monotonic() + 90, None
         while time.monotonic() < deadline and page is None:
@@ -280,16 +348,21 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
 
 def test_serve_refuses_to_start_without_the_business_config(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
-    result = run(tmp_path, "serve", "--port", str(free_port()),
-                 env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
+    result = run(tmp_path, "serve", "--port", str(free_port()), env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
     assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
 
 
 @pytest.mark.slow
 def test_ask_without_a_config_file_plays_the_example_company(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
-    result = run(tmp_path, "ask", "--as", "wanglei", "帮助",
-                 env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml"), "ORDERBOT_CACHE_DIR": str(tmp_path / "c")})
+    result = run(
+        tmp_path,
+        "ask",
+        "--as",
+        "wanglei",
+        "帮助",
+        env={"ORDERBOT_CONFIG": str(tmp_path / "none.toml"), "ORDERBOT_CACHE_DIR": str(tmp_path / "c")},
+    )
     assert result.returncode == 0 and "使用示例配置" in result.stderr
     assert "员工名录" not in result.stdout and "查订单" in result.stdout
 

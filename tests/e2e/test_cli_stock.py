@@ -1,5 +1,6 @@
 """A new company through the CLI, in process: migrate an empty SQLite file, import its catalogue and carriers,
 take orders that must wait for stock, receive stock and see them released; bad rows named by line."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,16 +38,20 @@ def _read(url, fn):
                 return await fn(s)
         finally:
             await db.dispose()
+
     return asyncio.run(run())
 
 
 def test_catalogue_carriers_orders_and_stock_in_from_files(company, capsys):
     tmp, url = company
     products = tmp / "products.csv"
-    products.write_text("商品编码,品名,类目,UN编号,重量(g),成本,补货点,采购周期(天)\n"
-                        "PB-20K-BLK,20000mAh 移动电源,移动电源,UN3480,420,58.5,200,12\n"
-                        "CASE-IP15-CLR,手机壳,手机壳,,30,4.2,50,7\n"
-                        "BROKEN,,手机壳,,,,,\n", encoding="utf-8")
+    products.write_text(
+        "商品编码,品名,类目,UN编号,重量(g),成本,补货点,采购周期(天)\n"
+        "PB-20K-BLK,20000mAh 移动电源,移动电源,UN3480,420,58.5,200,12\n"
+        "CASE-IP15-CLR,手机壳,手机壳,,30,4.2,50,7\n"
+        "BROKEN,,手机壳,,,,,\n",
+        encoding="utf-8",
+    )
     assert main(["catalog", "import", str(products), "--quiet"]) == 1
     out = capsys.readouterr()
     assert "第 4 行: 品名: 必填" in out.err and "商品导入完成：新建 2" in out.out and "拒绝 1" in out.out
@@ -62,10 +67,13 @@ def test_catalogue_carriers_orders_and_stock_in_from_files(company, capsys):
     assert "承运商条款导入完成：新建 1" in capsys.readouterr().out
 
     orders = tmp / "orders.csv"
-    orders.write_text("订单号,客户ID,金额,发货地,紧急等级,SKU,数量,下单时间,状态\n"
-                      "SO202602010002,C2,10.00,深圳,普通,PB-20K-BLK,30,2026-02-02 10:00,paid\n"
-                      "SO202602010001,C1,10.00,深圳,普通,PB-20K-BLK,20,2026-02-01 10:00,paid\n"
-                      "SO202602010003,C3,10.00,深圳,普通,NOPE-1,1,2026-02-01 10:00,paid\n", encoding="utf-8")
+    orders.write_text(
+        "订单号,客户ID,金额,发货地,紧急等级,SKU,数量,下单时间,状态\n"
+        "SO202602010002,C2,10.00,深圳,普通,PB-20K-BLK,30,2026-02-02 10:00,paid\n"
+        "SO202602010001,C1,10.00,深圳,普通,PB-20K-BLK,20,2026-02-01 10:00,paid\n"
+        "SO202602010003,C3,10.00,深圳,普通,NOPE-1,1,2026-02-01 10:00,paid\n",
+        encoding="utf-8",
+    )
     assert main(["import", str(orders), "--quiet"]) == 1
     out = capsys.readouterr()
     assert "未知SKU：NOPE-1" in out.err and "新建 2" in out.out

@@ -1,5 +1,6 @@
 """Customer notices: WeChat Official Account template messages with dedupe, and the email fallback for
 customers who do not follow the account, delivered to a real local SMTP server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,11 +31,20 @@ async def mp():
 
 
 def shipment(openid_email=None, msg_id="ship-SO202602010001"):
-    return {"template": "shipment", "client_msg_id": msg_id, "email": openid_email,
-            "subject": "您的订单已发出", "text": "已发出|单号:YT123456789CN",
-            "fields": {"order_no": "SO202602010001", "shipped_at": "2026-02-10 14:30",
-                       "product": "20000mAh 移动电源 黑色 超长的商品名称会被截断到二十个字", "carrier": "云途物流",
-                       "tracking_no": "YT123456789CN"}}
+    return {
+        "template": "shipment",
+        "client_msg_id": msg_id,
+        "email": openid_email,
+        "subject": "您的订单已发出",
+        "text": "已发出|单号:YT123456789CN",
+        "fields": {
+            "order_no": "SO202602010001",
+            "shipped_at": "2026-02-10 14:30",
+            "product": "20000mAh 移动电源 黑色 超长的商品名称会被截断到二十个字",
+            "carrier": "云途物流",
+            "tracking_no": "YT123456789CN",
+        },
+    }
 
 
 async def test_template_message_and_email_fallback(db, clock, config, mp, smtp):
@@ -45,15 +55,40 @@ async def test_template_message_and_email_fallback(db, clock, config, mp, smtp):
         api = WeChatMpApi(http, base=base, app_id="wxapp", secret="mpsecret")
         sender = WeChatMpSender(api, config.wechat_mp.templates, EmailSender(smtp_url, sender="bot@shop.example"))
         async with db.write() as s:
-            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-follower", kind="customer",
-                                 payload=shipment(), now=clock(), dedupe_key="ship:SO202602010001")
-            assert not await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-follower",
-                                            kind="customer", payload=shipment(), now=clock(),
-                                            dedupe_key="ship:SO202602010001")
-            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-stranger", kind="customer",
-                                 payload=shipment("buyer@example.com", "ship-2"), now=clock())
-            await outbox.enqueue(s, channel="wechat_mp", destination="openid:o-nomail", kind="customer",
-                                 payload=shipment(None, "ship-3"), now=clock())
+            await outbox.enqueue(
+                s,
+                channel="wechat_mp",
+                destination="openid:o-follower",
+                kind="customer",
+                payload=shipment(),
+                now=clock(),
+                dedupe_key="ship:SO202602010001",
+            )
+            assert not await outbox.enqueue(
+                s,
+                channel="wechat_mp",
+                destination="openid:o-follower",
+                kind="customer",
+                payload=shipment(),
+                now=clock(),
+                dedupe_key="ship:SO202602010001",
+            )
+            await outbox.enqueue(
+                s,
+                channel="wechat_mp",
+                destination="openid:o-stranger",
+                kind="customer",
+                payload=shipment("buyer@example.com", "ship-2"),
+                now=clock(),
+            )
+            await outbox.enqueue(
+                s,
+                channel="wechat_mp",
+                destination="openid:o-nomail",
+                kind="customer",
+                payload=shipment(None, "ship-3"),
+                now=clock(),
+            )
         assert await OutboxWorker(db, {"wechat_mp": sender}, clock, seed=1).run_once() == 2
     (sent,) = fake.sent
     assert sent["client_msg_id"] == "ship-SO202602010001"
@@ -94,19 +129,28 @@ async def test_untrusted_ip_reaches_healthz_and_the_admins_inbox(db, clock, conf
 
     inbox, smtp_url = smtp
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        'roles = ["sales_director", "management"]', 'roles = ["sales_director", "management"]\nemail = "boss@shop.example"')
+        'roles = ["sales_director", "management"]',
+        'roles = ["sales_director", "management"]\nemail = "boss@shop.example"',
+    )
     cfg = parse_config(text)
     fake = FakeWeCom(corp_id="wwcorp", secret="app-secret")
     fake.untrusted_ip = True
     wecom_server = TestServer(fake.app())
     await wecom_server.start_server()
-    settings = load_settings(env_file=None, WECOM_CORP_ID="wwcorp", WECOM_SECRET="app-secret", WECOM_AGENT_ID="7",
-                             WECOM_API_BASE=str(wecom_server.make_url("")).rstrip("/"), SMTP_URL=smtp_url)
+    settings = load_settings(
+        env_file=None,
+        WECOM_CORP_ID="wwcorp",
+        WECOM_SECRET="app-secret",
+        WECOM_AGENT_ID="7",
+        WECOM_API_BASE=str(wecom_server.make_url("")).rstrip("/"),
+        SMTP_URL=smtp_url,
+    )
     app = create_app(settings, config=cfg, db=db, clock=clock, handler=no_reply, run_worker=False)
     async with TestClient(TestServer(app)) as client:
         async with db.write() as s:
-            await outbox.enqueue(s, channel="wecom", destination="user:A", kind="reply",
-                                 payload=Reply(text="hi").to_dict(), now=clock())
+            await outbox.enqueue(
+                s, channel="wecom", destination="user:A", kind="reply", payload=Reply(text="hi").to_dict(), now=clock()
+            )
         await app[WORKER].run_once()
         health = await (await client.get("/healthz")).json()
         assert health["status"] == "degraded" and "60020" in health["platforms"]["wecom"]

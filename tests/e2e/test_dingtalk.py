@@ -1,4 +1,5 @@
 """DingTalk: signed HTTP callbacks, message kinds, session-webhook and OpenAPI replies, chart links, Stream mode."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,25 +29,36 @@ from tests.helpers import no_reply
 from tests.e2e.test_wecom_callback import Recorder
 
 SECRET = "dingsecret"
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 SESSION = "https://oapi.dingtalk.com/robot/sendBySession?session=76da36b4"
 
 
-def message(msg_id="msgA", text="查单 SO202602010001", *, group=False, kind="text", session=SESSION,
-            expires_ms=None, clock=None):
-    body = {"msgId": msg_id, "senderStaffId": "0101", "senderNick": "王磊", "conversationId": "cid123==",
-            "conversationType": "2" if group else "1", "robotCode": "dingkey", "msgtype": kind,
-            "createAt": int(clock().timestamp() * 1000) if clock else 1700000000000,
-            "sessionWebhook": session,
-            "sessionWebhookExpiredTime": expires_ms or (int(clock().timestamp() * 1000) + 5_400_000 if clock else 0)}
+def message(
+    msg_id="msgA", text="查单 SO202602010001", *, group=False, kind="text", session=SESSION, expires_ms=None, clock=None
+):
+    body = {
+        "msgId": msg_id,
+        "senderStaffId": "0101",
+        "senderNick": "王磊",
+        "conversationId": "cid123==",
+        "conversationType": "2" if group else "1",
+        "robotCode": "dingkey",
+        "msgtype": kind,
+        "createAt": int(clock().timestamp() * 1000) if clock else 1700000000000,
+        "sessionWebhook": session,
+        "sessionWebhookExpiredTime": expires_ms or (int(clock().timestamp() * 1000) + 5_400_000 if clock else 0),
+    }
     if kind == "text":
         body["text"] = {"content": " " + text}
     elif kind == "richText":
-        body["content"] = {"richText": [{"text": "查单 "}, {"pictureDownloadCode": "p", "type": "picture"},
-                                        {"text": "SO202602010001"}]}
+        body["content"] = {
+            "richText": [{"text": "查单 "}, {"pictureDownloadCode": "p", "type": "picture"}, {"text": "SO202602010001"}]
+        }
     elif kind == "audio":
         body["content"] = {"duration": 4000, "downloadCode": "dc", "recognition": text}
     return body
@@ -66,8 +78,9 @@ def with_dingtalk_staff(config):
 @pytest.fixture
 async def client(db, config, clock, recorder):
     settings = load_settings(env_file=None, DINGTALK_APP_KEY="dingkey", DINGTALK_APP_SECRET=SECRET)
-    app = create_app(settings, config=with_dingtalk_staff(config), db=db, clock=clock, handler=recorder,
-                     run_worker=False)
+    app = create_app(
+        settings, config=with_dingtalk_staff(config), db=db, clock=clock, handler=recorder, run_worker=False
+    )
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -85,9 +98,12 @@ def signed(clock, skew_ms: int = 0, secret: str = SECRET) -> dict:
 
 
 async def test_signed_messages_of_each_kind(client, recorder, clock, db):
-    for body in (message("m1", clock=clock), message("m2", kind="richText", clock=clock),
-                 message("m3", "查看华东区昨日延迟TOP3客户", kind="audio", clock=clock),
-                 message("m4", "#btn undo_freeze:tiktok", group=True, clock=clock)):
+    for body in (
+        message("m1", clock=clock),
+        message("m2", kind="richText", clock=clock),
+        message("m3", "查看华东区昨日延迟TOP3客户", kind="audio", clock=clock),
+        message("m4", "#btn undo_freeze:tiktok", group=True, clock=clock),
+    ):
         resp = await client.post("/dingtalk/callback", json=body, headers=signed(clock))
         assert resp.status == 200, await resp.text()
     await settle(client)
@@ -109,12 +125,15 @@ async def test_duplicate_msgid_acts_once(client, recorder, clock):
     assert len(recorder.events) == 1
 
 
-@pytest.mark.parametrize("headers_of", [
-    lambda clock: signed(clock, secret="wrong"),
-    lambda clock: signed(clock, skew_ms=3_700_000),
-    lambda clock: {"timestamp": "abc", "sign": "x"},
-    lambda clock: {},
-])
+@pytest.mark.parametrize(
+    "headers_of",
+    [
+        lambda clock: signed(clock, secret="wrong"),
+        lambda clock: signed(clock, skew_ms=3_700_000),
+        lambda clock: {"timestamp": "abc", "sign": "x"},
+        lambda clock: {},
+    ],
+)
 async def test_bad_sign_or_stale_timestamp_is_401(client, recorder, clock, headers_of):
     resp = await client.post("/dingtalk/callback", json=message(clock=clock), headers=headers_of(clock))
     assert resp.status == 401 and recorder.events == []
@@ -143,18 +162,40 @@ async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake
         sender = DingTalkSender(http, api, db, links, clock)
         session_url = f"{fake_ding.base}/robot/sendBySession?session=S1"
         now_ms = int(clock().timestamp() * 1000)
-        live = {"session": session_url, "session_expires": str(now_ms + 3_600_000), "robot_code": "dingkey",
-                "at_user": "0101"}
+        live = {
+            "session": session_url,
+            "session_expires": str(now_ms + 3_600_000),
+            "robot_code": "dingkey",
+            "at_user": "0101",
+        }
         dead = {**live, "session_expires": str(now_ms - 1)}
         card = Card("渠道已冻结：TikTok", "取消率超标", buttons=(Button("撤销冻结", "undo_freeze:tiktok"),))
         reply = Reply(text="取消率 4.2%", card=card, charts=(Chart("取消率趋势", PNG),))
         async with db.write() as s:
-            await outbox.enqueue(s, channel="dingtalk", destination="group:cid1", kind="reply",
-                                 payload={**reply.to_dict(), "_route": live}, now=clock())
-            await outbox.enqueue(s, channel="dingtalk", destination="group:cid1", kind="reply",
-                                 payload={**Reply(text="第二条").to_dict(), "_route": dead}, now=clock())
-            await outbox.enqueue(s, channel="dingtalk", destination="user:0101", kind="reply",
-                                 payload=Reply(text="私聊").to_dict(), now=clock())
+            await outbox.enqueue(
+                s,
+                channel="dingtalk",
+                destination="group:cid1",
+                kind="reply",
+                payload={**reply.to_dict(), "_route": live},
+                now=clock(),
+            )
+            await outbox.enqueue(
+                s,
+                channel="dingtalk",
+                destination="group:cid1",
+                kind="reply",
+                payload={**Reply(text="第二条").to_dict(), "_route": dead},
+                now=clock(),
+            )
+            await outbox.enqueue(
+                s,
+                channel="dingtalk",
+                destination="user:0101",
+                kind="reply",
+                payload=Reply(text="私聊").to_dict(),
+                now=clock(),
+            )
         assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 3
     (first,) = fake_ding.session_messages["S1"]
     text = first["markdown"]["text"]
@@ -171,6 +212,7 @@ async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake
     settings = load_settings(env_file=None)
     app = create_app(settings, db=db, clock=clock, handler=no_reply, run_worker=False)
     from orderbot.webhooks.charts import LINKS
+
     app[LINKS] = links
     async with TestClient(TestServer(app)) as c:
         ok = await c.get(f"/charts/{token}.png")
@@ -186,12 +228,20 @@ async def test_session_rate_limit_waits_a_minute(db, clock, fake_ding):
         # the API's base (DINGTALK_API_BASE) is what makes the local session webhook trusted
         api = DingTalkApi(http, base=fake_ding.base, app_key="dingkey", app_secret=SECRET)
         sender = DingTalkSender(http, api, db, MediaLinks("https://x", b"k"), clock)
-        route = {"session": f"{fake_ding.base}/robot/sendBySession?session=S2",
-                 "session_expires": str(int(clock().timestamp() * 1000) + 7_200_000)}
+        route = {
+            "session": f"{fake_ding.base}/robot/sendBySession?session=S2",
+            "session_expires": str(int(clock().timestamp() * 1000) + 7_200_000),
+        }
         async with db.write() as s:
             for i in range(22):
-                await outbox.enqueue(s, channel="dingtalk", destination="group:c", kind="reply",
-                                     payload={**Reply(text=f"第{i}条").to_dict(), "_route": route}, now=clock())
+                await outbox.enqueue(
+                    s,
+                    channel="dingtalk",
+                    destination="group:c",
+                    kind="reply",
+                    payload={**Reply(text=f"第{i}条").to_dict(), "_route": route},
+                    now=clock(),
+                )
         worker = OutboxWorker(db, {"dingtalk": sender}, clock, seed=1)
         assert await worker.run_once() == 20
         clock.advance(seconds=61)
@@ -201,10 +251,17 @@ async def test_session_rate_limit_waits_a_minute(db, clock, fake_ding):
 
 async def test_stream_mode_against_a_local_gateway(db, clock, fake_ding, recorder):
     frame_data = message("stream-1", "现在订单都卡在哪", clock=clock)
-    frame = {"specVersion": "1.0", "type": "CALLBACK",
-             "headers": {"topic": "/v1.0/im/bot/messages/get", "messageId": "mid-1",
-                         "contentType": "application/json", "time": "1700000000000"},
-             "data": json.dumps(frame_data, ensure_ascii=False)}
+    frame = {
+        "specVersion": "1.0",
+        "type": "CALLBACK",
+        "headers": {
+            "topic": "/v1.0/im/bot/messages/get",
+            "messageId": "mid-1",
+            "contentType": "application/json",
+            "time": "1700000000000",
+        },
+        "data": json.dumps(frame_data, ensure_ascii=False),
+    }
     fake_ding.stream_frames = [frame, frame]  # pushed twice: processed once
     pipeline = InboundPipeline(db, recorder, clock)
     runner = StreamRunner(app_key="dingkey", app_secret=SECRET, api_base=fake_ding.base, pipeline=pipeline)
@@ -248,16 +305,21 @@ async def test_a_label_sent_to_the_robot_is_a_scan(client, recorder, clock):
 
 # --- issue 13: the DingTalk door against a hostile sender ---------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "https://evil.example.com/robot/sendBySession?session=x",  # the exfiltration of issue 13, item 1
-    "http://oapi.dingtalk.com/robot/sendBySession?session=x",  # not https
-    "https://oapi.dingtalk.com.evil.example/robot/sendBySession",  # a look-alike host
-    "https://user@evil.example.com@oapi.dingtalk.com/x",
-    "https://oapi.dingtalk.com:8443/robot/sendBySession",
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example.com/robot/sendBySession?session=x",  # the exfiltration of issue 13, item 1
+        "http://oapi.dingtalk.com/robot/sendBySession?session=x",  # not https
+        "https://oapi.dingtalk.com.evil.example/robot/sendBySession",  # a look-alike host
+        "https://user@evil.example.com@oapi.dingtalk.com/x",
+        "https://oapi.dingtalk.com:8443/robot/sendBySession",
+    ],
+)
 async def test_a_session_webhook_off_dingtalk_is_dropped(client, recorder, clock, db, url):
-    resp = await client.post("/dingtalk/callback", json=message("evil", session=url, clock=clock),
-                             headers=signed(clock))
+    resp = await client.post(
+        "/dingtalk/callback", json=message("evil", session=url, clock=clock), headers=signed(clock)
+    )
     assert resp.status == 200
     await settle(client)
     async with db.read() as s:
@@ -287,10 +349,21 @@ async def test_the_sender_refuses_a_foreign_session_webhook(db, clock, fake_ding
             api = DingTalkApi(http, base=fake_ding.base, app_key="dingkey", app_secret=SECRET)
             sender = DingTalkSender(http, api, db, MediaLinks("https://bot.example.com", b"k" * 32), clock)
             async with db.write() as s:
-                await outbox.enqueue(s, channel="dingtalk", destination="user:0101", kind="reply", now=clock(),
-                                     payload={**Reply(text="客户：某某 金额 ¥100").to_dict(), "_route": {
-                                         "session": evil_url, "robot_code": "dingkey",
-                                         "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000)}})
+                await outbox.enqueue(
+                    s,
+                    channel="dingtalk",
+                    destination="user:0101",
+                    kind="reply",
+                    now=clock(),
+                    payload={
+                        **Reply(text="客户：某某 金额 ¥100").to_dict(),
+                        "_route": {
+                            "session": evil_url,
+                            "robot_code": "dingkey",
+                            "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000),
+                        },
+                    },
+                )
             assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 1
         assert evil.session_messages == {} and len(fake_ding.api_messages) == 1
     finally:
@@ -305,14 +378,25 @@ async def test_a_sender_outside_the_staff_directory_is_refused(client, recorder,
         assert (await s.execute(select(InboundEvent))).first() is None
 
 
-@pytest.mark.parametrize("change", [
-    {"text": "hi"}, {"createAt": 1e30}, {"createAt": "abc"}, {"sessionWebhookExpiredTime": "abc"},
-    {"msgId": {"a": 1}}, {"conversationType": 2}, {"msgtype": ["text"]}, {"senderStaffId": 101, "senderId": None},
-    {"text": {"content": ["x"]}}, {"msgId": "m" * 300},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text": "hi"},
+        {"createAt": 1e30},
+        {"createAt": "abc"},
+        {"sessionWebhookExpiredTime": "abc"},
+        {"msgId": {"a": 1}},
+        {"conversationType": 2},
+        {"msgtype": ["text"]},
+        {"senderStaffId": 101, "senderId": None},
+        {"text": {"content": ["x"]}},
+        {"msgId": "m" * 300},
+    ],
+)
 async def test_malformed_fields_are_400(client, recorder, clock, db, change):
-    resp = await client.post("/dingtalk/callback", json={**message("bad", clock=clock), **change},
-                             headers=signed(clock))
+    resp = await client.post(
+        "/dingtalk/callback", json={**message("bad", clock=clock), **change}, headers=signed(clock)
+    )
     assert resp.status == 400, await resp.text()
     assert recorder.events == []
 
@@ -320,8 +404,9 @@ async def test_malformed_fields_are_400(client, recorder, clock, db, change):
 async def test_deep_or_oversized_bodies_are_4xx(client, recorder, clock):
     deep = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
     assert (await client.post("/dingtalk/callback", data=deep, headers=signed(clock))).status in (400, 413)
-    assert (await client.post("/dingtalk/callback", data=b'{"msgId":"x","n":1e400}',
-                              headers=signed(clock))).status == 400
+    assert (
+        await client.post("/dingtalk/callback", data=b'{"msgId":"x","n":1e400}', headers=signed(clock))
+    ).status == 400
     big = b'{"msgId":"' + b"x" * 200_000 + b'"}'
     assert (await client.post("/dingtalk/callback", data=big, headers=signed(clock))).status == 413
     assert recorder.events == []

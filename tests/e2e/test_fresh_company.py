@@ -4,6 +4,7 @@ courier batch's waybill told to the customer, tracking pushes (customs hold, por
 answered from those records by role, and a channel freeze with an order held and released. The file steps call
 the functions the `orderbot catalog import` / `stock receive` / `import` commands run, on the test's database.
 Runs on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import copy
@@ -44,8 +45,12 @@ LABELS = "fresh-label-secret"
 FILE_NO, HOOK_NO = "SO202602090001", "SO202602090002"
 SHOP_NO = "SO820982911946154508"
 HELD_NO = "SO820982911946154599"
-HELD_ORDER = {**copy.deepcopy(SHOPIFY_ORDER), "id": 820982911946154599, "name": "#9998",
-              "line_items": [{**SHOPIFY_ORDER["line_items"][0], "sku": "FC-MUG-02"}]}
+HELD_ORDER = {
+    **copy.deepcopy(SHOPIFY_ORDER),
+    "id": 820982911946154599,
+    "name": "#9998",
+    "line_items": [{**SHOPIFY_ORDER["line_items"][0], "sku": "FC-MUG-02"}],
+}
 
 
 def _write(path, text):
@@ -61,20 +66,33 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         await sync_staff(s, config)
 
     # 1. catalogue and carriers with clauses; a bad row is named by its line and nothing of it is written
-    products = _write(tmp_path / "products.csv",
-                      "商品编码,品名,类目,UN编号,重量(g),成本,补货点,采购周期(天)\n"
-                      "FC-LAMP-01,折叠台灯,灯具,,650,35.0,20,10\n"
-                      "FC-MUG-02,保温杯 500ml,杯具,,380,12.5,30,7\n"
-                      "FC-BAD,,杯具,,,,,\n")
+    products = _write(
+        tmp_path / "products.csv",
+        "商品编码,品名,类目,UN编号,重量(g),成本,补货点,采购周期(天)\n"
+        "FC-LAMP-01,折叠台灯,灯具,,650,35.0,20,10\n"
+        "FC-MUG-02,保温杯 500ml,杯具,,380,12.5,30,7\n"
+        "FC-BAD,,杯具,,,,,\n",
+    )
     kind, report = await import_catalog(db, products, config=config)
     assert report.created == 2 and [f"{label}: {reason}" for label, reason in report.rejected] == [
-        "第 4 行: 品名: 必填"], report
+        "第 4 行: 品名: 必填"
+    ], report
     wb = Workbook()
     wb.active.append(["carrier", "carrier_name", "clause_no", "title", "text", "causes", "compensation"])
-    wb.active.append(["LOCAL", "本地演示快递", "8.2", "港口罢工", "罢工造成延误的，承运商应在48小时内书面通知。",
-                      "port_congestion", "未通知按9.1赔付"])
-    wb.active.append(["LOCAL", "本地演示快递", "5.1", "清关查验", "海关查验的滞留时间不计入承诺时效。",
-                      "customs_inspection", ""])
+    wb.active.append(
+        [
+            "LOCAL",
+            "本地演示快递",
+            "8.2",
+            "港口罢工",
+            "罢工造成延误的，承运商应在48小时内书面通知。",
+            "port_congestion",
+            "未通知按9.1赔付",
+        ]
+    )
+    wb.active.append(
+        ["LOCAL", "本地演示快递", "5.1", "清关查验", "海关查验的滞留时间不计入承诺时效。", "customs_inspection", ""]
+    )
     carriers = tmp_path / "carriers.xlsx"
     wb.save(carriers)
     kind, report = await import_catalog(db, carriers, config=config)
@@ -84,30 +102,49 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         assert sorted((await s.execute(select(CarrierClause.clause_no))).scalars()) == ["5.1", "8.2"]
 
     # 2. stock in
-    receipts = _write(tmp_path / "receipts.csv", "商品编码,数量,批次,采购单号\nFC-LAMP-01,50,B2602,PO-1\n"
-                                                 "FC-MUG-02,80,B2602,PO-1\n")
+    receipts = _write(
+        tmp_path / "receipts.csv", "商品编码,数量,批次,采购单号\nFC-LAMP-01,50,B2602,PO-1\nFC-MUG-02,80,B2602,PO-1\n"
+    )
     received = await receive_file(db, receipts, config=config, now=clock)
     assert received.received == 2 and not received.rejected
 
     # 3. orders: a file (one row with an unknown SKU, refused by line), the generic webhook, Shopify
-    orders = _write(tmp_path / "orders.csv",
-                    "订单号,客户ID,邮箱,金额,发货地,目的国,紧急等级,SKU,数量,下单时间,状态\n"
-                    f"{FILE_NO},C-FRESH-1,buyer@fresh.example,99.00,深圳,US,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
-                    "SO202602090009,C-FRESH-2,,10.00,深圳,US,普通,NOPE-1,1,2026-02-09 10:00,paid\n")
+    orders = _write(
+        tmp_path / "orders.csv",
+        "订单号,客户ID,邮箱,金额,发货地,目的国,紧急等级,SKU,数量,下单时间,状态\n"
+        f"{FILE_NO},C-FRESH-1,buyer@fresh.example,99.00,深圳,US,普通,FC-LAMP-01,1,2026-02-09 10:00,paid\n"
+        "SO202602090009,C-FRESH-2,,10.00,深圳,US,普通,NOPE-1,1,2026-02-09 10:00,paid\n",
+    )
     imported = await import_file(db, orders, config=config, now=clock)
     assert imported.created == 1 and any("未知SKU：NOPE-1" in reason for _, reason in imported.rejected), imported
     async with db.read() as s:  # the refused row left nothing behind
         assert (await s.execute(select(Order.order_no))).scalars().all() == [FILE_NO]
 
-    settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="fresh-ingest", SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
-                             TRACKING_WEBHOOK_SECRET=TRACKING, ORDERBOT_MAX_BODY_BYTES=65536, WECOM_TOKEN=TOKEN,
-                             WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP, WECOM_AGENT_ID="1",
-                             ORDERBOT_LABEL_SECRET=LABELS)
-    app = create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=static_parser,
-                     senders={"sandbox": SandboxSender(clock)})
+    settings = load_settings(
+        env_file=None,
+        ORDERBOT_INGEST_SECRET="fresh-ingest",
+        SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
+        TRACKING_WEBHOOK_SECRET=TRACKING,
+        ORDERBOT_MAX_BODY_BYTES=65536,
+        WECOM_TOKEN=TOKEN,
+        WECOM_ENCODING_AES_KEY=AES_KEY,
+        WECOM_CORP_ID=CORP,
+        WECOM_AGENT_ID="1",
+        ORDERBOT_LABEL_SECRET=LABELS,
+    )
+    app = create_app(
+        settings,
+        config=config,
+        db=db,
+        clock=clock,
+        run_worker=False,
+        parser=static_parser,
+        senders={"sandbox": SandboxSender(clock)},
+    )
     async with TestClient(TestServer(app)) as client:
-        body = json.dumps(order_json(HOOK_NO, channel_order_id="#F2", lines=[{"sku": "FC-MUG-02", "qty": 2}]),
-                          ensure_ascii=False).encode()
+        body = json.dumps(
+            order_json(HOOK_NO, channel_order_id="#F2", lines=[{"sku": "FC-MUG-02", "qty": 2}]), ensure_ascii=False
+        ).encode()
         sig = "sha256=" + hmac.new(b"fresh-ingest", body, hashlib.sha256).hexdigest()
         resp = await post_order(client, body, signature=sig)
         assert resp.status == 200, await resp.text()
@@ -127,38 +164,56 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
         await run_courier_batch(db, config, weather(), clock(), addresses=Addresses({"wecom", "email"}))
         async with db.read() as s:
             order = (await s.execute(select(Order).where(Order.order_no == FILE_NO))).scalar_one()
-            ship = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:{FILE_NO}")))\
-                .scalar_one()
+            ship = (
+                await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"ship:{FILE_NO}"))
+            ).scalar_one()
         assert (order.status, order.carrier_code, order.tracking_no) == ("shipped", "LOCAL", f"LC{FILE_NO}CN")
         assert (ship.channel, ship.destination) == ("email", "email:buyer@fresh.example"), ship.destination
         assert ship.payload["text"] == f"已发出|单号:{order.tracking_no}|本地演示快递", ship.payload
 
         # 6. tracking: a customs inspection (17TRACK) and a port strike (AfterShip)
-        customs = seventeen("InTransit_CustomsRequiringInformation", "2026-02-10T03:00:00Z",
-                            number=order.tracking_no, description="Additional information is needed for clearance")
+        customs = seventeen(
+            "InTransit_CustomsRequiringInformation",
+            "2026-02-10T03:00:00Z",
+            number=order.tracking_no,
+            description="Additional information is needed for clearance",
+        )
         assert (await post_tracking(client, "17track", customs)).status == 200
         async with db.read() as s:
             [first] = (await s.execute(select(Delay))).scalars().all()
         assert (first.order_id, first.category, first.clause_no, first.source) == (
-            order.id, "customs_inspection", "5.1", "17track")
-        strike = aftership("Exception", "Exception_Delayed", "2026-02-10T04:00:00+00:00", event_id="fresh-strike",
-                           message="Port strike", tracking_number=order.tracking_no)
+            order.id,
+            "customs_inspection",
+            "5.1",
+            "17track",
+        )
+        strike = aftership(
+            "Exception",
+            "Exception_Delayed",
+            "2026-02-10T04:00:00+00:00",
+            event_id="fresh-strike",
+            message="Port strike",
+            tracking_number=order.tracking_no,
+        )
         assert (await post_tracking(client, "aftership", strike)).status == 200
     async with db.read() as s:
         rows = list((await s.execute(select(Delay).order_by(Delay.id))).scalars())
         # one delay record per order: the strike updates it
         assert [(r.id, r.category, r.reason, r.clause_no, r.source) for r in rows] == [
-            (first.id, "port_congestion", "港口拥堵/罢工", "8.2", "aftership")]
+            (first.id, "port_congestion", "港口拥堵/罢工", "8.2", "aftership")
+        ]
         # the report behind 延迟原因TOP5, from these records
         top = await delay_reasons(s, date_from=date(2026, 2, 3), date_to=date(2026, 2, 10), limit=5)
     assert [(r.reason, r.orders, r.clause_no, r.carrier_name) for r in top] == [
-        ("港口拥堵/罢工", 1, "8.2", "本地演示快递")]
+        ("港口拥堵/罢工", 1, "8.2", "本地演示快递")
+    ]
 
     # 7. questions answered from this company's records
     bot = Bot(db, config, static_parser, clock)
     top5_reply = await bot.ask("sunli", "2月3日到2月10日的延迟原因TOP5")
     assert plain(top5_reply.text) == "1. 深圳-美国线因物流异常：Port strike，影响本周期1单，本地演示快递合同第8.2条", (
-        top5_reply.text)
+        top5_reply.text
+    )
     [evidence] = top5_reply.card.buttons  # the claim evidence of that cause, lane and carrier
     assert evidence.key.startswith("evidence:港口拥堵/罢工|深圳-美国|LOCAL|"), evidence.key
     where = await bot.ask("sunli", "现在订单都卡在哪")

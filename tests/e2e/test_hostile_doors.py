@@ -4,6 +4,7 @@ Property-based (hypothesis) over each door's JSON/XML shapes, sizes and types: w
 or not, the answer is never a 5xx and comes within 200 ms; a body that cannot be the door's message is a 4xx.
 The server runs in its own thread and event loop (hypothesis drives plain functions), on the test's database.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ import hmac
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 import requests
@@ -39,8 +40,12 @@ pytestmark = pytest.mark.slow
 INGEST, SHOPIFY, TRACKING, DING = "ingest-h", "shopify-h", "tracking-h", "ding-h"
 TOKEN, AES_KEY, CORP = "hosttoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wwhostile"
 QUICK = 0.2  # seconds: every answer, good or bad
-EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+EXAMPLES = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 class LiveServer:
@@ -51,19 +56,30 @@ class LiveServer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(60)
         self.http = requests.Session()
         return self
 
     async def _start(self) -> None:
-        self.db = Database.from_url(self.url) if self.url.startswith("sqlite") else \
-            Database(pg_engine(self.url, self.connect_args))
-        settings_ = load_settings(env_file=None, ORDERBOT_INGEST_SECRET=INGEST, SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
-                                  TRACKING_WEBHOOK_SECRET=TRACKING, DINGTALK_APP_KEY="dingkey",
-                                  DINGTALK_APP_SECRET=DING, WECOM_TOKEN=TOKEN, WECOM_ENCODING_AES_KEY=AES_KEY,
-                                  WECOM_CORP_ID=CORP, WECOM_AGENT_ID="1")
+        self.db = (
+            Database.from_url(self.url)
+            if self.url.startswith("sqlite")
+            else Database(pg_engine(self.url, self.connect_args))
+        )
+        settings_ = load_settings(
+            env_file=None,
+            ORDERBOT_INGEST_SECRET=INGEST,
+            SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
+            TRACKING_WEBHOOK_SECRET=TRACKING,
+            DINGTALK_APP_KEY="dingkey",
+            DINGTALK_APP_SECRET=DING,
+            WECOM_TOKEN=TOKEN,
+            WECOM_ENCODING_AES_KEY=AES_KEY,
+            WECOM_CORP_ID=CORP,
+            WECOM_AGENT_ID="1",
+        )
         app = create_app(settings_, config=self.config, db=self.db, handler=no_reply, run_worker=False)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -105,11 +121,19 @@ def live(db_url_info, config):
 
 
 # --- strategies ------------------------------------------------------------------------------------------------
-SCALARS = st.none() | st.booleans() | st.integers(min_value=-(10 ** 30), max_value=10 ** 30) | \
-    st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=300) | \
-    st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "1e20", "x" * 5000, "<@all>", "[a](http://x)", ""])
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                                       max_size=4), max_leaves=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=300)
+    | st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "1e20", "x" * 5000, "<@all>", "[a](http://x)", ""])
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
 NOT_AN_OBJECT = st.one_of(SCALARS, st.lists(JSON, max_size=3))
 
 
@@ -135,15 +159,35 @@ def _replace(value, path, new):
     return out
 
 
-HOSTILE_VALUES = st.sampled_from(["1e400", "1e20", 1e20, 1e30, -1, 0, "x" * 200, "x" * 5000, "abc", {}, [], "hi",
-                                  True, None, "<@all>", "[领取退款](http://evil.example)", 10 ** 25])
+HOSTILE_VALUES = st.sampled_from(
+    [
+        "1e400",
+        "1e20",
+        1e20,
+        1e30,
+        -1,
+        0,
+        "x" * 200,
+        "x" * 5000,
+        "abc",
+        {},
+        [],
+        "hi",
+        True,
+        None,
+        "<@all>",
+        "[领取退款](http://evil.example)",
+        10**25,
+    ]
+)
 
 
 def mutated(valid: dict):
     """The valid body with one field anywhere replaced: half the time by a known troublemaker, else anything."""
     paths = list(_paths(valid))[1:]
     return st.tuples(st.sampled_from(paths), st.one_of(HOSTILE_VALUES, JSON)).map(
-        lambda pv: _replace(valid, pv[0], pv[1]))
+        lambda pv: _replace(valid, pv[0], pv[1])
+    )
 
 
 def _raw(value) -> bytes:
@@ -158,18 +202,30 @@ def _b64(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-AFTERSHIP = {"event": "tracking_update", "event_id": "e-1", "ts": 1770000000,
-             "msg": {"tracking_number": "1Z999AA10123456784", "tag": "InTransit", "subtag": "InTransit_001",
-                     "checkpoints": [{"checkpoint_time": "2026-02-10T09:00:00+08:00", "message": "到达", "location": "LA"}]}}
+AFTERSHIP = {
+    "event": "tracking_update",
+    "event_id": "e-1",
+    "ts": 1770000000,
+    "msg": {
+        "tracking_number": "1Z999AA10123456784",
+        "tag": "InTransit",
+        "subtag": "InTransit_001",
+        "checkpoints": [{"checkpoint_time": "2026-02-10T09:00:00+08:00", "message": "到达", "location": "LA"}],
+    },
+}
 DOORS = {  # door → (path, valid body, headers for a body)
     "orders": ("/webhooks/orders", order_json(), lambda b: {"X-Orderbot-Signature": _hex(b, INGEST)}),
-    "shopify": ("/webhooks/shopify", SHOPIFY_ORDER,
-                lambda b: {"X-Shopify-Hmac-Sha256": _b64(b, SHOPIFY), "X-Shopify-Topic": "orders/create"}),
-    "aftership": ("/webhooks/tracking/aftership", AFTERSHIP,
-                  lambda b: {"aftership-hmac-sha256": _b64(b, TRACKING)}),
-    "generic": ("/webhooks/tracking/generic", {"event_id": "g-1", "tracking_no": "YT1", "status": "InTransit",
-                                               "at": "2026-02-10T09:00:00+08:00"},
-                lambda b: {"X-Orderbot-Signature": _hex(b, TRACKING)}),
+    "shopify": (
+        "/webhooks/shopify",
+        SHOPIFY_ORDER,
+        lambda b: {"X-Shopify-Hmac-Sha256": _b64(b, SHOPIFY), "X-Shopify-Topic": "orders/create"},
+    ),
+    "aftership": ("/webhooks/tracking/aftership", AFTERSHIP, lambda b: {"aftership-hmac-sha256": _b64(b, TRACKING)}),
+    "generic": (
+        "/webhooks/tracking/generic",
+        {"event_id": "g-1", "tracking_no": "YT1", "status": "InTransit", "at": "2026-02-10T09:00:00+08:00"},
+        lambda b: {"X-Orderbot-Signature": _hex(b, TRACKING)},
+    ),
     "dingtalk": ("/dingtalk/callback", None, None),  # filled per call: its sign covers the current time
 }
 
@@ -181,7 +237,7 @@ def _ding_headers(_body: bytes) -> dict:
 
 def _door(name: str):
     if name == "dingtalk":
-        body = ding_message("hyp", clock=lambda: datetime.now(timezone.utc))
+        body = ding_message("hyp", clock=lambda: datetime.now(UTC))
         return "/dingtalk/callback", body, _ding_headers
     return DOORS[name]
 
@@ -218,15 +274,18 @@ def test_a_validly_signed_body_that_is_not_an_object_is_a_4xx(live, door):
 
 
 @pytest.mark.parametrize("door", ["orders", "shopify", "aftership", "generic", "dingtalk"])
-@pytest.mark.parametrize("body", [
-    b'{"a":' * 100_000 + b"1" + b"}" * 100_000,  # RecursionError in json, once
-    b"[" * 30_000 + b"]" * 30_000,
-    b'{"amount": 1e400, "order_no": "SO1"}',
-    b'{"ts": NaN}',
-    b"\xff\xfe not utf-8",
-    b'{"x": "' + b"9" * 5000 + b'"}',
-    b'{"n": ' + b"9" * 5000 + b"}",  # past Python's integer digit limit
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,  # RecursionError in json, once
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"amount": 1e400, "order_no": "SO1"}',
+        b'{"ts": NaN}',
+        b"\xff\xfe not utf-8",
+        b'{"x": "' + b"9" * 5000 + b'"}',
+        b'{"n": ' + b"9" * 5000 + b"}",  # past Python's integer digit limit
+    ],
+)
 def test_deep_huge_and_undecodable_json_is_a_4xx_on_every_door(live, door, body):
     path, _, headers = _door(door)
     status, elapsed = live.post(path, body, headers(body))
@@ -234,22 +293,47 @@ def test_deep_huge_and_undecodable_json_is_a_4xx_on_every_door(live, door, body)
 
 
 XML_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=200)
-XML_TAG = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
-                           "EventKey", "ScanCodeInfo", "ScanResult", "SelectedItems", "SelectedItem", "OptionId",
-                           "TaskId", "x"])
-XML_NODE = st.recursive(XML_TEXT.map(lambda t: t.replace("]]>", "")).map(lambda t: f"<![CDATA[{t}]]>"),
-                        lambda inner: st.tuples(XML_TAG, st.lists(inner, max_size=4)).map(
-                            lambda tc: f"<{tc[0]}>{''.join(tc[1])}</{tc[0]}>"), max_leaves=20)
+XML_TAG = st.sampled_from(
+    [
+        "ToUserName",
+        "FromUserName",
+        "CreateTime",
+        "MsgType",
+        "Content",
+        "MsgId",
+        "Event",
+        "EventKey",
+        "ScanCodeInfo",
+        "ScanResult",
+        "SelectedItems",
+        "SelectedItem",
+        "OptionId",
+        "TaskId",
+        "x",
+    ]
+)
+XML_NODE = st.recursive(
+    XML_TEXT.map(lambda t: t.replace("]]>", "")).map(lambda t: f"<![CDATA[{t}]]>"),
+    lambda inner: st.tuples(XML_TAG, st.lists(inner, max_size=4)).map(
+        lambda tc: f"<{tc[0]}>{''.join(tc[1])}</{tc[0]}>"
+    ),
+    max_leaves=20,
+)
 
 
 def test_any_decrypted_wecom_message_is_answered_quickly_and_never_5xx(live):
     """Validly encrypted and signed: the plaintext is anything XML-shaped (or not XML at all)."""
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP)
-    n = iter(range(10 ** 6))
+    n = iter(range(10**6))
 
     @EXAMPLES
-    @given(st.one_of(st.lists(XML_NODE, max_size=6).map(lambda c: f"<xml>{''.join(c)}</xml>"), XML_TEXT,
-                     st.integers(1, 3000).map(lambda d: "<xml>" + "<x>" * d + "</x>" * d + "</xml>")))
+    @given(
+        st.one_of(
+            st.lists(XML_NODE, max_size=6).map(lambda c: f"<xml>{''.join(c)}</xml>"),
+            XML_TEXT,
+            st.integers(1, 3000).map(lambda d: "<xml>" + "<x>" * d + "</x>" * d + "</xml>"),
+        )
+    )
     def check(plain):
         query, body = seal(crypto, TOKEN, CORP, plain, nonce=f"n{next(n)}", timestamp="1770000000")
         status, elapsed = live.post("/wecom/callback", body.encode(), params=query)
@@ -262,8 +346,13 @@ def test_any_wecom_envelope_with_a_wrong_signature_is_a_4xx(live):
     query = {"msg_signature": "0" * 40, "timestamp": "1770000000", "nonce": "n"}
 
     @EXAMPLES
-    @given(st.one_of(XML_NODE.map(lambda x: f"<xml>{x}</xml>"), st.binary(max_size=2000),
-                     st.integers(1, 20_000).map(lambda d: "<xml>" + "<a>" * d + "</a>" * d + "</xml>")))
+    @given(
+        st.one_of(
+            XML_NODE.map(lambda x: f"<xml>{x}</xml>"),
+            st.binary(max_size=2000),
+            st.integers(1, 20_000).map(lambda d: "<xml>" + "<a>" * d + "</a>" * d + "</xml>"),
+        )
+    )
     def check(body):
         raw = body if isinstance(body, bytes) else body.encode()
         status, elapsed = live.post("/wecom/callback", raw, params=query)
@@ -308,18 +397,24 @@ REPRODUCTIONS = [
     ("orders", _order(channel_order_id="#" * 65), "channel_order_id"),
     ("orders", _order(amount="1e400"), "amount"),
     ("orders", _order(amount="1e20"), "amount"),
-    ("orders", _order(lines=[{"sku": "PB-20K-BLK", "qty": 10 ** 25}]), "lines"),
+    ("orders", _order(lines=[{"sku": "PB-20K-BLK", "qty": 10**25}]), "lines"),
     ("shopify", _shopify(customer="a string"), "customer"),
     ("shopify", _shopify(shipping_address="a string"), "shipping_address"),
     ("shopify", _shopify(line_items="a string"), "line_items"),
     ("shopify", _shopify(line_items=["a string"]), "line_items.0"),
-    ("shopify", _shopify(line_items=[{**SHOPIFY_ORDER["line_items"][0], "quantity": "many", "current_quantity": None}]),
-     "line_items.0.quantity"),
+    (
+        "shopify",
+        _shopify(line_items=[{**SHOPIFY_ORDER["line_items"][0], "quantity": "many", "current_quantity": None}]),
+        "line_items.0.quantity",
+    ),
     ("aftership", {**AFTERSHIP, "ts": 1e20, "msg": {**AFTERSHIP["msg"], "checkpoints": []}}, "ts"),
     ("aftership", {**AFTERSHIP, "msg": {**AFTERSHIP["msg"], "tracking_number": "T" * 40}}, "tracking_number"),
     ("aftership", {**AFTERSHIP, "msg": {**AFTERSHIP["msg"], "tag": "T" * 60}}, "状态"),
-    ("generic", {"event_id": "g-2", "tracking_no": "T" * 40, "status": "InTransit", "at": "2026-02-10T09:00:00+08:00"},
-     "tracking_no"),
+    (
+        "generic",
+        {"event_id": "g-2", "tracking_no": "T" * 40, "status": "InTransit", "at": "2026-02-10T09:00:00+08:00"},
+        "tracking_no",
+    ),
     ("dingtalk", {"text": "hi"}, "text"),
     ("dingtalk", {"createAt": 1e30}, "createAt"),
     ("dingtalk", {"sessionWebhookExpiredTime": "abc"}, "sessionWebhookExpiredTime"),

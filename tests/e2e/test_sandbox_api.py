@@ -4,13 +4,14 @@ Each test gets a copy of one seeded database and its own app (`create_app(demo=T
 `OffsetClock`), so what one test fast-forwards or ships never leaks into another. Everything is checked where the
 page would see it — the conversation log at `/sandbox/feed` — and where the business keeps it (the database).
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -80,13 +81,23 @@ class Page:
         return await resp.json()
 
     async def say(self, user: str, text: str, conv: str | None = None, msg_id: str | None = None) -> dict:
-        return await self.post("/sandbox/message", {"user": user, "conv": conv or f"user:{user}", "text": text,
-                                                    "msg_id": msg_id or uuid.uuid4().hex})
+        return await self.post(
+            "/sandbox/message",
+            {"user": user, "conv": conv or f"user:{user}", "text": text, "msg_id": msg_id or uuid.uuid4().hex},
+        )
 
     async def click(self, user: str, conv: str, button: dict, task_id: str | None = None) -> dict:
-        return await self.post("/sandbox/card", {"user": user, "conv": conv, "key": button["key"],
-                                                 "text": button["text"], "task_id": task_id,
-                                                 "msg_id": uuid.uuid4().hex})
+        return await self.post(
+            "/sandbox/card",
+            {
+                "user": user,
+                "conv": conv,
+                "key": button["key"],
+                "text": button["text"],
+                "task_id": task_id,
+                "msg_id": uuid.uuid4().hex,
+            },
+        )
 
     async def scan(self, user: str, label: str) -> dict:
         return await self.post("/sandbox/scan", {"user": user, "label": label, "msg_id": uuid.uuid4().hex})
@@ -103,8 +114,9 @@ class Page:
             await asyncio.sleep(0.1)
         raise AssertionError("no matching bot message in any group")
 
-    async def bot_says(self, conv: str, match=lambda item: True, timeout: float = 20.0,
-                       after: int | None = None) -> dict:
+    async def bot_says(
+        self, conv: str, match=lambda item: True, timeout: float = 20.0, after: int | None = None
+    ) -> dict:
         """The next bot message in `conv` that `match`es, after the last one returned (or after log id `after`)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
@@ -120,8 +132,9 @@ class Page:
 def _text(item: dict) -> str:
     reply = item["reply"]
     card = reply.get("card") or {}
-    return "\n".join(x for x in (reply.get("title"), reply.get("text"), card.get("title"), card.get("description"))
-                     if x)
+    return "\n".join(
+        x for x in (reply.get("title"), reply.get("text"), card.get("title"), card.get("description")) if x
+    )
 
 
 @pytest.fixture
@@ -170,8 +183,11 @@ async def test_a_question_is_answered_through_the_outbox_with_table_and_chart(pa
     echoes = [i for i in feed["items"] if i["dir"] == "in"]
     assert [(e["sender"], e["text"]) for e in echoes] == [("wanglei", "查看华东区昨日延迟TOP3客户")]
     async with page.db.read() as s:
-        rows = (await s.execute(select(InboundEvent.state).where(InboundEvent.source == "sandbox",
-                                                                 InboundEvent.key == f"msg:{msg_id}"))).all()
+        rows = (
+            await s.execute(
+                select(InboundEvent.state).where(InboundEvent.source == "sandbox", InboundEvent.key == f"msg:{msg_id}")
+            )
+        ).all()
     assert rows == [("done",)]  # stored once, processed once
 
 
@@ -192,8 +208,11 @@ async def test_bad_requests_are_refused_in_chinese(page):
         answer = await page.post("/sandbox/message", body, status=400)
         assert answer["ok"] is False and reason in answer["error"]
     assert "JSON" in (await page.post("/sandbox/message", "{not json", status=400))["error"]
-    assert (await page.post("/sandbox/card", {"user": "heping", "conv": None, "key": "nocolon", "msg_id": "m-00000004"},
-                            status=400))["error"] == "按钮参数不对"
+    assert (
+        await page.post(
+            "/sandbox/card", {"user": "heping", "conv": None, "key": "nocolon", "msg_id": "m-00000004"}, status=400
+        )
+    )["error"] == "按钮参数不对"
     assert (await page.post("/sandbox/clock", {"jump": "yesterday"}, status=400))["error"] == "不认识的快进方式"
     assert (await page.client.get("/sandbox/media/999999/0.png")).status == 404
 
@@ -234,7 +253,9 @@ async def test_a_typed_write_in_a_group_is_confirmed_by_its_asker_replying_1(pag
     conv = "group:management"  # 何平 (channel ops) and 孙丽 (management) both sit in it
     await page.say("heping", "静默取消率告警2小时", conv=conv)
     asked = await page.bot_says(conv, lambda i: i["reply"]["card"] is not None)
-    assert asked["reply"]["text"].startswith("将静默「取消率」告警 120 分钟") and "回复 1 确认" in asked["reply"]["text"]
+    assert (
+        asked["reply"]["text"].startswith("将静默「取消率」告警 120 分钟") and "回复 1 确认" in asked["reply"]["text"]
+    )
     await page.say("sunli", "1", conv=conv)  # nothing waits for 孙丽: read as a new message, never a confirmation
     assert not (await page.bot_says(conv))["reply"]["text"].startswith("已静默")
     await page.say("heping", "1", conv=conv)
@@ -269,10 +290,22 @@ async def test_scans_ship_repeat_and_fail_quietly_and_the_customer_hears(page):
     assert order not in {p["order_no"] for p in after["waiting"]}
     assert after["scanned"][0]["order_no"] == order and after["scanned"][0]["by"] == "zhangsan"
     async with page.db.read() as s:
-        inbox = (await s.execute(select(InboundEvent.payload).where(InboundEvent.source == "sandbox",
-                                                                    InboundEvent.key.like("scan:%")))).scalars().all()
-        scanned = (await s.execute(select(Package.station).where(Package.scanned_by == "zhangsan",
-                                                                 Package.station == listing["station"]))).all()
+        inbox = (
+            (
+                await s.execute(
+                    select(InboundEvent.payload).where(
+                        InboundEvent.source == "sandbox", InboundEvent.key.like("scan:%")
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        scanned = (
+            await s.execute(
+                select(Package.station).where(Package.scanned_by == "zhangsan", Package.station == listing["station"])
+            )
+        ).all()
     assert all(p["raw"].startswith("QR_CODE,OB1|") and p["kind"] == "scan" for p in inbox) and len(inbox) == 4
     assert len(scanned) == 1
 
@@ -283,7 +316,9 @@ async def test_fast_forward_to_the_morning_sends_the_daily_report_and_alerts(pag
     jobs = [r["job"] for r in answer["ran"]]
     assert jobs[0] == "rules" and {"daily_report", "my_customers"} <= set(jobs)
     assert all(r["outcome"] == "ok" for r in answer["ran"]), answer["ran"]
-    assert not [r["name"] for r in answer["ran"] if r["name"].isascii()], answer["ran"]  # the toast names jobs in Chinese
+    assert not [r["name"] for r in answer["ran"] if r["name"].isascii()], answer[
+        "ran"
+    ]  # the toast names jobs in Chinese
     now = page.clock().astimezone(ZONE)
     assert (now.hour, now.minute) == (9, 6) and page.clock() > before and answer["clock"]["ahead"].startswith("已快进")
     start = page.seen
@@ -292,20 +327,26 @@ async def test_fast_forward_to_the_morning_sends_the_daily_report_and_alerts(pag
     # Which group the morning's alerts reach depends on the demo company's day (the seed and the living company
     # follow the wall clock): take the first alert card in any group. 孙丽 (management) sits in every group and
     # may acknowledge every rule.
-    digest = await page.bot_says_in_any_group(lambda i: any(
-        b["text"] in ("全部知道了", "知道了") for b in (i["reply"]["card"] or {}).get("buttons", ())), after=start)
+    digest = await page.bot_says_in_any_group(
+        lambda i: any(b["text"] in ("全部知道了", "知道了") for b in (i["reply"]["card"] or {}).get("buttons", ())),
+        after=start,
+    )
     conv, buttons = digest["conv"], digest["reply"]["card"]["buttons"]
     assert [b["text"] for b in buttons].count("全部知道了") <= 1  # one per chat per evaluation
     ack = next(b for b in buttons if b["text"] in ("全部知道了", "知道了"))  # a digest, or one alert's card
     await page.click("sunli", conv, ack)
     # The living company may already have resolved that alert in the same jump (documents completed): then the
     # button says so instead of acknowledging. Either answer comes from 孙丽's press, in the same group.
-    done = await page.bot_says(conv, lambda i: "已确认" in (i["reply"]["text"] or "")
-                               or "已经确认或已恢复" in (i["reply"]["text"] or ""), after=digest["id"])
+    done = await page.bot_says(
+        conv,
+        lambda i: "已确认" in (i["reply"]["text"] or "") or "已经确认或已恢复" in (i["reply"]["text"] or ""),
+        after=digest["id"],
+    )
     assert done["reply"]["text"].startswith("孙丽 已确认") or "已恢复" in done["reply"]["text"]
     cockpit = await page.get("/sandbox/cockpit")
-    assert (cockpit["acknowledged"] > 0 or "已恢复" in done["reply"]["text"]) and \
-        cockpit["stages"][0]["name"] == "支付网关"
+    assert (cockpit["acknowledged"] > 0 or "已恢复" in done["reply"]["text"]) and cockpit["stages"][0][
+        "name"
+    ] == "支付网关"
     assert len(cockpit["delays"]) <= 5
     saved = json.loads((page.clock.state).read_text())
     assert saved["offset_seconds"] > 0
@@ -348,7 +389,7 @@ async def test_sandbox_routes_exist_only_in_the_demo(parser, tmp_path, sqlite_te
 
 # --- the demo clock -------------------------------------------------------------------------------------------
 def test_offset_clock_moves_forward_only_and_remembers(tmp_path):
-    wall = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)
+    wall = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
     state = tmp_path / "clock.json"
     clock = OffsetClock(state=state, wall=lambda: wall)
     before, after = clock.advance(timedelta(hours=1))
@@ -369,12 +410,15 @@ def test_due_jobs_are_the_ones_a_jump_skipped():
     async def job(now):
         return None
 
-    specs = [JobSpec("rules", every(minutes=5), job), JobSpec("courier", daily("10:00", "16:00"), job),
-             JobSpec("daily_report", daily("09:00"), job), JobSpec("tracking_stale", every(minutes=60), job)]
+    specs = [
+        JobSpec("rules", every(minutes=5), job),
+        JobSpec("courier", daily("10:00", "16:00"), job),
+        JobSpec("daily_report", daily("09:00"), job),
+        JobSpec("tracking_stale", every(minutes=60), job),
+    ]
     at = datetime(2026, 2, 10, 8, 30, tzinfo=ZONE)
     assert due_jobs(specs, ZONE, at, at + timedelta(minutes=20)) == ["rules"]
     assert due_jobs(specs, ZONE, at, at + timedelta(hours=1)) == ["rules", "daily_report", "tracking_stale"]
-    assert due_jobs(specs, ZONE, at, at + timedelta(days=1)) == ["rules", "daily_report", "courier",
-                                                                 "tracking_stale"]
+    assert due_jobs(specs, ZONE, at, at + timedelta(days=1)) == ["rules", "daily_report", "courier", "tracking_stale"]
     assert next_local(at, ZONE, ["10:00", "16:00"]) == datetime(2026, 2, 10, 10, 0, tzinfo=ZONE)
     assert next_local(at, ZONE, ["08:00"]) == datetime(2026, 2, 11, 8, 0, tzinfo=ZONE)

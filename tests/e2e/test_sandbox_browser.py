@@ -2,9 +2,11 @@
 `orderbot demo` (a subprocess on a fresh seeded SQLite file, shared by the tests of this module, which run in
 order: each one's clock jumps and scans are the next one's world).
 
-Saves screenshots (the README's, with ORDERBOT_SCREENSHOTS=docs/screenshots). Chinese text needs a CJK font: Chromium is pointed (through
-fontconfig) at the Noto Sans CJK that the project already installs for its charts, so no system font is needed.
+Saves screenshots (the README's, with ORDERBOT_SCREENSHOTS=docs/screenshots). Chinese text needs a CJK font:
+Chromium is pointed (through fontconfig) at the Noto Sans CJK that the project already installs for its charts, so
+no system font is needed.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,10 +29,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("ORDERBOT_REQUIRE_BROWSER"):  # CI installs it and never skips
     raise RuntimeError("ORDERBOT_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
 if not CHROMIUM.exists():
-    pytest.skip("/usr/bin/chromium is missing: install Debian's chromium (apt-get install -y chromium) to run the "
-                "browser tests", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="Playwright for Python is missing: pip install -e '.[dev]'")
+    pytest.skip(
+        "/usr/bin/chromium is missing: install Debian's chromium (apt-get install -y chromium) to run the "
+        "browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is missing: pip install -e '.[dev]'"
+)
 expect = sync_api.expect
 
 # The README's screenshots are refreshed with ORDERBOT_SCREENSHOTS=docs/screenshots; otherwise they go to a
@@ -55,9 +61,24 @@ def demo(tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(PLATFORM_VARS) or k == "ORDERBOT_CACHE_DIR"}
     log = (home / "demo.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "orderbot", "demo", "--port", str(port), "--db",
-                             str(home / "demo.db"), "--orders", "2000"], cwd=home, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orderbot",
+            "demo",
+            "--port",
+            str(port),
+            "--db",
+            str(home / "demo.db"),
+            "--orders",
+            "2000",
+        ],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -91,10 +112,13 @@ def browser(tmp_path_factory):
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
         '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
         f"  <dir>{Path(noto_cjk_sans_otc.__file__).parent}</dir>\n  <cachedir>{fonts / 'cache'}</cachedir>\n"
-        "</fontconfig>\n", encoding="utf-8")
+        "</fontconfig>\n",
+        encoding="utf-8",
+    )
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
-                                     env={**os.environ, "FONTCONFIG_FILE": str(fonts / "fonts.conf")})
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), env={**os.environ, "FONTCONFIG_FILE": str(fonts / "fonts.conf")}
+        )
         yield chromium
         chromium.close()
 
@@ -129,8 +153,9 @@ def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let the last poll's render settle
     image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(SHOTS / name,
-                                                                                              optimize=True)
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        SHOTS / name, optimize=True
+    )
 
 
 def test_first_visit_asks_who_you_are(page):
@@ -273,8 +298,9 @@ def test_at_1024_px_every_column_fits_and_the_header_stays_one_line(browser, dem
 
 
 def test_at_phone_width_the_conversation_takes_the_screen(browser, demo):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                  has_touch=True, device_scale_factor=2)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     page = context.new_page()
     page.demo = demo
     _open(page, "zhangsan")
@@ -315,9 +341,13 @@ def test_a_browser_without_any_cjk_font_gets_the_served_web_font(browser, demo, 
     (tmp_path / "fonts.conf").write_text(
         '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
         "  <dir>/usr/share/fonts/truetype/dejavu</dir>\n"
-        f"  <cachedir>{tmp_path / 'cache'}</cachedir>\n</fontconfig>\n", encoding="utf-8")
-    bare = browser.browser_type.launch(executable_path=str(CHROMIUM),  # a second Chromium, same Playwright
-                                       env={**os.environ, "FONTCONFIG_FILE": str(tmp_path / "fonts.conf")})
+        f"  <cachedir>{tmp_path / 'cache'}</cachedir>\n</fontconfig>\n",
+        encoding="utf-8",
+    )
+    bare = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),  # a second Chromium, same Playwright
+        env={**os.environ, "FONTCONFIG_FILE": str(tmp_path / "fonts.conf")},
+    )
     try:
         page = bare.new_page(viewport={"width": 1024, "height": 700}, locale="zh-CN")
         page.demo = demo

@@ -1,6 +1,7 @@
 """A burst of scans with the server killed by SIGKILL midway: after a restart and the platform's retries, every
 acknowledged scan is recorded exactly once and stock equals the start minus the scanned packages. On SQLite and
 on PostgreSQL (a database of its own, since the server runs as another process from a URL)."""
+
 from __future__ import annotations
 
 import pytest
@@ -67,12 +68,24 @@ def database_url(request, tmp_path):
 
 
 def _serve(db_url: str, port: int, tmp: Path) -> subprocess.Popen:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
-           "ORDERBOT_DATABASE_URL": db_url, "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG),
-           "WECOM_TOKEN": TOKEN, "WECOM_ENCODING_AES_KEY": AES_KEY, "WECOM_CORP_ID": CORP, "WECOM_AGENT_ID": "1",
-           "ORDERBOT_LABEL_SECRET": SECRET, "ORDERBOT_CACHE_DIR": str(tmp / "cache")}
-    return subprocess.Popen([sys.executable, "-m", "orderbot", "serve", "--port", str(port)], cwd=tmp, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
+        "ORDERBOT_DATABASE_URL": db_url,
+        "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG),
+        "WECOM_TOKEN": TOKEN,
+        "WECOM_ENCODING_AES_KEY": AES_KEY,
+        "WECOM_CORP_ID": CORP,
+        "WECOM_AGENT_ID": "1",
+        "ORDERBOT_LABEL_SECRET": SECRET,
+        "ORDERBOT_CACHE_DIR": str(tmp / "cache"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "orderbot", "serve", "--port", str(port)],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _ready(base: str) -> None:
@@ -92,8 +105,9 @@ async def _caught_up(db: Database, timeout: float = 90) -> None:
     """Until no stored event waits to be processed (the server resumes them a few seconds after start)."""
     for _ in range(int(timeout / 0.25)):
         async with db.read() as s:
-            if not (await s.execute(select(func.count()).select_from(InboundEvent)
-                                    .where(InboundEvent.state == "new"))).scalar():
+            if not (
+                await s.execute(select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "new"))
+            ).scalar():
                 return
         await asyncio.sleep(0.25)
     raise AssertionError("stored events were not processed after the restart")
@@ -101,10 +115,12 @@ async def _caught_up(db: Database, timeout: float = 90) -> None:
 
 def _event(i: int) -> tuple[dict, str]:
     raw = label_text(SECRET, f"SO202602100{i:03d}", "CASE-IP15-CLR", "B260210", 1)
-    plain = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
-             f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-1</EventKey>"
-             f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{raw}]]></ScanResult></ScanCodeInfo>"
-             f"<AgentID>1</AgentID></xml>")
+    plain = (
+        f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
+        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-1</EventKey>"
+        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{raw}]]></ScanResult></ScanCodeInfo>"
+        f"<AgentID>1</AgentID></xml>"
+    )
     return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"n{i}", timestamp=str(1770000000 + i))
 
 
@@ -117,8 +133,13 @@ async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path, database_url):
         await sync_staff(s, config)
         await add_products(s, config, stock=500, at=T0)
         for i in range(ORDERS):
-            await ingest_order(s, parse_order(order_json(f"SO202602100{i:03d}", lines=[
-                {"sku": "CASE-IP15-CLR", "qty": 2}])), source="test", config=config, now=T0)
+            await ingest_order(
+                s,
+                parse_order(order_json(f"SO202602100{i:03d}", lines=[{"sku": "CASE-IP15-CLR", "qty": 2}])),
+                source="test",
+                config=config,
+                now=T0,
+            )
     async with db.write() as s:  # labels are printed for today's batch
         await s.execute(Package.__table__.update().values(batch_no="B260210"))
     async with db.read() as s:
@@ -132,6 +153,7 @@ async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path, database_url):
     try:
         await _ready(base)
         async with aiohttp.ClientSession() as http:
+
             async def one(i: int) -> None:
                 params, body = events[i]
                 try:
@@ -172,9 +194,14 @@ async def test_sigkill_midway_loses_and_doubles_nothing(tmp_path, database_url):
         server.terminate()
         server.wait(timeout=15)
     async with db.read() as s:
-        ok_scans = dict((await s.execute(select(Scan.order_no, func.count()).where(Scan.outcome == "ok")
-                                         .group_by(Scan.order_no))).all())
-        scanned = (await s.execute(select(func.count()).select_from(Package).where(Package.scanned_at.is_not(None)))).scalar()
+        ok_scans = dict(
+            (
+                await s.execute(select(Scan.order_no, func.count()).where(Scan.outcome == "ok").group_by(Scan.order_no))
+            ).all()
+        )
+        scanned = (
+            await s.execute(select(func.count()).select_from(Package).where(Package.scanned_at.is_not(None)))
+        ).scalar()
         end = await ledger.levels(s, "CASE-IP15-CLR")
         totals = await ledger.ledger_totals(s, "CASE-IP15-CLR")
     await db.dispose()

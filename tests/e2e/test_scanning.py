@@ -1,9 +1,10 @@
 """Scan-to-ship through real encrypted WeCom callbacks to the running app, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
 import io
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -26,7 +27,7 @@ from orderbot.webhooks.wecom_xml import fields, parse_xml
 from tests.helpers import add_products, order_json
 
 TOKEN, AES_KEY, CORP, SECRET = "scantoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wwscan", "label-secret"
-NOW = datetime(2026, 2, 10, 2, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in Shanghai
+NOW = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
 
 
 @pytest.fixture
@@ -47,23 +48,28 @@ class Scanner:
 
     async def scan(self, text: str, user: str = "ZhangSan", station: str = "pack-1") -> str:
         self.n += 1
-        plain = (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
-                 f"<CreateTime>{1770000000 + self.n}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-                 f"<Event><![CDATA[scancode_waitmsg]]></Event><EventKey><![CDATA[{station}]]></EventKey>"
-                 f"<ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType><ScanResult><![CDATA[QR_CODE,{text}]]>"
-                 f"</ScanResult></ScanCodeInfo><AgentID>1</AgentID></xml>")
+        plain = (
+            f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{1770000000 + self.n}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[scancode_waitmsg]]></Event><EventKey><![CDATA[{station}]]></EventKey>"
+            f"<ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType><ScanResult><![CDATA[QR_CODE,{text}]]>"
+            f"</ScanResult></ScanCodeInfo><AgentID>1</AgentID></xml>"
+        )
         resp = await self.post(plain)
         assert resp.status == 200
         envelope = fields(parse_xml(await resp.text()))
-        answer = self.crypto.decrypt_message({"Encrypt": envelope["Encrypt"]}, envelope["MsgSignature"],
-                                             envelope["TimeStamp"], envelope["Nonce"])
+        answer = self.crypto.decrypt_message(
+            {"Encrypt": envelope["Encrypt"]}, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"]
+        )
         return fields(parse_xml(answer))["Content"]
 
     async def say(self, text: str, user: str = "ZhangSan"):
         self.n += 1
-        plain = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>{user}</FromUserName><CreateTime>"
-                 f"{1770000000 + self.n}</CreateTime><MsgType>text</MsgType><Content><![CDATA[{text}]]></Content>"
-                 f"<MsgId>t{self.n}</MsgId><AgentID>1</AgentID></xml>")
+        plain = (
+            f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>{user}</FromUserName><CreateTime>"
+            f"{1770000000 + self.n}</CreateTime><MsgType>text</MsgType><Content><![CDATA[{text}]]></Content>"
+            f"<MsgId>t{self.n}</MsgId><AgentID>1</AgentID></xml>"
+        )
         assert (await self.post(plain)).status == 200
         from orderbot.webhooks.wecom import WECOM
 
@@ -79,15 +85,30 @@ async def station(db, config, parser):
     async with db.write() as s:
         await sync_staff(s, config)
         await add_products(s, config, stock=50, at=NOW)
-        for no, lines in (("SO202602100001", [{"sku": "EB-TWS-WHT", "qty": 2}]),
-                          ("SO202602100002", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
-                          ("SO202602100003", [{"sku": "CASE-IP15-CLR", "qty": 1}])):
+        for no, lines in (
+            ("SO202602100001", [{"sku": "EB-TWS-WHT", "qty": 2}]),
+            ("SO202602100002", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+            ("SO202602100003", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+        ):
             await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
-    settings = load_settings(env_file=None, WECOM_TOKEN=TOKEN, WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP,
-                             WECOM_AGENT_ID="1", ORDERBOT_LABEL_SECRET=SECRET)
+    settings = load_settings(
+        env_file=None,
+        WECOM_TOKEN=TOKEN,
+        WECOM_ENCODING_AES_KEY=AES_KEY,
+        WECOM_CORP_ID=CORP,
+        WECOM_AGENT_ID="1",
+        ORDERBOT_LABEL_SECRET=SECRET,
+    )
     # the sandbox stands in for the staff's and customers' chat (outside the demo there is no sandbox channel)
-    app = create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=parser,
-                     senders={"sandbox": SandboxSender(clock)})
+    app = create_app(
+        settings,
+        config=config,
+        db=db,
+        clock=clock,
+        run_worker=False,
+        parser=parser,
+        senders={"sandbox": SandboxSender(clock)},
+    )
     async with TestClient(TestServer(app)) as client:
         yield Scanner(client), db
 
@@ -110,7 +131,9 @@ async def test_good_scan_ships_moves_stock_warns_and_notifies_customer(station):
     scanner, db = station
     answer = await scanner.scan(label("SO202602100001", "EB-TWS-WHT", 1))
     # no waybill yet: the customer hears with the tracking number once the courier batch issues it
-    assert answer.startswith("✅ 出库成功 SO202602100001 包裹 1/1 · EB-TWS-WHT\n整单已发出，生成运单号后（快递交接批次）通知客户")
+    assert answer.startswith(
+        "✅ 出库成功 SO202602100001 包裹 1/1 · EB-TWS-WHT\n整单已发出，生成运单号后（快递交接批次）通知客户"
+    )
     assert "⚠️ 含锂电池，需更换UN3481专用箱（PI 967，贴锂电池标记 UN3481）" in answer
     assert "⚠️ 报关资料未齐" in answer  # grade B order with its 报关资料待补 task still open
     async with db.read() as s:
@@ -128,14 +151,23 @@ async def test_good_scan_ships_moves_stock_warns_and_notifies_customer(station):
 async def test_an_order_with_a_waybill_tells_the_customer_its_tracking_number_at_the_scan(station, config):
     scanner, db = station
     async with db.write() as s:
-        await ingest_order(s, parse_order(order_json("SO202602100007", tracking_no="YT123456789CN",
-                                                     lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
-                           source="test", config=config, now=NOW)
+        await ingest_order(
+            s,
+            parse_order(
+                order_json("SO202602100007", tracking_no="YT123456789CN", lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])
+            ),
+            source="test",
+            config=config,
+            now=NOW,
+        )
     answer = await scanner.scan(label("SO202602100007", "CASE-IP15-CLR", 1))
     assert answer.startswith("✅ 出库成功 SO202602100007 包裹 1/1 · CASE-IP15-CLR\n整单已发出，已通知客户")
     async with db.read() as s:
-        (notice,) = (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "ship:SO202602100007")))\
-            .scalars().all()
+        (notice,) = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "ship:SO202602100007")))
+            .scalars()
+            .all()
+        )
     assert notice.destination == "customer:C0001" and "已发出|单号:YT123456789CN" in notice.payload["text"]
 
 
@@ -157,14 +189,17 @@ async def test_last_package_ships_the_order_and_a_repeat_moves_nothing(station):
     assert await _count(db, Scan, Scan.outcome == "repeat") == 1
 
 
-@pytest.mark.parametrize("make,outcome", [
-    (lambda: "这不是标签", "unreadable"),
-    (lambda: _tamper(label("SO202602100003", "CASE-IP15-CLR", 1)), "bad_check"),
-    (lambda: label("SO209901010001", "CASE-IP15-CLR", 1), "unknown_order"),
-    (lambda: label("SO202602100003", "CASE-IP15-CLR", 2), "wrong_package"),
-    (lambda: label("SO202602100003", "PB-20K-BLK", 1), "wrong_sku"),
-    (lambda: label("SO202602100003", "CASE-IP15-CLR", 1, batch="B251231"), "wrong_batch"),
-])
+@pytest.mark.parametrize(
+    "make,outcome",
+    [
+        (lambda: "这不是标签", "unreadable"),
+        (lambda: _tamper(label("SO202602100003", "CASE-IP15-CLR", 1)), "bad_check"),
+        (lambda: label("SO209901010001", "CASE-IP15-CLR", 1), "unknown_order"),
+        (lambda: label("SO202602100003", "CASE-IP15-CLR", 2), "wrong_package"),
+        (lambda: label("SO202602100003", "PB-20K-BLK", 1), "wrong_sku"),
+        (lambda: label("SO202602100003", "CASE-IP15-CLR", 1, batch="B251231"), "wrong_batch"),
+    ],
+)
 async def test_failures_never_blame_the_packer_and_open_a_ticket(station, make, outcome):
     scanner, db = station
     raw = make()
@@ -172,15 +207,17 @@ async def test_failures_never_blame_the_packer_and_open_a_ticket(station, make, 
     async with db.read() as s:
         scan = (await s.execute(select(Scan))).scalar_one()
         task = (await s.execute(select(Task).where(Task.type == "scan_exception"))).scalar_one()
-        lead_msg = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:zhaoqiang")))\
-            .scalar_one()
+        lead_msg = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:zhaoqiang"))
+        ).scalar_one()
         assert (await ledger.levels(s, "CASE-IP15-CLR")).reserved == 4  # nothing moved
     assert scan.outcome == outcome and scan.staff_id == "zhangsan"
     assert task.assignee == "zhaoqiang" and "异常扫码" in task.subject
     assert lead_msg.payload["title"] == "异常扫码工单" and lead_msg.payload["digest_key"] == "scan_exception"
     async with db.read() as s:  # 仓库群 receives "scan_exception" in the business config, and now gets it
-        group_msg = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "group:warehouse")))\
-            .scalar_one()
+        group_msg = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "group:warehouse"))
+        ).scalar_one()
     assert group_msg.payload["title"] == "异常扫码工单" and raw[:40] in group_msg.payload["text"]
     assert group_msg.dedupe_key == f"scan_exception:{scan.id}:warehouse"
 
@@ -191,9 +228,13 @@ async def test_cancelled_held_and_frozen_orders_are_refused(station, config):
         held = await get_order(s, "SO202602100003")
         await hold_customs(s, held, actor="chenjing", roles={"customs"}, reason="查验", now=NOW)
         await set_channel_frozen(s, "tiktok", True, actor="heping", reason="取消率", now=NOW)
-        await ingest_order(s, parse_order(order_json("SO202602100009", channel="tiktok",
-                                                     lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
-                           source="test", config=config, now=NOW)
+        await ingest_order(
+            s,
+            parse_order(order_json("SO202602100009", channel="tiktok", lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
+            source="test",
+            config=config,
+            now=NOW,
+        )
         await s.execute(update(Order).where(Order.order_no == "SO202602100001").values(status="cancelled"))
     for raw in (label("SO202602100003", "CASE-IP15-CLR", 1), label("SO202602100001", "EB-TWS-WHT", 1)):
         assert await scanner.scan(raw) == FAILURE_REPLY
@@ -208,11 +249,20 @@ async def test_cancelled_held_and_frozen_orders_are_refused(station, config):
 async def test_three_failures_in_a_row_send_the_lead_a_heatmap_once(station):
     scanner, db = station
     for k in range(4):
-        assert await scanner.scan(label("SO202602100003", "CASE-IP15-CLR", 1, batch=f"B2512{k:02d}"),
-                                  station="pack-7") == FAILURE_REPLY
+        assert (
+            await scanner.scan(label("SO202602100003", "CASE-IP15-CLR", 1, batch=f"B2512{k:02d}"), station="pack-7")
+            == FAILURE_REPLY
+        )
     async with db.read() as s:
-        hints = (await s.execute(select(OutboxMessage).where(OutboxMessage.payload["title"].as_string()
-                                                              == "疑似批次标签打印偏移"))).scalars().all()
+        hints = (
+            (
+                await s.execute(
+                    select(OutboxMessage).where(OutboxMessage.payload["title"].as_string() == "疑似批次标签打印偏移")
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(hints) == 1
     (hint,) = hints
     assert "pack-7连续3次扫码失败，疑似批次标签打印偏移" in hint.payload["text"]
@@ -241,14 +291,22 @@ async def test_waybill_gate_in_chat_and_figures_with_a_correction(station):
     await scanner.say("申请面单 SO202602100002", user="ZhaoQiang")
     await scanner.say("我今天的扫码准确率")
     async with db.read() as s:
-        replies = [r.payload["text"] for r in (await s.execute(
-            select(OutboxMessage).where(OutboxMessage.destination == "user:ZhaoQiang")
-            .order_by(OutboxMessage.id))).scalars()]
+        replies = [
+            r.payload["text"]
+            for r in (
+                await s.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.destination == "user:ZhaoQiang")
+                    .order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        ]
     assert replies[0] == "SO202602100002 还有未扫码的包裹（包裹 1/2、包裹 2/2），不能生成面单"
     assert replies[1] == "SO202602100002 的包裹已全部扫码出库，可以申请面单。"
     async with db.read() as s:
-        stats = (await s.execute(select(OutboxMessage).where(OutboxMessage.payload["title"].as_string()
-                                                              .like("扫码统计%")))).scalar_one()
+        stats = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.payload["title"].as_string().like("扫码统计%")))
+        ).scalar_one()
     row = stats.payload["table"]["rows"][0]
     assert row[:3] == ["张三", "3", "1"] and row[3].startswith("66.7%（低于行业87%）") and row[4].startswith("1（")
 
@@ -257,11 +315,20 @@ async def test_two_packers_scanning_the_same_sku_at_once_lose_nothing(station, c
     scanner, db = station
     async with db.write() as s:
         for i in range(6):
-            await ingest_order(s, parse_order(order_json(f"SO20260210100{i}", lines=[{"sku": "CASE-IP15-CLR", "qty": 2}])),
-                               source="test", config=config, now=NOW)
+            await ingest_order(
+                s,
+                parse_order(order_json(f"SO20260210100{i}", lines=[{"sku": "CASE-IP15-CLR", "qty": 2}])),
+                source="test",
+                config=config,
+                now=NOW,
+            )
         before = await ledger.levels(s, "CASE-IP15-CLR")
-    answers = await asyncio.gather(*(scanner.scan(label(f"SO20260210100{i}", "CASE-IP15-CLR", 1),
-                                                  user="ZhangSan" if i % 2 else "ZhaoQiang") for i in range(6)))
+    answers = await asyncio.gather(
+        *(
+            scanner.scan(label(f"SO20260210100{i}", "CASE-IP15-CLR", 1), user="ZhangSan" if i % 2 else "ZhaoQiang")
+            for i in range(6)
+        )
+    )
     assert all(a.startswith("✅ 出库成功") for a in answers)
     async with db.read() as s:
         after = await ledger.levels(s, "CASE-IP15-CLR")
@@ -280,8 +347,13 @@ async def test_waybill_api_for_the_carrier_batch(db, config, clock):
     settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="ingest")
     async with db.write() as s:
         await add_products(s, config, stock=50, at=NOW)
-        await ingest_order(s, parse_order(order_json("SO202602100001", lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
-                           source="test", config=config, now=NOW)
+        await ingest_order(
+            s,
+            parse_order(order_json("SO202602100001", lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])),
+            source="test",
+            config=config,
+            now=NOW,
+        )
     app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
 
     def signed(data: dict) -> tuple[bytes, dict]:
@@ -298,7 +370,9 @@ async def test_waybill_api_for_the_carrier_batch(db, config, clock):
         assert ok.status == 200 and (await ok.json())["packages_scanned"] is True
         raw, headers = signed({"order_no": "SO209901010001"})
         assert (await client.post("/api/waybill", data=raw, headers=headers)).status == 404
-        assert (await client.post("/api/waybill", data=raw, headers={"X-Orderbot-Signature": "sha256=00"})).status == 401
+        assert (
+            await client.post("/api/waybill", data=raw, headers={"X-Orderbot-Signature": "sha256=00"})
+        ).status == 401
 
 
 async def test_duty_lead_changed_in_chat(station, config):
@@ -308,7 +382,9 @@ async def test_duty_lead_changed_in_chat(station, config):
     await scanner.say("今天值班组长改为张三", user="ZhaoQiang")
     await scanner.say("今天值班组长改为赵强", user="ZhangSan")
     async with db.read() as s:
-        texts = [r.payload["text"] for r in (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()]
+        texts = [
+            r.payload["text"] for r in (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars()
+        ]
         from orderbot.core.warehouse.scanning import lead_on_duty
 
         assert await lead_on_duty(s, config, NOW.date()) == "zhaoqiang"
@@ -319,6 +395,7 @@ async def test_duty_lead_changed_in_chat(station, config):
 
 
 # --- issue 13: who may ship, and strangers ----------------------------------------------------------------
+
 
 async def test_finance_cannot_ship_by_scanning(station):
     """Item 12: scanning needs a role from [warehouse] scan_roles; a refused scan ships and records nothing."""
@@ -332,17 +409,29 @@ async def test_finance_cannot_ship_by_scanning(station):
 
 
 async def test_scan_roles_can_be_widened_in_config(db, config, parser):
-    widened = config.model_copy(update={"warehouse": config.warehouse.model_copy(
-        update={"scan_roles": ["warehouse", "finance"]})})
+    widened = config.model_copy(
+        update={"warehouse": config.warehouse.model_copy(update={"scan_roles": ["warehouse", "finance"]})}
+    )
     from orderbot.core.staff import sync_staff
 
     async with db.write() as s:
         await sync_staff(s, widened)
         await add_products(s, widened, stock=5, at=NOW)
-        await ingest_order(s, parse_order(order_json("SO202602100001", lines=[{"sku": "EB-TWS-WHT", "qty": 1}])),
-                           source="test", config=widened, now=NOW)
-    settings = load_settings(env_file=None, WECOM_TOKEN=TOKEN, WECOM_ENCODING_AES_KEY=AES_KEY, WECOM_CORP_ID=CORP,
-                             WECOM_AGENT_ID="1", ORDERBOT_LABEL_SECRET=SECRET)
+        await ingest_order(
+            s,
+            parse_order(order_json("SO202602100001", lines=[{"sku": "EB-TWS-WHT", "qty": 1}])),
+            source="test",
+            config=widened,
+            now=NOW,
+        )
+    settings = load_settings(
+        env_file=None,
+        WECOM_TOKEN=TOKEN,
+        WECOM_ENCODING_AES_KEY=AES_KEY,
+        WECOM_CORP_ID=CORP,
+        WECOM_AGENT_ID="1",
+        ORDERBOT_LABEL_SECRET=SECRET,
+    )
     app = create_app(settings, config=widened, db=db, clock=lambda: NOW, run_worker=False, parser=parser)
     async with TestClient(TestServer(app)) as client:
         answer = await Scanner(client).scan(label("SO202602100001", "EB-TWS-WHT", 1), user="QianFang")
@@ -370,6 +459,9 @@ async def test_a_strangers_messages_get_a_few_answers_then_silence(station):
     for i in range(10):
         await scanner.say(f"你好{i}", user="Stranger3")
     async with db.read() as s:
-        replies = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:Stranger3"))
-                   ).scalars().all()
+        replies = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:Stranger3")))
+            .scalars()
+            .all()
+        )
     assert len(replies) == 3 and all("员工名录" in r.payload["text"] for r in replies)

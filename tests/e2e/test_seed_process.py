@@ -1,5 +1,6 @@
 """Big SQLite seeds generate in a child process (orderbot.seed_worker): the same rows as in-process, and no child,
 no half-written data and no stray transaction left behind when the child dies, the write fails or we are cancelled."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
@@ -20,7 +21,7 @@ from orderbot.tools.seed_worker import GeneratorFailed
 
 from tests.integration.test_seed import _fingerprint, _wipe
 
-NOW = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def sqlite_only(db):
 
 @pytest.fixture
 def in_process(monkeypatch):
-    monkeypatch.setattr(seed_mod, "PROCESS_MIN_ORDERS", 10 ** 9)
+    monkeypatch.setattr(seed_mod, "PROCESS_MIN_ORDERS", 10**9)
 
 
 @pytest.fixture
@@ -44,8 +45,10 @@ def via_process(monkeypatch):
 def _counts(path) -> dict[str, int]:
     conn = sqlite3.connect(path)
     try:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("orders", "customers", "order_events", "stock_movements")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("orders", "customers", "order_events", "stock_movements")
+        }
     finally:
         conn.close()
 
@@ -63,10 +66,9 @@ def _assert_untouched(db) -> None:
     assert not seed_worker._LIVE, "a generator process was left behind"
 
 
-async def test_the_child_process_writes_exactly_the_rows_of_the_in_process_generator(sqlite_only, config,
-                                                                                      monkeypatch):
+async def test_the_child_process_writes_exactly_the_rows_of_the_in_process_generator(sqlite_only, config, monkeypatch):
     db = sqlite_only
-    monkeypatch.setattr(seed_mod, "PROCESS_MIN_ORDERS", 10 ** 9)
+    monkeypatch.setattr(seed_mod, "PROCESS_MIN_ORDERS", 10**9)
     here = await seed_database(db, orders=2500, days=20, seed=5, config=config, now=NOW)
     expected = await _fingerprint(db)
     assert "wait_for_rows" in here.phases and "decode" not in here.phases
@@ -80,8 +82,9 @@ async def test_the_child_process_writes_exactly_the_rows_of_the_in_process_gener
     assert not seed_worker._LIVE
 
 
-async def test_a_child_that_dies_fails_the_seed_and_leaves_the_database_as_it_was(sqlite_only, config,
-                                                                                 via_process, monkeypatch):
+async def test_a_child_that_dies_fails_the_seed_and_leaves_the_database_as_it_was(
+    sqlite_only, config, via_process, monkeypatch
+):
     db = sqlite_only
     real_chunks = seed_worker.GeneratorProcess.chunks
 
@@ -103,8 +106,9 @@ async def test_a_child_that_dies_fails_the_seed_and_leaves_the_database_as_it_wa
 async def test_a_failing_write_kills_the_child_and_rolls_back(sqlite_only, config, via_process, monkeypatch):
     db = sqlite_only
     real = seed_mod._insert_sql
-    monkeypatch.setattr(seed_mod, "_insert_sql",
-                        lambda table, cols: real(table, cols).replace("scans", "no_such_table"))
+    monkeypatch.setattr(
+        seed_mod, "_insert_sql", lambda table, cols: real(table, cols).replace("scans", "no_such_table")
+    )
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         await seed_database(db, orders=3000, days=20, seed=5, config=config, now=NOW)
     _assert_untouched(db)
@@ -132,8 +136,13 @@ def test_ctrl_c_on_the_cli_rolls_back_and_leaves_no_process(tmp_path):
     goes with it, and the file has no business data."""
     path = tmp_path / "cli.db"
     env = {**os.environ, "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
-    proc = subprocess.Popen([sys.executable, "-m", "orderbot.cli", "seed", "--orders", "200000", "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orderbot.cli", "seed", "--orders", "200000", "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     children: set[int] = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not children:  # wait until the generator process is running

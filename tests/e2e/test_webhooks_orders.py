@@ -1,4 +1,5 @@
 """The order webhooks over real HTTP: signatures, malformed and oversized bodies, dedupe, Shopify topics."""
+
 from __future__ import annotations
 
 import base64
@@ -26,14 +27,34 @@ INGEST = "ingest-test-secret"
 SHOPIFY = "shopify-test-secret"
 
 SHOPIFY_ORDER = {
-    "id": 820982911946154508, "name": "#9999", "order_number": 1234, "email": "jon@example.com",
-    "created_at": "2021-12-31T19:00:00-05:00", "updated_at": "2021-12-31T19:00:00-05:00",
-    "cancelled_at": None, "cancel_reason": None, "currency": "USD", "current_total_price": "398.00",
-    "total_price": "388.00", "financial_status": "paid", "fulfillment_status": None, "note": None,
+    "id": 820982911946154508,
+    "name": "#9999",
+    "order_number": 1234,
+    "email": "jon@example.com",
+    "created_at": "2021-12-31T19:00:00-05:00",
+    "updated_at": "2021-12-31T19:00:00-05:00",
+    "cancelled_at": None,
+    "cancel_reason": None,
+    "currency": "USD",
+    "current_total_price": "398.00",
+    "total_price": "388.00",
+    "financial_status": "paid",
+    "fulfillment_status": None,
+    "note": None,
     "customer": {"id": 115310627314723954, "email": "john@example.com", "first_name": "John", "last_name": "Smith"},
-    "line_items": [{"id": 866550311766439020, "current_quantity": 1, "quantity": 1, "grams": 567,
-                    "name": "IPod Nano - 8GB", "title": "IPod Nano - 8GB", "sku": "IPOD2008PINK",
-                    "variant_id": 808950810, "price": "199.00"}],
+    "line_items": [
+        {
+            "id": 866550311766439020,
+            "current_quantity": 1,
+            "quantity": 1,
+            "grams": 567,
+            "name": "IPod Nano - 8GB",
+            "title": "IPod Nano - 8GB",
+            "sku": "IPOD2008PINK",
+            "variant_id": 808950810,
+            "price": "199.00",
+        }
+    ],
     "shipping_address": {"country": "United States", "country_code": "US", "province": "Kentucky"},
 }
 
@@ -48,8 +69,9 @@ def sign_b64(body: bytes, secret: str = SHOPIFY) -> str:
 
 @pytest.fixture
 async def client(db, config, clock):
-    settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET=INGEST, SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
-                             ORDERBOT_MAX_BODY_BYTES=65536)
+    settings = load_settings(
+        env_file=None, ORDERBOT_INGEST_SECRET=INGEST, SHOPIFY_WEBHOOK_SECRET=SHOPIFY, ORDERBOT_MAX_BODY_BYTES=65536
+    )
     async with db.write() as s:
         await add_products(s, config, at=clock())
     app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
@@ -143,9 +165,13 @@ async def test_missing_secret_closes_the_door(db, config, clock):
 
 
 def shopify_headers(body: bytes, topic="orders/create", webhook_id="wh-1", sig=None):
-    return {"X-Shopify-Hmac-Sha256": sig or sign_b64(body), "X-Shopify-Topic": topic,
-            "X-Shopify-Webhook-Id": webhook_id, "X-Shopify-Shop-Domain": "demo.myshopify.com",
-            "Content-Type": "application/json"}
+    return {
+        "X-Shopify-Hmac-Sha256": sig or sign_b64(body),
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Webhook-Id": webhook_id,
+        "X-Shopify-Shop-Domain": "demo.myshopify.com",
+        "Content-Type": "application/json",
+    }
 
 
 async def test_shopify_create_then_cancel(client, db):
@@ -163,11 +189,16 @@ async def test_shopify_create_then_cancel(client, db):
     resp = await client.post("/webhooks/shopify", data=body, headers=shopify_headers(body))
     assert (await resp.json())["duplicate"] is True
     cancelled = copy.deepcopy(SHOPIFY_ORDER)
-    cancelled.update(cancelled_at="2022-01-01T10:00:00-05:00", cancel_reason="customer",
-                     updated_at="2022-01-01T10:00:00-05:00", financial_status="voided")
+    cancelled.update(
+        cancelled_at="2022-01-01T10:00:00-05:00",
+        cancel_reason="customer",
+        updated_at="2022-01-01T10:00:00-05:00",
+        financial_status="voided",
+    )
     body2 = json.dumps(cancelled).encode()
-    resp = await client.post("/webhooks/shopify", data=body2,
-                             headers=shopify_headers(body2, "orders/cancelled", "wh-2"))
+    resp = await client.post(
+        "/webhooks/shopify", data=body2, headers=shopify_headers(body2, "orders/cancelled", "wh-2")
+    )
     assert (await resp.json())["outcome"] == "updated"
     async with db.read() as s:
         order = await get_order(s, "SO820982911946154508")
@@ -227,8 +258,7 @@ async def test_healthz_and_metrics(client):
     resp = await client.get("/metrics")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in families.values() for s in f.samples}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert samples[("orderbot_inbound_events_total", (("outcome", "created"), ("source", "orders")))] == 1
     assert samples[("orderbot_inbound_events_total", (("outcome", "duplicate"), ("source", "orders")))] == 1
     assert samples[("orderbot_http_requests_total", (("route", "/webhooks/orders"), ("status", "200")))] == 2
@@ -261,8 +291,14 @@ async def test_a_deleted_sqlite_file_is_not_healthy_and_takes_no_orders(client, 
     assert health.status == 503 and "数据库文件不见了" in (await health.json())["checks"]["database"]
     resp = await post_order(client, order_json("SO202602019999"))
     assert resp.status == 503 and "未保存" in (await resp.json())["error"]
-    shop = await client.post("/webhooks/shopify", data=json.dumps(SHOPIFY_ORDER).encode(), headers={
-        "X-Shopify-Hmac-Sha256": sign_b64(json.dumps(SHOPIFY_ORDER).encode()), "X-Shopify-Topic": "orders/create"})
+    shop = await client.post(
+        "/webhooks/shopify",
+        data=json.dumps(SHOPIFY_ORDER).encode(),
+        headers={
+            "X-Shopify-Hmac-Sha256": sign_b64(json.dumps(SHOPIFY_ORDER).encode()),
+            "X-Shopify-Topic": "orders/create",
+        },
+    )
     assert shop.status == 503
 
 

@@ -1,6 +1,7 @@
 """The WeCom AI bot over real HTTP and a real WebSocket, against the fake platform, with the real dispatcher on
 SQLite and PostgreSQL: group @-questions with table and chart, 1:1 voice, card clicks by an owner and by someone
 else, retried callbacks, hostile bodies, and the long connection dropped mid-answer."""
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,9 @@ async def staffed(business, config):  # noqa: F811
 
 @pytest.fixture
 async def wecom_bot(staffed, config, parser, urls):  # noqa: F811
-    settings = load_settings(env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY,
-                             WECOM_AIBOT_ID="aibFAKE")
+    settings = load_settings(
+        env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY, WECOM_AIBOT_ID="aibFAKE"
+    )
     app = create_app(settings, config=config, db=staffed, clock=lambda: NOW, parser=parser)
     async with TestClient(TestServer(app)) as client:
         async with aiohttp.ClientSession() as http:
@@ -65,8 +67,9 @@ def _png_md5_ok(item: dict) -> None:
 
 async def test_group_question_answered_with_table_and_chart(wecom_bot):
     client, driver = wecom_bot
-    body = driver.message("m-top3", "text", {"content": "@OrderBot 查看华东区2月6日延迟TOP3客户"}, user="WangLei",
-                          chat=GROUP)
+    body = driver.message(
+        "m-top3", "text", {"content": "@OrderBot 查看华东区2月6日延迟TOP3客户"}, user="WangLei", chat=GROUP
+    )
     final = await driver.ask(body)
     stream = final["stream"]
     assert stream["finish"] and "华东区2月6日延迟TOP3客户" in stream["content"]
@@ -84,8 +87,14 @@ async def test_voice_in_1to1_is_the_command_and_a_quote_gives_context(wecom_bot)
     voice = driver.message("m-voice", "voice", {"content": "SO202602010003到哪了"}, user="LiuYang")
     final = await driver.ask(voice)
     assert "订单 SO202602010003" in final["stream"]["content"]
-    quoted = driver.message("m-quote", "text", {"content": "@OrderBot 这单到哪了"}, user="LiuYang", chat=GROUP,
-                            quote={"msgtype": "text", "text": {"content": "客户催 SO202602010003 了"}})
+    quoted = driver.message(
+        "m-quote",
+        "text",
+        {"content": "@OrderBot 这单到哪了"},
+        user="LiuYang",
+        chat=GROUP,
+        quote={"msgtype": "text", "text": {"content": "客户催 SO202602010003 了"}},
+    )
     final = await driver.ask(quoted)
     assert "订单 SO202602010003" in final["stream"]["content"]
     image = driver.message("m-img", "image", {"url": "https://example.invalid/x"}, user="LiuYang")
@@ -96,8 +105,9 @@ async def test_voice_in_1to1_is_the_command_and_a_quote_gives_context(wecom_bot)
 
 async def test_card_button_refused_for_others_and_done_by_its_owner(wecom_bot):
     client, driver = wecom_bot
-    final = await driver.ask(driver.message("m-freeze", "text", {"content": "@OrderBot 冻结TikTok渠道"},
-                                            user="HePing", chat=GROUP))
+    final = await driver.ask(
+        driver.message("m-freeze", "text", {"content": "@OrderBot 冻结TikTok渠道"}, user="HePing", chat=GROUP)
+    )
     # a typed write first says what will happen; only the asker's 确认 runs it
     assert final["msgtype"] == "stream_with_template_card" and "将冻结 TikTok Shop 渠道" in final["stream"]["content"]
     card = final["template_card"]
@@ -106,8 +116,9 @@ async def test_card_button_refused_for_others_and_done_by_its_owner(wecom_bot):
 
     def click(n, key, user, task_id):
         event = {"card_type": "button_interaction", "event_key": key, "task_id": task_id}
-        return driver.post(driver.event(f"c-{n}", "template_card_event", event, user=user, chat=GROUP),
-                           "template_card_event")
+        return driver.post(
+            driver.event(f"c-{n}", "template_card_event", event, user=user, chat=GROUP), "template_card_event"
+        )
 
     status, refused = await click(1, confirm["key"], "WangLei", card["task_id"])
     assert status == 200 and refused["response_type"] == "update_template_card" and refused["userids"] == ["WangLei"]
@@ -168,8 +179,11 @@ async def test_hostile_requests_refused_quickly(wecom_bot):
     assert resp.status == 401  # signed over a different ciphertext
     enc = crypto.encrypt("echo-me")
     from orderbot.webhooks.aibot_crypto import signature
-    resp = await client.get("/wecom/aibot", params={"msg_signature": signature(TOKEN, "1", "n", enc), "timestamp": "1",
-                                                   "nonce": "n", "echostr": enc})
+
+    resp = await client.get(
+        "/wecom/aibot",
+        params={"msg_signature": signature(TOKEN, "1", "n", enc), "timestamp": "1", "nonce": "n", "echostr": enc},
+    )
     assert resp.status == 200 and await resp.text() == "echo-me"
 
 
@@ -180,11 +194,17 @@ async def ws_bot(staffed, config, parser):  # noqa: F811
     server = TestServer(fake.app())
     await server.start_server()
     url = str(server.make_url("/")).replace("http://", "ws://")
-    settings = load_settings(env_file=None, WECOM_AIBOT_MODE="ws", WECOM_AIBOT_ID="aibFAKE",
-                             WECOM_AIBOT_SECRET="ws-secret", WECOM_AIBOT_WS_URL=url)
+    settings = load_settings(
+        env_file=None,
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID="aibFAKE",
+        WECOM_AIBOT_SECRET="ws-secret",
+        WECOM_AIBOT_WS_URL=url,
+    )
     t0 = time.monotonic()  # time runs, so the outbox's retry after the drop comes due
-    app = create_app(settings, config=config, db=staffed, clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0),
-                     parser=parser)
+    app = create_app(
+        settings, config=config, db=staffed, clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0), parser=parser
+    )
     async with TestClient(TestServer(app)) as client:
         await asyncio.wait_for(fake.connected.wait(), 5)
         yield client, fake
@@ -202,11 +222,23 @@ async def _until(predicate, timeout: float = 10.0) -> None:
 async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws_bot):
     client, fake = ws_bot
     fake.drop_on_next_answer = True
-    body = {"msgid": "w-1", "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group", "from": {"userid": "LiuYang"},
-            "msgtype": "text", "text": {"content": "@OrderBot 查单 SO202602010003"}}
+    body = {
+        "msgid": "w-1",
+        "aibotid": "aibFAKE",
+        "chatid": GROUP,
+        "chattype": "group",
+        "from": {"userid": "LiuYang"},
+        "msgtype": "text",
+        "text": {"content": "@OrderBot 查单 SO202602010003"},
+    }
     req = await fake.push_callback(body)
-    await _until(lambda: fake.subscribed >= 2 and any(a.get("stream", {}).get("finish") for a in fake.answers(req))
-                 and len([f for f in fake.frames if f["req_id"] == req]) >= 2)
+    await _until(
+        lambda: (
+            fake.subscribed >= 2
+            and any(a.get("stream", {}).get("finish") for a in fake.answers(req))
+            and len([f for f in fake.frames if f["req_id"] == req]) >= 2
+        )
+    )
     (answer,) = fake.answers(req)  # sent twice (before and after the drop), seen once
     assert "订单 SO202602010003" in answer["stream"]["content"]
     await fake.push_callback(body)  # WeCom pushes it again after the reconnect: the inbox knows it
@@ -220,17 +252,36 @@ async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws
 
 async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed(ws_bot):
     client, fake = ws_bot
-    ask = {"msgid": "w-2", "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group", "from": {"userid": "HePing"},
-           "msgtype": "text", "text": {"content": "@OrderBot 冻结TikTok渠道"}}
+    ask = {
+        "msgid": "w-2",
+        "aibotid": "aibFAKE",
+        "chatid": GROUP,
+        "chattype": "group",
+        "from": {"userid": "HePing"},
+        "msgtype": "text",
+        "text": {"content": "@OrderBot 冻结TikTok渠道"},
+    }
     req = await fake.push_callback(ask)
     await _until(lambda: any(f.get("msgtype") == "template_card" for f in fake.answers(req)))
     card = next(f for f in fake.answers(req) if f.get("msgtype") == "template_card")["template_card"]
 
     async def click(msgid, key):
-        event = {"msgid": msgid, "aibotid": "aibFAKE", "chatid": GROUP, "chattype": "group",
-                 "from": {"userid": "HePing"}, "msgtype": "event", "event": {
-                     "eventtype": "template_card_event", "template_card_event": {
-                         "card_type": "button_interaction", "event_key": key, "task_id": card["task_id"]}}}
+        event = {
+            "msgid": msgid,
+            "aibotid": "aibFAKE",
+            "chatid": GROUP,
+            "chattype": "group",
+            "from": {"userid": "HePing"},
+            "msgtype": "event",
+            "event": {
+                "eventtype": "template_card_event",
+                "template_card_event": {
+                    "card_type": "button_interaction",
+                    "event_key": key,
+                    "task_id": card["task_id"],
+                },
+            },
+        }
         creq = await fake.push_callback(event, "aibot_event_callback")
         await _until(lambda: fake.answers(creq))
         (update,) = fake.answers(creq)
@@ -245,6 +296,7 @@ async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed
     await sender.send(f"chat:{GROUP}", "reply", {"text": "告警：测试", "title": "告警"}, {})
     assert fake.pushes[-1]["chatid"] == GROUP and "告警：测试" in fake.pushes[-1]["markdown"]["content"]
     from orderbot.messaging.senders.base import SendError
+
     with pytest.raises(SendError, match="webhook_key"):
         await sender.send("chat:never-talked", "reply", {"text": "告警"}, {})
     assert ("aibot_send_msg", 93006) in fake.errors
@@ -277,8 +329,9 @@ async def slow_bot(db, config, urls):
 @pytest.mark.slow
 async def test_a_slow_answer_is_streamed_then_finished(slow_bot):
     client, driver, _ = slow_bot
-    final = await driver.ask(driver.message("s-1", "text", {"content": "@OrderBot 本月报表"}, user="WangLei",
-                                            chat=GROUP))
+    final = await driver.ask(
+        driver.message("s-1", "text", {"content": "@OrderBot 本月报表"}, user="WangLei", chat=GROUP)
+    )
     assert final["stream"]["content"] == "### 慢报表\n\n好的：本月报表"
     assert len(driver.timings) >= 3 and max(driver.timings) < 2  # the first frame came before the answer
     assert driver.errors == [] and driver.urls.received == []
@@ -294,9 +347,11 @@ async def test_an_answer_later_than_the_stream_goes_once_through_response_url(sl
     await _until(lambda: driver.urls.received)
     [(_, delivered)] = driver.urls.received
     assert delivered == {"msgtype": "markdown", "markdown": {"content": "### 慢报表\n\n好的：本月报表"}}
+
     async def sent() -> bool:
         async with db.read() as s:
             return (await s.execute(select(OutboxMessage.state))).scalar_one() == "sent"
+
     deadline = time.monotonic() + 5
     while not await sent():  # marked sent once the platform has taken it
         assert time.monotonic() < deadline
@@ -308,6 +363,13 @@ async def test_an_answer_later_than_the_stream_goes_once_through_response_url(sl
 
 async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
     client, driver = wecom_bot
-    final = await driver.ask(driver.message("u-1", "text", {"content": "@OrderBot 查单 SO202602010001"},
-                                            user="woAJ2GCAAAXtWyujaWJHDDGi0mACH71w", chat=GROUP))
+    final = await driver.ask(
+        driver.message(
+            "u-1",
+            "text",
+            {"content": "@OrderBot 查单 SO202602010001"},
+            user="woAJ2GCAAAXtWyujaWJHDDGi0mACH71w",
+            chat=GROUP,
+        )
+    )
     assert "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w，填在 wecom_open_userid" in final["stream"]["content"]

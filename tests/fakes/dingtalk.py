@@ -3,6 +3,7 @@
 Enforces what the real one does: the access token header (401 when missing or stale), 20 messages a minute per
 conversation on session webhooks (errcode 130101), and for Stream mode a one-use ticket on the websocket.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """An outage for a fake platform: it hangs (answers nothing until released) or answers HTTP 500 with an HTML page,
 as a platform's overloaded gateway does. Install `Outage.middleware` on the fake's app; `mode` switches it."""
+
 from __future__ import annotations
 
 import asyncio

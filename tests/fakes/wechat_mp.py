@@ -1,5 +1,6 @@
 """A local fake of the WeChat Official Account API: tokens and template messages, with `client_msg_id`
 dedupe (10 minutes per openid), 20-character field limits, and 43101 for people who do not follow us."""
+
 from __future__ import annotations
 
 import itertools

@@ -5,6 +5,7 @@ message/update_template_card and the group robot's webhook/send check what the r
 validity, content byte limits (text 2048, robot markdown 4096 → 40058), image md5 and 2 MB, and 20 robot
 messages a minute per key (45009). `untrusted_ip = True` makes app APIs answer 60020.
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,9 @@ from .outage import Outage
 
 
 class FakeWeCom:
-    def __init__(self, *, corp_id: str = "wwcorp", secret: str = "app-secret", robot_limit: int = 20,
-                 clock=time.monotonic):
+    def __init__(
+        self, *, corp_id: str = "wwcorp", secret: str = "app-secret", robot_limit: int = 20, clock=time.monotonic
+    ):
         self.corp_id, self.secret, self.robot_limit, self.clock = corp_id, secret, robot_limit, clock
         self.tokens: set[str] = set()
         self.token_requests = 0
@@ -102,8 +104,9 @@ class FakeWeCom:
         if body.get("msgtype") == "image" and body["image"]["media_id"] not in self.media:
             return self._err(40007, "invalid media_id")
         self.messages.append(body)
-        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": f"m{next(self._ids)}",
-                                  "response_code": f"rc{next(self._ids)}"})
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "msgid": f"m{next(self._ids)}", "response_code": f"rc{next(self._ids)}"}
+        )
 
     async def appchat_send(self, request: web.Request) -> web.Response:
         if (bad := self._check_app(request)) is not None:
@@ -126,8 +129,15 @@ class FakeWeCom:
             return self._err(40005, "invalid file size")
         media_id = f"media{next(self._ids)}"
         self.media[media_id] = bytes(data)
-        return web.json_response({"errcode": 0, "errmsg": "", "type": request.query.get("type"),
-                                  "media_id": media_id, "created_at": str(int(time.time()))})
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "",
+                "type": request.query.get("type"),
+                "media_id": media_id,
+                "created_at": str(int(time.time())),
+            }
+        )
 
     async def update_card(self, request: web.Request) -> web.Response:
         if (bad := self._check_app(request)) is not None:

@@ -11,6 +11,7 @@ stream life (846608), `aibot_send_msg` only into conversations that talked to th
 pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +29,13 @@ STREAM_LIMIT = 20480
 STREAM_LIFE = 360.0
 REPLY_DEADLINE = 5.0
 VERIFY_DEADLINE = 1.0
-ALLOWED = {"message": {"stream", "template_card", "stream_with_template_card"}, "stream": {"stream", "stream_with_template_card"},
-           "enter_chat": {"text", "template_card"}, "template_card_event": {"update_template_card"},
-           "feedback_event": set()}
+ALLOWED = {
+    "message": {"stream", "template_card", "stream_with_template_card"},
+    "stream": {"stream", "stream_with_template_card"},
+    "enter_chat": {"text", "template_card"},
+    "template_card_event": {"update_template_card"},
+    "feedback_event": set(),
+}
 
 
 class PlatformError(AssertionError):
@@ -76,6 +81,7 @@ class ResponseUrls:
         def refuse(errcode: int, msg: str) -> web.Response:
             self.refused.append((code, errcode))
             return web.json_response({"errcode": errcode, "errmsg": msg})
+
         if code not in self.codes:
             return refuse(40058, "invalid response_code")
         if code in self.used:
@@ -100,8 +106,16 @@ class ResponseUrls:
 class CallbackDriver:
     """Plays WeCom against the bot's /wecom/aibot over real HTTP."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, crypto: AibotCrypto, urls: ResponseUrls, *,
-                 bot_id: str = "aibFAKE", poll_interval: float = 0.2):
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        crypto: AibotCrypto,
+        urls: ResponseUrls,
+        *,
+        bot_id: str = "aibFAKE",
+        poll_interval: float = 0.2,
+    ):
         self.http, self.url, self.crypto, self.urls = http, url, crypto, urls
         self.bot_id, self.poll_interval = bot_id, poll_interval
         self.errors: list[str] = []
@@ -109,8 +123,9 @@ class CallbackDriver:
         self.seen: dict[str, dict] = {}  # msgid → what the person sees (final stream / card)
         self._n = itertools.count(1)
 
-    async def post(self, body: dict | str, kind: str = "message", *, raw: bytes | None = None,
-                   query: dict | None = None) -> tuple[int, dict | None]:
+    async def post(
+        self, body: dict | str, kind: str = "message", *, raw: bytes | None = None, query: dict | None = None
+    ) -> tuple[int, dict | None]:
         nonce = f"n{next(self._n)}"
         q, data = self.crypto.seal_request(body, nonce=nonce, timestamp=str(int(time.time())))
         started = time.perf_counter()
@@ -133,23 +148,38 @@ class CallbackDriver:
             _check_stream(reply["stream"], self.errors)
         return status, reply
 
-    def message(self, msgid: str, msgtype: str, payload: dict, *, user: str, chat: str | None = None,
-                quote: dict | None = None) -> dict:
+    def message(
+        self, msgid: str, msgtype: str, payload: dict, *, user: str, chat: str | None = None, quote: dict | None = None
+    ) -> dict:
         chattype = "group" if chat else "single"
-        body = {"msgid": msgid, "aibotid": self.bot_id, "chattype": chattype, "from": {"userid": user},
-                "response_url": self.urls.mint(chattype), "msgtype": msgtype, msgtype: payload}
+        body = {
+            "msgid": msgid,
+            "aibotid": self.bot_id,
+            "chattype": chattype,
+            "from": {"userid": user},
+            "response_url": self.urls.mint(chattype),
+            "msgtype": msgtype,
+            msgtype: payload,
+        }
         if chat:
             body["chatid"] = chat
         if quote:
             body["quote"] = quote
         return body
 
-    def event(self, msgid: str, eventtype: str, payload: dict | None = None, *, user: str,
-              chat: str | None = None) -> dict:
+    def event(
+        self, msgid: str, eventtype: str, payload: dict | None = None, *, user: str, chat: str | None = None
+    ) -> dict:
         chattype = "group" if chat else "single"
-        body = {"msgid": msgid, "create_time": int(time.time()), "aibotid": self.bot_id, "chattype": chattype,
-                "from": {"userid": user}, "msgtype": "event",
-                "event": {"eventtype": eventtype, **({eventtype: payload} if payload is not None else {})}}
+        body = {
+            "msgid": msgid,
+            "create_time": int(time.time()),
+            "aibotid": self.bot_id,
+            "chattype": chattype,
+            "from": {"userid": user},
+            "msgtype": "event",
+            "event": {"eventtype": eventtype, **({eventtype: payload} if payload is not None else {})},
+        }
         if chat:
             body["chatid"] = chat
         if eventtype == "template_card_event":
@@ -167,9 +197,15 @@ class CallbackDriver:
                 self.errors.append("stream not finished within 6 minutes")
                 break
             await asyncio.sleep(self.poll_interval)
-            status, reply = await self.post({"msgid": f"poll{next(self._n)}", "aibotid": self.bot_id,
-                                             "msgtype": "stream", "stream": {"id": reply["stream"]["id"]}},
-                                            "stream")
+            status, reply = await self.post(
+                {
+                    "msgid": f"poll{next(self._n)}",
+                    "aibotid": self.bot_id,
+                    "msgtype": "stream",
+                    "stream": {"id": reply["stream"]["id"]},
+                },
+                "stream",
+            )
             if reply is None:
                 raise PlatformError(f"stream poll answered with HTTP {status}")
         self.seen[body["msgid"]] = reply
@@ -179,8 +215,9 @@ class CallbackDriver:
 class FakeAibotWs:
     """The long-connection server."""
 
-    def __init__(self, *, bot_id: str = "aibFAKE", secret: str = "ws-secret", per_minute: int = 30,
-                 clock=time.monotonic):
+    def __init__(
+        self, *, bot_id: str = "aibFAKE", secret: str = "ws-secret", per_minute: int = 30, clock=time.monotonic
+    ):
         self.bot_id, self.secret, self.per_minute, self.clock = bot_id, secret, per_minute, clock
         self.sockets: list[web.WebSocketResponse] = []
         self.subscribed = 0
@@ -230,8 +267,9 @@ class FakeAibotWs:
         self.issued[req_id] = self.clock()
         if body.get("msgtype") != "event":  # a message, not a click, opens the conversation for pushes
             self.talked.add(body.get("chatid") or body["from"]["userid"])
-        await self.ws.send_str(json.dumps({"cmd": cmd, "headers": {"req_id": req_id}, "body": body},
-                                          ensure_ascii=False))
+        await self.ws.send_str(
+            json.dumps({"cmd": cmd, "headers": {"req_id": req_id}, "body": body}, ensure_ascii=False)
+        )
         return req_id
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -249,6 +287,7 @@ class FakeAibotWs:
                 if errcode:
                     self.errors.append((cmd, errcode))
                 await ws.send_str(json.dumps({"headers": {"req_id": rid}, "errcode": errcode, "errmsg": errmsg}))
+
             if cmd == "aibot_subscribe":
                 if body.get("bot_id") != self.bot_id or body.get("secret") != self.secret:
                     await ack(853000, "invalid bot_id or secret")

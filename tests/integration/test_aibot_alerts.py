@@ -1,5 +1,6 @@
 """WeCom AI-bot groups and people: alerts to a group (no buttons can be pushed there) also go to the owners as
 cards 1:1; `check-config` says which groups show buttons; a sender is found by userid or open_userid."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,8 +18,9 @@ GROUP = "wrS7aGNQAApqNLsMLS_7RurTthP1vi5A"
 
 def _with_aibot_group(config):
     groups = dict(config.groups)
-    groups["customs"] = GroupEntry(name="关务群", platform="wecom_aibot", chat_id=GROUP, webhook_key="HOOK",
-                                   receives=["customs_stuck"])
+    groups["customs"] = GroupEntry(
+        name="关务群", platform="wecom_aibot", chat_id=GROUP, webhook_key="HOOK", receives=["customs_stuck"]
+    )
     return config.model_copy(update={"groups": groups})
 
 
@@ -62,4 +64,5 @@ async def test_the_sender_is_found_by_userid_or_open_userid(db, config):
         async with db.read() as s:
             asker = await dispatcher.asker(s, event)
         return asker.staff_id if asker else None
+
     assert (await who("woXiaoMei"), await who("WangLei"), await who("wanglei")) == ("xiaomei", "wanglei", None)

@@ -1,4 +1,5 @@
 """`orderbot catalog import`: products and carriers from csv/xlsx/jsonl, bad rows by line, re-import inert."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ async def test_products_from_xlsx_and_jsonl(db, config, tmp_path):
     assert report.created == 1 and dict(report.rejected) == {"第 3 行": "类目: 必填"}
 
     jsonl = tmp_path / "products.jsonl"
-    jsonl.write_text(json.dumps({"sku": "TOY-CAR", "name": "玩具车", "category": "玩具", "unit_cost": "9.9"},
-                                ensure_ascii=False) + "\n{broken\n", encoding="utf-8")
+    jsonl.write_text(
+        json.dumps({"sku": "TOY-CAR", "name": "玩具车", "category": "玩具", "unit_cost": "9.9"}, ensure_ascii=False)
+        + "\n{broken\n",
+        encoding="utf-8",
+    )
     _, report = await import_catalog(db, jsonl, config=config)
     assert report.created == 1 and [label for label, _ in report.rejected] == ["第 2 行"]
     products = await _products(db)
@@ -82,10 +86,18 @@ async def test_carriers_and_clauses_recognised_by_headers(db, config, tmp_path):
     wb = Workbook()
     ws = wb.active
     ws.append(["承运商", "承运商名称", "条款编号", "条款标题", "条款内容", "适用延误原因", "赔付条款"])
-    ws.append(["YUNEXPRESS", "云途物流", "7.2", "清关延误", "因海关查验导致的延误不视为承运商违约",
-               "customs_inspection", "不赔付"])
-    ws.append(["YUNEXPRESS", "云途物流", "8.1", "不可抗力", "天气、罢工等不可抗力", "天气、港口拥堵/罢工",
-               "免责"])
+    ws.append(
+        [
+            "YUNEXPRESS",
+            "云途物流",
+            "7.2",
+            "清关延误",
+            "因海关查验导致的延误不视为承运商违约",
+            "customs_inspection",
+            "不赔付",
+        ]
+    )
+    ws.append(["YUNEXPRESS", "云途物流", "8.1", "不可抗力", "天气、罢工等不可抗力", "天气、港口拥堵/罢工", "免责"])
     ws.append(["COSCO", None, "3.4", "丢失", "货物丢失或破损按申报价值赔付", "丢失/破损", "按申报价值，最高500元"])
     ws.append(["COSCO", None, "3.5", "", "", "台风", ""])
     path = tmp_path / "carriers.xlsx"
@@ -93,7 +105,7 @@ async def test_carriers_and_clauses_recognised_by_headers(db, config, tmp_path):
     kind, report = await import_catalog(db, path, config=config)
     assert kind == "carriers"
     assert report.created == 3
-    (label, reason), = report.rejected
+    ((label, reason),) = report.rejected
     assert label == "第 5 行" and "条款内容: 必填" in reason and "适用延误原因: 不认识 台风" in reason
     async with db.read() as s:
         clauses = {(c.carrier_code, c.clause_no): c for c in (await s.execute(select(CarrierClause))).scalars()}

@@ -1,5 +1,6 @@
 """The conversation on SQLite and PostgreSQL, through the inbound pipeline: a typed write waits for its asker's
 确认 (once, 10 minutes, only them), 取消 and typed 1 / 0, the ask-back buttons, the new questions on live data."""
+
 from __future__ import annotations
 
 import io
@@ -38,19 +39,42 @@ class FakeParser:
 
 
 READINGS = {
-    "速卖通那个冻结": [Intent("channel.unfreeze", {"channel": "aliexpress"}, 0.41),
-                   Intent("channel.freeze", {"channel": "aliexpress"}, 0.38)],
-    "订单那个咋样了": [Intent("report.pipeline", {"channel": None}, 0.4),
-                  Intent("channel.freeze", {"channel": "temu"}, 0.3)],
-    "延误的单": [Reading("order.list", {"filter": "delayed", "date_from": "2026-02-06", "date_to": "2026-02-06",
-                                     "region": None, "channel": None, "customer": None, "limit": 2})],
+    "速卖通那个冻结": [
+        Intent("channel.unfreeze", {"channel": "aliexpress"}, 0.41),
+        Intent("channel.freeze", {"channel": "aliexpress"}, 0.38),
+    ],
+    "订单那个咋样了": [
+        Intent("report.pipeline", {"channel": None}, 0.4),
+        Intent("channel.freeze", {"channel": "temu"}, 0.3),
+    ],
+    "延误的单": [
+        Reading(
+            "order.list",
+            {
+                "filter": "delayed",
+                "date_from": "2026-02-06",
+                "date_to": "2026-02-06",
+                "region": None,
+                "channel": None,
+                "customer": None,
+                "limit": 2,
+            },
+        )
+    ],
     "what can you do": [Intent("help", {}, 0.95)],
 }
 
 
 def _listing(name: str, **slots) -> Reading:
-    base = {"filter": name, "date_from": "2026-02-04", "date_to": "2026-02-10", "region": None, "channel": None,
-            "customer": None, "limit": 20}
+    base = {
+        "filter": name,
+        "date_from": "2026-02-04",
+        "date_to": "2026-02-10",
+        "region": None,
+        "channel": None,
+        "customer": None,
+        "limit": 20,
+    }
     return Reading("order.list", {**base, **slots})
 
 
@@ -62,7 +86,9 @@ class Bot:
         self.n = 0
 
     def _origin(self, who: str, chat: str | None) -> Origin:
-        return Origin("sandbox", who, chat, reply_channel="sandbox", reply_to=f"group:{chat}" if chat else f"user:{who}")
+        return Origin(
+            "sandbox", who, chat, reply_channel="sandbox", reply_to=f"group:{chat}" if chat else f"user:{who}"
+        )
 
     async def ask(self, who: str, text: str, chat: str | None = None) -> Reply:
         self.n += 1
@@ -79,8 +105,9 @@ class Bot:
 
     async def audits(self, action: str) -> int:
         async with self.db.read() as s:
-            return (await s.execute(select(func.count()).select_from(AuditEntry)
-                                    .where(AuditEntry.action == action))).scalar()
+            return (
+                await s.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action))
+            ).scalar()
 
 
 @pytest.fixture
@@ -142,8 +169,9 @@ async def test_the_preview_says_old_and_new_date_and_refuses_what_cannot_be_done
     asked = await bot.ask("zhoumin", "SO202602010003 预计交付改为3月5日")
     assert asked.text.startswith("将把 SO202602010003（客户C1，已付款 · 库存池） 的预计交付从 2月6日 改为 3月5日")
     async with bot.db.read() as s:
-        assert (await s.execute(select(Order.promised_override).where(Order.order_no == "SO202602010003"))).scalar() \
-            is None
+        assert (
+            await s.execute(select(Order.promised_override).where(Order.order_no == "SO202602010003"))
+        ).scalar() is None
     nothing = await bot.ask("heping", "解冻速卖通")
     assert nothing.text == "速卖通 渠道没有被冻结，不用解冻。" and nothing.card is None
     missing = await bot.ask("chenjing", "SO209912310001 卡关")
@@ -172,19 +200,48 @@ async def test_ask_back_offers_only_what_the_asker_may_do_and_runs_a_picked_read
 async def test_order_list_each_filter_on_live_data_filtered_by_role(bot, config):
     async with bot.db.write() as s:
         ids = dict((await s.execute(select(Order.order_no, Order.id))).all())
-        await s.execute(update(Order).where(Order.order_no == "SO202602010003").values(
-            customs_hold=True, customs_hold_reason="缺少电池鉴定报告", customs_in_at=NOW - timedelta(hours=30)))
-        await s.execute(update(Order).where(Order.order_no == "SO202602010004").values(
-            status="return_requested", return_requested_at=NOW - timedelta(days=3)))
-        await s.execute(update(Order).where(Order.order_no == "SO202602010006").values(
-            review_hold=True, status="pending", stage="payment"))
-        s.add(Task(key="customs_docs:SO202602010003", type="customs_docs", subject="报关资料待补",
-                   order_id=ids["SO202602010003"], created_at=NOW - timedelta(hours=5)))
-        assert (await s.execute(select(func.count()).select_from(Package).where(  # labels printed, none scanned
-            Package.order_id == ids["SO202602010003"], Package.scanned_at.is_(None)))).scalar() > 0
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == "SO202602010003")
+            .values(customs_hold=True, customs_hold_reason="缺少电池鉴定报告", customs_in_at=NOW - timedelta(hours=30))
+        )
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == "SO202602010004")
+            .values(status="return_requested", return_requested_at=NOW - timedelta(days=3))
+        )
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == "SO202602010006")
+            .values(review_hold=True, status="pending", stage="payment")
+        )
+        s.add(
+            Task(
+                key="customs_docs:SO202602010003",
+                type="customs_docs",
+                subject="报关资料待补",
+                order_id=ids["SO202602010003"],
+                created_at=NOW - timedelta(hours=5),
+            )
+        )
+        assert (
+            await s.execute(
+                select(func.count())
+                .select_from(Package)
+                .where(  # labels printed, none scanned
+                    Package.order_id == ids["SO202602010003"], Package.scanned_at.is_(None)
+                )
+            )
+        ).scalar() > 0
     parser = bot.pipeline.handler.parser
-    cases = {"customs_stuck": "SO202602010003", "docs_missing": "SO202602010003", "returns_pending": "SO202602010004",
-             "held_review": "SO202602010006", "waiting_stock": "SO202602010003", "unscanned": "SO202602010003"}
+    cases = {
+        "customs_stuck": "SO202602010003",
+        "docs_missing": "SO202602010003",
+        "returns_pending": "SO202602010004",
+        "held_review": "SO202602010006",
+        "waiting_stock": "SO202602010003",
+        "unscanned": "SO202602010003",
+    }
     for name, order_no in cases.items():
         parser.readings[f"list {name}"] = [_listing(name)]
         reply = await bot.ask("sunli", f"list {name}")
@@ -207,33 +264,53 @@ async def test_order_list_shows_twenty_at_most_and_the_rest_in_a_spreadsheet(bot
     (xlsx,) = reply.files
     rows = list(load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
     assert rows[0][0] == "订单号" and sorted(r[0] for r in rows[1:]) == [
-        "SO202602010001", "SO202602010002", "SO202602010003", "SO202602010004"]
+        "SO202602010001",
+        "SO202602010002",
+        "SO202602010003",
+        "SO202602010004",
+    ]
 
 
 async def test_customer_orders_asks_which_customer_then_answers(bot):
     async with bot.db.write() as s:
         await s.execute(update(Customer).where(Customer.id == "C1").values(tags=["大客户", "复购"]))
-    bot.pipeline.handler.parser.readings["客户C的单"] = [Reading("customer.orders", {
-        "customer": "客户C", "date_from": None, "date_to": None})]
+    bot.pipeline.handler.parser.readings["客户C的单"] = [
+        Reading("customer.orders", {"customer": "客户C", "date_from": None, "date_to": None})
+    ]
     asked = await bot.ask("liuyang", "客户C的单")
     assert asked.text.startswith("有好几个客户名字里有「客户C」，你要查哪一个？") and len(asked.card.buttons) == 3
     picked = await bot.click("liuyang", asked.card.buttons[0].key)
     assert picked.title == "客户C1（C1）" and picked.text.startswith("标签：大客户、复购")
     assert "SO202602010003 · 已付款 · 库存池" in picked.text and "SO202602010005" not in picked.text
-    bot.pipeline.handler.parser.readings["C2的单"] = [Reading("customer.orders", {
-        "customer": "c2", "date_from": "2026-02-01", "date_to": "2026-02-01"})]
+    bot.pipeline.handler.parser.readings["C2的单"] = [
+        Reading("customer.orders", {"customer": "c2", "date_from": "2026-02-01", "date_to": "2026-02-01"})
+    ]
     by_id = await bot.ask("liuyang", "C2的单")
     assert by_id.title == "客户C2（C2）" and "（2 单）" in by_id.text
 
 
 async def test_report_metric_with_the_previous_period(bot):
     parser = bot.pipeline.handler.parser
-    parser.readings["2月1日订单"] = [Reading("report.metric", {
-        "metric": "orders", "date_from": "2026-02-01", "date_to": "2026-02-01", "channel": None, "region": None})]
+    parser.readings["2月1日订单"] = [
+        Reading(
+            "report.metric",
+            {"metric": "orders", "date_from": "2026-02-01", "date_to": "2026-02-01", "channel": None, "region": None},
+        )
+    ]
     reply = await bot.ask("sunli", "2月1日订单")
     assert "2月1日订单数：**6**" in reply.text and "前一段（1月31日）：0" in reply.text
-    parser.readings["华南2月2日发货"] = [Reading("report.metric", {
-        "metric": "shipped", "date_from": "2026-02-02", "date_to": "2026-02-02", "channel": None, "region": "华南"})]
+    parser.readings["华南2月2日发货"] = [
+        Reading(
+            "report.metric",
+            {
+                "metric": "shipped",
+                "date_from": "2026-02-02",
+                "date_to": "2026-02-02",
+                "channel": None,
+                "region": "华南",
+            },
+        )
+    ]
     south = await bot.ask("sunli", "华南2月2日发货")
     assert "华南区2月2日发货数：**2**" in south.text and "前一段（2月1日）：0" in south.text
     packer = await bot.ask("zhangsan", "2月1日订单")  # the warehouse may ask for figures too
@@ -249,8 +326,9 @@ async def test_help_follows_the_askers_language_and_roles(bot):
 
 
 async def test_an_unknown_staff_name_is_asked_back_not_read_as_me(bot):
-    bot.pipeline.handler.parser.readings["李雷今天扫码"] = [Intent("scan.stats", {
-        "staff": "李雷", "date_from": "2026-02-10", "date_to": "2026-02-10"}, 0.9)]
+    bot.pipeline.handler.parser.readings["李雷今天扫码"] = [
+        Intent("scan.stats", {"staff": "李雷", "date_from": "2026-02-10", "date_to": "2026-02-10"}, 0.9)
+    ]
     reply = await bot.ask("zhangsan", "李雷今天扫码")
     assert reply.text.startswith("员工名录里没有「李雷」，我不会拿你自己的数字代替。你想看谁的扫码统计？")
 
@@ -282,12 +360,14 @@ async def test_the_confirmation_renders_on_every_platform_and_its_keys_come_back
     try:
         async with aiohttp.ClientSession() as http:
             base = str(server.make_url("")).rstrip("/")  # DINGTALK_API_BASE's origin: a trusted session host
-            sender = DingTalkSender(http, DingTalkApi(http, base=base, app_key="k", app_secret="s"), bot.db, None,
-                                    clock)
+            sender = DingTalkSender(
+                http, DingTalkApi(http, base=base, app_key="k", app_secret="s"), bot.db, None, clock
+            )
             url = f"{base}/robot/sendBySession?session=S1"
             expires = str(int(clock().timestamp() * 1000) + 3_600_000)
-            await sender.send("group:cid1", "reply", {**payload, "_route": {"session": url, "session_expires": expires}},
-                              {})
+            await sender.send(
+                "group:cid1", "reply", {**payload, "_route": {"session": url, "session_expires": expires}}, {}
+            )
     finally:
         await server.close()
     (sent,) = ding.session_messages["S1"]

@@ -1,5 +1,6 @@
 """`orderbot copy-db`: a seeded SQLite database copied into an empty PostgreSQL (and SQLite) one, row for row,
 with PostgreSQL's id sequences moved past the copied ids; a non-empty target is refused."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,10 @@ async def _counts(url: str) -> dict[str, int]:
     db = Database.from_url(url)
     try:
         async with db.read() as s:
-            return {t.name: (await s.execute(select(func.count()).select_from(t))).scalar_one()
-                    for t in Base.metadata.sorted_tables}
+            return {
+                t.name: (await s.execute(select(func.count()).select_from(t))).scalar_one()
+                for t in Base.metadata.sorted_tables
+            }
     finally:
         await db.dispose()
 

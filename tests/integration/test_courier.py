@@ -2,6 +2,7 @@
 HTTP: ready orders handed through the waybill gate; a red alert pauses and tells the owners once (WeCom card
 delivered to a fake WeCom, email delivered to a local SMTP server); a person's click or the end of the alert
 resumes; an unreachable weather API takes the configured fail-safe, announced."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,17 +63,27 @@ async def shop(db, config, clock):
     async with db.write() as s:
         await sync_staff(s, config)
         await add_products(s, config, stock=50, at=now)
-        for no, origin, lines in ((READY, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-                                  (PARTIAL, "深圳", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 1}]),
-                                  (UNSCANNED, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-                                  (YIWU, "义乌", [{"sku": "EB-TWS-WHT", "qty": 1}])):
-            await ingest_order(s, parse_order(order_json(no, origin=origin, lines=lines)), source="test",
-                               config=config, now=now)
+        for no, origin, lines in (
+            (READY, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+            (PARTIAL, "深圳", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 1}]),
+            (UNSCANNED, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+            (YIWU, "义乌", [{"sku": "EB-TWS-WHT", "qty": 1}]),
+        ):
+            await ingest_order(
+                s, parse_order(order_json(no, origin=origin, lines=lines)), source="test", config=config, now=now
+            )
     async with db.write() as s:
         for no, sku, k in ((READY, "CASE-IP15-CLR", 1), (PARTIAL, "PB-20K-BLK", 1), (YIWU, "EB-TWS-WHT", 1)):
-            result = await scan_package(s, raw=label_text(SECRET, no, sku, "B260201", k), staff_id="zhangsan",
-                                        platform_user="ZhangSan", station="pack-1", now=now, config=config,
-                                        secret=SECRET)
+            result = await scan_package(
+                s,
+                raw=label_text(SECRET, no, sku, "B260201", k),
+                staff_id="zhangsan",
+                platform_user="ZhangSan",
+                station="pack-1",
+                now=now,
+                config=config,
+                secret=SECRET,
+            )
             assert result.ok, result.message
     return db
 
@@ -129,11 +140,22 @@ async def test_no_alert_hands_ready_orders_and_the_gate_refuses_unscanned(shop, 
     assert results["义乌"].handed == ((YIWU, "LCSO202602100004CN"),) and results["广州"].handed == ()
     handed = await order(shop, READY)
     assert (handed.tracking_no, handed.carrier_code, handed.status, handed.stage) == (
-        "LCSO202602100001CN", "LOCAL", "shipped", "routing")
+        "LCSO202602100001CN",
+        "LOCAL",
+        "shipped",
+        "routing",
+    )
     assert (await order(shop, PARTIAL)).tracking_no is None and (await order(shop, UNSCANNED)).tracking_no is None
     async with shop.read() as s:
-        events = (await s.execute(select(OrderEvent.detail).where(OrderEvent.order_id == handed.id,
-                                                                  OrderEvent.kind == "waybill"))).scalars().all()
+        events = (
+            (
+                await s.execute(
+                    select(OrderEvent.detail).where(OrderEvent.order_id == handed.id, OrderEvent.kind == "waybill")
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert events == ["交运本地演示快递，运单号 LCSO202602100001CN（快递交接批次，schedule）"]
     recorded = {r.detail["warehouse"]: r for r in await runs(shop)}
     assert (recorded["深圳"].outcome, recorded["深圳"].handed, recorded["深圳"].refused) == ("ran", 1, 1)
@@ -165,15 +187,22 @@ async def test_red_alert_pauses_tells_owners_once_and_a_click_resumes(shop, conf
     assert (b.state, b.reason, b.detail["alerts"]) == ("open", "weather", [red["id"]])
     rows = await notices(shop)
     assert {(r.channel, r.destination) for r in rows} == {
-        ("wecom", "user:WuJun"), ("email", "email:logistics@example.com"), ("sandbox", "group:warehouse")}
+        ("wecom", "user:WuJun"),
+        ("email", "email:logistics@example.com"),
+        ("sandbox", "group:warehouse"),
+    }
     card = rows[0].payload["card"]
     assert card["buttons"] == [{"text": "恢复发运", "key": "courier_resume:深圳", "style": 1}]
     assert ["等待发运", "2 单"] in card["fields"] and ["颜色", "红色"] in card["fields"]
     assert ATTRIBUTIONS[0] in rows[0].payload["text"] and ATTRIBUTIONS[1] in rows[0].payload["text"]
     # the outbox worker delivers: the card to the owner on (fake) WeCom, the email to the (local) SMTP server
     sandbox = SandboxSender(clock)
-    worker = OutboxWorker(shop, {"wecom": wecom_sender, "email": EmailSender(smtp_url, sender="bot@shop.example"),
-                                 "sandbox": sandbox}, clock, seed=1)
+    worker = OutboxWorker(
+        shop,
+        {"wecom": wecom_sender, "email": EmailSender(smtp_url, sender="bot@shop.example"), "sandbox": sandbox},
+        clock,
+        seed=1,
+    )
     assert await worker.run_once() == 4  # and the 义乌 order's customer, now that it has a tracking number
     text, sent = wecom_fake.messages  # the whole notice, then the card with its button (cards keep content)
     assert text["touser"] == "WuJun" and text["msgtype"] == "markdown" and "暴雪" in text["markdown"]["content"]
@@ -206,7 +235,10 @@ async def test_red_alert_pauses_tells_owners_once_and_a_click_resumes(shop, conf
     assert (audit.actor, audit.subject) == ("wujun", "courier:深圳") and "暴雪" in audit.detail
     announced = [r for r in await notices(shop) if r.dedupe_key.startswith("courier:resumed:")]
     assert {r.destination for r in announced} == {"user:WuJun", "email:logistics@example.com", "group:warehouse"}
-    assert "吴军" in announced[0].payload["text"] and announced[0].payload["card"]["buttons"][0]["key"] == "courier_hold:深圳"
+    assert (
+        "吴军" in announced[0].payload["text"]
+        and announced[0].payload["card"]["buttons"][0]["key"] == "courier_hold:深圳"
+    )
     assert (await press("WuJun", "courier_resume:深圳")).text.startswith("深圳仓的发运没有暂停")
 
     clock.advance(hours=6)  # the same red alert is still on: the person's decision stands, the batch hands
@@ -278,11 +310,15 @@ async def test_weather_api_down_pauses_by_the_fail_safe_and_says_so(shop, config
 
 async def test_weather_api_down_runs_by_the_fail_safe_and_says_so(shop, clock, qweather):
     fake, client = qweather
-    config = parse_config(EXAMPLE_CONFIG.read_text(encoding="utf-8").replace('fail_safe = "pause"', 'fail_safe = "run"'))
+    config = parse_config(
+        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace('fail_safe = "pause"', 'fail_safe = "run"')
+    )
     fake.mode = "error"
     sz = (await batch(shop, config, client(), clock))["深圳"]
     assert (sz.outcome, sz.handed, sz.notices) == ("failsafe", ((READY, "LCSO202602100001CN"),), ("failsafe",))
-    (row,) = [r for r in await notices(shop) if r.destination == "user:WuJun" and r.payload["meta"]["subject"] == "深圳"]
+    (row,) = [
+        r for r in await notices(shop) if r.destination == "user:WuJun" and r.payload["meta"]["subject"] == "深圳"
+    ]
     assert "按预案照常发运" in row.payload["title"] and "交运 1 单" in row.payload["text"]
     assert row.payload["card"]["buttons"][0]["key"] == "courier_hold:深圳"
     assert [r.detail["fail_safe"] for r in await runs(shop)] == ["run", "run", "run"]
@@ -319,8 +355,9 @@ def test_updates_and_cancels_supersede_earlier_alerts():
     first = fake.alert(*SZ, color="orange", event="暴雨")
     update = fake.alert(*SZ, color="red", event="暴雨", code="update", supersedes=(first["id"],))
     other = fake.alert(*SZ, color="yellow", event="大雾")
-    report = parse_alerts({"metadata": {"zeroResult": False, "attributions": ATTRIBUTIONS},
-                           "alerts": fake.alerts[("22.54", "114.06")]})
+    report = parse_alerts(
+        {"metadata": {"zeroResult": False, "attributions": ATTRIBUTIONS}, "alerts": fake.alerts[("22.54", "114.06")]}
+    )
     assert [a.id for a in report.active()] == [update["id"], other["id"]]
     red = report.active()[0]
     assert (red.color, red.severity, red.message_type, red.color_name) == ("red", "extreme", "update", "红色")
@@ -329,12 +366,20 @@ def test_updates_and_cancels_supersede_earlier_alerts():
     lifted = parse_alerts({"metadata": {"zeroResult": False}, "alerts": [cancel]})
     assert lifted.active() == () and lifted.alerts[0].message_type == "cancel"
     assert parse_alerts({"metadata": {"zeroResult": True, "attributions": ATTRIBUTIONS}}) == WeatherReport(
-        (), tuple(ATTRIBUTIONS))
+        (), tuple(ATTRIBUTIONS)
+    )
 
 
-@pytest.mark.parametrize("body", [[], {"alerts": []}, {"metadata": {"zeroResult": False}},
-                                  {"metadata": {"zeroResult": False}, "alerts": [{"color": {"code": "red"}}]},
-                                  {"metadata": {"zeroResult": False}, "alerts": ["red"]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"alerts": []},
+        {"metadata": {"zeroResult": False}},
+        {"metadata": {"zeroResult": False}, "alerts": [{"color": {"code": "red"}}]},
+        {"metadata": {"zeroResult": False}, "alerts": ["red"]},
+    ],
+)
 def test_a_malformed_answer_is_unavailable_not_quiet(body):
     with pytest.raises(WeatherUnavailable):
         parse_alerts(body)
@@ -353,8 +398,9 @@ def test_client_from_settings_only_with_a_key():
     from orderbot.adapters.weather import from_settings
 
     assert from_settings(load_settings(env_file=None, QWEATHER_API_KEY=None), http=None) is None
-    client = from_settings(load_settings(env_file=None, QWEATHER_API_KEY="qw-key", QWEATHER_API_BASE="http://qw.local/"),
-                           http=None)
+    client = from_settings(
+        load_settings(env_file=None, QWEATHER_API_KEY="qw-key", QWEATHER_API_BASE="http://qw.local/"), http=None
+    )
     assert client.base == "http://qw.local" and "qw-key" not in repr(client)
 
 
@@ -371,8 +417,13 @@ class RefusingCarrier:
 
 async def customer_messages(db) -> list[OutboxMessage]:
     async with db.read() as s:
-        return list((await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("ship:%"))
-                                     .order_by(OutboxMessage.id))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(OutboxMessage).where(OutboxMessage.dedupe_key.like("ship:%")).order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        )
 
 
 async def test_the_customer_message_waits_for_the_waybill_and_goes_once(shop, config, clock, qweather):
@@ -384,17 +435,20 @@ async def test_the_customer_message_waits_for_the_waybill_and_goes_once(shop, co
     ready = sent[f"ship:{READY}"]
     assert (ready.channel, ready.destination, ready.kind) == ("wechat_mp", "openid:o-abc", "customer")
     assert ready.payload["text"] == "已发出|单号:LCSO202602100001CN|本地演示快递"
-    assert ready.payload["fields"] == {"order_no": READY, "shipped_at": "2026-02-10 09:00",
-                                       "product": "iPhone 15 手机壳 透明", "carrier": "本地演示快递",
-                                       "tracking_no": "LCSO202602100001CN"}
+    assert ready.payload["fields"] == {
+        "order_no": READY,
+        "shipped_at": "2026-02-10 09:00",
+        "product": "iPhone 15 手机壳 透明",
+        "carrier": "本地演示快递",
+        "tracking_no": "LCSO202602100001CN",
+    }
     assert all(ready.payload["fields"].values())  # every 服务号 template field filled
     clock.advance(hours=6)
     await run_courier_batch(shop, config, client(), clock(), addresses=Addresses({"wechat_mp", "email"}))
     assert len(await customer_messages(shop)) == 2  # once
 
 
-async def test_a_scan_with_a_waybill_tells_the_customer_at_once_and_the_batch_not_again(shop, config, clock,
-                                                                                       qweather):
+async def test_a_scan_with_a_waybill_tells_the_customer_at_once_and_the_batch_not_again(shop, config, clock, qweather):
     from orderbot.core.models import Carrier, Communication
     from orderbot.core.warehouse.scanning import scan_package
 
@@ -404,9 +458,16 @@ async def test_a_scan_with_a_waybill_tells_the_customer_at_once_and_the_batch_no
         o = (await s.execute(select(Order).where(Order.order_no == PARTIAL))).scalar_one()
         o.tracking_no, o.carrier_code = "YT123456789CN", "YUN"
     async with shop.write() as s:
-        result = await scan_package(s, raw=label_text(SECRET, PARTIAL, "CASE-IP15-CLR", "B260201", 2),
-                                    staff_id="zhangsan", platform_user="ZhangSan", station="pack-1", now=clock(),
-                                    config=config, secret=SECRET)
+        result = await scan_package(
+            s,
+            raw=label_text(SECRET, PARTIAL, "CASE-IP15-CLR", "B260201", 2),
+            staff_id="zhangsan",
+            platform_user="ZhangSan",
+            station="pack-1",
+            now=clock(),
+            config=config,
+            secret=SECRET,
+        )
     assert result.ok and "整单已发出，已通知客户" in result.message
     assert result.customer.text == "已发出|单号:YT123456789CN|云途物流"
     assert result.customer.fields["carrier"] == "云途物流" and all(result.customer.fields.values())
@@ -426,8 +487,11 @@ async def test_shipped_without_a_tracking_number_after_the_batch_is_a_logistics_
     assert {r.order_no for r in results["深圳"].refused} == {READY, PARTIAL}
     assert await customer_messages(shop) == []
     async with shop.read() as s:
-        tasks = (await s.execute(select(Task.key, Task.type, Task.subject).where(Task.type == "no_tracking")
-                                 .order_by(Task.key))).all()
+        tasks = (
+            await s.execute(
+                select(Task.key, Task.type, Task.subject).where(Task.type == "no_tracking").order_by(Task.key)
+            )
+        ).all()
     # only the orders already out of the warehouse (all packages scanned); the half-scanned one just waits
     assert [t.key for t in tasks] == [f"no_tracking:{READY}", f"no_tracking:{YIWU}"]
     assert "收件地址无法识别" in tasks[0].subject

@@ -1,6 +1,7 @@
 """The inline SQLite driver and the two-engine `Database`: the same results as the threaded driver, writers that
 lose nothing and never deadlock, waiting for another process's write lock without blocking the event loop, and
 heavy reads on the threaded engine."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,11 +14,24 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import (
-    JSON, Column, Date, DateTime, Integer, MetaData, Numeric, String, Table, bindparam, func, insert, select, text,
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
     update,
 )
 from sqlalchemy.exc import OperationalError
@@ -80,6 +94,7 @@ class Ticker:
 
 def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> threading.Thread:
     """Another writer (a thread with its own sqlite3 connection) holding the write lock for `seconds`."""
+
     def run():
         conn = sqlite3.connect(path, isolation_level=None, timeout=5)
         try:
@@ -128,8 +143,16 @@ async def test_write_begins_immediate_and_read_does_not(sdb):
 
 # --- same results as the threaded driver --------------------------------------------------------------------------
 def _scratch(name: str) -> Table:
-    return Table(name, MetaData(), Column("id", Integer, primary_key=True), Column("name", String(40)),
-                 Column("data", JSON), Column("at", DateTime), Column("amount", Numeric(10, 2)), Column("day", Date))
+    return Table(
+        name,
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("name", String(40)),
+        Column("data", JSON),
+        Column("at", DateTime),
+        Column("amount", Numeric(10, 2)),
+        Column("day", Date),
+    )
 
 
 async def _script(write, read, t: Table) -> list:
@@ -137,24 +160,42 @@ async def _script(write, read, t: Table) -> list:
     at = datetime(2026, 2, 10, 9, 30, 15, 123456)
     out: list = []
     async with write() as s:
-        one = (await s.execute(insert(t).values(name="一", data={"k": ["v", 1, None], "中": True}, at=at,
-                                                amount="12.30", day=at.date()).returning(t.c.id, t.c.name))).one()
+        one = (
+            await s.execute(
+                insert(t)
+                .values(name="一", data={"k": ["v", 1, None], "中": True}, at=at, amount="12.30", day=at.date())
+                .returning(t.c.id, t.c.name)
+            )
+        ).one()
         out.append(tuple(one))
-        many = (await s.execute(insert(t).returning(t.c.id), [
-            {"name": f"n{i}", "data": {"i": i}, "at": at + timedelta(hours=i), "amount": i, "day": None}
-            for i in range(5)])).scalars().all()
+        many = (
+            (
+                await s.execute(
+                    insert(t).returning(t.c.id),
+                    [
+                        {"name": f"n{i}", "data": {"i": i}, "at": at + timedelta(hours=i), "amount": i, "day": None}
+                        for i in range(5)
+                    ],
+                )
+            )
+            .scalars()
+            .all()
+        )
         out.append(sorted(many))
-        await s.execute(insert(t), [{"name": f"m{i}", "data": [i], "at": None, "amount": None, "day": None}
-                                    for i in range(4)])  # executemany
-        changed = await s.execute(update(t).where(t.c.name == bindparam("old")).values(name=bindparam("new")),
-                                  [{"old": "m0", "new": "M0"}, {"old": "m1", "new": "M1"}, {"old": "zz", "new": "x"}])
+        await s.execute(
+            insert(t), [{"name": f"m{i}", "data": [i], "at": None, "amount": None, "day": None} for i in range(4)]
+        )  # executemany
+        changed = await s.execute(
+            update(t).where(t.c.name == bindparam("old")).values(name=bindparam("new")),
+            [{"old": "m0", "new": "M0"}, {"old": "m1", "new": "M1"}, {"old": "zz", "new": "x"}],
+        )
         out.append(changed.rowcount)
         out.append((await s.execute(update(t).where(t.c.id > 3).values(amount=t.c.amount + 1))).rowcount)
     with pytest.raises(ZeroDivisionError):
         async with write() as s:
             await s.execute(insert(t).values(name="rolled back"))
             assert (await s.execute(select(func.count()).select_from(t).where(t.c.name == "rolled back"))).scalar() == 1
-            1 / 0
+            raise ZeroDivisionError
     async with read() as s:
         rows = (await s.execute(select(t).order_by(t.c.id))).all()
         out.append([tuple(r) for r in rows])
@@ -184,6 +225,7 @@ async def test_inline_returns_what_the_threaded_driver_returns(sdb):
                     return await self.tx.__aexit__(*exc)
                 finally:
                     await self.s.__aexit__(*exc)
+
         return _Unit()
 
     inline = await _script(sdb.write, sdb.read, a)
@@ -413,14 +455,18 @@ async def test_dispatcher_runs_heavy_routes_in_a_heavy_session(sdb, config, cloc
             seen[label] = (conn.engine.dialect.driver, arg, sdb.inline.sync_engine.pool.checkedout())
             await ctx.session.execute(text("SELECT count(*) FROM orders"))
             return Reply(text=label)
+
         return handler
 
     base = ROUTES["action.evidence"]
-    monkeypatch.setitem(ROUTES, "action.spy_heavy", dataclasses.replace(base, name="action.spy_heavy",
-                                                                           handler=spy("heavy"), roles=None))
-    monkeypatch.setitem(ROUTES, "action.spy_light", dataclasses.replace(base, name="action.spy_light",
-                                                                           handler=spy("light"), roles=None,
-                                                                           heavy=False))
+    monkeypatch.setitem(
+        ROUTES, "action.spy_heavy", dataclasses.replace(base, name="action.spy_heavy", handler=spy("heavy"), roles=None)
+    )
+    monkeypatch.setitem(
+        ROUTES,
+        "action.spy_light",
+        dataclasses.replace(base, name="action.spy_light", handler=spy("light"), roles=None, heavy=False),
+    )
     assert base.heavy and not ROUTES["order.lookup"].heavy
     dispatcher = Dispatcher(sdb, None, config, clock)
     who = config.staff[0].id
@@ -473,7 +519,7 @@ async def test_writes_checkpoint_the_wal_from_a_thread(sdb, monkeypatch):
     monkeypatch.setattr(dbmod, "CHECKPOINT_EVERY", 0.0)
     async with sdb.write() as s:
         await s.execute(text("CREATE TABLE t (x TEXT)"))
-    for i in range(20):
+    for _ in range(20):
         async with sdb.write() as s:
             await s.execute(text("INSERT INTO t VALUES (:x)"), {"x": "x" * 2000})
     if sdb._checkpointing is not None:
@@ -490,15 +536,15 @@ def test_slow_inline_statements_are_reported_once(caplog):
     sqlite_inline._note_slow("SELECT   slow", 0.25)
     sqlite_inline._note_slow("SELECT slow", 0.3)
     assert [r.getMessage() for r in caplog.records].count(
-        "inline SQLite statement held the event loop 250 ms (use Database.read(heavy=True) for such work): "
-        "SELECT slow") == 1
+        "inline SQLite statement held the event loop 250 ms (use Database.read(heavy=True) for such work): SELECT slow"
+    ) == 1
 
 
 async def test_utc_datetimes_survive_both_engines(sdb):
     t = Table("scratch_tz", MetaData(), Column("id", Integer, primary_key=True), Column("at", DateTime(timezone=True)))
     async with sdb.engine.begin() as conn:
         await conn.run_sync(t.metadata.create_all)
-    at = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
     async with sdb.write() as s:
         await s.execute(insert(t).values(id=1, at=at))
     got = []

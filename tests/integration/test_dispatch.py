@@ -1,5 +1,6 @@
 """The whole answering path on SQLite and PostgreSQL: who asks → permission → intent → handler → reply,
 through the inbound pipeline, with real charts and real spreadsheets."""
+
 from __future__ import annotations
 
 import functools
@@ -28,9 +29,11 @@ from tests.integration.test_reports import NOW, business  # noqa: F401  (the fix
 @pytest.fixture(scope="module")
 def parser(tmp_path_factory):
     ensure_cjk_font(cache_dir=tmp_path_factory.mktemp("mpl"))
-    vocabulary = Vocabulary(customers=("客户C1", "客户C2", "客户C3"),
-                            products=(("PB-20K-BLK", "20000mAh 移动电源 黑"), ("CASE-IP15-CLR", "iPhone 15 手机壳 透明")),
-                            staff=(("wanglei", "王磊"), ("zhangsan", "张三")))
+    vocabulary = Vocabulary(
+        customers=("客户C1", "客户C2", "客户C3"),
+        products=(("PB-20K-BLK", "20000mAh 移动电源 黑"), ("CASE-IP15-CLR", "iPhone 15 手机壳 透明")),
+        staff=(("wanglei", "王磊"), ("zhangsan", "张三")),
+    )
     return IntentParser(vocabulary, cache_dir=tmp_path_factory.mktemp("jieba"))
 
 
@@ -38,8 +41,9 @@ class Bot:
     def __init__(self, db, config, parser):
         self.clock = lambda: NOW
         self.db = db
-        self.pipeline = InboundPipeline(db, Dispatcher(db, parser, config, self.clock,
-                                                       charts=functools.partial(render_async)), self.clock)
+        self.pipeline = InboundPipeline(
+            db, Dispatcher(db, parser, config, self.clock, charts=functools.partial(render_async)), self.clock
+        )
         self.n = 0
 
     async def ask(self, who: str, text: str, chat: str | None = None):
@@ -141,7 +145,9 @@ async def test_mute_and_unmute_alerts(bot):
 
 async def test_delay_causes_and_the_evidence_spreadsheet(bot):
     reply = await bot.ask("sunli", "2月4日到2月10日的延迟原因TOP5")
-    assert plain(reply.text).startswith("1. 深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期3单，中远海运合同第8.2条")
+    assert plain(reply.text).startswith(
+        "1. 深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期3单，中远海运合同第8.2条"
+    )
     (button,) = reply.card.buttons
     pack = await bot.click("sunli", button.key)
     (xlsx,) = pack.files

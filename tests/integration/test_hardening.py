@@ -1,4 +1,5 @@
 """Issue 13 regressions below the HTTP edge: long dedupe keys, who may scan, strangers folded into one ticket."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -1,4 +1,5 @@
 """`orderbot import`: CSV, XLSX and JSONL; bad rows named by row number, good rows loaded, re-import inert."""
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,12 @@ async def test_xlsx_import_with_lines_cell(stocked, config, clock, tmp_path):
 
 async def test_jsonl_import_and_bad_json_line(stocked, config, clock, tmp_path):
     path = tmp_path / "orders.jsonl"
-    lines = [json.dumps(order_json(), ensure_ascii=False), "{oops", "",
-             json.dumps(order_json("SO202602010009", customer={"name": "x"}), ensure_ascii=False)]
+    lines = [
+        json.dumps(order_json(), ensure_ascii=False),
+        "{oops",
+        "",
+        json.dumps(order_json("SO202602010009", customer={"name": "x"}), ensure_ascii=False),
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = await import_file(stocked, path, config=config, now=clock)
     assert report.created == 1
@@ -107,8 +112,9 @@ async def test_unsupported_file_and_missing_header(stocked, config, clock, tmp_p
 @pytest.mark.slow
 async def test_large_import_in_batches(stocked, config, clock, tmp_path):
     path = tmp_path / "many.csv"
-    rows = [f"SO2026030{i:07d},C{i % 37:04d},客户{i % 37},浙江,{i}.00,深圳,US,普通,CASE-IP15-CLR,1\n"
-            for i in range(450)]
+    rows = [
+        f"SO2026030{i:07d},C{i % 37:04d},客户{i % 37},浙江,{i}.00,深圳,US,普通,CASE-IP15-CLR,1\n" for i in range(450)
+    ]
     path.write_text("订单号,客户ID,客户名称,省份,金额,发货地,目的国,紧急等级,SKU,数量\n" + "".join(rows))
     seen = []
     report = await import_file(stocked, path, config=config, now=clock, progress=seen.append)

@@ -1,4 +1,5 @@
 """Order ingest on SQLite and PostgreSQL: creation, promised date, customs task, stock, idempotence, updates."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -6,6 +6,7 @@ that put text on the image), that every glyph of them exists in the CJK font (so
 the pixels where the marks go are inked for a UN3481/UN3480 product and blank without one. There is no OCR: the
 pixels are not read back as text.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,18 @@ from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import ingest_order
 from orderbot.core.warehouse.labels import parse_label
 from orderbot.printing.labels import (
-    LABEL_MM, LabelData, LabelError, label_size_px, label_texts, order_labels, qr_box_px, qr_matrix, render_image,
-    render_pdf, render_png, write_labels,
+    LABEL_MM,
+    LabelData,
+    LabelError,
+    label_size_px,
+    label_texts,
+    order_labels,
+    qr_box_px,
+    qr_matrix,
+    render_image,
+    render_pdf,
+    render_png,
+    write_labels,
 )
 
 from tests.helpers import add_products, order_json
@@ -58,8 +69,17 @@ def _png(blob: bytes) -> Image.Image:
 
 
 def _label(**over) -> LabelData:
-    base = dict(order_no="SO202602010001", package_no=1, package_count=1, sku="EB-TWS-WHT", product_name="蓝牙耳机 白",
-                batch_no="B260201", qty=1, text="OB1|SO202602010001|EB-TWS-WHT|B260201|1|00000000", dest_country="US")
+    base = dict(
+        order_no="SO202602010001",
+        package_no=1,
+        package_count=1,
+        sku="EB-TWS-WHT",
+        product_name="蓝牙耳机 白",
+        batch_no="B260201",
+        qty=1,
+        text="OB1|SO202602010001|EB-TWS-WHT|B260201|1|00000000",
+        dest_country="US",
+    )
     base.update(over)
     return LabelData(**base)
 
@@ -76,16 +96,27 @@ async def test_one_label_per_package_with_k_of_n_and_valid_check_code(db, config
     await _order(db, config, clock, lines=THREE_LINES)
     labels = await _labels(db)
     assert [(lb.package_no, lb.package_count, lb.sku, lb.qty) for lb in labels] == [
-        (1, 3, "EB-TWS-WHT", 1), (2, 3, "PB-20K-BLK", 2), (3, 3, "CASE-IP15-CLR", 3)]
+        (1, 3, "EB-TWS-WHT", 1),
+        (2, 3, "PB-20K-BLK", 2),
+        (3, 3, "CASE-IP15-CLR", 3),
+    ]
     for lb in labels:
         parsed = parse_label(lb.text, SECRET)
         assert (parsed.order_no, parsed.sku, parsed.batch_no, parsed.package_no) == (
-            "SO202602010001", lb.sku, lb.batch_no, lb.package_no)
+            "SO202602010001",
+            lb.sku,
+            lb.batch_no,
+            lb.package_no,
+        )
         assert lb.batch_no == "B260201" and lb.dest_country == "US"
         assert lb.customs_grade == "C" and lb.customs_docs_pending  # 移动电源 makes the order grade C
     eb, pb, case = labels
     assert (eb.hazmat_class, eb.packing_instruction, eb.lithium, eb.cargo_aircraft_only) == (
-        "UN3481", "PI 967", True, False)
+        "UN3481",
+        "PI 967",
+        True,
+        False,
+    )
     assert (pb.hazmat_class, pb.cargo_aircraft_only) == ("UN3480", True)
     assert (case.hazmat_class, case.fragile, eb.fragile) == (None, True, False)
     assert eb.product_name == "蓝牙耳机 白" and eb.tracking_no is None
@@ -140,10 +171,10 @@ def test_printed_modules_are_segnos_matrix_with_a_quiet_zone(config):
         left, top, scale, n = qr_box_px(lb, dpi)
         matrix = np.array(qr_matrix(lb.text))
         assert matrix.shape == (n, n)
-        sampled = pixels[top + scale // 2: top + n * scale: scale, left + scale // 2: left + n * scale: scale]
+        sampled = pixels[top + scale // 2 : top + n * scale : scale, left + scale // 2 : left + n * scale : scale]
         assert (sampled == matrix).all()
         quiet = 4 * scale
-        ring = pixels[top - quiet: top + n * scale + quiet, left - quiet: left + n * scale + quiet].copy()
+        ring = pixels[top - quiet : top + n * scale + quiet, left - quiet : left + n * scale + quiet].copy()
         ring[quiet:-quiet, quiet:-quiet] = False
         assert not ring.any()  # four white modules all round
         assert scale * 25.4 / dpi >= 1.2  # modules of at least 1.2 mm: easy for a phone camera
@@ -151,8 +182,9 @@ def test_printed_modules_are_segnos_matrix_with_a_quiet_zone(config):
 
 # --- hazard marks -------------------------------------------------------------------------------------------
 def test_lithium_box_cao_fragile_and_customs_marks_are_drawn(config):
-    un3481 = _label(hazmat_class="UN3481", packing_instruction="PI 967", fragile=True, customs_grade="B",
-                    customs_docs_pending=True)
+    un3481 = _label(
+        hazmat_class="UN3481", packing_instruction="PI 967", fragile=True, customs_grade="B", customs_docs_pending=True
+    )
     texts = label_texts(un3481, config.hazmat)
     assert "UN3481 · PI 967" in texts and "锂离子电池" in texts
     assert "须贴：锂电池标记 UN3481" in texts  # the config's mark
@@ -179,8 +211,14 @@ def test_lithium_box_cao_fragile_and_customs_marks_are_drawn(config):
 def test_every_glyph_exists_in_the_font(config):
     """Pillow draws a missing glyph as a box without complaint: check the CJK face has every character."""
     face = cjk_font().face_codepoints
-    worst = _label(hazmat_class="UN3480", fragile=True, customs_grade="C", customs_docs_pending=True,
-                   customs_hold=True, tracking_no="YT123456789CN")
+    worst = _label(
+        hazmat_class="UN3480",
+        fragile=True,
+        customs_grade="C",
+        customs_docs_pending=True,
+        customs_hold=True,
+        tracking_no="YT123456789CN",
+    )
     for lb in (worst, _label(hazmat_class="UN1266"), _label(hazmat_class="UN3091", customs_grade="B")):
         missing = {ch for t in label_texts(lb, config.hazmat) for ch in t if ord(ch) not in face}
         assert not missing
@@ -233,8 +271,7 @@ async def test_output_is_deterministic(db, config, clock):
 async def test_write_labels_png_pdf_and_single_file(db, config, clock, tmp_path):
     await _order(db, config, clock, lines=THREE_LINES)
     async with db.read() as s:
-        pngs = await write_labels(s, "SO202602010001", secret=SECRET, config=config, out=tmp_path / "out",
-                                  fmt="png")
+        pngs = await write_labels(s, "SO202602010001", secret=SECRET, config=config, out=tmp_path / "out", fmt="png")
         pdf = await write_labels(s, "SO202602010001", secret=SECRET, config=config, out=tmp_path, fmt="pdf")
         named = await write_labels(s, "SO202602010001", secret=SECRET, config=config, out=tmp_path / "x.pdf")
         several = await write_labels(s, "SO202602010001", secret=SECRET, config=config, out=tmp_path / "l.png")
@@ -247,11 +284,17 @@ async def test_write_labels_png_pdf_and_single_file(db, config, clock, tmp_path)
     assert not list(tmp_path.rglob("*.part"))
 
     async with db.write() as s:
-        await ingest_order(s, parse_order(order_json("SO202602010002", channel_order_id="#1002")),
-                           source="webhook", config=config, now=clock())
+        await ingest_order(
+            s,
+            parse_order(order_json("SO202602010002", channel_order_id="#1002")),
+            source="webhook",
+            config=config,
+            now=clock(),
+        )
     async with db.read() as s:
-        single = await write_labels(s, "SO202602010002", secret=SECRET, config=config, out=tmp_path / "one.png",
-                                    fmt="png")
+        single = await write_labels(
+            s, "SO202602010002", secret=SECRET, config=config, out=tmp_path / "one.png", fmt="png"
+        )
         with pytest.raises(LabelError):
             await write_labels(s, "SO202602010002", secret=SECRET, config=config, out=None, fmt="gif")
     assert single == [tmp_path / "one.png"]

@@ -1,4 +1,5 @@
 """Issue 13, item 3: shopper-controlled text in the bot's own cards comes out inert on every channel."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,12 @@ from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import ingest_order
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.markup import (
-    escape_card_text, escape_dingtalk_markdown, escape_html, escape_wecom_markdown, outside, plain,
+    escape_card_text,
+    escape_dingtalk_markdown,
+    escape_html,
+    escape_wecom_markdown,
+    outside,
+    plain,
 )
 from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
 from orderbot.messaging.text import reply_markdown, reply_plain
@@ -24,12 +30,27 @@ from orderbot.messaging.worker import OutboxWorker
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.helpers import add_products, order_json
 
-HOSTILE = ["[领取退款](http://evil.example/refund)", "# 系统通知", "<font color=\"warning\">紧急</font>", "<@all>",
-           "@all", "<script>alert(1)</script>", "![x](http://evil.example/p.png)",
-           "[按钮](dtmd://dingtalkclient/sendMessage?content=%23btn%20undo_freeze%3Atiktok)", "**粗体** `code` > 引用"]
-ACTIVE = [re.compile(r"\[[^\]]*\]\("), re.compile(r"(^|\n)\s*#"), re.compile(r"<font", re.I), re.compile(r"<@"),
-          re.compile(r"(?<![＠\w])@all"), re.compile(r"<script", re.I), re.compile(r"https?://"),
-          re.compile(r"dtmd://")]
+HOSTILE = [
+    "[领取退款](http://evil.example/refund)",
+    "# 系统通知",
+    '<font color="warning">紧急</font>',
+    "<@all>",
+    "@all",
+    "<script>alert(1)</script>",
+    "![x](http://evil.example/p.png)",
+    "[按钮](dtmd://dingtalkclient/sendMessage?content=%23btn%20undo_freeze%3Atiktok)",
+    "**粗体** `code` > 引用",
+]
+ACTIVE = [
+    re.compile(r"\[[^\]]*\]\("),
+    re.compile(r"(^|\n)\s*#"),
+    re.compile(r"<font", re.I),
+    re.compile(r"<@"),
+    re.compile(r"(?<![＠\w])@all"),
+    re.compile(r"<script", re.I),
+    re.compile(r"https?://"),
+    re.compile(r"dtmd://"),
+]
 
 
 def _inert(text: str) -> bool:
@@ -54,29 +75,40 @@ def test_html_card_text_and_plain():
 
 
 def test_a_markdown_reply_keeps_its_own_markup_and_escapes_only_outside_values():
-    reply = Reply(title="订单 SO1", text="**已付款** · 待打包\n" + outside("客户备注：[领取退款](http://evil.example)"),
-                  markdown=True)
+    reply = Reply(
+        title="订单 SO1",
+        text="**已付款** · 待打包\n" + outside("客户备注：[领取退款](http://evil.example)"),
+        markdown=True,
+    )
     text = reply_markdown(reply)
     assert "**已付款**" in text and "［领取退款］" in text and _inert(text.replace("**", ""))
     assert "[领取退款](http://evil.example)" in reply_plain(reply)  # a text message shows it as typed
 
 
 def test_plain_replies_tables_and_cards_are_data_throughout():
-    reply = Reply(title="<@all>", text="# 标题\n[x](http://a.b)", table=Table(("客户", "备注"), (("<@all>", "[y](http://c)"),)),
-                  card=Card("<font>t</font>", "@all", (("备注", "[z](http://d)"),)))
+    reply = Reply(
+        title="<@all>",
+        text="# 标题\n[x](http://a.b)",
+        table=Table(("客户", "备注"), (("<@all>", "[y](http://c)"),)),
+        card=Card("<font>t</font>", "@all", (("备注", "[z](http://d)"),)),
+    )
     for escape in (escape_wecom_markdown, escape_dingtalk_markdown):
         assert _inert(reply_markdown(reply, escape))
 
 
 async def _hostile_card(db, config, clock) -> Reply:
-    data = order_json("SO202602010007", notes="\n".join(HOSTILE), customer={
-        "id": "C-EVIL", "name": "[领取退款](http://evil.example)", "province": "浙江", "email": "a@b.c"})
+    data = order_json(
+        "SO202602010007",
+        notes="\n".join(HOSTILE),
+        customer={"id": "C-EVIL", "name": "[领取退款](http://evil.example)", "province": "浙江", "email": "a@b.c"},
+    )
     async with db.write() as s:
         await add_products(s, config, at=clock())
         await ingest_order(s, parse_order(data), source="test", config=config, now=clock())
     async with db.read() as s:
-        card = await order_card(s, "SO202602010007", roles=frozenset({"customer_service"}), rules=config.visibility,
-                                in_group=False)
+        card = await order_card(
+            s, "SO202602010007", roles=frozenset({"customer_service"}), rules=config.visibility, in_group=False
+        )
     return Reply(title=f"订单 {card['order_no']}", text=card_text(card), markdown=True)
 
 
@@ -84,13 +116,16 @@ async def test_a_hostile_order_card_is_delivered_inert_on_wecom(db, config, cloc
     fake, senders, _ = wecom
     reply = await _hostile_card(db, config, clock)
     async with db.write() as s:
-        await outbox.enqueue(s, channel="wecom", destination="user:SunLi", kind="reply", payload=reply.to_dict(),
-                             now=clock())
-        await outbox.enqueue(s, channel="wecom_robot", destination="robot:K", kind="reply",
-                             payload=reply.to_dict(), now=clock())
+        await outbox.enqueue(
+            s, channel="wecom", destination="user:SunLi", kind="reply", payload=reply.to_dict(), now=clock()
+        )
+        await outbox.enqueue(
+            s, channel="wecom_robot", destination="robot:K", kind="reply", payload=reply.to_dict(), now=clock()
+        )
     assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 2
-    delivered = [m["markdown"]["content"] for m in fake.messages] + \
-        [m["markdown"]["content"] for m in fake.robot_messages["K"]]
+    delivered = [m["markdown"]["content"] for m in fake.messages] + [
+        m["markdown"]["content"] for m in fake.robot_messages["K"]
+    ]
     assert len(delivered) == 2
     for content in delivered:
         assert "［领取退款］" in content and "**" in content  # the value is there, shown, and the bot's bold too
@@ -106,13 +141,28 @@ async def test_a_hostile_order_card_is_delivered_inert_on_dingtalk(db, config, c
     try:
         base = str(server.make_url("")).rstrip("/")
         async with aiohttp.ClientSession() as http:
-            sender = DingTalkSender(http, DingTalkApi(http, base=base, app_key="dingkey", app_secret="dingsecret"),
-                                    db, MediaLinks("https://bot.example.com", b"k" * 32), clock)
+            sender = DingTalkSender(
+                http,
+                DingTalkApi(http, base=base, app_key="dingkey", app_secret="dingsecret"),
+                db,
+                MediaLinks("https://bot.example.com", b"k" * 32),
+                clock,
+            )
             async with db.write() as s:
-                await outbox.enqueue(s, channel="dingtalk", destination="user:0101", kind="reply", now=clock(),
-                                     payload={**reply.to_dict(), "_route": {
-                                         "session": f"{base}/robot/sendBySession?session=S",
-                                         "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000)}})
+                await outbox.enqueue(
+                    s,
+                    channel="dingtalk",
+                    destination="user:0101",
+                    kind="reply",
+                    now=clock(),
+                    payload={
+                        **reply.to_dict(),
+                        "_route": {
+                            "session": f"{base}/robot/sendBySession?session=S",
+                            "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000),
+                        },
+                    },
+                )
             assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 1
         (message,) = fake.session_messages["S"]
         content = message["markdown"]["text"]

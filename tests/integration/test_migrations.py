@@ -1,4 +1,5 @@
 """The Alembic migrations and the ORM models describe the same schema, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata

@@ -1,4 +1,5 @@
 """The order card on SQLite and PostgreSQL: found by any reference, complete, filtered for the asker's role."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -11,7 +12,11 @@ from orderbot.core.models import Communication, Package
 from orderbot.core.orders.card import order_card
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import (
-    get_order, ingest_order, override_promised_date, release_review_hold, set_channel_frozen,
+    get_order,
+    ingest_order,
+    override_promised_date,
+    release_review_hold,
+    set_channel_frozen,
 )
 from orderbot.core.stock import ledger
 
@@ -22,21 +27,43 @@ from tests.helpers import add_products, order_json
 async def seeded(db, config, clock):
     async with db.write() as s:
         await add_products(s, config, at=clock())
-        await ingest_order(s, parse_order(order_json(
-            lines=[{"sku": "PB-20K-BLK", "qty": 2}, {"sku": "CASE-IP15-CLR", "qty": 1}],
-            channel="amazon", channel_order_id="112-1234567-1234567", tax_exempt_no="TX-88")),
-            source="webhook", config=config, now=clock())
+        await ingest_order(
+            s,
+            parse_order(
+                order_json(
+                    lines=[{"sku": "PB-20K-BLK", "qty": 2}, {"sku": "CASE-IP15-CLR", "qty": 1}],
+                    channel="amazon",
+                    channel_order_id="112-1234567-1234567",
+                    tax_exempt_no="TX-88",
+                )
+            ),
+            source="webhook",
+            config=config,
+            now=clock(),
+        )
         order = await get_order(s, "SO202602010001")
-        await s.execute(update(Package).where(Package.order_id == order.id, Package.package_no == 1)
-                        .values(tracking_no="YT123456789CN"))
+        await s.execute(
+            update(Package)
+            .where(Package.order_id == order.id, Package.package_no == 1)
+            .values(tracking_no="YT123456789CN")
+        )
         for i in range(7):
-            s.add(Communication(order_id=order.id, at=clock() + timedelta(minutes=i), direction="in",
-                                medium="wechat", party="客户", summary=f"客户催单 {i}"))
+            s.add(
+                Communication(
+                    order_id=order.id,
+                    at=clock() + timedelta(minutes=i),
+                    direction="in",
+                    medium="wechat",
+                    party="客户",
+                    summary=f"客户催单 {i}",
+                )
+            )
     return db
 
 
-@pytest.mark.parametrize("ref", ["SO202602010001", "so202602010001", "112-1234567-1234567", "YT123456789CN",
-                                 " yt123456789cn "])
+@pytest.mark.parametrize(
+    "ref", ["SO202602010001", "so202602010001", "112-1234567-1234567", "YT123456789CN", " yt123456789cn "]
+)
 async def test_card_found_by_any_reference(seeded, config, ref):
     async with seeded.read() as s:
         card = await order_card(s, ref, roles={"customer_service"}, rules=config.visibility)
@@ -75,10 +102,12 @@ async def test_supervisor_override_wins_and_is_recorded(seeded, config, clock):
     async with seeded.write() as s:
         order = await get_order(s, "SO202602010001")
         with pytest.raises(PermissionDenied, match="只有销售主管"):
-            await override_promised_date(s, order, date(2026, 3, 5), actor="wanglei", roles={"sales"},
-                                         reason="客户要求", now=clock())
-        await override_promised_date(s, order, date(2026, 3, 5), actor="zhoumin", roles={"sales_supervisor"},
-                                     reason="客户要求延期", now=clock())
+            await override_promised_date(
+                s, order, date(2026, 3, 5), actor="wanglei", roles={"sales"}, reason="客户要求", now=clock()
+            )
+        await override_promised_date(
+            s, order, date(2026, 3, 5), actor="zhoumin", roles={"sales_supervisor"}, reason="客户要求延期", now=clock()
+        )
     async with seeded.read() as s:
         card = await order_card(s, "SO202602010001", roles={"sales"}, rules=config.visibility)
     assert card["promised_date"] == "2026-03-05" and card["promised_overridden"] is True
@@ -90,8 +119,7 @@ async def test_review_hold_release_enters_fulfilment(db, config, clock):
     async with db.write() as s:
         await add_products(s, config, at=clock())
         await set_channel_frozen(s, "tiktok", True, actor="heping", reason="取消率超标", now=clock())
-        await ingest_order(s, parse_order(order_json(channel="tiktok")), source="webhook", config=config,
-                           now=clock())
+        await ingest_order(s, parse_order(order_json(channel="tiktok")), source="webhook", config=config, now=clock())
     async with db.write() as s:
         order = await get_order(s, "SO202602010001")
         assert order.review_hold
@@ -107,9 +135,16 @@ async def test_card_shows_the_carrier_eta_and_a_stuck_clearance(seeded, config):
     from orderbot.core.models import Order
 
     async with seeded.write() as s:
-        await s.execute(update(Order).where(Order.order_no == "SO202602010001").values(
-            customs_state="stuck", expected_delivery=date(2026, 2, 9), eta_cause="美西港口拥堵",
-            tracking_status="InTransit_CustomsProcessing"))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == "SO202602010001")
+            .values(
+                customs_state="stuck",
+                expected_delivery=date(2026, 2, 9),
+                eta_cause="美西港口拥堵",
+                tracking_status="InTransit_CustomsProcessing",
+            )
+        )
     async with seeded.read() as s:
         card = await order_card(s, "SO202602010001", roles={"customer_service"}, rules=config.visibility)
     assert card["status_name"] == "卡关-人工介入" and card["expected_delivery"] == "2026-02-09"
@@ -122,8 +157,9 @@ async def test_finance_and_customs_see_their_fields_and_sales_the_customer_tags(
     from orderbot.core.models import Customer, Order
 
     async with seeded.write() as s:
-        await s.execute(update(Order).where(Order.order_no == "SO202602010001").values(
-            stage="customs", invoice_status="待退税"))
+        await s.execute(
+            update(Order).where(Order.order_no == "SO202602010001").values(stage="customs", invoice_status="待退税")
+        )
         await s.execute(update(Customer).where(Customer.id == "C0001").values(tags=["急单试探"]))
     async with seeded.read() as s:
         finance = await order_card(s, "SO202602010001", roles={"finance"}, rules=config.visibility)

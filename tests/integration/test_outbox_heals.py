@@ -1,5 +1,6 @@
 """The outbox heals: outages of local fake platforms (hang, HTTP 500 for ten minutes, recovery) on a manual clock,
 a lane per channel, malformed rows dead at once, dead letters told once per burst, undeliverable never "sent"."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,14 @@ from ..fakes.dingtalk import FakeDingTalk
 
 async def queue(db, clock, channel, destination, text, **payload):
     async with db.write() as s:
-        await outbox.enqueue(s, channel=channel, destination=destination, kind="reply",
-                             payload={**Reply(text=text).to_dict(), **payload}, now=clock())
+        await outbox.enqueue(
+            s,
+            channel=channel,
+            destination=destination,
+            kind="reply",
+            payload={**Reply(text=text).to_dict(), **payload},
+            now=clock(),
+        )
 
 
 async def rows(db) -> list[OutboxMessage]:
@@ -54,8 +61,9 @@ async def ding(clock):
 def ding_sender(http, fake, db, links, clock) -> DingTalkSender:
     """A DingTalk sender whose API base is the fake: session webhooks are posted only to DingTalk's own hosts or to
     DINGTALK_API_BASE's origin (issue 13, item 1), here the local fake."""
-    return DingTalkSender(http, DingTalkApi(http, base=fake.base, app_key="ding-key", app_secret="ding-secret"), db,
-                          links, clock)
+    return DingTalkSender(
+        http, DingTalkApi(http, base=fake.base, app_key="ding-key", app_secret="ding-secret"), db, links, clock
+    )
 
 
 def ding_route(fake, clock, session="S1", expires=None) -> dict:
@@ -90,8 +98,9 @@ async def test_hang_then_ten_minutes_of_500_then_recovery_delivers_each_message_
         delivered += await worker.run_once()
         clock.advance(seconds=5)
     assert await states(db) == {"sent": 24}
-    sent = [m["markdown"]["content"] for m in fake.messages] + \
-        [m.get("text", {}).get("content") or m["markdown"]["content"] for m in fake.robot_messages["OPS"]]
+    sent = [m["markdown"]["content"] for m in fake.messages] + [
+        m.get("text", {}).get("content") or m["markdown"]["content"] for m in fake.robot_messages["OPS"]
+    ]
     assert Counter(sent) == Counter(texts)  # every message once: none lost, none doubled
     # Healing waits at most one back-off (capped at 10 minutes): once one send works, the channel's other
     # waiting messages are due at once.
@@ -163,8 +172,16 @@ async def test_an_unreadable_platform_answer_is_retried_not_taken_for_a_malforme
 async def test_past_the_window_messages_die_with_the_reason_and_admins_get_one_notice_per_burst(db, clock, wecom):
     fake, senders, _ = wecom
     async with db.write() as s:
-        s.add(Staff(id="admin1", name="管理员", roles=["admin"], wecom_userid="AdminW", dingtalk_userid="AdminD",
-                    email="admin@example.com"))
+        s.add(
+            Staff(
+                id="admin1",
+                name="管理员",
+                roles=["admin"],
+                wecom_userid="AdminW",
+                dingtalk_userid="AdminD",
+                email="admin@example.com",
+            )
+        )
         s.add(Staff(id="sales1", name="销售", roles=["sales"], wecom_userid="SalesW"))
     for i in range(30):
         await queue(db, clock, "wecom", f"user:U{i}", f"消息 {i}")
@@ -181,7 +198,9 @@ async def test_past_the_window_messages_die_with_the_reason_and_admins_get_one_n
     admin_rows = [r for r in await rows(db) if r.kind == "admin_notice"]
     # one burst, one notice per admin route: not over the failing WeCom, but DingTalk and email
     assert sorted((r.channel, r.destination) for r in admin_rows) == [
-        ("dingtalk", "user:AdminD"), ("email", "email:admin@example.com")]
+        ("dingtalk", "user:AdminD"),
+        ("email", "email:admin@example.com"),
+    ]
     assert "30 条消息无法送达" in admin_rows[0].payload["text"]
     # more deaths within the quiet hour are kept for the next notice, not sent one by one
     await queue(db, clock, "nowhere", "user:x", "无渠道")
@@ -195,14 +214,26 @@ async def test_past_the_window_messages_die_with_the_reason_and_admins_get_one_n
 
 async def test_undeliverable_is_dead_with_the_reason_and_a_customer_notice_becomes_a_task(db, clock):
     addresses = Addresses({"wecom"})  # serve with WeCom configured: no sandbox, no email, no WeChat OA
-    notice = CustomerNotice(customer_id="C0042", openid=None, email=None, order_no="SO202602100042",
-                            text="已发出|单号:YT1234567890", fields={})
+    notice = CustomerNotice(
+        customer_id="C0042",
+        openid=None,
+        email=None,
+        order_no="SO202602100042",
+        text="已发出|单号:YT1234567890",
+        fields={},
+    )
     async with db.write() as s:
         s.add(Staff(id="noids", name="没有账号", roles=["warehouse"]))
         await s.flush()
         channel, destination = await addresses.staff(s, "noids")
-        await outbox.enqueue(s, channel=channel, destination=destination, kind="reply",
-                             payload=Reply(text="扫码异常").to_dict(), now=clock())
+        await outbox.enqueue(
+            s,
+            channel=channel,
+            destination=destination,
+            kind="reply",
+            payload=Reply(text="扫码异常").to_dict(),
+            now=clock(),
+        )
         assert await addresses.notify_customer(s, notice, now=clock()) is False
         assert await addresses.notify_customer(s, notice, now=clock()) is False  # once per order
     by_destination = {r.destination: r for r in await rows(db)}
@@ -221,6 +252,7 @@ async def test_undeliverable_is_dead_with_the_reason_and_a_customer_notice_becom
     # with a way to reach the customer, the notice is queued as before
     reachable = Addresses({"email"})
     async with db.write() as s:
-        ok = await reachable.notify_customer(s, CustomerNotice("C1", None, "c1@example.com", "SO202602100043",
-                                                                "已发出", {}), now=clock())
+        ok = await reachable.notify_customer(
+            s, CustomerNotice("C1", None, "c1@example.com", "SO202602100043", "已发出", {}), now=clock()
+        )
     assert ok and (await rows(db))[-1].destination == "email:c1@example.com"

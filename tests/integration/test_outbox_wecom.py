@@ -1,4 +1,5 @@
 """The outbox worker against a local fake WeCom: limits, splitting, tokens, back-off, dead letters, crashes."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +15,12 @@ from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 
 
-
 async def queue(db, clock, channel, destination, reply: Reply, n: int = 1, kind: str = "reply"):
     async with db.write() as s:
         for _ in range(n):
-            await outbox.enqueue(s, channel=channel, destination=destination, kind=kind, payload=reply.to_dict(),
-                                 now=clock())
+            await outbox.enqueue(
+                s, channel=channel, destination=destination, kind=kind, payload=reply.to_dict(), now=clock()
+            )
 
 
 async def states(db) -> dict[str, int]:
@@ -61,8 +62,11 @@ async def test_platform_rate_error_backs_off_at_least_a_minute(db, clock, wecom)
     worker = OutboxWorker(db, senders, clock, seed=1)
     assert await worker.run_once() == 3
     async with db.read() as s:
-        row = (await s.execute(select(OutboxMessage).where(OutboxMessage.state == "pending")
-                               .order_by(OutboxMessage.id))).scalars().first()
+        row = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.state == "pending").order_by(OutboxMessage.id)))
+            .scalars()
+            .first()
+        )
     assert row.last_error.startswith("45009") and row.next_attempt_at >= clock() + timedelta(seconds=60)
     clock.advance(seconds=30)
     assert await worker.run_once() == 0
@@ -148,8 +152,13 @@ async def test_partial_multi_part_send_resumes_without_repeating(db, clock, weco
 async def test_digest_folds_a_burst_into_one_message(db, clock, wecom):
     fake, senders, _ = wecom
     for i in range(5):
-        await queue(db, clock, "wecom_robot", "robot:OPS", Reply(text=f"订单 SO{i} 卡关", title="卡关提醒",
-                                                                 markdown=True, digest_key="customs_stuck"))
+        await queue(
+            db,
+            clock,
+            "wecom_robot",
+            "robot:OPS",
+            Reply(text=f"订单 SO{i} 卡关", title="卡关提醒", markdown=True, digest_key="customs_stuck"),
+        )
     assert await OutboxWorker(db, senders, clock, seed=1).run_once() == 5
     (msg,) = fake.robot_messages["OPS"]
     content = msg["markdown"]["content"]
@@ -159,8 +168,13 @@ async def test_digest_folds_a_burst_into_one_message(db, clock, wecom):
 
 async def test_card_with_buttons_and_big_chart(db, clock, wecom):
     fake, senders, _ = wecom
-    card = Card("渠道已冻结：TikTok", "取消率 4.2% > 3.5%", (("渠道", "tiktok"), ("取消率", "4.2%")),
-                (Button("撤销冻结", "undo_freeze:tiktok", 4),), task_id="freeze-tiktok-1")
+    card = Card(
+        "渠道已冻结：TikTok",
+        "取消率 4.2% > 3.5%",
+        (("渠道", "tiktok"), ("取消率", "4.2%")),
+        (Button("撤销冻结", "undo_freeze:tiktok", 4),),
+        task_id="freeze-tiktok-1",
+    )
     await queue(db, clock, "wecom", "user:HePing", Reply(card=card))
     img = Image.effect_noise((1600, 1600), 100).convert("RGB")
     buf = io.BytesIO()
@@ -180,10 +194,12 @@ async def test_card_update_uses_the_response_code_once_and_app_chats_work(db, cl
     update = {"userids": ["HePing"], "response_code": "RC-1", "button": {"replace_name": "已撤销"}}
     await queue(db, clock, "wecom", "user:HePing", Reply(), kind="card_update")
     async with db.write() as s:
-        await outbox.enqueue(s, channel="wecom", destination="user:HePing", kind="card_update", payload=update,
-                             now=clock())
-        await outbox.enqueue(s, channel="wecom", destination="user:HePing", kind="card_update", payload=update,
-                             now=clock())
+        await outbox.enqueue(
+            s, channel="wecom", destination="user:HePing", kind="card_update", payload=update, now=clock()
+        )
+        await outbox.enqueue(
+            s, channel="wecom", destination="user:HePing", kind="card_update", payload=update, now=clock()
+        )
     await queue(db, clock, "wecom", "chat:wrOPS", Reply(text="仓库群通知"))
     await OutboxWorker(db, senders, clock, seed=1).run_once()
     assert [u["response_code"] for u in fake.card_updates] == ["RC-1"]

@@ -1,5 +1,6 @@
 """The inbound pipeline: the inbox acknowledges once per key, processing runs once per event, a failure stays
 isolated and is recorded, and a crash between the two steps is resumed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,8 +70,19 @@ async def test_accepted_but_unprocessed_events_are_resumed_once(db, clock):
 
 async def test_an_event_whose_writes_fail_at_flush_is_recorded_as_failed(db, clock):
     async def handler(event, session):
-        session.add(OutboxMessage(channel="x", destination="y", kind="reply", payload={}, state="pending",
-                                  attempts=0, next_attempt_at=clock(), created_at=clock(), dedupe_key="same"))
+        session.add(
+            OutboxMessage(
+                channel="x",
+                destination="y",
+                kind="reply",
+                payload={},
+                state="pending",
+                attempts=0,
+                next_attempt_at=clock(),
+                created_at=clock(),
+                dedupe_key="same",
+            )
+        )
         return None
 
     pipeline = InboundPipeline(db, handler, clock)
@@ -85,11 +97,19 @@ async def test_an_event_whose_writes_fail_at_flush_is_recorded_as_failed(db, clo
 
 
 def test_inbound_values_round_trip_through_the_inbox(clock):
-    origin = Origin("dingtalk", "0101", "cid", reply_channel="dingtalk", reply_to="group:cid",
-                    reply_route=(("session", "http://x"),))
-    for event in (ChatMessage(origin, "查单", "msg:1", clock(), is_voice=True, media_id="m"),
-                  ScanEvent(origin, "QR_CODE,OB1|…", "evt:1", clock(), station="pack-1", wants_reply=True),
-                  CardAction(origin, "undo:x", "evt:2", clock(), task_id="t", selections={"q": ("a", "b")})):
+    origin = Origin(
+        "dingtalk",
+        "0101",
+        "cid",
+        reply_channel="dingtalk",
+        reply_to="group:cid",
+        reply_route=(("session", "http://x"),),
+    )
+    for event in (
+        ChatMessage(origin, "查单", "msg:1", clock(), is_voice=True, media_id="m"),
+        ScanEvent(origin, "QR_CODE,OB1|…", "evt:1", clock(), station="pack-1", wants_reply=True),
+        CardAction(origin, "undo:x", "evt:2", clock(), task_id="t", selections={"q": ("a", "b")}),
+    ):
         assert event_from_dict(event_to_dict(event)) == event
 
 
@@ -97,6 +117,7 @@ def _recording_handler(log: list):
     async def handler(event, session):
         log.append((event.dedupe_key, asyncio.get_running_loop().time()))
         return Reply(text="ok")
+
     return handler
 
 
@@ -120,8 +141,13 @@ FLOOD = (10, 1.0)  # a flood, for these tests: 10 callbacks within a second
 async def test_processing_waits_while_callbacks_flood_in_then_answers_in_order(db, clock):
     handled = []
     pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=30, flood=FLOOD)
-    urgent_scan = ScanEvent(Origin("sandbox", "U1", reply_channel="sandbox", reply_to="user:U1"), "OB1|x",
-                            "scan:1", clock(), wants_reply=True)
+    urgent_scan = ScanEvent(
+        Origin("sandbox", "U1", reply_channel="sandbox", reply_to="user:U1"),
+        "OB1|x",
+        "scan:1",
+        clock(),
+        wants_reply=True,
+    )
 
     async def scan():  # someone waits on the HTTP response for this one: it never waits for the burst
         return await pipeline.run(await pipeline.accept(urgent_scan), urgent_scan)
@@ -170,8 +196,13 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
     pipeline = InboundPipeline(db, _recording_handler([]), clock)
 
     def scan(i):
-        return ScanEvent(Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"), "OB1|x", f"scan:{i}",
-                         clock(), wants_reply=True)
+        return ScanEvent(
+            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
+            "OB1|x",
+            f"scan:{i}",
+            clock(),
+            wants_reply=True,
+        )
 
     async def run(event, answer):
         return await pipeline.run(await pipeline.accept(event), event, answer=answer)
@@ -218,8 +249,13 @@ async def test_a_late_claim_is_refused_and_a_claimed_reply_not_answered_goes_bac
     loop = asyncio.get_running_loop()
 
     def scan(i):
-        return ScanEvent(Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"), "OB1|x", f"scan:{i}",
-                         clock(), wants_reply=True)
+        return ScanEvent(
+            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
+            "OB1|x",
+            f"scan:{i}",
+            clock(),
+            wants_reply=True,
+        )
 
     async def run(event, answer):
         return await pipeline.run(await pipeline.accept(event), event, answer=answer)

@@ -1,6 +1,7 @@
 """The repeat-order rule against each customer's own rhythm, on SQLite and PostgreSQL: a wholesale customer's
 usual week stays quiet, a burst against their 90-day baseline fires, and a new customer fires at the seed's
 floor ("> 2 in 72 h")."""
+
 from __future__ import annotations
 
 from datetime import timedelta

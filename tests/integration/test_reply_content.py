@@ -1,6 +1,7 @@
 """Cards never lose content: every reply of the real handlers, delivered through the WeCom app, a WeCom group
 robot and the WeCom AI bot (to the local fakes), carries every line the sandbox shows for it (text, table, card
 fields); the button card carries the buttons and a summary, not a cut-off text."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,12 +17,22 @@ from orderbot.messaging.text import reply_plain
 from tests.integration.test_dispatch import bot, parser  # noqa: F401  (fixtures)
 from tests.integration.test_reports import business  # noqa: F401  (the fixture)
 
-QUESTIONS = [("wanglei", "查看华东区2月6日延迟TOP3客户"), ("sunli", "2月4日到2月10日的延迟原因TOP5"),
-             ("heping", "冻结TikTok渠道"), ("sunli", "告警列表"), ("sunli", "现在订单都卡在哪"),
-             ("liuyang", "查单 SO202602010003"), ("wanglei", "帮助"), ("sunli", "昨天的日报")]
-LONG = Reply(title="长回复", text="\n".join(f"第{i}行：" + "很长的说明文字" * 12 for i in range(60)),
-             table=Table(("客户", "单数"), tuple((f"客户{i}", str(i)) for i in range(80))),
-             card=Card("长回复", buttons=(Button("知道了", "ack:1"),), task_id="long-1"))
+QUESTIONS = [
+    ("wanglei", "查看华东区2月6日延迟TOP3客户"),
+    ("sunli", "2月4日到2月10日的延迟原因TOP5"),
+    ("heping", "冻结TikTok渠道"),
+    ("sunli", "告警列表"),
+    ("sunli", "现在订单都卡在哪"),
+    ("liuyang", "查单 SO202602010003"),
+    ("wanglei", "帮助"),
+    ("sunli", "昨天的日报"),
+]
+LONG = Reply(
+    title="长回复",
+    text="\n".join(f"第{i}行：" + "很长的说明文字" * 12 for i in range(60)),
+    table=Table(("客户", "单数"), tuple((f"客户{i}", str(i)) for i in range(80))),
+    card=Card("长回复", buttons=(Button("知道了", "ack:1"),), task_id="long-1"),
+)
 
 
 def _norm(text: str) -> str:
@@ -54,8 +65,7 @@ async def test_wecom_app_and_group_robot_deliver_every_line(replies, wecom):
             assert [b["key"] for b in card["button_list"]] == [b.key for b in reply.card.buttons]
             assert len(card.get("sub_title_text", "")) <= 61
         await senders["wecom_robot"].send(f"robot:K{i}", "reply", reply.to_dict(), {})
-        robot = "\n".join(m.get("markdown", m.get("text", {})).get("content", "")
-                          for m in fake.robot_messages[f"K{i}"])
+        robot = "\n".join(m.get("markdown", m.get("text", {})).get("content", "") for m in fake.robot_messages[f"K{i}"])
         assert _missing(reply, robot) == [], reply.title
 
 

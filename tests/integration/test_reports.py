@@ -1,7 +1,8 @@
 """Report aggregates on SQLite and PostgreSQL against a small, hand-built business with known answers."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import update
@@ -17,16 +18,28 @@ from orderbot.core.stock import ledger
 
 from tests.helpers import add_products, order_json
 
-NOW = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)  # 09:00 on 10 Feb in Shanghai
+NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)  # 09:00 on 10 Feb in Shanghai
 TODAY = date(2026, 2, 10)
-UTC = timezone.utc
+UTC = UTC
 
 
 async def _order(s, config, no, customer, province, created, *, status="paid", lines=None, channel="amazon"):
-    await ingest_order(s, parse_order(order_json(
-        no, customer={"id": customer, "name": f"客户{customer}", "province": province}, channel=channel,
-        created_at=created.isoformat(), status=status, lines=lines or [{"sku": "CASE-IP15-CLR", "qty": 1}])),
-        source="test", config=config, now=created)
+    await ingest_order(
+        s,
+        parse_order(
+            order_json(
+                no,
+                customer={"id": customer, "name": f"客户{customer}", "province": province},
+                channel=channel,
+                created_at=created.isoformat(),
+                status=status,
+                lines=lines or [{"sku": "CASE-IP15-CLR", "qty": 1}],
+            )
+        ),
+        source="test",
+        config=config,
+        now=created,
+    )
     return await get_order(s, no)
 
 
@@ -38,45 +51,75 @@ async def business(db, config):
         await add_products(s, config, stock=500, at=created)
         s.add(Carrier(code="COSCO", name="中远海运"))
         await s.flush()
-        s.add(CarrierClause(carrier_code="COSCO", clause_no="8.2", title="不可抗力与港口罢工",
-                            text="因港口罢工导致的船期变更，承运人应在48小时内书面通知。"))
-        plan = [("SO202602010001", "C1", "浙江", "late"), ("SO202602010002", "C1", "浙江", "late"),
-                ("SO202602010003", "C1", "浙江", "open_late"), ("SO202602010004", "C2", "广东", "late"),
-                ("SO202602010005", "C3", "浙江", "on_time"), ("SO202602010006", "C2", "广东", "on_time")]
+        s.add(
+            CarrierClause(
+                carrier_code="COSCO",
+                clause_no="8.2",
+                title="不可抗力与港口罢工",
+                text="因港口罢工导致的船期变更，承运人应在48小时内书面通知。",
+            )
+        )
+        plan = [
+            ("SO202602010001", "C1", "浙江", "late"),
+            ("SO202602010002", "C1", "浙江", "late"),
+            ("SO202602010003", "C1", "浙江", "open_late"),
+            ("SO202602010004", "C2", "广东", "late"),
+            ("SO202602010005", "C3", "浙江", "on_time"),
+            ("SO202602010006", "C2", "广东", "on_time"),
+        ]
         for no, customer, province, fate in plan:
             order = await _order(s, config, no, customer, province, created)
             if fate in ("late", "on_time"):
                 delivered = datetime(2026, 2, 8 if fate == "late" else 5, 4, tzinfo=UTC)
-                await s.execute(update(Order).where(Order.id == order.id).values(
-                    status="delivered", stage="delivered", shipped_at=created + timedelta(days=1),
-                    delivered_at=delivered))
+                await s.execute(
+                    update(Order)
+                    .where(Order.id == order.id)
+                    .values(
+                        status="delivered",
+                        stage="delivered",
+                        shipped_at=created + timedelta(days=1),
+                        delivered_at=delivered,
+                    )
+                )
             if fate in ("late", "open_late"):
                 reason, lane = ("港口罢工", "深圳-洛杉矶") if customer == "C1" else ("清关查验", "深圳-纽约")
-                s.add(Delay(order_id=order.id, reason=reason, lane=lane,
-                            cause="深圳-洛杉矶线因美西港口罢工导致船期跳变" if reason == "港口罢工" else "美国海关查验",
-                            carrier_code="COSCO", clause_no="8.2" if reason == "港口罢工" else None, delay_days=2,
-                            recorded_at=datetime(2026, 2, 7, 3, tzinfo=UTC)))
+                s.add(
+                    Delay(
+                        order_id=order.id,
+                        reason=reason,
+                        lane=lane,
+                        cause="深圳-洛杉矶线因美西港口罢工导致船期跳变" if reason == "港口罢工" else "美国海关查验",
+                        carrier_code="COSCO",
+                        clause_no="8.2" if reason == "港口罢工" else None,
+                        delay_days=2,
+                        recorded_at=datetime(2026, 2, 7, 3, tzinfo=UTC),
+                    )
+                )
     return db
 
 
 async def test_top_delayed_customers_by_region_with_main_reason(business):
     async with business.read() as s:
-        rows = await top_delayed_customers(s, date_from=date(2026, 2, 6), date_to=date(2026, 2, 6), today=TODAY,
-                                           region="华东", limit=3)
+        rows = await top_delayed_customers(
+            s, date_from=date(2026, 2, 6), date_to=date(2026, 2, 6), today=TODAY, region="华东", limit=3
+        )
         assert [(r.customer_id, r.delayed, r.due, r.main_reason) for r in rows] == [("C1", 3, 3, "港口罢工")]
-        everyone = await top_delayed_customers(s, date_from=date(2026, 2, 1), date_to=date(2026, 2, 9),
-                                               today=TODAY, limit=5)
+        everyone = await top_delayed_customers(
+            s, date_from=date(2026, 2, 1), date_to=date(2026, 2, 9), today=TODAY, limit=5
+        )
         assert [(r.customer_id, r.delayed) for r in everyone] == [("C1", 3), ("C2", 1)]
-        by_province = await top_delayed_customers(s, date_from=date(2026, 2, 6), date_to=date(2026, 2, 6),
-                                                  today=TODAY, province="广东")
+        by_province = await top_delayed_customers(
+            s, date_from=date(2026, 2, 6), date_to=date(2026, 2, 6), today=TODAY, province="广东"
+        )
         assert [(r.customer_id, r.main_reason) for r in by_province] == [("C2", "清关查验")]
         assert await top_delayed_customers(s, date_from=date(2026, 2, 9), date_to=date(2026, 2, 9), today=TODAY) == []
 
 
 async def test_an_override_moves_the_due_date(business):
     async with business.write() as s:
-        await s.execute(update(Order).where(Order.order_no == "SO202602010003")
-                        .values(promised_override=date(2026, 2, 20)))
+        await s.execute(
+            update(Order).where(Order.order_no == "SO202602010003").values(promised_override=date(2026, 2, 20))
+        )
     async with business.read() as s:
         rows = await top_delayed_customers(s, date_from=date(2026, 2, 6), date_to=date(2026, 2, 6), today=TODAY)
     assert [(r.customer_id, r.delayed) for r in rows] == [("C1", 2), ("C2", 1)]
@@ -87,9 +130,11 @@ async def test_delay_reasons_in_the_seeds_words_and_evidence_pack(business):
         causes = await delay_reasons(s, date_from=date(2026, 2, 4), date_to=date(2026, 2, 10), limit=5)
         assert [c.sentence() for c in causes] == [
             "深圳-洛杉矶线因美西港口罢工导致船期跳变，影响本周期3单，中远海运合同第8.2条",
-            "深圳-纽约线因美国海关查验，影响本周期1单"]
-        rows, clause = await claim_evidence(s, reason="港口罢工", lane="深圳-洛杉矶", date_from=date(2026, 2, 4),
-                                            date_to=date(2026, 2, 10))
+            "深圳-纽约线因美国海关查验，影响本周期1单",
+        ]
+        rows, clause = await claim_evidence(
+            s, reason="港口罢工", lane="深圳-洛杉矶", date_from=date(2026, 2, 4), date_to=date(2026, 2, 10)
+        )
     assert [r.order_no for r in rows] == ["SO202602010001", "SO202602010002", "SO202602010003"]
     assert rows[0].promised == date(2026, 2, 6) and rows[0].delivered.startswith("2026-02-08")
     assert rows[2].delivered is None
@@ -98,8 +143,11 @@ async def test_delay_reasons_in_the_seeds_words_and_evidence_pack(business):
 
 async def test_pipeline_counts_and_stuck_orders(business):
     async with business.write() as s:
-        await s.execute(update(Order).where(Order.order_no == "SO202602010003")
-                        .values(stage="packing", stage_since=NOW - timedelta(hours=30)))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == "SO202602010003")
+            .values(stage="packing", stage_since=NOW - timedelta(hours=30))
+        )
     async with business.read() as s:
         stages = {x.stage: x for x in await pipeline(s, now=NOW)}
     assert stages["packing"].orders == 1 and stages["packing"].stuck == 1
@@ -114,8 +162,9 @@ async def test_series_and_daily_figures(business):
         assert orders == [(date(2026, 1, 31), 0), (date(2026, 2, 1), 6), (date(2026, 2, 2), 0)]
         delayed = await series(s, "delayed", date_from=date(2026, 2, 5), date_to=date(2026, 2, 7), today=TODAY)
         assert delayed == [(date(2026, 2, 5), 0), (date(2026, 2, 6), 4), (date(2026, 2, 7), 0)]
-        shipped = await series(s, "shipped", date_from=date(2026, 2, 2), date_to=date(2026, 2, 2), today=TODAY,
-                               channel="amazon")
+        shipped = await series(
+            s, "shipped", date_from=date(2026, 2, 2), date_to=date(2026, 2, 2), today=TODAY, channel="amazon"
+        )
         assert shipped == [(date(2026, 2, 2), 5)]
         figures = await daily_figures(s, date(2026, 2, 1), today=TODAY)
     assert (figures.orders, figures.cancelled, figures.cancel_rate) == (6, 0, 0.0)
@@ -146,8 +195,15 @@ async def test_inventory_cover_and_stockout_forecast(db, config):
                 await ledger.reserve(s, sku, qty, at=at, order_no=f"SOX{i}")
                 await ledger.ship(s, sku, qty, at=at, order_no=f"SOX{i}")
         for i in range(10):  # recent orders: the product mix
-            await _order(s, config, f"SO2026020900{i:02d}", "C1", "浙江", NOW - timedelta(days=1),
-                         lines=[{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "EB-TWS-WHT", "qty": 2}])
+            await _order(
+                s,
+                config,
+                f"SO2026020900{i:02d}",
+                "C1",
+                "浙江",
+                NOW - timedelta(days=1),
+                lines=[{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "EB-TWS-WHT", "qty": 2}],
+            )
     async with db.read() as s:
         pb = await sku_stock(s, "PB-20K-BLK", now=NOW)
         assert (pb.on_hand, pb.reserved, pb.available, pb.daily_demand, pb.days_of_cover) == (72, 10, 62, 2.0, 31.0)

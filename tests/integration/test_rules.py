@@ -1,8 +1,9 @@
 """The alert rules on a controlled clock, on SQLite and PostgreSQL: each fires, dedupes, digests, reminds,
 resolves, respects a silence, and its automatic action can be vetoed from the card; small denominators stay quiet."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import func, select, update
@@ -23,7 +24,7 @@ from orderbot.core.staff import sync_staff
 from tests.conftest import EXAMPLE_CONFIG
 from tests.helpers import add_products, order_json
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
 
 
@@ -43,8 +44,14 @@ async def _orders(db, config, n, *, prefix, at, channel="shopify", customer=None
             no = f"{prefix}{i:04d}"
             cid = customer or f"C{no}"
             over.setdefault("lines", [{"sku": "CASE-IP15-CLR", "qty": 1}])  # grade A: no customs documents
-            data = order_json(no, channel=channel, channel_order_id=f"#{no}", created_at=at.isoformat(),
-                              customer={"id": cid, "name": f"客户{cid}", "province": "浙江"}, **over)
+            data = order_json(
+                no,
+                channel=channel,
+                channel_order_id=f"#{no}",
+                created_at=at.isoformat(),
+                customer={"id": cid, "name": f"客户{cid}", "province": "浙江"},
+                **over,
+            )
             await ingest_order(s, parse_order(data), source="test", config=config, now=at)
             nos.append(no)
     return nos
@@ -55,8 +62,9 @@ class Harness:
         self.db, self.config, self.clock = db, config, clock
         # the sandbox stands in for the staff's chat here (outside the demo there is no sandbox channel)
         self.runner = RulesRunner(db, config, clock, addresses=Addresses({"sandbox"}))
-        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, clock, addresses=Addresses({"sandbox"})),
-                                        clock)
+        self.pipeline = InboundPipeline(
+            db, Dispatcher(db, None, config, clock, addresses=Addresses({"sandbox"})), clock
+        )
         self.n = 0
 
     async def evaluate(self, **kw):
@@ -93,8 +101,11 @@ async def test_cancel_rate_fires_freezes_dedupes_reminds_is_vetoed_and_resolves(
     shop = await _orders(h.db, config, 40, prefix="SO26031000", at=today)
     small = await _orders(h.db, config, 10, prefix="TT26031000", at=today, channel="tiktok")
     async with h.db.write() as s:  # 2/40 = 5% on shopify; 5/10 on tiktok is a small denominator
-        await s.execute(update(Order).where(Order.order_no.in_(shop[:2] + small[:5]))
-                        .values(status="cancelled", cancel_reason="价格太高"))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no.in_(shop[:2] + small[:5]))
+            .values(status="cancelled", cancel_reason="价格太高")
+        )
 
     out = await h.evaluate()
     [alert] = await h.alerts("cancel_rate")
@@ -122,8 +133,13 @@ async def test_cancel_rate_fires_freezes_dedupes_reminds_is_vetoed_and_resolves(
     assert "已解冻渠道" in answer
     async with h.db.read() as s:
         assert (await s.get(Channel, "shopify")).frozen is False
-        audit = (await s.execute(select(AuditEntry.action, AuditEntry.actor)
-                                 .where(AuditEntry.action.in_(("undo.freeze_channel", "action.alert_undo"))))).all()
+        audit = (
+            await s.execute(
+                select(AuditEntry.action, AuditEntry.actor).where(
+                    AuditEntry.action.in_(("undo.freeze_channel", "action.alert_undo"))
+                )
+            )
+        ).all()
         assert sorted(audit) == [("action.alert_undo", "heping"), ("undo.freeze_channel", "heping")]
     [alert] = await h.alerts("cancel_rate")
     assert (alert.state, alert.action_state, alert.action_by) == ("acknowledged", "undone", "heping")
@@ -143,8 +159,9 @@ async def test_cancel_rate_fires_freezes_dedupes_reminds_is_vetoed_and_resolves(
 async def test_a_silence_holds_the_card_until_it_ends(h, config):
     await _orders(h.db, config, 30, prefix="SO26031001", at=NOW - timedelta(hours=1))
     async with h.db.write() as s:
-        await s.execute(update(Order).where(Order.order_no.like("SO26031001%"), Order.id % 3 == 0)
-                        .values(status="cancelled"))
+        await s.execute(
+            update(Order).where(Order.order_no.like("SO26031001%"), Order.id % 3 == 0).values(status="cancelled")
+        )
         await silences.mute(s, "cancel_rate", 60, actor="heping", now=NOW)
     [out] = await h.evaluate(only={"cancel_rate"})
     assert out.outcome == "silenced" and await h.outbox("group:management") == []
@@ -158,10 +175,16 @@ async def test_a_silence_holds_the_card_until_it_ends(h, config):
 async def test_returns_not_received_opens_an_audit_task_and_undo_cancels_it(h, config):
     nos = await _orders(h.db, config, 9, prefix="SO26030100", at=NOW - timedelta(days=9))
     async with h.db.write() as s:
-        await s.execute(update(Order).where(Order.order_no.in_(nos[:8])).values(
-            status="return_requested", stage="last_mile", return_requested_at=NOW - timedelta(hours=50)))
-        await s.execute(update(Order).where(Order.order_no == nos[8]).values(
-            status="return_requested", stage="last_mile", return_requested_at=NOW - timedelta(hours=10)))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no.in_(nos[:8]))
+            .values(status="return_requested", stage="last_mile", return_requested_at=NOW - timedelta(hours=50))
+        )
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == nos[8])
+            .values(status="return_requested", stage="last_mile", return_requested_at=NOW - timedelta(hours=10))
+        )
     await h.evaluate(only={"returns_not_received"})
     assert await h.alerts("returns_not_received") == []  # 8 is not more than 8; the fresh one does not count
 
@@ -201,8 +224,11 @@ async def test_repeat_orders_tags_the_customer_with_a_transparent_score(h, confi
 
 async def _in_customs(db, nos, *, hours, state="processing"):
     async with db.write() as s:
-        await s.execute(update(Order).where(Order.order_no.in_(nos)).values(
-            status="shipped", stage="customs", customs_state=state, customs_in_at=NOW - timedelta(hours=hours)))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no.in_(nos))
+            .values(status="shipped", stage="customs", customs_state=state, customs_in_at=NOW - timedelta(hours=hours))
+        )
 
 
 async def test_customs_stuck_marks_the_order_and_the_card_buttons_work(h, config):
@@ -215,11 +241,15 @@ async def test_customs_stuck_marks_the_order_and_the_card_buttons_work(h, config
     assert alert.subject == slow and alert.action["previous"] == "processing"
     async with h.db.read() as s:
         assert (await s.execute(select(Order.customs_state).where(Order.order_no == slow))).scalar_one() == "stuck"
-        assert (await s.execute(select(func.count()).select_from(Task).where(Task.type == "customs_stuck"))
-                ).scalar_one() == 1
+        assert (
+            await s.execute(select(func.count()).select_from(Task).where(Task.type == "customs_stuck"))
+        ).scalar_one() == 1
     [card] = await h.outbox("group:customs")
-    assert _keys(card)[:3] == [f"customs_claim:{alert.id}", f"customs_docs_sent:{alert.id}",
-                               f"customs_release:{alert.id}"]
+    assert _keys(card)[:3] == [
+        f"customs_claim:{alert.id}",
+        f"customs_docs_sent:{alert.id}",
+        f"customs_release:{alert.id}",
+    ]
     assert "认领" in await h.click("chenjing", f"customs_claim:{alert.id}")
     async with h.db.read() as s:
         assert (await s.execute(select(Task.assignee).where(Task.type == "customs_stuck"))).scalar_one() == "chenjing"
@@ -235,8 +265,9 @@ async def test_customs_stuck_marks_the_order_and_the_card_buttons_work(h, config
     assert newest.subject == fresh and newest.state == "firing"
     assert "恢复正常" in await h.click("chenjing", f"alert_undo:{newest.id}")
     async with h.db.read() as s:
-        assert (await s.execute(select(Order.customs_state).where(Order.order_no == fresh))).scalar_one() \
-            == "info_required"
+        assert (
+            await s.execute(select(Order.customs_state).where(Order.order_no == fresh))
+        ).scalar_one() == "info_required"
 
 
 async def test_several_alerts_for_one_chat_become_one_digest(h, config):
@@ -253,8 +284,9 @@ async def test_several_alerts_for_one_chat_become_one_digest(h, config):
 
 
 async def test_customs_docs_reminds_until_marked_done(h, config):
-    [no] = await _orders(h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=5),
-                         lines=[{"sku": "EB-TWS-WHT", "qty": 1}])
+    [no] = await _orders(
+        h.db, config, 1, prefix="SO26031002", at=NOW - timedelta(hours=5), lines=[{"sku": "EB-TWS-WHT", "qty": 1}]
+    )
     async with h.db.read() as s:
         assert (await s.execute(select(Order.customs_grade).where(Order.order_no == no))).scalar_one() in "BC"
     await h.evaluate(only={"customs_docs"})
@@ -270,8 +302,9 @@ async def test_customs_docs_reminds_until_marked_done(h, config):
     h.clock.advance(minutes=241)
     await h.evaluate(only={"customs_docs"})
     assert len(await h.outbox("group:customs")) == 2 and (await h.alerts("customs_docs"))[0].state == "resolved"
-    await _orders(h.db, config, 1, prefix="SO26031003", at=h.clock() - timedelta(hours=1),
-                  lines=[{"sku": "EB-TWS-WHT", "qty": 1}])  # within the team's turnaround (grace_hours = 4)
+    await _orders(
+        h.db, config, 1, prefix="SO26031003", at=h.clock() - timedelta(hours=1), lines=[{"sku": "EB-TWS-WHT", "qty": 1}]
+    )  # within the team's turnaround (grace_hours = 4)
     await h.evaluate(only={"customs_docs"})
     assert len(await h.alerts("customs_docs")) == 1
 
@@ -279,15 +312,20 @@ async def test_customs_docs_reminds_until_marked_done(h, config):
 async def test_eta_risk_tells_the_sales_owner_with_the_cause_and_resolves(h, config):
     [no] = await _orders(h.db, config, 1, prefix="SO26030501", at=NOW - timedelta(days=3), sales_owner="wanglei")
     async with h.db.write() as s:
-        await s.execute(update(Order).where(Order.order_no == no).values(
-            status="shipped", stage="last_mile", expected_delivery=date(2026, 3, 20), eta_cause="美西港口拥堵"))
+        await s.execute(
+            update(Order)
+            .where(Order.order_no == no)
+            .values(status="shipped", stage="last_mile", expected_delivery=date(2026, 3, 20), eta_cause="美西港口拥堵")
+        )
     await h.runner.hook("tracking")
     await h.runner.idle()
     [alert] = await h.alerts("eta_risk")
     [card] = await h.outbox("user:wanglei")
     assert "美西港口拥堵" in card["text"] and "晚于承诺" in card["text"]
     async with h.db.read() as s:
-        triggers = set((await s.execute(select(RuleEvaluation.rule).where(RuleEvaluation.trigger == "event"))).scalars())
+        triggers = set(
+            (await s.execute(select(RuleEvaluation.rule).where(RuleEvaluation.trigger == "event"))).scalars()
+        )
     assert triggers == {"customs_stuck", "eta_risk"}
     async with h.db.write() as s:
         await s.execute(update(Order).where(Order.order_no == no).values(expected_delivery=date(2026, 3, 5)))
@@ -314,7 +352,8 @@ async def test_dry_run_acts_on_nothing(h, config):
 async def test_suggest_mode_waits_for_a_click(world):
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
         '[rules.cancel_rate]\nthreshold = 0.035\nmin_volume = 30\nmode = "auto"',
-        '[rules.cancel_rate]\nthreshold = 0.035\nmin_volume = 30\nmode = "suggest"')
+        '[rules.cancel_rate]\nthreshold = 0.035\nmin_volume = 30\nmode = "suggest"',
+    )
     config = parse_config(text, "suggest.toml")
     assert config.rules["cancel_rate"].mode == "suggest"
     h = Harness(world, config, ManualClock(NOW))
@@ -349,8 +388,9 @@ async def test_an_order_webhook_makes_the_documents_reminder_appear(world, confi
     clock = ManualClock(NOW)
     settings = load_settings(env_file=None, ORDERBOT_INGEST_SECRET="ingest-test-secret")
     app = create_app(settings, config=config, db=world, clock=clock, handler=no_reply, run_worker=False)
-    body = _json.dumps(order_json("SO26031099", lines=[{"sku": "EB-TWS-WHT", "qty": 1}],
-                                  created_at=NOW.isoformat())).encode()
+    body = _json.dumps(
+        order_json("SO26031099", lines=[{"sku": "EB-TWS-WHT", "qty": 1}], created_at=NOW.isoformat())
+    ).encode()
     async with TestClient(TestServer(app)) as client:
         resp = await client.post("/webhooks/orders", data=body, headers={"X-Orderbot-Signature": sign_hex(body)})
         assert resp.status == 200
@@ -394,6 +434,5 @@ async def test_one_evaluation_sends_each_chat_one_digest_with_one_acknowledge_al
     assert len(management) == 1  # cancel_rate and repeat_orders both go there: one card, not two
     [digest] = management
     assert "取消率" in digest["title"] and "重复下单" in digest["title"]
-    assert [k for k in _keys(digest) if k.startswith("alert_ack_all:")] == [
-        f"alert_ack_all:*:{int(NOW.timestamp())}"]
+    assert [k for k in _keys(digest) if k.startswith("alert_ack_all:")] == [f"alert_ack_all:*:{int(NOW.timestamp())}"]
     assert "已确认" in await h.click("sunli", _keys(digest)[-1])  # the sales director: his repeat-order alert

@@ -1,9 +1,10 @@
 """The fast scan path (prebuilt Core statements) on SQLite and PostgreSQL: the same records as the ORM use cases,
 a short fixed run of statements, and the concurrency guarantees with truly concurrent transactions."""
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import event, func, select
@@ -20,7 +21,7 @@ from orderbot.core.warehouse.scanning import scan_package
 from tests.helpers import add_products, order_json
 
 SECRET = "fast-secret"
-NOW = datetime(2026, 2, 10, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)
 
 
 def _label(order_no: str, sku: str, k: int) -> str:
@@ -28,8 +29,16 @@ def _label(order_no: str, sku: str, k: int) -> str:
 
 
 async def _scan(session, config, order_no: str, sku: str, k: int, *, staff: str = "zhangsan", now=NOW):
-    return await scan_package(session, raw=_label(order_no, sku, k), staff_id=staff, platform_user=staff,
-                              station="pack-1", now=now, config=config, secret=SECRET)
+    return await scan_package(
+        session,
+        raw=_label(order_no, sku, k),
+        staff_id=staff,
+        platform_user=staff,
+        station="pack-1",
+        now=now,
+        config=config,
+        secret=SECRET,
+    )
 
 
 @pytest.fixture
@@ -37,13 +46,20 @@ async def shop(db, config):
     async with db.write() as s:
         await sync_staff(s, config)
         await add_products(s, config, stock=50, at=NOW)
-        for no, lines in (("SO202602100001", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-                          ("SO202602100002", [{"sku": "CASE-IP15-CLR", "qty": 2}]),
-                          ("SO202602100003", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
-                          ("SO202602100004", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}])):
+        for no, lines in (
+            ("SO202602100001", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+            ("SO202602100002", [{"sku": "CASE-IP15-CLR", "qty": 2}]),
+            ("SO202602100003", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+            ("SO202602100004", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+        ):
             # each with its waybill already, so the last scan tells the customer (and writes that record)
-            await ingest_order(s, parse_order(order_json(no, lines=lines, tracking_no=f"YT00000{no[-4:]}CN")),
-                               source="test", config=config, now=NOW)
+            await ingest_order(
+                s,
+                parse_order(order_json(no, lines=lines, tracking_no=f"YT00000{no[-4:]}CN")),
+                source="test",
+                config=config,
+                now=NOW,
+            )
     return db
 
 
@@ -53,8 +69,17 @@ def _timeline(rows):
 
 async def _events(s, order_no: str):
     order = await get_order(s, order_no)
-    rows = (await s.execute(select(OrderEvent).where(OrderEvent.order_id == order.id, OrderEvent.source == "scan")
-                            .order_by(OrderEvent.id))).scalars().all()
+    rows = (
+        (
+            await s.execute(
+                select(OrderEvent)
+                .where(OrderEvent.order_id == order.id, OrderEvent.source == "scan")
+                .order_by(OrderEvent.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     return order, _timeline(rows)
 
 
@@ -124,11 +149,13 @@ async def test_stock_not_reserved_is_refused_and_nothing_moves(shop, config):
         order = await get_order(s, "SO202602100001")
         assert (order.status, order.stage) == ("paid", "inventory")
         assert (await s.execute(select(Package.scanned_at).where(Package.order_id == order.id))).scalar() is None
-        assert (await s.execute(select(func.count()).select_from(StockMovement)
-                                .where(StockMovement.kind == "shipment"))).scalar() == 0
+        assert (
+            await s.execute(select(func.count()).select_from(StockMovement).where(StockMovement.kind == "shipment"))
+        ).scalar() == 0
         assert (await s.execute(select(Scan.outcome))).scalars().all() == ["not_reserved"]
-        assert (await s.execute(select(func.count()).select_from(Task)
-                                .where(Task.type == "scan_exception"))).scalar() == 1
+        assert (
+            await s.execute(select(func.count()).select_from(Task).where(Task.type == "scan_exception"))
+        ).scalar() == 1
 
 
 def test_the_timeline_refuses_illegal_moves_before_anything_is_written():
@@ -141,14 +168,22 @@ def test_the_timeline_refuses_illegal_moves_before_anything_is_written():
     plan = Timeline(1, "paid", "inventory", now=NOW, source="scan", actor="zhangsan")
     plan.move_stage("packing", "开始扫码出库")
     plan.change_status("shipped", "最后一个包裹扫码出库")
-    assert plan.values == {"status": "shipped", "stage": "routing", "stage_since": NOW, "updated_at": NOW,
-                           "shipped_at": NOW}
-    assert [(e["kind"], e["stage"], e["status"]) for e in plan.events] == [("stage", "packing", "paid"),
-                                                                            ("status", "routing", "shipped")]
+    assert plan.values == {
+        "status": "shipped",
+        "stage": "routing",
+        "stage_since": NOW,
+        "updated_at": NOW,
+        "shipped_at": NOW,
+    }
+    assert [(e["kind"], e["stage"], e["status"]) for e in plan.events] == [
+        ("stage", "packing", "paid"),
+        ("status", "routing", "shipped"),
+    ]
 
 
-async def _held_scan(db, config, order_no: str, sku: str, k: int, staff: str, scanned: asyncio.Event | None,
-                     hold: float = 0.0):
+async def _held_scan(
+    db, config, order_no: str, sku: str, k: int, staff: str, scanned: asyncio.Event | None, hold: float = 0.0
+):
     """One scan in its own unit of work; with `hold`, the transaction stays open that long after the scan."""
     async with db.write() as s:
         result = await _scan(s, config, order_no, sku, k, staff=staff, now=NOW + timedelta(seconds=1))
@@ -171,8 +206,9 @@ async def _overlapping(db, config, first: tuple, second: tuple):
 async def test_the_same_package_scanned_twice_at_once_ships_once(shop, config):
     async with shop.read() as s:
         before = await ledger.levels(s, "CASE-IP15-CLR")
-    results = await _overlapping(shop, config, ("SO202602100002", "CASE-IP15-CLR", 1),
-                                 ("SO202602100002", "CASE-IP15-CLR", 1))
+    results = await _overlapping(
+        shop, config, ("SO202602100002", "CASE-IP15-CLR", 1), ("SO202602100002", "CASE-IP15-CLR", 1)
+    )
     assert [r.outcome for r in results] == ["ok", "repeat"]
     assert results[1].message.endswith("由 张三 扫描，无需重复出库")
     async with shop.read() as s:
@@ -185,8 +221,9 @@ async def test_the_same_package_scanned_twice_at_once_ships_once(shop, config):
 async def test_two_packers_shipping_the_same_sku_at_once_lose_no_movement(shop, config):
     async with shop.read() as s:
         before = await ledger.levels(s, "CASE-IP15-CLR")
-    results = await _overlapping(shop, config, ("SO202602100001", "CASE-IP15-CLR", 1),
-                                 ("SO202602100002", "CASE-IP15-CLR", 1))
+    results = await _overlapping(
+        shop, config, ("SO202602100001", "CASE-IP15-CLR", 1), ("SO202602100002", "CASE-IP15-CLR", 1)
+    )
     assert [r.outcome for r in results] == ["ok", "ok"]
     async with shop.read() as s:
         after = await ledger.levels(s, "CASE-IP15-CLR")
@@ -195,17 +232,28 @@ async def test_two_packers_shipping_the_same_sku_at_once_lose_no_movement(shop, 
 
 
 async def test_the_last_two_packages_scanned_at_once_ship_the_order_exactly_once(shop, config):
-    results = await _overlapping(shop, config, ("SO202602100003", "PB-20K-BLK", 1),
-                                 ("SO202602100003", "CASE-IP15-CLR", 2))
+    results = await _overlapping(
+        shop, config, ("SO202602100003", "PB-20K-BLK", 1), ("SO202602100003", "CASE-IP15-CLR", 2)
+    )
     assert [(r.outcome, r.shipped_order) for r in results] == [("ok", False), ("ok", True)]
     async with shop.read() as s:
         order = await get_order(s, "SO202602100003")
         assert (order.status, order.stage) == ("shipped", "routing")
-        kinds = (await s.execute(select(OrderEvent.kind).where(OrderEvent.order_id == order.id,
-                                                               OrderEvent.source == "scan")
-                                 .order_by(OrderEvent.id))).scalars().all()
+        kinds = (
+            (
+                await s.execute(
+                    select(OrderEvent.kind)
+                    .where(OrderEvent.order_id == order.id, OrderEvent.source == "scan")
+                    .order_by(OrderEvent.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert kinds == ["stage", "scan", "scan", "status"]
-        assert (await s.execute(select(func.count()).select_from(Communication)
-                                .where(Communication.order_id == order.id))).scalar() == 1
-        assert (await s.execute(select(Order.shipped_at).where(Order.id == order.id))).scalar() \
-            == NOW + timedelta(seconds=1)
+        assert (
+            await s.execute(select(func.count()).select_from(Communication).where(Communication.order_id == order.id))
+        ).scalar() == 1
+        assert (await s.execute(select(Order.shipped_at).where(Order.id == order.id))).scalar() == NOW + timedelta(
+            seconds=1
+        )

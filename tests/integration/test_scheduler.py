@@ -1,13 +1,14 @@
 """The scheduler on SQLite and PostgreSQL: the lease (acquire, renew, steal after expiry, release, one winner
 among many), two instances on one database (one runs the jobs; the other takes over when it dies), failing jobs,
 daily slots that run once across takeovers, and each standard job against the database and the outbox."""
+
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,14 +26,23 @@ from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
 from orderbot.jobs.standard import standard_jobs
 from orderbot.jobs.scheduler import (
-    SCHEDULER, Daily, Interval, JobSpec, Lease, Scheduler, attach, daily, every, latest_slot,
+    SCHEDULER,
+    Daily,
+    Interval,
+    JobSpec,
+    Lease,
+    Scheduler,
+    attach,
+    daily,
+    every,
+    latest_slot,
 )
 from orderbot.webhooks.common import CLOCK, CONFIG, DB
 
 from tests.conftest import T0, pg_engine
 from tests.helpers import add_products, order_json
 
-UTC = timezone.utc
+UTC = UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -62,14 +72,18 @@ async def wait_for(predicate, timeout: float, step: float = 0.05) -> float:
 
 def recording_job(db, tag: str):
     """A job that leaves a trace in the database: one outbox row per run, addressed to its instance."""
+
     async def run(now):
         async with db.write() as s:
-            await outbox.enqueue(s, channel="sandbox", destination=f"test:{tag}", kind="reply",
-                                 payload={"text": tag}, now=now)
+            await outbox.enqueue(
+                s, channel="sandbox", destination=f"test:{tag}", kind="reply", payload={"text": tag}, now=now
+            )
+
     return run
 
 
 # -- the lease -----------------------------------------------------------------------------------------------------
+
 
 async def test_lease_acquire_renew_steal_and_release(db):
     clock = ManualClock(T0)
@@ -105,8 +119,7 @@ async def test_only_one_of_many_contenders_wins(db_url_info, db):
     clock = ManualClock(T0)
     others = [second_db(db_url_info) for _ in range(3)]
     try:
-        leases = [Lease(d, "race", holder=f"h{i}", ttl=30, clock=clock)
-                  for i, d in enumerate([db, *others] * 2)]
+        leases = [Lease(d, "race", holder=f"h{i}", ttl=30, clock=clock) for i, d in enumerate([db, *others] * 2)]
         for _round in range(3):  # a free lease, then an expired one, twice
             won = await asyncio.gather(*(lease.acquire() for lease in leases))
             assert sum(won) == 1
@@ -148,15 +161,18 @@ def test_latest_slot_and_triggers():
 
 # -- two servers -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 async def test_two_instances_one_runs_the_jobs_and_the_other_takes_over(db_url_info, db, caplog):
     caplog.set_level(logging.INFO, logger="orderbot.scheduler")
     ttl = 2.0
     db2 = second_db(db_url_info)
-    one = Scheduler(db, [JobSpec("tick", every(seconds=0.2), recording_job(db, "one"))], lease_seconds=ttl,
-                    holder="one")
-    two = Scheduler(db2, [JobSpec("tick", every(seconds=0.2), recording_job(db2, "two"))], lease_seconds=ttl,
-                    holder="two")
+    one = Scheduler(
+        db, [JobSpec("tick", every(seconds=0.2), recording_job(db, "one"))], lease_seconds=ttl, holder="one"
+    )
+    two = Scheduler(
+        db2, [JobSpec("tick", every(seconds=0.2), recording_job(db2, "two"))], lease_seconds=ttl, holder="two"
+    )
     try:
         await one.start()
         await two.start()
@@ -194,8 +210,11 @@ async def test_a_failing_job_is_logged_and_the_scheduler_carries_on(db, caplog):
     async def boom(now):
         raise RuntimeError("carrier API down")
 
-    sched = Scheduler(db, [JobSpec("boom", every(seconds=0.1), boom),
-                           JobSpec("good", every(seconds=0.1), recording_job(db, "good"))], lease_seconds=5)
+    sched = Scheduler(
+        db,
+        [JobSpec("boom", every(seconds=0.1), boom), JobSpec("good", every(seconds=0.1), recording_job(db, "good"))],
+        lease_seconds=5,
+    )
     await sched.start()
     try:
         await wait_for(lambda: sched.counts[("boom", "failed")] >= 3, timeout=3)
@@ -296,7 +315,8 @@ def test_attach_does_nothing_when_disabled(config):
     assert len(app.cleanup_ctx) == 0
 
 
-# -- the standard jobs --------------------------------------------------------------------------------------------------
+# -- the standard jobs ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory):
@@ -314,11 +334,15 @@ def test_standard_jobs_follow_the_config(config):
         return None
 
     plain = {s.name: s.trigger for s in standard_jobs(config, db=None)}
-    assert plain == {"daily_report": Daily(("09:00",)), "my_customers": Daily(("09:05",)),
-                     "tracking_stale": Interval(3600), "task_reminders": Interval(900),
-                     "performance_sheet": Daily(("08:30",)), "media_purge": Interval(3600)}
-    full = {s.name: s.trigger for s in standard_jobs(config, db=None, worker=FakeWorker(), rules=rules,
-                                                      courier=rules)}
+    assert plain == {
+        "daily_report": Daily(("09:00",)),
+        "my_customers": Daily(("09:05",)),
+        "tracking_stale": Interval(3600),
+        "task_reminders": Interval(900),
+        "performance_sheet": Daily(("08:30",)),
+        "media_purge": Interval(3600),
+    }
+    full = {s.name: s.trigger for s in standard_jobs(config, db=None, worker=FakeWorker(), rules=rules, courier=rules)}
     assert full["rules"] == Interval(300) and full["courier"] == Daily(("10:00", "16:00"))
     assert full["outbox"] == Interval(30)
 
@@ -332,9 +356,21 @@ async def test_outbox_job_wakes_the_worker(db, config):
 
 
 async def _order(s, config, no, customer, *, owner, created, **fields):
-    await ingest_order(s, parse_order(order_json(
-        no, customer={"id": customer, "name": f"客户{customer}", "province": "浙江"}, created_at=created.isoformat(),
-        sales_owner=owner, lines=[{"sku": "CASE-IP15-CLR", "qty": 1}])), source="test", config=config, now=created)
+    await ingest_order(
+        s,
+        parse_order(
+            order_json(
+                no,
+                customer={"id": customer, "name": f"客户{customer}", "province": "浙江"},
+                created_at=created.isoformat(),
+                sales_owner=owner,
+                lines=[{"sku": "CASE-IP15-CLR", "qty": 1}],
+            )
+        ),
+        source="test",
+        config=config,
+        now=created,
+    )
     order = await get_order(s, no)
     if fields:
         await s.execute(update(Order).where(Order.id == order.id).values(**fields))
@@ -352,7 +388,8 @@ async def test_daily_report_goes_to_the_management_group_once_a_day(db, config, 
     assert run.outcome == "ok" and run.result == "2026-02-09 queued to 1 group(s)"
     rows = await outbox_rows(db)
     assert [(r.channel, r.destination, r.dedupe_key) for r in rows] == [
-        ("sandbox", "group:management", "daily_report:2026-02-09:management")]
+        ("sandbox", "group:management", "daily_report:2026-02-09:management")
+    ]
     payload = rows[0].payload
     assert payload["title"] == "2月9日日报" and len(payload["charts"]) == 1
     assert payload["table"]["rows"][0][:2] == ["订单", "2"]  # yesterday's two orders
@@ -373,29 +410,80 @@ async def test_my_customers_digest_for_a_salesperson_with_a_late_order_and_none_
         s.add(Staff(id="lina", name="李娜", roles=["sales"], active=True))
         await add_products(s, config, stock=50, at=created)
         # wanglei: one late and stuck at customs, one on time, one delivered yesterday after its promised date
-        await _order(s, config, "SO202602010001", "C1", owner="wanglei", created=created, status="shipped",
-                     stage="customs", stage_since=T0 - timedelta(hours=60), promised_date=date(2026, 2, 6),
-                     shipped_at=created)
-        await _order(s, config, "SO202602010002", "C1", owner="wanglei", created=created, status="paid",
-                     stage="inventory", stage_since=recent, promised_date=date(2026, 2, 20))
-        await _order(s, config, "SO202602010003", "C2", owner="wanglei", created=created, status="delivered",
-                     stage="delivered", stage_since=datetime(2026, 2, 9, 4, tzinfo=UTC),
-                     delivered_at=datetime(2026, 2, 9, 4, tzinfo=UTC), promised_date=date(2026, 2, 7))
+        await _order(
+            s,
+            config,
+            "SO202602010001",
+            "C1",
+            owner="wanglei",
+            created=created,
+            status="shipped",
+            stage="customs",
+            stage_since=T0 - timedelta(hours=60),
+            promised_date=date(2026, 2, 6),
+            shipped_at=created,
+        )
+        await _order(
+            s,
+            config,
+            "SO202602010002",
+            "C1",
+            owner="wanglei",
+            created=created,
+            status="paid",
+            stage="inventory",
+            stage_since=recent,
+            promised_date=date(2026, 2, 20),
+        )
+        await _order(
+            s,
+            config,
+            "SO202602010003",
+            "C2",
+            owner="wanglei",
+            created=created,
+            status="delivered",
+            stage="delivered",
+            stage_since=datetime(2026, 2, 9, 4, tzinfo=UTC),
+            delivered_at=datetime(2026, 2, 9, 4, tzinfo=UTC),
+            promised_date=date(2026, 2, 7),
+        )
         # an old delivery is not news; a late order whose override moved the date is not late
-        await _order(s, config, "SO202602010004", "C2", owner="wanglei", created=created, status="delivered",
-                     stage="delivered", stage_since=created, delivered_at=created + timedelta(days=3),
-                     promised_date=date(2026, 2, 6))
+        await _order(
+            s,
+            config,
+            "SO202602010004",
+            "C2",
+            owner="wanglei",
+            created=created,
+            status="delivered",
+            stage="delivered",
+            stage_since=created,
+            delivered_at=created + timedelta(days=3),
+            promised_date=date(2026, 2, 6),
+        )
         # lina: an open order on time and moving, nothing to say
-        await _order(s, config, "SO202602010005", "C3", owner="lina", created=created, status="paid",
-                     stage="inventory", stage_since=recent, promised_date=date(2026, 2, 5),
-                     promised_override=date(2026, 2, 15))
+        await _order(
+            s,
+            config,
+            "SO202602010005",
+            "C3",
+            owner="lina",
+            created=created,
+            status="paid",
+            stage="inventory",
+            stage_since=recent,
+            promised_date=date(2026, 2, 5),
+            promised_override=date(2026, 2, 15),
+        )
     # the sandbox stands in for the staff's chat here (outside the demo there is no sandbox channel)
     sched = Scheduler(db, standard_jobs(config, db=db, addresses=Addresses({"sandbox"})), clock=ManualClock(T0))
     run = await sched.run_now("my_customers")
     assert run.outcome == "ok" and run.result == "1 digest(s) queued"
     rows = await outbox_rows(db)
     assert [(r.channel, r.destination, r.dedupe_key) for r in rows] == [
-        ("sandbox", "user:wanglei", "my_customers:2026-02-10:wanglei")]
+        ("sandbox", "user:wanglei", "my_customers:2026-02-10:wanglei")
+    ]
     assert rows[0].payload["title"] == "我的客户 · 2月10日"
     assert rows[0].payload["text"].split("\n") == [
         "王磊，早上好！你名下客户的订单（2月10日）：",
@@ -413,16 +501,54 @@ async def test_tracking_stale_opens_one_task_per_quiet_order(db, config):
     async with db.write() as s:
         await add_products(s, config, stock=50, at=created)
         shipped = dict(status="shipped", stage="last_mile", stage_since=created)
-        await _order(s, config, "SO202602010011", "C1", owner=None, created=created, **shipped,
-                     shipped_at=created, tracking_at=T0 - timedelta(hours=100), tracking_no="YT1",
-                     tracking_status="InTransit_PickedUp")
-        await _order(s, config, "SO202602010012", "C1", owner=None, created=created, **shipped,
-                     shipped_at=T0 - timedelta(hours=80))  # never tracked: counted from shipping
-        await _order(s, config, "SO202602010013", "C1", owner=None, created=created, **shipped,
-                     shipped_at=created, tracking_at=T0 - timedelta(hours=10))  # recent news
-        await _order(s, config, "SO202602010014", "C1", owner=None, created=created, status="delivered",
-                     stage="delivered", stage_since=created, shipped_at=created, delivered_at=created,
-                     tracking_at=created)
+        await _order(
+            s,
+            config,
+            "SO202602010011",
+            "C1",
+            owner=None,
+            created=created,
+            **shipped,
+            shipped_at=created,
+            tracking_at=T0 - timedelta(hours=100),
+            tracking_no="YT1",
+            tracking_status="InTransit_PickedUp",
+        )
+        await _order(
+            s,
+            config,
+            "SO202602010012",
+            "C1",
+            owner=None,
+            created=created,
+            **shipped,
+            shipped_at=T0 - timedelta(hours=80),
+        )  # never tracked: counted from shipping
+        await _order(
+            s,
+            config,
+            "SO202602010013",
+            "C1",
+            owner=None,
+            created=created,
+            **shipped,
+            shipped_at=created,
+            tracking_at=T0 - timedelta(hours=10),
+        )  # recent news
+        await _order(
+            s,
+            config,
+            "SO202602010014",
+            "C1",
+            owner=None,
+            created=created,
+            status="delivered",
+            stage="delivered",
+            stage_since=created,
+            shipped_at=created,
+            delivered_at=created,
+            tracking_at=created,
+        )
     sched = Scheduler(db, standard_jobs(config, db=db), clock=ManualClock(T0))
     assert (await sched.run_now("tracking_stale")).result == 2
     assert (await sched.run_now("tracking_stale")).result == 0
@@ -430,7 +556,8 @@ async def test_tracking_stale_opens_one_task_per_quiet_order(db, config):
         tasks = list((await s.execute(select(Task).order_by(Task.key))).scalars())
     assert [(t.key, t.type, t.state) for t in tasks] == [
         ("tracking_stale:SO202602010011", "tracking_stale", "open"),
-        ("tracking_stale:SO202602010012", "tracking_stale", "open")]
+        ("tracking_stale:SO202602010012", "tracking_stale", "open"),
+    ]
     assert tasks[0].subject == "物流轨迹超过72小时未更新：SO202602010011（YT1，最后状态 InTransit_PickedUp）"
     assert tasks[0].order_id is not None
 
@@ -462,8 +589,10 @@ async def test_two_full_app_instances_run_the_rule_job_once_and_hand_over(db, co
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("rules_every_minutes = 5", "rules_every_minutes = 0.02")
     fast = parse_config(text.replace("[scheduler]\n", "[scheduler]\nlease_seconds = 5\n"), "fast.toml")
     settings = load_settings(env_file=None)
-    apps = [create_app(settings, config=fast, db=db, handler=no_reply, run_worker=False, run_scheduler=True)
-            for _ in range(2)]
+    apps = [
+        create_app(settings, config=fast, db=db, handler=no_reply, run_worker=False, run_scheduler=True)
+        for _ in range(2)
+    ]
     runners = [web.AppRunner(a) for a in apps]
     for r in runners:
         await r.setup()
@@ -475,8 +604,11 @@ async def test_two_full_app_instances_run_the_rule_job_once_and_hand_over(db, co
         ran = [a[SCHEDULER].counts[("rules", "ok")] for a in apps]
         assert ran[lead] >= 2 and ran[1 - lead] == 0
         async with db.read() as s:
-            assert (await s.execute(select(func.count()).select_from(RuleEvaluation)
-                                    .where(RuleEvaluation.rule == "cancel_rate"))).scalar_one() >= 2
+            assert (
+                await s.execute(
+                    select(func.count()).select_from(RuleEvaluation).where(RuleEvaluation.rule == "cancel_rate")
+                )
+            ).scalar_one() >= 2
         await runners[lead].cleanup()  # the leader stops (releasing its lease)
         runners[lead] = None
         other = apps[1 - lead][SCHEDULER]

@@ -1,20 +1,34 @@
 """`orderbot seed` on SQLite and PostgreSQL: determinism, a ledger that adds up, a state machine that holds,
 and data rich enough for every later feature (regions, cancellations, delays, returns, repeat orders, cards)."""
+
 from __future__ import annotations
 
 import hashlib
 import re
 import sqlite3
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
 
 from orderbot.core.models import (
-    Base, CarrierClause, Channel, Communication, Customer, Delay, Order, OrderEvent, OrderLine, Package, Product,
-    Staff, StockLevel, StockMovement, Task,
+    Base,
+    CarrierClause,
+    Channel,
+    Communication,
+    Customer,
+    Delay,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Package,
+    Product,
+    Staff,
+    StockLevel,
+    StockMovement,
+    Task,
 )
 from orderbot.core.orders.card import order_card
 from orderbot.core.orders.customs import worst_grade
@@ -23,7 +37,7 @@ from orderbot.core.orders.states import STATUS_STAGES, stage_allowed
 from orderbot.core.regions import REGIONS
 from orderbot.tools.seed import DELAY_REASONS, SeedRefused, run_seed, seed_database
 
-NOW = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
 ORDERS = 2000
 SHIPPED = ("shipped", "delivered", "return_requested", "returned")
 TRACKING = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
@@ -41,17 +55,39 @@ async def _all(db, stmt):
 async def _fingerprint(db) -> str:
     """A hash over the columns that make the data what it is (not the surrogate ids)."""
     h = hashlib.sha256()
-    for row in await _all(db, select(
-            Order.order_no, Order.customer_id, Order.amount_cents, Order.status, Order.stage, Order.channel_code,
-            Order.channel_order_id, Order.tracking_no, Order.created_at, Order.delivered_at, Order.promised_date,
-            Order.cancel_reason).order_by(Order.order_no)):
+    for row in await _all(
+        db,
+        select(
+            Order.order_no,
+            Order.customer_id,
+            Order.amount_cents,
+            Order.status,
+            Order.stage,
+            Order.channel_code,
+            Order.channel_order_id,
+            Order.tracking_no,
+            Order.created_at,
+            Order.delivered_at,
+            Order.promised_date,
+            Order.cancel_reason,
+        ).order_by(Order.order_no),
+    ):
         h.update(repr(tuple(row)).encode())
     for table in (Customer, OrderLine, Package, OrderEvent, Delay, StockMovement, Communication, Task):
         h.update(repr(await _all(db, select(func.count()).select_from(table))).encode())
-    h.update(repr(await _all(db, select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved,
-                                        StockLevel.in_transit).order_by(StockLevel.sku))).encode())
-    h.update(repr(await _all(db, select(Delay.reason, Delay.cause, Delay.delay_days).order_by(
-        Delay.order_id))).encode())
+    h.update(
+        repr(
+            await _all(
+                db,
+                select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved, StockLevel.in_transit).order_by(
+                    StockLevel.sku
+                ),
+            )
+        ).encode()
+    )
+    h.update(
+        repr(await _all(db, select(Delay.reason, Delay.cause, Delay.delay_days).order_by(Delay.order_id))).encode()
+    )
     return h.hexdigest()
 
 
@@ -83,9 +119,15 @@ async def test_same_inputs_give_the_same_rows_and_another_seed_does_not(db, conf
 async def test_stock_ledger_adds_up_and_reserves_exactly_the_open_orders(db, config):
     await _seed(db, config)
     levels = {lv.sku: lv for (lv,) in await _all(db, select(StockLevel))}
-    sums = {sku: (int(a), int(b)) for sku, a, b in await _all(db, select(
-        StockMovement.sku, func.sum(StockMovement.d_on_hand), func.sum(StockMovement.d_reserved))
-        .group_by(StockMovement.sku))}
+    sums = {
+        sku: (int(a), int(b))
+        for sku, a, b in await _all(
+            db,
+            select(StockMovement.sku, func.sum(StockMovement.d_on_hand), func.sum(StockMovement.d_reserved)).group_by(
+                StockMovement.sku
+            ),
+        )
+    }
     products = [sku for (sku,) in await _all(db, select(Product.sku))]
     assert len(products) >= 35 and "PB-20K-BLK" in products and set(levels) == set(products)
     for sku, lv in levels.items():
@@ -93,25 +135,46 @@ async def test_stock_ledger_adds_up_and_reserves_exactly_the_open_orders(db, con
         assert 0 <= lv.reserved <= lv.on_hand and lv.in_transit >= 0, sku
     # what is reserved is exactly the lines of paid orders that entered fulfilment (not waiting on purchase)
     expected: dict[str, int] = defaultdict(int)
-    for sku, qty in await _all(db, select(OrderLine.sku, OrderLine.qty).join(Order, Order.id == OrderLine.order_id)
-                               .where(Order.status == "paid", Order.stage.notin_(("payment", "purchase")))):
+    for sku, qty in await _all(
+        db,
+        select(OrderLine.sku, OrderLine.qty)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status == "paid", Order.stage.notin_(("payment", "purchase"))),
+    ):
         expected[sku] += qty
     assert {s: lv.reserved for s, lv in levels.items() if lv.reserved} == dict(expected)
     assert sum(expected.values()) > 0
     # no order other than a paid one holds stock, and every shipped line left the warehouse exactly once
-    held = await _all(db, select(Order.status, func.sum(StockMovement.d_reserved))
-                      .join(Order, Order.order_no == StockMovement.order_no).group_by(Order.status))
+    held = await _all(
+        db,
+        select(Order.status, func.sum(StockMovement.d_reserved))
+        .join(Order, Order.order_no == StockMovement.order_no)
+        .group_by(Order.status),
+    )
     assert all(total == 0 for status, total in held if status != "paid")
-    shipped_qty = (await _all(db, select(func.sum(OrderLine.qty)).join(Order, Order.id == OrderLine.order_id)
-                              .where(Order.status.in_(SHIPPED))))[0][0]
+    shipped_qty = (
+        await _all(
+            db,
+            select(func.sum(OrderLine.qty))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.status.in_(SHIPPED)),
+        )
+    )[0][0]
     moved = (await _all(db, select(func.sum(StockMovement.qty)).where(StockMovement.kind == "shipment")))[0][0]
     assert moved == shipped_qty
     kinds = {k for (k,) in await _all(db, select(StockMovement.kind).distinct())}
     assert kinds == {"receipt", "reservation", "shipment", "release", "return"}
     # a few SKUs are short against last week's demand (for the stock-out forecast)
     week = NOW - timedelta(days=7)
-    demand = dict(await _all(db, select(OrderLine.sku, func.sum(OrderLine.qty)).join(Order)
-                             .where(Order.created_at >= week).group_by(OrderLine.sku)))
+    demand = dict(
+        await _all(
+            db,
+            select(OrderLine.sku, func.sum(OrderLine.qty))
+            .join(Order)
+            .where(Order.created_at >= week)
+            .group_by(OrderLine.sku),
+        )
+    )
     low = [s for s, lv in levels.items() if lv.on_hand - lv.reserved < 2 * demand.get(s, 0) / 7]
     assert "PB-20K-BLK" in low and len(low) < len(levels) // 2
     assert any(lv.in_transit for lv in levels.values())
@@ -128,8 +191,9 @@ async def test_every_order_obeys_the_state_machine_and_the_business_rules(db, co
         channels = {c.code: c for c in (await s.execute(select(Channel))).scalars()}
     assert len(orders) == ORDERS
     assert len({o.order_no for o in orders}) == ORDERS
-    assert {c: ch.frozen for c, ch in channels.items()} == {c: False for c in (
-        "amazon", "shopify", "tiktok", "aliexpress", "temu", "ebay")}
+    assert {c: ch.frozen for c, ch in channels.items()} == {
+        c: False for c in ("amazon", "shopify", "tiktok", "aliexpress", "temu", "ebay")
+    }
     assert channels["amazon"].name == "亚马逊"
     statuses = defaultdict(int)
     tz = ZoneInfo(config.timezone)
@@ -165,9 +229,19 @@ async def test_every_order_obeys_the_state_machine_and_the_business_rules(db, co
     # the ORM finds seeded rows by their own stored values: datetimes and dates are stored the ORM's way
     sample = next(o for o in orders if o.delivered_at)
     async with db.read() as s:
-        found = (await s.execute(select(Order.id).where(
-            Order.created_at == sample.created_at, Order.delivered_at == sample.delivered_at,
-            Order.promised_date == sample.promised_date))).scalars().all()
+        found = (
+            (
+                await s.execute(
+                    select(Order.id).where(
+                        Order.created_at == sample.created_at,
+                        Order.delivered_at == sample.delivered_at,
+                        Order.promised_date == sample.promised_date,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert found == [sample.id]
 
 
@@ -183,8 +257,9 @@ async def test_master_data_customers_and_regions(db, config):
     assert max(by_region, key=by_region.get) == "华东"
     assert any(c.wechat_openid for c in customers) and any(c.email for c in customers)
     assert {c.sales_owner for c in customers} == {s.id for s in config.staff if "sales" in s.roles}  # several
-    ordered_regions = {r for (r,) in await _all(db, select(Customer.region).join(
-        Order, Order.customer_id == Customer.id).distinct())}
+    ordered_regions = {
+        r for (r,) in await _all(db, select(Customer.region).join(Order, Order.customer_id == Customer.id).distinct())
+    }
     assert ordered_regions == set(REGIONS)
     staff = {s.id: s for (s,) in await _all(db, select(Staff))}
     assert set(staff) == {s.id for s in config.staff}
@@ -211,19 +286,25 @@ async def test_delays_returns_repeat_orders_and_scans(db, config):
     # delivered late means delivered after the promised date, and delayed orders are the late ones
     orders = {o.id: o for (o,) in await _all(db, select(Order))}
     tz = ZoneInfo(config.timezone)
-    late = {o.id for o in orders.values() if o.delivered_at and o.delivered_at.astimezone(tz).date() > (
-        o.promised_override or o.promised_date)}
+    late = {
+        o.id
+        for o in orders.values()
+        if o.delivered_at and o.delivered_at.astimezone(tz).date() > (o.promised_override or o.promised_date)
+    }
     delayed_delivered = {d.order_id for d in delays if orders[d.order_id].delivered_at}
     assert delayed_delivered and len(delayed_delivered - late) <= 0.1 * len(delayed_delivered)
     # a return asked for more than 48 h ago that never came back
-    assert any(o.status == "return_requested" and o.return_received_at is None
-               and o.return_requested_at < NOW - timedelta(hours=48) for o in orders.values())
+    assert any(
+        o.status == "return_requested"
+        and o.return_received_at is None
+        and o.return_requested_at < NOW - timedelta(hours=48)
+        for o in orders.values()
+    )
     # a customer ordering three times or more within 72 hours
     times = defaultdict(list)
     for o in orders.values():
         times[o.customer_id].append(o.created_at)
-    assert any(sum(1 for u in ts if t <= u < t + timedelta(hours=72)) >= 3
-               for ts in times.values() for t in ts)
+    assert any(sum(1 for u in ts if t <= u < t + timedelta(hours=72)) >= 3 for ts in times.values() for t in ts)
     # every shipped order's packages carry its tracking number and a warehouse scan
     warehouse = {s.id for s in config.staff if "warehouse" in s.roles}
     packages = defaultdict(list)
@@ -231,8 +312,13 @@ async def test_delays_returns_repeat_orders_and_scans(db, config):
         packages[p.order_id].append(p)
     for o in orders.values():
         if o.status in SHIPPED:
-            assert packages[o.id] and all(p.tracking_no == o.tracking_no and p.scanned_by in warehouse
-                                          and p.scanned_at == o.shipped_at and p.station for p in packages[o.id])
+            assert packages[o.id] and all(
+                p.tracking_no == o.tracking_no
+                and p.scanned_by in warehouse
+                and p.scanned_at == o.shipped_at
+                and p.station
+                for p in packages[o.id]
+            )
             assert [p.package_no for p in packages[o.id]] == list(range(1, len(packages[o.id]) + 1))
             assert all(re.fullmatch(r"B\d{6}-\d{2}", p.batch_no) for p in packages[o.id])
     kinds = {k for (k,) in await _all(db, select(OrderEvent.kind).distinct())}
@@ -254,25 +340,33 @@ async def test_delays_returns_repeat_orders_and_scans(db, config):
 
 async def test_order_card_by_order_number_channel_id_and_tracking_number(db, config):
     await _seed(db, config)
-    rows = await _all(db, select(Order.order_no, Order.channel_order_id, Order.tracking_no)
-                      .where(Order.channel_code == "amazon", Order.status == "delivered").limit(3))
+    rows = await _all(
+        db,
+        select(Order.order_no, Order.channel_order_id, Order.tracking_no)
+        .where(Order.channel_code == "amazon", Order.status == "delivered")
+        .limit(3),
+    )
     assert rows
     for order_no, channel_order_id, tracking_no in rows:
         assert re.fullmatch(r"\d{3}-\d{7}-\d{7}", channel_order_id)
         async with db.read() as s:
-            cards = [await order_card(s, ref, roles={"customer_service"}, rules=config.visibility)
-                     for ref in (order_no, channel_order_id, tracking_no, order_no.lower())]
+            cards = [
+                await order_card(s, ref, roles={"customer_service"}, rules=config.visibility)
+                for ref in (order_no, channel_order_id, tracking_no, order_no.lower())
+            ]
         assert {c["order_no"] for c in cards} == {order_no}
         card = cards[0]
         assert card["status"] == "delivered" and card["tracking_no"] == tracking_no
         assert card["timeline"] and card["trace"] and card["packages"]
         assert any(t["detail"] == "已签收" for t in card["trace"])
-    shopify = (await _all(db, select(Order.order_no, Order.channel_order_id)
-                          .where(Order.channel_code == "shopify").limit(1)))[0]
+    shopify = (
+        await _all(db, select(Order.order_no, Order.channel_order_id).where(Order.channel_code == "shopify").limit(1))
+    )[0]
     assert re.fullmatch(r"#\d{4,}", shopify[1])
     async with db.read() as s:
-        assert (await order_card(s, shopify[1], roles={"customer_service"},
-                                 rules=config.visibility))["order_no"] == shopify[0]
+        assert (await order_card(s, shopify[1], roles={"customer_service"}, rules=config.visibility))[
+            "order_no"
+        ] == shopify[0]
 
 
 async def test_refuses_to_seed_a_database_that_already_has_orders(db, config):

@@ -1,5 +1,6 @@
 """The SQLite driver choice: the private drivers only on the releases they were written for, the stock
 sqlite+aiosqlite driver otherwise or when chosen, and the same units of work on both."""
+
 from __future__ import annotations
 
 import asyncio
@@ -59,8 +60,15 @@ async def test_the_stock_driver_runs_the_same_units_of_work(tmp_path, clock):
 
         async def enqueue(i: int) -> None:
             async with db.write() as s:
-                await outbox.enqueue(s, channel="wecom", destination=f"user:U{i}", kind="reply",
-                                     payload=Reply(text=f"m{i}").to_dict(), now=clock(), dedupe_key=f"k{i % 10}")
+                await outbox.enqueue(
+                    s,
+                    channel="wecom",
+                    destination=f"user:U{i}",
+                    kind="reply",
+                    payload=Reply(text=f"m{i}").to_dict(),
+                    now=clock(),
+                    dedupe_key=f"k{i % 10}",
+                )
 
         await asyncio.gather(*(enqueue(i) for i in range(30)))  # concurrent writers, serialised, none lost
         async with db.write() as s:
@@ -77,8 +85,9 @@ async def test_the_stock_driver_runs_the_same_units_of_work(tmp_path, clock):
 
 
 async def test_the_inline_choice_refuses_packages_that_lack_a_private_name(monkeypatch):
-    monkeypatch.setattr(driver_compat, "PRIVATE_NAMES",
-                        driver_compat.PRIVATE_NAMES + (("aiosqlite", "Connection._no_such_name"),))
+    monkeypatch.setattr(
+        driver_compat, "PRIVATE_NAMES", driver_compat.PRIVATE_NAMES + (("aiosqlite", "Connection._no_such_name"),)
+    )
     with pytest.raises(RuntimeError, match="_no_such_name"):
         driver_compat.resolve("inline")
 

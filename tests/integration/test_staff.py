@@ -1,4 +1,5 @@
 """The staff directory copy: synced from the config, people who left deactivated, never emptied by mistake."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

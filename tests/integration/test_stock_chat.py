@@ -1,5 +1,6 @@
 """Stock in and held orders from chat, through the dispatcher (permission, savepoint, audit) with intents built
 directly (the parser learns these words in its own change), and the buttons on the replies."""
+
 from __future__ import annotations
 
 import pytest
@@ -74,10 +75,21 @@ async def chat(db, config, clock):
 
 async def _ingest(db, config, clock, no, day, channel="shopify", qty=100):
     async with db.write() as s:
-        await ingest_order(s, parse_order(order_json(no, channel=channel, channel_order_id=f"#{no[-4:]}",
-                                                     created_at=f"2026-02-{day:02d}T10:00:00+08:00",
-                                                     lines=[{"sku": "PB-20K-BLK", "qty": qty}])),
-                           source="test", config=config, now=clock())
+        await ingest_order(
+            s,
+            parse_order(
+                order_json(
+                    no,
+                    channel=channel,
+                    channel_order_id=f"#{no[-4:]}",
+                    created_at=f"2026-02-{day:02d}T10:00:00+08:00",
+                    lines=[{"sku": "PB-20K-BLK", "qty": qty}],
+                )
+            ),
+            source="test",
+            config=config,
+            now=clock(),
+        )
 
 
 async def test_receive_by_chat_releases_waiting_orders_and_refuses_others(chat, db, config, clock):
@@ -133,8 +145,12 @@ async def test_held_orders_listed_released_one_all_and_cancelled_by_rule_owners(
     assert unfrozen.card.buttons[0].text == "放行全部 4 单"
 
     listing = await chat.click("heping", "held_list:temu")
-    assert [r[0] for r in listing.table.rows] == ["SO202602010001", "SO202602010002", "SO202602010003",
-                                                  "SO202602010004"]
+    assert [r[0] for r in listing.table.rows] == [
+        "SO202602010001",
+        "SO202602010002",
+        "SO202602010003",
+        "SO202602010004",
+    ]
     assert "cancel_held:SO202602010001" in [b.key for b in listing.card.buttons]
 
     seen = await chat.say("wanglei", "待审核订单")  # sales may look, not decide: no buttons
@@ -153,14 +169,27 @@ async def test_held_orders_listed_released_one_all_and_cancelled_by_rule_owners(
         orders = {o.order_no: o for o in (await s.execute(select(Order))).scalars()}
         assert not any(o.review_hold for o in orders.values())
         assert orders["SO202602010001"].status == "cancelled"
-        assert (orders["SO202602010002"].stage, orders["SO202602010003"].stage,
-                orders["SO202602010004"].stage) == ("inventory", "inventory", "purchase")
+        assert (orders["SO202602010002"].stage, orders["SO202602010003"].stage, orders["SO202602010004"].stage) == (
+            "inventory",
+            "inventory",
+            "purchase",
+        )
         assert await ledger.held_for_order(s, "SO202602010002") == {"PB-20K-BLK": 100}
         assert await ledger.held_for_order(s, "SO202602010004") == {}
-        audited = (await s.execute(select(AuditEntry.subject).where(AuditEntry.action == "order.release_review")
-                                   .order_by(AuditEntry.id))).scalars().all()
+        audited = (
+            (
+                await s.execute(
+                    select(AuditEntry.subject)
+                    .where(AuditEntry.action == "order.release_review")
+                    .order_by(AuditEntry.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert {"SO202602010002", "SO202602010003", "SO202602010004"} <= set(audited)
-        assert (await s.execute(select(AuditEntry.actor).where(AuditEntry.action == "order.cancel_review"))
-                ).scalar_one() == "heping"
+        assert (
+            await s.execute(select(AuditEntry.actor).where(AuditEntry.action == "order.cancel_review"))
+        ).scalar_one() == "heping"
     empty = await chat.click("heping", "held_list:temu")
     assert "没有待审核的订单" in empty.text

@@ -1,4 +1,5 @@
 """The stock ledger under concurrent writers: exact on SQLite and PostgreSQL, never oversold."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Stock in: receiving files and lines, orders waiting at 采购计划 released in promise order, stock counts."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,8 +20,13 @@ from tests.helpers import add_products, order_json
 
 async def _order(db, config, clock, no, day, lines):
     async with db.write() as s:
-        await ingest_order(s, parse_order(order_json(no, created_at=f"2026-02-{day:02d}T10:00:00+08:00",
-                                                     lines=lines)), source="test", config=config, now=clock())
+        await ingest_order(
+            s,
+            parse_order(order_json(no, created_at=f"2026-02-{day:02d}T10:00:00+08:00", lines=lines)),
+            source="test",
+            config=config,
+            now=clock(),
+        )
 
 
 @pytest.fixture
@@ -30,8 +36,9 @@ async def waiting(db, config, clock):
         await add_products(s, config, stock=0, at=clock())
     await _order(db, config, clock, "SO202602010005", 5, [{"sku": "PB-20K-BLK", "qty": 30}])
     await _order(db, config, clock, "SO202602010001", 1, [{"sku": "PB-20K-BLK", "qty": 10}])
-    await _order(db, config, clock, "SO202602010003", 3, [{"sku": "PB-20K-BLK", "qty": 20},
-                                                          {"sku": "EB-TWS-WHT", "qty": 1}])
+    await _order(
+        db, config, clock, "SO202602010003", 3, [{"sku": "PB-20K-BLK", "qty": 20}, {"sku": "EB-TWS-WHT", "qty": 1}]
+    )
     await _order(db, config, clock, "SO202602010002", 2, [{"sku": "PB-20K-BLK", "qty": 15}])
     await _order(db, config, clock, "SO202602010004", 4, [{"sku": "PB-20K-BLK", "qty": 40}])
     return db
@@ -47,11 +54,15 @@ async def test_receipt_releases_waiting_orders_in_promise_order_with_exact_reser
     db = waiting
     async with db.write() as s:
         assert (await get_order(s, "SO202602010001")).stage == "purchase"
-        result = await receive_lines(s, [ReceiptLine("PB-20K-BLK", 60, "B2612", "PO-1")], now=clock(),
-                                     actor="zhangsan", source="chat")
+        result = await receive_lines(
+            s, [ReceiptLine("PB-20K-BLK", 60, "B2612", "PO-1")], now=clock(), actor="zhangsan", source="chat"
+        )
     # 10 (day 1) + 15 (day 2) + 20 (day 3) = 45 fit; day 4 needs 40 > 15 left: it and day 5 keep waiting
     assert [(a.order_no, a.qty) for a in result.allocations] == [
-        ("SO202602010001", 10), ("SO202602010002", 15), ("SO202602010003", 20)]
+        ("SO202602010001", 10),
+        ("SO202602010002", 15),
+        ("SO202602010003", 20),
+    ]
     assert result.released == ["SO202602010001", "SO202602010002"]  # 0003 still lacks EB-TWS-WHT
     async with db.read() as s:
         level = await _invariant(s, "PB-20K-BLK")
@@ -59,14 +70,21 @@ async def test_receipt_releases_waiting_orders_in_promise_order_with_exact_reser
         for no, qty in (("SO202602010001", 10), ("SO202602010002", 15), ("SO202602010003", 20)):
             assert await ledger.held_for_order(s, no) == {"PB-20K-BLK": qty}
         assert await ledger.held_for_order(s, "SO202602010004") == {}
-        stages = {no: (await get_order(s, no)).stage for no in
-                  ("SO202602010001", "SO202602010002", "SO202602010003", "SO202602010004")}
-    assert stages == {"SO202602010001": "qc", "SO202602010002": "qc", "SO202602010003": "purchase",
-                      "SO202602010004": "purchase"}
+        stages = {
+            no: (await get_order(s, no)).stage
+            for no in ("SO202602010001", "SO202602010002", "SO202602010003", "SO202602010004")
+        }
+    assert stages == {
+        "SO202602010001": "qc",
+        "SO202602010002": "qc",
+        "SO202602010003": "purchase",
+        "SO202602010004": "purchase",
+    }
     # the missing earphone arrives: 0003 is complete and moves on, without reserving its PB twice
     async with db.write() as s:
-        result = await receive_lines(s, [ReceiptLine("EB-TWS-WHT", 5, "B1", None)], now=clock(), actor="x",
-                                     source="chat")
+        result = await receive_lines(
+            s, [ReceiptLine("EB-TWS-WHT", 5, "B1", None)], now=clock(), actor="x", source="chat"
+        )
     assert result.released == ["SO202602010003"]
     async with db.read() as s:
         assert await ledger.held_for_order(s, "SO202602010003") == {"PB-20K-BLK": 20, "EB-TWS-WHT": 1}
@@ -78,12 +96,15 @@ async def test_receive_file_bad_rows_idempotence_and_due_lines(waiting, config, 
     db = waiting
     later = (clock() + timedelta(days=3)).astimezone().strftime("%Y-%m-%d %H:%M")
     path = tmp_path / "receipts.csv"
-    path.write_text("商品编码,数量,批次,采购单号,预计到货\n"
-                    "PB-20K-BLK,25,B2612,PO-1,\n"
-                    "NOPE-1,5,B1,,\n"
-                    "EB-TWS-WHT,0,B1,,\n"
-                    "CASE-IP15-CLR,,,,\n"
-                    f"CASE-IP15-CLR,300,B7,PO-2,{later}\n", encoding="utf-8")
+    path.write_text(
+        "商品编码,数量,批次,采购单号,预计到货\n"
+        "PB-20K-BLK,25,B2612,PO-1,\n"
+        "NOPE-1,5,B1,,\n"
+        "EB-TWS-WHT,0,B1,,\n"
+        "CASE-IP15-CLR,,,,\n"
+        f"CASE-IP15-CLR,300,B7,PO-2,{later}\n",
+        encoding="utf-8",
+    )
     report = await receive_file(db, path, config=config, now=clock)
     assert (report.received, report.due, report.unchanged) == (1, 1, 0)
     assert report.released == ["SO202602010001", "SO202602010002"]

@@ -1,5 +1,6 @@
 """The stockout forecast counts receipts due by their arrival, untimed stock in transit at the supplier lead time
 and orders waiting for stock; it says when each SKU runs out and opens purchase tasks from its buttons."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -50,14 +51,24 @@ async def test_run_out_time_moves_with_receipts_due_by_their_arrival(selling, cl
     assert pb.buy >= 18  # 48 h of demand less 30 available, plus the safety margin
 
     async with db.write() as s:  # announced for +40 h: too late, it still runs out at 30 h
-        await receive_lines(s, [ReceiptLine("PB-20K-BLK", 50, "B1", "PO-1", clock() + timedelta(hours=40))],
-                            now=clock(), actor="t", source="file")
+        await receive_lines(
+            s,
+            [ReceiptLine("PB-20K-BLK", 50, "B1", "PO-1", clock() + timedelta(hours=40))],
+            now=clock(),
+            actor="t",
+            source="file",
+        )
     pb = (await _forecast(db, clock))["PB-20K-BLK"]
     assert pb.hours_to_stockout == pytest.approx(30, abs=0.5) and pb.incoming == 50
 
     async with db.write() as s:  # a second line due at +20 h covers the gap
-        await receive_lines(s, [ReceiptLine("PB-20K-BLK", 50, "B2", "PO-1", clock() + timedelta(hours=20))],
-                            now=clock(), actor="t", source="file")
+        await receive_lines(
+            s,
+            [ReceiptLine("PB-20K-BLK", 50, "B2", "PO-1", clock() + timedelta(hours=20))],
+            now=clock(),
+            actor="t",
+            source="file",
+        )
     assert "PB-20K-BLK" not in await _forecast(db, clock)
 
 
@@ -75,8 +86,7 @@ async def test_untimed_transit_lands_at_the_lead_time_and_waiting_orders_come_fi
 async def test_the_reply_says_when_and_the_button_opens_one_purchase_task(selling, config, clock):
     db = selling
     intent = Intent("inventory.stockout_forecast", {"extra_orders": 0, "hours": 48, "limit": 3}, 0.95)
-    dispatcher = Dispatcher(db, ScriptedParser({"断货预测": intent}), config, clock,
-                            addresses=Addresses({"sandbox"}))
+    dispatcher = Dispatcher(db, ScriptedParser({"断货预测": intent}), config, clock, addresses=Addresses({"sandbox"}))
     reply = (await dispatcher.prepare(ChatMessage(Origin("sandbox", "zhaoqiang"), "断货预测", "m1", clock()))).reply
     row = next(r for r in reply.table.rows if r[0].startswith("PB-20K-BLK"))
     assert row[4] == "约 30 小时后断货"
@@ -96,5 +106,7 @@ async def test_the_reply_says_when_and_the_button_opens_one_purchase_task(sellin
     async with db.read() as s:
         task = (await s.execute(select(Task).where(Task.type == "purchase"))).scalar_one()
         assert (task.assignee, task.data["qty"], task.state) == ("heping", qty, "open")
-        sent = (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:heping"))).scalars().all()
+        sent = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.destination == "user:heping"))).scalars().all()
+        )
         assert len(sent) == 1 and "PB-20K-BLK" in sent[0].payload["text"]

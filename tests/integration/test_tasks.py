@@ -1,8 +1,9 @@
 """Tasks (待办): listed by scope with permission checks, taken, handed over and completed from card buttons with
 their history, overdue owners reminded once, and the daily report's count."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from types import SimpleNamespace
 
 import pytest
@@ -24,7 +25,7 @@ from orderbot.messaging.pipeline import InboundPipeline
 
 from tests.conftest import ManualClock
 
-NOW = datetime(2026, 2, 10, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -33,12 +34,12 @@ async def board(db, config):
     async with db.write() as s:
         await sync_staff(s, config)
         for key, type_, subject, assignee, age in (
-                ("scan_exception:1", "scan_exception", "异常扫码：校验码不符（A1，zhangsan）", "zhaoqiang", 6),
-                ("scan_exception:2", "scan_exception", "异常扫码：批次不符（A2，zhangsan）", None, 1),
-                ("customs_docs:SO202602010001", "customs_docs", "报关资料待补：SO202602010001", None, 2),
-                ("tracking_stale:SO202602010002", "tracking_stale", "物流轨迹超过72小时未更新", "wujun", 30)):
-            await open_task(s, key=key, type=type_, subject=subject, now=NOW - timedelta(hours=age),
-                            assignee=assignee)
+            ("scan_exception:1", "scan_exception", "异常扫码：校验码不符（A1，zhangsan）", "zhaoqiang", 6),
+            ("scan_exception:2", "scan_exception", "异常扫码：批次不符（A2，zhangsan）", None, 1),
+            ("customs_docs:SO202602010001", "customs_docs", "报关资料待补：SO202602010001", None, 2),
+            ("tracking_stale:SO202602010002", "tracking_stale", "物流轨迹超过72小时未更新", "wujun", 30),
+        ):
+            await open_task(s, key=key, type=type_, subject=subject, now=NOW - timedelta(hours=age), assignee=assignee)
     return db
 
 
@@ -73,8 +74,14 @@ async def test_list_reply_has_take_done_hand_buttons(board, config):
         # `task.list` joins the parser's intents in another branch; the handler reads only `slots`.
         reply = await listing(SimpleNamespace(name="task.list", slots={"scope": "me"}), ctx)
     assert reply.title == "我的待办" and reply.table.rows[0][0] == "#1" and reply.table.rows[0][-1] == "⚠️逾期"
-    assert [b.key for b in reply.card.buttons] == ["task_take:1", "task_done:1", "task_hand:1",
-                                                   "task_take:2", "task_done:2", "task_hand:2"]
+    assert [b.key for b in reply.card.buttons] == [
+        "task_take:1",
+        "task_done:1",
+        "task_hand:1",
+        "task_take:2",
+        "task_done:2",
+        "task_hand:2",
+    ]
     assert "共 2 条未完成，其中逾期 1 条" in reply.text
 
 
@@ -82,7 +89,9 @@ class Clicker:
     """Card button presses through the real pipeline and dispatcher (no parser needed for buttons)."""
 
     def __init__(self, db, config):
-        self.pipeline = InboundPipeline(db, Dispatcher(db, None, config, lambda: NOW, addresses=Addresses({"sandbox"})), lambda: NOW)
+        self.pipeline = InboundPipeline(
+            db, Dispatcher(db, None, config, lambda: NOW, addresses=Addresses({"sandbox"})), lambda: NOW
+        )
         self.n = 0
 
     async def __call__(self, who: str, key: str):
@@ -114,8 +123,10 @@ async def test_take_hand_over_and_done_with_history(board, config):
     assert "已完成，无需再处理" in again.text
 
     async with board.read() as s:
-        history = [(e.task_id, e.actor, e.action) for e in (await s.execute(
-            select(TaskEvent).order_by(TaskEvent.id))).scalars()]
+        history = [
+            (e.task_id, e.actor, e.action)
+            for e in (await s.execute(select(TaskEvent).order_by(TaskEvent.id))).scalars()
+        ]
         task1 = await s.get(Task, 1)
     assert history == [(2, "zhangsan", "take"), (1, "zhaoqiang", "hand_over"), (1, "zhangsan", "done")]
     assert (task1.state, task1.assignee, task1.closed_at) == ("done", "zhangsan", NOW)
@@ -129,8 +140,10 @@ async def test_overdue_owners_are_reminded_once(board, config):
     async with board.read() as s:
         sent = sorted((m.destination, m.payload["text"]) for m in (await s.execute(select(OutboxMessage))).scalars())
         events = (await s.execute(select(TaskEvent.task_id, TaskEvent.action))).all()
-    assert sent == [("user:wujun", "你的待办 #4 已逾期 6 小时：物流轨迹超过72小时未更新"),
-                    ("user:zhaoqiang", "你的待办 #1 已逾期 2 小时：异常扫码：校验码不符（A1，zhangsan）")]
+    assert sent == [
+        ("user:wujun", "你的待办 #4 已逾期 6 小时：物流轨迹超过72小时未更新"),
+        ("user:zhaoqiang", "你的待办 #1 已逾期 2 小时：异常扫码：校验码不符（A1，zhangsan）"),
+    ]
     assert sorted(events) == [(1, "reminded"), (4, "reminded")]
     async with board.read() as s:
         assert await tasks.task_counts(s, config.tasks, now=NOW) == (4, 2)
@@ -139,8 +152,14 @@ async def test_overdue_owners_are_reminded_once(board, config):
 async def test_a_backlog_of_overdue_tasks_is_one_message_per_owner(board, config):
     async with board.write() as s:
         for i in range(6):
-            await open_task(s, key=f"scan_exception:x{i}", type="scan_exception", subject=f"异常扫码 {i}",
-                            now=NOW - timedelta(hours=10 + i), assignee="zhaoqiang")
+            await open_task(
+                s,
+                key=f"scan_exception:x{i}",
+                type="scan_exception",
+                subject=f"异常扫码 {i}",
+                now=NOW - timedelta(hours=10 + i),
+                assignee="zhaoqiang",
+            )
     sched = Scheduler(board, standard_jobs(config, db=board, addresses=Addresses({"sandbox"})), clock=ManualClock(NOW))
     assert (await sched.run_now("task_reminders")).result == "8 overdue task(s) reminded"
     async with board.read() as s:

@@ -3,6 +3,7 @@
 Expected defaults are written out here from INTENTS.md rather than taken from `spec.defaults`, so a wrong
 default in the parser shows up as a failure instead of agreeing with itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,23 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 VOCABULARY = Vocabulary(
     customers=("杭州某某贸易", "华东精工", "深圳速达科技", "Acme Trading", "东北老铁五金"),
-    products=(("PB-20K-BLK", "20000mAh 移动电源 黑"), ("EB-TWS-WHT", "蓝牙耳机 白"),
-              ("CASE-IP15-CLR", "iPhone 15 手机壳 透明")),
-    staff=(("wanglei", "王磊"), ("zhoumin", "周敏"), ("sunli", "孙丽"), ("liuyang", "刘洋"), ("chenjing", "陈静"),
-           ("zhangsan", "张三"), ("zhaoqiang", "赵强"), ("qianfang", "钱芳"), ("heping", "何平"), ("wujun", "吴军")),
+    products=(
+        ("PB-20K-BLK", "20000mAh 移动电源 黑"),
+        ("EB-TWS-WHT", "蓝牙耳机 白"),
+        ("CASE-IP15-CLR", "iPhone 15 手机壳 透明"),
+    ),
+    staff=(
+        ("wanglei", "王磊"),
+        ("zhoumin", "周敏"),
+        ("sunli", "孙丽"),
+        ("liuyang", "刘洋"),
+        ("chenjing", "陈静"),
+        ("zhangsan", "张三"),
+        ("zhaoqiang", "赵强"),
+        ("qianfang", "钱芳"),
+        ("heping", "何平"),
+        ("wujun", "吴军"),
+    ),
 )
 
 
@@ -61,8 +75,13 @@ def expected_slots(intent: str, today: date) -> dict:
         "help": {},
         "order.list": {"filter": None, **last7, "region": None, "channel": None, "customer": None, "limit": 20},
         "customer.orders": {"customer": None, "date_from": None, "date_to": None},
-        "report.metric": {"metric": None, "date_from": today.isoformat(), "date_to": today.isoformat(),
-                          "channel": None, "region": None},
+        "report.metric": {
+            "metric": None,
+            "date_from": today.isoformat(),
+            "date_to": today.isoformat(),
+            "channel": None,
+            "region": None,
+        },
         "order.release_review": {"order_ref": None, "channel": None},
         "stock.receive": {"sku": None, "qty": None, "batch": None},
         "stock.count": {"sku": None, "qty": None},

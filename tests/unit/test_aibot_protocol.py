@@ -1,10 +1,11 @@
 """The WeCom AI bot's protocol pieces without a network: the JSON-envelope crypto (against wechatpy's
 implementation of the same algorithm), callback parsing, and the stream store."""
+
 from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from wechatpy.crypto import PrpCrypto
@@ -18,7 +19,7 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto, CryptoError, signature
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, strip_mention, to_event
 
 TOKEN, KEY = "123456", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
-NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, tzinfo=UTC)
 
 
 def test_crypto_matches_wechatpy_both_ways():
@@ -46,8 +47,16 @@ def test_crypto_refuses_wrong_key_receive_id_and_garbage():
 
 
 def _msg(**over):
-    body = {"msgid": "m1", "aibotid": "aib1", "chatid": "g1", "chattype": "group", "from": {"userid": "WangLei"},
-            "response_url": "https://x/r?c=1", "msgtype": "text", "text": {"content": "@OrderBot 查单 SO1"}}
+    body = {
+        "msgid": "m1",
+        "aibotid": "aib1",
+        "chatid": "g1",
+        "chattype": "group",
+        "from": {"userid": "WangLei"},
+        "response_url": "https://x/r?c=1",
+        "msgtype": "text",
+        "text": {"content": "@OrderBot 查单 SO1"},
+    }
     body.update(over)
     return body
 
@@ -59,14 +68,31 @@ def test_messages_map_to_chat_messages_with_their_route():
     assert route["response_url"] == "https://x/r?c=1" and route["kind"] == "msg" and route["stream"].startswith("s")
     assert event.origin.reply_to == "chat:g1" and event.dedupe_key == "msg:m1"
     assert event_from_dict(event_to_dict(event)) == event
-    mixed = to_event(_msg(msgtype="mixed", mixed={"msg_item": [{"msgtype": "text", "text": {"content": "@OrderBot 看"}},
-                                                               {"msgtype": "image", "image": {"url": "u"}},
-                                                               {"msgtype": "text", "text": {"content": "这单"}}]},
-                          quote={"msgtype": "text", "text": {"content": "SO202602010001"}}),
-                     mode="ws", received=NOW, bot_name="OrderBot", req_id="R1")
-    assert mixed.text == "看 这单" and mixed.quote == "SO202602010001" and dict(mixed.origin.reply_route)["req_id"] == "R1"
-    voice = to_event(_msg(chattype="single", chatid=None, msgtype="voice", voice={"content": "库存多少"}),
-                     mode="callback", received=NOW)
+    mixed = to_event(
+        _msg(
+            msgtype="mixed",
+            mixed={
+                "msg_item": [
+                    {"msgtype": "text", "text": {"content": "@OrderBot 看"}},
+                    {"msgtype": "image", "image": {"url": "u"}},
+                    {"msgtype": "text", "text": {"content": "这单"}},
+                ]
+            },
+            quote={"msgtype": "text", "text": {"content": "SO202602010001"}},
+        ),
+        mode="ws",
+        received=NOW,
+        bot_name="OrderBot",
+        req_id="R1",
+    )
+    assert (
+        mixed.text == "看 这单" and mixed.quote == "SO202602010001" and dict(mixed.origin.reply_route)["req_id"] == "R1"
+    )
+    voice = to_event(
+        _msg(chattype="single", chatid=None, msgtype="voice", voice={"content": "库存多少"}),
+        mode="callback",
+        received=NOW,
+    )
     assert voice.is_voice and voice.text == "库存多少" and voice.origin.reply_to == "user:WangLei"
     assert isinstance(to_event(_msg(msgtype="image", image={"url": "u"}), mode="callback", received=NOW), Unreadable)
     assert to_event({"msgtype": "stream", "stream": {"id": "s1"}}, mode="callback", received=NOW) == StreamPoll("s1")
@@ -75,21 +101,53 @@ def test_messages_map_to_chat_messages_with_their_route():
 
 
 def test_events_and_bad_callbacks():
-    click = to_event(_msg(msgtype="event", event={"eventtype": "template_card_event", "template_card_event": {
-        "card_type": "button_interaction", "event_key": "alert_ack:7", "task_id": "t-1",
-        "selected_items": {"selected_item": [{"question_key": "q", "option_ids": {"option_id": ["a", "b"]}}]}}}),
-        mode="callback", received=NOW)
+    click = to_event(
+        _msg(
+            msgtype="event",
+            event={
+                "eventtype": "template_card_event",
+                "template_card_event": {
+                    "card_type": "button_interaction",
+                    "event_key": "alert_ack:7",
+                    "task_id": "t-1",
+                    "selected_items": {
+                        "selected_item": [{"question_key": "q", "option_ids": {"option_id": ["a", "b"]}}]
+                    },
+                },
+            },
+        ),
+        mode="callback",
+        received=NOW,
+    )
     assert isinstance(click, CardAction) and click.key == "alert_ack:7" and click.selections == {"q": ("a", "b")}
     assert dict(click.origin.reply_route)["task_id"] == "t-1"
-    enter = to_event(_msg(chattype="single", chatid=None, msgtype="event", event={"eventtype": "enter_chat"}),
-                     mode="callback", received=NOW)
+    enter = to_event(
+        _msg(chattype="single", chatid=None, msgtype="event", event={"eventtype": "enter_chat"}),
+        mode="callback",
+        received=NOW,
+    )
     assert isinstance(enter, EnterAgent)
-    fb = to_event(_msg(msgtype="event", event={"eventtype": "feedback_event", "feedback_event": {
-        "id": "f1", "type": 2, "content": "不对", "inaccurate_reason_list": [1, 4]}}), mode="callback", received=NOW)
+    fb = to_event(
+        _msg(
+            msgtype="event",
+            event={
+                "eventtype": "feedback_event",
+                "feedback_event": {"id": "f1", "type": 2, "content": "不对", "inaccurate_reason_list": [1, 4]},
+            },
+        ),
+        mode="callback",
+        received=NOW,
+    )
     assert isinstance(fb, Feedback) and (fb.rating, fb.reasons) == (2, (1, 4))
     assert event_from_dict(event_to_dict(fb)) == fb
-    for bad in ({"msgtype": "text"}, _msg(**{"from": {}}), _msg(chatid=None), [1, 2],
-                _msg(msgtype="mixed", mixed={}), _msg(msgtype="event", event={"eventtype": "template_card_event"})):
+    for bad in (
+        {"msgtype": "text"},
+        _msg(**{"from": {}}),
+        _msg(chatid=None),
+        [1, 2],
+        _msg(msgtype="mixed", mixed={}),
+        _msg(msgtype="event", event={"eventtype": "template_card_event"}),
+    ):
         with pytest.raises(BadMessage):
             to_event(bad, mode="callback", received=NOW)
 
@@ -112,8 +170,10 @@ async def test_stream_store_counts_an_answer_delivered_only_when_polled():
 
 
 def test_button_cards_and_their_update():
-    reply = Reply(text="第一行摘要\n第二行细节", card=Card("冻结", buttons=(Button("撤销冻结", "unfreeze:x", 4),),
-                                                   task_id="freeze x/1"))
+    reply = Reply(
+        text="第一行摘要\n第二行细节",
+        card=Card("冻结", buttons=(Button("撤销冻结", "unfreeze:x", 4),), task_id="freeze x/1"),
+    )
     body, card, rest = stream_reply(reply, "s1", "seed")
     assert "第二行细节" in body["content"] and rest == [] and card["sub_title_text"] == "第一行摘要"
     assert card["task_id"] == "freeze_x_1" and task_id_for(None, "a") == task_id_for(None, "a")

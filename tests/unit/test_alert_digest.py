@@ -1,17 +1,28 @@
 """Digest cards: the title counts only what is there (never "0 条"), and one 全部知道了 covers every rule in it."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from orderbot.bot.alerting import digest_reply
 from orderbot.core.rules.engine import Notice
 
-NOW = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 
 
 def _n(kind: str, i: int, rule: str = "customs_stuck", label: str = "卡关") -> Notice:
-    return Notice(kind, i, rule, label, f"SO{i}", f"SO{i} 清关超过 48 小时无进展", (), None, None,
-                  note="已放行" if kind == "resolved" else None)
+    return Notice(
+        kind,
+        i,
+        rule,
+        label,
+        f"SO{i}",
+        f"SO{i} 清关超过 48 小时无进展",
+        (),
+        None,
+        None,
+        note="已放行" if kind == "resolved" else None,
+    )
 
 
 def test_a_digest_of_recoveries_only_has_no_zero_count_title():

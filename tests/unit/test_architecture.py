@@ -4,6 +4,7 @@ Every `import orderbot.X…` / `from orderbot.X… import` in a module of a room
 allowed list, including imports inside functions (a lazy import is still a dependency). Third-party rules: the
 core never imports aiohttp.
 """
+
 from __future__ import annotations
 
 import ast
@@ -24,8 +25,20 @@ ALLOWED: dict[str, set[str]] = {
     "webhooks": {"webhooks", "messaging", "core", "db", "config", "settings"},
     "bot": {"bot", "core", "db", "config", "messaging"},
     "jobs": {"jobs", "bot", "messaging", "core", "db", "config", "webhooks.common"},
-    "sandbox": {"sandbox", "webhooks", "messaging", "bot", "jobs", "adapters", "tools", "printing", "core", "db",
-                "config", "settings"},
+    "sandbox": {
+        "sandbox",
+        "webhooks",
+        "messaging",
+        "bot",
+        "jobs",
+        "adapters",
+        "tools",
+        "printing",
+        "core",
+        "db",
+        "config",
+        "settings",
+    },
     "cli": {"*"},
 }
 ROOT_MODULES = {"app", "bootstrap", "settings", "config", "__init__", "__main__"}

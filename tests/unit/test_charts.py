@@ -1,5 +1,6 @@
 """Charts: every chart renders readable Chinese on a machine with no system CJK font, deterministically,
 within WeCom's 2 MB, and never on the event loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,19 @@ from PIL import Image
 
 from benchmarks.charts import bench_charts
 from orderbot.bot.charts import (
-    MAX_PNG_BYTES, WIDTH_PX, CJKFontNotFound, chart_executor, cjk_font, ensure_cjk_font,
-    progress_chain, ranking_bars, render_async, scan_heatmap, shrink_png, stacked_reasons, trend_lines,
+    MAX_PNG_BYTES,
+    WIDTH_PX,
+    CJKFontNotFound,
+    chart_executor,
+    cjk_font,
+    ensure_cjk_font,
+    progress_chain,
+    ranking_bars,
+    render_async,
+    scan_heatmap,
+    shrink_png,
+    stacked_reasons,
+    trend_lines,
     word_cloud,
 )
 from orderbot.bot.charts._base import BACKGROUND, PALETTE, empty_chart, fit, text_px, LABEL_PT, SMALL_PT
@@ -72,10 +84,11 @@ def _cmap(font) -> set[int]:
 
 
 def _hex_rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
 
 
 # --- the font -------------------------------------------------------------------------------------------------
+
 
 def test_font_is_open_licensed_cjk_and_registered(chart_font):
     from matplotlib import font_manager
@@ -133,6 +146,7 @@ def test_ensure_is_idempotent(chart_font):
 
 # --- every chart on realistic data ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_chart_renders_readable_png(name, chart_font):
     sample = SAMPLES[name]
@@ -164,8 +178,10 @@ def test_ranking_bars_draws_bars_in_palette_and_highlight():
 
 
 def test_height_grows_with_rows_and_is_capped():
-    heights = [_open(ranking_bars("延迟客户", [f"客户{i}" for i in range(n)], list(range(n, 0, -1)))).height
-               for n in (3, 10, 20, 40)]
+    heights = [
+        _open(ranking_bars("延迟客户", [f"客户{i}" for i in range(n)], list(range(n, 0, -1)))).height
+        for n in (3, 10, 20, 40)
+    ]
     assert heights[0] < heights[1] < heights[2]
     assert heights[2] <= heights[3] <= heights[2] + 60  # 20 bars, plus the "仅显示前20名" note line
 
@@ -185,16 +201,20 @@ def test_threads_render_the_same_bytes_as_serial():
 
 # --- empty, odd and long input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fn, args", [
-    (ranking_bars, ("延迟客户", [], [])),
-    (trend_lines, ("订单趋势", [], {})),
-    (trend_lines, ("订单趋势", ["02-08", "02-09"], {"订单量": [None, None]})),
-    (stacked_reasons, ("延迟原因", [], {})),
-    (stacked_reasons, ("延迟原因", ["深圳-纽约"], {"港口拥堵": [0]})),
-    (scan_heatmap, ("扫描比对", [], [], [])),
-    (word_cloud, ("取消原因", {})),
-    (word_cloud, ("取消原因", {"😡": 3, "不想要了": 0})),
-])
+
+@pytest.mark.parametrize(
+    "fn, args",
+    [
+        (ranking_bars, ("延迟客户", [], [])),
+        (trend_lines, ("订单趋势", [], {})),
+        (trend_lines, ("订单趋势", ["02-08", "02-09"], {"订单量": [None, None]})),
+        (stacked_reasons, ("延迟原因", [], {})),
+        (stacked_reasons, ("延迟原因", ["深圳-纽约"], {"港口拥堵": [0]})),
+        (scan_heatmap, ("扫描比对", [], [], [])),
+        (word_cloud, ("取消原因", {})),
+        (word_cloud, ("取消原因", {"😡": 3, "不想要了": 0})),
+    ],
+)
 def test_empty_data_gives_the_no_data_chart(fn, args):
     png, caught = _render(fn, *args)
     assert caught == []
@@ -223,14 +243,25 @@ def test_mismatched_input_is_a_clear_error():
 
 def test_long_labels_emoji_and_dollar_signs_render_without_warnings():
     name = "上海优品跨境电子商务有限公司（浦东新区外高桥保税区第三分仓）" * 3
-    png, caught = _render(ranking_bars, "一个超长的标题" * 10, [name, "🌸花花小铺", "$9.9 包邮 (含税$)", "\u200b\x07"],
-                          [12, 9, 3, 1], subtitle="副标题" * 30)
+    png, caught = _render(
+        ranking_bars,
+        "一个超长的标题" * 10,
+        [name, "🌸花花小铺", "$9.9 包邮 (含税$)", "\u200b\x07"],
+        [12, 9, 3, 1],
+        subtitle="副标题" * 30,
+    )
     assert caught == []
     assert _open(png).width == WIDTH_PX
     png, caught = _render(stacked_reasons, "原因", [name] * 3, {name: [1, 2, 3], "天气🌧": [3, 2, 1]})
     assert caught == []
-    png, caught = _render(scan_heatmap, "扫描", [name] * 3, ["订单号", name], [[0, 1]] * 3,
-                          annotations=[["SO" + "1234567890" * 5, "🙂"]] * 3)
+    png, caught = _render(
+        scan_heatmap,
+        "扫描",
+        [name] * 3,
+        ["订单号", name],
+        [[0, 1]] * 3,
+        annotations=[["SO" + "1234567890" * 5, "🙂"]] * 3,
+    )
     assert caught == []
 
 
@@ -253,6 +284,7 @@ def test_many_reasons_fold_into_other_and_many_scans_keep_the_latest():
 
 
 # --- size limit -------------------------------------------------------------------------------------------------
+
 
 def _noise_png(side: int) -> bytes:
     rng = random.Random(7)
@@ -283,6 +315,7 @@ def test_shrink_png_keeps_small_pngs_and_refuses_impossible_limits():
 
 # --- off the event loop --------------------------------------------------------------------------------------------
 
+
 async def test_render_async_runs_in_the_executor_not_on_the_loop():
     loop_thread = threading.get_ident()
     seen = []
@@ -302,24 +335,35 @@ async def test_render_async_runs_in_the_executor_not_on_the_loop():
     tick_task = asyncio.create_task(ticker())
     executor = chart_executor()
     try:
-        png = await render_async(chart, "延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9], executor=executor,
-                                 value_fmt="{:,.0f} 单")
-        default_pool = await render_async(ranking_bars, "延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9],
-                                          value_fmt="{:,.0f} 单")
+        png = await render_async(
+            chart, "延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9], executor=executor, value_fmt="{:,.0f} 单"
+        )
+        default_pool = await render_async(
+            ranking_bars, "延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9], value_fmt="{:,.0f} 单"
+        )
     finally:
         tick_task.cancel()
         executor.shutdown()
-    assert png == default_pool == ranking_bars("延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9],
-                                               value_fmt="{:,.0f} 单")
+    assert (
+        png
+        == default_pool
+        == ranking_bars("延迟客户", ["杭州小禾家居", "苏州花花小铺"], [21, 9], value_fmt="{:,.0f} 单")
+    )
     assert seen and seen[0] != loop_thread
     assert ticks >= 1  # the loop kept running while the chart rendered
 
 
 # --- environment: a read-only home, import weight ------------------------------------------------------------------
 
+
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-W", "error", "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _clean_env(home: Path) -> dict[str, str]:
@@ -360,6 +404,7 @@ def test_importing_charts_loads_no_matplotlib_database_or_web_code(tmp_path):
 
 
 # --- bench ---------------------------------------------------------------------------------------------------------
+
 
 def test_bench_reports_every_chart():
     rows = bench_charts(repeat=2)

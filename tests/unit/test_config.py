@@ -1,4 +1,5 @@
 """Settings from the environment and the business config file: every mistake named with its place."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,18 +44,19 @@ def test_errors_carry_line_and_key():
 
 def test_unknown_key_and_toml_syntax_errors():
     with pytest.raises(ConfigError) as info:
-        parse_config('[eta]\ndefault_days = 8\ndefualt = 3\n', "x.toml")
+        parse_config("[eta]\ndefault_days = 8\ndefualt = 3\n", "x.toml")
     (p,) = info.value.problems
     assert p.key == "eta.defualt" and p.line == 3
     with pytest.raises(ConfigError) as info:
-        parse_config('[eta\n', "x.toml")
+        parse_config("[eta\n", "x.toml")
     assert info.value.problems[0].line == 1 and "TOML syntax" in info.value.problems[0].message
 
 
 def test_duty_roster_must_name_known_staff():
     with pytest.raises(ConfigError, match="'nobody' is not in the staff list"):
-        parse_config('[[staff]]\nid = "a"\nname = "A"\nroles = ["warehouse_lead"]\n'
-                     '[duty.warehouse_lead]\nmon = "nobody"\n')
+        parse_config(
+            '[[staff]]\nid = "a"\nname = "A"\nroles = ["warehouse_lead"]\n[duty.warehouse_lead]\nmon = "nobody"\n'
+        )
 
 
 def test_settings_report_each_bad_variable_by_name(monkeypatch):
@@ -79,8 +81,10 @@ def test_carriers_clauses_and_purchasing_are_validated_with_their_place():
     yun = next(c for c in config.carriers if c.code == "YUNEXPRESS")
     assert {k.no: k.causes for k in yun.clauses}["8.2"] == ["port_congestion"]
     assert config.purchasing.staff == ["heping"]
-    text = ('[[carriers]]\ncode = "DHL"\nname = "DHL"\n\n[[carriers.clauses]]\nno = "1"\ntext = "x"\n'
-            'causes = ["strike"]\n\n[[carriers.clauses]]\nno = "1"\ntext = "y"\n')
+    text = (
+        '[[carriers]]\ncode = "DHL"\nname = "DHL"\n\n[[carriers.clauses]]\nno = "1"\ntext = "x"\n'
+        'causes = ["strike"]\n\n[[carriers.clauses]]\nno = "1"\ntext = "y"\n'
+    )
     with pytest.raises(ConfigError) as err:
         parse_config(text, "t.toml")
     messages = [str(p) for p in err.value.problems]
@@ -92,7 +96,9 @@ def test_carriers_clauses_and_purchasing_are_validated_with_their_place():
 def test_scan_roles_default_to_the_warehouse_and_unknown_ones_are_reported_with_their_line():
     assert parse_config("", "x.toml").warehouse.scan_roles == ["warehouse", "warehouse_lead"]
     assert parse_config('[warehouse]\nscan_roles = ["warehouse", "finance"]\n', "x.toml").warehouse.scan_roles == [
-        "warehouse", "finance"]
+        "warehouse",
+        "finance",
+    ]
     with pytest.raises(ConfigError) as info:
         parse_config('[warehouse]\nscan_roles = ["warehouse", "packer"]\n', "x.toml")
     (p,) = info.value.problems
@@ -103,9 +109,17 @@ def test_demo_settings_drop_every_credential_and_use_their_own_label_secret(tmp_
     from orderbot.sandbox.secrets import isolate
     from orderbot.settings import load_settings
 
-    prod = load_settings(env_file=None, ORDERBOT_LABEL_SECRET="prod-labels", WECOM_SECRET="s", WECOM_CORP_ID="ww",
-                         DINGTALK_APP_KEY="k", DINGTALK_APP_SECRET="d", SMTP_URL="smtp://u:p@h",
-                         ORDERBOT_INGEST_SECRET="i", SHOPIFY_WEBHOOK_SECRET="sh")
+    prod = load_settings(
+        env_file=None,
+        ORDERBOT_LABEL_SECRET="prod-labels",
+        WECOM_SECRET="s",
+        WECOM_CORP_ID="ww",
+        DINGTALK_APP_KEY="k",
+        DINGTALK_APP_SECRET="d",
+        SMTP_URL="smtp://u:p@h",
+        ORDERBOT_INGEST_SECRET="i",
+        SHOPIFY_WEBHOOK_SECRET="sh",
+    )
     demo, ignored = isolate(prod, tmp_path / "demo.db")
     assert demo.wecom_secret is None and demo.wecom_corp_id is None and demo.dingtalk_app_secret is None
     assert demo.smtp_url is None and demo.ingest_secret is None and demo.shopify_webhook_secret is None

@@ -1,4 +1,5 @@
 """Cause categories from provider sub statuses and carrier messages, lanes, and clauses that list their causes."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,29 +12,33 @@ from orderbot.core.models import CarrierClause
 RULES = DelayCausesConfig()
 
 
-@pytest.mark.parametrize("sub_status, message, category", [
-    ("Exception_Delayed", "Port strike at Long Beach", "port_congestion"),
-    ("Exception_Delayed", "港口拥堵，船期推迟", "port_congestion"),
-    ("Exception_Delayed", "Delayed due to extreme weather", "weather"),
-    ("Exception_Delayed", "台风影响航班取消", "weather"),
-    ("Exception_Other", "Incorrect address, unable to deliver", "address"),
-    ("Exception_Delayed", "High volume backlog at hub", "carrier_capacity"),
-    ("Exception_Other", "Package lost in transit", "lost_damaged"),
-    ("Exception_Delayed", "Held by customs for inspection", "customs_inspection"),
-    ("InTransit_CustomsRequiringInformation", None, "customs_inspection"),
-    ("Exception_Security", "", "customs_inspection"),
-    ("DeliveryFailure_InvalidAddress", None, "address"),
-    ("Exception_Damage", None, "lost_damaged"),
-    ("Exception_Delayed", "Shipment delayed", "other"),
-    ("Exception_Other", None, "other"),
-])
+@pytest.mark.parametrize(
+    "sub_status, message, category",
+    [
+        ("Exception_Delayed", "Port strike at Long Beach", "port_congestion"),
+        ("Exception_Delayed", "港口拥堵，船期推迟", "port_congestion"),
+        ("Exception_Delayed", "Delayed due to extreme weather", "weather"),
+        ("Exception_Delayed", "台风影响航班取消", "weather"),
+        ("Exception_Other", "Incorrect address, unable to deliver", "address"),
+        ("Exception_Delayed", "High volume backlog at hub", "carrier_capacity"),
+        ("Exception_Other", "Package lost in transit", "lost_damaged"),
+        ("Exception_Delayed", "Held by customs for inspection", "customs_inspection"),
+        ("InTransit_CustomsRequiringInformation", None, "customs_inspection"),
+        ("Exception_Security", "", "customs_inspection"),
+        ("DeliveryFailure_InvalidAddress", None, "address"),
+        ("Exception_Damage", None, "lost_damaged"),
+        ("Exception_Delayed", "Shipment delayed", "other"),
+        ("Exception_Other", None, "other"),
+    ],
+)
 def test_message_words_first_then_the_sub_status(sub_status, message, category):
     assert classify(RULES, sub_status, message) == category
 
 
 def test_the_mapping_is_business_config_and_checked():
-    cfg = parse_config('[delay_causes]\nkeywords = { weather = ["fog"] }\n'
-                       'sub_statuses = { Exception_Delayed = "carrier_capacity" }\n')
+    cfg = parse_config(
+        '[delay_causes]\nkeywords = { weather = ["fog"] }\nsub_statuses = { Exception_Delayed = "carrier_capacity" }\n'
+    )
     assert classify(cfg.delay_causes, "Exception_Delayed", "Dense fog at airport") == "weather"
     assert classify(cfg.delay_causes, "Exception_Delayed", "Port strike") == "carrier_capacity"  # replaced list
     with pytest.raises(ConfigError, match="unknown cause"):

@@ -2,6 +2,7 @@
 
 Run with -s to see the per-intent report; it is also the failure message.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """jieba as a server needs it: cache in the given directory, read-only places work, quiet, warning-free."""
+
 from __future__ import annotations
 
 import os
@@ -55,7 +56,13 @@ def test_prebuilt_cache_in_a_read_only_dir_is_loaded_without_writing(tmp_path):
 def test_segmenter_keeps_our_words_whole(tmp_path):
     seg = Segmenter(["华东区", "取消率", "退货未入库", "解除卡关"], tmp_path)
     assert [t for t, _ in seg.cut("静默退货未入库告警 解除卡关 华东区 取消率")] == [
-        "静默", "退货未入库", "告警", "解除卡关", "华东区", "取消率"]
+        "静默",
+        "退货未入库",
+        "告警",
+        "解除卡关",
+        "华东区",
+        "取消率",
+    ]
 
 
 def test_import_is_warning_free_under_w_error_even_without_bytecode(tmp_path):
@@ -64,15 +71,22 @@ def test_import_is_warning_free_under_w_error_even_without_bytecode(tmp_path):
     jieba_dir = Path(import_jieba().__file__).parent
     site = tmp_path / "site"
     shutil.copytree(jieba_dir, site / "jieba", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    guarded = ("from orderbot.bot.intents.segment import import_jieba; import sys; j = import_jieba(); "
-               f"assert j.__file__.startswith({str(site)!r}), j.__file__; print('ok')")
-    run = subprocess.run([sys.executable, "-W", "error", "-c", guarded], env=env, capture_output=True, text=True,
-                         timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    guarded = (
+        "from orderbot.bot.intents.segment import import_jieba; import sys; j = import_jieba(); "
+        f"assert j.__file__.startswith({str(site)!r}), j.__file__; print('ok')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", guarded], env=env, capture_output=True, text=True, timeout=120
+    )
     assert (run.returncode, run.stdout.strip(), run.stderr) == (0, "ok", "")
-    plain = subprocess.run([sys.executable, "-W", "error", "-c", "import jieba"], env=env, capture_output=True,
-                           text=True, timeout=120)
+    plain = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import jieba"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert plain.returncode != 0 and "invalid escape sequence" in plain.stderr  # why the guard exists
 
 

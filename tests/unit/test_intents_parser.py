@@ -1,24 +1,35 @@
 """The parser as its callers use it: the INTENTS.md line, confidence and clarification, the CLI helpers."""
+
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import FrozenInstanceError
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 
 import pytest
 
 from benchmarks.parse import bench_parse
 from orderbot.bot.intents import (
-    CLARIFY_THRESHOLD, INTENT_NAMES, SLOTS, Intent, IntentParser, Vocabulary, WRITE_INTENTS,
-    format_parse_line, load_vocabulary, main_parse,
+    CLARIFY_THRESHOLD,
+    INTENT_NAMES,
+    SLOTS,
+    Intent,
+    IntentParser,
+    Vocabulary,
+    WRITE_INTENTS,
+    format_parse_line,
+    load_vocabulary,
+    main_parse,
 )
 from orderbot.core.models import Customer, Product, Staff
 
 
 NOW = datetime.fromisoformat("2026-02-10T09:00:00+08:00")
-EXAMPLE_LINE = ('{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
-                '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}')
+EXAMPLE_LINE = (
+    '{"intent": "report.top_delayed_customers", "slots": {"region": "华东", "province": null, '
+    '"date_from": "2026-02-09", "date_to": "2026-02-09", "limit": 3}, "confidence": 0.97}'
+)
 
 
 @pytest.fixture
@@ -66,7 +77,7 @@ def test_now_must_be_aware(parser):
 
 def test_dates_are_taken_in_shanghai(parser):
     # 17:00 UTC on 9 February is already 10 February in Shanghai
-    got = parser.parse("昨天的日报", datetime(2026, 2, 9, 17, 0, tzinfo=timezone.utc))
+    got = parser.parse("昨天的日报", datetime(2026, 2, 9, 17, 0, tzinfo=UTC))
     assert got.slots["date"] == "2026-02-09"
     got = parser.parse("今天的日报", datetime(2026, 2, 10, 1, 0, tzinfo=timezone(timedelta(hours=-8))))
     assert got.slots["date"] == "2026-02-10"
@@ -77,21 +88,24 @@ def test_limit_is_capped_at_20(parser):
     assert parser.parse("延迟原因前100", NOW).slots["limit"] == 20
 
 
-@pytest.mark.parametrize("text, intent, missing", [
-    ("改一下预计交付", "order.set_eta", ("order_ref", "eta")),
-    ("SO202602010001 预计交付改一下", "order.set_eta", ("eta",)),
-    ("预计交付改到3月5日", "order.set_eta", ("order_ref",)),
-    ("SO202602010001 交期推迟3天", "order.set_eta", ("eta",)),  # relative to an ETA we do not know: ask
-    ("SO202602010001 交期改成3月1日到3月5日", "order.set_eta", ("eta",)),  # a range is not a date
-    ("卡关", "order.hold_customs", ("order_ref",)),
-    ("解除卡关", "order.release_customs", ("order_ref",)),
-    ("冻结渠道", "channel.freeze", ("channel",)),
-    ("解冻", "channel.unfreeze", ("channel",)),
-    ("静默告警", "alert.mute", ("rule",)),
-    ("恢复告警", "alert.unmute", ("rule",)),
-    ("库存", "inventory.query", ("sku",)),
-    ("查单", "order.lookup", ("order_ref",)),
-])
+@pytest.mark.parametrize(
+    "text, intent, missing",
+    [
+        ("改一下预计交付", "order.set_eta", ("order_ref", "eta")),
+        ("SO202602010001 预计交付改一下", "order.set_eta", ("eta",)),
+        ("预计交付改到3月5日", "order.set_eta", ("order_ref",)),
+        ("SO202602010001 交期推迟3天", "order.set_eta", ("eta",)),  # relative to an ETA we do not know: ask
+        ("SO202602010001 交期改成3月1日到3月5日", "order.set_eta", ("eta",)),  # a range is not a date
+        ("卡关", "order.hold_customs", ("order_ref",)),
+        ("解除卡关", "order.release_customs", ("order_ref",)),
+        ("冻结渠道", "channel.freeze", ("channel",)),
+        ("解冻", "channel.unfreeze", ("channel",)),
+        ("静默告警", "alert.mute", ("rule",)),
+        ("恢复告警", "alert.unmute", ("rule",)),
+        ("库存", "inventory.query", ("sku",)),
+        ("查单", "order.lookup", ("order_ref",)),
+    ],
+)
 def test_a_missing_required_slot_is_listed_never_guessed(parser, text, intent, missing):
     got = parser.parse(text, NOW)
     assert got.name == intent
@@ -101,25 +115,37 @@ def test_a_missing_required_slot_is_listed_never_guessed(parser, text, intent, m
     assert got.needs_clarification
 
 
-@pytest.mark.parametrize("text", [
-    "延迟",  # customers, reasons or a trend?
-    "恢复",  # a channel or an alert?
-    "暂停",
-    "取消率",
-    "SO202602010001 卡关了吗",  # a question, not an instruction
-    "SO202602010001 SO202602010002 卡关",  # two orders for one write
-    "SO202602010001 SO202602010002 预计交付改为3月5日",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "延迟",  # customers, reasons or a trend?
+        "恢复",  # a channel or an alert?
+        "暂停",
+        "取消率",
+        "SO202602010001 卡关了吗",  # a question, not an instruction
+        "SO202602010001 SO202602010002 卡关",  # two orders for one write
+        "SO202602010001 SO202602010002 预计交付改为3月5日",
+    ],
+)
 def test_ambiguous_texts_get_low_confidence(parser, text):
     got = parser.parse(text, NOW)
     assert got.confidence < CLARIFY_THRESHOLD, got.to_json()
     assert got.needs_clarification
 
 
-@pytest.mark.parametrize("text", [
-    "查看华东区昨日延迟TOP3客户", "SO202602010001 卡关", "冻结TikTok渠道", "静默取消率告警2小时", "日报",
-    "SO202602010001 预计交付改为3月5日", "where is order SO202602010001", "help",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "查看华东区昨日延迟TOP3客户",
+        "SO202602010001 卡关",
+        "冻结TikTok渠道",
+        "静默取消率告警2小时",
+        "日报",
+        "SO202602010001 预计交付改为3月5日",
+        "where is order SO202602010001",
+        "help",
+    ],
+)
 def test_clear_commands_get_high_confidence(parser, text):
     got = parser.parse(text, NOW)
     assert got.confidence >= 0.9 and not got.needs_clarification, got.to_json()
@@ -150,9 +176,18 @@ def test_alternatives_name_the_runners_up(parser):
 def test_write_intents_are_marked(parser):
     assert parser.parse("冻结TikTok渠道", NOW).is_write
     assert not parser.parse("日报", NOW).is_write
-    assert WRITE_INTENTS == {"order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze",
-                             "channel.unfreeze", "alert.mute", "alert.unmute", "order.release_review",
-                             "stock.receive", "stock.count"}
+    assert WRITE_INTENTS == {
+        "order.set_eta",
+        "order.hold_customs",
+        "order.release_customs",
+        "channel.freeze",
+        "channel.unfreeze",
+        "alert.mute",
+        "alert.unmute",
+        "order.release_review",
+        "stock.receive",
+        "stock.count",
+    }
 
 
 def test_customer_names_do_not_read_as_regions(parser):

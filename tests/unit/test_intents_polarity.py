@@ -5,6 +5,7 @@ undone or wrapped in 别…了 / 不用…了 reads as its inverse; a bare negat
 inverse only below the clarification threshold, so the bot asks. A write with no inverse (an ETA change, a
 receipt, a count, a release, an approval) negated or undone is no write at all.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,26 +20,59 @@ SO = "SO202602010001"
 # each write intent said plainly, in two word orders per language: (chinese, english)
 PLAIN: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "channel.freeze": (("冻结亚马逊", "亚马逊冻结"), ("freeze amazon", "the amazon freeze")),
-    "order.hold_customs": ((f"{SO}转人工清关", f"{SO}的卡关"), (f"put {SO} on customs hold", f"the customs hold on {SO}")),
+    "order.hold_customs": (
+        (f"{SO}转人工清关", f"{SO}的卡关"),
+        (f"put {SO} on customs hold", f"the customs hold on {SO}"),
+    ),
     "alert.mute": (("静默取消率告警", "取消率告警静默"), ("mute cancel_rate alerts", "the cancel_rate mute")),
     "channel.unfreeze": (("解冻亚马逊", "亚马逊解冻"), ("unfreeze amazon", "the amazon unfreeze")),
     "order.release_customs": ((f"放行{SO}", f"{SO}解除卡关"), (f"release {SO}", f"the release of {SO}")),
     "alert.unmute": (("取消静默取消率告警", "取消率告警恢复推送"), ("unmute cancel_rate", "cancel_rate unmute")),
-    "order.set_eta": ((f"把{SO}的交期改成3月5日", f"{SO}预计交付改为3月5日"),
-                      (f"change the ETA of {SO} to March 5", f"{SO} ETA change to March 5")),
+    "order.set_eta": (
+        (f"把{SO}的交期改成3月5日", f"{SO}预计交付改为3月5日"),
+        (f"change the ETA of {SO} to March 5", f"{SO} ETA change to March 5"),
+    ),
     "order.release_review": ((f"审核通过{SO}", f"{SO}审核通过"), (f"approve {SO}", f"{SO} approval")),
-    "stock.receive": (("入库PB-20K-BLK 500个", "PB-20K-BLK 500个入库"), ("receive 500 PB-20K-BLK", "PB-20K-BLK 500 received")),
-    "stock.count": (("盘点PB-20K-BLK实际480", "PB-20K-BLK实际480的盘点"), ("stock count PB-20K-BLK 480", "PB-20K-BLK 480 stock count")),
+    "stock.receive": (
+        ("入库PB-20K-BLK 500个", "PB-20K-BLK 500个入库"),
+        ("receive 500 PB-20K-BLK", "PB-20K-BLK 500 received"),
+    ),
+    "stock.count": (
+        ("盘点PB-20K-BLK实际480", "PB-20K-BLK实际480的盘点"),
+        ("stock count PB-20K-BLK 480", "PB-20K-BLK 480 stock count"),
+    ),
 }
-INVERSE = {"channel.freeze": "channel.unfreeze", "order.hold_customs": "order.release_customs",
-           "alert.mute": "alert.unmute"}
+INVERSE = {
+    "channel.freeze": "channel.unfreeze",
+    "order.hold_customs": "order.release_customs",
+    "alert.mute": "alert.unmute",
+}
 
 # polarity forms: (template, strength). "strong" undoes or stops the action; "weak" is a bare negation.
-CN_FORMS = [("取消{x}", "strong"), ("解除{x}", "strong"), ("撤销{x}", "strong"), ("{x}撤了吧", "strong"),
-            ("{x}撤销", "strong"), ("{x}取消掉", "strong"), ("别{x}了", "strong"), ("不用{x}了", "strong"),
-            ("{x}不用了", "strong"), ("{x}撤回", "strong"), ("不要{x}", "weak"), ("先别{x}", "weak")]
-EN_FORMS = [("undo {x}", "strong"), ("cancel {x}", "strong"), ("lift {x}", "strong"), ("{x} lifted", "strong"),
-            ("{x} undone", "strong"), ("don't {x}", "weak"), ("do not {x}", "weak"), ("no need to {x}", "weak")]
+CN_FORMS = [
+    ("取消{x}", "strong"),
+    ("解除{x}", "strong"),
+    ("撤销{x}", "strong"),
+    ("{x}撤了吧", "strong"),
+    ("{x}撤销", "strong"),
+    ("{x}取消掉", "strong"),
+    ("别{x}了", "strong"),
+    ("不用{x}了", "strong"),
+    ("{x}不用了", "strong"),
+    ("{x}撤回", "strong"),
+    ("不要{x}", "weak"),
+    ("先别{x}", "weak"),
+]
+EN_FORMS = [
+    ("undo {x}", "strong"),
+    ("cancel {x}", "strong"),
+    ("lift {x}", "strong"),
+    ("{x} lifted", "strong"),
+    ("{x} undone", "strong"),
+    ("don't {x}", "weak"),
+    ("do not {x}", "weak"),
+    ("no need to {x}", "weak"),
+]
 # English nouns ("the amazon freeze") only go with undo forms; verbs ("freeze amazon") with every form
 _EN_NOUN_FORMS = {"undo {x}", "cancel {x}", "lift {x}", "{x} lifted", "{x} undone"}
 
@@ -89,17 +123,32 @@ def test_a_negated_or_undone_write_is_never_that_write(parser, intent, text, str
         assert got.name not in WRITE_INTENTS, f"{text!r} negates a write but reads as one: {got.to_json()}"
 
 
-@pytest.mark.parametrize("text, intent", [
-    ("亚马逊的冻结撤了吧", "channel.unfreeze"), ("别冻结eBay了", "channel.unfreeze"),
-    ("这单SO202602010001的人工清关不用了", "order.release_customs"), ("SO202602010001 卡关撤销", "order.release_customs"),
-    ("亞馬遜的凍結撤了吧", "channel.unfreeze"),
-])
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("亚马逊的冻结撤了吧", "channel.unfreeze"),
+        ("别冻结eBay了", "channel.unfreeze"),
+        ("这单SO202602010001的人工清关不用了", "order.release_customs"),
+        ("SO202602010001 卡关撤销", "order.release_customs"),
+        ("亞馬遜的凍結撤了吧", "channel.unfreeze"),
+    ],
+)
 def test_the_intents_md_examples(parser, text, intent):
     assert parser.parse(text, NOW).name == intent
 
 
-@pytest.mark.parametrize("text", ["取消率告警静默2小时", "静默取消率告警", "TikTok这个月取消率多少", "冻结TikTok渠道",
-                                  "SO202602010001 卡关", "不接TikTok的单了", "先别接temu的单"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "取消率告警静默2小时",
+        "静默取消率告警",
+        "TikTok这个月取消率多少",
+        "冻结TikTok渠道",
+        "SO202602010001 卡关",
+        "不接TikTok的单了",
+        "先别接temu的单",
+    ],
+)
 def test_words_that_look_like_markers_are_not(parser, text):
     """取消率 is a metric, 不接/先别接 are freeze words: none of them flips anything."""
     got = parser.parse(text, NOW)

@@ -1,5 +1,6 @@
 """Issue 14's reading rules: traditional script, speech slips by pinyin, the new order references, names the
 vocabulary does not hold, and `IntentParser.candidates` (the two closest readings the dispatcher offers)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,25 +20,41 @@ def parser(corpus_parser):
     return corpus_parser
 
 
-@pytest.mark.parametrize("written, meant", [
-    ("海關", "海关"), ("倉庫", "仓库"), ("報表", "报表"), ("亞馬遜的凍結撤了吧", "亚马逊的冻结撤了吧"),
-    ("ＴＯＰ３", "top3"), ("查看華東區昨日延遲TOP3客戶", "查看华东区昨日延迟top3客户"),
-])
+@pytest.mark.parametrize(
+    "written, meant",
+    [
+        ("海關", "海关"),
+        ("倉庫", "仓库"),
+        ("報表", "报表"),
+        ("亞馬遜的凍結撤了吧", "亚马逊的冻结撤了吧"),
+        ("ＴＯＰ３", "top3"),
+        ("查看華東區昨日延遲TOP3客戶", "查看华东区昨日延迟top3客户"),
+    ],
+)
 def test_traditional_and_full_width_forms_normalise(written, meant):
     assert normalise(written) == meant
 
 
 def test_traditional_script_reads_like_simplified(parser):
-    for traditional, simplified in [("查看華東區昨日延遲TOP3客戶", "查看华东区昨日延迟TOP3客户"),
-                                    ("海關卡住的訂單有哪些", "海关卡住的订单有哪些"), ("盤點 PB-20K-BLK 實際 480", "盘点 PB-20K-BLK 实际 480")]:
+    for traditional, simplified in [
+        ("查看華東區昨日延遲TOP3客戶", "查看华东区昨日延迟TOP3客户"),
+        ("海關卡住的訂單有哪些", "海关卡住的订单有哪些"),
+        ("盤點 PB-20K-BLK 實際 480", "盘点 PB-20K-BLK 实际 480"),
+    ]:
         assert parser.parse(traditional, NOW) == parser.parse(simplified, NOW)
 
 
-@pytest.mark.parametrize("text, ref", [
-    ("#4343 到哪了", "#4343"), ("订单#1001什么状态", "#1001"), ("shopify # 10254", "#10254"),
-    ("576512345678901234到哪了", "576512345678901234"), ("PO-211-08812345 物流", "PO-211-08812345"),
-    ("temu的po-211-12345678", "PO-211-12345678"),
-])
+@pytest.mark.parametrize(
+    "text, ref",
+    [
+        ("#4343 到哪了", "#4343"),
+        ("订单#1001什么状态", "#1001"),
+        ("shopify # 10254", "#10254"),
+        ("576512345678901234到哪了", "576512345678901234"),
+        ("PO-211-08812345 物流", "PO-211-08812345"),
+        ("temu的po-211-12345678", "PO-211-12345678"),
+    ],
+)
 def test_the_new_order_reference_forms(text, ref):
     assert [f.value for f in find_order_refs(normalise(text))] == [ref]
 
@@ -54,11 +71,16 @@ def test_customer_ids_and_batches():
     assert [f.value for f in find_batches(normalise("received 450 batch no. b-2701"))] == ["B-2701"]
 
 
-@pytest.mark.parametrize("text, slot, value", [
-    ("划南区昨天沿迟TOP3客户", "region", "华南"), ("话北区上周延迟客户", "region", "华北"),
-    ("TikTok取销率趋势", "metric", "cancel_rate"), ("亚马讯今天多少单", "channel", "amazon"),
-    ("王磊今天扫码准却率", "staff", "王磊"),
-])
+@pytest.mark.parametrize(
+    "text, slot, value",
+    [
+        ("划南区昨天沿迟TOP3客户", "region", "华南"),
+        ("话北区上周延迟客户", "region", "华北"),
+        ("TikTok取销率趋势", "metric", "cancel_rate"),
+        ("亚马讯今天多少单", "channel", "amazon"),
+        ("王磊今天扫码准却率", "staff", "王磊"),
+    ],
+)
 def test_slips_are_repaired_by_sound_with_lower_confidence(parser, text, slot, value):
     got = parser.parse(text, NOW)
     assert got.slots[slot] == value and got.repaired
@@ -130,10 +152,15 @@ def test_candidates_never_offer_the_write_a_sentence_negates(parser):
         assert got.name not in WRITE_INTENTS or got.confidence < CLARIFY_THRESHOLD
 
 
-@pytest.mark.parametrize("text, intent, filter_", [
-    ("昨天哪些单子延误了", "order.list", "delayed"), ("哪些单报关资料没齐", "order.list", "docs_missing"),
-    ("今天清关卡住的单子有哪些", "order.list", "customs_stuck"), ("退货没入库的有哪些", "order.list", "returns_pending"),
-])
+@pytest.mark.parametrize(
+    "text, intent, filter_",
+    [
+        ("昨天哪些单子延误了", "order.list", "delayed"),
+        ("哪些单报关资料没齐", "order.list", "docs_missing"),
+        ("今天清关卡住的单子有哪些", "order.list", "customs_stuck"),
+        ("退货没入库的有哪些", "order.list", "returns_pending"),
+    ],
+)
 def test_the_questions_that_failed_are_lists_not_writes(parser, text, intent, filter_):
     got = parser.parse(text, NOW)
     assert (got.name, got.slots["filter"]) == (intent, filter_)

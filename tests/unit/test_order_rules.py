@@ -1,7 +1,8 @@
 """Order rules without a database: the state machine, promised dates, customs grades, field visibility."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 import pytest
 
@@ -12,27 +13,33 @@ from orderbot.core.orders.states import STAGE_CODES, Position, next_position, pr
 from orderbot.core.orders.visibility import project, visible_fields
 
 
-@pytest.mark.parametrize("current,status,stage,expected", [
-    (("pending", "payment"), "paid", None, ("paid", "payment")),
-    (("paid", "inventory"), None, "packing", ("paid", "packing")),
-    (("paid", "packing"), "shipped", None, ("shipped", "routing")),
-    (("paid", "inventory"), "shipped", None, ("shipped", "routing")),
-    (("shipped", "customs"), "delivered", None, ("delivered", "delivered")),
-    (("paid", "qc"), "cancelled", None, ("cancelled", "qc")),
-    (("delivered", "delivered"), "return_requested", None, ("return_requested", "delivered")),
-])
+@pytest.mark.parametrize(
+    "current,status,stage,expected",
+    [
+        (("pending", "payment"), "paid", None, ("paid", "payment")),
+        (("paid", "inventory"), None, "packing", ("paid", "packing")),
+        (("paid", "packing"), "shipped", None, ("shipped", "routing")),
+        (("paid", "inventory"), "shipped", None, ("shipped", "routing")),
+        (("shipped", "customs"), "delivered", None, ("delivered", "delivered")),
+        (("paid", "qc"), "cancelled", None, ("cancelled", "qc")),
+        (("delivered", "delivered"), "return_requested", None, ("return_requested", "delivered")),
+    ],
+)
 def test_legal_moves(current, status, stage, expected):
     assert next_position(Position(*current), status=status, stage=stage) == Position(*expected)
 
 
-@pytest.mark.parametrize("current,status,stage,message", [
-    (("paid", "inventory"), "delivered", None, "不能从「已付款」变为「已签收」"),
-    (("cancelled", "payment"), "paid", None, "不能从「已取消」变为「已付款」"),
-    (("shipped", "customs"), None, "packing", "履约环节不能倒退"),
-    (("paid", "inventory"), None, "customs", "「已付款」的订单不能处于「海关申报」环节"),
-    (("returned", "delivered"), "shipped", None, "不能从「已退货入库」变为「已发货」"),
-    (("paid", "inventory"), "lost", None, "未知的订单状态"),
-])
+@pytest.mark.parametrize(
+    "current,status,stage,message",
+    [
+        (("paid", "inventory"), "delivered", None, "不能从「已付款」变为「已签收」"),
+        (("cancelled", "payment"), "paid", None, "不能从「已取消」变为「已付款」"),
+        (("shipped", "customs"), None, "packing", "履约环节不能倒退"),
+        (("paid", "inventory"), None, "customs", "「已付款」的订单不能处于「海关申报」环节"),
+        (("returned", "delivered"), "shipped", None, "不能从「已退货入库」变为「已发货」"),
+        (("paid", "inventory"), "lost", None, "未知的订单状态"),
+    ],
+)
 def test_illegal_moves_raise_named_error_in_chinese(current, status, stage, message):
     with pytest.raises(IllegalTransition, match=message):
         next_position(Position(*current), status=status, stage=stage)
@@ -46,7 +53,7 @@ def test_progress_line_marks_the_current_node():
 
 def test_promised_date_follows_the_seed_formula():
     eta = EtaConfig()
-    late_evening = datetime(2026, 2, 1, 15, 30, tzinfo=timezone.utc)  # 23:30 on 1 Feb in Shanghai
+    late_evening = datetime(2026, 2, 1, 15, 30, tzinfo=UTC)  # 23:30 on 1 Feb in Shanghai
     assert promise.promised_date(late_evening, "深圳", "US", eta) == date(2026, 2, 6)
     assert promise.promised_date(late_evening, "深圳", "us", eta) == date(2026, 2, 6)
     assert promise.promised_date(late_evening, "义乌", "US", eta) == date(2026, 2, 9)
@@ -61,9 +68,21 @@ def test_order_takes_worst_line_grade():
     assert not customs.needs_documents("A") and customs.needs_documents("B") and customs.needs_documents("C")
 
 
-VIEW = {"order_no": "SO1", "customer_id": "C1", "amount": "1.00", "origin": "深圳", "urgency": "普通",
-        "stage": "packing", "status": "paid", "notes": "请尽快", "tax_exempt_no": "TX-9", "messages": ["m"],
-        "invoice_status": "待退税", "customer_email": "a@b.c", "timeline": []}
+VIEW = {
+    "order_no": "SO1",
+    "customer_id": "C1",
+    "amount": "1.00",
+    "origin": "深圳",
+    "urgency": "普通",
+    "stage": "packing",
+    "status": "paid",
+    "notes": "请尽快",
+    "tax_exempt_no": "TX-9",
+    "messages": ["m"],
+    "invoice_status": "待退税",
+    "customer_email": "a@b.c",
+    "timeline": [],
+}
 
 
 def test_everyone_sees_the_five_first_screen_fields():

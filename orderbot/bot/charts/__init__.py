@@ -7,6 +7,7 @@ same input, shows "暂无数据" for empty data and stays under WeCom's 2 MB ima
 Importing this package does not import matplotlib (it must see `MPLCONFIGDIR` first, and it costs ~0.5 s);
 the first chart or `ensure_cjk_font` does. No database or aiohttp code lives here.
 """
+
 from orderbot.bot.charts.chain import progress_chain
 from orderbot.bot.charts.cloud import word_cloud
 from orderbot.bot.charts.fonts import CJKFont, CJKFontNotFound, cjk_font, ensure_cjk_font, prepare_matplotlib
@@ -19,8 +20,20 @@ from orderbot.bot.charts.trend import trend_lines
 from orderbot.bot.charts._base import MAX_PNG_BYTES, WIDTH_PX
 
 __all__ = [
-    "CJKFont", "CJKFontNotFound", "MAX_PNG_BYTES", "WIDTH_PX", "chart_executor", "cjk_font",
-    "ensure_cjk_font", "prepare_matplotlib", "progress_chain", "ranking_bars", "render_async", "scan_heatmap",
-    "shrink_png", "stacked_reasons", "trend_lines", "word_cloud",
+    "CJKFont",
+    "CJKFontNotFound",
+    "MAX_PNG_BYTES",
+    "WIDTH_PX",
+    "chart_executor",
+    "cjk_font",
+    "ensure_cjk_font",
+    "prepare_matplotlib",
+    "progress_chain",
+    "ranking_bars",
+    "render_async",
+    "scan_heatmap",
+    "shrink_png",
+    "stacked_reasons",
+    "trend_lines",
+    "word_cloud",
 ]
-

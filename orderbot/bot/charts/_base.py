@@ -3,6 +3,7 @@
 Sizes: 1080 px wide at 200 dpi (5.4 in), so a point is 2.78 px. A phone shows the picture about 390 css px wide,
 so 13 pt labels come out near 13 css px: readable without zooming.
 """
+
 from __future__ import annotations
 
 import functools
@@ -101,12 +102,24 @@ def header_px(subtitle: str | None = None) -> int:
 
 def header(fig: Figure, title: str, subtitle: str | None = None) -> int:
     """Draw the title (and subtitle) top-left; return the pixel height they take."""
-    fig.text(*px(fig, MARGIN_PX, 30), fit(title, WIDTH_PX - 2 * MARGIN_PX, TITLE_PT), fontsize=TITLE_PT, color=INK,
-             fontweight=strong(), va="top", ha="left")
+    fig.text(
+        *px(fig, MARGIN_PX, 30),
+        fit(title, WIDTH_PX - 2 * MARGIN_PX, TITLE_PT),
+        fontsize=TITLE_PT,
+        color=INK,
+        fontweight=strong(),
+        va="top",
+        ha="left",
+    )
     if subtitle:
-        fig.text(*px(fig, MARGIN_PX, 36 + TITLE_PT * PT_PX * 1.25), fit(subtitle, WIDTH_PX - 2 * MARGIN_PX,
-                                                                         SUBTITLE_PT), fontsize=SUBTITLE_PT,
-                 color=MUTED, va="top", ha="left")
+        fig.text(
+            *px(fig, MARGIN_PX, 36 + TITLE_PT * PT_PX * 1.25),
+            fit(subtitle, WIDTH_PX - 2 * MARGIN_PX, SUBTITLE_PT),
+            fontsize=SUBTITLE_PT,
+            color=MUTED,
+            va="top",
+            ha="left",
+        )
     return header_px(subtitle)
 
 
@@ -123,8 +136,9 @@ def units(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def clean(text: object, max_units: int | None = None, *, middle: bool = False, placeholder: str = "?",
-          face_only: bool = False) -> str:
+def clean(
+    text: object, max_units: int | None = None, *, middle: bool = False, placeholder: str = "?", face_only: bool = False
+) -> str:
     """A label that draws: control characters become spaces, characters no font has (most emoji) are
     dropped (`placeholder` stands in if nothing is left), and anything wider than `max_units` is cut with "…"
     (in the middle for IDs, whose ends both matter). `face_only` keeps only what the CJK face itself has,
@@ -152,7 +166,7 @@ def fit(text: object, max_px: float, pt: float, *, middle: bool = False) -> str:
     def cut(k: int) -> str:
         if middle:
             head = (k + 1) // 2
-            return f"{s[:head]}…{s[len(s) - (k - head):]}" if k > head else f"{s[:head]}…"
+            return f"{s[:head]}…{s[len(s) - (k - head) :]}" if k > head else f"{s[:head]}…"
         return s[:k] + "…"
 
     lo, hi = 0, len(s) - 1  # the longest cut that fits, by bisection on the kept characters

@@ -1,12 +1,29 @@
 """Where an order is on the fulfilment chain (payment → … → signed receipt), for the order card."""
+
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
 from orderbot.bot.charts._base import (
-    ACCENT, GRID, INK, MARGIN_PX, MUTED, OK, PALETTE, SMALL_PT, TITLE_PT, WIDTH_PX, add_axes_px, empty_chart, fit,
-    header, header_px, new_figure, strong, to_png,
+    ACCENT,
+    GRID,
+    INK,
+    MARGIN_PX,
+    MUTED,
+    OK,
+    PALETTE,
+    SMALL_PT,
+    TITLE_PT,
+    WIDTH_PX,
+    add_axes_px,
+    empty_chart,
+    fit,
+    header,
+    header_px,
+    new_figure,
+    strong,
+    to_png,
 )
 
 _PER_ROW = 6
@@ -14,8 +31,9 @@ _ROW_PX = 190
 _R = 30
 
 
-def progress_chain(stages: Sequence[str], current_index: int, *, title: str | None = None,
-                   stuck: bool = False) -> bytes:
+def progress_chain(
+    stages: Sequence[str], current_index: int, *, title: str | None = None, stuck: bool = False
+) -> bytes:
     """Numbered nodes in a snake of rows of six: done ones green with a tick, the current one blue (red and
     marked 卡住 when `stuck`), later ones grey outlines. The default title says "履约进度 7/11 · 报关"."""
     if not stages:
@@ -52,8 +70,15 @@ def progress_chain(stages: Sequence[str], current_index: int, *, title: str | No
         else:  # the turn between rows goes round the outside, clear of the stage name under the node
             side = step * 0.42 * (1 if (i // cols) % 2 == 0 else -1)
             xs, ys = [x0, x0 + side, x1 + side, x1], [y0, y0, y1, y1]
-        ax.plot(xs, ys, color=OK if done else GRID, linewidth=4 if done else 2.5, solid_joinstyle="round",
-                solid_capstyle="butt", zorder=1)
+        ax.plot(
+            xs,
+            ys,
+            color=OK if done else GRID,
+            linewidth=4 if done else 2.5,
+            solid_joinstyle="round",
+            solid_capstyle="butt",
+            zorder=1,
+        )
 
     from matplotlib.patches import Circle
 
@@ -67,10 +92,18 @@ def progress_chain(stages: Sequence[str], current_index: int, *, title: str | No
         else:
             face, edge, mark, ink = "white", GRID, str(i + 1), MUTED
         ax.add_patch(Circle((x, y), _R, facecolor=face, edgecolor=edge, linewidth=2.5, zorder=3))
-        ax.text(x, y, mark, fontsize=SMALL_PT, color=ink, ha="center", va="center_baseline", zorder=4,
-                fontweight=strong())
+        ax.text(
+            x, y, mark, fontsize=SMALL_PT, color=ink, ha="center", va="center_baseline", zorder=4, fontweight=strong()
+        )
         is_now = i == current_index
-        ax.text(x, y + _R + 24, fit(stage, step - 10, SMALL_PT), fontsize=SMALL_PT, ha="center", va="top",
-                color=hot if is_now else (INK if i < current_index else MUTED),
-                fontweight=strong() if is_now else "normal")
+        ax.text(
+            x,
+            y + _R + 24,
+            fit(stage, step - 10, SMALL_PT),
+            fontsize=SMALL_PT,
+            ha="center",
+            va="top",
+            color=hot if is_now else (INK if i < current_index else MUTED),
+            fontweight=strong() if is_now else "normal",
+        )
     return to_png(fig)

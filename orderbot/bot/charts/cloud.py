@@ -5,12 +5,22 @@ one (different glyph forms for shared characters). So wordcloud only computes th
 the same in every face) and the words are drawn here with the Simplified Chinese face. The layout runs at half
 size and is drawn at full size, which is four times quicker at the same look.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from orderbot.bot.charts._base import (
-    MARGIN_PX, PALETTE, WIDTH_PX, clean, empty_chart, encode_png, header, header_px, new_figure, to_image,
+    MARGIN_PX,
+    PALETTE,
+    WIDTH_PX,
+    clean,
+    empty_chart,
+    encode_png,
+    header,
+    header_px,
+    new_figure,
+    to_image,
 )
 from orderbot.bot.charts.fonts import cjk_font
 
@@ -36,11 +46,25 @@ def word_cloud(title: str, frequencies: Mapping[str, int], *, subtitle: str | No
 
     font = cjk_font()
     width = WIDTH_PX - 2 * MARGIN_PX
-    layout = WordCloud(
-        font_path=str(font.path), width=width // _SCALE, height=_CLOUD_H // _SCALE, margin=6,
-        prefer_horizontal=1.0, random_state=_SEED, min_font_size=15, max_font_size=70, font_step=2,
-        relative_scaling=0.6, background_color="white", max_words=MAX_WORDS, collocations=False,
-    ).generate_from_frequencies(dict(ranked)).layout_
+    layout = (
+        WordCloud(
+            font_path=str(font.path),
+            width=width // _SCALE,
+            height=_CLOUD_H // _SCALE,
+            margin=6,
+            prefer_horizontal=1.0,
+            random_state=_SEED,
+            min_font_size=15,
+            max_font_size=70,
+            font_step=2,
+            relative_scaling=0.6,
+            background_color="white",
+            max_words=MAX_WORDS,
+            collocations=False,
+        )
+        .generate_from_frequencies(dict(ranked))
+        .layout_
+    )
 
     rank = {word: i for i, (word, _) in enumerate(ranked)}
     fonts: dict[int, ImageFont.FreeTypeFont] = {}
@@ -65,8 +89,7 @@ def word_cloud(title: str, frequencies: Mapping[str, int], *, subtitle: str | No
     draw = ImageDraw.Draw(canvas)
     for word, face, x, y, _ in placed:
         i = rank[word]
-        draw.text((x + dx, y + dy), word, font=face, anchor="lt",
-                  fill=PALETTE[i % 4] if i < 8 else PALETTE[4 + i % 4])
+        draw.text((x + dx, y + dy), word, font=face, anchor="lt", fill=PALETTE[i % 4] if i < 8 else PALETTE[4 + i % 4])
 
     top = header_px(subtitle)
     fig = new_figure(top + _CLOUD_H + 30)

@@ -11,6 +11,7 @@ Proprietary fonts (SimHei, Microsoft YaHei, PingFang…) are never chosen, even 
 matplotlib is imported inside the functions, never at module import: it reads `MPLCONFIGDIR` once, when it is
 first imported, so `ensure_cjk_font(cache_dir=…)` must get the chance to point it at a writable folder first.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,10 +28,25 @@ _log = logging.getLogger(__name__)
 #: Families we accept, best first. All are under the SIL Open Font License or Apache-2.0.
 OPEN_CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei")
 #: Families we refuse even when configured: their licences forbid redistribution in what we render and ship.
-PROPRIETARY_FAMILIES = frozenset({
-    "simhei", "simsun", "nsimsun", "microsoft yahei", "microsoft jhenghei", "kaiti", "fangsong", "stheiti",
-    "heiti sc", "heiti tc", "pingfang sc", "pingfang tc", "hiragino sans gb", "stsong", "stkaiti",
-})
+PROPRIETARY_FAMILIES = frozenset(
+    {
+        "simhei",
+        "simsun",
+        "nsimsun",
+        "microsoft yahei",
+        "microsoft jhenghei",
+        "kaiti",
+        "fangsong",
+        "stheiti",
+        "heiti sc",
+        "heiti tc",
+        "pingfang sc",
+        "pingfang tc",
+        "hiragino sans gb",
+        "stsong",
+        "stkaiti",
+    }
+)
 _LATIN_FALLBACK = "DejaVu Sans"  # bundled with matplotlib; covers symbols the CJK font lacks
 
 # (path, face index, family, source); face 2 of the Noto Sans CJK collection is Simplified Chinese.
@@ -90,8 +106,7 @@ def prepare_matplotlib(cache_dir: str | os.PathLike | None) -> None:
     os.environ["MPLCONFIGDIR"] = str(path)  # matplotlib's only switch for this; set before its import
 
 
-def ensure_cjk_font(font_path: str | os.PathLike | None = None, *,
-                    cache_dir: str | os.PathLike | None = None) -> str:
+def ensure_cjk_font(font_path: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None) -> str:
     """Choose and register the CJK font once; return the family name matplotlib draws with.
 
     Idempotent and thread-safe: later calls return the first choice whatever their arguments. Also sets the
@@ -115,9 +130,12 @@ def cjk_font() -> CJKFont:
     return _chosen
 
 
-def find_cjk_font(font_path: str | os.PathLike | None = None, *,
-                  system_files: Iterable[tuple[str, int, str, str]] = SYSTEM_FONT_FILES,
-                  search_matplotlib: bool = True) -> CJKFont:
+def find_cjk_font(
+    font_path: str | os.PathLike | None = None,
+    *,
+    system_files: Iterable[tuple[str, int, str, str]] = SYSTEM_FONT_FILES,
+    search_matplotlib: bool = True,
+) -> CJKFont:
     """Pick the font without changing matplotlib's state. `system_files` are (path, face, family, source)
     tried after a configured file; `search_matplotlib` also accepts open CJK families matplotlib found."""
     for path, index, family, source in _candidates(font_path, system_files, search_matplotlib):
@@ -128,7 +146,8 @@ def find_cjk_font(font_path: str | os.PathLike | None = None, *,
             return CJKFont(family, Path(path), index, source, face | fallback, face)
     raise CJKFontNotFound(
         "no open-licensed CJK font found: install the Python package noto-cjk-sans-otc "
-        "(a dependency of orderbot) or the Debian package fonts-noto-cjk / fonts-wqy-microhei")
+        "(a dependency of orderbot) or the Debian package fonts-noto-cjk / fonts-wqy-microhei"
+    )
 
 
 def _candidates(font_path, system_files, search_matplotlib):

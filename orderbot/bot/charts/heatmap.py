@@ -1,11 +1,28 @@
 """The last scans of a package side by side: which label fields disagree (the wrong-item warehouse issue)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from orderbot.bot.charts._base import (
-    ACCENT, INK, LABEL_PT, MARGIN_PX, MUTED, SMALL_PT, TRACK, WIDTH_PX, add_axes_px, clean, empty_chart, fit,
-    header, header_px, new_figure, strong, text_px, to_png,
+    ACCENT,
+    INK,
+    LABEL_PT,
+    MARGIN_PX,
+    MUTED,
+    SMALL_PT,
+    TRACK,
+    WIDTH_PX,
+    add_axes_px,
+    clean,
+    empty_chart,
+    fit,
+    header,
+    header_px,
+    new_figure,
+    strong,
+    text_px,
+    to_png,
 )
 
 MAX_SCANS = 6
@@ -15,8 +32,15 @@ _FIELD_PX = 190
 _GAP = 6
 
 
-def scan_heatmap(title: str, rows: Sequence[str], fields: Sequence[str], matrix: Sequence[Sequence[int]], *,
-                 annotations: Sequence[Sequence[str | None]] | None = None, subtitle: str | None = None) -> bytes:
+def scan_heatmap(
+    title: str,
+    rows: Sequence[str],
+    fields: Sequence[str],
+    matrix: Sequence[Sequence[int]],
+    *,
+    annotations: Sequence[Sequence[str | None]] | None = None,
+    subtitle: str | None = None,
+) -> bytes:
     """Scans as columns, label fields down the left; a red cell is a field that scan disagrees on.
 
     `matrix[i][j]` is 1 when scan `rows[i]` disagrees on `fields[j]`, else 0; `annotations[i][j]` is the value
@@ -55,23 +79,54 @@ def scan_heatmap(title: str, rows: Sequence[str], fields: Sequence[str], matrix:
     col_w = (plot_w - _FIELD_PX) / len(scans)
     for i, scan in enumerate(scans):
         x = _FIELD_PX + i * col_w + col_w / 2
-        ax.text(x, _HEAD_PX - 10, _two_lines(scan, col_w - 12), fontsize=SMALL_PT, color=MUTED,
-                ha="center", va="bottom", linespacing=1.15, multialignment="center")
+        ax.text(
+            x,
+            _HEAD_PX - 10,
+            _two_lines(scan, col_w - 12),
+            fontsize=SMALL_PT,
+            color=MUTED,
+            ha="center",
+            va="bottom",
+            linespacing=1.15,
+            multialignment="center",
+        )
     for j, field in enumerate(fields):
         y = _HEAD_PX + j * _ROW_PX
         hot = field in bad
-        ax.text(0, y + _ROW_PX / 2, fit(field, _FIELD_PX - 14, LABEL_PT), fontsize=LABEL_PT, color=ACCENT if hot else INK,
-                ha="left", va="center_baseline", fontweight=strong() if hot else "normal")
+        ax.text(
+            0,
+            y + _ROW_PX / 2,
+            fit(field, _FIELD_PX - 14, LABEL_PT),
+            fontsize=LABEL_PT,
+            color=ACCENT if hot else INK,
+            ha="left",
+            va="center_baseline",
+            fontweight=strong() if hot else "normal",
+        )
         for i in range(len(scans)):
             x = _FIELD_PX + i * col_w
             wrong = bool(cells[i][j])
-            ax.add_patch(Rectangle((x + _GAP / 2, y + _GAP / 2), col_w - _GAP, _ROW_PX - _GAP, linewidth=0,
-                                   color=ACCENT if wrong else TRACK))
+            ax.add_patch(
+                Rectangle(
+                    (x + _GAP / 2, y + _GAP / 2),
+                    col_w - _GAP,
+                    _ROW_PX - _GAP,
+                    linewidth=0,
+                    color=ACCENT if wrong else TRACK,
+                )
+            )
             note = notes[i][j] if notes is not None else None
             text = fit(note, col_w - 16, SMALL_PT, middle=True) if note else ("不一致" if wrong else "")
-            ax.text(x + col_w / 2, y + _ROW_PX / 2, text, fontsize=SMALL_PT, ha="center", va="center_baseline",
-                    color="white" if wrong else (INK if note else MUTED),
-                    fontweight=strong() if wrong else "normal")
+            ax.text(
+                x + col_w / 2,
+                y + _ROW_PX / 2,
+                text,
+                fontsize=SMALL_PT,
+                ha="center",
+                va="center_baseline",
+                color="white" if wrong else (INK if note else MUTED),
+                fontweight=strong() if wrong else "normal",
+            )
     y = _HEAD_PX + len(fields) * _ROW_PX + 34
     ax.add_patch(Rectangle((0, y - 14), 28, 28, color=ACCENT, linewidth=0))
     ax.text(40, y, "不一致", fontsize=SMALL_PT, color=INK, va="center_baseline")

@@ -1,4 +1,5 @@
 """Keep a PNG under a byte limit (WeCom robots refuse images over 2 MB)."""
+
 from __future__ import annotations
 
 import io

@@ -1,12 +1,31 @@
 """Horizontal ranking bars: "华东区昨日延迟TOP3客户" and every other top-N answer."""
+
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
 
 from orderbot.bot.charts._base import (
-    ACCENT, INK, LABEL_PT, MARGIN_PX, MUTED, PALETTE, PT_PX, SMALL_PT, WIDTH_PX, ValueFormat, add_axes_px,
-    empty_chart, fit, format_value, header, header_px, new_figure, strong, text_px, to_png,
+    ACCENT,
+    INK,
+    LABEL_PT,
+    MARGIN_PX,
+    MUTED,
+    PALETTE,
+    PT_PX,
+    SMALL_PT,
+    WIDTH_PX,
+    ValueFormat,
+    add_axes_px,
+    empty_chart,
+    fit,
+    format_value,
+    header,
+    header_px,
+    new_figure,
+    strong,
+    text_px,
+    to_png,
 )
 
 MAX_BARS = 20
@@ -14,9 +33,15 @@ _ROW_PX = 100
 _BAR_PX = 40
 
 
-def ranking_bars(title: str, labels: Sequence[str], values: Sequence[float | None], *,
-                 value_fmt: ValueFormat = "{:,.0f}", subtitle: str | None = None,
-                 highlight: str | int | Collection[str | int] | None = None) -> bytes:
+def ranking_bars(
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    value_fmt: ValueFormat = "{:,.0f}",
+    subtitle: str | None = None,
+    highlight: str | int | Collection[str | int] | None = None,
+) -> bytes:
     """Bars from the top down in the order given, each label above its bar and the value at its end.
 
     `highlight` names labels (or 0-based positions) drawn in red, e.g. the asker's own customer. Values are
@@ -54,12 +79,28 @@ def ranking_bars(title: str, labels: Sequence[str], values: Sequence[float | Non
         y_label = i * _ROW_PX + 4
         y_bar = y_label + LABEL_PT * PT_PX * 1.25
         ax.text(0, y_label, f"{i + 1}", fontsize=SMALL_PT, color=MUTED, va="top", ha="left")
-        ax.text(indent, y_label, fit(label, plot_w - indent, LABEL_PT), fontsize=LABEL_PT, color=INK, va="top", ha="left",
-                fontweight=strong() if hot else "normal")
+        ax.text(
+            indent,
+            y_label,
+            fit(label, plot_w - indent, LABEL_PT),
+            fontsize=LABEL_PT,
+            color=INK,
+            va="top",
+            ha="left",
+            fontweight=strong() if hot else "normal",
+        )
         length = max(0.0, (value or 0.0) * scale)
         ax.barh(y_bar + _BAR_PX / 2, max(length, 3.0), height=_BAR_PX, left=0, color=colour, linewidth=0)
-        ax.text(length + 12, y_bar + _BAR_PX / 2, text, fontsize=LABEL_PT, color=colour if hot else INK,
-                va="center_baseline", ha="left", fontweight=strong())
+        ax.text(
+            length + 12,
+            y_bar + _BAR_PX / 2,
+            text,
+            fontsize=LABEL_PT,
+            color=colour if hot else INK,
+            va="center_baseline",
+            ha="left",
+            fontweight=strong(),
+        )
     return to_png(fig)
 
 

@@ -1,4 +1,5 @@
 """Charts are CPU work (50–250 ms): they run in an executor, never on the event loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-async def render_async(fn: Callable[..., T], /, *args: Any, executor: Executor | None = None,
-                       **kwargs: Any) -> T:
+async def render_async(fn: Callable[..., T], /, *args: Any, executor: Executor | None = None, **kwargs: Any) -> T:
     """Run a chart function in `executor` (the loop's default pool when None) and await its PNG bytes.
 
     Chart functions build their own `Figure` (no pyplot state), so several may run at once in threads.

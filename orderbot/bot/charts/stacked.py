@@ -1,11 +1,30 @@
 """Delay reasons stacked per lane or per day ("深圳-洛杉矶：港口拥堵 82 · 清关查验 31 …")."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from orderbot.bot.charts._base import (
-    INK, LABEL_PT, MARGIN_PX, MUTED, OTHER_GREY, PALETTE, PT_PX, SMALL_PT, WIDTH_PX, add_axes_px, empty_chart,
-    fit, flow, header, header_px, new_figure, px, strong, text_px, to_png,
+    INK,
+    LABEL_PT,
+    MARGIN_PX,
+    MUTED,
+    OTHER_GREY,
+    PALETTE,
+    PT_PX,
+    SMALL_PT,
+    WIDTH_PX,
+    add_axes_px,
+    empty_chart,
+    fit,
+    flow,
+    header,
+    header_px,
+    new_figure,
+    px,
+    strong,
+    text_px,
+    to_png,
 )
 
 MAX_REASONS = 6  # more colours than this cannot be told apart on a phone; the rest become "其他"
@@ -16,8 +35,9 @@ _LEGEND_ROW_PX = 50
 OTHER = "其他"
 
 
-def stacked_reasons(title: str, categories: Sequence[str], reasons: Mapping[str, Sequence[int]], *,
-                    subtitle: str | None = None) -> bytes:
+def stacked_reasons(
+    title: str, categories: Sequence[str], reasons: Mapping[str, Sequence[int]], *, subtitle: str | None = None
+) -> bytes:
     """One horizontal bar per category (lane, day), split by reason, total at the end.
 
     `reasons[name][i]` is the count for `categories[i]`. Reasons are ordered by their total, biggest first
@@ -60,15 +80,23 @@ def stacked_reasons(title: str, categories: Sequence[str], reasons: Mapping[str,
             width = counts[i] * scale
             if width <= 0:
                 continue
-            ax.barh(y_mid, width, height=_BAR_PX, left=left, color=_colour(k, name),
-                    edgecolor="white", linewidth=1.2)
+            ax.barh(y_mid, width, height=_BAR_PX, left=left, color=_colour(k, name), edgecolor="white", linewidth=1.2)
             text = f"{counts[i]:,}"
             if width >= text_px(text, SMALL_PT) + 14:
-                ax.text(left + width / 2, y_mid, text, fontsize=SMALL_PT, color="white", ha="center",
-                        va="center_baseline")
+                ax.text(
+                    left + width / 2, y_mid, text, fontsize=SMALL_PT, color="white", ha="center", va="center_baseline"
+                )
             left += width
-        ax.text(left + 12, y_mid, total_texts[i], fontsize=LABEL_PT, color=INK, ha="left",
-                va="center_baseline", fontweight=strong())
+        ax.text(
+            left + 12,
+            y_mid,
+            total_texts[i],
+            fontsize=LABEL_PT,
+            color=INK,
+            ha="left",
+            va="center_baseline",
+            fontweight=strong(),
+        )
     return to_png(fig)
 
 
@@ -79,7 +107,7 @@ def _fold(categories: Sequence[str], reasons: Mapping[str, Sequence[int]]) -> di
     ranked = [(name, list(counts)) for name, counts in ranked if sum(counts[:shown]) > 0]
     if len(ranked) <= MAX_REASONS:
         return dict(ranked)
-    kept, rest = ranked[:MAX_REASONS - 1], ranked[MAX_REASONS - 1:]
+    kept, rest = ranked[: MAX_REASONS - 1], ranked[MAX_REASONS - 1 :]
     other = [sum(counts[i] for _, counts in rest) for i in range(len(categories))]
     folded = dict(kept)
     folded[OTHER] = [a + b for a, b in zip(folded.get(OTHER, [0] * len(categories)), other)]
@@ -108,9 +136,16 @@ def _draw_legend(fig, rows: list[list[str]], top: float) -> None:
         for entry in row:
             x0, y0 = px(fig, x, y + 13)
             x1, y1 = px(fig, x + 26, y - 13)
-            fig.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, transform=fig.transFigure,
-                                     color=_colour(k, entry), linewidth=0))
-            fig.text(*px(fig, x + 36, y), entry, fontsize=LABEL_PT, color=INK if entry != OTHER else MUTED,
-                     va="center_baseline", ha="left")
+            fig.add_artist(
+                Rectangle((x0, y0), x1 - x0, y1 - y0, transform=fig.transFigure, color=_colour(k, entry), linewidth=0)
+            )
+            fig.text(
+                *px(fig, x + 36, y),
+                entry,
+                fontsize=LABEL_PT,
+                color=INK if entry != OTHER else MUTED,
+                va="center_baseline",
+                ha="left",
+            )
             x += _entry_px(entry)
             k += 1

@@ -1,4 +1,5 @@
 """Daily trend lines, each with the previous period dashed behind it (daily report, "近7天取消率趋势")."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,29 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from orderbot.bot.charts._base import (
-    GRID, INK, LABEL_PT, MARGIN_PX, MUTED, PALETTE, PT_PX, SMALL_PT, TICK_PT, WIDTH_PX, ValueFormat,
-    add_axes_px, empty_chart, fit, flow, format_value, header, header_px, new_figure, px, strong, text_px, to_png,
+    GRID,
+    INK,
+    LABEL_PT,
+    MARGIN_PX,
+    MUTED,
+    PALETTE,
+    PT_PX,
+    SMALL_PT,
+    TICK_PT,
+    WIDTH_PX,
+    ValueFormat,
+    add_axes_px,
+    empty_chart,
+    fit,
+    flow,
+    format_value,
+    header,
+    header_px,
+    new_figure,
+    px,
+    strong,
+    text_px,
+    to_png,
 )
 
 _PLOT_PX = 620
@@ -15,10 +37,16 @@ _MAX_XTICKS = 6
 _LEGEND_ROW_PX = 52
 
 
-def trend_lines(title: str, dates: Sequence[date | datetime | str],
-                series: Mapping[str, Sequence[float | None]], *,
-                previous: Mapping[str, Sequence[float | None]] | None = None,
-                y_fmt: ValueFormat = "{:,.0f}", percent: bool = False, subtitle: str | None = None) -> bytes:
+def trend_lines(
+    title: str,
+    dates: Sequence[date | datetime | str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    previous: Mapping[str, Sequence[float | None]] | None = None,
+    y_fmt: ValueFormat = "{:,.0f}",
+    percent: bool = False,
+    subtitle: str | None = None,
+) -> bytes:
     """One solid line per series over `dates`, the same metric of the previous period dashed in its colour.
 
     Every list is as long as `dates` (None leaves a gap); `previous` keys must be series names. With
@@ -57,12 +85,22 @@ def trend_lines(title: str, dates: Sequence[date | datetime | str],
     for i, (name, values) in enumerate(data.items()):
         colour = PALETTE[i % len(PALETTE)]
         if name in prev:
-            ax.plot(xs, prev[name], color=colour, linewidth=1.8, linestyle=(0, (4, 2.5)), alpha=0.6, zorder=2,
-                    clip_on=False)
+            ax.plot(
+                xs, prev[name], color=colour, linewidth=1.8, linestyle=(0, (4, 2.5)), alpha=0.6, zorder=2, clip_on=False
+            )
         # The ticks always enclose the data, so nothing can stray far; unclipped, a point on the top or
         # bottom tick keeps its whole marker.
-        ax.plot(xs, values, color=colour, linewidth=2.6, zorder=3, solid_capstyle="round", clip_on=False,
-                marker="o" if n <= 14 else None, markersize=4.5)
+        ax.plot(
+            xs,
+            values,
+            color=colour,
+            linewidth=2.6,
+            zorder=3,
+            solid_capstyle="round",
+            clip_on=False,
+            marker="o" if n <= 14 else None,
+            markersize=4.5,
+        )
 
     ax.set_xlim(-0.3 if n > 1 else -1, n - 0.7 if n > 1 else 1)
     ax.set_ylim(ticks[0], ticks[-1])
@@ -105,7 +143,7 @@ def _percent_fmt(values: list[float], at_least: int) -> ValueFormat:
     """Enough decimals to tell the values apart: ticks 1% apart need none, 99.2–99.8% needs one more."""
     span = max(values) - min(values)
     decimals = 0 if span >= 0.04 else 1 if span >= 0.004 else 2
-    return "{:.%d%%}" % max(decimals, at_least)
+    return f"{{:.{max(decimals, at_least)}%}}"
 
 
 def _last_text(values: list[float], fmt: ValueFormat) -> str:
@@ -140,8 +178,16 @@ def _draw_legend(fig, rows: list[list[str]], top: float, with_previous: bool) ->
             is_prev = with_previous and k == total - 1
             colour = MUTED if is_prev else PALETTE[k % len(PALETTE)]
             (x0, y0), (x1, _) = px(fig, x, y), px(fig, x + 48, y)
-            fig.add_artist(Line2D([x0, x1], [y0, y0], color=colour, transform=fig.transFigure,
-                                  linewidth=1.8 if is_prev else 3, linestyle=(0, (4, 2.5)) if is_prev else "-"))
+            fig.add_artist(
+                Line2D(
+                    [x0, x1],
+                    [y0, y0],
+                    color=colour,
+                    transform=fig.transFigure,
+                    linewidth=1.8 if is_prev else 3,
+                    linestyle=(0, (4, 2.5)) if is_prev else "-",
+                )
+            )
             fig.text(*px(fig, x + 60, y), entry, fontsize=LABEL_PT, color=INK, va="center_baseline", ha="left")
             x += _entry_px(entry)
             k += 1
@@ -161,5 +207,12 @@ def _end_labels(fig, ax, data, texts, top, right_px, ticks) -> None:
     for a, b in zip(spots, spots[1:]):
         b[0] = max(b[0], a[0] + gap)
     for y, text, colour in spots:
-        fig.text(*px(fig, right_px + 12, y), text, fontsize=SMALL_PT, color=colour, va="center", ha="left",
-                 fontweight=strong())
+        fig.text(
+            *px(fig, right_px + 12, y),
+            text,
+            fontsize=SMALL_PT,
+            color=colour,
+            va="center",
+            ha="left",
+            fontweight=strong(),
+        )

@@ -3,11 +3,22 @@
 A handler takes the parsed `Intent` (or a button's argument) and a `Context`, and returns a `Reply`. Handlers
 never call a platform API and never write SQL: they call core use cases and report queries.
 """
+
 from __future__ import annotations
 
 from orderbot.bot.handlers.base import Context, Route, help_reply
 from orderbot.bot.handlers import (
-    admin, alerts, courier, lists, orders, reports, review, stock, stockin, tasks, warehouse,
+    admin,
+    alerts,
+    courier,
+    lists,
+    orders,
+    reports,
+    review,
+    stock,
+    stockin,
+    tasks,
+    warehouse,
 )
 
 ROUTES: dict[str, Route] = {}

@@ -1,6 +1,7 @@
 """Alert card buttons: acknowledge, undo an automatic action (the veto), apply a suggestion, and the customs
 group's claim / documents-sent / release buttons. Only the rule's owners (and management/admin) may press them;
 every press is audited by the dispatcher."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
@@ -12,12 +13,26 @@ from orderbot.core.orders.service import add_event
 from orderbot.core.rules import engine
 from orderbot.bot.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
+from datetime import UTC
 
 PRESSERS = ALERT_OWNERS | {"admin", "sales", "key_account"}
-ROLE_NAMES = {"admin": "管理员", "management": "管理层", "sales": "销售", "sales_supervisor": "销售主管",
-              "sales_director": "销售总监", "key_account": "大客户经理", "customer_service": "客服", "customs": "关务",
-              "warehouse": "仓库", "warehouse_lead": "值班组长", "finance": "财务", "channel_ops": "渠道运营",
-              "logistics": "物流", "after_sales_supervisor": "售后主管", "product": "产品"}
+ROLE_NAMES = {
+    "admin": "管理员",
+    "management": "管理层",
+    "sales": "销售",
+    "sales_supervisor": "销售主管",
+    "sales_director": "销售总监",
+    "key_account": "大客户经理",
+    "customer_service": "客服",
+    "customs": "关务",
+    "warehouse": "仓库",
+    "warehouse_lead": "值班组长",
+    "finance": "财务",
+    "channel_ops": "渠道运营",
+    "logistics": "物流",
+    "after_sales_supervisor": "售后主管",
+    "product": "产品",
+}
 
 
 def _ids(arg: str) -> list[int]:
@@ -59,19 +74,21 @@ async def ack(arg: str, ctx: Context) -> Reply:
         return Reply(text="这些告警已经确认或已恢复，无需再处理。")
     head = done[0].title if len(done) == 1 else f"{len(done)} 条告警"
     tail = f"（另有 {skipped} 条已处理过）" if skipped else ""
-    return Reply(text=f"{ctx.asker.name} 已确认：{head}。不再重复提醒，条件解除时会自动恢复。{tail}",
-                 meta={"subject": ",".join(str(a.id) for a in done)[:120]})
+    return Reply(
+        text=f"{ctx.asker.name} 已确认：{head}。不再重复提醒，条件解除时会自动恢复。{tail}",
+        meta={"subject": ",".join(str(a.id) for a in done)[:120]},
+    )
 
 
 async def ack_all(arg: str, ctx: Context) -> Reply:
     """A digest's 全部知道了: every alert of that rule ("*": every rule) announced by then that this person may
     act on (`<rule>:<unix time of the digest>`)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     rule, _, stamp = arg.partition(":")
     if (rule != "*" and rule not in engine.RULES) or not stamp.isdigit():
         raise DomainError("这个按钮的参数不对，请在最新的告警卡片上操作。")
-    until = datetime.fromtimestamp(int(stamp) + 1, timezone.utc)
+    until = datetime.fromtimestamp(int(stamp) + 1, UTC)
     stmt = select(Alert).where(Alert.state == "firing", Alert.last_notified_at < until)
     if rule != "*":
         stmt = stmt.where(Alert.rule == rule)
@@ -83,27 +100,34 @@ async def ack_all(arg: str, ctx: Context) -> Reply:
     if not done:
         return Reply(text="这些告警已经确认或已恢复，无需再处理。")
     label = engine.RULES[rule].label if rule != "*" else "各类"
-    return Reply(text=f"{ctx.asker.name} 已确认 {len(done)} 条{label}告警。不再重复提醒，条件解除时会自动恢复。",
-                 meta={"subject": f"{rule}:{len(done)}"})
+    return Reply(
+        text=f"{ctx.asker.name} 已确认 {len(done)} 条{label}告警。不再重复提醒，条件解除时会自动恢复。",
+        meta={"subject": f"{rule}:{len(done)}"},
+    )
 
 
 async def undo(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
     what = await engine.undo(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
-    return Reply(text=f"{ctx.asker.name} 已撤销自动动作：{what}。（{alert.title}）",
-                 meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what})
+    return Reply(
+        text=f"{ctx.asker.name} 已撤销自动动作：{what}。（{alert.title}）",
+        meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what},
+    )
 
 
 async def apply(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
     what = await engine.apply_suggestion(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
-    return Reply(text=f"{ctx.asker.name} 已执行：{what}。如需撤销，点卡片上的「撤销」。",
-                 meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what})
+    return Reply(
+        text=f"{ctx.asker.name} 已执行：{what}。如需撤销，点卡片上的「撤销」。",
+        meta={"subject": f"{alert.rule}:{alert.subject}", "audit": what},
+    )
 
 
 async def _order_of(ctx: Context, alert: Alert) -> Order:
-    order = (await ctx.session.execute(select(Order).where(Order.order_no == alert.subject)
-                                       .with_for_update())).scalar_one_or_none()
+    order = (
+        await ctx.session.execute(select(Order).where(Order.order_no == alert.subject).with_for_update())
+    ).scalar_one_or_none()
     if order is None:
         raise DomainError(f"订单 {alert.subject} 不存在。")
     return order
@@ -111,20 +135,37 @@ async def _order_of(ctx: Context, alert: Alert) -> Order:
 
 async def customs_claim(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    await ctx.session.execute(update(Task).where(Task.key.like(f"customs_stuck:{alert.subject}:%"),
-                                                 Task.state == "open").values(assignee=ctx.asker.staff_id))
+    await ctx.session.execute(
+        update(Task)
+        .where(Task.key.like(f"customs_stuck:{alert.subject}:%"), Task.state == "open")
+        .values(assignee=ctx.asker.staff_id)
+    )
     await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
     order = await _order_of(ctx, alert)
-    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
-              detail=f"{ctx.asker.name} 认领卡关处理")
+    add_event(
+        ctx.session,
+        order,
+        at=ctx.now,
+        kind="customs",
+        source="chat",
+        actor=ctx.asker.staff_id,
+        detail=f"{ctx.asker.name} 认领卡关处理",
+    )
     return Reply(text=f"{ctx.asker.name} 已认领 {alert.subject} 的卡关处理。", meta={"subject": alert.subject})
 
 
 async def customs_docs_sent(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
     order = await _order_of(ctx, alert)
-    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
-              detail="补充资料已提交海关，等待放行")
+    add_event(
+        ctx.session,
+        order,
+        at=ctx.now,
+        kind="customs",
+        source="chat",
+        actor=ctx.asker.staff_id,
+        detail="补充资料已提交海关，等待放行",
+    )
     if order.customs_state == "info_required":
         order.customs_state, order.updated_at = "processing", ctx.now
     await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
@@ -137,22 +178,35 @@ async def customs_release(arg: str, ctx: Context) -> Reply:
     order.customs_state, order.updated_at = "released", ctx.now
     if order.customs_hold:
         order.customs_hold, order.customs_hold_reason = False, None
-    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
-              detail=f"{ctx.asker.name} 确认放行")
-    await ctx.session.execute(update(Task).where(Task.key.like(f"customs_stuck:{alert.subject}:%"),
-                                                 Task.state == "open").values(state="done", closed_at=ctx.now))
+    add_event(
+        ctx.session,
+        order,
+        at=ctx.now,
+        kind="customs",
+        source="chat",
+        actor=ctx.asker.staff_id,
+        detail=f"{ctx.asker.name} 确认放行",
+    )
+    await ctx.session.execute(
+        update(Task)
+        .where(Task.key.like(f"customs_stuck:{alert.subject}:%"), Task.state == "open")
+        .values(state="done", closed_at=ctx.now)
+    )
     await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 确认放行", now=ctx.now)
     return Reply(text=f"{alert.subject} 已放行，卡关告警已恢复。", meta={"subject": alert.subject})
 
 
 async def docs_done(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    closed = await ctx.session.execute(update(Task).where(Task.key == f"{DOCS_TASK_TYPE}:{alert.subject}",
-                                                          Task.state == "open")
-                                       .values(state="done", closed_at=ctx.now, assignee=ctx.asker.staff_id))
+    closed = await ctx.session.execute(
+        update(Task)
+        .where(Task.key == f"{DOCS_TASK_TYPE}:{alert.subject}", Task.state == "open")
+        .values(state="done", closed_at=ctx.now, assignee=ctx.asker.staff_id)
+    )
     order = await _order_of(ctx, alert)
-    add_event(ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id,
-              detail="报关资料已补齐")
+    add_event(
+        ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id, detail="报关资料已补齐"
+    )
     await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 标记资料已补齐", now=ctx.now)
     extra = "" if closed.rowcount else "（工单此前已关闭）"
     return Reply(text=f"{alert.subject} 报关资料已补齐，不再提醒。{extra}", meta={"subject": alert.subject})
@@ -167,26 +221,49 @@ def _mine(ctx: Context, rule: str) -> bool:
 async def listing(arg, ctx: Context) -> Reply:
     """「告警列表」: the alerts now firing or acknowledged that this person may act on, newest first."""
     rules = [r for r in engine.RULES if _mine(ctx, r)]
-    counts = dict((await ctx.session.execute(
-        select(Alert.state, func.count()).where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged",
-                                                                                        "pending")))
-        .group_by(Alert.state))).all())
-    mine = (await ctx.session.execute(
-        select(Alert).where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
-        .order_by(Alert.id.desc()).limit(30))).scalars().all()
+    counts = dict(
+        (
+            await ctx.session.execute(
+                select(Alert.state, func.count())
+                .where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
+                .group_by(Alert.state)
+            )
+        ).all()
+    )
+    mine = (
+        (
+            await ctx.session.execute(
+                select(Alert)
+                .where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
+                .order_by(Alert.id.desc())
+                .limit(30)
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not mine:
         return Reply(text="目前没有需要你处理的告警。")
     state = {"firing": "触发中", "acknowledged": "已知悉", "pending": "观察中"}
     total = sum(counts.values())
-    table = Table(("编号", "规则", "状态", "内容"), tuple(
-        (f"#{a.id}", engine.RULES[a.rule].label, state[a.state], a.title) for a in mine))
+    table = Table(
+        ("编号", "规则", "状态", "内容"),
+        tuple((f"#{a.id}", engine.RULES[a.rule].label, state[a.state], a.title) for a in mine),
+    )
     more = f"（最新 {len(mine)} 条见下表）" if total > len(mine) else ""
     firing = [a for a in mine if a.state == "firing"]
     buttons = tuple(Button(f"知道了 #{a.id}", f"alert_ack:{a.id}", 2) for a in firing[:5])
     if counts.get("firing", 0) > 1:
         buttons += (Button("全部知道了", f"alert_ack_all:*:{int(ctx.now.timestamp())}", 2),)
-    card = Card(f"告警列表：{counts.get('firing', 0)} 条触发中", buttons=buttons,
-                task_id=f"alerts-{ctx.asker.staff_id}-{int(ctx.now.timestamp())}") if firing else None
+    card = (
+        Card(
+            f"告警列表：{counts.get('firing', 0)} 条触发中",
+            buttons=buttons,
+            task_id=f"alerts-{ctx.asker.staff_id}-{int(ctx.now.timestamp())}",
+        )
+        if firing
+        else None
+    )
     summary = "，".join(f"{state[k]} {v}" for k, v in counts.items())
     return Reply(title="告警列表", table=table, text=f"共 {total} 条（{summary}）{more}", card=card)
 

@@ -1,4 +1,5 @@
 """What handlers share: the context they get, the route that describes each, clarifying questions, help."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -90,11 +91,30 @@ class Route:
         return Reply(text=f"你是想{self.title}吗？可以这样说：{self.example}")
 
 
-def route(name: str, handler, roles, *, write: bool = False, title: str, example: str, who: str = "",
-          heavy: bool = False, preview=None) -> Route:
+def route(
+    name: str,
+    handler,
+    roles,
+    *,
+    write: bool = False,
+    title: str,
+    example: str,
+    who: str = "",
+    heavy: bool = False,
+    preview=None,
+) -> Route:
     refusal = f"「{title}」需要{who}权限，你的角色暂时不能操作。" if who else f"你的角色暂时不能{title}。"
-    return Route(name, handler, frozenset(roles) if roles is not None else None, write, refusal, title, example,
-                 heavy=heavy, preview=preview)
+    return Route(
+        name,
+        handler,
+        frozenset(roles) if roles is not None else None,
+        write,
+        refusal,
+        title,
+        example,
+        heavy=heavy,
+        preview=preview,
+    )
 
 
 def allowed(route: Route, roles: frozenset[str]) -> bool:
@@ -102,13 +122,13 @@ def allowed(route: Route, roles: frozenset[str]) -> bool:
     return route.roles is None or bool(route.roles & roles) or "admin" in roles
 
 
-def help_reply(roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False,
-               lang: str = "zh") -> Reply:
+def help_reply(
+    roles: frozenset[str], suggestions: list[str], *, not_understood: bool = False, lang: str = "zh"
+) -> Reply:
     """What this person's roles let them ask, one line each with an example; English when they wrote English."""
     from orderbot.bot.handlers import ROUTES
 
-    mine = [r for name, r in ROUTES.items() if not name.startswith("action.") and name != "help"
-            and allowed(r, roles)]
+    mine = [r for name, r in ROUTES.items() if not name.startswith("action.") and name != "help" and allowed(r, roles)]
     if lang == "en":
         return _help_en(ROUTES, mine, suggestions, not_understood)
     lines = []
@@ -146,12 +166,21 @@ def _help_en(routes, mine, suggestions, not_understood: bool) -> Reply:
 
 
 SALES = frozenset({"sales", "sales_supervisor", "sales_director", "key_account", "management"})
-REPORTERS = SALES | {"customer_service", "customs", "logistics", "channel_ops", "after_sales_supervisor", "product",
-                     "finance", "warehouse_lead"}
+REPORTERS = SALES | {
+    "customer_service",
+    "customs",
+    "logistics",
+    "channel_ops",
+    "after_sales_supervisor",
+    "product",
+    "finance",
+    "warehouse_lead",
+}
 STOCK_READERS = REPORTERS | {"warehouse"}
 WAREHOUSE = frozenset({"warehouse", "warehouse_lead", "management", "logistics"})
-ALERT_OWNERS = frozenset({"management", "channel_ops", "customs", "after_sales_supervisor", "warehouse_lead",
-                          "logistics", "sales_director"})
+ALERT_OWNERS = frozenset(
+    {"management", "channel_ops", "customs", "after_sales_supervisor", "warehouse_lead", "logistics", "sales_director"}
+)
 
 
 def cn_date(d) -> str:

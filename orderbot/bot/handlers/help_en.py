@@ -1,6 +1,7 @@
 """English titles and examples for the help listing, for people who write to the bot in English.
 
 Keyed by route name; a route missing here is listed with its Chinese title (better than leaving it out)."""
+
 from __future__ import annotations
 
 EN: dict[str, tuple[str, str]] = {
@@ -11,8 +12,10 @@ EN: dict[str, tuple[str, str]] = {
     "order.hold_customs": ("put an order on manual customs hold", "hold SO202602010001 in customs"),
     "order.release_customs": ("release a manual customs hold", "release SO202602010001"),
     "order.release_review": ("release orders held for review", "release held Temu orders"),
-    "report.top_delayed_customers": ("customers with the most delays",
-                                     "show yesterday's top-3 delayed East China customers"),
+    "report.top_delayed_customers": (
+        "customers with the most delays",
+        "show yesterday's top-3 delayed East China customers",
+    ),
     "report.delay_reasons": ("why orders were late", "why were orders late this week"),
     "report.pipeline": ("where orders are stuck", "where are orders stuck right now"),
     "report.daily": ("the daily report", "daily report"),

@@ -1,4 +1,5 @@
 """Report intents: delayed customers, delay causes (with the claim evidence pack), pipeline, daily, trends."""
+
 from __future__ import annotations
 
 import io
@@ -24,16 +25,31 @@ def _span(d_from: date, d_to: date) -> str:
 async def delayed_customers(intent, ctx: Context) -> Reply:
     s = intent.slots
     d_from, d_to = date.fromisoformat(s["date_from"]), date.fromisoformat(s["date_to"])
-    rows = await top_delayed_customers(ctx.session, date_from=d_from, date_to=d_to, today=ctx.today,
-                                       region=s.get("region"), province=s.get("province"), limit=s["limit"])
+    rows = await top_delayed_customers(
+        ctx.session,
+        date_from=d_from,
+        date_to=d_to,
+        today=ctx.today,
+        region=s.get("region"),
+        province=s.get("province"),
+        limit=s["limit"],
+    )
     where = s.get("province") or (f"{s['region']}区" if s.get("region") else "全部地区")
     title = f"{where}{_span(d_from, d_to)}延迟TOP{s['limit']}客户"
     if not rows:
         return Reply(title=title, text="这段时间没有延迟的订单 👍")
-    table = Table(("客户", "延迟单", "到期单", "主因"),
-                  tuple((r.name, str(r.delayed), str(r.due), r.main_reason or "—") for r in rows))
-    png = await ctx.chart(ranking_bars, title, [r.name for r in rows], [r.delayed for r in rows],
-                          value_fmt="{:,.0f}单", subtitle="延迟 = 晚于承诺日送达，或已过承诺日仍未送达")
+    table = Table(
+        ("客户", "延迟单", "到期单", "主因"),
+        tuple((r.name, str(r.delayed), str(r.due), r.main_reason or "—") for r in rows),
+    )
+    png = await ctx.chart(
+        ranking_bars,
+        title,
+        [r.name for r in rows],
+        [r.delayed for r in rows],
+        value_fmt="{:,.0f}单",
+        subtitle="延迟 = 晚于承诺日送达，或已过承诺日仍未送达",
+    )
     return Reply(title=title, table=table, markdown=True, charts=(Chart(title, png),) if png else ())
 
 
@@ -51,13 +67,30 @@ async def causes(intent, ctx: Context) -> Reply:
     if not found:
         return Reply(title=title, text="这段时间没有记录到延迟原因。")
     text = "\n".join(f"{i}. {outside(c.sentence())}" for i, c in enumerate(found, 1))  # lanes, carriers: imported
-    buttons = tuple(Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{c.carrier or ''}|{d_from}|{d_to}")
-                    for i, c in enumerate(found, 1) if c.clause_no)[:3]
+    buttons = tuple(
+        Button(f"导出第{i}条索赔证据", f"evidence:{c.reason}|{c.lane}|{c.carrier or ''}|{d_from}|{d_to}")
+        for i, c in enumerate(found, 1)
+        if c.clause_no
+    )[:3]
     # One bar per cause row (a dict keyed by reason let rows sharing a reason overwrite each other).
-    png = await ctx.chart(ranking_bars, title, [cause_label(c) for c in found], [c.orders for c in found],
-                          value_fmt="{:,.0f}单", subtitle="线路（承运商）· 原因")
-    card = Card(title, "点按钮把受影响订单、轨迹、承诺与实际日期和合同条款导出给法务", buttons=buttons,
-                task_id=f"delay-{d_from}-{d_to}-{ctx.now:%H%M%S}") if buttons else None
+    png = await ctx.chart(
+        ranking_bars,
+        title,
+        [cause_label(c) for c in found],
+        [c.orders for c in found],
+        value_fmt="{:,.0f}单",
+        subtitle="线路（承运商）· 原因",
+    )
+    card = (
+        Card(
+            title,
+            "点按钮把受影响订单、轨迹、承诺与实际日期和合同条款导出给法务",
+            buttons=buttons,
+            task_id=f"delay-{d_from}-{d_to}-{ctx.now:%H%M%S}",
+        )
+        if buttons
+        else None
+    )
     return Reply(title=title, text=text, markdown=True, card=card, charts=(Chart(title, png),) if png else ())
 
 
@@ -67,8 +100,9 @@ async def evidence(arg: str, ctx: Context) -> Reply:
         d_from_, d_to_ = date.fromisoformat(d_from), date.fromisoformat(d_to)
     except ValueError:
         return Reply(text="这个导出按钮的参数不完整，请重新查询延迟原因。")
-    rows, clause = await claim_evidence(ctx.session, reason=reason, lane=lane, carrier=carrier or None,
-                                        date_from=d_from_, date_to=d_to_)
+    rows, clause = await claim_evidence(
+        ctx.session, reason=reason, lane=lane, carrier=carrier or None, date_from=d_from_, date_to=d_to_
+    )
     if not rows:
         return Reply(text="没有找到受影响的订单。")
     wb = Workbook()
@@ -76,8 +110,19 @@ async def evidence(arg: str, ctx: Context) -> Reply:
     ws.title = "受影响订单"
     ws.append(["订单号", "客户", "线路", "原因", "说明", "承诺交付", "实际签收", "延误天数", "物流轨迹"])
     for r in rows:
-        ws.append([r.order_no, r.customer, r.lane, r.reason, r.cause, r.promised, r.delivered or "未签收",
-                   r.delay_days, r.trace])
+        ws.append(
+            [
+                r.order_no,
+                r.customer,
+                r.lane,
+                r.reason,
+                r.cause,
+                r.promised,
+                r.delivered or "未签收",
+                r.delay_days,
+                r.trace,
+            ]
+        )
     terms = wb.create_sheet("合同条款")
     if clause is not None:
         terms.append(["承运商", "条款", "标题", "原文"])
@@ -85,9 +130,10 @@ async def evidence(arg: str, ctx: Context) -> Reply:
     buf = io.BytesIO()
     wb.save(buf)
     name = f"索赔证据_{lane}_{reason}{'_' + carrier if carrier else ''}_{d_from}_{d_to}.xlsx"
-    return Reply(text=f"已导出 {len(rows)} 单的索赔证据：{name}",
-                 files=(Attachment(name, buf.getvalue(),
-                                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),))
+    return Reply(
+        text=f"已导出 {len(rows)} 单的索赔证据：{name}",
+        files=(Attachment(name, buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),),
+    )
 
 
 async def stages(intent, ctx: Context) -> Reply:
@@ -102,9 +148,15 @@ async def stages(intent, ctx: Context) -> Reply:
             line += f"，**卡住 {r.stuck} 单**（超过{r.normal_hours}小时）：{worst}"
         lines.append(line)
     total, stuck = sum(r.orders for r in rows), sum(r.stuck for r in rows)
-    png = await ctx.chart(ranking_bars, title, [r.name for r in rows], [r.orders for r in rows],
-                          value_fmt="{:,.0f}单", subtitle=f"在途 {total} 单，卡住 {stuck} 单",
-                          highlight=[r.name for r in rows if r.stuck])
+    png = await ctx.chart(
+        ranking_bars,
+        title,
+        [r.name for r in rows],
+        [r.orders for r in rows],
+        value_fmt="{:,.0f}单",
+        subtitle=f"在途 {total} 单，卡住 {stuck} 单",
+        highlight=[r.name for r in rows if r.stuck],
+    )
     return Reply(title=title, text="\n".join(lines), markdown=True, charts=(Chart(title, png),) if png else ())
 
 
@@ -122,13 +174,21 @@ async def daily(intent, ctx: Context) -> Reply:
     d0 = await daily_figures(ctx.session, day, today=today)
     d1 = await daily_figures(ctx.session, day - timedelta(days=1), today=today)
     d7 = await daily_figures(ctx.session, day - timedelta(days=7), today=today)
-    rows = [("订单", d0.orders, d1.orders, d7.orders, False), ("发货", d0.shipped, d1.shipped, d7.shipped, False),
-            ("延迟", d0.delayed, d1.delayed, d7.delayed, False), ("退货", d0.returns, d1.returns, d7.returns, False),
-            ("取消率", d0.cancel_rate, d1.cancel_rate, d7.cancel_rate, True),
-            ("扫码出库包裹", d0.scanned_packages, d1.scanned_packages, d7.scanned_packages, False)]
-    table = Table(("指标", cn_date(day), "较前一日", "较上周同日"), tuple(
-        (name, f"{v * 100:.1f}%" if pct else f"{v:,}", _delta(v, a, pct), _delta(v, b, pct))
-        for name, v, a, b, pct in rows))
+    rows = [
+        ("订单", d0.orders, d1.orders, d7.orders, False),
+        ("发货", d0.shipped, d1.shipped, d7.shipped, False),
+        ("延迟", d0.delayed, d1.delayed, d7.delayed, False),
+        ("退货", d0.returns, d1.returns, d7.returns, False),
+        ("取消率", d0.cancel_rate, d1.cancel_rate, d7.cancel_rate, True),
+        ("扫码出库包裹", d0.scanned_packages, d1.scanned_packages, d7.scanned_packages, False),
+    ]
+    table = Table(
+        ("指标", cn_date(day), "较前一日", "较上周同日"),
+        tuple(
+            (name, f"{v * 100:.1f}%" if pct else f"{v:,}", _delta(v, a, pct), _delta(v, b, pct))
+            for name, v, a, b, pct in rows
+        ),
+    )
     reasons = "、".join(f"{outside(r)}{n}单" for r, n in d0.top_reasons) or "无"
     if d0.scan_accuracy is not None:
         reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
@@ -137,14 +197,20 @@ async def daily(intent, ctx: Context) -> Reply:
     start = day - timedelta(days=13)
     now_series = await series(ctx.session, "orders", date_from=start, date_to=day, today=today)
     shipped = await series(ctx.session, "shipped", date_from=start, date_to=day, today=today)
-    prev = await series(ctx.session, "orders", date_from=start - timedelta(days=14), date_to=start - timedelta(days=1),
-                        today=today)
+    prev = await series(
+        ctx.session, "orders", date_from=start - timedelta(days=14), date_to=start - timedelta(days=1), today=today
+    )
     title = f"{cn_date(day)}日报"
-    png = await ctx.chart(trend_lines, "近14天订单与发货", [d for d, _ in now_series],
-                          {"订单": [v for _, v in now_series], "发货": [v for _, v in shipped]},
-                          previous={"订单": [v for _, v in prev]})
-    return Reply(title=title, table=table, text=f"延迟主因：{reasons}", markdown=True,
-                 charts=(Chart(title, png),) if png else ())
+    png = await ctx.chart(
+        trend_lines,
+        "近14天订单与发货",
+        [d for d, _ in now_series],
+        {"订单": [v for _, v in now_series], "发货": [v for _, v in shipped]},
+        previous={"订单": [v for _, v in prev]},
+    )
+    return Reply(
+        title=title, table=table, text=f"延迟主因：{reasons}", markdown=True, charts=(Chart(title, png),) if png else ()
+    )
 
 
 async def trend(intent, ctx: Context) -> Reply:
@@ -153,24 +219,50 @@ async def trend(intent, ctx: Context) -> Reply:
     metric, channel = s["metric"], s.get("channel")
     values = await series(ctx.session, metric, date_from=d_from, date_to=d_to, today=ctx.today, channel=channel)
     span = (d_to - d_from).days + 1
-    previous = await series(ctx.session, metric, date_from=d_from - timedelta(days=span),
-                            date_to=d_from - timedelta(days=1), today=ctx.today, channel=channel)
+    previous = await series(
+        ctx.session,
+        metric,
+        date_from=d_from - timedelta(days=span),
+        date_to=d_from - timedelta(days=1),
+        today=ctx.today,
+        channel=channel,
+    )
     name = METRIC_NAMES[metric]
     title = f"{channel_name(channel) + ' ' if channel else ''}{name}趋势（{_span(d_from, d_to)}）"
     percent = metric == "cancel_rate"
     total = sum(v for _, v in values)
-    summary = (f"平均 {total / len(values) * 100:.2f}%" if percent else f"合计 {total:,.0f}，日均 {total / len(values):,.1f}")
-    png = await ctx.chart(trend_lines, title, [d for d, _ in values], {name: [v for _, v in values]},
-                          previous={name: [v for _, v in previous]}, percent=percent)
+    summary = (
+        f"平均 {total / len(values) * 100:.2f}%" if percent else f"合计 {total:,.0f}，日均 {total / len(values):,.1f}"
+    )
+    png = await ctx.chart(
+        trend_lines,
+        title,
+        [d for d, _ in values],
+        {name: [v for _, v in values]},
+        previous={name: [v for _, v in previous]},
+        percent=percent,
+    )
     return Reply(title=title, text=summary, charts=(Chart(title, png),) if png else ())
 
 
 ROUTES = [  # every report aggregates over many orders (15–270 ms at 1M): heavy, off the event loop
-    route("report.top_delayed_customers", delayed_customers, REPORTERS, title="看延迟最多的客户",
-          example="查看华东区昨日延迟TOP3客户", heavy=True),
+    route(
+        "report.top_delayed_customers",
+        delayed_customers,
+        REPORTERS,
+        title="看延迟最多的客户",
+        example="查看华东区昨日延迟TOP3客户",
+        heavy=True,
+    ),
     route("report.delay_reasons", causes, REPORTERS, title="看延迟原因", example="延迟原因TOP5", heavy=True),
-    route("action.evidence", evidence, REPORTERS | {"admin"}, title="导出索赔证据", example="（延迟原因里的按钮）",
-          heavy=True),
+    route(
+        "action.evidence",
+        evidence,
+        REPORTERS | {"admin"},
+        title="导出索赔证据",
+        example="（延迟原因里的按钮）",
+        heavy=True,
+    ),
     route("report.pipeline", stages, REPORTERS, title="看订单卡在哪个环节", example="现在订单都卡在哪", heavy=True),
     route("report.daily", daily, REPORTERS, title="看日报", example="发一下昨天的日报", heavy=True),
     route("report.trend", trend, REPORTERS, title="看趋势", example="近30天订单趋势 / 本月取消率走势", heavy=True),

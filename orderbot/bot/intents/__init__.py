@@ -16,6 +16,7 @@ How a message is read: `evidence` (IDs by pattern → ASR slips → dates → nu
 - `staff`: a known staff name or id wins, then a team word, else "me".
 - `unknown` has confidence 0.0; two order numbers in one write halve the confidence (ask which).
 """
+
 from __future__ import annotations
 
 from orderbot.bot.intents.command import format_parse_line, main_parse
@@ -25,6 +26,15 @@ from orderbot.bot.intents.spec import INTENT_NAMES, REQUIRED, SLOTS, WRITE_INTEN
 from orderbot.bot.intents.vocabulary import Vocabulary, load_vocabulary
 
 __all__ = [
-    "CLARIFY_THRESHOLD", "INTENT_NAMES", "REQUIRED", "SLOTS", "WRITE_INTENTS", "Intent", "IntentParser",
-    "Vocabulary", "format_parse_line", "load_vocabulary", "main_parse",
+    "CLARIFY_THRESHOLD",
+    "INTENT_NAMES",
+    "REQUIRED",
+    "SLOTS",
+    "WRITE_INTENTS",
+    "Intent",
+    "IntentParser",
+    "Vocabulary",
+    "format_parse_line",
+    "load_vocabulary",
+    "main_parse",
 ]

@@ -1,4 +1,5 @@
 """What `orderbot parse` prints: one INTENTS.md JSON line per message (the CLI wiring lives in cli.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator

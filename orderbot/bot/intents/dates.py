@@ -3,6 +3,7 @@
 A phrase is found first and resolved later, because an explicit date without a year ("2月3日", "Feb 3") goes
 to the past for a report and to the future for a promised delivery date, and only the intent knows which.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -18,10 +19,27 @@ Resolver = Callable[[date, bool], "Range | None"]  # (today, future) → range, 
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
 _MONTHS["sept"] = 9
-_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])\.?")
-_WEEKDAYS_CN = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "1": 0, "2": 1, "3": 2,
-                "4": 3, "5": 4, "6": 5, "7": 6}
+_MONTH = (
+    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])\.?"
+)
+_WEEKDAYS_CN = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
 _WEEKDAYS_EN = {d.lower(): i for i, d in enumerate(calendar.day_name)}
 _D = rf"(\d{{1,2}}|[{CN_NUM_CHARS}]{{1,3}})"  # a month or day number, digits or Chinese
 _A = r"(?<![a-z])"  # ASCII-only "word start": CJK neighbours are fine, "\b" is not (see ids.py)
@@ -76,6 +94,7 @@ def _weekday(which: str | None, wd: int) -> Resolver:
         else:  # in a report: the latest one, today included
             d = today - timedelta(days=(today.weekday() - wd) % 7)
         return d, d
+
     return resolve
 
 
@@ -98,6 +117,7 @@ def _month_day(month: int | None, day: int | None) -> Resolver | None:
             if d and (d >= today if future else d <= today):
                 return d, d
         return None
+
     return resolve
 
 
@@ -110,6 +130,7 @@ def _day_of_month(day: int) -> Resolver:
                 return d, d
             y, m = (y + (m // 12), m % 12 + 1) if future else (y - (m == 1), (m - 2) % 12 + 1)
         return None
+
     return resolve
 
 
@@ -135,6 +156,7 @@ def _rule(pattern: str, explicit: bool = False):
     def register(fn):
         _RULES.append((re.compile(pattern), fn, explicit))
         return fn
+
     return register
 
 
@@ -198,8 +220,10 @@ def _days_later(m):
     return _day(_n(m[1] or m[2]))
 
 
-@_rule(rf"(上|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)([一二三四五六日天1-7])(?![共直些切起])"
-       rf"|{_A}(last|next|this)?\s*(monday|tuesday|wednesday|thursday|friday|saturday|sunday){_Z}")
+@_rule(
+    rf"(上|下|这|本)?\s*(?:个)?(?:周|星期|礼拜)([一二三四五六日天1-7])(?![共直些切起])"
+    rf"|{_A}(last|next|this)?\s*(monday|tuesday|wednesday|thursday|friday|saturday|sunday){_Z}"
+)
 def _weekday_rule(m):
     if m[2]:
         return _weekday(m[1], _WEEKDAYS_CN[m[2]])
@@ -211,14 +235,18 @@ def _n_days(m):
     return _last_days(_n(m[1]))
 
 
-@_rule(rf"(?:近|最近|过去)\s*({NUM})?\s*(?:个)?\s*(?:周|星期|礼拜)(?![一二三四五六日天1-7])"
-       rf"|{_A}(?:the\s+)?(?:last\s+({NUM})|past\s*({NUM})?)\s*weeks?{_Z}")
+@_rule(
+    rf"(?:近|最近|过去)\s*({NUM})?\s*(?:个)?\s*(?:周|星期|礼拜)(?![一二三四五六日天1-7])"
+    rf"|{_A}(?:the\s+)?(?:last\s+({NUM})|past\s*({NUM})?)\s*weeks?{_Z}"
+)
 def _n_weeks(m):
     return _last_days(7 * _n(m[1] or m[2] or m[3]))
 
 
-@_rule(rf"(?:近|最近|过去)\s*({NUM}|半)?\s*(?:个)?\s*月"
-       rf"|{_A}(?:the\s+)?(?:last\s+({NUM})|past\s*({NUM})?)\s*months?{_Z}")
+@_rule(
+    rf"(?:近|最近|过去)\s*({NUM}|半)?\s*(?:个)?\s*月"
+    rf"|{_A}(?:the\s+)?(?:last\s+({NUM})|past\s*({NUM})?)\s*months?{_Z}"
+)
 def _n_months(m):
     n = _n(m[1] or m[2] or m[3])
     return _last_days(30 * n if n else 15)  # 近半个月 = 15 days
@@ -244,8 +272,11 @@ def _last_month_rule(m):
     return _last_month
 
 
-@_rule(rf"(?<![\d月/.\-{CN_NUM_CHARS}])(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*(?:号|日(?!报))"
-       rf"|{_A}the\s+(\d{{1,2}})(?:st|nd|rd|th){_Z}", explicit=True)
+@_rule(
+    rf"(?<![\d月/.\-{CN_NUM_CHARS}])(\d{{1,2}}|[一二三四五六七八九十]{{1,3}})\s*(?:号|日(?!报))"
+    rf"|{_A}the\s+(\d{{1,2}})(?:st|nd|rd|th){_Z}",
+    explicit=True,
+)
 def _dom(m):
     day = to_int(m[1] or m[2])
     return _day_of_month(day) if day and 1 <= day <= 31 else None
@@ -256,9 +287,11 @@ _BARE_DAY = re.compile(r"(\d{1,2})(?:日|号|st|nd|rd|th)?(?![\d/月])")
 
 
 # every rule needs one of these; most messages have none, and one search is cheaper than twenty
-_TRIGGER = re.compile(r"[0-9天日周月拜期今昨明号]|"
-                      r"today|tonight|yesterday|tomorrow|day|week|month|mtd|jan|feb|mar|apr|may|jun|jul|aug|sep|oct"
-                      r"|nov|dec|the \d")
+_TRIGGER = re.compile(
+    r"[0-9天日周月拜期今昨明号]|"
+    r"today|tonight|yesterday|tomorrow|day|week|month|mtd|jan|feb|mar|apr|may|jun|jul|aug|sep|oct"
+    r"|nov|dec|the \d"
+)
 
 
 def find_dates(text: str) -> list[DateMention]:
@@ -269,12 +302,12 @@ def find_dates(text: str) -> list[DateMention]:
     found: list[DateMention] = []
     for pattern, build, explicit in _RULES:
         for m in pattern.finditer(text):
-            if any(taken[m.start():m.end()]):
+            if any(taken[m.start() : m.end()]):
                 continue
             resolver = build(m)
             if resolver is None:
                 continue
-            taken[m.start():m.end()] = [True] * (m.end() - m.start())
+            taken[m.start() : m.end()] = [True] * (m.end() - m.start())
             found.append(DateMention(m.start(), m.end(), resolver, explicit))
     found.sort(key=lambda d: d.start)
     return _join_ranges(text, found)
@@ -323,6 +356,7 @@ def _span(first: Resolver, second: Resolver | None, end_day: int | None) -> Reso
         if end is None or end < start:
             return None
         return start, end
+
     return resolve
 
 

@@ -4,6 +4,7 @@ Order matters and is the point of this module: IDs first (so their digits are ne
 dates), then ASR slips are repaired, then dates, durations, order volumes and ranking sizes, then multi-word
 English phrases, each blanked once taken; jieba segments only what is left, and every token is looked up.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,16 +48,19 @@ class Evidence:
 
 
 # returns not yet back in stock, however the words are arranged (退回来还没入库, returns that haven't come back)
-_RETURNS_PENDING = re.compile(r"(?:退货|退回|退件|退的货)[^,.;!?，。；！？]{0,6}?(?:没|未|尚未)[^,.;!?，。；！？]{0,3}?"
-                              r"(?:入库|到仓|收到|回仓|签收|到)"
-                              r"|returns?\b[^,.;!?]{0,30}\b(?:not|n't|never|yet to)\b[^,.;!?]{0,20}"
-                              r"\b(?:received|back|checked in|restocked|arrived)")
+_RETURNS_PENDING = re.compile(
+    r"(?:退货|退回|退件|退的货)[^,.;!?，。；！？]{0,6}?(?:没|未|尚未)[^,.;!?，。；！？]{0,3}?"
+    r"(?:入库|到仓|收到|回仓|签收|到)"
+    r"|returns?\b[^,.;!?]{0,30}\b(?:not|n't|never|yet to)\b[^,.;!?]{0,20}"
+    r"\b(?:received|back|checked in|restocked|arrived)"
+)
 _ANY_DAY = date(2026, 1, 15)
 # a question about the state a write would leave ("亚马逊冻结了吗", "is amazon frozen"): never that write
 _STATE_QUESTION = re.compile(
     r"(?:了吗|了没有?|了么|了嘛|过吗|着吗)\s*[?？]?\s*$|是不是|是否|有没有被|要不要|需不需要|该不该"
     r"|(?<![a-z])(?:is|are|was|were|has|have|had)\b[^,.;!?]{0,30}\b(?:frozen|paused|held|on hold|muted|"
-    r"silenced|snoozed|blocked|stuck|received|counted|approved|released)\b")
+    r"silenced|snoozed|blocked|stuck|received|counted|approved|released)\b"
+)
 # asking what the bot is for, however it is put: "你都能做啥", "what can this thing do", "how does this bot work"
 _ASKS_FOR_HELP = re.compile(
     r"(?:你|您|机器人|bot|它|这个|这玩意儿?)[^,.;!?，。；！？]{0,6}(?:能|会|可以)[^,.;!?，。；！？]{0,4}"
@@ -67,7 +71,8 @@ _ASKS_FOR_HELP = re.compile(
     r"|(?:your|the\s+bot's|its)\s+(?:features|commands|capabilities|functions)"
     r"|how\s+(?:does|do)\s+(?:this|it|the\s+bot|this\s+bot|you)\s+work"
     r"|how\s+(?:do|can|should)\s+i\s+use|\bi'?m\s+new\b|\bi\s+am\s+new\b"
-    r"|^(?:请问|那个|呃)?\s*(?:怎么|如何|怎样)(?:才能)?(?:查|用|看|问|操作|使用)")
+    r"|^(?:请问|那个|呃)?\s*(?:怎么|如何|怎样)(?:才能)?(?:查|用|看|问|操作|使用)"
+)
 _ASKS_ABOUT_STOCK = frozenset({"INVENTORY", "INV_WEAK", "STOCKOUT", "RECEIVE", "STOCKCOUNT"})
 
 
@@ -95,8 +100,11 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
 
     ev.dates = find_dates(text)
     text = blank(text, [Found("", d.start, d.end) for d in ev.dates])
-    for finder, target in ((find_durations, ev.durations), (find_order_volumes, ev.volumes),
-                           (find_rankings, ev.rankings)):
+    for finder, target in (
+        (find_durations, ev.durations),
+        (find_order_volumes, ev.volumes),
+        (find_rankings, ev.rankings),
+    ):
         found = finder(text)
         target.extend(found)
         text = blank(text, [Found("", q.start, q.end) for q in found])
@@ -111,11 +119,12 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
             # a repair has as many characters as the slip (one per syllable): positions stay, words re-form
             chars = list(text)
             for r in ev.repairs:
-                chars[r.start:r.end] = r.meant
+                chars[r.start : r.end] = r.meant
             hits, _, ev.tokens = _words("".join(chars), index, segmenter)
             # what a repair says is what the word it became part of says (卡主 → 卡住 inside 清关卡住)
-            ev.repairs = [next((replace(r, entry=h.entry) for h in hits if h.start <= r.start < h.end), r)
-                          for r in ev.repairs]
+            ev.repairs = [
+                next((replace(r, entry=h.entry) for h in hits if h.start <= r.start < h.end), r) for r in ev.repairs
+            ]
     if _STATE_QUESTION.search(text):
         ev.features.add("STATE_Q")
     help_asked = _ASKS_FOR_HELP.search(text)
@@ -123,8 +132,9 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
         hits.append(polarity.Hit(help_asked.start(), help_asked.end(), Entry(frozenset({"HELP"}))))
     if _RETURNS_PENDING.search(text) and not any("RETURNS_PENDING" in h.entry.features for h in hits):
         m = _RETURNS_PENDING.search(text)
-        hits.append(polarity.Hit(m.start(), m.end(), Entry(frozenset({"RETURNS_PENDING"}),
-                                                            (("filter", "returns_pending"),))))
+        hits.append(
+            polarity.Hit(m.start(), m.end(), Entry(frozenset({"RETURNS_PENDING"}), (("filter", "returns_pending"),)))
+        )
     hits.sort(key=lambda h: h.start)  # slot values in the order they were written
     hits = polarity.apply(text, hits)
     for hit in hits:
@@ -148,9 +158,17 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
     if "STAFF" not in ev.features:
         ev.staff_written = names.person_written(text)
 
-    for flag, present in (("REF", ev.refs), ("SKU", ev.skus), ("DATE", ev.dates), ("DURATION", ev.durations),
-                          ("QUANTITY", ev.volumes), ("RANK", ev.rankings), ("BATCH", ev.batches),
-                          ("NUMBER", ev.quantities), ("WITHIN", [d for d in ev.durations if d.within])):
+    for flag, present in (
+        ("REF", ev.refs),
+        ("SKU", ev.skus),
+        ("DATE", ev.dates),
+        ("DURATION", ev.durations),
+        ("QUANTITY", ev.volumes),
+        ("RANK", ev.rankings),
+        ("BATCH", ev.batches),
+        ("NUMBER", ev.quantities),
+        ("WITHIN", [d for d in ev.durations if d.within]),
+    ):
         if present:
             ev.features.add(flag)
     if not ev.refs:
@@ -165,8 +183,9 @@ def extract(raw: str, index: Index, segmenter: Segmenter, repair: bool = True) -
     return ev
 
 
-def _words(text: str, index: Index, segmenter: Segmenter
-           ) -> tuple[list[polarity.Hit], list[tuple[str, int]], list[str]]:
+def _words(
+    text: str, index: Index, segmenter: Segmenter
+) -> tuple[list[polarity.Hit], list[tuple[str, int]], list[str]]:
     """Known phrases and words of `text` (as hits), the unknown tokens with their positions, and all tokens."""
     hits: list[polarity.Hit] = []
     if index.phrase_re is not None:

@@ -3,6 +3,7 @@
 `\\b` is useless here: Python counts CJK characters as word characters, so "订单SO202602010001到哪了" has no
 boundary around the number. Every pattern is anchored with ASCII lookarounds instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,10 @@ def find_customer_ids(text: str) -> list[Found]:
     return [Found(m.group(1).upper(), m.start(), m.end()) for m in _CUSTOMER_ID.finditer(text)]
 
 
-_BATCH = re.compile(r"(?:批次|批号|(?<![a-z])(?:batch|lot)(?:\s*(?:no\.?|number|#))?)\s*[:#号]?\s*"
-                    r"([a-z0-9][a-z0-9-]{1,23})(?![a-z0-9-])")
+_BATCH = re.compile(
+    r"(?:批次|批号|(?<![a-z])(?:batch|lot)(?:\s*(?:no\.?|number|#))?)\s*[:#号]?\s*"
+    r"([a-z0-9][a-z0-9-]{1,23})(?![a-z0-9-])"
+)
 
 
 def find_batches(text: str) -> list[Found]:
@@ -66,8 +69,11 @@ def compact_skus(known: Iterable[str]) -> dict[str, str]:
 def find_skus(text: str, known: Iterable[str] | dict[str, str] = ()) -> list[Found]:
     """Hyphenated codes such as PB-20K-BLK, plus known SKUs written without their hyphens ("pb20kblk")."""
     known_compact = known if isinstance(known, dict) else compact_skus(known)
-    found = [Found(m.group(1).upper(), m.start(), m.end()) for m in _SKU.finditer(text)
-             if _looks_like_sku(m.group(1), known_compact)]
+    found = [
+        Found(m.group(1).upper(), m.start(), m.end())
+        for m in _SKU.finditer(text)
+        if _looks_like_sku(m.group(1), known_compact)
+    ]
     if known_compact:
         # a known SKU written without its hyphens is a whole run of letters and digits ("查pb20kblk库存");
         # looking each run up keeps this independent of how many SKUs the company has
@@ -98,5 +104,5 @@ def blank(text: str, spans: Iterable[Found]) -> str:
     """Replace matched spans with spaces so later extractors and the segmenter never see them again."""
     chars = list(text)
     for f in spans:
-        chars[f.start:f.end] = " " * (f.end - f.start)
+        chars[f.start : f.end] = " " * (f.end - f.start)
     return "".join(chars)

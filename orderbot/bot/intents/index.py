@@ -6,6 +6,7 @@ Built once per parser from the static lexicon and a `Vocabulary`. Three ways in:
   jieba splits on spaces;
 - `fuzzy`: English words at edit distance 1 ("freez", "dialy"), through a symmetric-delete table.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,40 @@ _ASCII_WORD = re.compile(r"^[a-z0-9_'.\-]+$")
 _FUZZY_MIN_LEN = 5  # shorter English words have too many neighbours at distance 1
 _SPLIT_BY_JIEBA = re.compile(r"[a-z0-9][ _'\-]|[ _'\-][a-z0-9]")
 # common English words one edit away from a cue word ("there" → "where"): never corrected
-_NOT_TYPOS = frozenset({"there", "these", "those", "other", "where", "shore", "short", "stack", "stuck", "state",
-                        "store", "stole", "track", "trace", "truck", "daily", "dairy", "skies", "items", "times",
-                        "order", "older", "alter", "later", "rates", "dates", "files", "holds", "sales"})
+_NOT_TYPOS = frozenset(
+    {
+        "there",
+        "these",
+        "those",
+        "other",
+        "where",
+        "shore",
+        "short",
+        "stack",
+        "stuck",
+        "state",
+        "store",
+        "stole",
+        "track",
+        "trace",
+        "truck",
+        "daily",
+        "dairy",
+        "skies",
+        "items",
+        "times",
+        "order",
+        "older",
+        "alter",
+        "later",
+        "rates",
+        "dates",
+        "files",
+        "holds",
+        "sales",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -46,7 +78,7 @@ class Index:
     homophones: dict[str, str]
     products: tuple[tuple[str, str], ...]  # (compact lower-case product name, SKU), longest first
     skus: dict[str, str]  # compact spelling → SKU (ids.compact_skus)
-    slips: "SlipTable | None" = None
+    slips: SlipTable | None = None
 
     def segmenter_words(self) -> list[str]:
         """Chinese and mixed words for jieba's dictionary (single characters are already there)."""
@@ -131,15 +163,19 @@ def build_index(vocabulary: Vocabulary) -> Index:
     slips = SlipTable((w, e) for w, e in tokens.items() if e.values or (e.features - not_repaired))
     return Index(
         slips=slips,
-        tokens=tokens, phrases=phrases, phrase_re=phrase_re, fuzzy=_deletion_table(tokens),
-        homophone_re=homophone_re, homophones=dict(lexicon.HOMOPHONES),
+        tokens=tokens,
+        phrases=phrases,
+        phrase_re=phrase_re,
+        fuzzy=_deletion_table(tokens),
+        homophone_re=homophone_re,
+        homophones=dict(lexicon.HOMOPHONES),
         products=tuple(sorted(products, key=lambda p: len(p[0]), reverse=True)),
         skus=compact_skus(vocabulary.skus),
     )
 
 
 def _deletes(word: str) -> set[str]:
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def _deletion_table(tokens: dict[str, Entry]) -> dict[str, str]:

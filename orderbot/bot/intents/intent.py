@@ -1,10 +1,12 @@
 """The parsed message: a frozen `Intent` value that handlers read instead of the raw text."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from orderbot.bot.intents.spec import SLOTS, UNKNOWN, WRITE_INTENTS
 
@@ -42,11 +44,20 @@ class Intent:
         object.__setattr__(self, "slots", MappingProxyType(dict(self.slots)))
 
     def __hash__(self) -> int:  # the slots view is not hashable itself; its items are
-        return hash((self.name, tuple(self.slots.items()), self.confidence, self.missing, self.alternatives,
-                     self.unknown_names, self.repaired))
+        return hash(
+            (
+                self.name,
+                tuple(self.slots.items()),
+                self.confidence,
+                self.missing,
+                self.alternatives,
+                self.unknown_names,
+                self.repaired,
+            )
+        )
 
     @classmethod
-    def unknown(cls, alternatives: tuple[str, ...] = ()) -> "Intent":
+    def unknown(cls, alternatives: tuple[str, ...] = ()) -> Intent:
         return cls(UNKNOWN, {}, 0.0, (), alternatives)
 
     @property

@@ -3,6 +3,7 @@
 Each finder returns values with their spans; the parser blanks the spans so one number is never read twice
 (the 3 of "TOP3" is not also a count of orders).
 """
+
 from __future__ import annotations
 
 import re
@@ -107,8 +108,10 @@ def find_rankings(text: str) -> list[Quantity]:
 
 
 # Arabic numbers, or Chinese ones only with 千/万: a lone 三 is as likely part of a name (张三) as a number
-_BARE = re.compile(r"(?P<n>\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百]*[千万][零〇一二两三四五六七八九十百千万]*)"
-                   r"\s*(?P<mult>千|万|k|w)?(?![a-z])")
+_BARE = re.compile(
+    r"(?P<n>\d+(?:\.\d+)?|[零〇一二两三四五六七八九十百]*[千万][零〇一二两三四五六七八九十百千万]*)"
+    r"\s*(?P<mult>千|万|k|w)?(?![a-z])"
+)
 
 
 def find_bare_numbers(text: str) -> list[Quantity]:

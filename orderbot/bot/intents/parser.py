@@ -1,4 +1,5 @@
 """`IntentParser`: text + the asker's clock → one `Intent`. Built once at start-up by the composition root."""
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ class IntentParser:
     read-only (see `segment`). `tz` is the business time zone all relative dates are computed in.
     """
 
-    def __init__(self, vocabulary: Vocabulary, *, cache_dir: str | os.PathLike[str] | None = None,
-                 tz: str = DEFAULT_TZ):
+    def __init__(
+        self, vocabulary: Vocabulary, *, cache_dir: str | os.PathLike[str] | None = None, tz: str = DEFAULT_TZ
+    ):
         self.vocabulary = vocabulary
         self.tz = ZoneInfo(tz)
         self._index: Index = build_index(vocabulary)
@@ -95,8 +97,9 @@ class IntentParser:
             out.append(self._intent(name, score, max(others), ev, today, ()))
         return out
 
-    def _intent(self, name: str, score: float, runner_up: float, ev: Evidence, today: date,
-                alternatives: tuple[str, ...]) -> Intent:
+    def _intent(
+        self, name: str, score: float, runner_up: float, ev: Evidence, today: date, alternatives: tuple[str, ...]
+    ) -> Intent:
         slots, missing, unknown_names = fill(name, ev, today, self._customers.match)
         conf = confidence(score, runner_up, len(missing))
         if name in WRITE_INTENTS and len(ev.refs) > 1:

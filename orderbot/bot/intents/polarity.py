@@ -12,6 +12,7 @@ rewrites what an action word says when a polarity marker governs it, in the same
 
 A marker that governs an action is only a marker: its own cues (解除 alone means "release customs") are dropped.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,7 +33,9 @@ ACTIONS = frozenset(INVERSE) | NON_INVERTIBLE
 
 _NEG_BEFORE_GAP = 6  # characters between a negation and its action (不用把亚马逊冻结了)
 _UNDO_BEFORE_GAP = 8  # 取消对亚马逊渠道的冻结
-_ASCII_GAP = 20  # English (spaces not counted) words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
+_ASCII_GAP = (
+    20  # English (spaces not counted) words are longer: "undo the freeze on amazon", "don't go and freeze amazon"
+)
 _STOP_WORDS = frozenset({"不再", "no longer"})  # negations that already mean "stop it": the inverse, not a doubt
 # "the freeze was a mistake, undo it": a marker with a pronoun object reaches back past the clause
 _BACK_REFERENCE = re.compile(r"\s*(?:it|that|this|them)\b|\s*(?:它|这个|那个)")
@@ -77,8 +80,13 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
     consumed: set[int] = set()
     plain = [i for i, h in enumerate(hits) if h.entry.features & ACTIONS and not h.entry.features & {UNDO, NEG}]
     # a marker word that is also an action (解除, 恢复, 放行, release) acts only when no plain action shares its clause
-    marker_actions = [i for i, h in enumerate(hits) if h.entry.features & ACTIONS and h.entry.features & {UNDO, NEG}
-                      and not any(_clause_of(hits[k].start, clauses) == _clause_of(h.start, clauses) for k in plain)]
+    marker_actions = [
+        i
+        for i, h in enumerate(hits)
+        if h.entry.features & ACTIONS
+        and h.entry.features & {UNDO, NEG}
+        and not any(_clause_of(hits[k].start, clauses) == _clause_of(h.start, clauses) for k in plain)
+    ]
     for i in plain + marker_actions:
         action = hits[i]
         if i in consumed:
@@ -95,28 +103,34 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
             is_neg, is_undo = _is_marker(m, NEG), _is_marker(m, UNDO)
             if not (is_neg or is_undo):
                 continue
-            if (is_undo and not is_neg and "APPROVE" in acts and m.start >= action.end
-                    and m.entry.features & {"RELEASE", "UNFREEZE", "RESUME"}):
+            if (
+                is_undo
+                and not is_neg
+                and "APPROVE" in acts
+                and m.start >= action.end
+                and m.entry.features & {"RELEASE", "UNFREEZE", "RESUME"}
+            ):
                 continue  # 批准放行, approve and release: a releasing word agrees with an approval, never undoes it
             if _action_between(hits, min(j, i), max(j, i)):
                 continue
             if m.end <= action.start:  # before the action
-                gap = len(text[m.end:action.start].replace(" ", ""))  # blanked IDs and dates do not count
-                if text[m.start:action.start].isascii():
+                gap = len(text[m.end : action.start].replace(" ", ""))  # blanked IDs and dates do not count
+                if text[m.start : action.start].isascii():
                     gap = min(gap, _NEG_BEFORE_GAP if gap <= _ASCII_GAP else gap)
                 if is_neg and gap <= _NEG_BEFORE_GAP:
                     neg = True
                     used.append(j)
                     # 别…了 / 不用…了: the negation wraps the action and means "stop it", i.e. the inverse
-                    closed_neg = (closed_neg or "了" in text[action.start + 1:c_end]
-                                  or text[m.start:m.end] in _STOP_WORDS)
+                    closed_neg = (
+                        closed_neg or "了" in text[action.start + 1 : c_end] or text[m.start : m.end] in _STOP_WORDS
+                    )
                 elif is_undo and gap <= _UNDO_BEFORE_GAP:
                     undo = True
                     used.append(j)
             elif m.start >= action.end:  # after it: "冻结撤了吧", "人工清关不用了", "freeze lifted"
-                ascii_marker = text[m.start:m.end].isascii()
+                ascii_marker = text[m.start : m.end].isascii()
                 m_end = _clause_of(m.start, clauses)[1]
-                if not ascii_marker and not (_AFTER_CLOSE.match(text, m.end) or not text[m.end:m_end].strip()):
+                if not ascii_marker and not (_AFTER_CLOSE.match(text, m.end) or not text[m.end : m_end].strip()):
                     continue
                 if is_undo:
                     undo = True
@@ -136,12 +150,12 @@ def apply(text: str, hits: list[Hit]) -> list[Hit]:
 
 
 def _reaches_back(text: str, marker: Hit, clauses: list[tuple[int, int]]) -> bool:
-    """"undo it", "撤回" alone after a comma: a marker with a pronoun object, or a clause of its own, refers back."""
+    """ "undo it", "撤回" alone after a comma: a marker with a pronoun object, or a clause of its own, refers back."""
     if _BACK_REFERENCE.match(text, marker.end):
         return True
     c_start, c_end = _clause_of(marker.start, clauses)
-    rest = text[marker.end:c_end]
-    return not text[c_start:marker.start].strip() and (not rest.strip() or bool(_AFTER_CLOSE.match(rest)))
+    rest = text[marker.end : c_end]
+    return not text[c_start : marker.start].strip() and (not rest.strip() or bool(_AFTER_CLOSE.match(rest)))
 
 
 def _action_between(hits: list[Hit], a: int, b: int) -> bool:

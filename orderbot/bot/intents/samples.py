@@ -2,6 +2,7 @@
 
 Used by `IntentParser.warm_up()` and by `bench_parse`, so both run without the test corpus installed.
 """
+
 from __future__ import annotations
 
 MESSAGES: tuple[str, ...] = (
@@ -67,6 +68,11 @@ MESSAGES: tuple[str, ...] = (
 
 # What "did you mean…" offers when nothing in the text points anywhere: the most used intents first.
 SUGGESTED: tuple[str, ...] = (
-    "order.lookup", "report.daily", "report.top_delayed_customers", "report.pipeline", "inventory.query",
-    "scan.stats", "help",
+    "order.lookup",
+    "report.daily",
+    "report.top_delayed_customers",
+    "report.pipeline",
+    "inventory.query",
+    "scan.stats",
+    "help",
 )

@@ -12,6 +12,7 @@ Why each step:
   dictionary is then built in memory each start (≈0.7 s) and we log that once instead of jieba's traceback.
 - `initialize()` runs in the constructor: the first message never pays for it.
 """
+
 from __future__ import annotations
 
 import logging

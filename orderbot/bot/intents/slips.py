@@ -7,6 +7,7 @@ word of the dictionary, and a key two different words share is dropped. Whether 
 message is the parser's call (it keeps a repair only where the chosen intent uses the word, and never lets a
 repair turn a question into a write).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,14 +46,14 @@ class Repair:
     end: int
     heard: str
     meant: str
-    entry: "Entry"
+    entry: Entry
 
 
 class SlipTable:
     """pinyin key → (domain word, its index entry); built once per parser."""
 
-    def __init__(self, words: Iterable[tuple[str, "Entry"]]):
-        table: dict[tuple[str, ...], tuple[str, "Entry"] | None] = {}
+    def __init__(self, words: Iterable[tuple[str, Entry]]):
+        table: dict[tuple[str, ...], tuple[str, Entry] | None] = {}
         for word, entry in words:
             if not (MIN_LEN <= len(word) <= MAX_LEN and _CJK.match(word)):
                 continue
@@ -77,7 +78,7 @@ class SlipTable:
             while i < end - MIN_LEN + 1:
                 found = None
                 for length in range(min(MAX_LEN, end - i), MIN_LEN - 1, -1):
-                    window = text[i:i + length]
+                    window = text[i : i + length]
                     if not _CJK.match(window) or is_word(window):
                         continue
                     hit = self._lookup(window)
@@ -91,7 +92,7 @@ class SlipTable:
                     i += 1
         return out
 
-    def _lookup(self, window: str) -> tuple[str, "Entry"] | None:
+    def _lookup(self, window: str) -> tuple[str, Entry] | None:
         first = readings(window[0])
         if not any(r in self._first for r in first):
             return None

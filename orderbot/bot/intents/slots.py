@@ -1,4 +1,5 @@
 """Evidence → the slots of one chosen intent, with INTENTS.md defaults; required slots are never guessed."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,9 @@ from orderbot.core.regions import PROVINCE_REGION
 _MIN_BARE_VOLUME = 100  # "如果来5000" without 单: a bare number this big can only be an order volume
 
 
-def fill(intent: str, ev: Evidence, today: date, customer_match=None
-         ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+def fill(
+    intent: str, ev: Evidence, today: date, customer_match=None
+) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
     """The intent's slots in table order, the required ones still missing, and the slots holding a name the
     vocabulary does not know (kept as written; see `Intent.unknown_names`). `customer_match(part)` gives the
     stored customer name a written part names, or None."""
@@ -106,4 +108,3 @@ def _staff(ev: Evidence) -> str:
     if named:
         return named[0]
     return "team" if "team" in ev.values.get("staff", []) else "me"
-

@@ -3,6 +3,7 @@
 Defaults that depend on the day ("last 7 days", "yesterday", "today") are computed from the asker's local date,
 so `defaults(intent, today)` takes it as a parameter instead of reading a clock.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -58,21 +59,42 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "stock.receive": ("sku", "qty"),
     "stock.count": ("sku", "qty"),
 }
-WRITE_INTENTS: frozenset[str] = frozenset({
-    "order.set_eta", "order.hold_customs", "order.release_customs", "channel.freeze", "channel.unfreeze",
-    "alert.mute", "alert.unmute", "order.release_review", "stock.receive", "stock.count",
-})
+WRITE_INTENTS: frozenset[str] = frozenset(
+    {
+        "order.set_eta",
+        "order.hold_customs",
+        "order.release_customs",
+        "channel.freeze",
+        "channel.unfreeze",
+        "alert.mute",
+        "alert.unmute",
+        "order.release_review",
+        "stock.receive",
+        "stock.count",
+    }
+)
 # Explicit dates without a year resolve backwards for reports and forwards for a promised delivery date.
 FUTURE_DATE_INTENTS: frozenset[str] = frozenset({"order.set_eta"})
 
 METRICS: tuple[str, ...] = ("orders", "shipped", "delayed", "cancel_rate", "returns", "scans")
-LIST_FILTERS: tuple[str, ...] = ("delayed", "customs_stuck", "docs_missing", "returns_pending", "held_review",
-                                 "waiting_stock", "unscanned")
+LIST_FILTERS: tuple[str, ...] = (
+    "delayed",
+    "customs_stuck",
+    "docs_missing",
+    "returns_pending",
+    "held_review",
+    "waiting_stock",
+    "unscanned",
+)
 TASK_SCOPES: tuple[str, ...] = ("me", "warehouse", "customs", "logistics", "after_sales", "sales", "all")
 RULES: tuple[str, ...] = ("cancel_rate", "returns_not_received", "repeat_orders", "customs_stuck", "weather")
 LIMIT_CAP = 20
-DEFAULT_LIMIT = {"report.top_delayed_customers": 5, "report.delay_reasons": 5, "inventory.stockout_forecast": 3,
-                 "order.list": 20}
+DEFAULT_LIMIT = {
+    "report.top_delayed_customers": 5,
+    "report.delay_reasons": 5,
+    "inventory.stockout_forecast": 3,
+    "order.list": 20,
+}
 DEFAULT_MINUTES = 60
 DEFAULT_HOURS = 48
 DEFAULT_RANGE_DAYS = 7

@@ -2,24 +2,62 @@
 
 Everything downstream works on the normalised text, so "ＴＯＰ３", "Top 3" and "top3" look the same to it.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from functools import cache
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9}
+_CN_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 CN_NUM_CHARS = "零〇一二两俩三四五六七八九十百千万"
 EN_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "a": 1, "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "a": 1,
+    "an": 1,
 }
 _EN_NUM_WORDS = "|".join(sorted((w for w in EN_NUMBERS if len(w) > 2), key=len, reverse=True))
 # one number as people write it: 3, 3.5, 十五, 两, twenty five, twenty-five
-NUM = rf"(?:\d+(?:\.\d+)?|[{CN_NUM_CHARS}]+|(?:{_EN_NUM_WORDS})(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?)"
+NUM = (
+    rf"(?:\d+(?:\.\d+)?|[{CN_NUM_CHARS}]+|(?:{_EN_NUM_WORDS})(?:[ -](?:one|two|three|four|five|six|seven|eight|nine))?)"
+)
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _SPACES = re.compile(r"\s+")

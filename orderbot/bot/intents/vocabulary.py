@@ -4,6 +4,7 @@ The built-in words (regions, provinces, channels, metrics, rule names) live in `
 what only the database knows. Customer names matter even though no slot takes them: a customer called
 "华东精工" is one token, so its name does not read as the region 华东.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ class Vocabulary:
     staff: tuple[tuple[str, str], ...] = ()  # (staff id, display name)
 
     @classmethod
-    def static(cls) -> "Vocabulary":
+    def static(cls) -> Vocabulary:
         return cls()
 
     @property

@@ -1,5 +1,6 @@
 """Carriers and their contract clauses (which delay causes each covers, what it pays), from the business
 config (`[[carriers]]`) or a carriers file; the delay records and the claim evidence pack cite them."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -16,26 +17,34 @@ async def upsert_clauses(session: AsyncSession, items: Sequence[ClauseIn]) -> li
     """Create or update carriers and clauses (keyed by carrier code and clause no.); one outcome per item."""
     codes = {i.carrier_code for i in items}
     carriers = {c.code: c for c in (await session.execute(select(Carrier).where(Carrier.code.in_(codes)))).scalars()}
-    clauses = {(c.carrier_code, c.clause_no): c for c in (await session.execute(
-        select(CarrierClause).where(CarrierClause.carrier_code.in_(codes)))).scalars()}
+    clauses = {
+        (c.carrier_code, c.clause_no): c
+        for c in (await session.execute(select(CarrierClause).where(CarrierClause.carrier_code.in_(codes)))).scalars()
+    }
     outcomes = []
     for item in items:
         changed = False
         carrier = carriers.get(item.carrier_code)
         if carrier is None:
-            carrier = carriers[item.carrier_code] = Carrier(code=item.carrier_code,
-                                                            name=item.carrier_name or item.carrier_code)
+            carrier = carriers[item.carrier_code] = Carrier(
+                code=item.carrier_code, name=item.carrier_name or item.carrier_code
+            )
             session.add(carrier)
             await session.flush()
             changed = True
         elif item.carrier_name and carrier.name != item.carrier_name:
             carrier.name, changed = item.carrier_name, True
-        values = {"title": item.title, "text": item.text, "causes": list(item.causes),
-                  "compensation": item.compensation}
+        values = {
+            "title": item.title,
+            "text": item.text,
+            "causes": list(item.causes),
+            "compensation": item.compensation,
+        }
         clause = clauses.get((item.carrier_code, item.clause_no))
         if clause is None:
             clause = clauses[(item.carrier_code, item.clause_no)] = CarrierClause(
-                carrier_code=item.carrier_code, clause_no=item.clause_no, **values)
+                carrier_code=item.carrier_code, clause_no=item.clause_no, **values
+            )
             session.add(clause)
             outcomes.append("created")
             continue
@@ -49,8 +58,11 @@ async def upsert_clauses(session: AsyncSession, items: Sequence[ClauseIn]) -> li
 
 
 def clauses_from_config(config: BusinessConfig) -> list[ClauseIn]:
-    return [ClauseIn(c.code.upper(), c.name, k.no, k.title, k.text, tuple(k.causes), k.compensation)
-            for c in config.carriers for k in c.clauses]
+    return [
+        ClauseIn(c.code.upper(), c.name, k.no, k.title, k.text, tuple(k.causes), k.compensation)
+        for c in config.carriers
+        for k in c.clauses
+    ]
 
 
 async def sync_carriers(session: AsyncSession, config: BusinessConfig) -> int:
@@ -76,6 +88,9 @@ async def upsert_carrier(session: AsyncSession, code: str, name: str) -> None:
 
 async def clauses_for(session: AsyncSession, carrier_code: str, cause: str) -> list[CarrierClause]:
     """The clauses of a carrier that cover a delay cause (for delay records and claim packs)."""
-    rows = (await session.execute(select(CarrierClause).where(CarrierClause.carrier_code == carrier_code)
-                                  .order_by(CarrierClause.clause_no))).scalars()
+    rows = (
+        await session.execute(
+            select(CarrierClause).where(CarrierClause.carrier_code == carrier_code).order_by(CarrierClause.clause_no)
+        )
+    ).scalars()
     return [c for c in rows if cause in (c.causes or [])]

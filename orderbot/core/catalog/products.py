@@ -1,4 +1,5 @@
 """Products: create or update from master data; the customs grade and hazmat fields follow from the config."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,19 +12,35 @@ from orderbot.core.catalog.values import ProductIn
 from orderbot.core.models import Product
 from orderbot.core.stock import ledger
 
-_FIELDS = ("name", "category", "customs_grade", "hazmat_class", "packing_instruction", "weight_g",
-           "unit_cost_cents", "reorder_point", "lead_time_days")
+_FIELDS = (
+    "name",
+    "category",
+    "customs_grade",
+    "hazmat_class",
+    "packing_instruction",
+    "weight_g",
+    "unit_cost_cents",
+    "reorder_point",
+    "lead_time_days",
+)
 
 
 def product_values(item: ProductIn, config: BusinessConfig) -> dict:
     """The product row an item describes: the customs grade from the category (`[customs.categories]`), the
     packing instruction from the hazmat note for its UN number (`[hazmat.UNxxxx]`), when there is one."""
     hazmat = config.hazmat.get(item.un_number) if item.un_number else None
-    return {"sku": item.sku, "name": item.name, "category": item.category,
-            "customs_grade": config.customs.grade_for(item.category), "hazmat_class": item.un_number,
-            "packing_instruction": hazmat.packing_instruction if hazmat else None,
-            "weight_g": item.weight_g or 0, "unit_cost_cents": item.unit_cost_cents,
-            "reorder_point": item.reorder_point, "lead_time_days": item.lead_time_days}
+    return {
+        "sku": item.sku,
+        "name": item.name,
+        "category": item.category,
+        "customs_grade": config.customs.grade_for(item.category),
+        "hazmat_class": item.un_number,
+        "packing_instruction": hazmat.packing_instruction if hazmat else None,
+        "weight_g": item.weight_g or 0,
+        "unit_cost_cents": item.unit_cost_cents,
+        "reorder_point": item.reorder_point,
+        "lead_time_days": item.lead_time_days,
+    }
 
 
 async def upsert_products(session: AsyncSession, items: Sequence[ProductIn], config: BusinessConfig) -> list[str]:

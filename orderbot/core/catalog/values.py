@@ -2,6 +2,7 @@
 
 Every problem of a row is collected, so the report names all of them at once (`第 N 行: 字段: 原因；…`).
 """
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,9 @@ class RowReader:
             self.problems.append((label, f"超过 {max_len} 个字符"))
         return value
 
-    def integer(self, key: str, label: str, *, lo: int = 0, hi: int | None = None,
-                required: bool = False) -> int | None:
+    def integer(
+        self, key: str, label: str, *, lo: int = 0, hi: int | None = None, required: bool = False
+    ) -> int | None:
         value = self.text(key, label, required=required)
         if value is None:
             return None
@@ -68,7 +70,9 @@ class RowReader:
             self.problems.append((label, f"应为整数：{value}"))
             return None
         if number < lo or (hi is not None and number > hi):
-            self.problems.append((label, f"应在 {lo}–{hi} 之间：{value}" if hi is not None else f"不能小于 {lo}：{value}"))
+            self.problems.append(
+                (label, f"应在 {lo}–{hi} 之间：{value}" if hi is not None else f"不能小于 {lo}：{value}")
+            )
             return None
         return int(number)
 
@@ -145,8 +149,9 @@ def parse_clause(raw: dict) -> ClauseIn:
     text = row.text("text", "条款内容", required=True)
     causes, unknown = parse_causes(row.text("causes", "适用延误原因"))
     if unknown:
-        row.problems.append(("适用延误原因", f"不认识 {'、'.join(unknown)}；可选："
-                             + "、".join(f"{c}({n})" for c, n in CAUSES.items())))
+        row.problems.append(
+            ("适用延误原因", f"不认识 {'、'.join(unknown)}；可选：" + "、".join(f"{c}({n})" for c, n in CAUSES.items()))
+        )
     compensation = row.text("compensation", "赔付条款")
     row.done()
     return ClauseIn(carrier.upper(), name, no, title, text, tuple(causes), compensation)

@@ -1,4 +1,5 @@
 """Customs compliance grade A/B/C: from the product category table; an order takes its worst line."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """Order events from outside (webhooks, shops): dedupe, ingest and conflict handling in one transaction."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,9 +18,16 @@ from orderbot.core.orders.service import IngestResult, add_event, get_order, ing
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
-async def accept_order_event(uow: UnitOfWork, *, source: str, dedupe_key: str, data: OrderIn,
-                             config: BusinessConfig, now: datetime,
-                             auto_products: dict[str, dict] | None = None) -> IngestResult | None:
+async def accept_order_event(
+    uow: UnitOfWork,
+    *,
+    source: str,
+    dedupe_key: str,
+    data: OrderIn,
+    config: BusinessConfig,
+    now: datetime,
+    auto_products: dict[str, dict] | None = None,
+) -> IngestResult | None:
     """Process one inbound order event exactly once. Returns None for a repeat delivery.
 
     A status the order cannot take (a channel cancelling an order we already shipped) is not an error for the
@@ -33,15 +41,27 @@ async def accept_order_event(uow: UnitOfWork, *, source: str, dedupe_key: str, d
                     return None
                 try:
                     async with session.begin_nested():
-                        return await ingest_order(session, data, source=source, config=config, now=now,
-                                                  auto_products=auto_products)
+                        return await ingest_order(
+                            session, data, source=source, config=config, now=now, auto_products=auto_products
+                        )
                 except IllegalTransition as exc:
                     order = await get_order(session, data.order_no)
-                    add_event(session, order, at=now, kind="conflict", source=source,
-                              detail=f"渠道推送的状态无法执行：{exc.message}")
-                    await open_task(session, key=f"channel_conflict:{order.order_no}:{data.status}",
-                                    type="channel_conflict", subject=f"渠道状态冲突，需人工处理：{order.order_no}"
-                                    f"（{exc.message}）", order_id=order.id, now=now)
+                    add_event(
+                        session,
+                        order,
+                        at=now,
+                        kind="conflict",
+                        source=source,
+                        detail=f"渠道推送的状态无法执行：{exc.message}",
+                    )
+                    await open_task(
+                        session,
+                        key=f"channel_conflict:{order.order_no}:{data.status}",
+                        type="channel_conflict",
+                        subject=f"渠道状态冲突，需人工处理：{order.order_no}（{exc.message}）",
+                        order_id=order.id,
+                        now=now,
+                    )
                     return IngestResult(order.order_no, "conflict", order.review_hold)
         except IntegrityError:
             # Two deliveries of a new order raced on the unique order number; the retry sees the winner.

@@ -7,6 +7,7 @@ not received), held_review (held by a channel freeze), waiting_stock (paid, stil
 plan), unscanned (paid with a package not scanned yet). Only `delayed` reads the date range: the others are
 states of now.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,11 +20,16 @@ from orderbot.core.models import Customer, Delay, Order, Package, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 from orderbot.core.reports.common import as_date, due_between, effective_due, is_delayed
 
-FILTERS = ("delayed", "customs_stuck", "docs_missing", "returns_pending", "held_review", "waiting_stock",
-           "unscanned")
-FILTER_NAMES = {"delayed": "延误的订单", "customs_stuck": "清关卡住的订单", "docs_missing": "报关资料没齐的订单",
-                "returns_pending": "退货未入库的订单", "held_review": "待审核的订单", "waiting_stock": "等库存的订单",
-                "unscanned": "还没扫码出库的订单"}
+FILTERS = ("delayed", "customs_stuck", "docs_missing", "returns_pending", "held_review", "waiting_stock", "unscanned")
+FILTER_NAMES = {
+    "delayed": "延误的订单",
+    "customs_stuck": "清关卡住的订单",
+    "docs_missing": "报关资料没齐的订单",
+    "returns_pending": "退货未入库的订单",
+    "held_review": "待审核的订单",
+    "waiting_stock": "等库存的订单",
+    "unscanned": "还没扫码出库的订单",
+}
 CLOSED = ("cancelled", "returned", "delivered")
 EXPORT_CAP = 5000  # rows in the spreadsheet beside a long list
 
@@ -46,31 +52,50 @@ def _problem(session: AsyncSession, name: str, *, today: date, date_from: date |
         cond = is_delayed(session, today)
         if date_from is not None and date_to is not None:
             cond = and_(due_between(date_from, date_to), cond)
-        reason = (select(Delay.reason).where(Delay.order_id == Order.id).order_by(Delay.recorded_at.desc())
-                  .limit(1).scalar_subquery())
+        reason = (
+            select(Delay.reason)
+            .where(Delay.order_id == Order.id)
+            .order_by(Delay.recorded_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         return cond, effective_due(), (reason, Order.eta_cause, Order.delivered_at)
     if name == "customs_stuck":
-        cond = and_(or_(Order.customs_hold.is_(True), Order.customs_state.in_(("stuck", "info_required"))),
-                    Order.status.not_in(CLOSED))
-        return cond, func.coalesce(Order.customs_in_at, Order.updated_at), (Order.customs_hold, Order.customs_state,
-                                                                            Order.customs_hold_reason)
+        cond = and_(
+            or_(Order.customs_hold.is_(True), Order.customs_state.in_(("stuck", "info_required"))),
+            Order.status.not_in(CLOSED),
+        )
+        return (
+            cond,
+            func.coalesce(Order.customs_in_at, Order.updated_at),
+            (Order.customs_hold, Order.customs_state, Order.customs_hold_reason),
+        )
     if name == "docs_missing":
-        task = (select(func.min(Task.created_at)).where(Task.order_id == Order.id, Task.type == DOCS_TASK_TYPE,
-                                                        Task.state == "open").scalar_subquery())
+        task = (
+            select(func.min(Task.created_at))
+            .where(Task.order_id == Order.id, Task.type == DOCS_TASK_TYPE, Task.state == "open")
+            .scalar_subquery()
+        )
         cond = exists().where(Task.order_id == Order.id, Task.type == DOCS_TASK_TYPE, Task.state == "open")
         return cond, task, ()
     if name == "returns_pending":
-        return (and_(Order.status == "return_requested", Order.return_received_at.is_(None)),
-                Order.return_requested_at, ())
+        return (
+            and_(Order.status == "return_requested", Order.return_received_at.is_(None)),
+            Order.return_requested_at,
+            (),
+        )
     if name == "held_review":
         return and_(Order.review_hold.is_(True), Order.status.not_in(CLOSED)), Order.created_at, ()
     if name == "waiting_stock":
         return and_(Order.status == "paid", Order.stage.in_(("inventory", "purchase"))), Order.stage_since, ()
     if name == "unscanned":
-        unscanned = (select(func.count()).select_from(Package)
-                     .where(Package.order_id == Order.id, Package.scanned_at.is_(None)).scalar_subquery())
-        cond = and_(Order.status == "paid",
-                    exists().where(Package.order_id == Order.id, Package.scanned_at.is_(None)))
+        unscanned = (
+            select(func.count())
+            .select_from(Package)
+            .where(Package.order_id == Order.id, Package.scanned_at.is_(None))
+            .scalar_subquery()
+        )
+        cond = and_(Order.status == "paid", exists().where(Package.order_id == Order.id, Package.scanned_at.is_(None)))
         return cond, Order.stage_since, (unscanned,)
     raise ValueError(f"unknown order list filter {name!r}")
 
@@ -97,10 +122,19 @@ def _why(name: str, extra: tuple, today: date) -> tuple[str, dict[str, str]]:
     return f"{n} 个包裹未扫码", {}
 
 
-async def order_list(session: AsyncSession, name: str, *, today: date, date_from: date | None = None,
-                     date_to: date | None = None, region: str | None = None, province: str | None = None,
-                     channel: str | None = None, customer: str | None = None,
-                     limit: int = 20) -> tuple[int, list[ListedOrder]]:
+async def order_list(
+    session: AsyncSession,
+    name: str,
+    *,
+    today: date,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    region: str | None = None,
+    province: str | None = None,
+    channel: str | None = None,
+    customer: str | None = None,
+    limit: int = 20,
+) -> tuple[int, list[ListedOrder]]:
     """(how many orders match in all, the first `limit` of them, newest problem first)."""
     cond, since, extra = _problem(session, name, today=today, date_from=date_from, date_to=date_to)
     where = [cond]
@@ -114,9 +148,13 @@ async def order_list(session: AsyncSession, name: str, *, today: date, date_from
         where.append(or_(Customer.id == customer.upper(), Customer.name.contains(customer, autoescape=True)))
     joined = select(func.count()).select_from(Order).join(Customer, Customer.id == Order.customer_id)
     total = (await session.execute(joined.where(*where))).scalar() or 0
-    stmt = (select(Order.order_no, Order.customer_id, Customer.name, Order.status, Order.stage, since, *extra)
-            .join(Customer, Customer.id == Order.customer_id).where(*where)
-            .order_by(since.desc(), Order.id.desc()).limit(limit))
+    stmt = (
+        select(Order.order_no, Order.customer_id, Customer.name, Order.status, Order.stage, since, *extra)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(*where)
+        .order_by(since.desc(), Order.id.desc())
+        .limit(limit)
+    )
     rows = []
     for row in await session.execute(stmt):
         order_no, customer_id, customer_name, status, stage, started, *more = row
@@ -129,8 +167,13 @@ async def order_list(session: AsyncSession, name: str, *, today: date, date_from
 
 async def held_for_review(session: AsyncSession, channel: str) -> int:
     """Orders of a channel held for review by its freeze (what an unfreeze leaves to release)."""
-    return (await session.execute(select(func.count()).select_from(Order).where(
-        Order.channel_code == channel, Order.review_hold.is_(True), Order.status.not_in(CLOSED)))).scalar() or 0
+    return (
+        await session.execute(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.channel_code == channel, Order.review_hold.is_(True), Order.status.not_in(CLOSED))
+        )
+    ).scalar() or 0
 
 
 async def find_customers(session: AsyncSession, text: str, limit: int = 6) -> list[Customer]:
@@ -139,8 +182,11 @@ async def find_customers(session: AsyncSession, text: str, limit: int = 6) -> li
     by_id = await session.get(Customer, text.upper()) or await session.get(Customer, text)
     if by_id is not None:
         return [by_id]
-    stmt = (select(Customer).where(Customer.name.contains(text, autoescape=True))
-            .order_by(func.length(Customer.name), Customer.id))
+    stmt = (
+        select(Customer)
+        .where(Customer.name.contains(text, autoescape=True))
+        .order_by(func.length(Customer.name), Customer.id)
+    )
     return list((await session.execute(stmt.limit(limit))).scalars())
 
 
@@ -157,13 +203,19 @@ class CustomerOrder:
 OPEN = ("pending", "paid", "shipped", "return_requested")
 
 
-async def customer_orders(session: AsyncSession, customer_id: str, *, since: datetime, until: datetime | None = None,
-                          limit: int = 20) -> tuple[int, list[CustomerOrder]]:
+async def customer_orders(
+    session: AsyncSession, customer_id: str, *, since: datetime, until: datetime | None = None, limit: int = 20
+) -> tuple[int, list[CustomerOrder]]:
     """A customer's open orders and those created since `since` (until `until`), newest first, and the count."""
     recent = Order.created_at >= since if until is None else and_(Order.created_at >= since, Order.created_at < until)
     cond = and_(Order.customer_id == customer_id, or_(Order.status.in_(OPEN), recent) if until is None else recent)
     total = (await session.execute(select(func.count()).select_from(Order).where(cond))).scalar() or 0
-    stmt = (select(Order.order_no, Order.status, Order.stage, Order.channel_code, Order.created_at, effective_due())
-            .where(cond).order_by(Order.created_at.desc(), Order.id.desc()).limit(limit))
-    return int(total), [CustomerOrder(no, st, sg, ch, at, as_date(due))
-                        for no, st, sg, ch, at, due in await session.execute(stmt)]
+    stmt = (
+        select(Order.order_no, Order.status, Order.stage, Order.channel_code, Order.created_at, effective_due())
+        .where(cond)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return int(total), [
+        CustomerOrder(no, st, sg, ch, at, as_date(due)) for no, st, sg, ch, at, due in await session.execute(stmt)
+    ]

@@ -2,6 +2,7 @@
 cancelling them. Only owners of the cancel-rate rule (the rule that freezes channels; `[rules.cancel_rate]
 owners`, staff ids or roles) and admins may decide; every decision is audited.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,16 +69,34 @@ async def count_held(session: AsyncSession, channel: str | None = None) -> int:
 async def held_orders(session: AsyncSession, channel: str | None = None, limit: int = 20) -> list[HeldOrder]:
     """Held orders, oldest first (the order they would be released in)."""
     rows = await session.execute(
-        select(Order.order_no, Order.channel_code, Customer.name, Order.amount_cents, Order.currency, Order.status,
-               Order.created_at).join(Customer, Customer.id == Order.customer_id)
+        select(
+            Order.order_no,
+            Order.channel_code,
+            Customer.name,
+            Order.amount_cents,
+            Order.currency,
+            Order.status,
+            Order.created_at,
+        )
+        .join(Customer, Customer.id == Order.customer_id)
         .where(*_held_where(channel))
-        .order_by(Order.created_at, Order.id).limit(limit))
+        .order_by(Order.created_at, Order.id)
+        .limit(limit)
+    )
     return [HeldOrder(*r) for r in rows]
 
 
-async def release_held(session: AsyncSession, config: BusinessConfig, *, order_no: str | None = None,
-                       channel: str | None = None, actor: str, roles: frozenset[str] | set[str], now: datetime,
-                       chat: str | None = None) -> list[Released]:
+async def release_held(
+    session: AsyncSession,
+    config: BusinessConfig,
+    *,
+    order_no: str | None = None,
+    channel: str | None = None,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    now: datetime,
+    chat: str | None = None,
+) -> list[Released]:
     """Release one held order, or every held order of a channel (oldest first). Each release reserves stock
     and moves the order on (to 库存池, or 采购计划 when stock is short), with an audit entry per order."""
     _check(config, actor, roles)
@@ -86,22 +105,38 @@ async def release_held(session: AsyncSession, config: BusinessConfig, *, order_n
         if not orders[0].review_hold:
             raise DomainError(f"订单 {orders[0].order_no} 不在待审核中")
     elif channel:
-        orders = list((await session.execute(_held(channel).order_by(Order.created_at, Order.id)
-                                             .with_for_update())).scalars())
+        orders = list(
+            (await session.execute(_held(channel).order_by(Order.created_at, Order.id).with_for_update())).scalars()
+        )
     else:
         raise DomainError("请说明放行哪个订单，或哪个渠道的待审核订单")
     out = []
     for order in orders:
         await release_review_hold(session, order, actor=actor, now=now)
-        session.add(AuditEntry(at=now, actor=actor, action="order.release_review", subject=order.order_no,
-                               detail=f"渠道 {channel_name(order.channel_code or '')} 冻结期间的订单，审核放行",
-                               chat=chat))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="order.release_review",
+                subject=order.order_no,
+                detail=f"渠道 {channel_name(order.channel_code or '')} 冻结期间的订单，审核放行",
+                chat=chat,
+            )
+        )
         out.append(Released(order.order_no, order.stage))
     return out
 
 
-async def cancel_held(session: AsyncSession, config: BusinessConfig, order_no: str, *, actor: str,
-                      roles: frozenset[str] | set[str], now: datetime, chat: str | None = None) -> str:
+async def cancel_held(
+    session: AsyncSession,
+    config: BusinessConfig,
+    order_no: str,
+    *,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    now: datetime,
+    chat: str | None = None,
+) -> str:
     """Cancel a held order instead of releasing it (audited); returns its order number."""
     _check(config, actor, roles)
     order = await get_order(session, order_no, for_update=True)
@@ -110,6 +145,14 @@ async def cancel_held(session: AsyncSession, config: BusinessConfig, order_no: s
     order.review_hold = False
     await change_status(session, order, "cancelled", now=now, source="chat", actor=actor, reason="审核未通过")
     add_event(session, order, at=now, kind="review", source="chat", actor=actor, detail="审核未通过，订单取消")
-    session.add(AuditEntry(at=now, actor=actor, action="order.cancel_review", subject=order.order_no,
-                           detail="冻结期间的订单，审核未通过并取消", chat=chat))
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="order.cancel_review",
+            subject=order.order_no,
+            detail="冻结期间的订单，审核未通过并取消",
+            chat=chat,
+        )
+    )
     return order.order_no

@@ -1,4 +1,5 @@
 """The generic order value (CONTRACT.md) that every door — import, webhook, Shopify — turns its input into."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,18 @@ from orderbot.core.models import Channel, Customer, Order, Product
 from orderbot.core.orders.states import STATUS_NAMES
 
 URGENCY_ALIASES = {
-    "normal": "normal", "普通": "normal", "一般": "normal", "常规": "normal",
-    "urgent": "urgent", "加急": "urgent", "紧急": "urgent", "急": "urgent",
-    "critical": "critical", "特急": "critical", "特别紧急": "critical", "最急": "critical",
+    "normal": "normal",
+    "普通": "normal",
+    "一般": "normal",
+    "常规": "normal",
+    "urgent": "urgent",
+    "加急": "urgent",
+    "紧急": "urgent",
+    "急": "urgent",
+    "critical": "critical",
+    "特急": "critical",
+    "特别紧急": "critical",
+    "最急": "critical",
 }
 URGENCY_NAMES = {"normal": "普通", "urgent": "加急", "critical": "特急"}
 STATUS_ALIASES = {**{k: k for k in STATUS_NAMES}, **{v: k for k, v in STATUS_NAMES.items()}}
@@ -159,8 +169,16 @@ def _aware(dt: datetime, tz: str) -> datetime:
 
 
 FIELD_NAMES = {
-    "order_no": "订单号", "customer": "客户", "customer.id": "客户ID", "amount": "金额", "origin": "发货地",
-    "urgency": "紧急等级", "lines": "商品行", "status": "状态", "dest_country": "目的国", "created_at": "下单时间",
+    "order_no": "订单号",
+    "customer": "客户",
+    "customer.id": "客户ID",
+    "amount": "金额",
+    "origin": "发货地",
+    "urgency": "紧急等级",
+    "lines": "商品行",
+    "status": "状态",
+    "dest_country": "目的国",
+    "created_at": "下单时间",
 }
 
 

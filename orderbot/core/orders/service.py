@@ -2,6 +2,7 @@
 
 Each takes an open unit of work (`AsyncSession` inside a transaction) and a clock value; none commits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,15 +34,40 @@ class IngestResult:
     changes: tuple[str, ...] = ()
 
 
-def add_event(session: AsyncSession, order: Order, *, at: datetime, kind: str, source: str,
-              actor: str | None = None, detail: str | None = None) -> None:
-    session.add(OrderEvent(order_id=order.id, at=at, kind=kind, stage=order.stage, status=order.status,
-                           source=source, actor=actor, detail=detail))
+def add_event(
+    session: AsyncSession,
+    order: Order,
+    *,
+    at: datetime,
+    kind: str,
+    source: str,
+    actor: str | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            at=at,
+            kind=kind,
+            stage=order.stage,
+            status=order.status,
+            source=source,
+            actor=actor,
+            detail=detail,
+        )
+    )
 
 
-async def ingest_order(session: AsyncSession, data: OrderIn, *, source: str, config: BusinessConfig,
-                       now: datetime, actor: str | None = None,
-                       auto_products: dict[str, dict] | None = None) -> IngestResult:
+async def ingest_order(
+    session: AsyncSession,
+    data: OrderIn,
+    *,
+    source: str,
+    config: BusinessConfig,
+    now: datetime,
+    actor: str | None = None,
+    auto_products: dict[str, dict] | None = None,
+) -> IngestResult:
     """Create or update one order from its generic form. The same input twice changes nothing.
 
     `auto_products` (sku → name/weight) lets a shop that owns its catalogue create unknown SKUs; otherwise an
@@ -49,8 +75,9 @@ async def ingest_order(session: AsyncSession, data: OrderIn, *, source: str, con
     """
     await _upsert_customer(session, data, now)
     channel = await _ensure_channel(session, data.channel) if data.channel else None
-    existing = (await session.execute(
-        select(Order).where(Order.order_no == data.order_no).with_for_update())).scalar_one_or_none()
+    existing = (
+        await session.execute(select(Order).where(Order.order_no == data.order_no).with_for_update())
+    ).scalar_one_or_none()
     if existing is not None:
         return await _update_order(session, existing, data, source=source, config=config, now=now, actor=actor)
 
@@ -59,18 +86,32 @@ async def ingest_order(session: AsyncSession, data: OrderIn, *, source: str, con
     grade = customs.worst_grade(config.customs.grade_for(p.category) for p in products.values())
     lo_stage, _ = STATUS_STAGES[data.status]
     order = Order(
-        order_no=data.order_no, customer_id=data.customer.id, amount_cents=data.amount_cents,
-        origin=data.origin, urgency=data.urgency, currency=data.currency,
-        channel_code=channel.code if channel else None, channel_order_id=data.channel_order_id,
-        dest_country=data.dest_country, status=data.status, stage=lo_stage, stage_since=now,
-        review_hold=bool(channel and channel.frozen), customs_grade=grade,
-        promised_date=promise.promised_date(created_at, data.origin, data.dest_country, config.eta,
-                                            config.timezone),
-        notes=data.notes, tax_exempt_no=data.tax_exempt_no, invoice_status=data.invoice_status,
-        cancel_reason=data.cancel_reason, tracking_no=data.tracking_no, sales_owner=data.sales_owner,
-        created_at=created_at, paid_at=created_at if data.status != "pending" else None,
+        order_no=data.order_no,
+        customer_id=data.customer.id,
+        amount_cents=data.amount_cents,
+        origin=data.origin,
+        urgency=data.urgency,
+        currency=data.currency,
+        channel_code=channel.code if channel else None,
+        channel_order_id=data.channel_order_id,
+        dest_country=data.dest_country,
+        status=data.status,
+        stage=lo_stage,
+        stage_since=now,
+        review_hold=bool(channel and channel.frozen),
+        customs_grade=grade,
+        promised_date=promise.promised_date(created_at, data.origin, data.dest_country, config.eta, config.timezone),
+        notes=data.notes,
+        tax_exempt_no=data.tax_exempt_no,
+        invoice_status=data.invoice_status,
+        cancel_reason=data.cancel_reason,
+        tracking_no=data.tracking_no,
+        sales_owner=data.sales_owner,
+        created_at=created_at,
+        paid_at=created_at if data.status != "pending" else None,
         cancelled_at=now if data.status == "cancelled" else None,
-        source_updated_at=data.updated_at_aware(config.timezone), updated_at=now,
+        source_updated_at=data.updated_at_aware(config.timezone),
+        updated_at=now,
     )
     session.add(order)
     await session.flush()
@@ -83,9 +124,14 @@ async def ingest_order(session: AsyncSession, data: OrderIn, *, source: str, con
     if data.status == "paid" and not order.review_hold:
         await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
     if data.status in OPEN_STATUSES and customs.needs_documents(grade):
-        await open_task(session, key=f"{customs.DOCS_TASK_TYPE}:{order.order_no}", type=customs.DOCS_TASK_TYPE,
-                        subject=f"{customs.DOCS_TASK_SUBJECT}：{order.order_no}（海关合规等级{grade}）",
-                        order_id=order.id, now=now)
+        await open_task(
+            session,
+            key=f"{customs.DOCS_TASK_TYPE}:{order.order_no}",
+            type=customs.DOCS_TASK_TYPE,
+            subject=f"{customs.DOCS_TASK_SUBJECT}：{order.order_no}（海关合规等级{grade}）",
+            order_id=order.id,
+            now=now,
+        )
     return IngestResult(order.order_no, "created", order.review_hold)
 
 
@@ -106,8 +152,12 @@ async def _products_for(session, data: OrderIn, auto: dict[str, dict] | None, co
         raise InvalidOrder([("lines", f"未知SKU：{', '.join(missing)}（请先在商品主数据中建档）")])
     for sku in missing:
         info = auto.get(sku, {}) if auto else {}
-        product = Product(sku=sku, name=info.get("name") or sku, category=info.get("category") or "未分类",
-                          weight_g=int(info.get("weight_g") or 0))
+        product = Product(
+            sku=sku,
+            name=info.get("name") or sku,
+            category=info.get("category") or "未分类",
+            weight_g=int(info.get("weight_g") or 0),
+        )
         product.customs_grade = config.customs.grade_for(product.category)
         session.add(product)
         found[sku] = product
@@ -123,13 +173,27 @@ async def _upsert_customer(session: AsyncSession, data: OrderIn, now: datetime) 
     province = normalise_province(c.province)
     customer = await session.get(Customer, c.id)
     if customer is None:
-        session.add(Customer(id=c.id, name=c.name or c.id, province=province, region=region_of(province),
-                             wechat_openid=c.wechat_openid, email=c.email, sales_owner=data.sales_owner,
-                             tags=[], created_at=now))
+        session.add(
+            Customer(
+                id=c.id,
+                name=c.name or c.id,
+                province=province,
+                region=region_of(province),
+                wechat_openid=c.wechat_openid,
+                email=c.email,
+                sales_owner=data.sales_owner,
+                tags=[],
+                created_at=now,
+            )
+        )
         await session.flush()
         return
-    for attr, value in (("name", c.name), ("province", province), ("wechat_openid", c.wechat_openid),
-                        ("email", c.email)):
+    for attr, value in (
+        ("name", c.name),
+        ("province", province),
+        ("wechat_openid", c.wechat_openid),
+        ("email", c.email),
+    ):
         if value and getattr(customer, attr) != value:
             setattr(customer, attr, value)
     if province:
@@ -137,16 +201,23 @@ async def _upsert_customer(session: AsyncSession, data: OrderIn, now: datetime) 
 
 
 async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
-    await session.execute(insert_ignore(session, Channel.__table__, [{"code": code, "name": channel_name(code),
-                                                                      "frozen": False}], ["code"]))
+    await session.execute(
+        insert_ignore(
+            session, Channel.__table__, [{"code": code, "name": channel_name(code), "frozen": False}], ["code"]
+        )
+    )
     return await session.get(Channel, code)
 
 
-async def _release_to_fulfilment(session: AsyncSession, order: Order, *, now: datetime, source: str,
-                                 actor: str | None) -> None:
+async def _release_to_fulfilment(
+    session: AsyncSession, order: Order, *, now: datetime, source: str, actor: str | None
+) -> None:
     """Reserve stock for every line and make one package per line; short lines go to the purchase plan."""
-    lines = (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id)
-                                   .order_by(OrderLine.id))).scalars().all()  # package k = line k, as entered
+    lines = (
+        (await session.execute(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)))
+        .scalars()
+        .all()
+    )  # package k = line k, as entered
     short = []
     batch = f"B{order.created_at:%y%m%d}"
     for i, line in enumerate(lines, start=1):
@@ -157,8 +228,15 @@ async def _release_to_fulfilment(session: AsyncSession, order: Order, *, now: da
             short.append(f"{line.sku}（缺 {line.qty - max(exc.data['available'], 0)}）")
         session.add(Package(order_id=order.id, package_no=i, sku=line.sku, qty=line.qty, batch_no=batch))
     target = "purchase" if short else "inventory"
-    await _set_position(session, order, Position(order.status, target), now=now, source=source, actor=actor,
-                        detail=("库存不足，转采购计划：" + "、".join(short)) if short else "库存已预留")
+    await _set_position(
+        session,
+        order,
+        Position(order.status, target),
+        now=now,
+        source=source,
+        actor=actor,
+        detail=("库存不足，转采购计划：" + "、".join(short)) if short else "库存已预留",
+    )
 
 
 @dataclass(frozen=True)
@@ -178,8 +256,11 @@ def plan_position(old: Position, pos: Position, detail: str | None = None) -> Po
     if new == old:
         return None
     kind = "status" if new.status != old.status else "stage"
-    text = detail or (f"{STATUS_NAMES[old.status]} → {STATUS_NAMES[new.status]}" if kind == "status"
-                      else f"{STAGE_NAMES[old.stage]} → {STAGE_NAMES[new.stage]}")
+    text = detail or (
+        f"{STATUS_NAMES[old.status]} → {STATUS_NAMES[new.status]}"
+        if kind == "status"
+        else f"{STAGE_NAMES[old.stage]} → {STAGE_NAMES[new.stage]}"
+    )
     return PositionChange(old, new, kind, text)
 
 
@@ -197,8 +278,17 @@ async def _set_position(session, order: Order, pos: Position, *, now, source, ac
     add_event(session, order, at=now, kind=change.kind, source=source, actor=actor, detail=change.detail)
 
 
-_UPDATABLE = ("amount_cents", "currency", "channel_order_id", "dest_country", "notes", "tax_exempt_no",
-              "invoice_status", "tracking_no", "sales_owner")
+_UPDATABLE = (
+    "amount_cents",
+    "currency",
+    "channel_order_id",
+    "dest_country",
+    "notes",
+    "tax_exempt_no",
+    "invoice_status",
+    "tracking_no",
+    "sales_owner",
+)
 
 
 async def _update_order(session, order: Order, data: OrderIn, *, source, config, now, actor) -> IngestResult:
@@ -206,10 +296,17 @@ async def _update_order(session, order: Order, data: OrderIn, *, source, config,
     if incoming_at and order.source_updated_at and incoming_at <= order.source_updated_at:
         return IngestResult(order.order_no, "unchanged", order.review_hold)  # stale or repeated delivery
     changes = []
-    values = {"amount_cents": data.amount_cents, "currency": data.currency,
-              "channel_order_id": data.channel_order_id, "dest_country": data.dest_country,
-              "notes": data.notes, "tax_exempt_no": data.tax_exempt_no, "invoice_status": data.invoice_status,
-              "tracking_no": data.tracking_no, "sales_owner": data.sales_owner}
+    values = {
+        "amount_cents": data.amount_cents,
+        "currency": data.currency,
+        "channel_order_id": data.channel_order_id,
+        "dest_country": data.dest_country,
+        "notes": data.notes,
+        "tax_exempt_no": data.tax_exempt_no,
+        "invoice_status": data.invoice_status,
+        "tracking_no": data.tracking_no,
+        "sales_owner": data.sales_owner,
+    }
     for attr in _UPDATABLE:
         value = values[attr]
         if value is not None and getattr(order, attr) != value:
@@ -219,24 +316,33 @@ async def _update_order(session, order: Order, data: OrderIn, *, source, config,
         order.source_updated_at = incoming_at
     if changes:
         order.updated_at = now
-        add_event(session, order, at=now, kind="updated", source=source, actor=actor,
-                  detail="更新字段：" + "、".join(changes))
+        add_event(
+            session, order, at=now, kind="updated", source=source, actor=actor, detail="更新字段：" + "、".join(changes)
+        )
     if data.status != order.status:
-        await change_status(session, order, data.status, now=now, source=source, actor=actor,
-                            reason=data.cancel_reason)
+        await change_status(session, order, data.status, now=now, source=source, actor=actor, reason=data.cancel_reason)
         changes.append("status")
     return IngestResult(order.order_no, "updated" if changes else "unchanged", order.review_hold, tuple(changes))
 
 
-async def change_status(session: AsyncSession, order: Order, status: str, *, now: datetime, source: str,
-                        actor: str | None = None, reason: str | None = None) -> None:
+async def change_status(
+    session: AsyncSession,
+    order: Order,
+    status: str,
+    *,
+    now: datetime,
+    source: str,
+    actor: str | None = None,
+    reason: str | None = None,
+) -> None:
     """Move an order's status through the state machine, with the stock and timeline effects it implies."""
     old = order.status
     new = next_position(Position(old, order.stage), status=status)  # raises IllegalTransition
     if status == "cancelled":
         for sku, qty in (await ledger.held_for_order(session, order.order_no)).items():
-            await ledger.release(session, sku, qty, at=now, order_no=order.order_no, actor=actor,
-                                 note="订单取消，释放预留")
+            await ledger.release(
+                session, sku, qty, at=now, order_no=order.order_no, actor=actor, note="订单取消，释放预留"
+            )
         order.cancelled_at, order.cancel_reason = now, reason or order.cancel_reason
     elif status == "paid":
         order.paid_at = now
@@ -248,16 +354,26 @@ async def change_status(session: AsyncSession, order: Order, status: str, *, now
         order.return_requested_at = now
     elif status == "returned":
         order.return_received_at = now
-    await _set_position(session, order, new, now=now, source=source, actor=actor,
-                        detail=_status_detail(old, status, reason))
+    await _set_position(
+        session, order, new, now=now, source=source, actor=actor, detail=_status_detail(old, status, reason)
+    )
     if status == "paid" and not order.review_hold:
         await _release_to_fulfilment(session, order, now=now, source=source, actor=actor)
 
 
-async def move_stage(session: AsyncSession, order: Order, stage: str, *, now: datetime, source: str,
-                     actor: str | None = None, detail: str | None = None) -> None:
-    await _set_position(session, order, Position(order.status, stage), now=now, source=source, actor=actor,
-                        detail=detail)
+async def move_stage(
+    session: AsyncSession,
+    order: Order,
+    stage: str,
+    *,
+    now: datetime,
+    source: str,
+    actor: str | None = None,
+    detail: str | None = None,
+) -> None:
+    await _set_position(
+        session, order, Position(order.status, stage), now=now, source=source, actor=actor, detail=detail
+    )
 
 
 # --- the same moves as Core statements, for hot paths (the scan) ------------------------------------------------
@@ -265,8 +381,12 @@ async def move_stage(session: AsyncSession, order: Order, stage: str, *, now: da
 _ORDERS = Order.__table__
 _INSERT_EVENTS = insert(OrderEvent.__table__)
 # change_status's timestamp per status; the first two keep an earlier value (`x = x or now`)
-_STATUS_STAMPS = {"shipped": "shipped_at", "delivered": "delivered_at", "return_requested": "return_requested_at",
-                  "returned": "return_received_at"}
+_STATUS_STAMPS = {
+    "shipped": "shipped_at",
+    "delivered": "delivered_at",
+    "return_requested": "return_requested_at",
+    "returned": "return_received_at",
+}
 _KEEP_FIRST = frozenset({"shipped_at", "delivered_at"})
 _order_updates: dict[tuple[str, ...], Any] = {}
 
@@ -287,8 +407,10 @@ def _order_update(columns: tuple[str, ...]):
             param = bindparam(f"v_{name}", type_=c[name].type)
             values[name] = func.coalesce(c[name], param) if name in _KEEP_FIRST else param
         stmt = _order_updates[columns] = (
-            update(_ORDERS).where(c.id == bindparam("o_id"), c.status == bindparam("o_status"),
-                                  c.stage == bindparam("o_stage")).values(values))
+            update(_ORDERS)
+            .where(c.id == bindparam("o_id"), c.status == bindparam("o_status"), c.stage == bindparam("o_stage"))
+            .values(values)
+        )
     return stmt
 
 
@@ -301,8 +423,7 @@ class Timeline:
     columns, events and texts as the ORM use cases, without loading the order. Only statuses whose effect is a
     timestamp are planned here; paid and cancelled move stock and go through `change_status`."""
 
-    def __init__(self, order_id: int, status: str, stage: str, *, now: datetime, source: str,
-                 actor: str | None = None):
+    def __init__(self, order_id: int, status: str, stage: str, *, now: datetime, source: str, actor: str | None = None):
         self.order_id, self.now, self.source, self.actor = order_id, now, source, actor
         self.start = self.position = Position(status, stage)
         self.values: dict[str, Any] = {}
@@ -332,9 +453,18 @@ class Timeline:
 
     def event(self, kind: str, detail: str | None) -> None:
         """A timeline row at the current (planned) position, like `add_event`."""
-        self.events.append({"order_id": self.order_id, "at": self.now, "kind": kind, "stage": self.position.stage,
-                            "status": self.position.status, "source": self.source, "actor": self.actor,
-                            "detail": detail})
+        self.events.append(
+            {
+                "order_id": self.order_id,
+                "at": self.now,
+                "kind": kind,
+                "stage": self.position.stage,
+                "status": self.position.status,
+                "source": self.source,
+                "actor": self.actor,
+                "detail": detail,
+            }
+        )
 
     def write(self, session: Session) -> None:
         """Write the plan in the session's transaction (synchronous: inside `AsyncSession.run_sync`)."""
@@ -351,9 +481,17 @@ class Timeline:
             conn.execute(_INSERT_EVENTS, self.events)
 
 
-async def override_promised_date(session: AsyncSession, order: Order, new_date: date, *, actor: str,
-                                 roles: frozenset[str] | set[str], reason: str, now: datetime,
-                                 source: str = "chat") -> None:
+async def override_promised_date(
+    session: AsyncSession,
+    order: Order,
+    new_date: date,
+    *,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    reason: str,
+    now: datetime,
+    source: str = "chat",
+) -> None:
     """A sales supervisor's override of the promised delivery date; it wins over the formula and is recorded."""
     if not roles & promise.OVERRIDE_ROLES:
         raise PermissionDenied("只有销售主管可以修改预计交付日期")
@@ -362,21 +500,54 @@ async def override_promised_date(session: AsyncSession, order: Order, new_date: 
     old = promise.effective_promised(order.promised_date, order.promised_override)
     order.promised_override, order.override_by, order.override_at = new_date, actor, now
     order.override_reason, order.updated_at = reason, now
-    add_event(session, order, at=now, kind="eta", source=source, actor=actor,
-              detail=f"预计交付 {old} → {new_date}（{reason}）")
+    add_event(
+        session,
+        order,
+        at=now,
+        kind="eta",
+        source=source,
+        actor=actor,
+        detail=f"预计交付 {old} → {new_date}（{reason}）",
+    )
 
 
-async def open_task(session: AsyncSession, *, key: str | None, type: str, subject: str, now: datetime,
-                    order_id: int | None = None, assignee: str | None = None, data: dict | None = None) -> bool:
+async def open_task(
+    session: AsyncSession,
+    *,
+    key: str | None,
+    type: str,
+    subject: str,
+    now: datetime,
+    order_id: int | None = None,
+    assignee: str | None = None,
+    data: dict | None = None,
+) -> bool:
     """Open a work order once per key; returns False if one with that key already exists."""
-    result = await session.execute(insert_ignore(session, Task.__table__, [{
-        "key": key, "type": type, "subject": subject, "order_id": order_id, "assignee": assignee,
-        "state": "open", "created_at": now, "data": data or {}}], ["key"]))
+    result = await session.execute(
+        insert_ignore(
+            session,
+            Task.__table__,
+            [
+                {
+                    "key": key,
+                    "type": type,
+                    "subject": subject,
+                    "order_id": order_id,
+                    "assignee": assignee,
+                    "state": "open",
+                    "created_at": now,
+                    "data": data or {},
+                }
+            ],
+            ["key"],
+        )
+    )
     return result.rowcount == 1
 
 
-async def complete_task(session: AsyncSession, key: str, *, now: datetime, actor: str | None,
-                        note: str | None = None) -> bool:
+async def complete_task(
+    session: AsyncSession, key: str, *, now: datetime, actor: str | None, note: str | None = None
+) -> bool:
     """Close an open work order by its key (the work is done); False if it was not open."""
     values: dict[str, Any] = {"state": "done", "closed_at": now}
     if actor:
@@ -395,21 +566,37 @@ async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = 
     return order
 
 
-async def set_channel_frozen(session: AsyncSession, code: str, frozen: bool, *, actor: str, reason: str,
-                             now: datetime) -> None:
+async def set_channel_frozen(
+    session: AsyncSession, code: str, frozen: bool, *, actor: str, reason: str, now: datetime
+) -> None:
     from orderbot.core.models import AuditEntry
 
     code = normalise_channel(code)
     channel = await _ensure_channel(session, code)
-    await session.execute(update(Channel).where(Channel.code == code).values(
-        frozen=frozen, frozen_reason=reason if frozen else None, frozen_by=actor if frozen else None,
-        frozen_at=now if frozen else None))
-    session.add(AuditEntry(at=now, actor=actor, action="channel.freeze" if frozen else "channel.unfreeze",
-                           subject=channel.code, detail=reason))
+    await session.execute(
+        update(Channel)
+        .where(Channel.code == code)
+        .values(
+            frozen=frozen,
+            frozen_reason=reason if frozen else None,
+            frozen_by=actor if frozen else None,
+            frozen_at=now if frozen else None,
+        )
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="channel.freeze" if frozen else "channel.unfreeze",
+            subject=channel.code,
+            detail=reason,
+        )
+    )
 
 
-async def release_review_hold(session: AsyncSession, order: Order, *, actor: str, now: datetime,
-                              source: str = "chat") -> None:
+async def release_review_hold(
+    session: AsyncSession, order: Order, *, actor: str, now: datetime, source: str = "chat"
+) -> None:
     """A person approves an order held because its channel was frozen; a paid order enters fulfilment."""
     if not order.review_hold:
         raise DomainError(f"订单 {order.order_no} 没有处于待审核状态")
@@ -422,8 +609,16 @@ async def release_review_hold(session: AsyncSession, order: Order, *, actor: str
 CUSTOMS_ROLES = frozenset({"customs", "admin"})
 
 
-async def hold_customs(session: AsyncSession, order: Order, *, actor: str, roles: frozenset[str] | set[str],
-                       reason: str, now: datetime, source: str = "chat") -> None:
+async def hold_customs(
+    session: AsyncSession,
+    order: Order,
+    *,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    reason: str,
+    now: datetime,
+    source: str = "chat",
+) -> None:
     """Mark the order 卡关-人工介入 (customs staff only); the timeline says who and why."""
     if not set(roles) & CUSTOMS_ROLES:
         raise PermissionDenied("只有关务人员可以把订单转人工清关")
@@ -435,12 +630,27 @@ async def hold_customs(session: AsyncSession, order: Order, *, actor: str, roles
     add_event(session, order, at=now, kind="customs", source=source, actor=actor, detail=f"卡关-人工介入：{reason}")
 
 
-async def release_customs(session: AsyncSession, order: Order, *, actor: str, roles: frozenset[str] | set[str],
-                          now: datetime, note: str = "", source: str = "chat") -> None:
+async def release_customs(
+    session: AsyncSession,
+    order: Order,
+    *,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    now: datetime,
+    note: str = "",
+    source: str = "chat",
+) -> None:
     if not set(roles) & CUSTOMS_ROLES:
         raise PermissionDenied("只有关务人员可以解除卡关")
     if not order.customs_hold:
         raise DomainError(f"订单 {order.order_no} 没有处于卡关状态")
     order.customs_hold, order.customs_hold_reason, order.updated_at = False, None, now
-    add_event(session, order, at=now, kind="customs", source=source, actor=actor,
-              detail="解除卡关" + (f"：{note}" if note else ""))
+    add_event(
+        session,
+        order,
+        at=now,
+        kind="customs",
+        source=source,
+        actor=actor,
+        detail="解除卡关" + (f"：{note}" if note else ""),
+    )

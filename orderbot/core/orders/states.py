@@ -4,6 +4,7 @@ Status is the commercial state (paid, shipped, …); stage is where the order ph
 names (支付网关 → … → 签收回传). A stage only moves forward (it may skip nodes that do not apply, such as the
 purchase plan for stock on hand); every status has a range of stages it may sit in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ def check_status(current: str, new: str) -> None:
         raise IllegalTransition(f"未知的订单状态：{new}")
     if new != current and new not in STATUS_TRANSITIONS[current]:
         raise IllegalTransition(
-            f"订单不能从「{STATUS_NAMES[current]}」变为「{STATUS_NAMES[new]}」", current=current, new=new)
+            f"订单不能从「{STATUS_NAMES[current]}」变为「{STATUS_NAMES[new]}」", current=current, new=new
+        )
 
 
 def check_stage(current: str, new: str) -> None:
@@ -80,7 +82,9 @@ def check_stage(current: str, new: str) -> None:
     if STAGE_INDEX[new] < STAGE_INDEX[current]:
         raise IllegalTransition(
             f"履约环节不能倒退：当前在「{STAGE_NAMES[current]}」，不能回到「{STAGE_NAMES[new]}」",
-            current=current, new=new)
+            current=current,
+            new=new,
+        )
 
 
 def stage_allowed(status: str, stage: str) -> bool:
@@ -100,7 +104,9 @@ def next_position(current: Position, status: str | None = None, stage: str | Non
     if not stage_allowed(new_status, new_stage):
         raise IllegalTransition(
             f"「{STATUS_NAMES[new_status]}」的订单不能处于「{STAGE_NAMES[new_stage]}」环节",
-            status=new_status, stage=new_stage)
+            status=new_status,
+            stage=new_stage,
+        )
     return Position(new_status, new_stage)
 
 

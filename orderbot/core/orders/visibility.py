@@ -5,6 +5,7 @@ shown to everyone; each role adds the fields the config gives it; some fields ar
 whatever else they hold (warehouse never sees customer notes); some appear only at certain stages (finance
 sees the tax-exemption number only once the order is at invoicing, i.e. declared for export or later).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -14,21 +15,88 @@ from orderbot.config import VisibilityConfig
 
 # What each role sees beyond the first screen unless the config says otherwise.
 DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "_base": ("status", "stage", "stage_name", "status_name", "progress", "channel", "channel_order_id",
-              "dest_country", "promised_date", "promised_overridden", "created_at", "shipped_at",
-              "delivered_at", "tracking_no", "customer_name", "customs_hold", "review_hold", "lines",
-              "timeline", "trace", "stock_held", "tasks", "packages", "tracking_status", "customs_state",
-              "expected_delivery", "eta_cause"),
-    "sales": ("messages", "notes", "customer_province", "customer_region", "sales_owner", "override", "cancel_reason",
-              "currency", "customer_tags"),
-    "sales_supervisor": ("messages", "notes", "customer_province", "customer_region", "sales_owner", "override",
-                         "cancel_reason", "currency", "customer_tags"),
-    "sales_director": ("messages", "notes", "customer_province", "customer_region", "sales_owner", "override",
-                       "cancel_reason", "currency", "customer_tags"),
-    "key_account": ("messages", "notes", "customer_province", "customer_region", "sales_owner", "currency",
-                    "customer_tags"),
-    "customer_service": ("messages", "notes", "customer_province", "customer_email", "customer_openid", "cancel_reason",
-                         "override", "currency", "customer_tags"),
+    "_base": (
+        "status",
+        "stage",
+        "stage_name",
+        "status_name",
+        "progress",
+        "channel",
+        "channel_order_id",
+        "dest_country",
+        "promised_date",
+        "promised_overridden",
+        "created_at",
+        "shipped_at",
+        "delivered_at",
+        "tracking_no",
+        "customer_name",
+        "customs_hold",
+        "review_hold",
+        "lines",
+        "timeline",
+        "trace",
+        "stock_held",
+        "tasks",
+        "packages",
+        "tracking_status",
+        "customs_state",
+        "expected_delivery",
+        "eta_cause",
+    ),
+    "sales": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_region",
+        "sales_owner",
+        "override",
+        "cancel_reason",
+        "currency",
+        "customer_tags",
+    ),
+    "sales_supervisor": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_region",
+        "sales_owner",
+        "override",
+        "cancel_reason",
+        "currency",
+        "customer_tags",
+    ),
+    "sales_director": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_region",
+        "sales_owner",
+        "override",
+        "cancel_reason",
+        "currency",
+        "customer_tags",
+    ),
+    "key_account": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_region",
+        "sales_owner",
+        "currency",
+        "customer_tags",
+    ),
+    "customer_service": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_email",
+        "customer_openid",
+        "cancel_reason",
+        "override",
+        "currency",
+        "customer_tags",
+    ),
     "customs": ("customs_grade", "customs_hold_reason", "carrier", "customs_docs"),
     "warehouse": ("customs_grade", "carrier"),
     "warehouse_lead": ("customs_grade", "carrier"),
@@ -36,8 +104,21 @@ DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "logistics": ("carrier", "customs_grade", "customer_province"),
     "channel_ops": ("cancel_reason", "currency", "customer_tags"),
     "after_sales_supervisor": ("messages", "notes", "cancel_reason", "customer_email"),
-    "management": ("messages", "notes", "customer_province", "customer_region", "sales_owner", "override", "cancel_reason",
-                   "customs_grade", "invoice_status", "carrier", "currency", "customer_tags", "customs_docs"),
+    "management": (
+        "messages",
+        "notes",
+        "customer_province",
+        "customer_region",
+        "sales_owner",
+        "override",
+        "cancel_reason",
+        "customs_grade",
+        "invoice_status",
+        "carrier",
+        "currency",
+        "customer_tags",
+        "customs_docs",
+    ),
     "admin": ("*",),
 }
 
@@ -63,8 +144,9 @@ def visible_fields(roles: Iterable[str], stage: str, rules: VisibilityConfig) ->
     return frozenset(fields)
 
 
-def project(view: Mapping[str, Any], roles: Iterable[str], rules: VisibilityConfig, *,
-            in_group: bool = False) -> dict[str, Any]:
+def project(
+    view: Mapping[str, Any], roles: Iterable[str], rules: VisibilityConfig, *, in_group: bool = False
+) -> dict[str, Any]:
     """Keep only what the roles may see at the view's stage; in group chats private fields are masked."""
     allowed = visible_fields(roles, view["stage"], rules)
     out = {k: v for k, v in view.items() if allowed is None or k in allowed}

@@ -1,4 +1,5 @@
 """Shared pieces of the report queries: local-day bounds, day bucketing per dialect, the 'delayed' predicate."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta

@@ -1,5 +1,6 @@
 """One figure over a range of local days, for "昨天一共发了多少单" / "TikTok这个月取消率多少": the value and the
 same figure for the period of equal length just before, filtered by channel and customer region."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,14 @@ from orderbot.core.models import Customer, Order, Package
 from orderbot.core.reports.common import day_bounds, due_between, is_delayed
 
 FIGURES = ("orders", "shipped", "delayed", "cancel_rate", "returns", "scans")
-FIGURE_NAMES = {"orders": "订单数", "shipped": "发货数", "delayed": "延迟单", "cancel_rate": "取消率",
-                "returns": "退货数", "scans": "扫码出库包裹"}
+FIGURE_NAMES = {
+    "orders": "订单数",
+    "shipped": "发货数",
+    "delayed": "延迟单",
+    "cancel_rate": "取消率",
+    "returns": "退货数",
+    "scans": "扫码出库包裹",
+}
 
 
 @dataclass(frozen=True)
@@ -27,20 +34,34 @@ class Figure:
     previous_to: date
 
 
-async def _value(session: AsyncSession, metric: str, d_from: date, d_to: date, *, today: date,
-                 channel: str | None, region: str | None) -> float:
+async def _value(
+    session: AsyncSession,
+    metric: str,
+    d_from: date,
+    d_to: date,
+    *,
+    today: date,
+    channel: str | None,
+    region: str | None,
+) -> float:
     start, end = day_bounds(d_from, d_to)
     if metric == "scans":
-        stmt = select(func.count()).select_from(Package).join(Order, Order.id == Package.order_id).where(
-            Package.scanned_at >= start, Package.scanned_at < end)
+        stmt = (
+            select(func.count())
+            .select_from(Package)
+            .join(Order, Order.id == Package.order_id)
+            .where(Package.scanned_at >= start, Package.scanned_at < end)
+        )
     elif metric == "cancel_rate":
-        stmt = select(func.count(), func.sum(case((Order.status == "cancelled", 1), else_=0))).select_from(Order) \
+        stmt = (
+            select(func.count(), func.sum(case((Order.status == "cancelled", 1), else_=0)))
+            .select_from(Order)
             .where(Order.created_at >= start, Order.created_at < end)
+        )
     elif metric == "delayed":
         stmt = select(func.count()).select_from(Order).where(due_between(d_from, d_to), is_delayed(session, today))
     else:
-        column = {"orders": Order.created_at, "shipped": Order.shipped_at,
-                  "returns": Order.return_requested_at}[metric]
+        column = {"orders": Order.created_at, "shipped": Order.shipped_at, "returns": Order.return_requested_at}[metric]
         stmt = select(func.count()).select_from(Order).where(column >= start, column < end)
     if channel:
         stmt = stmt.where(Order.channel_code == channel)
@@ -53,8 +74,16 @@ async def _value(session: AsyncSession, metric: str, d_from: date, d_to: date, *
     return float(row[0] or 0)
 
 
-async def figure(session: AsyncSession, metric: str, *, date_from: date, date_to: date, today: date,
-                 channel: str | None = None, region: str | None = None) -> Figure:
+async def figure(
+    session: AsyncSession,
+    metric: str,
+    *,
+    date_from: date,
+    date_to: date,
+    today: date,
+    channel: str | None = None,
+    region: str | None = None,
+) -> Figure:
     if metric not in FIGURES:
         raise ValueError(f"unknown metric {metric!r}")
     span = (date_to - date_from).days + 1

@@ -8,6 +8,7 @@ is re-announced every `repeat_minutes`; when the condition clears it is `resolve
 action and undo is audited. This module only changes the database and returns `Notice`s; the bot turns them into
 cards.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,10 +29,18 @@ from orderbot.core.keys import fit_key
 from orderbot.core.rules.builtins import REPEAT_TAG, RULES, Finding, RuleDef
 
 SYSTEM = "orderbot"
-ACTION_NAMES = {"freeze_channel": "冻结渠道新订单", "open_audit": "开逆向物流稽查工单", "tag_customer": "标记客户「急单试探」",
-                "mark_stuck": "订单转「卡关-人工介入」"}
-UNDO_NAMES = {"freeze_channel": "已解冻渠道", "open_audit": "已撤销稽查工单", "tag_customer": "已去掉「急单试探」标签",
-              "mark_stuck": "订单已恢复正常清关跟踪"}
+ACTION_NAMES = {
+    "freeze_channel": "冻结渠道新订单",
+    "open_audit": "开逆向物流稽查工单",
+    "tag_customer": "标记客户「急单试探」",
+    "mark_stuck": "订单转「卡关-人工介入」",
+}
+UNDO_NAMES = {
+    "freeze_channel": "已解冻渠道",
+    "open_audit": "已撤销稽查工单",
+    "tag_customer": "已去掉「急单试探」标签",
+    "mark_stuck": "订单已恢复正常清关跟踪",
+}
 
 
 @dataclass(frozen=True)
@@ -72,18 +81,31 @@ def rule_config(config: BusinessConfig, name: str) -> RuleConfig:
     return RuleConfig(**merged)
 
 
-def _notice(kind: str, rule: RuleDef, alert, note: str | None = None, *, detail: dict | None = None,
-            action: dict | None = None) -> Notice:
+def _notice(
+    kind: str, rule: RuleDef, alert, note: str | None = None, *, detail: dict | None = None, action: dict | None = None
+) -> Notice:
     """`alert` is an Alert, or a live row with `detail` and `action` passed beside it."""
     if detail is None:
         detail, action = alert.detail, alert.action
     facts = tuple(tuple(f) for f in detail.get("facts", ()))
-    return Notice(kind, alert.id, rule.name, rule.label, alert.subject, alert.title, facts, action,
-                  alert.action_state, detail.get("data", {}), note)
+    return Notice(
+        kind,
+        alert.id,
+        rule.name,
+        rule.label,
+        alert.subject,
+        alert.title,
+        facts,
+        action,
+        alert.action_state,
+        detail.get("data", {}),
+        note,
+    )
 
 
-async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessConfig, now: datetime, *,
-                        trigger: str) -> Outcome:
+async def evaluate_rule(
+    session: AsyncSession, rule: RuleDef, config: BusinessConfig, now: datetime, *, trigger: str
+) -> Outcome:
     """Measure one rule and move its alerts along; the caller owns the transaction."""
     started = time.perf_counter()
     cfg = rule_config(config, rule.name)
@@ -93,8 +115,14 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
     muted = await silences.is_muted(session, rule.name, now)
     # Live alerts as plain rows: at scale (thousands of open reminders) building ORM objects for every one on every
     # evaluation costs more than the measurement. Only alerts that change state or are announced become objects.
-    live = {r.subject: r for r in await session.execute(select(*_LIVE_COLUMNS).where(
-        Alert.rule == rule.name, Alert.state.in_(("pending", "firing", "acknowledged"))))}
+    live = {
+        r.subject: r
+        for r in await session.execute(
+            select(*_LIVE_COLUMNS).where(
+                Alert.rule == rule.name, Alert.state.in_(("pending", "firing", "acknowledged"))
+            )
+        )
+    }
     notices: list[Notice] = []
     fired: list[str] = []
     hold = timedelta(minutes=float(getattr(cfg, "for_minutes", 0) or 0))
@@ -106,17 +134,27 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
         row = live.pop(f.subject, None)
         detail = _detail(f)
         if row is None:
-            alert = Alert(rule=rule.name, subject=f.subject, active_key=fit_key(f"{rule.name}:{f.subject}"),
-                          state="pending", value=f.value, title=f.title, detail=detail, started_at=now,
-                          notify_count=0)
+            alert = Alert(
+                rule=rule.name,
+                subject=f.subject,
+                active_key=fit_key(f"{rule.name}:{f.subject}"),
+                state="pending",
+                value=f.value,
+                title=f.title,
+                detail=detail,
+                started_at=now,
+                notify_count=0,
+            )
             session.add(alert)
             new.append(alert)
             continue
         if (row.value, row.title) != (f.value, f.title):  # the facts follow the title and value
             changed.append({"id": row.id, "value": f.value, "title": f.title, "detail": detail})
         due = (row.state == "pending" and now - row.started_at >= hold) or (
-            row.state == "firing" and not muted
-            and (row.last_notified_at is None or now - row.last_notified_at >= repeat))
+            row.state == "firing"
+            and not muted
+            and (row.last_notified_at is None or now - row.last_notified_at >= repeat)
+        )
         if due:
             wanted[row.id] = f
     if changed:
@@ -126,7 +164,7 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
     objects = list(new)
     ids = list(wanted)
     for i in range(0, len(ids), 500):
-        objects += (await session.execute(select(Alert).where(Alert.id.in_(ids[i:i + 500])))).scalars().all()
+        objects += (await session.execute(select(Alert).where(Alert.id.in_(ids[i : i + 500])))).scalars().all()
     for alert in objects:
         if alert.state == "pending" and now - alert.started_at >= hold:
             alert.state, alert.fired_at = "firing", now
@@ -142,26 +180,47 @@ async def evaluate_rule(session: AsyncSession, rule: RuleDef, config: BusinessCo
     details: dict[int, tuple[dict, dict | None]] = {}
     for i in range(0, len(told), 500):  # the facts of the alerts whose resolution is announced
         for alert_id, detail, action in await session.execute(
-                select(Alert.id, Alert.detail, Alert.action).where(Alert.id.in_(told[i:i + 500]))):
+            select(Alert.id, Alert.detail, Alert.action).where(Alert.id.in_(told[i : i + 500]))
+        ):
             details[alert_id] = (detail, action)
     for row in live.values():
         note = _resolve_note(rule, row)
-        closing.append({"id": row.id, "state": "resolved", "resolved_at": now, "active_key": None,
-                        "resolve_note": note})
+        closing.append(
+            {"id": row.id, "state": "resolved", "resolved_at": now, "active_key": None, "resolve_note": note}
+        )
         resolved.append(row.subject)
         if row.id in details:
             detail, action = details[row.id]
             notices.append(_notice("resolved", rule, row, note, detail=detail, action=action))
     if closing:
         await session.execute(update(Alert), closing)
-    outcome = "silenced" if muted and (fired or notices) else "fired" if fired else "resolved" if resolved else \
-        "firing" if measured.findings else "quiet"
-    return _log(session, rule, now, trigger, measured.value, len(measured.findings), outcome, notices, fired,
-                resolved, started)
+    outcome = (
+        "silenced"
+        if muted and (fired or notices)
+        else "fired"
+        if fired
+        else "resolved"
+        if resolved
+        else "firing"
+        if measured.findings
+        else "quiet"
+    )
+    return _log(
+        session, rule, now, trigger, measured.value, len(measured.findings), outcome, notices, fired, resolved, started
+    )
 
 
-_LIVE_COLUMNS = (Alert.id, Alert.subject, Alert.state, Alert.value, Alert.title, Alert.started_at,
-                 Alert.last_notified_at, Alert.notify_count, Alert.action_state)
+_LIVE_COLUMNS = (
+    Alert.id,
+    Alert.subject,
+    Alert.state,
+    Alert.value,
+    Alert.title,
+    Alert.started_at,
+    Alert.last_notified_at,
+    Alert.notify_count,
+    Alert.action_state,
+)
 
 
 def _detail(f: Finding) -> dict[str, Any]:
@@ -183,16 +242,25 @@ def _resolve_note(rule: RuleDef, alert: Alert) -> str:
     return "条件已解除"
 
 
-def _log(session, rule: RuleDef, now, trigger, value, subjects, outcome, notices, fired, resolved,
-         started) -> Outcome:
+def _log(session, rule: RuleDef, now, trigger, value, subjects, outcome, notices, fired, resolved, started) -> Outcome:
     ms = (time.perf_counter() - started) * 1000
-    session.add(RuleEvaluation(rule=rule.name, at=now, trigger=trigger, value=value, subjects=subjects,
-                               outcome=outcome, duration_ms=round(ms, 3),
-                               detail={"fired": fired[:50], "resolved": resolved[:50], "notices": len(notices)}))
+    session.add(
+        RuleEvaluation(
+            rule=rule.name,
+            at=now,
+            trigger=trigger,
+            value=value,
+            subjects=subjects,
+            outcome=outcome,
+            duration_ms=round(ms, 3),
+            detail={"fired": fired[:50], "resolved": resolved[:50], "notices": len(notices)},
+        )
+    )
     return Outcome(rule.name, value, subjects, outcome, notices, fired, resolved, ms)
 
 
 # --- actions -------------------------------------------------------------------------------------------------
+
 
 async def _act(session: AsyncSession, rule: RuleDef, cfg: RuleConfig, alert: Alert, now: datetime) -> None:
     if rule.action is None:
@@ -214,19 +282,28 @@ async def _do(session: AsyncSession, kind: str, alert: Alert, now: datetime, *, 
         channel = await session.get(Channel, alert.subject)
         if channel is not None and channel.frozen:
             return {"kind": kind, "channel": alert.subject, "already": True}
-        await set_channel_frozen(session, alert.subject, True, actor=actor, reason=f"告警自动冻结：{alert.title}",
-                                 now=now)
+        await set_channel_frozen(
+            session, alert.subject, True, actor=actor, reason=f"告警自动冻结：{alert.title}", now=now
+        )
         return {"kind": kind, "channel": alert.subject}
     if kind == "open_audit":
         lead = await _first_with_role(session, "logistics")
         key = f"returns_audit:{alert.id}"
-        await open_task(session, key=key, type="returns_audit", subject=f"逆向物流稽查：{alert.title}", now=now,
-                        assignee=lead, data={"alert": alert.id})
+        await open_task(
+            session,
+            key=key,
+            type="returns_audit",
+            subject=f"逆向物流稽查：{alert.title}",
+            now=now,
+            assignee=lead,
+            data={"alert": alert.id},
+        )
         _audit(session, now, actor, "rule.open_audit", key, alert.title)
         return {"kind": kind, "task_key": key, "assignee": lead}
     if kind == "tag_customer":
-        customer = (await session.execute(select(Customer).where(Customer.id == alert.subject)
-                                          .with_for_update())).scalar_one_or_none()
+        customer = (
+            await session.execute(select(Customer).where(Customer.id == alert.subject).with_for_update())
+        ).scalar_one_or_none()
         if customer is None:
             return {"kind": kind, "customer": alert.subject, "missing": True}
         added = REPEAT_TAG not in (customer.tags or [])
@@ -235,24 +312,34 @@ async def _do(session: AsyncSession, kind: str, alert: Alert, now: datetime, *, 
         _audit(session, now, actor, "rule.tag_customer", alert.subject, REPEAT_TAG)
         return {"kind": kind, "customer": alert.subject, "added": added}
     if kind == "mark_stuck":
-        order = (await session.execute(select(Order).where(Order.order_no == alert.subject)
-                                       .with_for_update())).scalar_one_or_none()
+        order = (
+            await session.execute(select(Order).where(Order.order_no == alert.subject).with_for_update())
+        ).scalar_one_or_none()
         if order is None:
             return {"kind": kind, "order_no": alert.subject, "missing": True}
         previous = order.customs_state
         order.customs_state, order.updated_at = "stuck", now
-        add_event(session, order, at=now, kind="customs", source="rules", actor=actor,
-                  detail=f"卡关-人工介入：{alert.title}")
+        add_event(
+            session, order, at=now, kind="customs", source="rules", actor=actor, detail=f"卡关-人工介入：{alert.title}"
+        )
         key = f"customs_stuck:{order.order_no}:{alert.id}"
-        await open_task(session, key=key, type="customs_stuck", subject=f"卡关-人工介入：{order.order_no}", now=now,
-                        order_id=order.id, data={"alert": alert.id})
+        await open_task(
+            session,
+            key=key,
+            type="customs_stuck",
+            subject=f"卡关-人工介入：{order.order_no}",
+            now=now,
+            order_id=order.id,
+            data={"alert": alert.id},
+        )
         return {"kind": kind, "order_no": order.order_no, "previous": previous, "task_key": key}
     raise DomainError(f"不认识的告警动作：{kind}")
 
 
 async def _first_with_role(session: AsyncSession, role: str) -> str | None:
-    for staff_id, roles in (await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True))
-                                                  .order_by(Staff.id))).all():
+    for staff_id, roles in (
+        await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True)).order_by(Staff.id))
+    ).all():
         if role in (roles or []):
             return staff_id
     return None
@@ -290,21 +377,29 @@ async def undo(session: AsyncSession, alert: Alert, *, actor: str, now: datetime
         if channel is not None and channel.frozen:
             await set_channel_frozen(session, action["channel"], False, actor=actor, reason="撤销告警自动冻结", now=now)
     elif kind == "open_audit":
-        await session.execute(update(Task).where(Task.key == action["task_key"], Task.state == "open")
-                              .values(state="cancelled", closed_at=now))
+        await session.execute(
+            update(Task)
+            .where(Task.key == action["task_key"], Task.state == "open")
+            .values(state="cancelled", closed_at=now)
+        )
     elif kind == "tag_customer" and action.get("added"):
-        customer = (await session.execute(select(Customer).where(Customer.id == action["customer"])
-                                          .with_for_update())).scalar_one_or_none()
+        customer = (
+            await session.execute(select(Customer).where(Customer.id == action["customer"]).with_for_update())
+        ).scalar_one_or_none()
         if customer is not None:
             customer.tags = [t for t in (customer.tags or []) if t != REPEAT_TAG]
     elif kind == "mark_stuck" and not action.get("missing"):
-        order = (await session.execute(select(Order).where(Order.order_no == action["order_no"])
-                                       .with_for_update())).scalar_one()
+        order = (
+            await session.execute(select(Order).where(Order.order_no == action["order_no"]).with_for_update())
+        ).scalar_one()
         if order.customs_state == "stuck":
             order.customs_state, order.updated_at = action.get("previous"), now
         add_event(session, order, at=now, kind="customs", source="chat", actor=actor, detail="撤销卡关-人工介入")
-        await session.execute(update(Task).where(Task.key == action["task_key"], Task.state == "open")
-                              .values(state="cancelled", closed_at=now))
+        await session.execute(
+            update(Task)
+            .where(Task.key == action["task_key"], Task.state == "open")
+            .values(state="cancelled", closed_at=now)
+        )
     alert.action_state, alert.action_by, alert.action_at = "undone", actor, now
     if alert.state in ("firing", "pending"):
         alert.state, alert.acked_by, alert.acked_at = "acknowledged", actor, now

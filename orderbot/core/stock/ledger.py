@@ -5,6 +5,7 @@ Each movement is one row (receipt, reservation, release, shipment, return, adjus
 concurrent writers on SQLite and PostgreSQL can neither lose a movement nor oversell. Invariant, checked by the
 tests: for every SKU, on_hand = Σ d_on_hand and reserved = Σ d_reserved over its movements.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,24 +38,60 @@ _D_ON_HAND = bindparam("d_on_hand", type_=BigInteger())
 _D_RESERVED = bindparam("d_reserved", type_=BigInteger())
 # Built once (building and compiling a statement costs more than running it); the guard is the whole invariant:
 # after the movement, on_hand ≥ reserved ≥ 0, decided by the database on the row as it is, never as it was read.
-_LEVEL_MOVE = (update(StockLevel.__table__)
-               .where(_LEVELS.sku == bindparam("m_sku"), _LEVELS.on_hand + _D_ON_HAND >= _LEVELS.reserved + _D_RESERVED,
-                      _LEVELS.reserved + _D_RESERVED >= 0)
-               .values(on_hand=_LEVELS.on_hand + _D_ON_HAND, reserved=_LEVELS.reserved + _D_RESERVED))
+_LEVEL_MOVE = (
+    update(StockLevel.__table__)
+    .where(
+        _LEVELS.sku == bindparam("m_sku"),
+        _LEVELS.on_hand + _D_ON_HAND >= _LEVELS.reserved + _D_RESERVED,
+        _LEVELS.reserved + _D_RESERVED >= 0,
+    )
+    .values(on_hand=_LEVELS.on_hand + _D_ON_HAND, reserved=_LEVELS.reserved + _D_RESERVED)
+)
 _INSERT_MOVEMENT = insert(StockMovement.__table__)
 
 
-def _params(kind: str, sku: str, qty: int, d_on_hand: int, d_reserved: int, at: datetime, order_no: str | None,
-            actor: str | None, note: str | None) -> tuple[dict, dict]:
+def _params(
+    kind: str,
+    sku: str,
+    qty: int,
+    d_on_hand: int,
+    d_reserved: int,
+    at: datetime,
+    order_no: str | None,
+    actor: str | None,
+    note: str | None,
+) -> tuple[dict, dict]:
     if qty <= 0 and kind != "adjustment":
         raise DomainError(f"数量必须大于0：{qty}")
-    return ({"m_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved},
-            {"sku": sku, "kind": kind, "qty": qty, "d_on_hand": d_on_hand, "d_reserved": d_reserved,
-             "order_no": order_no, "actor": actor, "note": note, "at": at})
+    return (
+        {"m_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved},
+        {
+            "sku": sku,
+            "kind": kind,
+            "qty": qty,
+            "d_on_hand": d_on_hand,
+            "d_reserved": d_reserved,
+            "order_no": order_no,
+            "actor": actor,
+            "note": note,
+            "at": at,
+        },
+    )
 
 
-async def _move(session: AsyncSession, *, kind: str, sku: str, qty: int, d_on_hand: int, d_reserved: int,
-                at: datetime, order_no: str | None, actor: str | None, note: str | None) -> None:
+async def _move(
+    session: AsyncSession,
+    *,
+    kind: str,
+    sku: str,
+    qty: int,
+    d_on_hand: int,
+    d_reserved: int,
+    at: datetime,
+    order_no: str | None,
+    actor: str | None,
+    note: str | None,
+) -> None:
     level, movement = _params(kind, sku, qty, d_on_hand, d_reserved, at, order_no, actor, note)
     result = await session.execute(_LEVEL_MOVE, level)
     if result.rowcount != 1:
@@ -62,14 +99,25 @@ async def _move(session: AsyncSession, *, kind: str, sku: str, qty: int, d_on_ha
         if current is None:
             raise UnknownSku(sku)
         if kind in ("release", "shipment") and current.reserved + d_reserved < 0:
-            raise DomainError(f"{sku} 的预留数量不足，无法{'释放' if kind == 'release' else '出库'} {qty}",
-                              sku=sku, reserved=current.reserved)
+            raise DomainError(
+                f"{sku} 的预留数量不足，无法{'释放' if kind == 'release' else '出库'} {qty}",
+                sku=sku,
+                reserved=current.reserved,
+            )
         raise InsufficientStock(sku, qty, current.available)
     session.add(StockMovement(**movement))
 
 
-def ship_now(conn: Connection, sku: str, qty: int, *, at: datetime, order_no: str, actor: str | None = None,
-             note: str | None = None) -> bool:
+def ship_now(
+    conn: Connection,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    order_no: str,
+    actor: str | None = None,
+    note: str | None = None,
+) -> bool:
     """`ship` on a synchronous connection (inside `AsyncSession.run_sync`, the scan's path): False, with nothing
     written, when the guard refuses (not enough reserved), so the caller needs no savepoint to undo it."""
     level, movement = _params("shipment", sku, qty, -qty, -qty, at, order_no, actor, note)
@@ -83,48 +131,115 @@ async def ensure_level(session: AsyncSession, sku: str) -> None:
     """Create the SKU's level row at zero if missing (idempotent on both databases)."""
     from orderbot.core.sqlutil import insert_ignore
 
-    await session.execute(insert_ignore(session, StockLevel.__table__, [
-        {"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0}], ["sku"]))
+    await session.execute(
+        insert_ignore(
+            session, StockLevel.__table__, [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0}], ["sku"]
+        )
+    )
 
 
 async def receive(session, sku, qty, *, at, actor=None, note=None, order_no=None):
-    await _move(session, kind="receipt", sku=sku, qty=qty, d_on_hand=qty, d_reserved=0, at=at,
-                order_no=order_no, actor=actor, note=note)
+    await _move(
+        session,
+        kind="receipt",
+        sku=sku,
+        qty=qty,
+        d_on_hand=qty,
+        d_reserved=0,
+        at=at,
+        order_no=order_no,
+        actor=actor,
+        note=note,
+    )
 
 
 async def reserve(session, sku, qty, *, at, order_no, actor=None, note=None):
-    await _move(session, kind="reservation", sku=sku, qty=qty, d_on_hand=0, d_reserved=qty, at=at,
-                order_no=order_no, actor=actor, note=note)
+    await _move(
+        session,
+        kind="reservation",
+        sku=sku,
+        qty=qty,
+        d_on_hand=0,
+        d_reserved=qty,
+        at=at,
+        order_no=order_no,
+        actor=actor,
+        note=note,
+    )
 
 
 async def release(session, sku, qty, *, at, order_no, actor=None, note=None):
-    await _move(session, kind="release", sku=sku, qty=qty, d_on_hand=0, d_reserved=-qty, at=at,
-                order_no=order_no, actor=actor, note=note)
+    await _move(
+        session,
+        kind="release",
+        sku=sku,
+        qty=qty,
+        d_on_hand=0,
+        d_reserved=-qty,
+        at=at,
+        order_no=order_no,
+        actor=actor,
+        note=note,
+    )
 
 
 async def ship(session, sku, qty, *, at, order_no, actor=None, note=None):
     """Reserved → shipped: the goods leave, so both on-hand and reserved fall."""
-    await _move(session, kind="shipment", sku=sku, qty=qty, d_on_hand=-qty, d_reserved=-qty, at=at,
-                order_no=order_no, actor=actor, note=note)
+    await _move(
+        session,
+        kind="shipment",
+        sku=sku,
+        qty=qty,
+        d_on_hand=-qty,
+        d_reserved=-qty,
+        at=at,
+        order_no=order_no,
+        actor=actor,
+        note=note,
+    )
 
 
 async def return_goods(session, sku, qty, *, at, order_no=None, actor=None, note=None):
-    await _move(session, kind="return", sku=sku, qty=qty, d_on_hand=qty, d_reserved=0, at=at,
-                order_no=order_no, actor=actor, note=note)
+    await _move(
+        session,
+        kind="return",
+        sku=sku,
+        qty=qty,
+        d_on_hand=qty,
+        d_reserved=0,
+        at=at,
+        order_no=order_no,
+        actor=actor,
+        note=note,
+    )
 
 
 async def adjust(session, sku, delta, *, at, actor, note):
     """A stock-take correction (±); refused if it would leave less on hand than is reserved."""
     if delta == 0:
         raise DomainError("调整数量不能为0")
-    await _move(session, kind="adjustment", sku=sku, qty=delta, d_on_hand=delta, d_reserved=0, at=at,
-                order_no=None, actor=actor, note=note)
+    await _move(
+        session,
+        kind="adjustment",
+        sku=sku,
+        qty=delta,
+        d_on_hand=delta,
+        d_reserved=0,
+        at=at,
+        order_no=None,
+        actor=actor,
+        note=note,
+    )
 
 
 async def levels(session: AsyncSession, sku: str) -> Levels | None:
-    row = (await session.execute(
-        select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved, StockLevel.in_transit)
-        .where(StockLevel.sku == sku))).first()
+    row = (
+        await session.execute(
+            select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved, StockLevel.in_transit).where(
+                StockLevel.sku == sku
+            )
+        )
+    ).first()
     return Levels(*row) if row else None
 
 
@@ -133,21 +248,35 @@ async def held_for_order(session: AsyncSession, order_no: str) -> dict[str, int]
     rows = await session.execute(
         select(StockMovement.sku, func.sum(StockMovement.d_reserved))
         .where(StockMovement.order_no == order_no)
-        .group_by(StockMovement.sku))
+        .group_by(StockMovement.sku)
+    )
     return {sku: int(total) for sku, total in rows if total}
 
 
 async def ledger_totals(session: AsyncSession, sku: str) -> tuple[int, int]:
     """(Σ d_on_hand, Σ d_reserved) over all of a SKU's movements: what the level row must equal."""
-    row = (await session.execute(
-        select(func.coalesce(func.sum(StockMovement.d_on_hand), 0),
-               func.coalesce(func.sum(StockMovement.d_reserved), 0))
-        .where(StockMovement.sku == sku))).one()
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(StockMovement.d_on_hand), 0),
+                func.coalesce(func.sum(StockMovement.d_reserved), 0),
+            ).where(StockMovement.sku == sku)
+        )
+    ).one()
     return int(row[0]), int(row[1])
 
 
-async def _move_many(session: AsyncSession, kind: str, sku: str, moves: list[tuple[int, str | None, str | None]],
-                     *, on_hand: bool, reserved: bool, at: datetime, actor: str | None) -> None:
+async def _move_many(
+    session: AsyncSession,
+    kind: str,
+    sku: str,
+    moves: list[tuple[int, str | None, str | None]],
+    *,
+    on_hand: bool,
+    reserved: bool,
+    at: datetime,
+    actor: str | None,
+) -> None:
     """Several movements of one SKU: one guarded level update for their total and one row per movement, in the
     same transaction (the invariant holds exactly as for single moves)."""
     if not moves:
@@ -155,20 +284,36 @@ async def _move_many(session: AsyncSession, kind: str, sku: str, moves: list[tup
     if any(qty <= 0 for qty, _, _ in moves):
         raise DomainError("数量必须大于0")
     total = sum(qty for qty, _, _ in moves)
-    result = await session.execute(_LEVEL_MOVE, {"m_sku": sku, "d_on_hand": total if on_hand else 0,
-                                                 "d_reserved": total if reserved else 0})
+    result = await session.execute(
+        _LEVEL_MOVE, {"m_sku": sku, "d_on_hand": total if on_hand else 0, "d_reserved": total if reserved else 0}
+    )
     if result.rowcount != 1:
         current = await levels(session, sku)
         if current is None:
             raise UnknownSku(sku)
         raise InsufficientStock(sku, total, current.available)
-    await session.execute(_INSERT_MOVEMENT, [
-        {"sku": sku, "kind": kind, "qty": qty, "d_on_hand": qty if on_hand else 0, "d_reserved": qty if reserved else 0,
-         "order_no": order_no, "actor": actor, "note": note, "at": at} for qty, order_no, note in moves])
+    await session.execute(
+        _INSERT_MOVEMENT,
+        [
+            {
+                "sku": sku,
+                "kind": kind,
+                "qty": qty,
+                "d_on_hand": qty if on_hand else 0,
+                "d_reserved": qty if reserved else 0,
+                "order_no": order_no,
+                "actor": actor,
+                "note": note,
+                "at": at,
+            }
+            for qty, order_no, note in moves
+        ],
+    )
 
 
-async def receive_many(session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime,
-                       actor: str | None = None) -> None:
+async def receive_many(
+    session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime, actor: str | None = None
+) -> None:
     """Receipts of many SKUs, each (sku, qty, note) its own movement: one level update per SKU for its total
     (sent as one batch) and one insert for all movements. A receipt only adds stock, so its guard cannot refuse
     once the level rows exist; they are created first."""
@@ -180,11 +325,26 @@ async def receive_many(session: AsyncSession, receipts: list[tuple[str, int, str
     for sku, qty, _ in receipts:
         totals[sku] = totals.get(sku, 0) + qty
     await ensure_levels(session, list(totals))
-    await session.execute(_LEVEL_MOVE, [{"m_sku": sku, "d_on_hand": total, "d_reserved": 0}
-                                        for sku, total in totals.items()])
-    await session.execute(_INSERT_MOVEMENT, [
-        {"sku": sku, "kind": "receipt", "qty": qty, "d_on_hand": qty, "d_reserved": 0, "order_no": None,
-         "actor": actor, "note": note, "at": at} for sku, qty, note in receipts])
+    await session.execute(
+        _LEVEL_MOVE, [{"m_sku": sku, "d_on_hand": total, "d_reserved": 0} for sku, total in totals.items()]
+    )
+    await session.execute(
+        _INSERT_MOVEMENT,
+        [
+            {
+                "sku": sku,
+                "kind": "receipt",
+                "qty": qty,
+                "d_on_hand": qty,
+                "d_reserved": 0,
+                "order_no": None,
+                "actor": actor,
+                "note": note,
+                "at": at,
+            }
+            for sku, qty, note in receipts
+        ],
+    )
 
 
 _LEVEL_ONCE = insert_once_statements(StockLevel.__table__, ["sku"])
@@ -194,24 +354,42 @@ async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
     """`ensure_level` for many SKUs: the missing ones by one prebuilt statement (compiled once) sent as a batch."""
     have: set[str] = set()
     for i in range(0, len(skus), 500):
-        have.update((await session.execute(select(StockLevel.sku).where(StockLevel.sku.in_(skus[i:i + 500]))))
-                    .scalars())
+        have.update(
+            (await session.execute(select(StockLevel.sku).where(StockLevel.sku.in_(skus[i : i + 500])))).scalars()
+        )
     missing = [sku for sku in skus if sku not in have]
     if missing:
-        await session.execute(_LEVEL_ONCE[session.bind.dialect.name],
-                              [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in missing])
+        await session.execute(
+            _LEVEL_ONCE[session.bind.dialect.name],
+            [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in missing],
+        )
 
 
-async def reserve_many(session: AsyncSession, sku: str, wants: list[tuple[int, str]], *, at: datetime,
-                       actor: str | None = None, note: str | None = None) -> None:
+async def reserve_many(
+    session: AsyncSession,
+    sku: str,
+    wants: list[tuple[int, str]],
+    *,
+    at: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
     """Reservations of one SKU for several orders, each (qty, order_no) its own movement; all or nothing."""
-    await _move_many(session, "reservation", sku, [(q, o, note) for q, o in wants], on_hand=False, reserved=True,
-                     at=at, actor=actor)
+    await _move_many(
+        session, "reservation", sku, [(q, o, note) for q, o in wants], on_hand=False, reserved=True, at=at, actor=actor
+    )
 
 
-_IN_TRANSIT = (update(StockLevel.__table__).where(_LEVELS.sku == bindparam("m_sku"))
-               .values(in_transit=case((_LEVELS.in_transit + bindparam("d", type_=BigInteger()) < 0, 0),
-                                       else_=_LEVELS.in_transit + bindparam("d", type_=BigInteger()))))
+_IN_TRANSIT = (
+    update(StockLevel.__table__)
+    .where(_LEVELS.sku == bindparam("m_sku"))
+    .values(
+        in_transit=case(
+            (_LEVELS.in_transit + bindparam("d", type_=BigInteger()) < 0, 0),
+            else_=_LEVELS.in_transit + bindparam("d", type_=BigInteger()),
+        )
+    )
+)
 
 
 async def shift_in_transit(session: AsyncSession, sku: str, delta: int) -> None:

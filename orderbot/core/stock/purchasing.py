@@ -1,5 +1,6 @@
 """Purchase tasks opened from the stockout forecast: one per SKU and day, for the staff the business config
 names for purchasing (`[purchasing] staff`, else everyone with the `purchasing` role)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ def purchasers(config: BusinessConfig) -> list[str]:
     return [s.id for s in config.staff if "purchasing" in s.roles]
 
 
-async def open_purchase_task(session: AsyncSession, config: BusinessConfig, sku: str, qty: int, *, now: datetime,
-                             actor: str) -> PurchaseTask:
+async def open_purchase_task(
+    session: AsyncSession, config: BusinessConfig, sku: str, qty: int, *, now: datetime, actor: str
+) -> PurchaseTask:
     if qty <= 0:
         raise DomainError(f"采购数量必须大于0：{qty}")
     product = await session.get(Product, sku)
@@ -40,7 +42,13 @@ async def open_purchase_task(session: AsyncSession, config: BusinessConfig, sku:
     people = purchasers(config)
     assignee = people[0] if people else None
     day = now.astimezone(ZoneInfo(config.timezone)).date()
-    created = await open_task(session, key=f"{TASK_TYPE}:{sku}:{day.isoformat()}", type=TASK_TYPE,
-                              subject=f"紧急采购 {sku} {product.name} ×{qty}（断货预测）", now=now,
-                              assignee=assignee, data={"sku": sku, "qty": qty, "by": actor})
+    created = await open_task(
+        session,
+        key=f"{TASK_TYPE}:{sku}:{day.isoformat()}",
+        type=TASK_TYPE,
+        subject=f"紧急采购 {sku} {product.name} ×{qty}（断货预测）",
+        now=now,
+        assignee=assignee,
+        data={"sku": sku, "qty": qty, "by": actor},
+    )
     return PurchaseTask(sku, qty, assignee, created)

@@ -5,6 +5,7 @@ chat command after the file) books once. A line whose arrival is in the future i
 as in transit, and the stockout forecast counts it from its arrival time, until the same line is received.
 Every arrival releases orders waiting for that SKU at 采购计划 (`waiting.allocate_to_waiting`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -56,8 +57,9 @@ class ReceiveResult:
         return list(dict.fromkeys(a.order_no for a in self.allocations if a.released))
 
 
-async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, now: datetime,
-                        actor: str | None, source: str) -> ReceiveResult:
+async def receive_lines(
+    session: AsyncSession, lines: Sequence[ReceiptLine], *, now: datetime, actor: str | None, source: str
+) -> ReceiveResult:
     """Book receiving lines: arrivals into the ledger, future ones as due; then serve the waiting orders.
     Raises `UnknownSku` for a SKU without master data (nothing is written: check before calling for files)."""
     skus = sorted({line.sku for line in lines})
@@ -69,16 +71,28 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
     lock = session.bind.dialect.name == "postgresql"
     due: dict[str, int] = {}
     for i in range(0, len(keys), 500):
-        due_q = select(StockReceipt.key, StockReceipt.qty).where(StockReceipt.key.in_(keys[i:i + 500]),
-                                                                 StockReceipt.state == "due")
+        due_q = select(StockReceipt.key, StockReceipt.qty).where(
+            StockReceipt.key.in_(keys[i : i + 500]), StockReceipt.state == "due"
+        )
         due.update((await session.execute(due_q.with_for_update() if lock else due_q)).all())
     rows = []
     for n, line in enumerate(lines):
         arriving = line.expected_at is None or line.expected_at <= now
-        rows.append({"key": line.key or f"{source}:{line.sku}:{now.isoformat()}:{n}", "sku": line.sku,
-                     "qty": line.qty, "batch": line.batch, "po_no": line.po_no,
-                     "state": "received" if arriving else "due", "expected_at": line.expected_at,
-                     "received_at": now if arriving else None, "source": source, "actor": actor, "created_at": now})
+        rows.append(
+            {
+                "key": line.key or f"{source}:{line.sku}:{now.isoformat()}:{n}",
+                "sku": line.sku,
+                "qty": line.qty,
+                "batch": line.batch,
+                "po_no": line.po_no,
+                "state": "received" if arriving else "due",
+                "expected_at": line.expected_at,
+                "received_at": now if arriving else None,
+                "source": source,
+                "actor": actor,
+                "created_at": now,
+            }
+        )
     new = await _insert_new(session, rows)
     result = ReceiveResult()
     arrivals: list[tuple[str, int, str]] = []
@@ -91,9 +105,11 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
                 result.outcomes.append("due")
                 continue
         elif arriving and line.key in due:  # the announced line arrives (perhaps short or over)
-            await session.execute(StockReceipt.__table__.update().where(
-                StockReceipt.key == line.key, StockReceipt.state == "due").values(
-                state="received", received_at=now, qty=line.qty, actor=actor))
+            await session.execute(
+                StockReceipt.__table__.update()
+                .where(StockReceipt.key == line.key, StockReceipt.state == "due")
+                .values(state="received", received_at=now, qty=line.qty, actor=actor)
+            )
             await ledger.shift_in_transit(session, line.sku, -due.pop(line.key))
         else:
             result.outcomes.append("duplicate")
@@ -108,8 +124,12 @@ async def receive_lines(session: AsyncSession, lines: Sequence[ReceiptLine], *, 
     return result
 
 
-_INSERT_NEW = {name: dml.insert(StockReceipt.__table__).on_conflict_do_nothing(index_elements=["key"])
-               .returning(StockReceipt.__table__.c.key) for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_NEW = {
+    name: dml.insert(StockReceipt.__table__)
+    .on_conflict_do_nothing(index_elements=["key"])
+    .returning(StockReceipt.__table__.c.key)
+    for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 async def _insert_new(session: AsyncSession, rows: list[dict]) -> set[str]:
@@ -130,8 +150,16 @@ class CountResult:
         return self.counted - self.before
 
 
-async def count_stock(session: AsyncSession, sku: str, counted: int, *, now: datetime, actor: str,
-                      roles: frozenset[str] | set[str], chat: str | None = None) -> CountResult:
+async def count_stock(
+    session: AsyncSession,
+    sku: str,
+    counted: int,
+    *,
+    now: datetime,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    chat: str | None = None,
+) -> CountResult:
     """A stock count (warehouse leads): the difference to the books becomes an adjustment, audited."""
     if not set(roles) & COUNT_ROLES:
         raise PermissionDenied("只有仓库组长可以录入盘点结果")
@@ -151,11 +179,23 @@ async def count_stock(session: AsyncSession, sku: str, counted: int, *, now: dat
         note = f"盘点：账面 {before}，实盘 {counted}"
         level = await ledger.levels(session, sku)
         if counted < level.reserved:
-            raise DomainError(f"{sku} 实盘 {counted} 少于已为订单占用的 {level.reserved}，不能直接调整："
-                              "请先核对或释放占用该SKU的订单", sku=sku, reserved=level.reserved)
+            raise DomainError(
+                f"{sku} 实盘 {counted} 少于已为订单占用的 {level.reserved}，不能直接调整："
+                "请先核对或释放占用该SKU的订单",
+                sku=sku,
+                reserved=level.reserved,
+            )
         await ledger.adjust(session, sku, result.delta, at=now, actor=actor, note=note)
-        session.add(AuditEntry(at=now, actor=actor, action="stock.count", subject=sku,
-                               detail=f"{note}，调整 {result.delta:+d}", chat=chat))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="stock.count",
+                subject=sku,
+                detail=f"{note}，调整 {result.delta:+d}",
+                chat=chat,
+            )
+        )
     return result
 
 

@@ -4,6 +4,7 @@
 label names exactly one parcel and cannot be typed up by hand. WeCom's scanner may prefix the text with the
 symbology ('QR_CODE,'); that prefix is dropped before parsing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,13 @@ class Label:
 
     @property
     def fields(self) -> dict[str, str]:
-        return {"订单号": self.order_no, "SKU": self.sku, "批次": self.batch_no, "包裹号": str(self.package_no),
-                "校验码": self.check}
+        return {
+            "订单号": self.order_no,
+            "SKU": self.sku,
+            "批次": self.batch_no,
+            "包裹号": str(self.package_no),
+            "校验码": self.check,
+        }
 
 
 def check_code(secret: str, body: str) -> str:

@@ -1,6 +1,7 @@
 """The packers' monthly figures for the performance sheet (直连绩效考核表): per packer and per day, scans,
 failures, accuracy and proactive corrections, against the seed's targets (accuracy 87% industry benchmark,
 at least 5 corrections a working day)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """The sender contract every channel implements, its typed errors, and the per-destination rate limiter."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,15 @@ class SendError(Exception):
     """A failed send. `retry_after` (seconds) overrides the back-off; `permanent` means never retry;
     `alert` means a person must act on the configuration (e.g. WeCom 60020, IP not trusted)."""
 
-    def __init__(self, message: str, *, code: int | None = None, retry_after: float | None = None,
-                 permanent: bool = False, alert: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        alert: bool = False,
+    ):
         super().__init__(message)
         self.code, self.retry_after, self.permanent, self.alert = code, retry_after, permanent, alert
 
@@ -64,7 +72,9 @@ class Sender(Protocol):
 
     def limit_for(self, destination: str) -> Limit | None: ...
 
-    async def send(self, destination: str, kind: str, payload: dict[str, Any], progress: dict[str, Any]) -> str | None: ...
+    async def send(
+        self, destination: str, kind: str, payload: dict[str, Any], progress: dict[str, Any]
+    ) -> str | None: ...
 
 
 class RateLimiter:

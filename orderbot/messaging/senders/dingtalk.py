@@ -4,6 +4,7 @@ Markdown with @mentions; charts as images behind signed, expiring links under OR
 markdown shows images only by URL); card buttons as `dtmd://dingtalkclient/sendMessage` links that send
 '#btn <key>' back as the person who tapped. 20 messages a minute per conversation.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,13 @@ class DingTalkApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        status, data = await request_json(self.http, "POST", f"{self.base}/v1.0/oauth2/accessToken", what="钉钉",
-                                          json={"appKey": self.app_key, "appSecret": self._secret})
+        status, data = await request_json(
+            self.http,
+            "POST",
+            f"{self.base}/v1.0/oauth2/accessToken",
+            what="钉钉",
+            json={"appKey": self.app_key, "appSecret": self._secret},
+        )
         if status != 200 or "accessToken" not in data:
             raise SendError(f"钉钉获取令牌失败：{data.get('message') or status}", permanent=True, alert=True)
         return data["accessToken"], int(data.get("expireIn", 7200))
@@ -47,8 +53,14 @@ class DingTalkApi:
     async def post(self, path: str, body: dict) -> dict:
         for attempt in range(2):
             token = await self.tokens.get()
-            status, data = await request_json(self.http, "POST", f"{self.base}{path}", what="钉钉", json=body,
-                                              headers={"x-acs-dingtalk-access-token": token})
+            status, data = await request_json(
+                self.http,
+                "POST",
+                f"{self.base}{path}",
+                what="钉钉",
+                json=body,
+                headers={"x-acs-dingtalk-access-token": token},
+            )
             if status == 200:
                 return data
             code = str(data.get("code", ""))
@@ -64,8 +76,7 @@ class DingTalkApi:
 class DingTalkSender:
     channel = "dingtalk"
 
-    def __init__(self, http: aiohttp.ClientSession, api: DingTalkApi | None, db: Database, links: MediaLinks,
-                 clock):
+    def __init__(self, http: aiohttp.ClientSession, api: DingTalkApi | None, db: Database, links: MediaLinks, clock):
         self.http, self.api, self.db, self.links, self.clock = http, api, db, links, clock
 
     def limit_for(self, destination: str) -> Limit | None:
@@ -78,8 +89,7 @@ class DingTalkSender:
         for chart in reply.charts:
             now = self.clock()
             async with self.db.write() as session:
-                media_id, expires = await media.store(session, chart.png, "image/png", now=now,
-                                                      ttl=timedelta(days=7))
+                media_id, expires = await media.store(session, chart.png, "image/png", now=now, ttl=timedelta(days=7))
             text += f"\n\n![{chart.title}]({self.links.url(media_id, expires)})"
         title = reply.title or (reply.card.title if reply.card else "") or "OrderBot"
         return title, text
@@ -106,23 +116,40 @@ class DingTalkSender:
                 continue
             if at_users:
                 part += "\n\n" + " ".join(f"@{u}" for u in at_users)
-            session_ok = route.get("session") and session_webhook_allowed(route["session"], self.api and self.api.base) and \
-                int(route.get("session_expires", "0")) - SESSION_MARGIN_MS > self.clock().timestamp() * 1000
+            session_ok = (
+                route.get("session")
+                and session_webhook_allowed(route["session"], self.api and self.api.base)
+                and int(route.get("session_expires", "0")) - SESSION_MARGIN_MS > self.clock().timestamp() * 1000
+            )
             if session_ok:
-                await self._session_post(route["session"], {
-                    "msgtype": "markdown", "markdown": {"title": progress["title"], "text": part},
-                    "at": {"atUserIds": at_users}})
+                await self._session_post(
+                    route["session"],
+                    {
+                        "msgtype": "markdown",
+                        "markdown": {"title": progress["title"], "text": part},
+                        "at": {"atUserIds": at_users},
+                    },
+                )
             elif self.api is None:
-                raise SendError("钉钉会话已过期，且未配置 DINGTALK_APP_KEY/SECRET，无法通过开放接口发送",
-                                permanent=True, alert=True)
+                raise SendError(
+                    "钉钉会话已过期，且未配置 DINGTALK_APP_KEY/SECRET，无法通过开放接口发送", permanent=True, alert=True
+                )
             else:
                 param = json.dumps({"title": progress["title"], "text": part}, ensure_ascii=False)
                 robot = route.get("robot_code") or self.api.app_key
                 if kind_ == "group":
-                    await self.api.post("/v1.0/robot/groupMessages/send", {
-                        "robotCode": robot, "openConversationId": target, "msgKey": "sampleMarkdown",
-                        "msgParam": param})
+                    await self.api.post(
+                        "/v1.0/robot/groupMessages/send",
+                        {
+                            "robotCode": robot,
+                            "openConversationId": target,
+                            "msgKey": "sampleMarkdown",
+                            "msgParam": param,
+                        },
+                    )
                 else:
-                    await self.api.post("/v1.0/robot/oToMessages/batchSend", {
-                        "robotCode": robot, "userIds": [target], "msgKey": "sampleMarkdown", "msgParam": param})
+                    await self.api.post(
+                        "/v1.0/robot/oToMessages/batchSend",
+                        {"robotCode": robot, "userIds": [target], "msgKey": "sampleMarkdown", "msgParam": param},
+                    )
             progress["done"] = i + 1

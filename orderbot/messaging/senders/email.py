@@ -1,4 +1,5 @@
 """Email through SMTP_URL (`smtp://user:pass@host:587`, `smtps://…:465`): the customer fallback and notices."""
+
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -34,8 +35,15 @@ class EmailSender:
         msg["From"], msg["To"], msg["Subject"] = self.sender, to, subject
         msg.set_content(body)
         try:
-            await aiosmtplib.send(msg, hostname=self.host, port=self.port, username=self.user,
-                                  password=self._password, use_tls=self.tls, timeout=self.timeout)
+            await aiosmtplib.send(
+                msg,
+                hostname=self.host,
+                port=self.port,
+                username=self.user,
+                password=self._password,
+                use_tls=self.tls,
+                timeout=self.timeout,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise SendError(f"邮件地址被拒收：{to}", permanent=True) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:

@@ -4,6 +4,7 @@ Messages live in memory in one bounded, numbered log (oldest dropped first). Bes
 (`send`), the sandbox page records what people typed, scanned and clicked (`record_inbound`), so every browser
 tab shows the same conversations; `since(n)` is what the page polls.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -35,8 +36,9 @@ class SandboxSender:
 
     def record_inbound(self, destination: str, sender: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """What a person sent into the conversation `destination` (`user:<id>` or `group:<key>`)."""
-        return self._add({"direction": "in", "destination": destination, "sender": sender, "kind": kind,
-                          "payload": body})
+        return self._add(
+            {"direction": "in", "destination": destination, "sender": sender, "kind": kind, "payload": body}
+        )
 
     def _add(self, item: dict[str, Any]) -> dict[str, Any]:
         at: datetime = self.clock()

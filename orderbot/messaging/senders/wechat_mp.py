@@ -4,6 +4,7 @@ Template ids and field keys come from the business config (category templates na
 each field is cut to 20 characters as WeChat requires; `client_msg_id` makes a retried send arrive once.
 A customer who does not follow the account (43101) gets the same notice by email when we have an address.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,18 +25,30 @@ class WeChatMpApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        _, data = await request_json(self.http, "GET", f"{self.base}/cgi-bin/token", what="公众号接口", params={
-            "grant_type": "client_credential", "appid": self.app_id, "secret": self._secret})
+        _, data = await request_json(
+            self.http,
+            "GET",
+            f"{self.base}/cgi-bin/token",
+            what="公众号接口",
+            params={"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret},
+        )
         if "access_token" not in data:
-            raise SendError(f"公众号获取令牌失败：{data.get('errmsg')}", code=data.get("errcode"), permanent=True,
-                            alert=True)
+            raise SendError(
+                f"公众号获取令牌失败：{data.get('errmsg')}", code=data.get("errcode"), permanent=True, alert=True
+            )
         return data["access_token"], int(data.get("expires_in", 7200))
 
     async def send_template(self, body: dict) -> dict:
         for attempt in range(2):
             token = await self.tokens.get()
-            _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/message/template/send",
-                                         what="公众号接口", params={"access_token": token}, json=body)
+            _, data = await request_json(
+                self.http,
+                "POST",
+                f"{self.base}/cgi-bin/message/template/send",
+                what="公众号接口",
+                params={"access_token": token},
+                json=body,
+            )
             code = data.get("errcode", 0)
             if code == 0:
                 return data
@@ -67,10 +80,16 @@ class WeChatMpSender:
         template = self.templates.get(payload["template"])
         if template is None:
             raise SendError(f"业务配置里没有公众号模板 {payload['template']}", permanent=True)
-        data = {key: {"value": str(payload["fields"].get(name, ""))[:20].replace("\n", " ")}
-                for name, key in template.keys.items()}
-        body = {"touser": openid, "template_id": template.template_id, "data": data,
-                "client_msg_id": payload["client_msg_id"][:64]}
+        data = {
+            key: {"value": str(payload["fields"].get(name, ""))[:20].replace("\n", " ")}
+            for name, key in template.keys.items()
+        }
+        body = {
+            "touser": openid,
+            "template_id": template.template_id,
+            "data": data,
+            "client_msg_id": payload["client_msg_id"][:64],
+        }
         if payload.get("url"):
             body["url"] = payload["url"]
         try:

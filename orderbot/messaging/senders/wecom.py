@@ -5,6 +5,7 @@ Limits from the platform (reference/wecom_dingtalk.md §4): app text and markdow
 30 app messages a minute per person. Errors: 42001/40014 refetch the token once; 45009 waits ≥ 60 s;
 60020 (IP not trusted) is a configuration problem a person must fix and is never retried.
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,12 @@ def _classify(errcode: int, errmsg: str) -> SendError:
     if errcode in RATE_ERRORS:
         return SendError(f"企业微信限流：{errmsg}", code=errcode, retry_after=60)
     if errcode == 60020:
-        return SendError("企业微信拒绝了本服务器的IP（60020）：请在应用的「企业可信IP」中加入本机出口IP",
-                         code=errcode, permanent=True, alert=True)
+        return SendError(
+            "企业微信拒绝了本服务器的IP（60020）：请在应用的「企业可信IP」中加入本机出口IP",
+            code=errcode,
+            permanent=True,
+            alert=True,
+        )
     if errcode in (40001, 40013, 48002):
         return SendError(f"企业微信凭证或权限错误：{errmsg}", code=errcode, permanent=True, alert=True)
     if errcode == -1:
@@ -51,19 +56,26 @@ class WeComApi:
         self.tokens = TokenCache(self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        _, data = await request_json(self.http, "GET", f"{self.base}/cgi-bin/gettoken", what="企业微信",
-                                     params={"corpid": self.corp_id, "corpsecret": self._secret})
+        _, data = await request_json(
+            self.http,
+            "GET",
+            f"{self.base}/cgi-bin/gettoken",
+            what="企业微信",
+            params={"corpid": self.corp_id, "corpsecret": self._secret},
+        )
         if data.get("errcode", 0) != 0:
             raise _classify(data["errcode"], data.get("errmsg", ""))
         return data["access_token"], int(data.get("expires_in", 7200))
 
-    async def call(self, path: str, *, json: dict | None = None, form: aiohttp.FormData | None = None,
-                   params: dict | None = None) -> dict:
+    async def call(
+        self, path: str, *, json: dict | None = None, form: aiohttp.FormData | None = None, params: dict | None = None
+    ) -> dict:
         for attempt in range(2):
             token = await self.tokens.get()
             query = {"access_token": token, **(params or {})}
-            _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/{path}", what="企业微信",
-                                         params=query, json=json, data=form)
+            _, data = await request_json(
+                self.http, "POST", f"{self.base}/cgi-bin/{path}", what="企业微信", params=query, json=json, data=form
+            )
             code = data.get("errcode", 0)
             if code == 0:
                 return data
@@ -104,9 +116,13 @@ def template_card(reply: Reply, agent_id: int) -> dict:
 def card_carries_all(reply: Reply) -> bool:
     """Whether the button card alone shows everything the reply says (else its markdown goes first, whole)."""
     card = reply.card
-    return not (reply.text or reply.table or (reply.title and reply.title != card.title)) and \
-        len(card.title) <= 36 and len(card.description) <= 44 and len(card.fields) <= 6 and \
-        all(len(k) <= 10 and len(str(v)) <= 30 for k, v in card.fields)
+    return (
+        not (reply.text or reply.table or (reply.title and reply.title != card.title))
+        and len(card.title) <= 36
+        and len(card.description) <= 44
+        and len(card.fields) <= 6
+        and all(len(k) <= 10 and len(str(v)) <= 30 for k, v in card.fields)
+    )
 
 
 class WeComAppSender:
@@ -123,8 +139,13 @@ class WeComAppSender:
     async def _post(self, destination: str, msg: dict) -> dict:
         kind, _, target = destination.partition(":")
         if kind == "user":
-            body = {"touser": target, "agentid": self.api.agent_id, "enable_duplicate_check": 1,
-                    "duplicate_check_interval": 1800, **msg}
+            body = {
+                "touser": target,
+                "agentid": self.api.agent_id,
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": 1800,
+                **msg,
+            }
             return await self.api.call("message/send", json=body)
         if kind == "chat":
             return await self.api.call("appchat/send", json={"chatid": target, **msg})
@@ -138,7 +159,7 @@ class WeComAppSender:
         steps: list[tuple[str, Any]] = []
         with_card = bool(reply.card and reply.card.buttons and destination.startswith("user:"))
         text = "" if with_card and card_carries_all(reply) else reply_markdown(reply)
-        for i, part in enumerate(split_utf8(text, APP_TEXT_LIMIT) if text else []):
+        for i, _part in enumerate(split_utf8(text, APP_TEXT_LIMIT) if text else []):
             steps.append(("markdown", i))
         if with_card:  # after the text it acts on; it carries the buttons and a summary
             steps.append(("card", None))
@@ -152,8 +173,9 @@ class WeComAppSender:
             if step_no < done:
                 continue  # delivered in an earlier attempt
             if what == "card":
-                await self._post(destination, {"msgtype": "template_card",
-                                               "template_card": template_card(reply, self.api.agent_id)})
+                await self._post(
+                    destination, {"msgtype": "template_card", "template_card": template_card(reply, self.api.agent_id)}
+                )
             elif what == "markdown":
                 await self._post(destination, {"msgtype": "markdown", "markdown": {"content": parts[index]}})
             elif what == "chart":
@@ -180,8 +202,15 @@ class WeComRobotSender:
     async def _post(self, key: str, body: dict) -> None:
         # A body with a base64 image can be ~2.7 MB: stream it rather than hand aiohttp one large bytes object.
         raw = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
-        _, data = await request_json(self.http, "POST", f"{self.base}/cgi-bin/webhook/send", what="企业微信机器人",
-                                     params={"key": key}, data=raw, headers={"Content-Type": "application/json"})
+        _, data = await request_json(
+            self.http,
+            "POST",
+            f"{self.base}/cgi-bin/webhook/send",
+            what="企业微信机器人",
+            params={"key": key},
+            data=raw,
+            headers={"Content-Type": "application/json"},
+        )
         if data.get("errcode", 0) != 0:
             raise _classify(data["errcode"], data.get("errmsg", ""))
 
@@ -193,16 +222,22 @@ class WeComRobotSender:
             text = reply_markdown(reply)
             if reply.mentions:
                 text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
-            bodies += [{"msgtype": "markdown", "markdown": {"content": p}}
-                       for p in split_utf8(text, ROBOT_MARKDOWN_LIMIT)]
+            bodies += [
+                {"msgtype": "markdown", "markdown": {"content": p}} for p in split_utf8(text, ROBOT_MARKDOWN_LIMIT)
+            ]
         elif reply.text:
             parts = split_utf8(reply_plain(reply), ROBOT_TEXT_LIMIT)
-            bodies += [{"msgtype": "text", "text": {"content": p, "mentioned_list": list(reply.mentions)}}
-                       for p in parts]
+            bodies += [
+                {"msgtype": "text", "text": {"content": p, "mentioned_list": list(reply.mentions)}} for p in parts
+            ]
         for chart in reply.charts:
             png = shrink_png(chart.png, ROBOT_IMAGE_LIMIT)
-            bodies.append({"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
-                                                         "md5": hashlib.md5(png).hexdigest()}})
+            bodies.append(
+                {
+                    "msgtype": "image",
+                    "image": {"base64": base64.b64encode(png).decode(), "md5": hashlib.md5(png).hexdigest()},
+                }
+            )
         done = progress.setdefault("done", 0)
         for i, body in enumerate(bodies):
             if i < done:

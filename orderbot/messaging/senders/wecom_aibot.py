@@ -11,6 +11,7 @@ Long-connection mode: `aibot_respond_msg` / `aibot_respond_update_msg` / `aibot_
 callback's req_id, the stream keeps its id (a resend after a dropped connection replaces, never doubles) and
 `aibot_send_msg` pushes markdown into chats that have talked to the bot, 30 a minute per chat.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,12 @@ def images(reply: Reply) -> list[dict]:
     out = []
     for chart in reply.charts[:MAX_IMAGES]:
         png = shrink_png(chart.png, IMAGE_LIMIT)
-        out.append({"msgtype": "image", "image": {"base64": base64.b64encode(png).decode(),
-                                                  "md5": hashlib.md5(png).hexdigest()}})
+        out.append(
+            {
+                "msgtype": "image",
+                "image": {"base64": base64.b64encode(png).decode(), "md5": hashlib.md5(png).hexdigest()},
+            }
+        )
     return out
 
 
@@ -98,7 +103,7 @@ def template_card(reply: Reply, seed: str) -> dict | None:
     }
     if card.fields:
         body["horizontal_content_list"] = [{"keyname": k[:10], "value": str(v)[:30]} for k, v in card.fields[:6]]
-    if (sub := summary(reply)):
+    if sub := summary(reply):
         body["sub_title_text"] = sub
     return body
 
@@ -109,16 +114,20 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     by the reply's own (e.g. 撤销) or by a spent 已处理."""
     done = bool(reply.meta.get("subject"))
     text = "\n".join(x for x in (reply_plain(reply), files_note(reply)) if x)
-    base = dict(sent) if sent else {"card_type": "button_interaction",
-                                    "main_title": {"title": (reply.title or text.split("\n", 1)[0])[:36]}}
+    base = (
+        dict(sent)
+        if sent
+        else {"card_type": "button_interaction", "main_title": {"title": (reply.title or text.split("\n", 1)[0])[:36]}}
+    )
     base["card_type"] = "button_interaction"
     base["task_id"] = task_id
     base["sub_title_text"] = text[:112]
     if done:
         card = reply.card
         if card is not None and card.buttons:
-            base["button_list"] = [{"text": b.text[:10], "style": b.style, "key": b.key[:1024]}
-                                   for b in card.buttons[:6]]
+            base["button_list"] = [
+                {"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]
+            ]
         else:
             base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
     elif "button_list" not in base:
@@ -145,8 +154,16 @@ def fits_stream(reply: Reply) -> bool:
 class AibotSender:
     channel = "wecom_aibot"
 
-    def __init__(self, http, *, mode: str, streams: StreamStore | None = None, ws: WsLink | None = None,
-                 fallback=None, group_webhooks: dict[str, str] | None = None):
+    def __init__(
+        self,
+        http,
+        *,
+        mode: str,
+        streams: StreamStore | None = None,
+        ws: WsLink | None = None,
+        fallback=None,
+        group_webhooks: dict[str, str] | None = None,
+    ):
         """`fallback`: the group robot sender, for pushes to a group the bot may not push to;
         `group_webhooks`: AI-bot chat id → that group's 消息推送 webhook key (from the business config)."""
         self.http, self.mode, self.streams, self.ws = http, mode, streams or StreamStore(), ws
@@ -184,7 +201,9 @@ class AibotSender:
         if progress.get("stream"):
             if not rest:
                 return None
-            await self._response_url(route, {"msgtype": "markdown", "markdown": {"content": "\n".join(rest)[:STREAM_LIMIT]}})
+            await self._response_url(
+                route, {"msgtype": "markdown", "markdown": {"content": "\n".join(rest)[:STREAM_LIMIT]}}
+            )
             return "续篇经 response_url 发送"
         text = "\n".join([body["content"], *rest])
         if reply.charts:
@@ -210,10 +229,15 @@ class AibotSender:
                 if exc.code != EXPIRED:
                     raise
                 # the stream is older than 6 min: push the same content instead
-                await self._ws("aibot_send_msg", {"chatid": destination.partition(":")[2],
-                                                  "chat_type": 2 if destination.startswith("chat:") else 1,
-                                                  "msgtype": "markdown",
-                                                  "markdown": {"content": frame.get("stream", frame.get("markdown", {})).get("content", "")}})
+                await self._ws(
+                    "aibot_send_msg",
+                    {
+                        "chatid": destination.partition(":")[2],
+                        "chat_type": 2 if destination.startswith("chat:") else 1,
+                        "msgtype": "markdown",
+                        "markdown": {"content": frame.get("stream", frame.get("markdown", {})).get("content", "")},
+                    },
+                )
             progress["done"] = i + 1
         return None
 
@@ -229,9 +253,11 @@ class AibotSender:
 
     async def _welcome(self, route: dict, reply: Reply) -> str | None:
         if route.get("mode", self.mode) == "ws" and route.get("req_id"):
-            await self._ws("aibot_respond_welcome_msg",
-                           {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}},
-                           req_id=route["req_id"])
+            await self._ws(
+                "aibot_respond_welcome_msg",
+                {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}},
+                req_id=route["req_id"],
+            )
             return None
         raise SendError("欢迎语没能在进入会话的回调里及时回复，企业微信不允许事后补发", permanent=True)
 
@@ -240,7 +266,11 @@ class AibotSender:
         kind, _, target = destination.partition(":")
         if self.mode == "ws" and self.ws is not None and not progress.get("fallback"):
             parts = markdown_parts(reply)
-            card = template_card(reply, f"{destination}:{hashlib.sha1(reply.text.encode()).hexdigest()}") if kind == "user" else None
+            card = (
+                template_card(reply, f"{destination}:{hashlib.sha1(reply.text.encode()).hexdigest()}")
+                if kind == "user"
+                else None
+            )
             steps = [{"msgtype": "markdown", "markdown": {"content": p}} for p in parts]
             if card is not None:  # template cards may be pushed 1:1 only
                 self.streams.remember_card(card["task_id"], card)
@@ -249,8 +279,9 @@ class AibotSender:
                 for i, step in enumerate(steps):
                     if i < progress.get("done", 0):
                         continue
-                    await self._ws("aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1,
-                                                      **step})
+                    await self._ws(
+                        "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **step}
+                    )
                     progress["done"] = i + 1
                 return None
             except SendError as exc:
@@ -259,10 +290,20 @@ class AibotSender:
                 progress["fallback"] = True  # nobody has talked to the bot there yet
         key = self.group_webhooks.get(target) if kind == "chat" else None
         if key is None or self.fallback is None:
-            raise SendError("智能机器人不能主动推送到这个会话（回调模式，或还没人在会话里@过机器人），"
-                            "且该群没有配置消息推送 webhook_key", permanent=True)
-        plain = Reply(text=reply.text, markdown=reply.markdown, title=reply.title, table=reply.table,
-                      charts=reply.charts, card=reply.card, mentions=reply.mentions)
+            raise SendError(
+                "智能机器人不能主动推送到这个会话（回调模式，或还没人在会话里@过机器人），"
+                "且该群没有配置消息推送 webhook_key",
+                permanent=True,
+            )
+        plain = Reply(
+            text=reply.text,
+            markdown=reply.markdown,
+            title=reply.title,
+            table=reply.table,
+            charts=reply.charts,
+            card=reply.card,
+            mentions=reply.mentions,
+        )
         await self.fallback.send(f"robot:{key}", "reply", plain.to_dict(), progress.setdefault("robot", {}))
         return "经群消息推送 webhook 发送（无按钮）"
 
@@ -277,13 +318,13 @@ class AibotSender:
         if not url:
             raise SendError("这条回答已超出被动回复时限，且没有 response_url 可用", permanent=True)
         try:
-            async with self.http.post(url, data=json.dumps(body, ensure_ascii=False).encode(),
-                                      headers={"Content-Type": "application/json"}) as resp:
+            async with self.http.post(
+                url, data=json.dumps(body, ensure_ascii=False).encode(), headers={"Content-Type": "application/json"}
+            ) as resp:
                 if resp.status >= 500:
                     raise SendError(f"企业微信 response_url HTTP {resp.status}")
                 data = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SendError(f"连接企业微信失败：{type(exc).__name__}") from exc
         if data.get("errcode", 0) != 0:  # used already or expired: it can never succeed
-            raise SendError(f"response_url 被拒绝：{data.get('errmsg', '')}", code=data.get("errcode"),
-                            permanent=True)
+            raise SendError(f"response_url 被拒绝：{data.get('errmsg', '')}", code=data.get("errcode"), permanent=True)

@@ -6,10 +6,11 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-26 11:10:00
 """
+
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
