@@ -216,7 +216,7 @@ async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> 
 
     from orderbot.messaging.senders.wecom import WeComRobotSender
     from orderbot.messaging.worker import OutboxWorker
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
     from orderbot.core import outbox
     from orderbot.core.clock import ManualClock
     from orderbot.db.engine import Database

@@ -23,7 +23,7 @@ PER_MINUTE = 20  # the WeCom group robot's limit, per robot
 async def bench_outbox_after_outage(messages: int = 5000, destinations: int = 50) -> dict:
     from aiohttp.test_utils import TestServer
 
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
     from orderbot.core import outbox
     from orderbot.core.clock import ManualClock
     from orderbot.db.engine import Database

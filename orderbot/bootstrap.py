@@ -29,7 +29,7 @@ from orderbot.bot.alerting import RulesRunner
 from orderbot.bot.charts import chart_executor, ensure_cjk_font, render_async
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.handlers.courier import run_courier_batch
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.config import BusinessConfig, load_config
 from orderbot.core import outbox
 from orderbot.core.clock import Clock, system_clock

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.bot.dispatch import UNKNOWN_PERSON, allowed
 from orderbot.bot.handlers import ROUTES
 from orderbot.bot.intents.ids import find_order_refs
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core import aibot
 from orderbot.messaging.inbound import ChatMessage, EnterAgent, Feedback, InboundEvent
 

@@ -31,7 +31,7 @@ from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.notify import group_address, shows_buttons
 from orderbot.core.keys import fit_key
-from orderbot.bot.reply import Button, Card, Chart, Reply
+from orderbot.messaging.reply import Button, Card, Chart, Reply
 
 log = logging.getLogger("orderbot.rules")
 DIGEST_LINES = 10

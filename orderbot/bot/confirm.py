@@ -15,7 +15,7 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
-from orderbot.bot.reply import Button, Card, Reply
+from orderbot.messaging.reply import Button, Card, Reply
 
 CONFIRM, CANCEL, PICK = "confirm", "cancel", "pick"
 

@@ -40,7 +40,7 @@ from orderbot.bot.handlers import ROUTES, Context, Route, help_reply
 from orderbot.bot.handlers.base import Asker, allowed
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, InboundEvent, ScanEvent
 from orderbot.bot.intents import IntentParser
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.bot import confirm
 from orderbot.bot.strangers import StrangerLimit
 

@@ -30,7 +30,7 @@ from orderbot.messaging.addresses import Addresses
 from orderbot.bot.handlers import reports
 from orderbot.bot.handlers.base import Context, cn_date
 from orderbot.messaging.notify import group_address, notify_groups
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.config import BusinessConfig
 from orderbot.core import media, outbox
 from orderbot.core.models import Customer, Order, OutboxMessage, Staff
@@ -161,7 +161,7 @@ class StandardJobs:
     async def performance_sheet(self, now: datetime) -> str:
         """On the 1st (local), last month's 直连绩效考核表 (.xlsx) to every warehouse lead, once per lead."""
         from orderbot.bot.performance_sheet import MIME, performance_xlsx
-        from orderbot.bot.reply import Attachment
+        from orderbot.messaging.reply import Attachment
         from orderbot.core.warehouse.performance import month_of, monthly_figures
 
         today = self._today(now)

@@ -18,7 +18,7 @@ from orderbot.core import outbox
 from orderbot.core.models import Staff
 from orderbot.core.notices import customer_unreachable
 from orderbot.core.warehouse.scanning import CustomerNotice
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 
 SANDBOX = "sandbox"
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core import outbox
 from orderbot.core.models import Staff
 from orderbot.db.engine import Database

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig, GroupEntry
 from orderbot.core import outbox
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 
 
 # Where a pushed message cannot carry buttons: a group robot (消息推送) takes no interactive cards, an app-created

@@ -38,7 +38,7 @@ from orderbot.core.models import OutboxMessage
 from orderbot.core.sqlutil import run_core
 from orderbot.db.engine import Database, sqlite_timestamp
 from orderbot.messaging.inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, event_to_dict
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
 MAX_BATCH = 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orderbot.bot.reply import Reply, Table
+from orderbot.messaging.reply import Reply, Table
 from orderbot.messaging.markup import escape_wecom_markdown, marked, plain
 
 

@@ -118,7 +118,7 @@ async def test_untrusted_ip_reaches_healthz_and_the_admins_inbox(db, clock, conf
     from aiohttp.test_utils import TestClient
 
     from orderbot.app import create_app
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
     from orderbot.config import parse_config
     from orderbot.settings import load_settings
     from orderbot.webhooks.common import WORKER

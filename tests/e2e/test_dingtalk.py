@@ -17,7 +17,7 @@ from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.worker import OutboxWorker
 from orderbot.messaging.inbound import CardAction, ChatMessage
 from orderbot.messaging.pipeline import InboundPipeline
-from orderbot.bot.reply import Button, Card, Chart, Reply
+from orderbot.messaging.reply import Button, Card, Chart, Reply
 from orderbot.core import outbox
 from orderbot.core.models import InboundEvent, OutboxMessage
 from orderbot.settings import load_settings

@@ -266,7 +266,7 @@ async def test_three_failures_in_a_row_send_the_lead_a_heatmap_once(station):
     assert len(hints) == 1
     (hint,) = hints
     assert "pack-7连续3次扫码失败，疑似批次标签打印偏移" in hint.payload["text"]
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
 
     png = Reply.from_dict(hint.payload).charts[0].png
     assert Image.open(io.BytesIO(png)).width == 1080

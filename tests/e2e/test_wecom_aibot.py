@@ -315,7 +315,7 @@ async def test_enter_chat_gets_a_welcome_for_this_persons_roles(wecom_bot):
 @pytest.fixture
 async def slow_bot(db, config, urls):
     from tests.e2e.test_wecom_callback import Recorder
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
 
     recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=2.0)
     settings = load_settings(env_file=None, WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY)

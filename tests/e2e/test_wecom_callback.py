@@ -14,7 +14,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from orderbot.app import create_app
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, ScanEvent
 from orderbot.messaging.pipeline import VOICE_HELP
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core.models import InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
 from orderbot.webhooks.wecom import WECOM, seal

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from orderbot.bot.confirm import Reading
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.intents import Intent
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core.models import AuditEntry, Channel, Customer, Order, Package, Task
 from orderbot.core.staff import sync_staff
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin

@@ -41,7 +41,7 @@ from orderbot.db import sqlite_inline
 from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.handlers import ROUTES
 from orderbot.messaging.inbound import CardAction, Origin
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core.orders.card import order_card
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import ingest_order

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core.keys import fit_key
 from orderbot.core.models import InboundEvent
 from orderbot.messaging.inbound import Origin, ScanEvent

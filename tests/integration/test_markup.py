@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from orderbot.bot.handlers.orders import card_text
-from orderbot.bot.reply import Card, Reply, Table
+from orderbot.messaging.reply import Card, Reply, Table
 from orderbot.core import outbox
 from orderbot.core.orders.card import order_card
 from orderbot.core.orders.schema import parse_order

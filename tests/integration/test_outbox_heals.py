@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage, Staff, Task
 from orderbot.core.warehouse.scanning import CustomerNotice

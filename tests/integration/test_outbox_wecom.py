@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from orderbot.messaging.worker import OutboxWorker
-from orderbot.bot.reply import Button, Card, Chart, Reply
+from orderbot.messaging.reply import Button, Card, Chart, Reply
 from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 

@@ -56,7 +56,7 @@ async def test_the_lead_gets_last_months_sheet_on_the_first_once(db, config):
     async with db.read() as s:
         (msg,) = (await s.execute(select(OutboxMessage))).scalars().all()
     assert msg.destination == "user:zhaoqiang" and msg.dedupe_key == "performance_sheet:2026-02:zhaoqiang"
-    from orderbot.bot.reply import Reply
+    from orderbot.messaging.reply import Reply
 
     (sheet,) = Reply.from_dict(msg.payload).files
     assert sheet.filename == "直连绩效考核表_2026-02.xlsx"

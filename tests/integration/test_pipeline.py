@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin, ScanEvent, event_from_dict, event_to_dict
 from orderbot.messaging.pipeline import FAILED_REPLY, InboundPipeline
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core.models import InboundEvent, OutboxMessage
 
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from orderbot.bot.reply import Button, Card, Reply, Table
+from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.senders.wecom_aibot import AibotSender
 from orderbot.messaging.text import reply_plain

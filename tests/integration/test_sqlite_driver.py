@@ -10,7 +10,7 @@ from importlib import metadata
 import pytest
 from sqlalchemy import select, text
 
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 from orderbot.db import driver_compat

@@ -11,7 +11,7 @@ import pytest
 from wechatpy.crypto import PrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from orderbot.bot.reply import Button, Card, Reply
+from orderbot.messaging.reply import Button, Card, Reply
 from orderbot.messaging.aibot_streams import PLACEHOLDER, StreamStore
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Feedback, event_from_dict, event_to_dict
 from orderbot.messaging.senders.wecom_aibot import card_update, stream_reply, task_id_for
@@ -184,7 +184,7 @@ def test_button_cards_and_their_update():
 
 
 def test_a_file_the_ai_bot_cannot_send_is_named_not_dropped():
-    from orderbot.bot.reply import Attachment
+    from orderbot.messaging.reply import Attachment
 
     reply = Reply(text="证据包已生成", files=(Attachment("延迟证据.xlsx", b"x"),), meta={"subject": "e"})
     body, _, _ = stream_reply(reply, "s1", "seed")

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapters": {"adapters", "core", "config", "settings"},
     "tools": {"tools", "core", "db", "config"},
     "printing": {"printing", "core", "bot.charts.fonts"},
-    "messaging": {"messaging", "core", "db", "config", "bot.reply", "bot.charts.png"},
+    "messaging": {"messaging", "core", "db", "config", "bot.charts.png"},
     "webhooks": {"webhooks", "messaging", "core", "db", "config", "settings"},
     "bot": {"bot", "core", "db", "config", "messaging"},
     "jobs": {"jobs", "bot", "messaging", "core", "db", "config", "webhooks.common"},
@@ -99,6 +99,6 @@ def test_a_room_imports_only_what_the_house_rules_allow(room):
 def test_the_checker_sees_a_violation(tmp_path):
     """The rule check itself can fail: a core module importing the bot is caught."""
     bad = tmp_path / "bad.py"
-    bad.write_text("from orderbot.bot.reply import Reply\nimport aiohttp\n", encoding="utf-8")
+    bad.write_text("from orderbot.bot.dispatch import Dispatcher\nimport aiohttp\n", encoding="utf-8")
     targets = [m.removeprefix("orderbot.") for _, m in _imports(bad) if m.startswith("orderbot.")]
-    assert targets == ["bot.reply"] and not _permitted(targets[0], ALLOWED["core"])
+    assert targets == ["bot.dispatch"] and not _permitted(targets[0], ALLOWED["core"])

@@ -11,7 +11,7 @@ from orderbot.core.orders.lists import held_for_review
 from orderbot.core.models import Channel
 from orderbot.core.orders.service import set_channel_frozen
 from orderbot.core.rules import silences
-from orderbot.bot.reply import Button, Card, Reply
+from orderbot.messaging.reply import Button, Card, Reply
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
 from orderbot.bot.handlers.review import unfreeze_buttons
 from orderbot.core.orders.review import count_held

@@ -11,7 +11,7 @@ from orderbot.core.models import Alert, Order, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 from orderbot.core.orders.service import add_event
 from orderbot.core.rules import engine
-from orderbot.bot.reply import Button, Card, Reply, Table
+from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
 from datetime import UTC
 

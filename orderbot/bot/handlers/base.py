@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 
 SLOT_ASKS = {
     "order_ref": "订单号、渠道单号或运单号（例如 SO202602010001、YT123456789CN）",

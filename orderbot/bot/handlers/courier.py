@@ -21,7 +21,7 @@ from orderbot.core import courier, outbox
 from orderbot.core.warehouse.shipment import CustomerNotice
 from orderbot.messaging.addresses import Addresses
 from orderbot.messaging.notify import notify_groups
-from orderbot.bot.reply import Button, Card, Reply
+from orderbot.messaging.reply import Button, Card, Reply
 from orderbot.bot.handlers.base import Context, route
 
 COURIER_ROLES = frozenset({"logistics", "management", "admin"})

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from orderbot.bot import confirm
 from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
-from orderbot.bot.reply import Attachment, Reply
+from orderbot.messaging.reply import Attachment, Reply
 from orderbot.core.channels import channel_name
 from orderbot.core.orders.lists import (
     EXPORT_CAP,

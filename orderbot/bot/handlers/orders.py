@@ -10,7 +10,7 @@ from orderbot.core.orders.card import order_card
 from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES
 from orderbot.core.orders.service import get_order, hold_customs, override_promised_date, release_customs
 from orderbot.messaging.notify import notify_groups
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.messaging.markup import outside
 from orderbot.bot.handlers.base import Context, cn_date, route
 

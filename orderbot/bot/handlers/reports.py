@@ -14,7 +14,7 @@ from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
 from orderbot.core.reports.pipeline import pipeline
 from orderbot.core.tasks import task_counts
 from orderbot.bot.charts import ranking_bars, trend_lines
-from orderbot.bot.reply import Attachment, Button, Card, Chart, Reply, Table
+from orderbot.messaging.reply import Attachment, Button, Card, Chart, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from orderbot.core.channels import channel_name
 from orderbot.core.errors import DomainError
 from orderbot.core.orders.review import cancel_held, count_held, held_orders, may_review, release_held
-from orderbot.bot.reply import Button, Card, Reply, Table
+from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, route
 
 LISTED = 20

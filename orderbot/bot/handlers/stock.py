@@ -11,7 +11,7 @@ from orderbot.core.warehouse.scanning import packer_figures
 from orderbot.core.reports.common import day_bounds
 from orderbot.core.reports.inventory import sku_stock, stockout_forecast
 from orderbot.bot.performance_sheet import MIME, performance_xlsx
-from orderbot.bot.reply import Attachment, Button, Card, Reply, Table
+from orderbot.messaging.reply import Attachment, Button, Card, Reply, Table
 from orderbot.core import outbox
 from orderbot.core.stock.purchasing import open_purchase_task
 from orderbot.core.warehouse.performance import month_of, monthly_figures

@@ -6,7 +6,7 @@ from orderbot.core.errors import DomainError
 from orderbot.core.stock import ledger
 from orderbot.core.stock.receiving import ReceiptLine, check_may_receive, count_stock, receive_lines
 from orderbot.core.stock.waiting import count_waiting
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.bot.handlers.base import Context, route
 
 SHOWN = 10  # released orders named in the reply; the rest are counted

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orderbot.core import tasks
 from orderbot.core.errors import DomainError
-from orderbot.bot.reply import Button, Card, Reply, Table
+from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import Context, route
 
 BUTTONS_FOR = 2  # tasks with buttons on the list card (three buttons each; WeCom shows up to six)

@@ -14,7 +14,7 @@ from orderbot.core.warehouse.labels import split_label
 from orderbot.core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
 from orderbot.bot.charts import scan_heatmap
 from orderbot.messaging.notify import notify_groups
-from orderbot.bot.reply import Chart, Reply
+from orderbot.messaging.reply import Chart, Reply
 from orderbot.bot.handlers.base import WAREHOUSE, Context, route
 
 

@@ -16,7 +16,7 @@ import aiohttp
 
 from orderbot.core import media
 from orderbot.db.engine import Database
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.text import reply_markdown, split_utf8

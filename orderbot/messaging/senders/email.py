@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError
 from orderbot.messaging.text import reply_plain
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from orderbot.bot.charts.png import shrink_png
-from orderbot.bot.reply import Reply
+from orderbot.messaging.reply import Reply
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.senders.base import Limit, SendError
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
