@@ -364,6 +364,7 @@ async def eta_risk(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: Zo
     ).all()
     findings = []
     for order_no, expected, prom, cause, sales, customer in rows:
+        assert prom is not None  # `expected_delivery > promised` in the WHERE is never true for a NULL promise
         late = (expected - prom).days
         findings.append(
             Finding(
