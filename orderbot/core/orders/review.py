@@ -54,7 +54,7 @@ def _check(config: BusinessConfig, staff_id: str, roles: frozenset[str] | set[st
 
 
 def _held_where(channel: str | None) -> list[ColumnElement[bool]]:
-    where = [Order.review_hold.is_(True), Order.status.in_(("pending", "paid"))]
+    where: list[ColumnElement[bool]] = [Order.review_hold.is_(True), Order.status.in_(("pending", "paid"))]
     return where + [Order.channel_code == channel] if channel else where
 
 
