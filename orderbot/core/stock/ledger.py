@@ -8,6 +8,7 @@ tests: for every SKU, on_hand = Σ d_on_hand and reserved = Σ d_reserved over i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -360,7 +361,7 @@ async def _move_many(
 
 
 async def receive_many(
-    session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime, actor: str | None = None
+    session: AsyncSession, receipts: Sequence[tuple[str, int, str | None]], *, at: datetime, actor: str | None = None
 ) -> None:
     """Receipts of many SKUs, each (sku, qty, note) its own movement: one level update per SKU for its total
     (sent as one batch) and one insert for all movements. A receipt only adds stock, so its guard cannot refuse
