@@ -123,7 +123,7 @@ async def _order_and_customer(session: AsyncSession, ref: str) -> tuple[Order, C
     for stmt, value in lookups:
         row = (await session.execute(stmt, {"ref": value})).first()
         if row is not None:
-            return row._tuple()
+            return row
     raise OrderNotFound(ref)
 
 
