@@ -22,11 +22,13 @@ from sqlalchemy import select
 
 from orderbot.app import AIBOT_WS, create_app
 from orderbot.config import GroupEntry
+from orderbot.core import outbox
 from orderbot.core.models import OutboxMessage
 from orderbot.messaging.inbound import CardAction, Origin
 from orderbot.messaging.reply import Attachment, Reply
 from orderbot.settings import load_settings
 from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.common import WORKER
 from orderbot.webhooks.wecom_aibot import AIBOT
 
 from tests.e2e.test_wecom_aibot import AES_KEY, GROUP, TOKEN, _until, staffed, urls, ws_bot  # noqa: F401
@@ -256,3 +258,51 @@ async def test_callback_evidence_goes_by_the_groups_webhook_else_1to1_by_the_app
                 )
         assert states == ["sent"]
         assert driver.errors == []
+
+
+# --- pushes (reports, alerts): the files go after the markdown, as steps of the push's own row ----------------
+async def _push(db, worker, reply: Reply) -> OutboxMessage:
+    async with db.write() as s:
+        await outbox.enqueue(
+            s, channel="wecom_aibot", destination=f"chat:{GROUP}", kind="reply", payload=reply.to_dict(), now=NOW
+        )
+    worker.wake.set()
+    deadline = time.monotonic() + 10
+    while True:
+        async with db.read() as s:
+            row = (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "reply"))).scalars().all()[-1]
+        if row.state != "pending" or time.monotonic() > deadline:
+            return row
+        await asyncio.sleep(0.05)
+
+
+SHEET = Attachment("直连绩效考核表_2026-01.xlsx", os.urandom(600_000), XLSX)
+HUGE = Attachment("全年扫码明细.xlsx", b"x" * (21 * 1024 * 1024), XLSX)
+REPORT = Reply(title="1月打包员绩效考核表", text="1月扫码绩效：3 位打包员，达标 2 位。", files=(SHEET, HUGE))
+
+
+async def test_ws_push_with_files_sends_the_markdown_then_each_file_that_fits(db, config):
+    async with ws_app(db, config, Recorder(reply=None)) as (client, fake):
+        await fake.push_callback(_group_message("wp-1", "SunLi", "@OrderBot 你好"))  # the group may be pushed to
+        row = await _push(db, client.app[WORKER], REPORT)
+        assert row.state == "sent", row.last_error
+        markdown, file_msg = fake.pushes
+        assert markdown["msgtype"] == "markdown" and "达标 2 位" in markdown["markdown"]["content"]
+        assert "附件「全年扫码明细.xlsx」有 21.0 MB，超过企业微信允许的 20.0 MB" in markdown["markdown"]["content"]
+        assert file_msg["msgtype"] == "file" and (file_msg["chatid"], file_msg["chat_type"]) == (GROUP, 2)
+        assert fake.media[file_msg["file"]["media_id"]] == (SHEET.filename, SHEET.content)
+        assert fake.errors == []
+
+
+async def test_callback_push_with_files_goes_through_the_groups_webhook(db, config, wecom_api):
+    env = dict(WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY, WECOM_API_BASE=wecom_api.base)
+    config = _with_group(config, webhook_key="HOOK")
+    app = create_app(load_settings(env_file=None, **env), config=config, db=db, clock=lambda: NOW, handler=Recorder())
+    async with TestClient(TestServer(app)) as client:
+        row = await _push(db, client.app[WORKER], REPORT)
+        assert row.state == "sent", row.last_error
+        markdown, file_msg = wecom_api.robot_messages["HOOK"]
+        assert markdown["msgtype"] == "markdown" and "达标 2 位" in markdown["markdown"]["content"]
+        assert "「全年扫码明细.xlsx」有 21.0 MB" in markdown["markdown"]["content"]
+        assert file_msg["msgtype"] == "file"
+        assert wecom_api.webhook_media[file_msg["file"]["media_id"]][2] == SHEET.content
