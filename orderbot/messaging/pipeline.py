@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +63,7 @@ class Handler(Protocol):
 SpeechToText = Callable[[ChatMessage], Awaitable[str | None]]
 # (session, the event's origin, the reply) → (the reply without its files, [(destination, kind, payload)] one
 # outbox row per file, on the reply's channel)
-FileSplitter = Callable[[AsyncSession, Origin, Reply], Awaitable[tuple[Reply, list[tuple[str, str, dict]]]]]
+FileSplitter = Callable[[AsyncSession, Origin, Reply], Awaitable[tuple[Reply, list[tuple[str, str, dict[str, Any]]]]]]
 
 VOICE_HELP = "暂时听不懂企业微信的语音消息：请长按语音选择「转文字」后发送文字，或直接打字告诉我。"
 
@@ -492,7 +492,7 @@ class InboundPipeline:
         if reply is None:
             return Processed(None, None)
         await session.flush()  # the handler's own changes first, so a failure is reported as this event's
-        apart: list[tuple[str, str, dict]] = []
+        apart: list[tuple[str, str, dict[str, Any]]] = []
         splitter = self.split_files.get(event.origin.reply_channel) if reply.files else None
         if splitter is not None:
             reply, apart = await splitter(session, event.origin, reply)

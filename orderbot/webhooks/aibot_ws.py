@@ -187,7 +187,7 @@ class AibotWsClient:
             )
         done = await self.request("aibot_upload_media_finish", {"upload_id": upload_id})
         media_id = (done.get("body") or {}).get("media_id")
-        if not media_id:
+        if not isinstance(media_id, str) or not media_id:
             raise SendError("智能机器人上传完成后没有返回 media_id", retry_after=5)
         return media_id
 

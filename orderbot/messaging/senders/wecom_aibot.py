@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.bot.charts.png import shrink_png
 from orderbot.core.models import Staff
@@ -75,7 +76,7 @@ class FilePlan:
     note: str = ""
 
 
-def file_payload(f: Attachment) -> dict:
+def file_payload(f: Attachment) -> dict[str, str]:
     return {"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
 
 
@@ -211,7 +212,7 @@ def fits_stream(reply: Reply) -> bool:
     return len(markdown_parts(reply)) == 1 and len(reply.charts) <= MAX_IMAGES
 
 
-def _webhook_check(data: dict) -> None:
+def _webhook_check(data: dict[str, Any]) -> None:
     """The 消息推送 webhook's answer: 45009 waits a minute, -1 (busy) is retried, anything else is final."""
     code = data.get("errcode", 0)
     if not code:
@@ -357,7 +358,9 @@ class AibotSender:
                 if kind == "user"
                 else None
             )
-            steps: list[dict | Attachment] = [{"msgtype": "markdown", "markdown": {"content": p}} for p in parts]
+            steps: list[dict[str, Any] | Attachment] = [
+                {"msgtype": "markdown", "markdown": {"content": p}} for p in parts
+            ]
             if card is not None:  # template cards may be pushed 1:1 only
                 self.streams.remember_card(card["task_id"], card)
                 steps.append({"msgtype": "template_card", "template_card": card})
@@ -405,7 +408,7 @@ class AibotSender:
 
     # --- files ---------------------------------------------------------------------------------------------
     def plan_file(
-        self, route: dict, destination: str, f: Attachment, app_user: str | None = None, label: str = ""
+        self, route: dict[str, str], destination: str, f: Attachment, app_user: str | None = None, label: str = ""
     ) -> FilePlan:
         """How file `f` of the answer to `route` (the message's reply route) reaches `destination`; `label` names
         it in a note (附件「name」 by default)."""
@@ -421,19 +424,21 @@ class AibotSender:
             return FilePlan("app", f"（{label}另经企业微信应用 OrderBot 发给你）")
         return FilePlan(None, no_way_note(label))
 
-    async def split_files(self, session, origin: Origin, reply: Reply) -> tuple[Reply, list[tuple[str, str, dict]]]:
+    async def split_files(
+        self, session: AsyncSession, origin: Origin, reply: Reply
+    ) -> tuple[Reply, list[tuple[str, str, dict[str, Any]]]]:
         """Called by the pipeline in the answer's transaction: the answer without its files (what it says about
         them in `meta["files_notes"]`) and one outbox row (destination, kind, payload) per file that can go."""
         route = dict(origin.reply_route)
         app_user = await self._app_user(session, origin.user_id) if self.app is not None else None
         notes: list[str] = []
-        rows: list[tuple[str, str, dict]] = []
+        rows: list[tuple[str, str, dict[str, Any]]] = []
         for f in reply.files:
             plan = self.plan_file(route, origin.reply_to, f, app_user, file_label(f, reply))
             if plan.note:
                 notes.append(plan.note)
             if plan.way is not None:
-                payload = {"file": file_payload(f), "_route": route, "way": plan.way}
+                payload: dict[str, Any] = {"file": file_payload(f), "_route": route, "way": plan.way}
                 if plan.way == "app":
                     payload["app_user"] = app_user
                     payload["about"] = reply.title or reply_plain(reply).split("\n", 1)[0][:60]
@@ -442,15 +447,16 @@ class AibotSender:
         return dataclasses.replace(reply, files=(), meta=meta), rows
 
     @staticmethod
-    async def _app_user(session, user_id: str) -> str | None:
+    async def _app_user(session: AsyncSession, user_id: str) -> str | None:
         """The asker's userid in the WeCom app: the AI bot's own id, or, for an open_userid (`wo…`, a bot created
         by a member), the staff directory's userid for it."""
         if not user_id.startswith("wo"):
             return user_id
         found = await session.execute(select(Staff.wecom_userid).where(Staff.wecom_open_userid == user_id))
-        return found.scalar_one_or_none()
+        userid: str | None = found.scalar_one_or_none()
+        return userid
 
-    async def _file(self, destination: str, payload: dict, progress: dict) -> str | None:
+    async def _file(self, destination: str, payload: dict[str, Any], progress: dict[str, Any]) -> str | None:
         """One file of an answer, in its own outbox row, the way `split_files` chose."""
         f = payload["file"]
         att = Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime") or "application/octet-stream")
@@ -489,7 +495,7 @@ class AibotSender:
             return f"经企业微信应用发给 {payload['app_user']}"
         raise SendError(f"不认识的附件发送方式 {way!r}", permanent=True)
 
-    async def _ws_file_body(self, f: Attachment, progress: dict, slot: str) -> dict:
+    async def _ws_file_body(self, f: Attachment, progress: dict[str, Any], slot: str) -> dict[str, Any]:
         """The `file` message body for `f`, uploading it over the long connection unless an earlier attempt of
         this row did (its media_id lives 3 days; a retry reuses it for 2)."""
         known = progress.get(slot)
