@@ -13,6 +13,7 @@ import io
 import os
 import time
 from datetime import timedelta
+from urllib.parse import unquote
 
 import aiohttp
 import pytest
@@ -50,6 +51,16 @@ def sheets(content: bytes) -> dict[str, list[tuple]]:
 async def file_rows(db) -> list[OutboxMessage]:
     async with db.read() as s:
         return list((await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "file"))).scalars())
+
+
+async def sent_file_rows(db, count: int = 1) -> list[OutboxMessage]:
+    """The file rows once the worker has recorded them sent (it records after the platform's ack)."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = await file_rows(db)
+        if (len(rows) == count and all(r.state == "sent" for r in rows)) or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.05)
 
 
 async def sandbox_evidence(pipeline, key: str) -> Attachment:
@@ -101,7 +112,7 @@ async def test_ws_evidence_button_in_a_group_sends_the_spreadsheet_intact(ws_bot
     (push,) = [p for p in fake.pushes if p.get("msgtype") == "file"]
     assert (push["chatid"], push["chat_type"]) == (GROUP, 2)  # a click's req_id cannot carry it: pushed
     name, received = fake.media[push["file"]["media_id"]]
-    (row,) = await file_rows(client.app[AIBOT_WS].pipeline.db)
+    (row,) = await sent_file_rows(client.app[AIBOT_WS].pipeline.db)
     assert received == base64.b64decode(row.payload["file"]["content"])  # every byte, through the chunks
     assert row.state == "sent" and name.startswith("索赔证据_") and name.endswith(".xlsx")
     same = await sandbox_evidence(client.app[AIBOT_WS].pipeline, evidence["key"])
@@ -128,7 +139,7 @@ async def ws_app(db, config, handler):
     )
     try:
         async with TestClient(TestServer(app)) as client:
-            await asyncio.wait_for(fake.connected.wait(), 5)
+            await asyncio.wait_for(client.app[AIBOT_WS].connected.wait(), 5)  # subscribed, acknowledged
             yield client, fake
     finally:
         await server.close()
@@ -153,7 +164,7 @@ async def test_ws_upload_cut_mid_way_is_retried_alone_and_the_answer_is_not_doub
         assert len(streams) == 1  # the answer was never sent again
         assert fake.media[answers[1]["file"]["media_id"]] == ("绩效_2026-01.xlsx", sheet)
         assert fake.subscribed >= 2 and len(fake.uploads) == 1  # the cut upload was abandoned, a new one finished
-        (row,) = await file_rows(db)
+        (row,) = await sent_file_rows(db)
         async with db.read() as s:
             reply_row = (await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "reply"))).scalar_one()
         assert row.state == "sent" and row.attempts >= 2 and row.id > reply_row.id
@@ -228,8 +239,8 @@ async def test_callback_evidence_goes_by_the_groups_webhook_else_1to1_by_the_app
             assert await file_rows(pipeline.db) == []
             assert wecom_api.robot_messages == {} and wecom_api.messages == []
             return
-        await _until(lambda: wecom_api.robot_messages.get("HOOK") or wecom_api.messages)
-        (row,) = await file_rows(pipeline.db)
+        (row,) = await sent_file_rows(pipeline.db)
+        assert row.state == "sent"
         sent = base64.b64decode(row.payload["file"]["content"])
         if way == "webhook":
             assert "附件" not in sub
@@ -246,17 +257,7 @@ async def test_callback_evidence_goes_by_the_groups_webhook_else_1to1_by_the_app
             name = wecom_api.media_names[file_msg["file"]["media_id"]]
             assert wecom_api.robot_messages == {}
         assert received == sent and sheets(received) == sheets(same.content)
-        assert name  # the multipart carries the file name (percent-encoded by aiohttp, as for the app's uploads)
-        async with pipeline.db.read() as s:
-            states = (await s.execute(select(OutboxMessage.state).where(OutboxMessage.kind == "file"))).scalars().all()
-        deadline = time.monotonic() + 5
-        while states != ["sent"] and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            async with pipeline.db.read() as s:
-                states = (
-                    (await s.execute(select(OutboxMessage.state).where(OutboxMessage.kind == "file"))).scalars().all()
-                )
-        assert states == ["sent"]
+        assert unquote(name) == same.filename  # aiohttp percent-encodes it in the multipart, as for the app's uploads
         assert driver.errors == []
 
 
@@ -306,3 +307,43 @@ async def test_callback_push_with_files_goes_through_the_groups_webhook(db, conf
         assert "「全年扫码明细.xlsx」有 21.0 MB" in markdown["markdown"]["content"]
         assert file_msg["msgtype"] == "file"
         assert wecom_api.webhook_media[file_msg["file"]["media_id"]][2] == SHEET.content
+
+
+async def test_the_fake_refuses_uploads_outside_the_documented_limits(db, config):
+    """The fake is only worth its tests if it refuses what WeCom refuses: the frames sent raw."""
+    from orderbot.messaging.senders.base import SendError
+
+    async with ws_app(db, config, Recorder()) as (client, fake):
+        link = client.app[AIBOT_WS]
+
+        async def code(cmd: str, body: dict) -> int:
+            try:
+                await link.request(cmd, body)
+            except SendError as exc:
+                return exc.code
+            return 0
+
+        def init(size: int, chunks: int, kind: str = "file") -> dict:
+            return {"type": kind, "filename": "a.xlsx", "total_size": size, "total_chunks": chunks}
+
+        assert await code("aibot_upload_media_init", init(20 * 1024 * 1024 + 1, 41)) == 40006  # over 20 MB
+        assert await code("aibot_upload_media_init", init(3 * 1024 * 1024, 6, "image")) == 40006  # image ≤ 2 MB
+        assert await code("aibot_upload_media_init", init(1000, 101)) == 40058  # more than 100 chunks
+        assert await code("aibot_upload_media_init", init(600_000, 1)) == 40058  # a chunk would be over 512 KB
+        ack = await link.request("aibot_upload_media_init", {**init(600_000, 2), "md5": "0" * 32})
+        upload = ack["body"]["upload_id"]
+        big = base64.b64encode(b"x" * (512 * 1024 + 1)).decode()
+        chunk = {"upload_id": upload, "chunk_index": 0, "base64_data": big}
+        assert await code("aibot_upload_media_chunk", chunk) == 40058  # chunk over 512 KB
+        assert await code("aibot_upload_media_chunk", {**chunk, "chunk_index": 2, "base64_data": "eA=="}) == 40058
+        assert await code("aibot_upload_media_chunk", {**chunk, "upload_id": "nope", "base64_data": "eA=="}) == 40058
+        half = base64.b64encode(b"x" * 300_000).decode()
+        assert await code("aibot_upload_media_chunk", {**chunk, "base64_data": half}) == 0
+        assert await code("aibot_upload_media_finish", {"upload_id": upload}) == 40058  # chunk 1 missing
+        assert await code("aibot_upload_media_chunk", {**chunk, "chunk_index": 1, "base64_data": half}) == 0
+        assert await code("aibot_upload_media_finish", {"upload_id": upload}) == 40058  # md5 is not the content's
+        fake.uploads[upload]["began"] -= 1801  # the session lives 30 minutes
+        assert await code("aibot_upload_media_finish", {"upload_id": upload}) == 40058
+        push = {"chatid": "LiuYang", "msgtype": "file", "file": {"media_id": "never-issued"}}
+        assert await code("aibot_send_msg", push) == 40007
+        assert fake.media == {}

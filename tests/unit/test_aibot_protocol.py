@@ -199,3 +199,12 @@ def test_a_file_note_keeps_its_place_in_a_long_card_update():
     long = Reply(text="已导出 12 单的索赔证据：" + "很长的文件名" * 20, meta={"files_notes": [note]})
     sub = card_update(long, "t", "SunLi", None)["template_card"]["sub_title_text"]
     assert len(sub) <= 112 and sub.endswith("\n" + note) and sub.startswith("已导出 12 单")
+
+
+def test_a_file_name_from_outside_is_inert_in_the_note():
+    from orderbot.messaging.reply import Attachment
+
+    hostile = Attachment("证据_[点我](http://evil.example)_<@all>.xlsx", b"x" * 10)
+    body, _, _ = stream_reply(Reply(text="证据包已生成", files=(hostile,)), "s1", "seed")
+    note = body["content"].split("\n\n", 1)[1]
+    assert "无法经智能机器人发送" in note and not any(c in note for c in "[]<>@") and "://" not in note

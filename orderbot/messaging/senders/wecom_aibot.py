@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.bot.charts.png import shrink_png
 from orderbot.core.models import Staff
 from orderbot.messaging.inbound import Origin
+from orderbot.messaging.markup import escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.senders.base import Limit, SendError, request_json
@@ -122,8 +123,8 @@ def files_note(reply: Reply) -> str:
 
 def markdown_parts(reply: Reply) -> list[str]:
     text = reply_markdown(reply) or reply_plain(reply)
-    if note := files_note(reply):
-        text += "\n\n" + note
+    if note := files_note(reply):  # file names may carry imported names (lanes, carriers): made inert
+        text += "\n\n" + escape_wecom_markdown(note)
     if reply.mentions:
         text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
     return split_utf8(text, STREAM_LIMIT) if text else [""]
@@ -171,7 +172,7 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     meta) changes the card only for the person who clicked; an accepted one for everybody, its buttons replaced
     by the reply's own (e.g. 撤销) or by a spent 已处理."""
     done = bool(reply.meta.get("subject"))
-    text, note = reply_plain(reply), files_note(reply)
+    text, note = reply_plain(reply), plain(files_note(reply))
     if note:  # the note whole (where to get the file), the text shortened to fit beside it
         room = 112 - len(note) - 1
         text = ((text[: room - 1] + "…" if len(text) > room else text) + "\n" if room > 8 and text else "") + note
@@ -390,7 +391,7 @@ class AibotSender:
                 permanent=True,
             )
         plain = Reply(
-            text="\n".join([reply.text, *notes]) if notes else reply.text,
+            text="\n".join([reply.text, *(outside(n) if reply.markdown else n for n in notes)]),
             markdown=reply.markdown,
             title=reply.title,
             table=reply.table,
