@@ -865,16 +865,13 @@ async def _drain(app: web.Application):
 
 def _fake_wecom(app: web.Application) -> FakeWeCom | None:
     """The demo's fake WeCom, when the demo runs the AI bot in callback mode (as `orderbot demo` does)."""
-    from orderbot.bootstrap import aibot_mode
-
     settings = app[SETTINGS]
-    if aibot_mode(settings) != "callback":
+    token, key = settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key
+    if settings.wecom_aibot_mode != "callback" or token is None or key is None:  # as bootstrap.aibot_mode
         return None
     groups = {k: g for k, g in app[CONFIG].groups.items() if g.platform == "wecom_aibot" and g.chat_id}
     return FakeWeCom(
-        AibotCrypto(
-            settings.wecom_aibot_token.get_secret_value(), settings.wecom_aibot_encoding_aes_key.get_secret_value()
-        ),
+        AibotCrypto(token.get_secret_value(), key.get_secret_value()),
         settings.wecom_aibot_name,
         _sandbox_log(app),
         app[CLOCK],
