@@ -12,7 +12,7 @@ controls only move the demo's `OffsetClock`, run the scheduler's due jobs and fl
 | route | does |
 |---|---|
 | `GET /` | the page (server-rendered; `?as=<staff id>` opens it as that person) |
-| `GET /sandbox/state` | people, groups, the demo customer, clock, weather |
+| `GET /sandbox/state` | people, groups (and which are AI-bot groups), the demo customer, clock, weather |
 | `GET /sandbox/feed?after=N` | conversation log entries with id > N (inbound echoes and sent messages) |
 | `GET /sandbox/media/{id}/{n}` | a chart image (`.png`) or an attached file of a sent message |
 | `POST /sandbox/message` | `{user, conv, text, msg_id}`: a chat message, answered through the outbox |
