@@ -199,7 +199,8 @@ async def wecom_api():
 
 
 def _with_group(config, *, webhook_key: str | None):
-    groups = dict(config.groups)
+    # the example config's own 销售群 uses the same chat id: this test's group replaces it
+    groups = {k: g for k, g in config.groups.items() if g.chat_id != GROUP}
     groups["sales_aibot"] = GroupEntry(
         name="销售群", platform="wecom_aibot", chat_id=GROUP, webhook_key=webhook_key, receives=[]
     )
