@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Media
+from orderbot.core.sqlutil import affected_rows
 
 
 async def store(
@@ -30,4 +31,4 @@ async def fetch(session: AsyncSession, media_id: str, now: datetime) -> tuple[by
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    return (await session.execute(delete(Media).where(Media.expires_at <= now))).rowcount
+    return affected_rows(await session.execute(delete(Media).where(Media.expires_at <= now)))
