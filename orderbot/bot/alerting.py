@@ -19,12 +19,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core import outbox
-from orderbot.core.models import Order, Staff
+from orderbot.core.rules import alerts
+from orderbot.core.staff import active_roles
 from orderbot.core.rules.builtins import RULES, RuleDef
 from orderbot.core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
 from orderbot.db.engine import Database
@@ -186,9 +186,7 @@ class RulesRunner:
             # heavy: the aggregates run off the event loop (SQLite's threaded engine), still as the one writer
             async with self.db.write(heavy=True) as session:
                 if self.db.dialect == "postgresql":  # one evaluator per rule at a time across servers
-                    await session.execute(
-                        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"orderbot.rule.{rule.name}"}
-                    )
+                    await alerts.lock_rule(session, rule.name)
                 result = await evaluate_rule(session, rule, self.config, now, trigger=trigger)
                 if dry_run:
                     raise _DryRun
@@ -203,9 +201,7 @@ class RulesRunner:
     async def _announce(self, session: AsyncSession, notices: list[Notice], now: datetime) -> None:
         if not notices:
             return
-        staff = (
-            await session.execute(select(Staff.id, Staff.roles).where(Staff.active.is_(True)).order_by(Staff.id))
-        ).all()  # once per announcement, not per notice
+        staff = await active_roles(session)  # once per announcement, not per notice
         addresses: dict[str, tuple[str, str]] = {}
         per_dest: dict[tuple[str, str], list[Notice]] = {}
         for n in notices:
@@ -258,20 +254,7 @@ class RulesRunner:
         start, end = _local_day(now, ZoneInfo(self.config.timezone))
         try:
             async with self.db.read() as session:
-                rows = (
-                    await session.execute(
-                        select(Order.cancel_reason, func.count())
-                        .where(
-                            Order.channel_code == n.subject,
-                            Order.created_at >= start,
-                            Order.created_at < end,
-                            Order.status == "cancelled",
-                            Order.cancel_reason.is_not(None),
-                        )
-                        .group_by(Order.cancel_reason)
-                    )
-                ).all()
-            weights = {reason: count for reason, count in rows}
+                weights = await alerts.cancel_reasons(session, n.subject, start, end)
             if not weights:
                 return
             png = await self.charts(word_cloud, f"{n.subject} 今日取消原因", weights)

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core.channels import CHANNEL_ALIASES
-from orderbot.core import confirmations
+from orderbot.core import audit, confirmations
 from orderbot.core.errors import DomainError
-from orderbot.core.models import AuditEntry, Staff
+from orderbot.core.staff import identify
 from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
 from orderbot.bot.handlers import ROUTES, Context, Route, help_reply
@@ -77,17 +76,6 @@ class Prepared:
     lang: str = "zh"  # the language of the confirmation being decided
 
 
-# Who is asking, by the platform's user id: built once (building a SELECT costs more than running it).
-_STAFF_COLUMNS = (Staff.id, Staff.name, Staff.roles)
-_ASKER_BY = {
-    platform: select(*_STAFF_COLUMNS).where(column == bindparam("user_id"), Staff.active.is_(True))
-    for platform, column in (("wecom", Staff.wecom_userid), ("dingtalk", Staff.dingtalk_userid), (None, Staff.id))
-}
-# The WeCom AI bot sends the userid, or an open_userid when a member (not an admin) created the bot.
-_ASKER_BY["wecom_aibot"] = select(*_STAFF_COLUMNS).where(
-    or_(Staff.wecom_userid == bindparam("user_id"), Staff.wecom_open_userid == bindparam("user_id")),
-    Staff.active.is_(True),
-)
 # Routes whose handler checks everything before its first write, so a refusal (DomainError) never leaves half a
 # change: they run without the savepoint (SAVEPOINT, RELEASE and the session's bookkeeping for them cost a good
 # share of a whole scan). A DomainError that still escapes one fails the event as a whole (the unit of work rolls
@@ -230,11 +218,10 @@ class Dispatcher:
 
     async def asker(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
         o = event.origin
-        stmt = _ASKER_BY.get(o.platform, _ASKER_BY[None])
-        row = (await session.execute(stmt, {"user_id": o.user_id})).first()
-        if row is None:
+        who = await identify(session, o.platform, o.user_id)
+        if who is None:
             return None
-        return Asker(row.id, row.name, frozenset(row.roles), o.chat_id)
+        return Asker(who.staff_id, who.name, who.roles, o.chat_id)
 
     async def _asker_in_unit(self, session: AsyncSession, event: InboundEvent) -> Asker | None:
         """The asker, looked up once per unit of work (a batch of scans from one scanner shares the lookup)."""
@@ -422,14 +409,13 @@ class Dispatcher:
                 return Reply(text=exc.message)
         if not prepared.route.audit or prepared.asker is None:
             return reply
-        session.add(
-            AuditEntry(
-                at=ctx.now,
-                actor=ctx.asker.staff_id,
-                action=prepared.route.name,
-                subject=str(reply.meta.get("subject", "")),
-                detail=reply.meta.get("audit"),
-                chat=event.origin.chat_id,
-            )
+        audit.record(
+            session,
+            at=ctx.now,
+            actor=ctx.asker.staff_id,
+            action=prepared.route.name,
+            subject=str(reply.meta.get("subject", "")),
+            detail=reply.meta.get("audit"),
+            chat=event.origin.chat_id,
         )
         return reply

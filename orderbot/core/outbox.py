@@ -255,6 +255,12 @@ async def resend(session: AsyncSession, msg_id: int, now: datetime) -> bool:
     return affected_rows(result) == 1
 
 
+async def queued_keys(session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these dedupe keys a message was already queued under (a job's "done today?")."""
+    found = await session.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys)))
+    return {key for key in found.scalars() if key is not None}
+
+
 async def listing(session: AsyncSession, *, dead: bool, limit: int = 200) -> list[OutboxMessage]:
     stmt = (
         select(OutboxMessage)

@@ -19,31 +19,25 @@ so a second leader or a manual re-run never sends or opens anything twice.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
-from orderbot.messaging.addresses import Addresses
-from orderbot.bot.handlers import reports
-from orderbot.bot.handlers.base import Context, cn_date
-from orderbot.messaging.notify import group_address, notify_groups
-from orderbot.messaging.reply import Reply
+from orderbot.bot.briefings import daily_report_reply, reminder_reply, sales_digest_reply
+from orderbot.bot.performance_sheet import MIME, performance_xlsx
 from orderbot.config import BusinessConfig
 from orderbot.core import media, outbox
-from orderbot.core.models import Customer, Order, OutboxMessage, Staff
-from orderbot.core.orders.service import open_task
-from orderbot.core.orders.states import STAGE_NAMES, STAGE_NORMAL_HOURS
-from orderbot.core.reports.common import day_bounds
+from orderbot.core.orders.stale_tracking import open_stale_tracking_tasks
+from orderbot.core.reports.sales import SalesDigest, sales_digests
+from orderbot.core.tasks import remind_overdue
+from orderbot.core.warehouse.performance import month_of, monthly_figures
 from orderbot.db.engine import Database
 from orderbot.jobs.scheduler import JobSpec, daily, every
+from orderbot.messaging.addresses import Addresses
+from orderbot.messaging.notify import group_address, notify_groups
+from orderbot.messaging.reply import Attachment, Reply
 
 Tick = Callable[[datetime], Awaitable[Any]]
-OPEN = ("pending", "paid", "shipped")  # not yet delivered, cancelled or returned
-DIGEST_ROLES = frozenset({"sales"})
-LIST_AT_MOST = 5
 
 
 def standard_jobs(
@@ -83,49 +77,6 @@ def standard_jobs(
     return specs
 
 
-def _system_asker():
-    from orderbot.bot.handlers.base import Asker
-
-    return Asker("orderbot", "OrderBot", frozenset({"admin"}), None)
-
-
-@dataclass
-class Digest:
-    staff_id: str
-    name: str
-    open: int = 0
-    late: list[tuple[str, str, int]] = field(default_factory=list)  # (order_no, customer, days late)
-    stuck: list[tuple[str, str, str, float, int]] = field(default_factory=list)  # (no, customer, stage, h, normal)
-    delivered: list[tuple[str, bool]] = field(default_factory=list)  # (order_no, later than promised)
-
-    @property
-    def worth_sending(self) -> bool:
-        return bool(self.late or self.stuck or self.delivered)
-
-    def reply(self, today: date) -> Reply:
-        lines = [f"{self.name}，早上好！你名下客户的订单（{cn_date(today)}）：", f"· 进行中 {self.open} 单"]
-        if self.late:
-            items = sorted(self.late, key=lambda r: (-r[2], r[0]))
-            shown = "、".join(f"{no}（{cust}，逾期{days}天）" for no, cust, days in items[:LIST_AT_MOST])
-            lines.append(f"· 已过承诺交付日未签收 {len(items)} 单：{shown}{' 等' if len(items) > LIST_AT_MOST else ''}")
-        if self.stuck:
-            items = sorted(self.stuck, key=lambda r: (-(r[3] - r[4]), r[0]))
-            shown = "、".join(
-                f"{no}（{cust}，{stage}已{hours:.0f}小时，正常{normal}小时内）"
-                for no, cust, stage, hours, normal in items[:LIST_AT_MOST]
-            )
-            lines.append(f"· 卡在环节 {len(items)} 单：{shown}{' 等' if len(items) > LIST_AT_MOST else ''}")
-        if self.delivered:
-            late = sum(1 for _, was_late in self.delivered if was_late)
-            nos = "、".join(no for no, _ in sorted(self.delivered)[:LIST_AT_MOST])
-            extra = f"（其中 {late} 单晚于承诺日）" if late else ""
-            lines.append(
-                f"· 昨日签收 {len(self.delivered)} 单{extra}：{nos}"
-                f"{' 等' if len(self.delivered) > LIST_AT_MOST else ''}"
-            )
-        return Reply(title=f"我的客户 · {cn_date(today)}", text="\n".join(lines))
-
-
 class StandardJobs:
     def __init__(self, config: BusinessConfig, db: Database, *, charts=None, addresses: Addresses | None = None):
         self.config, self.db, self.charts = config, db, charts
@@ -137,9 +88,6 @@ class StandardJobs:
 
     async def task_reminders(self, now: datetime) -> str:
         """Remind each overdue task's owner once, in the transaction that marks it reminded."""
-        from orderbot.bot.handlers.tasks import reminder_reply
-        from orderbot.core.tasks import remind_overdue
-
         async with self.db.write() as s:
             due = await remind_overdue(s, self.config.tasks, now=now)
             by_owner: dict[str, list] = {}
@@ -160,10 +108,6 @@ class StandardJobs:
 
     async def performance_sheet(self, now: datetime) -> str:
         """On the 1st (local), last month's 直连绩效考核表 (.xlsx) to every warehouse lead, once per lead."""
-        from orderbot.bot.performance_sheet import MIME, performance_xlsx
-        from orderbot.messaging.reply import Attachment
-        from orderbot.core.warehouse.performance import month_of, monthly_figures
-
         today = self._today(now)
         if today.day != 1:
             return "not the first of the month"
@@ -206,67 +150,18 @@ class StandardJobs:
         if not targets:
             return "no group receives daily_report"
         async with self.db.read() as s:  # render outside the write lock: charts take a while
-            done = set(
-                (
-                    await s.execute(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(targets)))
-                ).scalars()
-            )
+            done = await outbox.queued_keys(s, targets)
             if len(done) == len(targets):
                 return f"{day} already queued"
-            from orderbot.bot.intents.intent import Intent
-
-            ctx = Context(_system_asker(), s, now, self.config, self.charts)
-            reply = await reports.daily(Intent("report.daily", {"date": day.isoformat()}), ctx)
+            reply = await daily_report_reply(s, self.config, day, now=now, charts=self.charts)
         async with self.db.write() as s:
             await notify_groups(s, self.config, "daily_report", reply, now=now, dedupe_key=key)
         return f"{day} queued to {len(targets) - len(done)} group(s)"
 
-    async def digests(self, now: datetime) -> list[Digest]:
+    async def digests(self, now: datetime) -> list[SalesDigest]:
         """What each active salesperson would be told this morning (people with nothing to say included)."""
-        today = self._today(now)
-        y_from, y_to = day_bounds(today - timedelta(days=1), today - timedelta(days=1), self.config.timezone)
-        owner = func.coalesce(Order.sales_owner, Customer.sales_owner)
-        cols = (
-            Order.order_no,
-            Order.status,
-            Order.stage,
-            Order.stage_since,
-            Order.promised_date,
-            Order.promised_override,
-            Order.delivered_at,
-            Customer.name.label("customer"),
-            owner.label("owner"),
-        )
         async with self.db.read() as s:
-            people = [
-                p
-                for p in (await s.execute(select(Staff).where(Staff.active.is_(True)).order_by(Staff.id))).scalars()
-                if DIGEST_ROLES & set(p.roles or ())
-            ]
-            if not people:
-                return []
-            ids = [p.id for p in people]
-            base = select(*cols).join(Customer, Customer.id == Order.customer_id).where(owner.in_(ids))
-            open_rows = (await s.execute(base.where(Order.status.in_(OPEN)))).all()
-            delivered_rows = (
-                await s.execute(base.where(Order.delivered_at >= y_from, Order.delivered_at < y_to))
-            ).all()
-        out = {p.id: Digest(p.id, p.name) for p in people}
-        for r in open_rows:
-            d = out[r.owner]
-            d.open += 1
-            due = r.promised_override or r.promised_date
-            if due is not None and due < today:
-                d.late.append((r.order_no, r.customer, (today - due).days))
-            normal = STAGE_NORMAL_HOURS.get(r.stage, 0)
-            hours = (now - r.stage_since).total_seconds() / 3600
-            if normal > 0 and hours > normal:
-                d.stuck.append((r.order_no, r.customer, STAGE_NAMES.get(r.stage, r.stage), hours, normal))
-        for r in delivered_rows:
-            due = r.promised_override or r.promised_date
-            was_late = due is not None and r.delivered_at.astimezone(self.zone).date() > due
-            out[r.owner].delivered.append((r.order_no, was_late))
-        return list(out.values())
+            return await sales_digests(s, now=now, timezone=self.config.timezone)
 
     async def my_customers(self, now: datetime) -> str:
         """One message per salesperson with something to say, once per person per day."""
@@ -281,7 +176,7 @@ class StandardJobs:
                     channel=channel,
                     destination=destination,
                     kind="reply",
-                    payload=d.reply(today).to_dict(),
+                    payload=sales_digest_reply(d, today).to_dict(),
                     now=now,
                     dedupe_key=f"my_customers:{today.isoformat()}:{d.staff_id}",
                 )
@@ -290,39 +185,8 @@ class StandardJobs:
     async def tracking_stale(self, now: datetime) -> int:
         """A task per shipped order whose last tracking update (or shipping time) is older than
         `tracking_stale_hours`; the key `tracking_stale:<order_no>` opens it once."""
-        hours = self.config.scheduler.tracking_stale_hours
-        last = func.coalesce(Order.tracking_at, Order.shipped_at)
-        opened = 0
         async with self.db.write() as s:
-            rows = (
-                await s.execute(
-                    select(
-                        Order.id,
-                        Order.order_no,
-                        Order.carrier_code,
-                        Order.tracking_no,
-                        Order.tracking_status,
-                        last.label("last"),
-                    )
-                    .where(Order.status == "shipped", last < now - timedelta(hours=hours))
-                    .order_by(Order.id)
-                )
-            ).all()
-            for r in rows:
-                where = " ".join(x for x in (r.carrier_code, r.tracking_no) if x) or "无运单号"
-                subject = (
-                    f"物流轨迹超过{hours:g}小时未更新：{r.order_no}（{where}，最后状态 {r.tracking_status or '无'}）"
-                )
-                opened += await open_task(
-                    s,
-                    key=f"tracking_stale:{r.order_no}",
-                    type="tracking_stale",
-                    subject=subject,
-                    order_id=r.id,
-                    now=now,
-                    data={"last_update": r.last.isoformat(), "tracking_status": r.tracking_status},
-                )
-        return opened
+            return await open_stale_tracking_tasks(s, hours=self.config.scheduler.tracking_stale_hours, now=now)
 
     async def media_purge(self, now: datetime) -> int:
         async with self.db.write() as s:

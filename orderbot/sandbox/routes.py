@@ -6,8 +6,9 @@ with `Origin("sandbox", staff id, group key or None, reply_channel="sandbox", re
 dedupe key made of the page's own message id; the pipeline stores, dedupes and processes them, the dispatcher
 answers, and replies, alerts and customer notices reach the page only through the outbox and the sandbox sender
 (`app[SENDERS]["sandbox"]`), whose numbered log the page polls. The page holds no business logic: the few read
-models it shows (packages at the packing station, the cockpit) are queries here, and the clock and weather
-controls only move the demo's `OffsetClock`, run the scheduler's due jobs and flip the `DemoWeather`.
+models it shows (packages at the packing station, the cockpit) are read in `sandbox/readmodel.py` (the routes
+run no SQL), and the clock and weather controls only move the demo's `OffsetClock`, run the scheduler's due jobs
+and flip the `DemoWeather`.
 
 | route | does |
 |---|---|
@@ -49,19 +50,18 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import case, func, select
 
 from orderbot.messaging.markup import plain
 from orderbot.messaging.text import reply_plain
 from orderbot.bot.handlers.alerts import ROLE_NAMES
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin, ScanEvent
 from orderbot.core.channels import channel_name
-from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product
 from orderbot.core.orders.states import STAGE_NAMES
 from orderbot.core.reports.delays import delay_reasons
 from orderbot.core.reports.pipeline import pipeline as stage_counts
 from orderbot.core.rules.builtins import RULES
 from orderbot.core.warehouse.labels import label_text
+from orderbot.sandbox import readmodel
 from orderbot.sandbox.aibot import PREFIX, FakeWeCom, PlatformTrouble, images
 from orderbot.sandbox.clock import OffsetClock, due_jobs, next_local
 from orderbot.webhooks.aibot_crypto import AibotCrypto
@@ -265,61 +265,12 @@ async def _prime(app: web.Application) -> Sandbox:
     if box.customer is not None:
         return box
     async with app[DB].read() as s:
-        rows = (await s.execute(_waiting_query().where(Customer.wechat_openid.is_not(None)).limit(200))).all()
-        left: dict[str, int] = {}
-        for r in rows:  # unscanned packages per order: one left means a single scan ships it
-            left[r.order_no] = left.get(r.order_no, 0) + 1
-        best = min(rows, key=lambda r: left[r.order_no], default=None)  # min keeps the earliest of equals
-        cid = (
-            best.customer_id
-            if best
-            else (
-                await s.execute(
-                    select(Customer.id).where(Customer.wechat_openid.is_not(None)).order_by(Customer.id).limit(1)
-                )
-            ).scalar()
-        )
-        customer = await s.get(Customer, cid) if cid else None
-        box.sample_order = (
-            await s.execute(select(Order.order_no).where(Order.status == "shipped").order_by(Order.id.desc()).limit(1))
-        ).scalar()
+        customer, box.sample_order = await readmodel.demo_picks(s)
     box.customer = {"id": customer.id, "name": customer.name, "openid": customer.wechat_openid} if customer else {}
     return box
 
 
-# --- read models for the page -----------------------------------------------------------------------------
-READY_STAGES = ("qc", "packing")  # past quality control, at the packing station
-
-
-def _waiting_query():
-    """Unscanned packages of paid orders that are past QC and not held (what a packer could scan now)."""
-    return (
-        select(
-            Order.order_no,
-            Order.customer_id,
-            Customer.name.label("customer"),
-            Package.package_no,
-            Package.sku,
-            Package.batch_no,
-            Product.name.label("product"),
-            Product.hazmat_class,
-            Product.fragile,
-            Order.stage,
-        )
-        .join(Package, Package.order_id == Order.id)
-        .join(Customer, Customer.id == Order.customer_id)
-        .join(Product, Product.sku == Package.sku)
-        .where(
-            Package.scanned_at.is_(None),
-            Order.status == "paid",
-            Order.stage.in_(READY_STAGES),
-            Order.review_hold.is_(False),
-            Order.customs_hold.is_(False),
-        )
-        .order_by(case((Order.stage == "packing", 0), else_=1), Order.stage_since, Order.id, Package.package_no)
-    )
-
-
+# --- read models for the page (queries in sandbox/readmodel.py) ----------------------------------------------
 def _tamper(text: str) -> str:
     """The label as a scuffed print reads: the check code's last digit wrong."""
     return text[:-1] + ("0" if text[-1] != "0" else "1")
@@ -334,35 +285,9 @@ async def packages(request: web.Request) -> web.Response:
     box = await _prime(app)
     mine = (box.customer or {}).get("id")
     async with app[DB].read() as s:
-        rows = (await s.execute(_waiting_query().limit(200))).all()
-        totals = dict(
-            (
-                await s.execute(
-                    select(Order.order_no, func.count())
-                    .join(Package)
-                    .where(Order.order_no.in_({r.order_no for r in rows}))
-                    .group_by(Order.order_no)
-                )
-            ).all()
-        )
-        skus = list((await s.execute(select(Product.sku).order_by(Product.sku))).scalars())
-        recent = (
-            await s.execute(
-                select(
-                    Order.order_no,
-                    Package.package_no,
-                    Package.sku,
-                    Package.batch_no,
-                    Package.scanned_at,
-                    Package.scanned_by,
-                )
-                .join(Package, Package.order_id == Order.id)
-                .where(Package.station == STATION)
-                .order_by(Package.scanned_at.desc())
-                .limit(5)
-            )
-        ).all()
-    rows = sorted(rows, key=lambda r: r.customer_id != mine)[:12]  # the demo customer's parcels first
+        station = await readmodel.packing_station(s, STATION)
+    totals, skus, recent = station.packages_per_order, station.skus, station.recent
+    rows = sorted(station.waiting, key=lambda r: r.customer_id != mine)[:12]  # the demo customer's parcels first
     zone = ZoneInfo(app[CONFIG].timezone)
 
     def other_sku(sku: str) -> str:
@@ -409,33 +334,8 @@ async def cockpit(request: web.Request) -> web.Response:
     async with app[DB].read(heavy=True) as s:
         stages = await stage_counts(s, now=now, worst=1)
         causes = await delay_reasons(s, date_from=today - timedelta(days=6), date_to=today, limit=5)
-        alerts = (
-            (
-                await s.execute(
-                    select(Alert)
-                    .where(Alert.state.in_(("firing", "acknowledged")))
-                    .order_by(Alert.fired_at.desc(), Alert.id.desc())
-                    .limit(8)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        counts = dict(
-            (
-                await s.execute(
-                    select(Alert.state, func.count())
-                    .where(Alert.state.in_(("firing", "acknowledged")))
-                    .group_by(Alert.state)
-                )
-            ).all()
-        )
-        paused = (
-            await s.execute(
-                select(Breaker.name, Breaker.reason).where(Breaker.state == "open", Breaker.name.like("courier:%"))
-            )
-        ).all()
-        frozen = list((await s.execute(select(Channel.code).where(Channel.frozen.is_(True)))).scalars())
+        state = await readmodel.cockpit_state(s, alerts=8)
+    alerts, counts, paused, frozen = state.alerts, state.counts, state.paused, state.frozen
     return json_ok(
         stages=[{"code": c.stage, "name": c.name, "orders": c.orders, "stuck": c.stuck} for c in stages],
         delays=[{"sentence": c.sentence(), "orders": c.orders, "reason": c.reason} for c in causes],

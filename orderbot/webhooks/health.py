@@ -10,10 +10,10 @@ import json
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from orderbot.core.models import OutboxMessage
+from orderbot.core import outbox
+from orderbot.db.health import answers_read_only
 from orderbot.db.migrate import current_revision, head_revision
 from orderbot.webhooks.common import ALERTS, DB, METRICS, SETTINGS, json_error
 from orderbot.webhooks.dbfile import DB_FILE
@@ -23,12 +23,9 @@ async def healthz(request: web.Request) -> web.Response:
     db = request.app[DB]
     checks: dict[str, object] = {}
     try:
-        async with db.read() as s:
-            await s.execute(text("SELECT 1"))
-            if db.dialect == "postgresql":  # a read-only replica or a read-only default would lose every write
-                read_only = (await s.execute(text("SHOW transaction_read_only"))).scalar()
+        read_only = await answers_read_only(db)  # a read-only replica or default would lose every write
         problem = request.app[DB_FILE].problem() if DB_FILE in request.app else None
-        if db.dialect == "postgresql" and read_only != "off":
+        if read_only:
             problem = "数据库只读"
         checks["database"] = "ok" if problem is None else problem
         current = await current_revision(db.engine)
@@ -57,11 +54,9 @@ async def metrics(request: web.Request) -> web.Response:
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 dumps=lambda o: json.dumps(o, ensure_ascii=False),
             )
-    states: dict[str, int] = {}
     try:
         async with request.app[DB].read(heavy=True) as s:
-            rows = await s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
-            states = {state: n for state, n in rows}
+            states = await outbox.counts(s)
     except SQLAlchemyError:
         return json_error(503, "database unreachable")
     return web.Response(

@@ -402,6 +402,28 @@ async def test_daily_report_goes_to_the_management_group_once_a_day(db, config, 
     assert [r.dedupe_key for r in await outbox_rows(db)][1] == "daily_report:2026-02-10:management"
 
 
+async def test_the_daily_report_job_and_the_chat_send_the_same_report(db, config):
+    """One use case: the job's report is the one 日报 answers in chat for that day, at that time."""
+    from orderbot.bot.handlers import reports
+    from orderbot.bot.handlers.base import Asker, Context
+    from orderbot.bot.intents.intent import Intent
+
+    created = datetime(2026, 2, 9, 2, 0, tzinfo=UTC)
+    async with db.write() as s:
+        await add_products(s, config, stock=50, at=created)
+        await _order(s, config, "SO202602090001", "C1", owner="wanglei", created=created)
+    sched = Scheduler(db, standard_jobs(config, db=db), clock=ManualClock(T0))
+    assert (await sched.run_now("daily_report")).result == "2026-02-09 queued to 1 group(s)"
+    [row] = await outbox_rows(db)
+    async with db.read() as s:
+        asker = Asker("boss", "老板", frozenset({"management"}))
+        chat = await reports.daily(Intent("report.daily", {"date": "2026-02-09"}), Context(asker, s, T0, config, None))
+    sent = chat.to_dict()
+    assert row.payload["title"] == sent["title"] == "2月9日日报"
+    assert row.payload["text"] == sent["text"] and "待办：未完成" in sent["text"]
+    assert row.payload["table"] == sent["table"] and sent["table"]["rows"][0][:2] == ["订单", "1"]
+
+
 async def test_my_customers_digest_for_a_salesperson_with_a_late_order_and_none_for_one_without(db, config):
     created = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
     recent = T0 - timedelta(hours=1)

@@ -1,8 +1,10 @@
-"""The rules of the house (docs/architecture.md), enforced: which room may import which.
+"""The rules of the house (docs/architecture.md), enforced: which room may import which, and who may run SQL.
 
 Every `import orderbot.X…` / `from orderbot.X… import` in a module of a room is checked against that room's
 allowed list, including imports inside functions (a lazy import is still a dependency). Third-party rules: the
-core never imports aiohttp.
+core never imports aiohttp. Jobs call use cases, never the chat's handlers. The chat (`bot/`), the HTTP edges
+(`webhooks/`) and the sandbox's routes build no SQL statements and run none: they call core services and read
+models (`core/…`, `db/health.py`, `sandbox/readmodel.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ ALLOWED: dict[str, set[str]] = {
 }
 ROOT_MODULES = {"app", "bootstrap", "settings", "config", "__init__", "__main__"}
 FORBIDDEN_THIRD_PARTY = {"core": {"aiohttp"}}
+# inside an allowed room, the parts a room may still not import
+FORBIDDEN_INTERNAL: dict[str, set[str]] = {"jobs": {"bot.handlers"}}
+
+# where no SQL is written: the sqlalchemy names that build statements, and the calls that run them
+NO_SQL = ("bot", "webhooks", "sandbox/routes.py")
+STATEMENT_NAMES = {"select", "insert", "update", "delete", "text"}
+RUNNING_CALLS = {"execute", "exec_driver_sql"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -91,7 +100,7 @@ def test_a_room_imports_only_what_the_house_rules_allow(room):
             target = module.removeprefix("orderbot.")
             if target.split(".")[0] in {"app", "bootstrap", "cli"}:
                 broken.append(f"{path.relative_to(PACKAGE)}:{line} imports the entry point {module}")
-            elif not _permitted(target, ALLOWED[room]):
+            elif not _permitted(target, ALLOWED[room]) or _permitted(target, FORBIDDEN_INTERNAL.get(room, set())):
                 broken.append(f"{path.relative_to(PACKAGE)}:{line} imports {module}")
     assert not broken, "imports against the rules of the house:\n" + "\n".join(broken)
 
@@ -102,3 +111,74 @@ def test_the_checker_sees_a_violation(tmp_path):
     bad.write_text("from orderbot.bot.dispatch import Dispatcher\nimport aiohttp\n", encoding="utf-8")
     targets = [m.removeprefix("orderbot.") for _, m in _imports(bad) if m.startswith("orderbot.")]
     assert targets == ["bot.dispatch"] and not _permitted(targets[0], ALLOWED["core"])
+
+
+def test_jobs_never_import_the_chat_handlers(tmp_path):
+    """The rule can fail: a job reaching for a handler (the daily report once faked a chat Context) is caught."""
+    bad = tmp_path / "bad_job.py"
+    bad.write_text("from orderbot.bot.handlers import reports\n", encoding="utf-8")
+    [(_, module)] = _imports(bad)
+    target = module.removeprefix("orderbot.")
+    assert _permitted(target, ALLOWED["jobs"]) and _permitted(target, FORBIDDEN_INTERNAL["jobs"])
+    assert not _permitted("bot.briefings", FORBIDDEN_INTERNAL["jobs"])
+
+
+def _sql(source: str, name: str = "<module>") -> list[str]:
+    """Where a module builds or runs SQL: sqlalchemy statement constructs imported (`from sqlalchemy import
+    select`, `sqlalchemy.text(…)` through an imported `sqlalchemy`) and `.execute(` / `.exec_driver_sql(` calls."""
+    found: list[str] = []
+    aliases: set[str] = set()  # names bound to the sqlalchemy package or one of its modules
+    tree = ast.parse(source, name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] == "sqlalchemy"}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            for a in node.names:
+                if a.name in STATEMENT_NAMES or a.name == "*":
+                    found.append(f"{name}:{node.lineno} imports {a.name} from {node.module}")
+                elif a.name in {"sql", "future"}:  # from sqlalchemy import sql; sql.select(...)
+                    aliases.add(a.asname or a.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in STATEMENT_NAMES:
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in aliases:
+                found.append(f"{name}:{node.lineno} uses sqlalchemy's {node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUNNING_CALLS:
+            found.append(f"{name}:{node.lineno} calls .{node.func.attr}(")
+    return found
+
+
+def _no_sql_files():
+    for part in NO_SQL:
+        target = PACKAGE / part
+        yield from [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+def test_the_chat_the_http_edges_and_the_sandbox_routes_run_no_sql():
+    assert list(_no_sql_files()), "the checked rooms are missing"
+    broken = [
+        hit
+        for path in _no_sql_files()
+        for hit in _sql(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE)))
+    ]
+    assert not broken, "SQL outside core (call a core service or read model instead):\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ("from sqlalchemy import func, select\n", ["imports select from sqlalchemy"]),
+        ("from sqlalchemy.dialects.postgresql import insert\n", ["imports insert from sqlalchemy.dialects.postgresql"]),
+        ("import sqlalchemy as sa\nq = sa.text('SELECT 1')\n", ["uses sqlalchemy's text"]),
+        ("async def f(ctx, stmt):\n    return await ctx.session.execute(stmt)\n", ["calls .execute("]),
+        # not SQL: a session handed on, result rows read, a set updated, a list inserted into
+        ("from sqlalchemy.ext.asyncio import AsyncSession\nseen = set()\nseen.update([1])\n", []),
+        ("fields = []\nfields.insert(0, 'x')\nrow = result.scalar()\n", []),
+    ],
+)
+def test_the_sql_checker_sees_statements_and_their_execution(snippet, expected):
+    """The rule can fail: each bad snippet is caught, and ordinary Python with the same words is not."""
+    found = _sql(snippet)
+    assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found, strict=True)), found

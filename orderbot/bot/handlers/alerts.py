@@ -4,13 +4,9 @@ every press is audited by the dispatcher."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
-
 from orderbot.core.errors import DomainError, PermissionDenied
-from orderbot.core.models import Alert, Order, Task
-from orderbot.core.orders.customs import DOCS_TASK_TYPE
-from orderbot.core.orders.service import add_event
-from orderbot.core.rules import engine
+from orderbot.core.models import Alert
+from orderbot.core.rules import alerts, engine
 from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
 from datetime import UTC
@@ -89,10 +85,8 @@ async def ack_all(arg: str, ctx: Context) -> Reply:
     if (rule != "*" and rule not in engine.RULES) or not stamp.isdigit():
         raise DomainError("这个按钮的参数不对，请在最新的告警卡片上操作。")
     until = datetime.fromtimestamp(int(stamp) + 1, UTC)
-    stmt = select(Alert).where(Alert.state == "firing", Alert.last_notified_at < until)
-    if rule != "*":
-        stmt = stmt.where(Alert.rule == rule)
-    done = [a for a in (await ctx.session.execute(stmt.with_for_update())).scalars() if _mine(ctx, a.rule)]
+    announced = await alerts.firing_announced_before(ctx.session, None if rule == "*" else rule, until)
+    done = [a for a in announced if _mine(ctx, a.rule)]
     if not done and rule != "*" and not _mine(ctx, rule):
         _may_press(ctx, Alert(rule=rule, subject="*", detail={}))
     for alert in done:
@@ -124,91 +118,32 @@ async def apply(arg: str, ctx: Context) -> Reply:
     )
 
 
-async def _order_of(ctx: Context, alert: Alert) -> Order:
-    order = (
-        await ctx.session.execute(select(Order).where(Order.order_no == alert.subject).with_for_update())
-    ).scalar_one_or_none()
-    if order is None:
-        raise DomainError(f"订单 {alert.subject} 不存在。")
-    return order
-
-
 async def customs_claim(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    await ctx.session.execute(
-        update(Task)
-        .where(Task.key.like(f"customs_stuck:{alert.subject}:%"), Task.state == "open")
-        .values(assignee=ctx.asker.staff_id)
-    )
-    await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
-    order = await _order_of(ctx, alert)
-    add_event(
-        ctx.session,
-        order,
-        at=ctx.now,
-        kind="customs",
-        source="chat",
-        actor=ctx.asker.staff_id,
-        detail=f"{ctx.asker.name} 认领卡关处理",
-    )
+    await alerts.claim_customs(ctx.session, alert, actor=ctx.asker.staff_id, actor_name=ctx.asker.name, now=ctx.now)
     return Reply(text=f"{ctx.asker.name} 已认领 {alert.subject} 的卡关处理。", meta={"subject": alert.subject})
 
 
 async def customs_docs_sent(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    order = await _order_of(ctx, alert)
-    add_event(
-        ctx.session,
-        order,
-        at=ctx.now,
-        kind="customs",
-        source="chat",
-        actor=ctx.asker.staff_id,
-        detail="补充资料已提交海关，等待放行",
-    )
-    if order.customs_state == "info_required":
-        order.customs_state, order.updated_at = "processing", ctx.now
-    await engine.acknowledge(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
+    await alerts.customs_docs_sent(ctx.session, alert, actor=ctx.asker.staff_id, now=ctx.now)
     return Reply(text=f"已记录：{alert.subject} 的补充资料已提交，等待海关放行。", meta={"subject": alert.subject})
 
 
 async def customs_release(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    order = await _order_of(ctx, alert)
-    order.customs_state, order.updated_at = "released", ctx.now
-    if order.customs_hold:
-        order.customs_hold, order.customs_hold_reason = False, None
-    add_event(
-        ctx.session,
-        order,
-        at=ctx.now,
-        kind="customs",
-        source="chat",
-        actor=ctx.asker.staff_id,
-        detail=f"{ctx.asker.name} 确认放行",
+    await alerts.release_customs_alert(
+        ctx.session, alert, actor=ctx.asker.staff_id, actor_name=ctx.asker.name, now=ctx.now
     )
-    await ctx.session.execute(
-        update(Task)
-        .where(Task.key.like(f"customs_stuck:{alert.subject}:%"), Task.state == "open")
-        .values(state="done", closed_at=ctx.now)
-    )
-    await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 确认放行", now=ctx.now)
     return Reply(text=f"{alert.subject} 已放行，卡关告警已恢复。", meta={"subject": alert.subject})
 
 
 async def docs_done(arg: str, ctx: Context) -> Reply:
     alert = await _alert(ctx, arg)
-    closed = await ctx.session.execute(
-        update(Task)
-        .where(Task.key == f"{DOCS_TASK_TYPE}:{alert.subject}", Task.state == "open")
-        .values(state="done", closed_at=ctx.now, assignee=ctx.asker.staff_id)
+    closed = await alerts.customs_docs_done(
+        ctx.session, alert, actor=ctx.asker.staff_id, actor_name=ctx.asker.name, now=ctx.now
     )
-    order = await _order_of(ctx, alert)
-    add_event(
-        ctx.session, order, at=ctx.now, kind="customs", source="chat", actor=ctx.asker.staff_id, detail="报关资料已补齐"
-    )
-    await engine.resolve_now(ctx.session, alert, note=f"{ctx.asker.name} 标记资料已补齐", now=ctx.now)
-    extra = "" if closed.rowcount else "（工单此前已关闭）"
+    extra = "" if closed else "（工单此前已关闭）"
     return Reply(text=f"{alert.subject} 报关资料已补齐，不再提醒。{extra}", meta={"subject": alert.subject})
 
 
@@ -221,27 +156,8 @@ def _mine(ctx: Context, rule: str) -> bool:
 async def listing(arg, ctx: Context) -> Reply:
     """「告警列表」: the alerts now firing or acknowledged that this person may act on, newest first."""
     rules = [r for r in engine.RULES if _mine(ctx, r)]
-    counts = dict(
-        (
-            await ctx.session.execute(
-                select(Alert.state, func.count())
-                .where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
-                .group_by(Alert.state)
-            )
-        ).all()
-    )
-    mine = (
-        (
-            await ctx.session.execute(
-                select(Alert)
-                .where(Alert.rule.in_(rules), Alert.state.in_(("firing", "acknowledged", "pending")))
-                .order_by(Alert.id.desc())
-                .limit(30)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    counts = await alerts.open_alert_counts(ctx.session, rules)
+    mine = await alerts.open_alerts(ctx.session, rules, limit=30)
     if not mine:
         return Reply(text="目前没有需要你处理的告警。")
     state = {"firing": "触发中", "acknowledged": "已知悉", "pending": "观察中"}

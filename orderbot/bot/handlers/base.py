@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from orderbot.bot.dates import cn_date as cn_date  # handlers take the date format from here
 from orderbot.config import BusinessConfig
 from orderbot.messaging.reply import Reply
 
@@ -181,7 +182,3 @@ WAREHOUSE = frozenset({"warehouse", "warehouse_lead", "management", "logistics"}
 ALERT_OWNERS = frozenset(
     {"management", "channel_ops", "customs", "after_sales_supervisor", "warehouse_lead", "logistics", "sales_director"}
 )
-
-
-def cn_date(d) -> str:
-    return f"{d.month}月{d.day}日" if d else "—"

@@ -10,9 +10,9 @@ from openpyxl import Workbook
 from orderbot.messaging.markup import outside
 from orderbot.core.channels import channel_name
 from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_delayed_customers
-from orderbot.core.reports.metrics import METRIC_NAMES, daily_figures, series
+from orderbot.core.reports.metrics import METRIC_NAMES, series
 from orderbot.core.reports.pipeline import pipeline
-from orderbot.core.tasks import task_counts
+from orderbot.bot.briefings import daily_report_reply
 from orderbot.bot.charts import ranking_bars, trend_lines
 from orderbot.messaging.reply import Attachment, Button, Card, Chart, Reply, Table
 from orderbot.bot.handlers.base import REPORTERS, Context, cn_date, route
@@ -160,56 +160,9 @@ async def stages(intent, ctx: Context) -> Reply:
     return Reply(title=title, text="\n".join(lines), markdown=True, charts=(Chart(title, png),) if png else ())
 
 
-def _delta(now: float, before: float, pct: bool = False) -> str:
-    if pct:
-        return f"{(now - before) * 100:+.1f}pp"
-    if not before:
-        return "—"
-    return f"{(now - before) / before * 100:+.0f}%"
-
-
 async def daily(intent, ctx: Context) -> Reply:
-    day = date.fromisoformat(intent.slots["date"])
-    today = ctx.today
-    d0 = await daily_figures(ctx.session, day, today=today)
-    d1 = await daily_figures(ctx.session, day - timedelta(days=1), today=today)
-    d7 = await daily_figures(ctx.session, day - timedelta(days=7), today=today)
-    rows = [
-        ("订单", d0.orders, d1.orders, d7.orders, False),
-        ("发货", d0.shipped, d1.shipped, d7.shipped, False),
-        ("延迟", d0.delayed, d1.delayed, d7.delayed, False),
-        ("退货", d0.returns, d1.returns, d7.returns, False),
-        ("取消率", d0.cancel_rate, d1.cancel_rate, d7.cancel_rate, True),
-        ("扫码出库包裹", d0.scanned_packages, d1.scanned_packages, d7.scanned_packages, False),
-    ]
-    table = Table(
-        ("指标", cn_date(day), "较前一日", "较上周同日"),
-        tuple(
-            (name, f"{v * 100:.1f}%" if pct else f"{v:,}", _delta(v, a, pct), _delta(v, b, pct))
-            for name, v, a, b, pct in rows
-        ),
-    )
-    reasons = "、".join(f"{outside(r)}{n}单" for r, n in d0.top_reasons) or "无"
-    if d0.scan_accuracy is not None:
-        reasons += f"\n扫码准确率 {d0.scan_accuracy * 100:.1f}%（行业基准 87%）"
-    open_tasks, late_tasks = await task_counts(ctx.session, ctx.config.tasks, now=ctx.now)
-    reasons += f"\n待办：未完成 {open_tasks} 条，其中逾期 {late_tasks} 条（截至发送时）"
-    start = day - timedelta(days=13)
-    now_series = await series(ctx.session, "orders", date_from=start, date_to=day, today=today)
-    shipped = await series(ctx.session, "shipped", date_from=start, date_to=day, today=today)
-    prev = await series(
-        ctx.session, "orders", date_from=start - timedelta(days=14), date_to=start - timedelta(days=1), today=today
-    )
-    title = f"{cn_date(day)}日报"
-    png = await ctx.chart(
-        trend_lines,
-        "近14天订单与发货",
-        [d for d, _ in now_series],
-        {"订单": [v for _, v in now_series], "发货": [v for _, v in shipped]},
-        previous={"订单": [v for _, v in prev]},
-    )
-    return Reply(
-        title=title, table=table, text=f"延迟主因：{reasons}", markdown=True, charts=(Chart(title, png),) if png else ()
+    return await daily_report_reply(
+        ctx.session, ctx.config, date.fromisoformat(intent.slots["date"]), now=ctx.now, charts=ctx.charts
     )
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
-
-from orderbot.core.models import Staff
+from orderbot.core.staff import find_staff, staff_names
 from orderbot.core.warehouse.scanning import packer_figures
 from orderbot.core.reports.common import day_bounds
 from orderbot.core.reports.inventory import sku_stock, stockout_forecast
@@ -121,14 +119,15 @@ async def scan_stats(intent, ctx: Context) -> Reply:
     if who == "me":
         staff_id = ctx.asker.staff_id
     elif who != "team":
-        staff_id = (await ctx.session.execute(select(Staff.id).where((Staff.name == who) | (Staff.id == who)))).scalar()
+        person = await find_staff(ctx.session, who)
+        staff_id = person.id if person is not None else None
         if staff_id is None:
             return Reply(
                 text=f"员工名录里没有「{who}」，我不会拿你自己的数字代替。你想看谁的扫码统计？"
                 "可以说「我今天的扫码准确率」「仓库本周扫码统计」，或用名录里的姓名再问一次。"
             )
     rows = await packer_figures(ctx.session, start=start, end=end, staff_id=staff_id)
-    names = dict((await ctx.session.execute(select(Staff.id, Staff.name))).all())
+    names = await staff_names(ctx.session)
     span = cn_date(d_from) if d_from == d_to else f"{cn_date(d_from)}–{cn_date(d_to)}"
     title = f"扫码统计（{span}）"
     if not rows:

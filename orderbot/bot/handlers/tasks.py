@@ -140,37 +140,6 @@ async def hand(arg: str, ctx: Context) -> Reply:
     return await view(str(task.id), ctx, note=f"{ctx.asker.name} 已转交待办 #{task.id}。")
 
 
-def reminder_reply(due: list[tasks.Reminder]) -> Reply:
-    """One owner's overdue reminder: every task that just became overdue for them (each is reminded once), so
-    a backlog arrives as one message, not hundreds; buttons for the most overdue."""
-    due = sorted(due, key=lambda r: -r.overdue_hours)
-
-    def line(r: tasks.Reminder) -> str:
-        about = f"（订单 {r.order_no}）" if r.order_no and r.order_no not in r.subject else ""
-        return f"#{r.task_id} 已逾期 {r.overdue_hours:g} 小时：{r.subject}{about}"
-
-    if len(due) == 1:
-        text = f"你的待办 {line(due[0])}"
-    else:
-        shown = "\n".join(f"· {line(r)}" for r in due[:5])
-        text = f"你有 {len(due)} 条待办已逾期：\n{shown}" + ("\n……回复「我的待办」查看全部" if len(due) > 5 else "")
-    first = due[0]
-    buttons = (
-        Button(f"完成 #{first.task_id}", f"task_done:{first.task_id}", 1),
-        Button(f"转给… #{first.task_id}", f"task_hand:{first.task_id}", 2),
-    )
-    return Reply(
-        title="待办逾期提醒",
-        text=text,
-        card=Card(
-            f"待办逾期：{first.type_name}" + (f" 等 {len(due)} 条" if len(due) > 1 else ""),
-            text,
-            buttons=buttons,
-            task_id=f"task-overdue-{first.task_id}",
-        ),
-    )
-
-
 ROUTES = [
     route("task.list", listing, None, title="查看待办", example="我的待办 / 仓库待办 / 关务待办"),
     route("action.task_view", view, None, title="查看待办详情", example="（待办卡片上的按钮）"),

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import select
-
 from orderbot.core import outbox
 from orderbot.core.errors import DomainError
 from orderbot.core.models import Staff
+from orderbot.core.staff import find_staff
 from orderbot.core.warehouse.labels import split_label
 from orderbot.core.warehouse.scanning import FIELDS, check_waybill, scan_package, set_lead_on_duty
 from orderbot.bot.charts import scan_heatmap
@@ -82,7 +81,7 @@ async def scan(event, ctx: Context) -> Reply:
 
 
 async def _lead(name: str, ctx: Context) -> Staff:
-    person = (await ctx.session.execute(select(Staff).where((Staff.name == name) | (Staff.id == name)))).scalar()
+    person = await find_staff(ctx.session, name)
     if person is None or "warehouse_lead" not in person.roles:
         raise DomainError(f"没找到叫「{name}」的值班组长（需要在员工名录里有 warehouse_lead 角色）。")
     return person

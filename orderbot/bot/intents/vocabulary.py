@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import Customer, Product, Staff
+from orderbot.core.catalog.names import master_names
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,9 @@ class Vocabulary:
 
 async def load_vocabulary(session: AsyncSession) -> Vocabulary:
     """Read customer names, products (SKU and name) and staff (id and name); run once at start-up."""
-    customers = (await session.execute(select(Customer.name).order_by(Customer.name))).scalars().all()
-    products = (await session.execute(select(Product.sku, Product.name).order_by(Product.sku))).all()
-    staff = (await session.execute(select(Staff.id, Staff.name).order_by(Staff.id))).all()
+    names = await master_names(session)
     return Vocabulary(
-        customers=tuple(dict.fromkeys(c for c in customers if c)),
-        products=tuple((sku, name or "") for sku, name in products),
-        staff=tuple((sid, name) for sid, name in staff if name),
+        customers=tuple(dict.fromkeys(c for c in names.customers if c)),
+        products=tuple((sku, name or "") for sku, name in names.products),
+        staff=tuple((sid, name) for sid, name in names.staff if name),
     )
