@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, exists, func, literal, select
 
 from orderbot.messaging.addresses import Addresses
 from orderbot.bot.handlers import reports
@@ -33,7 +33,7 @@ from orderbot.messaging.notify import group_address, notify_groups
 from orderbot.messaging.reply import Reply
 from orderbot.config import BusinessConfig
 from orderbot.core import media, outbox
-from orderbot.core.models import Customer, Order, OutboxMessage, Staff
+from orderbot.core.models import Customer, Order, OutboxMessage, Staff, Task
 from orderbot.core.orders.service import open_task
 from orderbot.core.orders.states import STAGE_NAMES, STAGE_NORMAL_HOURS
 from orderbot.core.reports.common import day_bounds
@@ -304,7 +304,12 @@ class StandardJobs:
                         Order.tracking_status,
                         last.label("last"),
                     )
-                    .where(Order.status == "shipped", last < now - timedelta(hours=hours))
+                    .where(
+                        Order.status == "shipped",
+                        last < now - timedelta(hours=hours),
+                        # the task opens once per order: skip the ones it has already opened for
+                        ~exists().where(Task.key == literal("tracking_stale:", String) + Order.order_no),
+                    )
                     .order_by(Order.id)
                 )
             ).all()
