@@ -9,9 +9,11 @@ finished row: an order enters by `ingest_order`, is paid or cancelled by `change
 documents completed by `complete_task`, leaves the warehouse by `scan_package` with its printed label, travels
 by `apply_tracking_update` (the same pushes a carrier sends) and comes back by `change_status`.
 
-Every draw comes from a `random.Random` seeded with the hour being worked, so the same jump gives the same
-business. What each hour does is a handful of queries and a few dozen writes: a week (the longest jump) takes
-a few seconds on the default 20,000-order demo.
+Every draw comes from a `random.Random` seeded with the kind of work and the hour being worked, so the same jump
+gives the same business. A call (one step of a jump) works hour by hour in one unit of work per kind of work:
+the office, the warehouse, the carriers. The cost is the business itself, item by item through the core use
+cases (about 14 statements an order at intake, 10 at the courier's hand-over): a day of the default
+20,000-order demo is ~420 orders, ~420 scans and hand-overs and a few hundred carrier pushes, 8–10 s of CPU.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class DemoCompany:
         self.scanners = [s.id for s in config.staff if "warehouse" in s.roles] or ["warehouse"]
         self.customs = [s.id for s in config.staff if "customs" in s.roles] or [None]
         self.spare: set[str] = set()  # customers whose parcels the packers leave for the page's visitor to scan
-        self._levels: dict[date, tuple] = {}  # the level of a local day (it looks at full days only: fixed per day)
+        self._levels: dict[date, tuple] = {}  # the level and the customers of a local day, taken once a day
         self._routes: dict[tuple[str, datetime], list[tuple]] = {}  # a parcel's route, decided once
 
     async def work(self, start: datetime, end: datetime) -> WorkDone:
