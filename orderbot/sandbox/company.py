@@ -13,7 +13,8 @@ Every draw comes from a `random.Random` seeded with the kind of work and the hou
 gives the same business. A call (one step of a jump) works hour by hour in one unit of work per kind of work:
 the office, the warehouse, the carriers. The cost is the business itself, item by item through the core use
 cases (about 14 statements an order at intake, 10 at the courier's hand-over): a day of the default
-20,000-order demo is ~420 orders, ~420 scans and hand-overs and a few hundred carrier pushes, 8–10 s of CPU.
+20,000-order demo is ~400 orders, as many scans and hand-overs and a few hundred carrier pushes: with the jobs,
+8–12 s of CPU on the development VM (docs/demo.md, "Timings").
 """
 
 from __future__ import annotations
