@@ -2,6 +2,7 @@
 press "+1小时" once (the first hour of the tour) and then "+1天" for a week, and count what fired.
 
     PYTHONPATH=$PWD python benchmarks/demo_alerts.py [--orders 20000] [--days 60] [--week 7] [--json out.json]
+    orderbot bench --only demo        # the same week in the benchmark suite, with its targets
 
 Run it with another checkout on PYTHONPATH (and `--days 30`) to measure that version: it only uses the page's
 clock route and the alerts table. Prints one line per step (alerts that started firing, by rule; cards and
