@@ -248,6 +248,39 @@ async def bench_hostile(ctx: BenchContext) -> list[Result]:
     ]
 
 
+async def bench_demo(ctx: BenchContext) -> list[Result]:
+    """The demo company (issue 16): a fresh 20,000-order demo, +1小时 then +1天 seven times through the page's
+    route: alerts per day (≤ 30) and how long the jumps take (+1小时 < 2 s, +1天 < 10 s; CPU in `extra`)."""
+    from benchmarks.demo_alerts import measure
+
+    rows = await measure(20_000, 60, 7)
+    days = [r for r in rows if r["step"].startswith("day")]
+    took = sorted(r["seconds"] for r in days)
+    return [
+        Result(
+            "demo.alerts_per_day",
+            round(sum(r["alerts"] for r in days) / len(days), 1),
+            "alerts",
+            _target("<=", 30.0),
+            extra={"per_day": [r["alerts"] for r in days], "first_hour": rows[0]["alerts"]},
+        ),
+        Result(
+            "demo.jump_hour",
+            rows[0]["seconds"],
+            "s",
+            _target("<", 2.0),
+            extra={"cpu_seconds": rows[0]["cpu_seconds"]},
+        ),
+        Result(
+            "demo.jump_day_median",
+            took[len(took) // 2],
+            "s",
+            _target("<", 10.0),
+            extra={"seconds": [r["seconds"] for r in days], "cpu_seconds": [r["cpu_seconds"] for r in days]},
+        ),
+    ]
+
+
 def register(reg: Registry) -> None:
     reg.add("report", bench_reports)
     reg.add("order_card_reply", bench_card_reply)
@@ -263,3 +296,4 @@ def register(reg: Registry) -> None:
 
     reg.add("stock_files.sqlite", bench_stock_files)
     reg.add("stock_release.sqlite", bench_release_waiting)
+    reg.add("demo", bench_demo)

@@ -7,6 +7,8 @@ demo database, so a restarted demo carries on at the time it had reached.
 
 `due_jobs` says which scheduler jobs a jump has skipped over: the daily jobs whose local firing time lies in the
 jumped interval, and the interval jobs whose period fits in it (`rules` always runs: a jump is a change).
+`step_jobs` is what one step of a longer jump runs: the rules look at the whole state each time, so within a
+jump they run before each daily job, at least every `RULES_EVERY` of demo time and at the end, not every step.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from orderbot.jobs.scheduler import Daily, Interval, JobSpec, latest_slot
 
 log = logging.getLogger("orderbot.demo")
 MAX_JUMP = timedelta(days=7)  # one click at most; keeps the jobs a jump sets off to a sensible number
+RULES_EVERY = timedelta(hours=6)  # within a jump the rules run at least this often (and before each daily job)
 
 
 class OffsetClock:
@@ -103,3 +106,19 @@ def due_jobs(specs: Iterable[JobSpec], zone: ZoneInfo, before: datetime, after: 
             if spec.name == "rules" or after - before >= timedelta(seconds=spec.trigger.seconds):
                 out.append((before if spec.name == "rules" else after, spec.name))
     return [name for _, name in sorted(out, key=lambda x: x[0])]
+
+
+def step_jobs(
+    specs: Iterable[JobSpec], zone: ZoneInfo, before: datetime, after: datetime, *, rules_at: datetime, last: bool
+) -> list[str]:
+    """`due_jobs` for one step of a jump whose rules last ran at `rules_at`; `last` for the jump's final step.
+
+    An alert condition lasts hours (a 72-hour window, documents four hours late, a parcel held for days), so an
+    evaluation every `RULES_EVERY` of demo time sees the same ones as one every step; the daily jobs still find
+    the alerts as fresh as their own time, and the jump ends with an evaluation of what it left."""
+    specs = list(specs)
+    names = due_jobs(specs, zone, before, after)
+    daily = {s.name for s in specs if isinstance(s.trigger, Daily)}
+    if "rules" in names and not (last or daily & set(names) or after - rules_at >= RULES_EVERY):
+        names.remove("rules")
+    return names

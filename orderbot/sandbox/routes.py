@@ -63,7 +63,7 @@ from orderbot.core.rules.builtins import RULES
 from orderbot.core.warehouse.labels import label_text
 from orderbot.sandbox import readmodel
 from orderbot.sandbox.aibot import PREFIX, FakeWeCom, PlatformTrouble, images
-from orderbot.sandbox.clock import OffsetClock, due_jobs, next_local
+from orderbot.sandbox.clock import OffsetClock, next_local, step_jobs
 from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.adapters.weather import DemoWeather
 from orderbot.webhooks.common import (
@@ -438,15 +438,20 @@ async def jump(request: web.Request) -> web.Response:
         target = targets[body["jump"]]()
         before, ran = now, {}
         company = _company(app)
+        rules_at = now
         # Step by step: the company works the step (hour by hour), then the jobs that fell due in it run, so the
         # alerts, reports and courier batches see the business about as it was at their own time.
         while clock() < target - timedelta(seconds=1):
             t0, t1 = clock.advance(min(STEP, target - clock()))
             if company is not None:
                 await company.work(t0, t1)
-            for name in due_jobs(scheduler.specs.values(), zone, t0, t1) if scheduler is not None else ():
+            last = clock() >= target - timedelta(seconds=1)
+            names = step_jobs(scheduler.specs.values(), zone, t0, t1, rules_at=rules_at, last=last) if scheduler else ()
+            for name in names:
                 if name == "outbox":  # it only wakes the worker, which happens below anyway
                     continue
+                if name == "rules":
+                    rules_at = t1
                 run = await scheduler.run_now(name)
                 ran[name] = {
                     "job": name,
@@ -456,7 +461,7 @@ async def jump(request: web.Request) -> web.Response:
                     "error": run.error,
                 }
         after = clock()
-        ran = list(ran.values())
+        ran = sorted(ran.values(), key=lambda r: r["job"] != "rules")  # the rules first, as in every jump
         app[WORKER].wake.set()
     log.info(
         "sandbox clock moved from %s to %s; ran %s",

@@ -23,7 +23,7 @@ from orderbot.config import parse_config
 from orderbot.core.models import Channel, InboundEvent, Package
 from orderbot.core.staff import sync_staff
 from orderbot.db.engine import Database
-from orderbot.sandbox.clock import MAX_JUMP, OffsetClock, due_jobs, next_local
+from orderbot.sandbox.clock import MAX_JUMP, RULES_EVERY, OffsetClock, due_jobs, next_local, step_jobs
 from orderbot.jobs.scheduler import JobSpec, daily, every
 from orderbot.tools.seed import seed_database
 from orderbot.settings import load_settings
@@ -310,6 +310,24 @@ async def test_scans_ship_repeat_and_fail_quietly_and_the_customer_hears(page):
     assert len(scanned) == 1
 
 
+async def test_the_page_answers_while_a_day_is_fast_forwarded(page):
+    from orderbot.sandbox.routes import SANDBOX
+
+    box = page.client.server.app[SANDBOX]
+    before = page.clock()
+    jumping = asyncio.create_task(page.post("/sandbox/clock", {"jump": "day"}))
+    while not box.jump_lock.locked():  # the jump has started
+        await asyncio.sleep(0.005)
+    state = await page.get("/sandbox/state")  # the page's reads are served between the jump's statements
+    feed = await page.get("/sandbox/feed?after=0")
+    assert not jumping.done(), "the reads should have been answered while the jump was still running"
+    assert state["clock"]["adjustable"] and isinstance(feed["items"], list)
+    second = asyncio.create_task(page.post("/sandbox/clock", {"jump": "hour"}))  # waits for the first, then runs
+    first, then = await jumping, await second
+    assert page.clock() - before >= timedelta(days=1, hours=1)
+    assert first["ran"][0]["job"] == "rules" and then["clock"]["now"] > first["clock"]["now"]
+
+
 async def test_fast_forward_to_the_morning_sends_the_daily_report_and_alerts(page):
     before = page.clock()
     answer = await page.post("/sandbox/clock", {"jump": "morning"})
@@ -421,4 +439,15 @@ def test_due_jobs_are_the_ones_a_jump_skipped():
     assert due_jobs(specs, ZONE, at, at + timedelta(hours=1)) == ["rules", "daily_report", "tracking_stale"]
     assert due_jobs(specs, ZONE, at, at + timedelta(days=1)) == ["rules", "daily_report", "courier", "tracking_stale"]
     assert next_local(at, ZONE, ["10:00", "16:00"]) == datetime(2026, 2, 10, 10, 0, tzinfo=ZONE)
+    # One step of a longer jump: the rules wait for a daily job, `RULES_EVERY` of demo time, or the jump's end.
+    step = timedelta(hours=3)
+    night = datetime(2026, 2, 10, 0, 0, tzinfo=ZONE)
+    assert step_jobs(specs, ZONE, night, night + step, rules_at=night, last=False) == ["tracking_stale"]
+    assert step_jobs(specs, ZONE, night, night + step, rules_at=night, last=True) == ["rules", "tracking_stale"]
+    assert step_jobs(specs, ZONE, night, night + step, rules_at=night + step - RULES_EVERY, last=False) == [
+        "rules",
+        "tracking_stale",
+    ]
+    hour = timedelta(hours=1)
+    assert step_jobs(specs, ZONE, at, at + hour, rules_at=at, last=False) == ["rules", "daily_report", "tracking_stale"]
     assert next_local(at, ZONE, ["08:00"]) == datetime(2026, 2, 11, 8, 0, tzinfo=ZONE)

@@ -213,6 +213,9 @@ async def _upsert_customer(session: AsyncSession, data: OrderIn, now: datetime) 
 
 
 async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
+    known = await session.get(Channel, code)  # nearly always there (and in the session's identity map)
+    if known is not None:
+        return known
     await session.execute(
         insert_ignore(
             session, Channel.__table__, [{"code": code, "name": channel_name(code), "frozen": False}], ["code"]
@@ -235,9 +238,8 @@ async def _release_to_fulfilment(
     short = []
     batch = f"B{order.created_at:%y%m%d}"
     for i, line in enumerate(lines, start=1):
-        try:
-            async with session.begin_nested():
-                await ledger.reserve(session, line.sku, line.qty, at=now, order_no=order.order_no, actor=actor)
+        try:  # a refused reservation writes nothing (the guarded UPDATE matches no row): no savepoint needed
+            await ledger.reserve(session, line.sku, line.qty, at=now, order_no=order.order_no, actor=actor)
         except InsufficientStock as exc:
             short.append(f"{line.sku}（缺 {line.qty - max(exc.data['available'], 0)}）")
         session.add(Package(order_id=order.id, package_no=i, sku=line.sku, qty=line.qty, batch_no=batch))

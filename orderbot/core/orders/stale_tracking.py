@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import String, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import Order
+from orderbot.core.models import Order, Task
 from orderbot.core.orders.service import open_task
 
 
@@ -25,7 +25,12 @@ async def open_stale_tracking_tasks(session: AsyncSession, *, hours: float, now:
                 Order.tracking_status,
                 last.label("last"),
             )
-            .where(Order.status == "shipped", last < now - timedelta(hours=hours))
+            .where(
+                Order.status == "shipped",
+                last < now - timedelta(hours=hours),
+                # the task opens once per order: skip the ones it has already opened for
+                ~exists().where(Task.key == literal("tracking_stale:", String) + Order.order_no),
+            )
             .order_by(Order.id)
         )
     ).all()
