@@ -6,8 +6,6 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.keys import fit_key
-
 
 def insert_ignore(session: AsyncSession, table: Table, rows: list[dict], index_elements: list[str]):
     """`INSERT … ON CONFLICT (index_elements) DO NOTHING` for the session's dialect."""
@@ -29,22 +27,3 @@ def insert_once_statements(table: Table, index_elements: list[str]) -> dict:
         name: dml.insert(table).on_conflict_do_nothing(index_elements=index_elements)
         for name, dml in (("sqlite", sqlite), ("postgresql", postgresql))
     }
-
-
-async def claim_event(session: AsyncSession, source: str, key: str, now) -> bool:
-    """Record an inbound event's dedupe key in the current transaction; False if it was seen before.
-
-    Because the key is written in the same transaction as the event's effect, a crash between the two loses
-    neither: a rolled-back effect rolls back its key too, and the platform's retry is processed afresh.
-    """
-    from orderbot.core.models import InboundEvent
-
-    result = await session.execute(
-        insert_ignore(
-            session,
-            InboundEvent.__table__,
-            [{"source": source, "key": fit_key(key), "received_at": now}],
-            ["source", "key"],
-        )
-    )
-    return result.rowcount == 1
