@@ -84,6 +84,7 @@ async def enqueue(
         "created_at": now,
         "dedupe_key": dedupe_key,
     }
+    row["payload"] = await images_by_reference(session, payload, now)
     if channel == UNREACHABLE:
         row.update(state="dead", last_error=unreachable_reason(destination))
     if dedupe_key is None:
@@ -324,7 +325,7 @@ async def queue_reply(
         "channel": channel,
         "destination": destination,
         "kind": "reply",
-        "payload": payload,
+        "payload": await images_by_reference(session, payload, now),
         "state": "sent" if passive else "pending",
         "attempts": 0,
         "next_attempt_at": now,

@@ -66,6 +66,7 @@ from orderbot.webhooks.common import (
     WEATHER,
     WORKER,
     TaskTracker,
+    drain_at_shutdown,
     json_body,
     json_error,
     json_ok,
@@ -764,15 +765,9 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
-async def _drain(app: web.Application):
-    yield
-    await app[SANDBOX].background.drain()  # let clicks and messages in flight commit before the database closes
-    await app[PIPELINE].close()
-
-
 def setup(app: web.Application) -> None:
     app[SANDBOX] = Sandbox()
-    app.cleanup_ctx.append(_drain)
+    drain_at_shutdown(app, app[SANDBOX].background)  # clicks and messages in flight commit first
     app.router.add_get("/", index)
     app.router.add_static("/sandbox/static/", STATIC, name="sandbox_static")
     app.router.add_get("/sandbox/state", state)

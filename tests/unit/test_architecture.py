@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapters": {"adapters", "core", "config", "settings"},
     "tools": {"tools", "core", "db", "config"},
     "printing": {"printing", "core", "bot.charts.fonts"},
-    "messaging": {"messaging", "core", "db", "config", "bot.charts.png"},
+    "messaging": {"messaging", "core", "db", "config"},
     "webhooks": {"webhooks", "messaging", "core", "db", "config", "settings"},
     "bot": {"bot", "core", "db", "config", "messaging"},
     "jobs": {"jobs", "bot", "messaging", "core", "db", "config", "webhooks.common"},

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from orderbot.bot.charts.png import shrink_png
+from orderbot.messaging.png import shrink_png
 from orderbot.messaging.reply import Reply
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.senders.base import Limit, SendError
