@@ -5,7 +5,8 @@ insert is one raw multi-row statement). The first always comes first:
 processing gives way while callbacks flood in (`_Deferring`), so a burst is acknowledged at the speed of the
 inbox and answered right after it (an event waits at most `MAX_DEFER`).
 1. `accept`: the event is stored in the inbox (`inbound_events`, state 'new', with the event itself) under its
-   dedupe key. A repeat delivery finds the key taken. This is all the platform waits for.
+   dedupe key (`core/inbox.py` writes the inbox; `core/outbox.py` the replies). A repeat delivery finds the key
+   taken. This is all the platform waits for.
 2. `run`: in one unit of work the inbox row turns 'done' (only if it was still 'new'), the handler changes the
    business through core use cases, and its reply is queued in the outbox. A crash between the two steps
    leaves the row 'new'; `resume` processes it after the restart. An event whose handler fails is marked
