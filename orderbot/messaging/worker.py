@@ -309,12 +309,12 @@ class OutboxWorker:
             except TimeoutError:
                 failure = SendError(f"发送超时：{self.send_timeout:g} 秒内平台没有响应")
             except MissingImage as exc:  # the image is gone for good: dead with the reason
-                await self._dead(msg, folded, str(exc))
                 self._observe(msg.channel, "dead", started)
+                await self._dead(msg, folded, str(exc))
                 continue
             except CONTENT_ERRORS as exc:  # the row itself is malformed: retrying cannot help
-                await self._dead(msg, folded, f"消息内容无法发送（{type(exc).__name__}: {exc}），不再重试")
                 self._observe(msg.channel, "dead", started)
+                await self._dead(msg, folded, f"消息内容无法发送（{type(exc).__name__}: {exc}），不再重试")
                 continue
             except Exception as exc:  # not the row's fault as far as we know: retry with back-off, loudly
                 log.exception("outbox #%s to %s:%s: unexpected error", msg.id, msg.channel, msg.destination)
@@ -331,8 +331,9 @@ class OutboxWorker:
                 if msg.first_attempt_at is not None or msg.channel in self._failing:
                     await self._healed(msg.channel)
                 continue
+            took = time.perf_counter() - started  # the send, not the bookkeeping after it
             outcome = await self._failed(msg, folded, failure, key, limit, progress, items[index + 1 :])
-            self._observe(msg.channel, "dead" if outcome.dead else "retry", started)
+            self._observe(msg.channel, "dead" if outcome.dead else "retry", started, took)
             if outcome.rest_waits:
                 break
         return delivered
@@ -350,11 +351,12 @@ class OutboxWorker:
         async with self.db.write() as session:
             await outbox.mark_retry_many(session, [i for m, folded in items for i in [m.id, *folded]], at, reason)
 
-    def _observe(self, channel: str, outcome: str, started: float) -> None:
-        """Feed the send-latency histogram (`observe_send`: the app passes its metrics'), never failing a send."""
+    def _observe(self, channel: str, outcome: str, started: float, took: float | None = None) -> None:
+        """Feed the send-latency histogram (`observe_send`: the app passes its metrics'), never failing a send.
+        `took`: the send's seconds when measured before now."""
         if self.observe_send is not None:
             try:
-                self.observe_send(channel, outcome, time.perf_counter() - started)
+                self.observe_send(channel, outcome, time.perf_counter() - started if took is None else took)
             except Exception:
                 log.exception("could not record a send in the metrics")
 

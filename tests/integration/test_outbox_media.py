@@ -126,3 +126,30 @@ async def test_the_same_image_queued_again_keeps_one_row_until_the_latest_expiry
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(Media))).scalar_one() == 1
         assert (await media.fetch(s, media.content_id(png), clock())) == (png, "image/png")
+
+
+async def test_every_send_is_observed_by_channel_and_outcome(db, clock):
+    """What feeds `/metrics`' send histogram: one observation per send tried, sent / retry / dead."""
+    from orderbot.messaging.senders.base import SendError
+
+    class Flaky:
+        channel = "flaky"
+
+        def limit_for(self, destination):
+            return None
+
+        async def send(self, destination, kind, payload, progress):
+            if payload["text"] == "busy":
+                raise SendError("系统繁忙")
+            if payload["text"] == "refused":
+                raise SendError("拒收", permanent=True)
+
+    seen = []
+    async with db.write() as s:
+        for i, text in enumerate(("ok", "busy", "refused")):
+            payload = Reply(text=text).to_dict()
+            await outbox.enqueue(s, channel="flaky", destination=f"u:{i}", kind="reply", payload=payload, now=clock())
+    worker = OutboxWorker(db, {"flaky": Flaky()}, clock, seed=1, observe_send=lambda *a: seen.append(a))
+    assert await worker.run_once() == 1
+    assert sorted((c, o) for c, o, _ in seen) == [("flaky", "dead"), ("flaky", "retry"), ("flaky", "sent")]
+    assert all(0 <= seconds < 5 for *_, seconds in seen)
