@@ -137,7 +137,12 @@ def build_senders(
             if g.platform == "wecom_aibot" and g.chat_id and g.webhook_key
         }
         senders["wecom_aibot"] = AibotSender(
-            http, mode=aibot_mode(settings), fallback=senders["wecom_robot"], group_webhooks=hooks
+            http,
+            mode=aibot_mode(settings),
+            fallback=senders["wecom_robot"],
+            group_webhooks=hooks,
+            app=senders.get("wecom"),  # files 1:1 in callback mode
+            api_base=settings.wecom_api_base,
         )
     return senders
 
@@ -326,8 +331,14 @@ def build(
             addresses=addresses,
             label_secret=settings.label_secret.get_secret_value() if settings.label_secret else None,
         )
-    pipeline = InboundPipeline(db, AibotEvents(handler or dispatcher), clock, on_commit=worker.wake.set)
     aibot = senders.get("wecom_aibot")
+    pipeline = InboundPipeline(
+        db,
+        AibotEvents(handler or dispatcher),
+        clock,
+        on_commit=worker.wake.set,
+        split_files={"wecom_aibot": aibot.split_files} if isinstance(aibot, AibotSender) else None,
+    )
     streams = aibot.streams if isinstance(aibot, AibotSender) else StreamStore()
     aibot_ws = None
     if aibot_mode(settings) == "ws":

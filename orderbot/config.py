@@ -74,7 +74,7 @@ class EtaLane(_Strict):
 
 
 class EtaConfig(_Strict):
-    default_days: int = Field(8, ge=0, le=120)
+    default_days: int = Field(default=8, ge=0, le=120)
     lanes: list[EtaLane] = [EtaLane(origin="深圳", dest="US", days=5)]
 
     def days_for(self, origin: str | None, dest: str | None) -> int:
@@ -118,7 +118,7 @@ class RuleConfig(BaseModel):
     window_hours: float | None = None
     min_volume: int | None = None
     owners: list[str] = []
-    repeat_minutes: int = Field(240, ge=1)
+    repeat_minutes: int = Field(default=240, ge=1)
 
 
 class DutyConfig(_Strict):
@@ -162,7 +162,7 @@ class CourierConfig(_Strict):
     pause_colors: list[str] = ["red"]
     fail_safe: Literal["pause", "run"] = "pause"
     owners: list[str] = ["logistics"]
-    max_orders: int = Field(500, ge=1)
+    max_orders: int = Field(default=500, ge=1)
 
 
 class DelayCausesConfig(_Strict):
@@ -224,7 +224,7 @@ class TasksConfig(_Strict):
         "follow_up": 24,
         "channel_conflict": 24,
     }
-    default_due_hours: float = Field(24, gt=0)
+    default_due_hours: float = Field(default=24, gt=0)
     teams: dict[str, list[str]] = {
         "warehouse": ["scan_exception"],
         "customs": ["customs_docs", "customs_stuck"],
@@ -240,7 +240,7 @@ class TasksConfig(_Strict):
 class WarehouseConfig(_Strict):
     """`[warehouse]`: who may ship by scanning a package label (roles from the staff directory's role list)."""
 
-    scan_roles: list[str] = Field(["warehouse", "warehouse_lead"], min_length=1)
+    scan_roles: list[str] = Field(default=["warehouse", "warehouse_lead"], min_length=1)
 
     @field_validator("scan_roles")
     @classmethod
@@ -255,13 +255,13 @@ class SchedulerConfig(_Strict):
     """Jobs and when they run (times are local to `timezone`, HH:MM)."""
 
     enabled: bool = True
-    rules_every_minutes: float = Field(5, gt=0)
-    tracking_stale_hours: float = Field(72, gt=0)
+    rules_every_minutes: float = Field(default=5, gt=0)
+    tracking_stale_hours: float = Field(default=72, gt=0)
     daily_report_at: str = "09:00"
     my_customers_at: str = "09:05"
     courier_batch_at: list[str] = ["10:00", "16:00"]
     performance_sheet_at: str = "08:30"  # on the 1st: last month's packer performance sheet to the leads
-    lease_seconds: float = Field(30, ge=5, le=300)
+    lease_seconds: float = Field(default=30, ge=5, le=300)
 
     @field_validator("daily_report_at", "my_customers_at", "performance_sheet_at")
     @classmethod
@@ -419,7 +419,7 @@ def parse_config(text: str, path: str = "<config>") -> BusinessConfig:
         raise ConfigError(problems) from None
 
 
-def _locate(text: str, loc: tuple) -> int | None:
+def _locate(text: str, loc: tuple[int | str, ...]) -> int | None:
     """Best-effort line number of a validation error location in the TOML text."""
     lines = text.splitlines()
     parts = [p for p in loc if isinstance(p, str)]

@@ -105,6 +105,13 @@ def bind_or_explain(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_url(sock: socket.socket) -> str:
+    """The address this process reaches its own listening socket at (a wildcard bind is reached on loopback)."""
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def cmd_serve(args) -> int:
     settings = _settings()
     # The staff directory comes from the config: serving without it would deactivate everyone.
@@ -119,7 +126,7 @@ def cmd_demo(args) -> int:
     from orderbot.tools.seed import run_seed
 
     from orderbot.config import EXAMPLE_CONFIG
-    from orderbot.sandbox.secrets import isolate
+    from orderbot.sandbox.secrets import isolate, with_fake_wecom
 
     db_path = Path(args.db).resolve()
     settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
@@ -137,6 +144,7 @@ def cmd_demo(args) -> int:
             file=sys.stderr,
         )
     sock = bind_or_explain(host, args.port)  # before the migration, the seed and the scheduler
+    settings = with_fake_wecom(settings, local_url(sock))  # the AI-bot group talks to the demo's own fake WeCom
     print(
         "演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
         + (f"；已忽略：{', '.join(ignored)}" if ignored else ""),

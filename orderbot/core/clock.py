@@ -23,6 +23,6 @@ class ManualClock:
     def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, **kw) -> datetime:
+    def advance(self, **kw: float) -> datetime:
         self.now += timedelta(**kw)
         return self.now

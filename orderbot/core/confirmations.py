@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import PendingConfirmation
+from orderbot.core.sqlutil import affected_rows
 
 TTL = timedelta(minutes=10)
 # How long after it was asked a typed "1" still refers to a confirmation (so a late "1" hears "expired" or
@@ -120,6 +121,6 @@ async def decide(
         .execution_options(synchronize_session=False)
     )
     row = await find(session, token)
-    if done.rowcount == 1:
+    if affected_rows(done) == 1:
         return Decision("ok", row)
     return Decision(why_not(row, staff_id, now) or "missing", row)

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -41,7 +42,7 @@ from orderbot.core.errors import DomainError
 from orderbot.core.models import Breaker, CourierRun, Order, Package
 from orderbot.core.models import Carrier as CarrierRow
 from orderbot.core.orders.service import add_event, change_status, move_stage, open_task
-from orderbot.core.sqlutil import insert_ignore
+from orderbot.core.sqlutil import dialect_name, insert_ignore
 from orderbot.core.warehouse.scanning import WaybillRefused, check_waybill
 from orderbot.core.warehouse.shipment import CustomerNotice, notice_for_order
 
@@ -116,8 +117,10 @@ class CarrierRefused(DomainError):
 
 
 class Carrier(Protocol):
-    code: str  # a `carriers.code`; the row is created if missing
-    name: str
+    @property
+    def code(self) -> str: ...  # a `carriers.code`; the row is created if missing
+    @property
+    def name(self) -> str: ...
 
     async def waybill(self, order: Order, packages: int) -> str:
         """A tracking number for the order; may raise `CarrierRefused`."""
@@ -201,8 +204,14 @@ def describe(alert: WeatherAlert) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # The entry point.
 # ---------------------------------------------------------------------------------------------------------
+class Database(Protocol):
+    """The database's units of work (`db.engine.Database`), as the batch uses them."""
+
+    def write(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
 async def run_batch(
-    db,
+    db: Database,
     config: BusinessConfig,
     weather: WeatherSource | None,
     now: datetime,
@@ -261,10 +270,17 @@ class _Run:
     now: datetime
     outcome: str = "ran"
     hand: bool = True
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
     notices: list[CourierNotice] = field(default_factory=list)
 
-    def notice(self, kind: str, title: str, text: str, fields=(), action: str | None = None) -> None:
+    def notice(
+        self,
+        kind: str,
+        title: str,
+        text: str,
+        fields: Iterable[tuple[str, str]] = (),
+        action: str | None = None,
+    ) -> None:
         staff_ids, emails = self.owners
         self.notices.append(
             CourierNotice(
@@ -461,7 +477,14 @@ async def _breaker(session: AsyncSession, warehouse: str) -> Breaker:
 
 
 def _open(
-    breaker: Breaker, now: datetime, *, reason: str, alerts=(), attributions=(), overridden=(), by: str | None = None
+    breaker: Breaker,
+    now: datetime,
+    *,
+    reason: str,
+    alerts: Sequence[WeatherAlert] = (),
+    attributions: Iterable[str] = (),
+    overridden: Iterable[str] = (),
+    by: str | None = None,
 ) -> None:
     breaker.state, breaker.reason, breaker.opened_at = "open", reason, now
     breaker.closed_at = breaker.closed_by = None
@@ -493,7 +516,7 @@ async def _ready_orders(session: AsyncSession, warehouse: str, limit: int, *, lo
         .order_by(Order.stage_since, Order.id)
         .limit(limit)
     )
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and dialect_name(session) == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)  # a second batch never hands the same order
     return list((await session.execute(stmt)).scalars())
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Base of every business rule violation. `message` is shown to people as it is."""
 
-    def __init__(self, message: str, **data):
+    def __init__(self, message: str, **data: Any) -> None:
         super().__init__(message)
         self.message = message
         self.data = data

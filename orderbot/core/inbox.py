@@ -21,18 +21,19 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.keys import fit_key
 from orderbot.core.models import InboundEvent
+from orderbot.core.sqlutil import dialect_name, run_core
 
 MAX_BATCH = 64  # rows `accept_sqlite` builds a statement for at most (the pipeline's batch)
 
-_T = cast(Table, InboundEvent.__table__)
+_T = InboundEvent.__table__
 # `INSERT … ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key`, per dialect.
 _CLAIM = {
     name: dml.insert(_T).on_conflict_do_nothing(index_elements=["source", "key"])
@@ -49,15 +50,6 @@ _FAILED = (
 Accepted = tuple[int, str, str]  # (inbox id, source, key) of a row this call inserted
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-async def _run(session: AsyncSession, statement: Any, params: Any = None) -> CursorResult[Any]:
-    """A prebuilt statement on the session's connection, inside its transaction (as `sqlutil.run_core`)."""
-    return cast(CursorResult[Any], await session.run_sync(lambda sync: sync.connection().execute(statement, params)))
-
-
 async def accept(
     session: AsyncSession, rows: Sequence[tuple[str, str, dict[str, Any]]], now: datetime
 ) -> list[Accepted]:
@@ -66,7 +58,7 @@ async def accept(
     if not rows:
         return []
     values = [{"source": s, "key": k, "received_at": now, "state": "new", "payload": p} for s, k, p in rows]
-    statement = _ACCEPT[_dialect(session)]
+    statement = _ACCEPT[dialect_name(session)]
     conn = await session.connection()
     # executemany with RETURNING, compiled once (run_sync: SQLAlchemy's async facade refuses an executemany that
     # happens not to suspend)
@@ -103,12 +95,12 @@ def accept_sqlite(
 async def mark_done(session: AsyncSession, inbox_id: int) -> bool:
     """Take an accepted event for processing in this transaction: False if it is no longer 'new' (processed
     already, or failed), so an event is processed once."""
-    return (await _run(session, _DONE, {"inbox_id": inbox_id})).rowcount == 1
+    return (await run_core(session, _DONE, {"inbox_id": inbox_id})).rowcount == 1
 
 
 async def mark_failed(session: AsyncSession, inbox_id: int, error: str) -> bool:
     """Record why a 'new' event could not be processed (it is then not retried); False if it was not 'new'."""
-    return (await _run(session, _FAILED, {"inbox_id": inbox_id, "error": error[:2000]})).rowcount == 1
+    return (await run_core(session, _FAILED, {"inbox_id": inbox_id, "error": error[:2000]})).rowcount == 1
 
 
 async def unprocessed(session: AsyncSession, received_before: datetime, limit: int = 1000) -> list[tuple[int, Any]]:
@@ -130,7 +122,7 @@ async def claim_event(session: AsyncSession, source: str, key: str, now: datetim
     neither: a rolled-back effect rolls back its key too, and the platform's retry is processed afresh.
     """
     row = {"source": source, "key": fit_key(key), "received_at": now}
-    return (await _run(session, _CLAIM[_dialect(session)], row)).rowcount == 1
+    return (await run_core(session, _CLAIM[dialect_name(session)], row)).rowcount == 1
 
 
 async def mark_orphan(session: AsyncSession, source: str, key: str, payload: Any, error: str) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, case, delete, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Media
+from orderbot.core.sqlutil import affected_rows, dialect_name, run_core
 
 
 async def store(
@@ -34,7 +35,7 @@ async def fetch(session: AsyncSession, media_id: str, now: datetime) -> tuple[by
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    return (await session.execute(delete(Media).where(Media.expires_at <= now))).rowcount
+    return affected_rows(await session.execute(delete(Media).where(Media.expires_at <= now)))
 
 
 def content_id(content: bytes) -> str:
@@ -43,7 +44,7 @@ def content_id(content: bytes) -> str:
 
 
 def _store_once_statement(dml: Any) -> Any:
-    table = cast(Table, Media.__table__)
+    table = Media.__table__
     stmt = dml.insert(table)
     later = case((stmt.excluded.expires_at > table.c.expires_at, stmt.excluded.expires_at), else_=table.c.expires_at)
     return stmt.on_conflict_do_update(index_elements=["id"], set_={"expires_at": later})
@@ -58,7 +59,6 @@ async def store_once(
     """Store `content` under its own hash (`content_id`), in this transaction: the same image stored again (one
     chart sent to ten people, a message sent twice) is one row, kept until the latest expiry asked for."""
     media_id, expires = content_id(content), now + ttl
-    name = session.bind.dialect.name if session.bind is not None else "sqlite"
     row = {"id": media_id, "mime": mime, "content": content, "created_at": now, "expires_at": expires}
-    await session.run_sync(lambda sync: sync.connection().execute(_STORE_ONCE[name], row))
+    await run_core(session, _STORE_ONCE[dialect_name(session)], row)
     return media_id, expires

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Order
 from orderbot.core.orders.service import open_task
-from orderbot.core.warehouse.scanning import CustomerNotice
+from orderbot.core.warehouse.shipment import CustomerNotice
 
 UNREACHABLE_TASK_TYPE = "notify_customer"
 UNREACHABLE_TASK_SUBJECT = "无法通知客户"

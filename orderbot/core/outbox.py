@@ -19,14 +19,15 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
+from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from orderbot.core import media
 from orderbot.core.models import OutboxMessage
-from orderbot.core.sqlutil import insert_once_statements, run_core
+from orderbot.core.sqlutil import affected_rows, dialect_name, insert_once_statements, run_core
 
 LEASE = timedelta(seconds=60)
 UNREACHABLE = "unreachable"  # the channel of a message nobody can be reached for: stored dead with the reason
@@ -73,7 +74,7 @@ async def enqueue(
 ) -> bool:
     """Queue one message; with a dedupe key, the same message is queued once however often this runs.
     On the `UNREACHABLE` channel the row is stored dead at once, with the reason."""
-    row = {
+    row: dict[str, Any] = {
         "channel": channel,
         "destination": destination,
         "kind": kind,
@@ -90,11 +91,11 @@ async def enqueue(
     if dedupe_key is None:
         session.add(OutboxMessage(**row))
         return True
-    result = await run_core(session, _ENQUEUE_ONCE[session.bind.dialect.name], row)
+    result = await run_core(session, _ENQUEUE_ONCE[dialect_name(session)], row)
     return result.rowcount == 1
 
 
-def _claim_statement(postgresql: bool):
+def _claim_statement(postgresql: bool) -> ReturningUpdate[*tuple[Any, ...]]:
     due = (
         select(_T.c.id)
         .where(_T.c.state == "pending", _T.c.next_attempt_at <= bindparam("now"))
@@ -126,9 +127,7 @@ _CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[Claimed]:
     """Take up to `limit` due pending rows, oldest first, leasing them for `LEASE`: one prebuilt UPDATE …
     RETURNING (the worker runs it after every commit that queued something)."""
-    rows = await run_core(
-        session, _CLAIM[session.bind.dialect.name], {"now": now, "limit": limit, "until": now + LEASE}
-    )
+    rows = await run_core(session, _CLAIM[dialect_name(session)], {"now": now, "limit": limit, "until": now + LEASE})
     return sorted(
         (
             Claimed(
@@ -169,7 +168,7 @@ async def mark_retry(
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == msg_id).values(**values))
 
 
-def _retry_many_statement(count_attempt: bool, failed: bool):
+def _retry_many_statement(count_attempt: bool, failed: bool) -> Update:
     values: dict[str, Any] = {"next_attempt_at": bindparam("at"), "last_error": bindparam("error")}
     if not count_attempt:
         values["attempts"] = _T.c.attempts - 1
@@ -213,12 +212,12 @@ async def probe(session: AsyncSession, channel: str, now: datetime) -> bool:
         .order_by(_T.c.id)
         .limit(1)
     )
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     result = await session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(oldest)).values(next_attempt_at=now)
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 async def uncount(session: AsyncSession, ids: list[int]) -> None:
@@ -235,12 +234,12 @@ async def pull_forward(session: AsyncSession, channel: str, now: datetime) -> in
     waiting = select(_T.c.id).where(
         _T.c.channel == channel, _T.c.state == "pending", _T.c.first_attempt_at.is_not(None), _T.c.next_attempt_at > now
     )
-    if session.bind.dialect.name == "postgresql":  # rows another worker's transaction holds are its business:
+    if dialect_name(session) == "postgresql":  # rows another worker's transaction holds are its business:
         waiting = waiting.with_for_update(skip_locked=True)  # skip them, never wait (or deadlock) for them
     result = await session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(waiting)).values(next_attempt_at=now)
     )
-    return result.rowcount
+    return affected_rows(result)
 
 
 async def mark_dead(session: AsyncSession, msg_ids: int | list[int], error: str) -> None:
@@ -262,7 +261,7 @@ async def resend(session: AsyncSession, msg_id: int, now: datetime) -> bool:
         .where(OutboxMessage.id == msg_id, OutboxMessage.state == "dead")
         .values(state="pending", attempts=0, next_attempt_at=now, first_attempt_at=None)
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 async def listing(session: AsyncSession, *, dead: bool, limit: int = 200) -> list[OutboxMessage]:
@@ -282,11 +281,10 @@ async def counts(session: AsyncSession) -> dict[str, int]:
 
 IMAGE_TTL = timedelta(days=7)  # how long a queued message's chart images are kept (each new use extends it)
 PASSIVE_NOTE = "被动回复"  # `last_error` of a reply stored as sent because it went back in the HTTP response
-_TABLE = cast(Table, OutboxMessage.__table__)
-_QUEUE_REPLY = insert(_TABLE).returning(_TABLE.c.id)
+_QUEUE_REPLY = insert(_T).returning(_T.c.id)
 _REOPEN_PASSIVE = (
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("outbox_id"), _TABLE.c.state == "sent", _TABLE.c.last_error == PASSIVE_NOTE)
+    update(_T)
+    .where(_T.c.id == bindparam("outbox_id"), _T.c.state == "sent", _T.c.last_error == PASSIVE_NOTE)
     .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now"))
 )
 
@@ -334,13 +332,9 @@ async def queue_reply(
         "last_error": PASSIVE_NOTE if passive else None,
         "dedupe_key": dedupe_key,
     }
-    result = await session.run_sync(lambda sync: sync.connection().execute(_QUEUE_REPLY, row))
-    return int(result.scalar_one())
+    return int((await run_core(session, _QUEUE_REPLY, row)).scalar_one())
 
 
 async def reopen_passive(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
     """A reply stored as answered in the HTTP response whose response did not go out: pending again, due now."""
-    result = await session.run_sync(
-        lambda sync: sync.connection().execute(_REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
+    return (await run_core(session, _REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})).rowcount == 1

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, false, func, or_, select
+from sqlalchemy import ColumnElement, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import TasksConfig
@@ -118,7 +118,7 @@ def _due(cfg: TasksConfig, task_type: str, created_at: datetime) -> datetime:
     return created_at + timedelta(hours=cfg.due_for(task_type))
 
 
-def _overdue_clause(cfg: TasksConfig, now: datetime):
+def _overdue_clause(cfg: TasksConfig, now: datetime) -> ColumnElement[bool]:
     """SQL truth of "open longer than its type allows", one branch per configured type."""
     whens = [(Task.type == t, Task.created_at < now - timedelta(hours=h)) for t, h in cfg.due_hours.items()]
     default = Task.created_at < now - timedelta(hours=cfg.default_due_hours)
@@ -230,7 +230,9 @@ def _rank(cfg: TasksConfig, task: Task, staff_id: str, roles: set[str]) -> str:
     return "outsider"
 
 
-def _event(session: AsyncSession, task: Task, actor: str, action: str, now: datetime, detail: str | None = None):
+def _event(
+    session: AsyncSession, task: Task, actor: str, action: str, now: datetime, detail: str | None = None
+) -> None:
     session.add(TaskEvent(task_id=task.id, at=now, actor=actor, action=action, detail=detail))
 
 
@@ -346,6 +348,7 @@ async def remind_overdue(session: AsyncSession, cfg: TasksConfig, *, now: dateti
         task.reminded_at = now
         _event(session, task, "orderbot", "reminded", now, None)
         late = (now - _due(cfg, task.type, task.created_at)).total_seconds() / 3600
+        assert task.assignee is not None  # the query selects assigned tasks only
         out.append(
             Reminder(
                 task.id, task.assignee, task.subject, TYPE_NAMES.get(task.type, task.type), order_no, round(late, 1)

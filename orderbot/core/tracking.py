@@ -18,11 +18,13 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from orderbot.config import DelayCausesConfig
 from orderbot.core.delays import record_delay
 from orderbot.core.errors import DomainError, IllegalTransition
 from orderbot.core.models import Order, Package
+from orderbot.core.orders.schema import column_length
 from orderbot.core.orders.service import add_event, change_status, move_stage
 from orderbot.core.orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
 from orderbot.core.keys import fit_key
@@ -190,10 +192,15 @@ def label(status: str, sub_status: str) -> str:
 # ---- parsing -------------------------------------------------------------------------------------------------
 
 
-def _obj(value: Any, what: str) -> dict:
+def _obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidTrackingPayload(f"{what} 应为JSON对象")
     return value
+
+
+def _obj_or_empty(value: Any) -> dict[str, Any]:
+    """An optional JSON object: anything else counts as absent."""
+    return value if isinstance(value, dict) else {}
 
 
 TEXT_MAX = 500  # carrier messages and locations end up in cards and the order's delay cause
@@ -206,7 +213,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _required(data: dict, field: str, where: str = "", *, limit: int = 128) -> str:
+def _required(data: dict[str, Any], field: str, where: str = "", *, limit: int = 128) -> str:
     value = data.get(field)
     if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
         raise InvalidTrackingPayload(f"缺少 {where}{field}")
@@ -216,9 +223,9 @@ def _required(data: dict, field: str, where: str = "", *, limit: int = 128) -> s
     return text
 
 
-def _fit(value: str | None, column) -> str | None:
+def _fit(value: str, column: InstrumentedAttribute[Any]) -> str:
     """A status that must fit its column (lengths from the model, not copied)."""
-    if value is not None and len(value) > column.property.columns[0].type.length:
+    if len(value) > column_length(column):
         raise InvalidTrackingPayload(f"状态 {value[:60]}… 过长")
     return value
 
@@ -322,11 +329,11 @@ def parse_17track(payload: Any) -> TrackingUpdate | Ignored:
     latest = _obj(info.get("latest_status"), "data.track_info.latest_status")
     status = _required(latest, "status", "data.track_info.latest_status.")
     sub_status = _text(latest.get("sub_status")) or (status if status == "InfoReceived" else f"{status}_Other")
-    event_info = info.get("latest_event") if isinstance(info.get("latest_event"), dict) else {}
+    event_info = _obj_or_empty(info.get("latest_event"))
     time_utc = _text(event_info.get("time_utc")) or _text(event_info.get("time_iso")) or ""
     at = _time(time_utc, "latest_event.time_utc") if time_utc else None
-    metrics = info.get("time_metrics") if isinstance(info.get("time_metrics"), dict) else {}
-    window = metrics.get("estimated_delivery_date") if isinstance(metrics.get("estimated_delivery_date"), dict) else {}
+    metrics = _obj_or_empty(info.get("time_metrics"))
+    window = _obj_or_empty(metrics.get("estimated_delivery_date"))
     # A window: promise the later end, as the conservative answer to "when will it arrive".
     eta = _date(window.get("to") or window.get("from"), "time_metrics.estimated_delivery_date")
     return TrackingUpdate(

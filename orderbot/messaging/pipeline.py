@@ -14,7 +14,8 @@ inbox and answered right after it (an event waits at most `MAX_DEFER`).
 
 A reply that may go back synchronously (WeCom `scancode_waitmsg` passive reply) is claimed by processing while
 the webhook still waits (`PassiveAnswer`) and stored as sent in the same transaction; otherwise it is queued for
-the outbox like any other.
+the outbox like any other. A channel whose answers cannot carry files (the WeCom AI bot) registers a
+`FileSplitter`: the reply's files then become outbox rows of their own, queued right after the reply's.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core import inbox, outbox
 from orderbot.core.keys import fit_key
 from orderbot.db.engine import Database, sqlite_timestamp
-from orderbot.messaging.inbound import ChatMessage, InboundEvent, ScanEvent, event_from_dict, event_to_dict
+from orderbot.messaging.inbound import ChatMessage, InboundEvent, Origin, ScanEvent, event_from_dict, event_to_dict
 from orderbot.messaging.reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
@@ -55,6 +56,9 @@ class Handler(Protocol):
 
 
 SpeechToText = Callable[[ChatMessage], Awaitable[str | None]]
+# (session, the event's origin, the reply) → (the reply without its files, [(destination, kind, payload)] one
+# outbox row per file, on the reply's channel)
+FileSplitter = Callable[[AsyncSession, Origin, Reply], Awaitable[tuple[Reply, list[tuple[str, str, dict[str, Any]]]]]]
 
 VOICE_HELP = "暂时听不懂企业微信的语音消息：请长按语音选择「转文字」后发送文字，或直接打字告诉我。"
 
@@ -229,11 +233,13 @@ class InboundPipeline:
         on_commit: Callable[[], None] | None = None,
         max_defer: float = MAX_DEFER,
         flood: tuple[int, float] = (FLOOD_ARRIVALS, FLOOD_WINDOW),
+        split_files: dict[str, FileSplitter] | None = None,
     ):
         """`on_commit` runs after each processed batch commits (the app wakes the outbox worker with it).
         Processing waits while callbacks flood in (`flood`: that many within that many seconds), an event at
-        most `max_defer` s."""
+        most `max_defer` s. `split_files`: reply channel → its `FileSplitter`."""
         self.db, self.handler, self.clock = db, handler, clock
+        self.split_files = split_files or {}
         self.speech_to_text = speech_to_text
         self.on_commit = on_commit
         self._accepting = _Batcher(self._accept_batch, flood)
@@ -430,8 +436,22 @@ class InboundPipeline:
         if reply is None:
             return Processed(None, None)
         await session.flush()  # the handler's own changes first, so a failure is reported as this event's
+        apart: list[tuple[str, str, dict[str, Any]]] = []
+        splitter = self.split_files.get(event.origin.reply_channel) if reply.files else None
+        if splitter is not None:
+            reply, apart = await splitter(session, event.origin, reply)
         passive = answer is not None and answer.claim(reply)
         outbox_id = await self._queue_reply(session, event, reply, now, sent=passive)
+        for i, (destination, kind, payload) in enumerate(apart, 1):  # after the reply's row: sent after it
+            await outbox.enqueue(
+                session,
+                channel=event.origin.reply_channel,
+                destination=destination,
+                kind=kind,
+                payload=payload,
+                now=now,
+                dedupe_key=fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}:file{i}"),
+            )
         return Processed(reply, outbox_id, passive)
 
     @staticmethod

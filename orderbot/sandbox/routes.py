@@ -12,7 +12,7 @@ controls only move the demo's `OffsetClock`, run the scheduler's due jobs and fl
 | route | does |
 |---|---|
 | `GET /` | the page (server-rendered; `?as=<staff id>` opens it as that person) |
-| `GET /sandbox/state` | people, groups, the demo customer, clock, weather |
+| `GET /sandbox/state` | people, groups (and which are AI-bot groups), the demo customer, clock, weather |
 | `GET /sandbox/feed?after=N` | conversation log entries with id > N (inbound echoes and sent messages) |
 | `GET /sandbox/media/{id}/{n}` | a chart image (`.png`) or an attached file of a sent message |
 | `POST /sandbox/message` | `{user, conv, text, msg_id}`: a chat message, answered through the outbox |
@@ -23,6 +23,13 @@ controls only move the demo's `OffsetClock`, run the scheduler's due jobs and fl
 | `POST /sandbox/clock` | `{jump: hour/day/morning/courier}`: fast-forward three hours at a time;
   in each step the demo company works (orders, payments, scans, tracking, returns), then the due jobs run |
 | `POST /sandbox/weather` | `{alert: true/false}`: raise or clear the demo's red weather alert |
+| `POST /sandbox/wecom/cgi-bin/webhook/send` | the demo's fake 消息推送 webhook (sandbox/aibot.py) |
+| `POST /sandbox/wecom/cgi-bin/aibot/response` | the demo's fake response_url (sandbox/aibot.py) |
+
+A group of the business config with `platform = "wecom_aibot"` is a WeCom group served by the AI bot: its
+messages and card clicks go to the demo's fake WeCom (`sandbox/aibot.py`), which calls the real AI-bot door, and
+the page draws the JSON the bot answered with. Such groups show only when the demo runs the AI bot (callback mode,
+which `orderbot demo` always sets up).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import case, func, select
 
@@ -54,7 +62,9 @@ from orderbot.core.reports.delays import delay_reasons
 from orderbot.core.reports.pipeline import pipeline as stage_counts
 from orderbot.core.rules.builtins import RULES
 from orderbot.core.warehouse.labels import label_text
+from orderbot.sandbox.aibot import PREFIX, FakeWeCom, PlatformTrouble, images
 from orderbot.sandbox.clock import OffsetClock, due_jobs, next_local
+from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.adapters.weather import DemoWeather
 from orderbot.webhooks.common import (
     CLOCK,
@@ -93,6 +103,8 @@ GROUP_ROLES: dict[str, tuple[str, ...]] = {
         "key_account",
     ),
     "product": ("product", "channel_ops", "management"),
+    # the AI bot's group (example config: platform = "wecom_aibot"); channel ops sit in it for the channel cards
+    "sales": ("sales", "sales_supervisor", "sales_director", "key_account", "channel_ops", "management"),
 }
 # What to try first, per role (the first of a person's roles that has examples); {order} is a live order number.
 EXAMPLES = {
@@ -139,6 +151,7 @@ class Sandbox:
 
 
 SANDBOX = web.AppKey("sandbox", Sandbox)
+FAKE_WECOM = web.AppKey("sandbox_fake_wecom", FakeWeCom)
 
 
 class Refused(Exception):
@@ -160,17 +173,30 @@ def refusing(handler):
 
 # --- people and conversations -----------------------------------------------------------------------------
 def _groups(app: web.Application) -> dict[str, str]:
-    """The business config's sandbox groups: key → name."""
-    return {k: g.name for k, g in app[CONFIG].groups.items() if g.platform == "sandbox"}
+    """The groups the page shows: key → name. Sandbox groups, and AI-bot groups when the demo runs the AI bot."""
+    aibot = _aibot_groups(app)
+    return {k: g.name for k, g in app[CONFIG].groups.items() if g.platform == "sandbox" or k in aibot}
+
+
+def _aibot_groups(app: web.Application) -> dict[str, str]:
+    """AI-bot groups the demo's fake WeCom serves: key → chatid."""
+    if FAKE_WECOM not in app:
+        return {}
+    return {k: g.chat_id for k, g in app[CONFIG].groups.items() if g.platform == "wecom_aibot" and g.chat_id}
+
+
+def _wecom_id(person: Any) -> str | None:
+    """The id WeCom's AI bot sends for this person (the userid, else the open_userid)."""
+    return person.wecom_userid or person.wecom_open_userid
 
 
 def _people(app: web.Application, sample_order: str | None) -> list[dict[str, Any]]:
-    groups = _groups(app)
+    groups, aibot = _groups(app), _aibot_groups(app)
     eta = (app[CLOCK]().astimezone(ZoneInfo(app[CONFIG].timezone)) + timedelta(days=10)).date()
     out = []
     for s in app[CONFIG].staff:
         roles = set(s.roles)
-        member_of = [k for k in groups if roles & set(GROUP_ROLES.get(k, ()))]
+        member_of = [k for k in groups if roles & set(GROUP_ROLES.get(k, ())) and (k not in aibot or _wecom_id(s))]
         examples = next((EXAMPLES[r] for r in s.roles if r in EXAMPLES), ["帮助"])
         out.append(
             {
@@ -179,6 +205,7 @@ def _people(app: web.Application, sample_order: str | None) -> list[dict[str, An
                 "roles": [ROLE_NAMES.get(r, r) for r in s.roles],
                 "groups": member_of,
                 "scanner": bool(roles & {"warehouse", "warehouse_lead"}),
+                "wecom": _wecom_id(s),
                 "examples": [
                     e.format(order=sample_order, eta=f"{eta.month}月{eta.day}日")
                     for e in examples
@@ -204,6 +231,8 @@ def _conversation(app: web.Application, user: str, conv: Any) -> str | None:
     if isinstance(conv, str) and conv.startswith("group:"):
         key = conv[6:]
         if key in _groups(app) and set(person.roles) & set(GROUP_ROLES.get(key, ())):
+            if key in _aibot_groups(app) and not _wecom_id(person):
+                raise Refused(f"{person.name} 没有企业微信账号（wecom_userid），进不了智能机器人所在的群")
             return key
         raise Refused(f"{person.name} 不在这个群里")
     raise Refused("不认识的会话")
@@ -569,6 +598,23 @@ async def message(request: web.Request) -> web.Response:
         raise Refused("消息不能为空")
     if len(text) > MAX_TEXT:
         raise Refused(f"消息太长了（最多 {MAX_TEXT} 字）")
+    if group in _aibot_groups(app):
+        quote = body.get("quote")
+        if quote is not None and (not isinstance(quote, str) or len(quote) > MAX_TEXT):
+            raise Refused("引用的消息不对")
+        return await _to_wecom(
+            request,
+            user,
+            lambda fake, base, person: fake.message(
+                base,
+                staff_id=user,
+                userid=_wecom_id(person),
+                group=group,
+                text=text.strip(),
+                quote=quote.strip() if quote else None,
+                msgid=msg_id,
+            ),
+        )
     origin = _origin(user, group)
     event = ChatMessage(origin, text.strip(), f"msg:{msg_id}", app[CLOCK]())
     return await _hand_over(app, event, {"text": event.text})
@@ -584,8 +630,39 @@ async def card(request: web.Request) -> web.Response:
     if not isinstance(key, str) or ":" not in key or len(key) > 500:
         raise Refused("按钮参数不对")
     task_id = body.get("task_id") if isinstance(body.get("task_id"), str) else None
+    if group in _aibot_groups(app):
+        if not task_id:
+            raise Refused("按钮参数不对")
+        return await _to_wecom(
+            request,
+            user,
+            lambda fake, base, person: fake.click(
+                base,
+                staff_id=user,
+                userid=_wecom_id(person),
+                group=group,
+                key=key,
+                task_id=task_id,
+                button=str(body.get("text") or key)[:40],
+                msgid=msg_id,
+            ),
+        )
     event = CardAction(_origin(user, group), key, f"card:{msg_id}", app[CLOCK](), task_id=task_id)
     return await _hand_over(app, event, {"button": str(body.get("text") or key)[:40], "key": key})
+
+
+async def _to_wecom(request: web.Request, user: str, act) -> web.Response:
+    """Hand a message or click in an AI-bot group to the demo's fake WeCom, which calls the bot's real door on
+    this server (the address the page's request came in at)."""
+    app = request.app
+    person = _person(app, user)
+    host, port = request.transport.get_extra_info("sockname")[:2] if request.transport else ("127.0.0.1", 0)
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        return json_ok(**await act(app[FAKE_WECOM], base, person))
+    except (PlatformTrouble, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("sandbox WeCom: the AI bot did not take a callback: %s", exc)
+        return json_error(502, f"演示的企业微信没能把消息交给机器人：{exc or type(exc).__name__}")
 
 
 async def _hand_over(app: web.Application, event, echo: dict) -> web.Response:
@@ -653,6 +730,12 @@ def _view(item: dict, zone: ZoneInfo) -> dict[str, Any]:
     payload = item["payload"]
     if item["direction"] == "in":
         return {**out, "sender": item["sender"], "kind": item["kind"], **payload}
+    if item["kind"] == "aibot":  # what the AI bot (or the group's webhook) sent, as WeCom received it
+        body = json.loads(json.dumps(payload["body"]))
+        for n, image in enumerate(images(body)):  # the page loads images by URL, not inline base64
+            image.pop("base64", None)
+            image["url"] = f"/sandbox/media/{item['id']}/{n}.png"
+        return {**out, "kind": "aibot", "via": payload["via"], "msgid": payload.get("msgid"), "body": body}
     # The page draws with textContent (never innerHTML), so values need no HTML escaping here; the invisible
     # markers of outside values are dropped.
     reply = {k: _plain_strings(payload.get(k)) for k in ("title", "text", "markdown", "table", "card")}
@@ -687,6 +770,15 @@ async def media(request: web.Request) -> web.Response:
     index = int(name.removesuffix(".png"))
     if item is None or item["direction"] != "out":
         raise web.HTTPNotFound(text="这条消息已不在演示记录里")
+    if name.endswith(".png") and item["kind"] == "aibot":
+        pictures = images(item["payload"]["body"])
+        if index >= len(pictures):
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=base64.b64decode(pictures[index]["base64"]),
+            content_type="image/png",
+            headers={"Cache-Control": "max-age=86400"},
+        )
     if name.endswith(".png"):
         charts = item["payload"].get("charts") or []
         if index >= len(charts):
@@ -724,6 +816,7 @@ async def _boot(app: web.Application, box: Sandbox) -> dict[str, Any]:
     return {
         "people": _people(app, box.sample_order),
         "groups": _groups(app),
+        "aibot": {"name": app[SETTINGS].wecom_aibot_name, "groups": list(_aibot_groups(app))},
         "epoch": box.epoch,
         "customer": {"id": f"customer:{customer['id']}", "name": customer["name"]} if customer else None,
         "clock": _clock_view(app),
@@ -765,9 +858,32 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
+def _fake_wecom(app: web.Application) -> FakeWeCom | None:
+    """The demo's fake WeCom, when the demo runs the AI bot in callback mode (as `orderbot demo` does)."""
+    settings = app[SETTINGS]
+    token, key = settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key
+    if settings.wecom_aibot_mode != "callback" or token is None or key is None:  # as bootstrap.aibot_mode
+        return None
+    groups = {k: g for k, g in app[CONFIG].groups.items() if g.platform == "wecom_aibot" and g.chat_id}
+    return FakeWeCom(
+        AibotCrypto(token.get_secret_value(), key.get_secret_value()),
+        settings.wecom_aibot_name,
+        _sandbox_log(app),
+        app[CLOCK],
+        chats={g.chat_id: k for k, g in groups.items()},
+        hooks={g.webhook_key: k for k, g in groups.items() if g.webhook_key},
+    )
+
+
 def setup(app: web.Application) -> None:
     app[SANDBOX] = Sandbox()
     drain_at_shutdown(app, app[SANDBOX].background)  # clicks and messages in flight commit first
+    fake = _fake_wecom(app)
+    if fake is not None:
+        app[FAKE_WECOM] = fake
+        app.cleanup_ctx.append(fake.lifetime)
+        app.router.add_post(PREFIX + "/cgi-bin/webhook/send", fake.webhook)
+        app.router.add_post(PREFIX + "/cgi-bin/aibot/response", fake.response_url)
     app.router.add_get("/", index)
     app.router.add_static("/sandbox/static/", STATIC, name="sandbox_static")
     app.router.add_get("/sandbox/state", state)

@@ -5,10 +5,15 @@ labels with the production label secret (its unauthenticated `/sandbox/packages`
 verify in the warehouse) and send through the real WeCom, DingTalk, WeChat and mail accounts. `isolate` drops
 every secret and platform credential from the settings and gives the demo a label secret of its own, random,
 kept beside the demo database so labels printed in one demo session still scan in the next.
+
+`with_fake_wecom` then points the demo's WeCom at the demo itself: the AI bot runs in callback mode on a token
+and key made up for this process, and the WeCom API base (the group robot's 消息推送 webhook) is the demo's own
+fake WeCom (`sandbox/aibot.py`), so an alert for an AI-bot group never leaves the machine.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -59,3 +64,19 @@ def isolate(settings: Settings, db_path: Path) -> tuple[Settings, list[str]]:
         updates[name] = None
     updates["label_secret"] = SecretStr(demo_label_secret(db_path, production))
     return settings.model_copy(update=updates), sorted(ignored)
+
+
+def with_fake_wecom(settings: Settings, own_url: str) -> Settings:
+    """The demo's WeCom: the AI bot in callback mode with credentials of its own (random, for this process; the
+    only caller is the demo's fake WeCom, in the same process) and the WeCom API at the demo's own fake."""
+    from orderbot.sandbox.aibot import PREFIX
+
+    return settings.model_copy(
+        update={
+            "wecom_aibot_mode": "callback",
+            "wecom_aibot_token": SecretStr(secrets.token_urlsafe(24)),
+            "wecom_aibot_encoding_aes_key": SecretStr(base64.b64encode(secrets.token_bytes(32)).decode()[:43]),
+            "wecom_aibot_id": None,
+            "wecom_api_base": own_url.rstrip("/") + PREFIX,
+        }
+    )

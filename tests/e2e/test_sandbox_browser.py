@@ -166,7 +166,7 @@ def test_first_visit_asks_who_you_are(page):
     picker.locator('[data-person="wanglei"]').click()
     expect(picker).to_be_hidden()
     expect(page.locator("#me-name")).to_have_text("王磊")
-    expect(page.locator("#chats li")).to_have_count(1)  # sales sits in no group: only the bot
+    expect(page.locator("#chats li")).to_have_count(2)  # the bot, and the 销售群 (a WeCom group with the AI bot)
 
 
 def test_question_answered_with_table_and_chart(page):
@@ -359,3 +359,68 @@ def test_a_browser_without_any_cjk_font_gets_the_served_web_font(browser, demo, 
         _shot(page, "no-system-font.png")
     finally:
         bare.close()
+
+
+# --- the WeCom AI-bot group (销售群): the demo's fake WeCom, the real AI-bot door and payloads ----------------------
+def _sales(page, who: str) -> None:
+    _open(page, who)
+    page.locator('#chats [data-conv="group:sales"]').click()
+    expect(page.locator("#conv-sub")).to_contain_text("智能机器人")
+
+
+def test_the_ai_bot_group_hears_only_mentions_and_answers_with_markdown_a_chart_and_quotes(page):
+    _sales(page, "wanglei")
+    _say(page, "大家早，今天先跟进华东的客户")  # no @: group chat, the bot never hears it
+    expect(page.locator(".toast").last).to_contain_text("没有 @OrderBot")
+    _say(page, "@OrderBot 查看华东区昨日延迟TOP3客户")
+    answer = page.locator('#messages .msg.aibot[data-via="stream"]').last
+    expect(answer.locator(".md .h")).to_contain_text("华东区")
+    chart = answer.locator("img.chart")
+    expect(chart).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 500", arg=chart.element_handle())
+    expect(page.locator("#messages .msg.aibot")).to_have_count(1)  # one answer: the plain chat got none
+    answer.locator("details.json summary").click()
+    expect(answer.locator("details.json pre")).to_contain_text('"msg_item"')
+    _shot(page, "aibot-group.png")
+    order = re.search(r"SO\d+", page.locator("#examples button", has_text="查单").first.inner_text()).group(0)
+    _say(page, f"客户刚来电催 {order}")
+    page.locator("#messages .msg.me", has_text=order).locator(".quote-btn").click()
+    expect(page.locator("#quote-bar")).to_contain_text(order)
+    _say(page, "@OrderBot 这单到哪了")
+    expect(page.locator("#messages .msg.me .quoted").last).to_contain_text(order)
+    expect(page.locator('#messages .msg.aibot[data-via="stream"]').last).to_contain_text(f"订单 {order}")
+
+
+def test_the_ai_bot_card_is_updated_in_place_and_a_refusal_only_for_who_clicked(browser, demo):
+    def person(who: str, **size):
+        context = browser.new_context(viewport=size or VIEWPORT, locale="zh-CN")
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        page.demo = demo
+        _sales(page, who)
+        return context, page
+
+    ops_context, ops = person("heping")
+    _say(ops, "@OrderBot 冻结TikTok渠道")
+    card = ops.locator("#messages .aicard").last
+    expect(card.locator(".main b")).to_have_text("请确认：冻结渠道新订单")
+    task = card.get_attribute("data-task")
+    sales_context, sales = person("wanglei", width=390, height=844)  # on a phone
+    theirs = sales.locator(f'#messages .aicard[data-task="{task}"]')
+    theirs.locator("button", has_text="确认").click()  # only the asker may confirm
+    expect(theirs.locator(".clicked")).to_contain_text("仅你可见")
+    expect(theirs.locator("button", has_text="确认")).to_be_visible()
+    assert sales.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    expect(card.locator(".clicked")).to_have_count(0)  # the asker's card did not change
+    card.locator("button", has_text="确认").click()
+    expect(card.locator(".sub")).to_contain_text("已冻结 TikTok Shop 渠道")
+    expect(ops.locator("#status-lines")).to_contain_text("TikTok Shop 渠道已冻结")
+    expect(theirs.locator(".sub")).to_contain_text("已冻结 TikTok Shop 渠道")  # everybody's card changed
+    _shot(sales, "aibot-card-phone.png")
+    card.locator("button", has_text="撤销冻结").click()
+    expect(card.locator(".sub")).to_contain_text("已解冻 TikTok Shop 渠道")
+    expect(card.locator("button", has_text="已处理")).to_be_disabled()
+    expect(ops.locator(f'#messages .aicard[data-task="{task}"]')).to_have_count(1)  # updated in place
+    _shot(ops, "aibot-card.png")
+    sales_context.close()
+    ops_context.close()

@@ -4,6 +4,9 @@ gettoken issues tokens that can be expired on demand (42001); message/send, appc
 message/update_template_card and the group robot's webhook/send check what the real ones check: token
 validity, content byte limits (text 2048, robot markdown 4096 → 40058), image md5 and 2 MB, and 20 robot
 messages a minute per key (45009). `untrusted_ip = True` makes app APIs answer 60020.
+The robot's `webhook/upload_media?key=…&type=file|voice` takes a multipart `media` of more than 5 bytes and at
+most 20 MB (voice 2 MB) and issues a media_id that a `file`/`voice` message to the same key must name; the app's
+`message/send` checks a `file` message's media_id like an image's.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class FakeWeCom:
         self.robot_messages: dict[str, list[dict]] = defaultdict(list)
         self.card_updates: list[dict] = []
         self.media: dict[str, bytes] = {}
+        self.media_names: dict[str, str] = {}  # media_id → the uploaded file name
+        self.webhook_media: dict[str, tuple[str, str, bytes]] = {}  # media_id → (webhook key, file name, content)
         self.fail_next: list[dict] = []  # canned error answers for the next calls
         self.fail_on_call: dict[int, dict] = {}  # canned answers for the n-th app API call (1-based)
         self.app_calls = 0
@@ -50,6 +55,7 @@ class FakeWeCom:
         app.router.add_post("/cgi-bin/media/upload", self.media_upload)
         app.router.add_post("/cgi-bin/message/update_template_card", self.update_card)
         app.router.add_post("/cgi-bin/webhook/send", self.robot_send)
+        app.router.add_post("/cgi-bin/webhook/upload_media", self.robot_upload)
         return app
 
     @staticmethod
@@ -101,7 +107,7 @@ class FakeWeCom:
             card = body["template_card"]
             if not card.get("task_id") or not card.get("button_list"):
                 return self._err(40058, "template_card invalid")
-        if body.get("msgtype") == "image" and body["image"]["media_id"] not in self.media:
+        if body.get("msgtype") in ("image", "file") and body[body["msgtype"]]["media_id"] not in self.media:
             return self._err(40007, "invalid media_id")
         self.messages.append(body)
         return web.json_response(
@@ -129,6 +135,7 @@ class FakeWeCom:
             return self._err(40005, "invalid file size")
         media_id = f"media{next(self._ids)}"
         self.media[media_id] = bytes(data)
+        self.media_names[media_id] = part.filename or ""
         return web.json_response(
             {
                 "errcode": 0,
@@ -165,6 +172,10 @@ class FakeWeCom:
         msgtype = body.get("msgtype")
         if (bad := self._content_error(body, 4096 if msgtype == "markdown" else 2048)) is not None:
             return bad
+        if msgtype in ("file", "voice"):
+            media = self.webhook_media.get((body.get(msgtype) or {}).get("media_id", ""))
+            if media is None or media[0] != key:
+                return self._err(40007, "invalid media_id")
         if msgtype == "image":
             raw = base64.b64decode(body["image"]["base64"])
             if hashlib.md5(raw).hexdigest() != body["image"]["md5"]:
@@ -174,3 +185,22 @@ class FakeWeCom:
         window.append(now)
         self.robot_messages[key].append(body)
         return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def robot_upload(self, request: web.Request) -> web.Response:
+        key, kind = request.query.get("key", ""), request.query.get("type", "")
+        if not key:
+            return self._err(93000, "invalid webhook url")
+        if kind not in ("file", "voice"):
+            return self._err(40004, "invalid media type")
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or part.name != "media":
+            return self._err(41005, "media data missing")
+        data = bytes(await part.read())
+        if not 5 < len(data) <= (20 if kind == "file" else 2) * 1024 * 1024:
+            return self._err(40005, "invalid file size")
+        media_id = f"wmedia{next(self._ids)}"
+        self.webhook_media[media_id] = (key, part.filename or "", data)
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "type": kind, "media_id": media_id, "created_at": str(int(time.time()))}
+        )

@@ -10,11 +10,20 @@ req_ids, respond frames must echo a callback's req_id (846605), a stream is repl
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
 pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
+Uploads (the frame shapes of Tencent's Node SDK): `aibot_upload_media_init` {type, filename, total_size,
+total_chunks, md5} → {upload_id}; `aibot_upload_media_chunk` {upload_id, chunk_index (0-based), base64_data};
+`aibot_upload_media_finish` {upload_id} → {type, media_id, created_at}. Enforced: chunk ≤ 512 KB before base64,
+≤ 100 chunks, every chunk present, size and md5 as announced, session 30 min, file ≤ 20 MB (image/voice 2 MB,
+video 10 MB), 30 uploads a minute and 1000 an hour per bot; a `file`/`image`/… message must name a media_id this
+fake issued (3 days). What arrived is in `media` (media_id → (filename, bytes)); `drop_on_chunk` cuts the
+connection when that many chunks have arrived, as a network would mid-upload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
 import time
@@ -29,6 +38,13 @@ STREAM_LIMIT = 20480
 STREAM_LIFE = 360.0
 REPLY_DEADLINE = 5.0
 VERIFY_DEADLINE = 1.0
+CHUNK_LIMIT = 512 * 1024
+MAX_CHUNKS = 100
+UPLOAD_SESSION = 1800.0
+MEDIA_LIFE = 3 * 24 * 3600.0
+MEDIA_LIMITS = {"file": 20 * 1024 * 1024, "video": 10 * 1024 * 1024, "image": 2 * 1024 * 1024, "voice": 2 * 1024 * 1024}
+UPLOADS_PER = ((30, 60.0), (1000, 3600.0))
+MEDIA_TYPES = ("file", "image", "voice", "video")
 ALLOWED = {
     "message": {"stream", "template_card", "stream_with_template_card"},
     "stream": {"stream", "stream_with_template_card"},
@@ -231,6 +247,12 @@ class FakeAibotWs:
         self.first_answer: dict[str, float] = {}  # req_id → perf_counter() when its first answer frame arrived
         self.errors: list[tuple[str, int]] = []
         self.drop_on_next_answer = False
+        self.uploads: dict[str, dict] = {}  # upload_id → the announced file, its chunks and when it began
+        self.upload_times: deque[float] = deque()
+        self.media: dict[str, tuple[str, bytes]] = {}  # media_id → (filename, content)
+        self.media_issued: dict[str, float] = {}
+        self.drop_on_chunk: int | None = None  # cut the connection when this many chunks have arrived
+        self.chunks_seen = 0
         self.connected = asyncio.Event()
         self._sent: dict[str, deque] = defaultdict(deque)
         self._ids = itertools.count(1)
@@ -307,6 +329,11 @@ class FakeAibotWs:
             if cmd == "ping":
                 self.pings += 1
                 await ack()
+            elif cmd in ("aibot_upload_media_init", "aibot_upload_media_chunk", "aibot_upload_media_finish"):
+                if await self._upload(ws, cmd, rid, body, ack) == "dropped":
+                    break
+            elif (bad := self._media_error(body)) is not None:
+                await ack(*bad)
             elif cmd in ("aibot_respond_msg", "aibot_respond_update_msg", "aibot_respond_welcome_msg"):
                 await self._respond(ws, cmd, rid, body, ack)
             elif cmd == "aibot_send_msg":
@@ -323,6 +350,75 @@ class FakeAibotWs:
             else:
                 await ack(40008, f"unknown cmd {cmd}")
         return ws
+
+    def _media_error(self, body: dict) -> tuple[int, str] | None:
+        """A media message must name a media_id this platform issued, within its 3 days."""
+        kind = body.get("msgtype")
+        if kind not in MEDIA_TYPES:
+            return None
+        media_id = (body.get(kind) or {}).get("media_id")
+        if media_id not in self.media or self.clock() - self.media_issued[media_id] > MEDIA_LIFE:
+            return 40007, "invalid media_id"
+        return None
+
+    def _upload_allowed(self) -> bool:
+        now = self.clock()
+        while self.upload_times and now - self.upload_times[0] >= UPLOADS_PER[-1][1]:
+            self.upload_times.popleft()
+        if any(sum(1 for t in self.upload_times if now - t < per) >= count for count, per in UPLOADS_PER):
+            return False
+        self.upload_times.append(now)
+        return True
+
+    async def _upload(self, ws, cmd, rid, body, ack) -> str | None:
+        async def answer(result: dict) -> None:
+            await ws.send_str(json.dumps({"headers": {"req_id": rid}, "errcode": 0, "errmsg": "ok", "body": result}))
+
+        if cmd == "aibot_upload_media_init":
+            kind, size, count = body.get("type"), body.get("total_size"), body.get("total_chunks")
+            if kind not in MEDIA_LIMITS or not body.get("filename"):
+                return await ack(40008, "invalid media type or filename")
+            if not isinstance(size, int) or not 0 < size <= MEDIA_LIMITS[kind]:
+                return await ack(40006, "invalid file size")
+            if not isinstance(count, int) or not 0 < count <= MAX_CHUNKS or count * CHUNK_LIMIT < size:
+                return await ack(40058, "invalid total_chunks")
+            if not self._upload_allowed():
+                return await ack(45009, "upload freq out of limit")
+            upload_id = f"up{next(self._ids)}"
+            self.uploads[upload_id] = {**body, "chunks": {}, "began": self.clock()}
+            return await answer({"upload_id": upload_id})
+        upload = self.uploads.get(body.get("upload_id", ""))
+        if upload is None or self.clock() - upload["began"] > UPLOAD_SESSION:
+            return await ack(40058, "invalid upload_id")
+        if cmd == "aibot_upload_media_chunk":
+            index = body.get("chunk_index")
+            try:
+                data = base64.b64decode(body.get("base64_data", ""), validate=True)
+            except ValueError:
+                return await ack(40058, "base64_data is not base64")
+            if not isinstance(index, int) or not 0 <= index < upload["total_chunks"]:
+                return await ack(40058, "invalid chunk_index")
+            if not data or len(data) > CHUNK_LIMIT:
+                return await ack(40058, "chunk exceeds 512KB")
+            upload["chunks"][index] = data
+            self.chunks_seen += 1
+            if self.drop_on_chunk is not None and self.chunks_seen >= self.drop_on_chunk:
+                self.drop_on_chunk = None
+                await ws.close()  # recorded, never acknowledged
+                return "dropped"
+            return await ack()
+        if len(upload["chunks"]) != upload["total_chunks"]:
+            return await ack(40058, "chunks missing")
+        content = b"".join(upload["chunks"][i] for i in range(upload["total_chunks"]))
+        if len(content) != upload["total_size"]:
+            return await ack(40058, "size differs from total_size")
+        if upload.get("md5") and hashlib.md5(content).hexdigest() != upload["md5"]:
+            return await ack(40058, "md5 mismatch")
+        del self.uploads[body["upload_id"]]
+        media_id = f"media{next(self._ids)}"
+        self.media[media_id] = (upload["filename"], content)
+        self.media_issued[media_id] = self.clock()
+        return await answer({"type": upload["type"], "media_id": media_id, "created_at": str(int(time.time()))})
 
     async def _respond(self, ws, cmd, rid, body, ack) -> None:
         callback = self.callbacks.get(rid)

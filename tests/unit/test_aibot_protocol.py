@@ -188,5 +188,23 @@ def test_a_file_the_ai_bot_cannot_send_is_named_not_dropped():
 
     reply = Reply(text="证据包已生成", files=(Attachment("延迟证据.xlsx", b"x"),), meta={"subject": "e"})
     body, _, _ = stream_reply(reply, "s1", "seed")
-    assert "延迟证据.xlsx 无法经智能机器人发送" in body["content"]
-    assert "延迟证据.xlsx" in card_update(reply, "t", "SunLi", None)["template_card"]["sub_title_text"]
+    assert "附件「延迟证据.xlsx」无法经智能机器人发送" in body["content"]
+    assert "企业微信应用 OrderBot 里发同样的话获取" in body["content"]  # where to get it
+    sub = card_update(reply, "t", "SunLi", None)["template_card"]["sub_title_text"]
+    assert sub.startswith("证据包已生成\n") and "「延迟证据.xlsx」" in sub and len(sub) <= 112
+
+
+def test_a_file_note_keeps_its_place_in_a_long_card_update():
+    note = "（附件「a.xlsx」有 25.0 MB…）"
+    long = Reply(text="已导出 12 单的索赔证据：" + "很长的文件名" * 20, meta={"files_notes": [note]})
+    sub = card_update(long, "t", "SunLi", None)["template_card"]["sub_title_text"]
+    assert len(sub) <= 112 and sub.endswith("\n" + note) and sub.startswith("已导出 12 单")
+
+
+def test_a_file_name_from_outside_is_inert_in_the_note():
+    from orderbot.messaging.reply import Attachment
+
+    hostile = Attachment("证据_[点我](http://evil.example)_<@all>.xlsx", b"x" * 10)
+    body, _, _ = stream_reply(Reply(text="证据包已生成", files=(hostile,)), "s1", "seed")
+    note = body["content"].split("\n\n", 1)[1]
+    assert "无法经智能机器人发送" in note and not any(c in note for c in "[]<>@") and "://" not in note

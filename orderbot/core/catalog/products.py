@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ _FIELDS = (
 )
 
 
-def product_values(item: ProductIn, config: BusinessConfig) -> dict:
+def product_values(item: ProductIn, config: BusinessConfig) -> dict[str, Any]:
     """The product row an item describes: the customs grade from the category (`[customs.categories]`), the
     packing instruction from the hazmat note for its UN number (`[hazmat.UNxxxx]`), when there is one."""
     hazmat = config.hazmat.get(item.un_number) if item.un_number else None
@@ -48,7 +49,7 @@ async def upsert_products(session: AsyncSession, items: Sequence[ProductIn], con
     updated or unchanged. New SKUs get a stock level at zero, so they can be received and ordered."""
     skus = {i.sku for i in items}
     existing = {p.sku: p for p in (await session.execute(select(Product).where(Product.sku.in_(skus)))).scalars()}
-    new: dict[str, dict] = {}
+    new: dict[str, dict[str, Any]] = {}
     outcomes = []
     for item in items:
         values = product_values(item, config)

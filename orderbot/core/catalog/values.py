@@ -6,6 +6,7 @@ Every problem of a row is collected, so the report names all of them at once (`�
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -44,8 +45,9 @@ class ClauseIn:
 class RowReader:
     """Reads text cells into checked values, collecting every problem of the row."""
 
-    def __init__(self, raw: dict):
-        self.raw, self.problems = raw, []
+    def __init__(self, raw: Mapping[str, str | None]) -> None:
+        self.raw = raw
+        self.problems: list[tuple[str, str]] = []
 
     def text(self, key: str, label: str, *, required: bool = False, max_len: int | None = None) -> str | None:
         value = (self.raw.get(key) or "").strip() or None
@@ -64,6 +66,8 @@ class RowReader:
         try:
             number = Decimal(value.replace(",", ""))
         except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite():  # "NaN" and "Infinity" parse as Decimals but are no numbers
             self.problems.append((label, f"不是数字：{value}"))
             return None
         if number != number.to_integral_value():
@@ -83,9 +87,12 @@ class RowReader:
         try:
             amount = Decimal(value.replace(",", "").lstrip("¥￥"))
         except InvalidOperation:
+            amount = Decimal("NaN")
+        exponent = amount.as_tuple().exponent  # a letter for "NaN" and "Infinity", which parse but are no amounts
+        if isinstance(exponent, str):
             self.problems.append((label, f"不是金额：{value}"))
             return None
-        if amount < 0 or amount.as_tuple().exponent < -2:
+        if amount < 0 or exponent < -2:
             self.problems.append((label, f"应为不小于0、最多两位小数的金额：{value}"))
             return None
         return int(amount * 100)
@@ -105,7 +112,7 @@ class RowReader:
             raise InvalidRow(self.problems)
 
 
-def parse_product(raw: dict) -> ProductIn:
+def parse_product(raw: Mapping[str, str | None]) -> ProductIn:
     """A product row; raises `InvalidRow` naming every bad field."""
     row = RowReader(raw)
     sku = row.sku()
@@ -122,12 +129,14 @@ def parse_product(raw: dict) -> ProductIn:
     reorder = row.integer("reorder_point", "补货点", hi=10_000_000)
     lead = row.integer("lead_time_days", "采购周期(天)", hi=365)
     row.done()
+    assert sku is not None and name is not None and category is not None  # required: done() raised otherwise
     return ProductIn(sku, name, category, un, weight, cost, reorder, lead)
 
 
 def parse_causes(value: str | None) -> tuple[list[str], list[str]]:
     """('customs_inspection, 天气') → (codes, unknown words); codes or their Chinese names, any separator."""
-    codes, unknown = [], []
+    codes: list[str] = []
+    unknown: list[str] = []
     for word in _SPLIT.split(value or ""):
         if not word:
             continue
@@ -139,7 +148,7 @@ def parse_causes(value: str | None) -> tuple[list[str], list[str]]:
     return codes, unknown
 
 
-def parse_clause(raw: dict) -> ClauseIn:
+def parse_clause(raw: Mapping[str, str | None]) -> ClauseIn:
     """A carrier contract clause row; raises `InvalidRow` naming every bad field."""
     row = RowReader(raw)
     carrier = row.text("carrier", "承运商", required=True, max_len=32)
@@ -154,4 +163,5 @@ def parse_clause(raw: dict) -> ClauseIn:
         )
     compensation = row.text("compensation", "赔付条款")
     row.done()
+    assert carrier is not None and no is not None and text is not None  # required: done() raised otherwise
     return ClauseIn(carrier.upper(), name, no, title, text, tuple(causes), compensation)

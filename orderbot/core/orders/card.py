@@ -6,6 +6,7 @@ One call, a handful of indexed queries, already filtered for the asker's role th
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,7 +43,7 @@ async def find_order_id(session: AsyncSession, ref: str) -> int:
     return order.id
 
 
-def _iso(dt) -> str | None:
+def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
 
@@ -112,7 +113,7 @@ _PACKAGES = (
 )
 
 
-async def _order_and_customer(session: AsyncSession, ref: str):
+async def _order_and_customer(session: AsyncSession, ref: str) -> tuple[Order, Customer]:
     """The order and its customer in one query per kind of reference, most likely kind first."""
     ref = ref.strip()
     up = ref.upper()

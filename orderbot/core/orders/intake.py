@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -13,7 +13,7 @@ from orderbot.config import BusinessConfig
 from orderbot.core.errors import IllegalTransition
 from orderbot.core.inbox import claim_event
 from orderbot.core.orders.schema import OrderIn
-from orderbot.core.orders.service import IngestResult, add_event, get_order, ingest_order, open_task
+from orderbot.core.orders.service import IngestResult, NewProduct, add_event, get_order, ingest_order, open_task
 
 UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -26,7 +26,7 @@ async def accept_order_event(
     data: OrderIn,
     config: BusinessConfig,
     now: datetime,
-    auto_products: dict[str, dict] | None = None,
+    auto_products: Mapping[str, NewProduct] | None = None,
 ) -> IngestResult | None:
     """Process one inbound order event exactly once. Returns None for a repeat delivery.
 

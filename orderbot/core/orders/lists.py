@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Customer, Delay, Order, Package, Task
@@ -46,7 +47,9 @@ class ListedOrder:
     private: dict[str, str] = field(default_factory=dict)  # field name → detail shown only to roles seeing it
 
 
-def _problem(session: AsyncSession, name: str, *, today: date, date_from: date | None, date_to: date | None):
+def _problem(
+    session: AsyncSession, name: str, *, today: date, date_from: date | None, date_to: date | None
+) -> tuple[ColumnElement[bool], SQLColumnExpression[Any], tuple[SQLColumnExpression[Any], ...]]:
     """(condition, when the problem started, extra columns) of one filter."""
     if name == "delayed":
         cond = is_delayed(session, today)
@@ -100,7 +103,7 @@ def _problem(session: AsyncSession, name: str, *, today: date, date_from: date |
     raise ValueError(f"unknown order list filter {name!r}")
 
 
-def _why(name: str, extra: tuple, today: date) -> tuple[str, dict[str, str]]:
+def _why(name: str, extra: tuple[Any, ...], today: date) -> tuple[str, dict[str, str]]:
     if name == "delayed":
         reason, eta_cause, delivered = extra
         base = "晚于承诺日签收" if delivered is not None else "已过承诺日仍未签收"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
@@ -48,17 +48,17 @@ def may_review(config: BusinessConfig, staff_id: str, roles: frozenset[str] | se
     return staff_id in owners or bool(set(roles) & owners) or "admin" in roles
 
 
-def _check(config, staff_id, roles) -> None:
+def _check(config: BusinessConfig, staff_id: str, roles: frozenset[str] | set[str]) -> None:
     if not may_review(config, staff_id, roles):
         raise PermissionDenied("只有取消率规则的负责人（" + "、".join(review_owners(config)) + "）可以处理待审核订单")
 
 
-def _held_where(channel: str | None) -> list:
-    where = [Order.review_hold.is_(True), Order.status.in_(("pending", "paid"))]
+def _held_where(channel: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Order.review_hold.is_(True), Order.status.in_(("pending", "paid"))]
     return where + [Order.channel_code == channel] if channel else where
 
 
-def _held(channel: str | None):
+def _held(channel: str | None) -> Select[Order]:
     return select(Order).where(*_held_where(channel))
 
 

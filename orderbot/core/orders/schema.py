@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import String
+from sqlalchemy.orm import ColumnProperty, InstrumentedAttribute
 
 from orderbot.core.channels import normalise_channel
 from orderbot.core.errors import InvalidOrder
@@ -35,12 +38,16 @@ _SKU = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
 NOTES_MAX = 4000  # characters; notes are a Text column, but a card must stay readable and a body bounded
 
 
-def column_length(column) -> int:
+def column_length(column: InstrumentedAttribute[Any]) -> int:
     """The length of a `String(n)` model column, so every door's limits follow the schema instead of copies."""
-    return column.property.columns[0].type.length
+    prop = column.property
+    assert isinstance(prop, ColumnProperty), f"{column} is not a column"
+    kind = prop.columns[0].type
+    assert isinstance(kind, String) and kind.length is not None, f"{column} is not a String(n) column"
+    return kind.length
 
 
-def _max(column) -> int:
+def _max(column: InstrumentedAttribute[Any]) -> int:
     return column_length(column)
 
 
@@ -98,7 +105,7 @@ class OrderIn(BaseModel):
 
     @field_validator("amount", mode="before")
     @classmethod
-    def _amount(cls, v):
+    def _amount(cls, v: object) -> Decimal:
         try:
             d = Decimal(str(v).replace(",", "").replace("¥", "").strip())
         except (InvalidOperation, ValueError):

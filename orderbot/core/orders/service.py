@@ -5,11 +5,12 @@ Each takes an open unit of work (`AsyncSession` inside a transaction) and a cloc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -19,11 +20,19 @@ from orderbot.core.channels import channel_name, normalise_channel
 from orderbot.core.errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
 from orderbot.core.models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
 from orderbot.core.regions import normalise_province, region_of
-from orderbot.core.sqlutil import insert_ignore
+from orderbot.core.sqlutil import affected_rows, insert_ignore
 from orderbot.core.stock import ledger
 from orderbot.core.orders import customs, promise
 from orderbot.core.orders.schema import OrderIn
 from orderbot.core.orders.states import OPEN_STATUSES, STAGE_NAMES, STATUS_NAMES, STATUS_STAGES, Position, next_position
+
+
+class NewProduct(TypedDict, total=False):
+    """What a shop that owns its catalogue tells about a SKU it sends and we do not know yet."""
+
+    name: str
+    category: str
+    weight_g: int
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ async def ingest_order(
     config: BusinessConfig,
     now: datetime,
     actor: str | None = None,
-    auto_products: dict[str, dict] | None = None,
+    auto_products: Mapping[str, NewProduct] | None = None,
 ) -> IngestResult:
     """Create or update one order from its generic form. The same input twice changes nothing.
 
@@ -119,6 +128,7 @@ async def ingest_order(
         session.add(OrderLine(order_id=order.id, sku=line[0], qty=line[1]))
     detail = f"订单进入系统（{source}）"
     if order.review_hold:
+        assert channel is not None  # a new order is held only when its channel is frozen
         detail += f"；渠道 {channel.code} 已冻结，订单待审核，暂不进入履约"
     add_event(session, order, at=now, kind="created", source=source, actor=actor, detail=detail)
     if data.status == "paid" and not order.review_hold:
@@ -142,7 +152,9 @@ def _merged_lines(data: OrderIn) -> list[tuple[str, int]]:
     return list(merged.items())
 
 
-async def _products_for(session, data: OrderIn, auto: dict[str, dict] | None, config) -> dict[str, Product]:
+async def _products_for(
+    session: AsyncSession, data: OrderIn, auto: Mapping[str, NewProduct] | None, config: BusinessConfig
+) -> dict[str, Product]:
     skus = {line.sku for line in data.lines}
     if not skus:
         return {}
@@ -206,7 +218,9 @@ async def _ensure_channel(session: AsyncSession, code: str) -> Channel:
             session, Channel.__table__, [{"code": code, "name": channel_name(code), "frozen": False}], ["code"]
         )
     )
-    return await session.get(Channel, code)
+    channel = await session.get(Channel, code)
+    assert channel is not None  # inserted just above if it was missing, in this transaction
+    return channel
 
 
 async def _release_to_fulfilment(
@@ -268,7 +282,16 @@ def _status_detail(old: str, status: str, reason: str | None) -> str:
     return f"{STATUS_NAMES[old]} → {STATUS_NAMES[status]}" + (f"（{reason}）" if reason else "")
 
 
-async def _set_position(session, order: Order, pos: Position, *, now, source, actor, detail=None) -> None:
+async def _set_position(
+    session: AsyncSession,
+    order: Order,
+    pos: Position,
+    *,
+    now: datetime,
+    source: str,
+    actor: str | None,
+    detail: str | None = None,
+) -> None:
     change = plan_position(Position(order.status, order.stage), pos, detail)
     if change is None:
         return
@@ -291,7 +314,16 @@ _UPDATABLE = (
 )
 
 
-async def _update_order(session, order: Order, data: OrderIn, *, source, config, now, actor) -> IngestResult:
+async def _update_order(
+    session: AsyncSession,
+    order: Order,
+    data: OrderIn,
+    *,
+    source: str,
+    config: BusinessConfig,
+    now: datetime,
+    actor: str | None,
+) -> IngestResult:
     incoming_at = data.updated_at_aware(config.timezone)
     if incoming_at and order.source_updated_at and incoming_at <= order.source_updated_at:
         return IngestResult(order.order_no, "unchanged", order.review_hold)  # stale or repeated delivery
@@ -388,7 +420,7 @@ _STATUS_STAMPS = {
     "returned": "return_received_at",
 }
 _KEEP_FIRST = frozenset({"shipped_at", "delivered_at"})
-_order_updates: dict[tuple[str, ...], Any] = {}
+_order_updates: dict[tuple[str, ...], Update] = {}
 
 
 class StaleOrder(RuntimeError):
@@ -396,13 +428,13 @@ class StaleOrder(RuntimeError):
     and the unit of work rolls back rather than write a timeline that did not happen."""
 
 
-def _order_update(columns: tuple[str, ...]):
+def _order_update(columns: tuple[str, ...]) -> Update:
     """`UPDATE orders SET <columns> WHERE id AND status AND stage are as planned`, built once per column set (a
     statement built once is compiled once; building and compiling one costs more than running it)."""
     stmt = _order_updates.get(columns)
     if stmt is None:
         c = _ORDERS.c
-        values = {}
+        values: dict[str, ColumnElement[Any]] = {}
         for name in columns:
             param = bindparam(f"v_{name}", type_=c[name].type)
             values[name] = func.coalesce(c[name], param) if name in _KEEP_FIRST else param
@@ -520,7 +552,7 @@ async def open_task(
     now: datetime,
     order_id: int | None = None,
     assignee: str | None = None,
-    data: dict | None = None,
+    data: dict[str, Any] | None = None,
 ) -> bool:
     """Open a work order once per key; returns False if one with that key already exists."""
     result = await session.execute(
@@ -542,7 +574,7 @@ async def open_task(
             ["key"],
         )
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 async def complete_task(
@@ -553,7 +585,7 @@ async def complete_task(
     if actor:
         values["assignee"] = actor
     result = await session.execute(update(Task).where(Task.key == key, Task.state == "open").values(**values))
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = False) -> Order:

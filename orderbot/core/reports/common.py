@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, cast, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Date, SQLColumnExpression, and_, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Order
+from orderbot.core.sqlutil import dialect_name
 
 TZ = "Asia/Shanghai"
 
@@ -19,16 +21,17 @@ def day_bounds(day_from: date, day_to: date, tz: str = TZ) -> tuple[datetime, da
     return (datetime.combine(day_from, time.min, zone), datetime.combine(day_to + timedelta(days=1), time.min, zone))
 
 
-def local_day(session: AsyncSession, column, tz: str = TZ):
-    """SQL expression for the local calendar day of a UTC timestamp column."""
-    if session.bind.dialect.name == "postgresql":
+def local_day(session: AsyncSession, column: SQLColumnExpression[Any], tz: str = TZ) -> ColumnElement[Any]:
+    """SQL expression for the local calendar day of a UTC timestamp column (a date on PostgreSQL, 'YYYY-MM-DD'
+    text on SQLite: read it back through `as_date`)."""
+    if dialect_name(session) == "postgresql":
         return cast(func.timezone(tz, column), Date)
     offset = datetime(2026, 1, 1, tzinfo=ZoneInfo(tz)).utcoffset() or timedelta(0)
     hours = int(offset.total_seconds() // 3600)
     return func.date(column, literal(f"{hours:+d} hours"))
 
 
-def due_between(day_from: date, day_to: date):
+def due_between(day_from: date, day_to: date) -> ColumnElement[bool]:
     """Orders whose effective promised date (the override if any) falls in the range.
 
     Candidates come from two index range scans (promised_date, promised_override) joined by UNION ALL, then the
@@ -38,11 +41,11 @@ def due_between(day_from: date, day_to: date):
     return and_(Order.id.in_(union_all(by_formula, by_override)), effective_due().between(day_from, day_to))
 
 
-def effective_due():
+def effective_due() -> ColumnElement[date | None]:
     return func.coalesce(Order.promised_override, Order.promised_date)
 
 
-def is_delayed(session: AsyncSession, today: date, tz: str = TZ):
+def is_delayed(session: AsyncSession, today: date, tz: str = TZ) -> ColumnElement[bool]:
     """Delivered after the promised date, or not delivered (and not cancelled) and already past it."""
     due = effective_due()
     delivered_day = local_day(session, Order.delivered_at, tz)
@@ -52,7 +55,11 @@ def is_delayed(session: AsyncSession, today: date, tz: str = TZ):
     )
 
 
-def as_date(value) -> date | None:
+@overload
+def as_date(value: date | str) -> date: ...
+@overload
+def as_date(value: None) -> None: ...
+def as_date(value: date | str | None) -> date | None:
     """Day buckets come back as `date` from PostgreSQL and as 'YYYY-MM-DD' text from SQLite."""
     if value is None or isinstance(value, date):
         return value

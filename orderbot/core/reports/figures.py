@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Customer, Order, Package
@@ -45,6 +46,7 @@ async def _value(
     region: str | None,
 ) -> float:
     start, end = day_bounds(d_from, d_to)
+    stmt: Select[*tuple[Any, ...]]  # one count, or (count, cancelled) for cancel_rate
     if metric == "scans":
         stmt = (
             select(func.count())

@@ -6,9 +6,10 @@ Each metric is one grouped aggregate over an indexed time column; nothing loops 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Delay, Order, Package, Scan
@@ -25,7 +26,12 @@ METRIC_NAMES = {
 
 
 async def _per_day(
-    session: AsyncSession, column, date_from: date, date_to: date, channel: str | None, value=None
+    session: AsyncSession,
+    column: SQLColumnExpression[datetime | None],
+    date_from: date,
+    date_to: date,
+    channel: str | None,
+    value: ColumnElement[Any] | None = None,
 ) -> dict[date, float]:
     start, end = day_bounds(date_from, date_to)
     day = local_day(session, column)
@@ -81,7 +87,8 @@ async def series(
         )
         if channel:
             stmt = stmt.where(Order.channel_code == channel)
-        values = {as_date(d): float(n) for d, n in await session.execute(stmt)}
+        # due_between() keeps only orders with a due day, so no bucket is NULL
+        values = {as_date(d): float(n) for d, n in await session.execute(stmt) if d is not None}
     days = (date_to - date_from).days + 1
     return [(date_from + timedelta(days=i), values.get(date_from + timedelta(days=i), 0.0)) for i in range(days)]
 

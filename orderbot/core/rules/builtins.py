@@ -364,6 +364,8 @@ async def eta_risk(session: AsyncSession, cfg: RuleConfig, now: datetime, tz: Zo
     ).all()
     findings = []
     for order_no, expected, prom, cause, sales, customer in rows:
+        # `expected_delivery > promised` in the WHERE is never true when either is NULL
+        assert expected is not None and prom is not None
         late = (expected - prom).days
         findings.append(
             Finding(

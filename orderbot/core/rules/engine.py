@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -81,11 +81,31 @@ def rule_config(config: BusinessConfig, name: str) -> RuleConfig:
     return RuleConfig(**merged)
 
 
+class _AlertHead(Protocol):
+    """What a notice and a resolve note read of an alert: an `Alert`, or one of its live rows (`_LIVE_COLUMNS`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def action_state(self) -> str | None: ...
+
+
 def _notice(
-    kind: str, rule: RuleDef, alert, note: str | None = None, *, detail: dict | None = None, action: dict | None = None
+    kind: str,
+    rule: RuleDef,
+    alert: _AlertHead,
+    note: str | None = None,
+    *,
+    detail: dict[str, Any] | None = None,
+    action: dict[str, Any] | None = None,
 ) -> Notice:
     """`alert` is an Alert, or a live row with `detail` and `action` passed beside it."""
     if detail is None:
+        assert isinstance(alert, Alert), "a live row comes with its detail and action"
         detail, action = alert.detail, alert.action
     facts = tuple(tuple(f) for f in detail.get("facts", ()))
     return Notice(
@@ -177,7 +197,7 @@ async def evaluate_rule(
     resolved = []
     closing: list[dict[str, Any]] = []
     told = [row.id for row in live.values() if row.notify_count and not muted]
-    details: dict[int, tuple[dict, dict | None]] = {}
+    details: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
     for i in range(0, len(told), 500):  # the facts of the alerts whose resolution is announced
         for alert_id, detail, action in await session.execute(
             select(Alert.id, Alert.detail, Alert.action).where(Alert.id.in_(told[i : i + 500]))
@@ -227,7 +247,7 @@ def _detail(f: Finding) -> dict[str, Any]:
     return {"facts": [list(x) for x in f.facts], "data": f.data}
 
 
-def _resolve_note(rule: RuleDef, alert: Alert) -> str:
+def _resolve_note(rule: RuleDef, alert: _AlertHead) -> str:
     if rule.name == "cancel_rate":
         tail = "；渠道仍处于冻结，确认后请解冻" if alert.action_state == "done" else ""
         return f"取消率已回落到阈值以下{tail}"
@@ -242,7 +262,19 @@ def _resolve_note(rule: RuleDef, alert: Alert) -> str:
     return "条件已解除"
 
 
-def _log(session, rule: RuleDef, now, trigger, value, subjects, outcome, notices, fired, resolved, started) -> Outcome:
+def _log(
+    session: AsyncSession,
+    rule: RuleDef,
+    now: datetime,
+    trigger: str,
+    value: float | None,
+    subjects: int,
+    outcome: str,
+    notices: list[Notice],
+    fired: list[str],
+    resolved: list[str],
+    started: float,
+) -> Outcome:
     ms = (time.perf_counter() - started) * 1000
     session.add(
         RuleEvaluation(
@@ -345,7 +377,9 @@ async def _first_with_role(session: AsyncSession, role: str) -> str | None:
     return None
 
 
-def _audit(session, now, actor, action, subject, detail=None) -> None:
+def _audit(
+    session: AsyncSession, now: datetime, actor: str, action: str, subject: object, detail: str | None = None
+) -> None:
     session.add(AuditEntry(at=now, actor=actor, action=action, subject=str(subject)[:128], detail=detail))
 
 
@@ -412,6 +446,7 @@ async def apply_suggestion(session: AsyncSession, alert: Alert, *, actor: str, n
     if alert.action_state != "suggested" or not alert.action:
         raise DomainError("这条告警没有待确认的建议动作。")
     rule = RULES[alert.rule]
+    assert rule.action is not None  # only a rule with an action suggests one
     alert.action = await _do(session, alert.action["kind"], alert, now, actor=actor)
     alert.action_state, alert.action_by, alert.action_at = "done", actor, now
     _audit(session, now, actor, f"apply.{rule.action}", alert.subject, alert.title)

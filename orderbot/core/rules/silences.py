@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.errors import DomainError
 from orderbot.core.models import AuditEntry, Silence
+from orderbot.core.sqlutil import affected_rows
 
 RULES = {
     "cancel_rate": "取消率",
@@ -52,9 +53,10 @@ async def unmute(session: AsyncSession, rule: str, *, actor: str, now: datetime,
     result = await session.execute(
         update(Silence).where(Silence.rule == rule, Silence.ends_at > now).values(ends_at=now, ended_by=actor)
     )
-    if result.rowcount:
+    ended = affected_rows(result)
+    if ended:
         session.add(AuditEntry(at=now, actor=actor, action="alert.unmute", subject=rule, chat=chat))
-    return bool(result.rowcount)
+    return bool(ended)
 
 
 async def active(session: AsyncSession, now: datetime) -> list[ActiveSilence]:

@@ -8,15 +8,17 @@ tests: for every SKU, on_hand = Σ d_on_hand and reserved = Σ d_reserved over i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.errors import DomainError, InsufficientStock, UnknownSku
 from orderbot.core.models import StockLevel, StockMovement
-from orderbot.core.sqlutil import insert_once_statements
+from orderbot.core.sqlutil import affected_rows, dialect_name, insert_once_statements
 
 KINDS = ("receipt", "reservation", "release", "shipment", "return", "adjustment")
 
@@ -60,7 +62,7 @@ def _params(
     order_no: str | None,
     actor: str | None,
     note: str | None,
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     if qty <= 0 and kind != "adjustment":
         raise DomainError(f"数量必须大于0：{qty}")
     return (
@@ -94,7 +96,7 @@ async def _move(
 ) -> None:
     level, movement = _params(kind, sku, qty, d_on_hand, d_reserved, at, order_no, actor, note)
     result = await session.execute(_LEVEL_MOVE, level)
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         current = await levels(session, sku)
         if current is None:
             raise UnknownSku(sku)
@@ -138,7 +140,16 @@ async def ensure_level(session: AsyncSession, sku: str) -> None:
     )
 
 
-async def receive(session, sku, qty, *, at, actor=None, note=None, order_no=None):
+async def receive(
+    session: AsyncSession,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    note: str | None = None,
+    order_no: str | None = None,
+) -> None:
     await _move(
         session,
         kind="receipt",
@@ -153,7 +164,16 @@ async def receive(session, sku, qty, *, at, actor=None, note=None, order_no=None
     )
 
 
-async def reserve(session, sku, qty, *, at, order_no, actor=None, note=None):
+async def reserve(
+    session: AsyncSession,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    order_no: str,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
     await _move(
         session,
         kind="reservation",
@@ -168,7 +188,16 @@ async def reserve(session, sku, qty, *, at, order_no, actor=None, note=None):
     )
 
 
-async def release(session, sku, qty, *, at, order_no, actor=None, note=None):
+async def release(
+    session: AsyncSession,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    order_no: str,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
     await _move(
         session,
         kind="release",
@@ -183,7 +212,16 @@ async def release(session, sku, qty, *, at, order_no, actor=None, note=None):
     )
 
 
-async def ship(session, sku, qty, *, at, order_no, actor=None, note=None):
+async def ship(
+    session: AsyncSession,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    order_no: str,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
     """Reserved → shipped: the goods leave, so both on-hand and reserved fall."""
     await _move(
         session,
@@ -199,7 +237,16 @@ async def ship(session, sku, qty, *, at, order_no, actor=None, note=None):
     )
 
 
-async def return_goods(session, sku, qty, *, at, order_no=None, actor=None, note=None):
+async def return_goods(
+    session: AsyncSession,
+    sku: str,
+    qty: int,
+    *,
+    at: datetime,
+    order_no: str | None = None,
+    actor: str | None = None,
+    note: str | None = None,
+) -> None:
     await _move(
         session,
         kind="return",
@@ -214,7 +261,9 @@ async def return_goods(session, sku, qty, *, at, order_no=None, actor=None, note
     )
 
 
-async def adjust(session, sku, delta, *, at, actor, note):
+async def adjust(
+    session: AsyncSession, sku: str, delta: int, *, at: datetime, actor: str | None, note: str | None
+) -> None:
     """A stock-take correction (±); refused if it would leave less on hand than is reserved."""
     if delta == 0:
         raise DomainError("调整数量不能为0")
@@ -287,7 +336,7 @@ async def _move_many(
     result = await session.execute(
         _LEVEL_MOVE, {"m_sku": sku, "d_on_hand": total if on_hand else 0, "d_reserved": total if reserved else 0}
     )
-    if result.rowcount != 1:
+    if affected_rows(result) != 1:
         current = await levels(session, sku)
         if current is None:
             raise UnknownSku(sku)
@@ -312,7 +361,7 @@ async def _move_many(
 
 
 async def receive_many(
-    session: AsyncSession, receipts: list[tuple[str, int, str | None]], *, at: datetime, actor: str | None = None
+    session: AsyncSession, receipts: Sequence[tuple[str, int, str | None]], *, at: datetime, actor: str | None = None
 ) -> None:
     """Receipts of many SKUs, each (sku, qty, note) its own movement: one level update per SKU for its total
     (sent as one batch) and one insert for all movements. A receipt only adds stock, so its guard cannot refuse
@@ -360,7 +409,7 @@ async def ensure_levels(session: AsyncSession, skus: list[str]) -> None:
     missing = [sku for sku in skus if sku not in have]
     if missing:
         await session.execute(
-            _LEVEL_ONCE[session.bind.dialect.name],
+            _LEVEL_ONCE[dialect_name(session)],
             [{"sku": sku, "on_hand": 0, "reserved": 0, "in_transit": 0} for sku in missing],
         )
 

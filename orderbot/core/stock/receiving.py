@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.core.errors import DomainError, PermissionDenied, UnknownSku
 from orderbot.core.models import AuditEntry, Product, StockLevel, StockReceipt
 from sqlalchemy.dialects import postgresql, sqlite
+from orderbot.core.sqlutil import dialect_name
 from orderbot.core.stock import ledger
 from orderbot.core.stock.waiting import Allocation, allocate_to_waiting, skus_with_waiting_orders
 
@@ -68,14 +70,14 @@ async def receive_lines(
     if missing:
         raise UnknownSku(missing[0])
     keys = [line.key for line in lines if line.key]
-    lock = session.bind.dialect.name == "postgresql"
+    lock = dialect_name(session) == "postgresql"
     due: dict[str, int] = {}
     for i in range(0, len(keys), 500):
         due_q = select(StockReceipt.key, StockReceipt.qty).where(
             StockReceipt.key.in_(keys[i : i + 500]), StockReceipt.state == "due"
         )
         due.update((await session.execute(due_q.with_for_update() if lock else due_q)).all())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n, line in enumerate(lines):
         arriving = line.expected_at is None or line.expected_at <= now
         rows.append(
@@ -132,10 +134,10 @@ _INSERT_NEW = {
 }
 
 
-async def _insert_new(session: AsyncSession, rows: list[dict]) -> set[str]:
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert receiving rows whose key is new; returns the keys inserted. One prebuilt statement (compiled
     once), sent as SQLAlchemy's batched "insertmanyvalues" with RETURNING."""
-    stmt = _INSERT_NEW[session.bind.dialect.name]
+    stmt = _INSERT_NEW[dialect_name(session)]
     return set((await session.execute(stmt, rows)).scalars()) if rows else set()
 
 
@@ -166,7 +168,7 @@ async def count_stock(
     if counted < 0:
         raise DomainError(f"盘点数量不能为负数：{counted}")
     stmt = select(StockLevel.on_hand).where(StockLevel.sku == sku)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         stmt = stmt.with_for_update()
     before = (await session.execute(stmt)).scalar()
     if before is None:
@@ -178,6 +180,7 @@ async def count_stock(
     if result.delta:
         note = f"盘点：账面 {before}，实盘 {counted}"
         level = await ledger.levels(session, sku)
+        assert level is not None  # the level row was read above, or created
         if counted < level.reserved:
             raise DomainError(
                 f"{sku} 实盘 {counted} 少于已为订单占用的 {level.reserved}，不能直接调整："

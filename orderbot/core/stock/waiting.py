@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Order, OrderEvent, OrderLine, StockLevel, StockMovement
 from orderbot.core.orders.service import plan_position
 from orderbot.core.orders.states import Position
+from orderbot.core.sqlutil import dialect_name
 from orderbot.core.stock import ledger
 
 WAITING_STAGE, NEXT_STAGE = "purchase", "qc"
@@ -32,7 +33,7 @@ class Allocation:
     released: bool  # every line covered: moved on from 采购计划
 
 
-def _waiting(sku_filter):
+def _waiting(sku_filter: ColumnElement[bool]) -> Select[int]:
     return (
         select(Order.id)
         .join(OrderLine, OrderLine.order_id == Order.id)
@@ -71,7 +72,7 @@ async def allocate_to_waiting(
     session: AsyncSession, sku: str, *, now: datetime, actor: str | None, note: str
 ) -> list[Allocation]:
     """Reserve `sku`'s available stock for the orders waiting for it, earliest promise first."""
-    lock = session.bind.dialect.name == "postgresql"
+    lock = dialect_name(session) == "postgresql"
     level_q = select(StockLevel.on_hand, StockLevel.reserved).where(StockLevel.sku == sku)
     level = (await session.execute(level_q.with_for_update() if lock else level_q)).first()
     if level is None:
@@ -95,7 +96,7 @@ async def allocate_to_waiting(
     ):
         per = lines.setdefault(oid, {})
         per[line_sku] = per.get(line_sku, 0) + qty
-    held: dict[tuple[str, str], int] = {}
+    held: dict[tuple[str | None, str], int] = {}
     for order_no, line_sku, total in await session.execute(
         select(StockMovement.order_no, StockMovement.sku, func.sum(StockMovement.d_reserved))
         .where(StockMovement.order_no.in_(select(Order.order_no).where(Order.id.in_(ids))))
@@ -125,11 +126,14 @@ async def allocate_to_waiting(
 _ORDERS = Order.__table__
 
 
-async def _write_timeline(session: AsyncSession, sku: str, plan, *, now: datetime, actor: str | None) -> None:
+async def _write_timeline(
+    session: AsyncSession, sku: str, plan: list[tuple[int, str, int, bool]], *, now: datetime, actor: str | None
+) -> None:
     """One timeline event per served order; the complete ones move on, guarded by the stage they were at."""
     move = plan_position(
         Position("paid", WAITING_STAGE), Position("paid", NEXT_STAGE), "采购计划 → 质检工单"
     )  # the state machine allows it, or this raises
+    assert move is not None  # purchase → qc is a real move, so there is always one
     released = [oid for oid, _, _, complete in plan if complete]
     for i in range(0, len(released), 500):  # IN lists stay far below both databases' parameter limits
         await session.execute(

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, false, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -42,7 +43,7 @@ from orderbot.core.models import (
 from orderbot.core.orders.service import StaleOrder, Timeline, open_task
 from orderbot.core.orders.states import STAGE_INDEX
 from orderbot.core.stock import ledger
-from orderbot.core.warehouse.labels import LabelCheckFailed, LabelUnreadable, parse_label, split_label
+from orderbot.core.warehouse.labels import Label, LabelCheckFailed, LabelUnreadable, parse_label, split_label
 from orderbot.core.warehouse.shipment import CustomerNotice, communication_row, notice
 
 FAILURE_REPLY = "已记录，值班组长会处理"
@@ -124,7 +125,7 @@ def _local(now: datetime, config: BusinessConfig) -> datetime:
 
 
 async def _fail(
-    session: AsyncSession, record: dict, outcome: str, config: BusinessConfig, now: datetime, detail: str
+    session: AsyncSession, record: dict[str, Any], outcome: str, config: BusinessConfig, now: datetime, detail: str
 ) -> ScanResult:
     scan = Scan(**record, outcome=outcome, detail=detail)
     session.add(scan)
@@ -223,7 +224,16 @@ async def _disagreement(session: AsyncSession, scan: Scan) -> tuple[int, ...]:
     )
 
 
-def hazard_warnings(product, config: BusinessConfig, docs_missing: bool) -> tuple[str, ...]:
+class Hazards(Protocol):
+    """What packing needs to know of a product: a `Product`, or any row with its `hazmat_class` and `fragile`."""
+
+    @property
+    def hazmat_class(self) -> str | None: ...
+    @property
+    def fragile(self) -> bool: ...
+
+
+def hazard_warnings(product: Hazards, config: BusinessConfig, docs_missing: bool) -> tuple[str, ...]:
     """What the packer must do now, from a product (or any row with its `hazmat_class` and `fragile`)."""
     out = []
     if product.hazmat_class:
@@ -346,7 +356,13 @@ async def scan_package(
     config: BusinessConfig,
     secret: str,
 ) -> ScanResult:
-    record = {"at": now, "staff_id": staff_id, "platform_user": platform_user, "station": station, "raw": raw[:500]}
+    record: dict[str, Any] = {
+        "at": now,
+        "staff_id": staff_id,
+        "platform_user": platform_user,
+        "station": station,
+        "raw": raw[:500],
+    }
     if staff_id is None:
         result = await _fail(session, record, "unbound", config, now, "扫码账号未绑定员工档案")
         result.message = "这个扫码账号还没有绑定员工，已通知值班组长，请绑定后再扫。"
@@ -370,7 +386,7 @@ async def scan_package(
 
 
 def _scan_now(
-    session: Session, record: dict, label, *, now: datetime, config: BusinessConfig
+    session: Session, record: dict[str, Any], label: Label, *, now: datetime, config: BusinessConfig
 ) -> ScanResult | tuple[str, str] | None:
     """The good scan and the repeat, synchronously in one greenlet (`run_sync`): a ScanResult; for a failure
     (outcome, detail) with nothing written; None when the order or the package does not exist."""
@@ -404,7 +420,7 @@ def _scan_now(
     # Everything is decided before the first write: the state machine plans the moves (an illegal one raises
     # here), the other packages' scans are counted under the order's lock.
     total = row.total
-    done = total if total == 1 else conn.execute(_SCANNED_BEFORE, {"order_id": row.id}).scalar() + 1
+    done = total if total == 1 else conn.execute(_SCANNED_BEFORE, {"order_id": row.id}).scalar_one() + 1
     timeline = Timeline(row.id, row.status, row.stage, now=now, source="scan", actor=staff_id)
     if STAGE_INDEX[row.stage] < STAGE_INDEX["packing"]:
         timeline.move_stage("packing", "开始扫码出库")
@@ -446,7 +462,9 @@ def _scan_now(
     return result
 
 
-def _notice_now(conn, row, now: datetime, config: BusinessConfig) -> CustomerNotice | None:
+def _notice_now(
+    conn: Connection, row: Row[*tuple[Any, ...]], now: datetime, config: BusinessConfig
+) -> CustomerNotice | None:
     """The customer's shipment notice from the scan's row, recorded as a communication; None while the order has
     no waybill (the courier batch sends it with the tracking number)."""
     tracking = row.tracking_no or row.package_tracking
@@ -468,7 +486,7 @@ def _notice_now(conn, row, now: datetime, config: BusinessConfig) -> CustomerNot
 
 
 async def _not_found(
-    session: AsyncSession, record: dict, label, *, now: datetime, config: BusinessConfig
+    session: AsyncSession, record: dict[str, Any], label: Label, *, now: datetime, config: BusinessConfig
 ) -> ScanResult:
     """No order or package for the label (the joined select found nothing; products and customers are foreign
     keys, so it was one of these): which one, worded for the lead."""

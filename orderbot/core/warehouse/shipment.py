@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -60,7 +61,7 @@ def notice(
     )
 
 
-def communication_row(order_id: int, party: str | None, text: str, now: datetime) -> dict:
+def communication_row(order_id: int, party: str | None, text: str, now: datetime) -> dict[str, Any]:
     return {
         "order_id": order_id,
         "at": now,

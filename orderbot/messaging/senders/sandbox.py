@@ -1,8 +1,9 @@
 """The sandbox channel: keeps what it would send, for the demo page, `orderbot ask` and tests.
 
 Messages live in memory in one bounded, numbered log (oldest dropped first). Besides what the outbox worker sends
-(`send`), the sandbox page records what people typed, scanned and clicked (`record_inbound`), so every browser
-tab shows the same conversations; `since(n)` is what the page polls.
+(`send`), the sandbox page records what people typed, scanned and clicked (`record_inbound`) and what the demo's
+fake WeCom received from the AI bot (`record`), so every browser tab shows the same conversations; `since(n)` is
+what the page polls.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class SandboxSender:
         return self._add(
             {"direction": "in", "destination": destination, "sender": sender, "kind": kind, "payload": body}
         )
+
+    def record(self, destination: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """What another platform delivered into a sandbox conversation (the demo's fake WeCom records the AI bot's
+        answers and the group webhook's messages here, `kind="aibot"`)."""
+        return self._add({"direction": "out", "destination": destination, "kind": kind, "payload": payload})
 
     def _add(self, item: dict[str, Any]) -> dict[str, Any]:
         at: datetime = self.clock()

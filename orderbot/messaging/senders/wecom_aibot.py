@@ -10,23 +10,40 @@ A push to a group (an alert) is impossible in callback mode: it goes through the
 Long-connection mode: `aibot_respond_msg` / `aibot_respond_update_msg` / `aibot_respond_welcome_msg` echo the
 callback's req_id, the stream keeps its id (a resend after a dropped connection replaces, never doubles) and
 `aibot_send_msg` pushes markdown into chats that have talked to the bot, 30 a minute per chat.
+
+Files (`Reply.files`, e.g. the evidence spreadsheet): an answer's files are split off into outbox rows of their
+own (`split_files`, called by the pipeline in the answer's transaction), one per file, after the answer's row,
+so a failed upload is retried without sending the answer again. How each file travels (`plan_file`): over the
+long connection it is uploaded in chunks (`aibot_upload_media_*`) and sent as a `file` message; in callback mode
+(passive replies carry no files) through the group's 消息推送 webhook (`webhook/upload_media`), else 1:1 to the
+asker through the self-built WeCom app; with no way, or over the platform's 20 MB, the answer says so instead.
+A push (an alert, a report) carries its files in its own row, as steps after its markdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
+import io
 import json
 import re
+import time
+from collections import deque
 from typing import Any, Protocol
 
 import aiohttp
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.messaging.png import shrink_png
-from orderbot.messaging.reply import Reply
+from orderbot.core.models import Staff
+from orderbot.messaging.inbound import Origin
+from orderbot.messaging.markup import escape_wecom_markdown, outside, plain
+from orderbot.messaging.reply import Attachment, Reply
 from orderbot.messaging.aibot_streams import StreamStore
-from orderbot.messaging.senders.base import Limit, SendError
+from orderbot.messaging.senders.base import Limit, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
 STREAM_LIMIT = 20480  # bytes of markdown in a stream frame or a response_url message
@@ -36,12 +53,32 @@ POLL_WAIT = 8.0  # seconds an answer waits in the open stream for WeCom's next p
 DONE_KEY = "noop:done"
 EXPIRED = 846608  # stream older than 6 min
 NOT_ALLOWED = (93006,)  # invalid chatid: nobody has talked to the bot there
+FILE_LIMIT = 20 * 1024 * 1024  # a file over the long connection, the 消息推送 webhook or the WeCom app
+NOT_A_REPLY = (846605, 846608)  # the req_id cannot carry this answer (an event's, or too old): push it instead
+MEDIA_LIFE = 2 * 24 * 3600.0  # seconds an uploaded media_id is reused by a retry (WeCom keeps it 3 days)
+UPLOADS = ((30, 60.0), (1000, 3600.0))  # long-connection uploads per bot: 30 a minute, 1000 an hour
 
 
 class WsLink(Protocol):
     """The long connection as the sender sees it (`AibotWsClient`)."""
 
     async def request(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict: ...
+
+    async def upload(self, content: bytes, filename: str, media_type: str = "file") -> str: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FilePlan:
+    """How one file of an answer travels: `way` is "ws" (the long connection), "webhook" (the group's 消息推送),
+    "app" (1:1 through the self-built WeCom app) or None (it cannot go); `note` is what the answer says about it
+    ("" when the file follows in the same chat)."""
+
+    way: str | None
+    note: str = ""
+
+
+def file_payload(f: Attachment) -> dict[str, str]:
+    return {"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
 
 
 def task_id_for(card_task: str | None, seed: str) -> str:
@@ -53,19 +90,41 @@ def task_id_for(card_task: str | None, seed: str) -> str:
     return "t" + hashlib.sha1(seed.encode()).hexdigest()[:32]
 
 
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def no_way_note(label: str) -> str:
+    """`label`: 附件「name」, or just 附件 when the answer names the file already."""
+    return (
+        f"（{label}无法经智能机器人发送：请在企业微信应用 OrderBot 里发同样的话获取，"
+        "或请管理员给本群配置消息推送 webhook_key）"
+    )
+
+
+def too_big_note(label: str, size: int) -> str:
+    return (
+        f"（{label}有 {_mb(size)}，超过企业微信允许的 {_mb(FILE_LIMIT)}，无法发送："
+        "请缩小范围（例如缩短日期区间）后再导出，或联系管理员导出）"
+    )
+
+
+def file_label(f: Attachment, reply: Reply) -> str:
+    return "附件" if f.filename in reply.text else f"附件「{f.filename}」"
+
+
 def files_note(reply: Reply) -> str:
-    """The AI bot's answers carry no files (uploads exist only on the long connection, not wired yet): say so
-    rather than drop them silently."""
-    if not reply.files:
-        return ""
-    names = "、".join(f.filename for f in reply.files)
-    return f"（附件 {names} 无法经智能机器人发送：请在企业微信应用里发同样的话，或联系管理员导出）"
+    """What the answer says about its files: the notes `split_files` left (a file that cannot go, or goes another
+    way), and for files still on the reply (none was split off) that they cannot go this way."""
+    notes = [n for n in reply.meta.get("files_notes") or [] if isinstance(n, str)]
+    notes += [no_way_note(file_label(f, reply)) for f in reply.files]
+    return "\n".join(notes)
 
 
 def markdown_parts(reply: Reply) -> list[str]:
     text = reply_markdown(reply) or reply_plain(reply)
-    if reply.files:
-        text += "\n\n" + files_note(reply)
+    if note := files_note(reply):  # file names may carry imported names (lanes, carriers): made inert
+        text += "\n\n" + escape_wecom_markdown(note)
     if reply.mentions:
         text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
     return split_utf8(text, STREAM_LIMIT) if text else [""]
@@ -113,7 +172,10 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     meta) changes the card only for the person who clicked; an accepted one for everybody, its buttons replaced
     by the reply's own (e.g. 撤销) or by a spent 已处理."""
     done = bool(reply.meta.get("subject"))
-    text = "\n".join(x for x in (reply_plain(reply), files_note(reply)) if x)
+    text, note = reply_plain(reply), plain(files_note(reply))
+    if note:  # the note whole (where to get the file), the text shortened to fit beside it
+        room = 112 - len(note) - 1
+        text = ((text[: room - 1] + "…" if len(text) > room else text) + "\n" if room > 8 and text else "") + note
     base = (
         dict(sent)
         if sent
@@ -151,6 +213,19 @@ def fits_stream(reply: Reply) -> bool:
     return len(markdown_parts(reply)) == 1 and len(reply.charts) <= MAX_IMAGES
 
 
+def _webhook_check(data: dict[str, Any]) -> None:
+    """The 消息推送 webhook's answer: 45009 waits a minute, -1 (busy) is retried, anything else is final."""
+    code = data.get("errcode", 0)
+    if not code:
+        return
+    msg = data.get("errmsg", "")
+    if code == 45009:
+        raise SendError(f"企业微信消息推送限流：{msg}", code=code, retry_after=60)
+    if code == -1:
+        raise SendError(f"企业微信系统繁忙：{msg}", code=code)
+    raise SendError(f"企业微信消息推送拒绝了附件：{msg}", code=code, permanent=True)
+
+
 class AibotSender:
     channel = "wecom_aibot"
 
@@ -163,16 +238,25 @@ class AibotSender:
         ws: WsLink | None = None,
         fallback=None,
         group_webhooks: dict[str, str] | None = None,
+        app=None,
+        api_base: str | None = None,
     ):
         """`fallback`: the group robot sender, for pushes to a group the bot may not push to;
-        `group_webhooks`: AI-bot chat id → that group's 消息推送 webhook key (from the business config)."""
+        `group_webhooks`: AI-bot chat id → that group's 消息推送 webhook key (from the business config);
+        `app`: the WeCom app sender (files 1:1 in callback mode), if the app is configured;
+        `api_base`: WeCom's server API (the webhook's upload_media), by default the group robot sender's."""
         self.http, self.mode, self.streams, self.ws = http, mode, streams or StreamStore(), ws
-        self.fallback, self.group_webhooks = fallback, group_webhooks or {}
+        self.fallback, self.group_webhooks, self.app = fallback, group_webhooks or {}, app
+        base = api_base or getattr(fallback, "base", None) or "https://qyapi.weixin.qq.com"
+        self.api_base = base.rstrip("/")
+        self._uploads: deque[float] = deque()  # long-connection uploads of the last hour (monotonic seconds)
 
     def limit_for(self, destination: str) -> Limit | None:
         return Limit(30, 60) if self.mode == "ws" else None
 
     async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> str | None:
+        if kind == "file":
+            return await self._file(destination, payload, progress)
         reply = Reply.from_dict(payload)
         route = payload.get("_route") or {}
         if kind == "card_update" or route.get("kind") == "card":
@@ -264,6 +348,10 @@ class AibotSender:
     # --- pushes (alerts, reports) ----------------------------------------------------------------------------
     async def _push(self, destination: str, reply: Reply, progress: dict) -> str | None:
         kind, _, target = destination.partition(":")
+        # Files go after the markdown, as steps of this row; one over the platform's limit is named in the text.
+        files = [f for f in reply.files if len(f.content) <= FILE_LIMIT]
+        notes = [too_big_note(file_label(f, reply), len(f.content)) for f in reply.files if len(f.content) > FILE_LIMIT]
+        reply = dataclasses.replace(reply, files=(), meta={**reply.meta, "files_notes": notes})
         if self.mode == "ws" and self.ws is not None and not progress.get("fallback"):
             parts = markdown_parts(reply)
             card = (
@@ -271,16 +359,23 @@ class AibotSender:
                 if kind == "user"
                 else None
             )
-            steps = [{"msgtype": "markdown", "markdown": {"content": p}} for p in parts]
+            steps: list[dict[str, Any] | Attachment] = [
+                {"msgtype": "markdown", "markdown": {"content": p}} for p in parts
+            ]
             if card is not None:  # template cards may be pushed 1:1 only
                 self.streams.remember_card(card["task_id"], card)
                 steps.append({"msgtype": "template_card", "template_card": card})
+            steps += files
             try:
                 for i, step in enumerate(steps):
                     if i < progress.get("done", 0):
                         continue
+                    if isinstance(step, Attachment):
+                        body = await self._ws_file_body(step, progress.setdefault("media", {}), str(i))
+                    else:
+                        body = step
                     await self._ws(
-                        "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **step}
+                        "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}
                     )
                     progress["done"] = i + 1
                 return None
@@ -296,7 +391,7 @@ class AibotSender:
                 permanent=True,
             )
         plain = Reply(
-            text=reply.text,
+            text="\n".join([reply.text, *(outside(n) if reply.markdown else n for n in notes)]),
             markdown=reply.markdown,
             title=reply.title,
             table=reply.table,
@@ -305,7 +400,153 @@ class AibotSender:
             mentions=reply.mentions,
         )
         await self.fallback.send(f"robot:{key}", "reply", plain.to_dict(), progress.setdefault("robot", {}))
+        for i, f in enumerate(files):
+            if i < progress.get("webhook_files", 0):
+                continue
+            await self._webhook_file(key, f)
+            progress["webhook_files"] = i + 1
         return "经群消息推送 webhook 发送（无按钮）"
+
+    # --- files ---------------------------------------------------------------------------------------------
+    def plan_file(
+        self, route: dict[str, str], destination: str, f: Attachment, app_user: str | None = None, label: str = ""
+    ) -> FilePlan:
+        """How file `f` of the answer to `route` (the message's reply route) reaches `destination`; `label` names
+        it in a note (附件「name」 by default)."""
+        label = label or f"附件「{f.filename}」"
+        if len(f.content) > FILE_LIMIT:
+            return FilePlan(None, too_big_note(label, len(f.content)))
+        if route.get("mode", self.mode) == "ws":
+            return FilePlan("ws")
+        kind, _, target = destination.partition(":")
+        if kind == "chat" and self.group_webhooks.get(target):
+            return FilePlan("webhook")
+        if self.app is not None and app_user:
+            return FilePlan("app", f"（{label}另经企业微信应用 OrderBot 发给你）")
+        return FilePlan(None, no_way_note(label))
+
+    async def split_files(
+        self, session: AsyncSession, origin: Origin, reply: Reply
+    ) -> tuple[Reply, list[tuple[str, str, dict[str, Any]]]]:
+        """Called by the pipeline in the answer's transaction: the answer without its files (what it says about
+        them in `meta["files_notes"]`) and one outbox row (destination, kind, payload) per file that can go."""
+        route = dict(origin.reply_route)
+        app_user = await self._app_user(session, origin.user_id) if self.app is not None else None
+        notes: list[str] = []
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        for f in reply.files:
+            plan = self.plan_file(route, origin.reply_to, f, app_user, file_label(f, reply))
+            if plan.note:
+                notes.append(plan.note)
+            if plan.way is not None:
+                payload: dict[str, Any] = {"file": file_payload(f), "_route": route, "way": plan.way}
+                if plan.way == "app":
+                    payload["app_user"] = app_user
+                    payload["about"] = reply.title or reply_plain(reply).split("\n", 1)[0][:60]
+                rows.append((origin.reply_to, "file", payload))
+        meta = {**reply.meta, "files_notes": [*reply.meta.get("files_notes", []), *notes]}
+        return dataclasses.replace(reply, files=(), meta=meta), rows
+
+    @staticmethod
+    async def _app_user(session: AsyncSession, user_id: str) -> str | None:
+        """The asker's userid in the WeCom app: the AI bot's own id, or, for an open_userid (`wo…`, a bot created
+        by a member), the staff directory's userid for it."""
+        if not user_id.startswith("wo"):
+            return user_id
+        found = await session.execute(select(Staff.wecom_userid).where(Staff.wecom_open_userid == user_id))
+        userid: str | None = found.scalar_one_or_none()
+        return userid
+
+    async def _file(self, destination: str, payload: dict[str, Any], progress: dict[str, Any]) -> str | None:
+        """One file of an answer, in its own outbox row, the way `split_files` chose."""
+        f = payload["file"]
+        att = Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime") or "application/octet-stream")
+        route = payload.get("_route") or {}
+        kind, _, target = destination.partition(":")
+        way = payload.get("way")
+        if way == "ws":
+            body = await self._ws_file_body(att, progress, "media")
+            if route.get("kind") == "msg" and route.get("req_id") and not progress.get("push"):
+                try:
+                    await self._ws("aibot_respond_msg", body, req_id=route["req_id"])
+                    return None
+                except SendError as exc:
+                    if exc.code not in NOT_A_REPLY:
+                        raise
+                    progress["push"] = True  # the answer's req_id is too old: push the file instead
+            await self._ws("aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body})
+            return None
+        if way == "webhook":
+            key = self.group_webhooks.get(target) if kind == "chat" else None
+            if not key:
+                raise SendError("该群的消息推送 webhook_key 已不在配置里，附件无法发送", permanent=True)
+            await self._webhook_file(key, att)
+            return "经群消息推送 webhook 发送"
+        if way == "app":
+            if self.app is None:
+                raise SendError("企业微信应用未配置，附件无法单独发给提问人", permanent=True)
+            about = payload.get("about") or ""
+            text = f"你在智能机器人里要的附件{'（' + about + '）' if about else ''}："
+            await self.app.send(
+                f"user:{payload['app_user']}",
+                "reply",
+                Reply(text=text, files=(att,)).to_dict(),
+                progress.setdefault("app", {}),
+            )
+            return f"经企业微信应用发给 {payload['app_user']}"
+        raise SendError(f"不认识的附件发送方式 {way!r}", permanent=True)
+
+    async def _ws_file_body(self, f: Attachment, progress: dict[str, Any], slot: str) -> dict[str, Any]:
+        """The `file` message body for `f`, uploading it over the long connection unless an earlier attempt of
+        this row did (its media_id lives 3 days; a retry reuses it for 2)."""
+        known = progress.get(slot)
+        if isinstance(known, dict) and time.time() - known.get("at", 0) < MEDIA_LIFE:
+            return {"msgtype": "file", "file": {"media_id": known["id"]}}
+        if self.ws is None:
+            raise SendError("智能机器人长连接未启用", permanent=True)
+        self._upload_slot()
+        media_id = await self.ws.upload(f.content, f.filename, "file")
+        progress[slot] = {"id": media_id, "at": time.time()}
+        return {"msgtype": "file", "file": {"media_id": media_id}}
+
+    def _upload_slot(self) -> None:
+        """Long-connection uploads per bot: 30 a minute and 1000 an hour; over that, wait for a free slot."""
+        now = time.monotonic()
+        while self._uploads and now - self._uploads[0] >= UPLOADS[-1][1]:
+            self._uploads.popleft()
+        for count, per in UPLOADS:
+            recent = [t for t in self._uploads if now - t < per]
+            if len(recent) >= count:
+                raise SendError(
+                    f"智能机器人上传文件已达每 {per / 60:g} 分钟 {count} 个的上限，稍后再发",
+                    retry_after=recent[0] + per - now + 1,
+                )
+        self._uploads.append(now)
+
+    async def _webhook_file(self, key: str, f: Attachment) -> None:
+        """Upload to the group's 消息推送 webhook (`upload_media`, type file) and send it there as a `file`."""
+        form = aiohttp.FormData()
+        form.add_field("media", io.BytesIO(f.content), filename=f.filename, content_type=f.mime)
+        _, data = await request_json(
+            self.http,
+            "POST",
+            f"{self.api_base}/cgi-bin/webhook/upload_media",
+            what="企业微信消息推送",
+            params={"key": key, "type": "file"},
+            data=form,
+        )
+        _webhook_check(data)
+        if not isinstance(data.get("media_id"), str):
+            raise SendError("企业微信消息推送上传文件后没有返回 media_id")
+        _, data = await request_json(
+            self.http,
+            "POST",
+            f"{self.api_base}/cgi-bin/webhook/send",
+            what="企业微信消息推送",
+            params={"key": key},
+            json={"msgtype": "file", "file": {"media_id": data["media_id"]}},
+        )
+        _webhook_check(data)
 
     # --- transports ------------------------------------------------------------------------------------------
     async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:

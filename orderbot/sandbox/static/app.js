@@ -7,6 +7,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const S = { me: null, conv: null, after: 0, epoch: boot.epoch, items: [], unread: {}, waiting: {}, tab: "cockpit",
   loaded: false, clicked: {} };
 const KEY = "orderbot.sandbox.as";
+// WeCom groups served by the AI bot (智能机器人): the page shows the JSON the bot answered WeCom with.
+const AIBOT = boot.aibot || { name: "OrderBot", groups: [] };
+const isAibot = (conv) => !!conv && conv.startsWith("group:") && AIBOT.groups.includes(conv.slice(6));
 
 // --- small helpers ------------------------------------------------------------------------------------------
 function h(tag, attrs = {}, ...kids) {
@@ -55,8 +58,13 @@ function conversations() {
   if (!S.me) return [];
   if (S.me.customer) return [{ id: S.me.id, name: "OrderBot物流通知", sub: "微信服务号", kind: "wechat" }];
   return [{ id: `user:${S.me.id}`, name: "OrderBot", sub: "应用 · 订单中枢机器人", kind: "bot" },
-    ...S.me.groups.map((g) => ({ id: `group:${g}`, name: boot.groups[g], kind: "group",
-      sub: `${boot.people.filter((p) => p.groups.includes(g)).length + 1} 人（含 OrderBot）` }))];
+    ...S.me.groups.map((g) => {
+      const n = boot.people.filter((p) => p.groups.includes(g)).length + 1;
+      return isAibot(`group:${g}`)
+        ? { id: `group:${g}`, name: boot.groups[g], kind: "group", aibot: true,
+          sub: `企业微信群 · ${n} 人（含 ${AIBOT.name} 智能机器人，@它才会回答）` }
+        : { id: `group:${g}`, name: boot.groups[g], kind: "group", sub: `${n} 人（含 OrderBot）` };
+    })];
 }
 
 function choose(id) {
@@ -79,9 +87,22 @@ function choose(id) {
 }
 
 // --- chat list ---------------------------------------------------------------------------------------------
+function aibotText(b) {
+  if (b.stream) return b.stream.content || "";
+  if (b.markdown) return b.markdown.content || "";
+  if (b.text) return b.text.content || "";
+  if (b.template_card) return (b.template_card.main_title || {}).title || "[卡片]";
+  return b.msgtype === "image" ? "[图片]" : "";
+}
+
 function preview(item) {
   if (!item) return "";
   if (item.dir === "in") return `${nameOf(item.sender)}：${item.text || item.button || "扫码"}`;
+  if (item.kind === "aibot") {
+    if (item.via === "card_update") return "[卡片已更新]";
+    const first = aibotText(item.body).replace(/^#+\s*/, "").split("\n")[0].replace(/\*\*/g, "");
+    return (item.via === "webhook" ? "消息推送：" : "") + first;
+  }
   const r = item.reply;
   return (r.card && r.card.title) || r.title || (r.text || "").split("\n")[0] || "[图表]";
 }
@@ -118,6 +139,92 @@ function table(t) {
     t.rows.map((row) => h("tr", {}, row.map((x) => h("td", {}, x)))));
 }
 
+// WeCom markdown as the AI bot and the group webhook send it, drawn with DOM nodes (never innerHTML): headings,
+// **bold**, > quotes, <font color>, <@userid> mentions and http(s) links.
+const INLINE = /\*\*([^*]+)\*\*|<font color="(\w+)">([\s\S]*?)<\/font>|<@([^>\s]+)>|\[([^\]]+)\]\(([^)\s]+)\)/;
+function inline(text) {
+  const re = new RegExp(INLINE.source, "g"), out = [];
+  let last = 0, m;
+  while ((m = re.exec(text))) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    if (m[1] !== undefined) out.push(h("b", {}, m[1]));
+    else if (m[2] !== undefined) out.push(h("span", { class: `font-${m[2]}` }, inline(m[3])));
+    else if (m[4] !== undefined) {
+      const p = boot.people.find((x) => x.wecom === m[4]);
+      out.push(h("span", { class: "mention" }, `@${p ? p.name : m[4]}`));
+    } else out.push(/^https?:\/\//.test(m[6]) ? h("a", { href: m[6], target: "_blank", rel: "noopener" }, m[5]) : m[5]);
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+function markdown(text) {
+  return h("div", { class: "md" }, String(text || "").split("\n").map((line) => {
+    const head = /^(#{1,6})\s+(.*)$/.exec(line);
+    if (head) return h("div", { class: "h" }, inline(head[2]));
+    if (line.startsWith(">")) return h("div", { class: "q" }, inline(line.replace(/^>\s?/, "")));
+    return line.trim() ? h("div", {}, inline(line)) : h("div", { class: "gap" });
+  }));
+}
+
+function image(img) {
+  return h("img", { class: "chart", src: img.url, alt: "图片", onclick: () => window.open(img.url, "_blank"),
+    onload: () => stickToBottom() });
+}
+
+function jsonView(body) {
+  return h("details", { class: "json" }, h("summary", {}, "企业微信收到的 JSON"),
+    h("pre", {}, JSON.stringify(body, null, 1)));
+}
+
+function quoteButton(conv, who, text) {
+  if (!isAibot(conv)) return null;
+  return h("button", { class: "quote-btn", title: "引用这条消息", onclick: () => {
+    S.quote = { conv, who, text: String(text).slice(0, 500) };
+    renderQuote();
+    $("#composer-input").focus();
+  } }, "引用");
+}
+
+// An AI-bot template card (button_interaction) as last updated for me: an update_template_card with `userids`
+// changes it only for those people (a refused click), one without for everybody.
+function aibotCard(item, sent, updates) {
+  const upd = updates[sent.task_id];
+  const c = upd ? upd.body.template_card : sent;
+  const title = c.main_title || {};
+  return h("div", { class: "card aicard", "data-task": c.task_id || "" },
+    h("div", { class: "source" }, h("i"), `${AIBOT.name} · 智能机器人`),
+    h("div", { class: "main" }, h("b", {}, title.title || ""), title.desc ? h("div", { class: "desc" }, title.desc) : null,
+      c.sub_title_text ? h("div", { class: "desc sub" }, c.sub_title_text) : null,
+      (c.horizontal_content_list || []).length ? h("dl", {}, c.horizontal_content_list.flatMap((x) =>
+        [h("dt", {}, x.keyname), h("dd", {}, x.value)])) : null),
+    (c.button_list || []).length ? h("div", { class: "buttons" }, c.button_list.map((b) =>
+      h("button", { class: `s${b.style || 1}`, disabled: b.key === "noop:done", "data-key": b.key,
+        onclick: () => click(item, { task_id: c.task_id }, b) }, b.text))) : null,
+    upd && upd.body.userids ? h("div", { class: "clicked" }, "仅你可见：卡片按你这次点击的结果更新") : null);
+}
+
+function aibotMessage(item, shown, updates) {
+  const b = shown.body;
+  const webhook = item.via === "webhook";
+  const parts = [];
+  if (b.stream) {
+    const st = b.stream;
+    parts.push(h("div", { class: `bubble md-bubble ${st.finish ? "" : "streaming"}` }, markdown(st.content),
+      (st.msg_item || []).filter((x) => x.image).map((x) => image(x.image))));
+    if (b.template_card) parts.push(aibotCard(item, b.template_card, updates));
+  } else if (b.template_card) parts.push(aibotCard(item, b.template_card, updates));
+  else if (b.msgtype === "image") parts.push(h("div", { class: "bubble" }, image(b.image)));
+  else parts.push(h("div", { class: "bubble md-bubble" }, b.markdown ? markdown(b.markdown.content) : (b.text || {}).content));
+  parts.push(jsonView(b));
+  return h("div", { class: `msg bot aibot ${webhook ? "webhook" : ""}`, "data-id": item.id, "data-via": item.via },
+    h("span", { class: `avatar ${webhook ? "robot" : "bot"}` }, webhook ? "推" : "OB"),
+    h("div", { class: "body" },
+      h("span", { class: "sender" }, webhook ? "消息推送（群机器人）" : `${AIBOT.name}（智能机器人）`,
+        b.stream ? quoteButton(item.conv, AIBOT.name, b.stream.content) : null), parts));
+}
+
 function card(item, c, text) {
   const done = S.clicked[item.id];
   const sub = text && !text.startsWith(c.title) ? h("div", { class: "desc" }, text) : null;
@@ -152,16 +259,19 @@ function botMessage(item) {
     h("div", { class: "body" }, inGroup ? h("span", { class: "sender" }, "OrderBot") : null, parts));
 }
 
-function message(item) {
+function message(item, view) {
+  if (item.kind === "aibot") return aibotMessage(item, view.shown, view.updates);
   if (item.dir === "out") return botMessage(item);
   if (item.kind === "click")
     return h("div", { class: "system", "data-id": item.id }, h("span", {}, `${nameOf(item.sender)} 点击了「${item.button}」`));
   const mine = S.me && item.sender === S.me.id;
   const bubble = item.kind === "scan" ? h("div", { class: "bubble scan" }, `扫码：${item.label}`)
-    : h("div", { class: "bubble" }, item.text);
+    : h("div", { class: "bubble" }, item.quote ? h("div", { class: "quoted" }, item.quote) : null, item.text);
+  const quote = quoteButton(item.conv, nameOf(item.sender), item.text);
   return h("div", { class: `msg ${mine ? "me" : "other"}`, "data-id": item.id },
     h("span", { class: "avatar" }, nameOf(item.sender).slice(-2)),
-    h("div", { class: "body" }, !mine ? h("span", { class: "sender" }, nameOf(item.sender)) : null, bubble));
+    h("div", { class: "body" }, !mine || quote ? h("span", { class: "sender" }, !mine ? nameOf(item.sender) : null, quote)
+      : null, bubble));
 }
 
 function renderConversation() {
@@ -171,21 +281,51 @@ function renderConversation() {
   const box = $("#messages");
   let last = 0;
   const nodes = [];
-  for (const item of S.items.filter((i) => i.conv === S.conv)) {
+  const here = S.items.filter((i) => i.conv === S.conv);
+  // AI bot: a stream is one message whose content its later frames replace; a card shows its latest update.
+  const streams = {}, updates = {};
+  for (const i of here) {
+    if (i.kind !== "aibot") continue;
+    if (i.via === "stream") streams[i.body.stream.id] = i;
+    const who = i.body.userids;
+    if (i.via === "card_update" && (!who || (S.me && who.includes(S.me.wecom)))) updates[i.body.template_card.task_id] = i;
+  }
+  const drawn = new Set();
+  for (const item of here) {
+    let view = null;
+    if (item.kind === "aibot") {
+      if (item.via === "card_update") continue;
+      const sid = item.via === "stream" ? item.body.stream.id : null;
+      if (sid && drawn.has(sid)) continue;
+      if (sid) drawn.add(sid);
+      view = { shown: sid ? streams[sid] : item, updates };
+    }
     if (item.ts - last > 300) nodes.push(h("div", { class: "day" }, `${item.day} ${item.time}`));
     last = item.ts;
-    nodes.push(message(item));
+    nodes.push(message(item, view));
   }
   if (!nodes.length && c) nodes.push(h("div", { class: "system" }, h("span", {},
     c.kind === "wechat" ? "还没有通知：让仓库扫这位客户的包裹，发货通知会出现在这里" : "还没有消息，试试下面的示例")));
   box.replaceChildren(...nodes);
   box.scrollTop = box.scrollHeight;
   $("#composer").classList.toggle("readonly", !!(S.me && S.me.customer));
-  $("#composer-input").placeholder = S.conv && S.conv.startsWith("group:") ? "@OrderBot 发消息（群里所有人可见）"
-    : "输入消息，回车发送（Shift+回车换行）";
-  $("#examples").replaceChildren(...((S.me && S.me.examples) || []).map((e) =>
-    h("button", { onclick: () => send(e) }, e)));
+  const aibot = isAibot(S.conv);
+  $("#composer-input").placeholder = aibot ? `企业微信群：@${AIBOT.name} 提问它才会收到，不 @ 就只是群聊`
+    : S.conv && S.conv.startsWith("group:") ? "@OrderBot 发消息（群里所有人可见）"
+      : "输入消息，回车发送（Shift+回车换行）";
+  const examples = ((S.me && S.me.examples) || []).map((e) => (aibot ? `@${AIBOT.name} ${e}` : e));
+  if (aibot && S.quote && S.quote.conv === S.conv) examples.unshift(`@${AIBOT.name} 这单到哪了`);
+  $("#examples").replaceChildren(...examples.map((e) => h("button", { onclick: () => send(e) }, e)));
+  renderQuote();
   showTyping();
+}
+
+function renderQuote() {
+  const bar = $("#quote-bar");
+  const q = S.quote && S.quote.conv === S.conv ? S.quote : null;
+  bar.hidden = !q;
+  if (q) bar.replaceChildren(h("span", {}, `引用 ${q.who}：${q.text.replace(/\s+/g, " ").slice(0, 60)}`),
+    h("button", { title: "取消引用", onclick: () => { S.quote = null; renderConversation(); } }, "×"));
 }
 
 function stickToBottom() { const box = $("#messages"); box.scrollTop = box.scrollHeight; }
@@ -200,10 +340,14 @@ async function send(text) {
   text = (text || "").trim();
   if (!text || !S.me || S.me.customer) return;
   const conv = S.conv;
+  const body = { user: S.me.id, conv, text, msg_id: newId() };
+  if (isAibot(conv) && S.quote && S.quote.conv === conv) body.quote = S.quote.text;
   try {
-    await api("/sandbox/message", { user: S.me.id, conv, text, msg_id: newId() });
+    const r = await api("/sandbox/message", body);
     $("#composer-input").value = "";
-    S.waiting[conv] = Date.now();
+    if (body.quote) { S.quote = null; renderQuote(); }
+    if (r.heard === false) toast(`没有 @${AIBOT.name}：在企业微信群里，机器人只收到 @ 它的消息，这条只是群聊`);
+    else S.waiting[conv] = Date.now();
     await poll();
   } catch (e) { fail(e); }
 }
@@ -212,8 +356,7 @@ async function click(item, c, b) {
   try {
     await api("/sandbox/card", { user: S.me.id, conv: item.conv, key: b.key, text: b.text, task_id: c.task_id,
       msg_id: newId() });
-    S.clicked[item.id] = b.text;
-    S.waiting[item.conv] = Date.now();
+    if (!isAibot(item.conv)) { S.clicked[item.id] = b.text; S.waiting[item.conv] = Date.now(); }
     await poll();
     renderConversation();
   } catch (e) { fail(e); }
@@ -251,6 +394,8 @@ async function poll() {
     if (item.dir === "out") { delete S.waiting[item.conv]; fresh = true; }
     if (!mine.has(item.conv)) continue;
     if (item.conv === S.conv) { here = true; continue; }
+    if (item.kind === "aibot" && (item.via === "card_update"
+      || (item.via === "stream" && S.items.some((o) => o !== item && o.via === "stream" && o.body.stream.id === item.body.stream.id)))) continue;
     if (S.loaded) {
       S.unread[item.conv] = (S.unread[item.conv] || 0) + 1;
       if (item.dir === "out") elsewhere[item.conv] = (elsewhere[item.conv] || 0) + 1;
