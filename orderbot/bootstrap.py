@@ -5,8 +5,10 @@ use (cosmicpython's `bootstrap()`).
 pipeline, rules runner, chart renderer and weather source, wired once. Overrides replace a part at the edges
 (a manual clock, a database on another URL, a recording handler, fake senders, a shared intent parser), so tests
 build the same graph instead of patching module globals. Nothing is opened at build time: `start()` opens what
-needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and `close()`
-releases it; `create_app` calls them from its `cleanup_ctx`, a CLI command around its work.
+needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and, for the
+server, starts the outbox worker and the inbox resumer; `close()` stops the inbox pipeline, the worker and the
+resumer and releases the rest. `create_app` calls them once, from its `cleanup_ctx`; a CLI command around its
+work.
 """
 
 from __future__ import annotations
