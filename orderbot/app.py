@@ -1,8 +1,8 @@
 """The web app factory: the services from `bootstrap.build`, under typed app keys, with the routes.
 
 `create_app(settings, **overrides)` builds the same graph for `serve`, `demo` and the tests (the overrides are
-`bootstrap.build`'s); resources open and close in one `cleanup_ctx`; every background task is tracked and
-cancelled on shutdown.
+`bootstrap.build`'s); the services (the inbox pipeline and the outbox worker among them) start and stop in one
+`cleanup_ctx`; every background task is tracked and cancelled on shutdown.
 """
 
 from __future__ import annotations
@@ -10,17 +10,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
 from orderbot import bootstrap
-from orderbot.config import BusinessConfig
-from orderbot.core.clock import Clock
-from orderbot.db.engine import Database, sqlite_path
+from orderbot.db.engine import sqlite_path
 from orderbot.jobs.scheduler import attach as attach_scheduler
-from orderbot.messaging.pipeline import Handler, InboundPipeline
-from orderbot.messaging.senders.base import Sender
 from orderbot.settings import Settings
 from orderbot.webhooks import charts, dbfile, dingtalk, health, orders, tracking, wecom, wecom_aibot
 from orderbot.webhooks.aibot_crypto import AibotCrypto
@@ -47,41 +43,19 @@ log = logging.getLogger("orderbot.app")
 AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
 
 
-async def _resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every: float = 30.0) -> None:
-    """Process inbox rows a crash left unprocessed: at start-up, then every half minute (rows older than that,
-    so events being processed right now are not touched)."""
-    await pipeline.resume()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=every)
-        except TimeoutError:
-            await pipeline.resume(older_than=timedelta(seconds=every))
-
-
 def create_app(
-    settings: Settings,
-    *,
-    config: BusinessConfig | None = None,
-    db: Database | None = None,
-    clock: Clock | None = None,
-    handler: Handler | None = None,
-    senders: dict[str, Sender] | None = None,
-    run_worker: bool = True,
-    parser=None,
-    demo: bool = False,
-    run_scheduler: bool = False,
+    settings: Settings, *, run_worker: bool = True, run_scheduler: bool = False, **overrides: Any
 ) -> web.Application:
-    """The web app over `bootstrap.build(...)` (same overrides). `run_worker` runs the outbox worker and the
-    inbox resumer; `run_scheduler` (serve, demo) runs the standard jobs behind the lease; `demo` adds the
-    sandbox page."""
-    services = bootstrap.build(
-        settings, config, db=db, clock=clock, handler=handler, senders=senders, parser=parser, demo=demo
-    )
+    """The web app over `bootstrap.build(settings, **overrides)` (config, db, clock, handler, senders, parser,
+    demo). `run_worker` runs the outbox worker and the inbox resumer; `run_scheduler` (serve, demo) runs the
+    standard jobs behind the lease; `demo` adds the sandbox page."""
+    services = bootstrap.build(settings, **overrides)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[request_context, database_file_guard])
     app[SETTINGS] = settings
     app[CONFIG] = services.config
     app[CLOCK] = services.clock
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics = Metrics()
+    services.worker.observe_send = metrics.observe_send
     app[ALERTS] = services.alerts
     app[DB] = services.db
     app[SENDERS] = services.senders
@@ -93,14 +67,13 @@ def create_app(
     app[AIBOT_WS] = aibot_ws = services.aibot_ws
 
     async def _resources(app: web.Application):
-        await services.start()
+        """The one place the services start and stop. Doors set up below append their own cleanup, which runs
+        first at shutdown (their work in flight commits), then the services close (`Services.close`)."""
+        await services.start(background=run_worker)
         # What start-up built (the intent parser's dictionaries, SQLAlchemy's mappers, config) lives for the whole
         # process: keep it out of the collector's full passes, which otherwise stall the loop for tens of ms.
         gc.collect()
         gc.freeze()
-        stop = asyncio.Event()
-        worker_task = asyncio.create_task(services.worker.run_forever(stop)) if run_worker else None
-        resume_task = asyncio.create_task(_resume_forever(services.pipeline, stop)) if run_worker else None
         stream = None
         if settings.dingtalk_mode == "stream" and settings.dingtalk_app_key and settings.dingtalk_app_secret:
             stream = StreamRunner(
@@ -117,20 +90,6 @@ def create_app(
             await aibot_ws.stop()
         if stream is not None:
             await stream.stop()
-        stop.set()
-        try:  # let an event-triggered rule evaluation finish its transaction
-            await asyncio.wait_for(rules.idle(), timeout=10)
-        except TimeoutError:
-            log.warning("a rule evaluation was still running at shutdown")
-        if resume_task is not None:
-            resume_task.cancel()
-            await asyncio.gather(resume_task, return_exceptions=True)
-        if worker_task is not None:  # let the current pass finish its transaction, then stop
-            try:
-                await asyncio.wait_for(asyncio.shield(worker_task), timeout=10)
-            except TimeoutError:
-                worker_task.cancel()
-                await asyncio.gather(worker_task, return_exceptions=True)
         await services.close()
         gc.unfreeze()
 
@@ -142,7 +101,7 @@ def create_app(
     orders.setup(app)
     tracking.setup(app)
     charts.setup(app, services.links)
-    if demo:
+    if services.demo:
         from orderbot.sandbox import routes as demo_page
 
         demo_page.setup(app)

@@ -5,8 +5,10 @@ use (cosmicpython's `bootstrap()`).
 pipeline, rules runner, chart renderer and weather source, wired once. Overrides replace a part at the edges
 (a manual clock, a database on another URL, a recording handler, fake senders, a shared intent parser), so tests
 build the same graph instead of patching module globals. Nothing is opened at build time: `start()` opens what
-needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and `close()`
-releases it; `create_app` calls them from its `cleanup_ctx`, a CLI command around its work.
+needs an event loop (the HTTP client, the parser over the database's vocabulary, the CJK font) and, for the
+server, starts the outbox worker and the inbox resumer; `close()` stops the inbox pipeline, the worker and the
+resumer and releases the rest. `create_app` calls them once, from its `cleanup_ctx`; a CLI command around its
+work.
 """
 
 from __future__ import annotations
@@ -53,6 +55,19 @@ from orderbot.settings import Settings
 from orderbot.webhooks.aibot_ws import AibotWsClient
 
 log = logging.getLogger("orderbot.bootstrap")
+RESUME_EVERY = 30.0  # seconds between passes of the inbox resumer
+STOP_WAIT = 10.0  # seconds a rule evaluation, or the outbox worker's pass, may take to finish at shutdown
+
+
+async def resume_forever(pipeline: InboundPipeline, stop: asyncio.Event, every: float = RESUME_EVERY) -> None:
+    """Process inbox rows a crash left unprocessed: at start-up, then every `every` seconds (rows older than that,
+    so events being processed right now are not touched)."""
+    await pipeline.resume()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            await pipeline.resume(older_than=timedelta(seconds=every))
 
 
 class LazyHttp:
@@ -185,17 +200,46 @@ class Services:
     aibot_ws: AibotWsClient | None = None
     owns_db: bool = False
     parser: Any = None
+    demo: bool = False
     _started: bool = field(default=False, repr=False)
+    _stop: asyncio.Event | None = field(default=None, repr=False)
+    _worker_task: asyncio.Task | None = field(default=None, repr=False)
+    _resume_task: asyncio.Task | None = field(default=None, repr=False)
 
-    async def start(self, *, parser: bool = True) -> None:
-        """Open what needs the event loop: the HTTP client, the CJK chart font and the intent parser."""
+    async def start(self, *, parser: bool = True, background: bool = False) -> None:
+        """Open what needs the event loop: the HTTP client, the CJK chart font and the intent parser.
+        `background` (the server) also starts the outbox worker and the inbox resumer."""
         if self.dispatcher is not None and parser:
             await asyncio.to_thread(ensure_cjk_font, None, cache_dir=self.settings.cache_dir / "matplotlib")
             self.dispatcher.parser = self.parser or await build_parser(self.db, self.settings)
         self.http.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
         self._started = True
+        if background:
+            self._stop = stop = asyncio.Event()
+            self._worker_task = asyncio.create_task(self.worker.run_forever(stop))
+            self._resume_task = asyncio.create_task(resume_forever(self.pipeline, stop))
 
     async def close(self) -> None:
+        """Stop in order: the inbox pipeline takes no more events and finishes those under way (what it does not
+        finish stays in the inbox for the next start); a running rule evaluation finishes its transaction; the
+        resumer stops; the outbox worker finishes its pass; then the HTTP client, the chart processes and an
+        own database close. Call once, after the doors have drained their own work."""
+        await self.pipeline.close()
+        if self._stop is not None:
+            self._stop.set()
+        try:  # let an event-triggered rule evaluation finish its transaction
+            await asyncio.wait_for(self.rules.idle(), timeout=STOP_WAIT)
+        except TimeoutError:
+            log.warning("a rule evaluation was still running at shutdown")
+        if self._resume_task is not None:
+            self._resume_task.cancel()
+            await asyncio.gather(self._resume_task, return_exceptions=True)
+        if self._worker_task is not None:  # let the current pass finish its transaction, then stop
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker_task), timeout=STOP_WAIT)
+            except TimeoutError:
+                self._worker_task.cancel()
+                await asyncio.gather(self._worker_task, return_exceptions=True)
         if self.http.session is not None:
             await self.http.session.close()
         self.executor.shutdown(wait=True)
@@ -334,4 +378,5 @@ def build(
         aibot_ws=aibot_ws,
         owns_db=owns_db,
         parser=parser,
+        demo=demo,
     )

@@ -6,18 +6,26 @@ never take the same row; SQLite writers are serialised by `BEGIN IMMEDIATE`.
 
 A message with no way to reach its recipient is queued on the `UNREACHABLE` channel: it is stored dead at once,
 with the reason, and never handed to any sender (nothing is marked sent that nobody received).
+
+Chart images are not kept in the row: `enqueue` and `queue_reply` store each one through `core.media` (by its
+content hash, kept `IMAGE_TTL`) and the payload's chart holds `{"title", "media": id}`; the outbox worker loads
+the bytes when it sends. Rows written before hold the image inline (`{"title", "png": base64}`); both are read.
+
+This module is the only writer of the outbox table (tests/unit/test_architecture.py checks it).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, select, update
+from sqlalchemy import Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningUpdate
 
+from orderbot.core import media
 from orderbot.core.models import OutboxMessage
 from orderbot.core.sqlutil import affected_rows, dialect_name, insert_once_statements, run_core
 
@@ -77,6 +85,7 @@ async def enqueue(
         "created_at": now,
         "dedupe_key": dedupe_key,
     }
+    row["payload"] = await images_by_reference(session, payload, now)
     if channel == UNREACHABLE:
         row.update(state="dead", last_error=unreachable_reason(destination))
     if dedupe_key is None:
@@ -274,3 +283,64 @@ async def listing(session: AsyncSession, *, dead: bool, limit: int = 200) -> lis
 async def counts(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
     return {state: n for state, n in rows}
+
+
+IMAGE_TTL = timedelta(days=7)  # how long a queued message's chart images are kept (each new use extends it)
+PASSIVE_NOTE = "被动回复"  # `last_error` of a reply stored as sent because it went back in the HTTP response
+_QUEUE_REPLY = insert(_T).returning(_T.c.id)
+_REOPEN_PASSIVE = (
+    update(_T)
+    .where(_T.c.id == bindparam("outbox_id"), _T.c.state == "sent", _T.c.last_error == PASSIVE_NOTE)
+    .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now"))
+)
+
+
+async def images_by_reference(session: AsyncSession, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """`payload` with each inline chart image (`{"title", "png": base64}`) stored through `core.media` and
+    replaced by its reference (`{"title", "media": id}`); the payload itself when it has none."""
+    charts = payload.get("charts")
+    if not isinstance(charts, list) or not any(isinstance(c, dict) and "png" in c for c in charts):
+        return payload
+    stored: list[Any] = []
+    for chart in charts:
+        if isinstance(chart, dict) and "png" in chart:
+            media_id, _ = await media.store_once(
+                session, base64.b64decode(chart["png"]), "image/png", now=now, ttl=IMAGE_TTL
+            )
+            chart = {**{k: v for k, v in chart.items() if k != "png"}, "media": media_id}
+        stored.append(chart)
+    return {**payload, "charts": stored}
+
+
+async def queue_reply(
+    session: AsyncSession,
+    *,
+    channel: str,
+    destination: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str,
+    passive: bool = False,
+) -> int:
+    """The row of the answer to an inbound event, its id: one prebuilt INSERT … RETURNING (the inbox pipeline's
+    hot path). `passive`: the answer went back in the HTTP response instead; the row is stored as sent (the
+    record), and `reopen_passive` queues it if that response did not go out after all."""
+    row = {
+        "channel": channel,
+        "destination": destination,
+        "kind": "reply",
+        "payload": await images_by_reference(session, payload, now),
+        "state": "sent" if passive else "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "sent_at": now if passive else None,
+        "last_error": PASSIVE_NOTE if passive else None,
+        "dedupe_key": dedupe_key,
+    }
+    return int((await run_core(session, _QUEUE_REPLY, row)).scalar_one())
+
+
+async def reopen_passive(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
+    """A reply stored as answered in the HTTP response whose response did not go out: pending again, due now."""
+    return (await run_core(session, _REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})).rowcount == 1

@@ -10,11 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.keys import fit_key
-
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from sqlalchemy.dialects.postgresql import Insert as PgInsert
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
@@ -65,22 +61,3 @@ def insert_once_statements(table: Table, index_elements: Sequence[str]) -> dict[
         "sqlite": sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements),
         "postgresql": postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements),
     }
-
-
-async def claim_event(session: AsyncSession, source: str, key: str, now: datetime) -> bool:
-    """Record an inbound event's dedupe key in the current transaction; False if it was seen before.
-
-    Because the key is written in the same transaction as the event's effect, a crash between the two loses
-    neither: a rolled-back effect rolls back its key too, and the platform's retry is processed afresh.
-    """
-    from orderbot.core.models import InboundEvent
-
-    result = await session.execute(
-        insert_ignore(
-            session,
-            InboundEvent.__table__,
-            [{"source": source, "key": fit_key(key), "received_at": now}],
-            ["source", "key"],
-        )
-    )
-    return affected_rows(result) == 1

@@ -16,19 +16,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, UTC
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from orderbot.config import DelayCausesConfig
 from orderbot.core.delays import record_delay
 from orderbot.core.errors import DomainError, IllegalTransition
-from orderbot.core.models import InboundEvent, Order, Package
+from orderbot.core.models import Order, Package
 from orderbot.core.orders.schema import column_length
 from orderbot.core.orders.service import add_event, change_status, move_stage
 from orderbot.core.orders.states import STAGE_INDEX, STAGE_NAMES, Position, next_position
 from orderbot.core.keys import fit_key
-from orderbot.core.sqlutil import claim_event
+from orderbot.core.inbox import claim_event, mark_orphan
 
 PROVIDERS = ("aftership", "17track", "generic")
 KEY_MAX = 191  # inbound_events.key
@@ -445,11 +445,7 @@ async def apply_tracking_update(
         return TrackingResult("duplicate")
     order = await _find_order(session, upd.tracking_no)
     if order is None:
-        await session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.source == source, InboundEvent.key == upd.dedupe_key)
-            .values(state="orphan", payload=payload, error=f"没有找到运单号 {upd.tracking_no} 对应的订单")
-        )
+        await mark_orphan(session, source, upd.dedupe_key, payload, f"没有找到运单号 {upd.tracking_no} 对应的订单")
         return TrackingResult("orphan")
     at = min(upd.at or now, now)  # a carrier clock ahead of ours must not put events in the future
     effect = effect_of(upd.status, upd.sub_status)

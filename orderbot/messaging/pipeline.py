@@ -5,7 +5,8 @@ insert is one raw multi-row statement). The first always comes first:
 processing gives way while callbacks flood in (`_Deferring`), so a burst is acknowledged at the speed of the
 inbox and answered right after it (an event waits at most `MAX_DEFER`).
 1. `accept`: the event is stored in the inbox (`inbound_events`, state 'new', with the event itself) under its
-   dedupe key. A repeat delivery finds the key taken. This is all the platform waits for.
+   dedupe key (`core/inbox.py` writes the inbox; `core/outbox.py` the replies). A repeat delivery finds the key
+   taken. This is all the platform waits for.
 2. `run`: in one unit of work the inbox row turns 'done' (only if it was still 'new'), the handler changes the
    business through core use cases, and its reply is queued in the outbox. A crash between the two steps
    leaves the row 'new'; `resume` processes it after the restart. An event whose handler fails is marked
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,20 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core import outbox
+from orderbot.core import inbox, outbox
 from orderbot.core.keys import fit_key
-from orderbot.core.models import InboundEvent as InboxRow
-from orderbot.core.models import OutboxMessage
-from orderbot.core.sqlutil import run_core
 from orderbot.db.engine import Database, sqlite_timestamp
 from orderbot.messaging.inbound import ChatMessage, InboundEvent, Origin, ScanEvent, event_from_dict, event_to_dict
 from orderbot.messaging.reply import Reply
 
 log = logging.getLogger("orderbot.pipeline")
-MAX_BATCH = 64
+MAX_BATCH = inbox.MAX_BATCH
 SLICE = 0.004  # seconds of processing per transaction before acknowledgements get the loop back
 PREPARING = 2  # events prepared (parsed, read, charted) at once outside the transaction
 # Callbacks flood in when 40 arrive within 0.1 s (400/s, more than processing keeps up with): processing then
@@ -227,27 +222,6 @@ class _Deferring(_Batcher):
         return await super()._next_batch()
 
 
-_INBOX, _OUTBOX = InboxRow.__table__, OutboxMessage.__table__
-# Built once, so compiled once; run with `run_core`.
-_CLAIM = update(_INBOX).where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.state == "new").values(state="done")
-_QUEUE_REPLY = insert(_OUTBOX).returning(_OUTBOX.c.id)
-PASSIVE_NOTE = "被动回复"
-_REOPEN = (
-    update(_OUTBOX)
-    .where(_OUTBOX.c.id == bindparam("outbox_id"), _OUTBOX.c.state == "sent", _OUTBOX.c.last_error == PASSIVE_NOTE)
-    .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now"))
-)
-
-
-@functools.lru_cache(maxsize=MAX_BATCH)
-def _inbox_sql(rows: int) -> str:
-    values = ",".join(["(?, ?, ?, 'new', ?)"] * rows)
-    return (
-        f"INSERT INTO inbound_events (source, key, received_at, state, payload) VALUES {values} "
-        "ON CONFLICT (source, key) DO NOTHING RETURNING id, source, key"
-    )
-
-
 class InboundPipeline:
     def __init__(
         self,
@@ -276,7 +250,6 @@ class InboundPipeline:
         self._scheduled: set[asyncio.Task] = set()
         self._last_queued: asyncio.Future | None = None
         self._closed = False
-        self._inbox_insert = None
 
     # --- step 1: the inbox ---------------------------------------------------------------------------------
     async def accept(self, event: InboundEvent) -> int | None:
@@ -293,43 +266,15 @@ class InboundPipeline:
                 seen.add(key)
                 rows.append((key[0], key[1], event_to_dict(e)))
         if self.db.raw_sqlite:  # the hottest write of all: straight on sqlite3, one statement per batch
-            at = sqlite_timestamp(now)
-            params = [v for source, key, payload in rows for v in (source, key, at, json.dumps(payload))]
-            sql = _inbox_sql(len(rows))
-            returned = await self.db.raw_write(lambda conn: conn.execute(sql, params).fetchall())
+            returned = await self.db.raw_write(inbox.accept_sqlite(rows, sqlite_timestamp(now)))
         else:
             async with self.db.write() as session:
-                conn = await session.connection()
-                stmt = (
-                    self._inbox_insert
-                    if self._inbox_insert is not None
-                    else self._build_inbox_insert(conn.dialect.name)
-                )
-                values = [
-                    {"source": source, "key": key, "received_at": now, "state": "new", "payload": payload}
-                    for source, key, payload in rows
-                ]
-                # executemany with RETURNING, compiled once (run_sync: SQLAlchemy's async facade refuses an
-                # executemany that happens not to suspend)
-                returned = await conn.run_sync(lambda sync: sync.execute(stmt, values).all())
+                returned = await inbox.accept(session, rows, now)
         ids = {(source, key): row_id for row_id, source, key in returned}
         out = []
         for e in events:  # within one batch only the first delivery of a key gets its id
             out.append(ids.pop((e.origin.platform, fit_key(e.dedupe_key)), None))
         return out
-
-    def _build_inbox_insert(self, dialect: str):
-        """`INSERT … ON CONFLICT DO NOTHING RETURNING id, source, key`, built once so it is compiled once."""
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        table = InboxRow.__table__
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self._inbox_insert = (
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["source", "key"])
-            .returning(table.c.id, table.c.source, table.c.key)
-        )
-        return self._inbox_insert
 
     # --- step 2: processing --------------------------------------------------------------------------------
     async def process(self, event: InboundEvent) -> Processed | None:
@@ -480,8 +425,7 @@ class InboundPipeline:
         answer: PassiveAnswer | None = None,
     ) -> Processed | None:
         now = self.clock()
-        claimed = await run_core(session, _CLAIM, {"inbox_id": inbox_id})
-        if claimed.rowcount != 1:
+        if not await inbox.mark_done(session, inbox_id):
             return None
         if isinstance(event, ChatMessage) and event.is_voice and not event.text:
             reply: Reply | None = Reply(text=VOICE_HELP)
@@ -518,37 +462,22 @@ class InboundPipeline:
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
-        return (
-            await run_core(
-                session,
-                _QUEUE_REPLY,
-                {
-                    "channel": event.origin.reply_channel,
-                    "destination": event.origin.reply_to,
-                    "kind": "reply",
-                    "payload": payload,
-                    "state": "sent" if sent else "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "sent_at": now if sent else None,
-                    "last_error": PASSIVE_NOTE if sent else None,
-                    "dedupe_key": fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"),
-                },
-            )
-        ).scalar_one()
+        return await outbox.queue_reply(
+            session,
+            channel=event.origin.reply_channel,
+            destination=event.origin.reply_to,
+            payload=payload,
+            now=now,
+            dedupe_key=fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"),
+            passive=sent,
+        )
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
         """Record the failure on the inbox row (so it is not retried for ever) and tell the person."""
         log.error("processing inbound event #%s failed", inbox_id, exc_info=exc)
         try:
             async with self.db.write() as session:
-                marked = await session.execute(
-                    update(InboxRow)
-                    .where(InboxRow.id == inbox_id, InboxRow.state == "new")
-                    .values(state="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-                )
-                if marked.rowcount == 1:
+                if await inbox.mark_failed(session, inbox_id, f"{type(exc).__name__}: {exc}"):
                     await self._queue_reply(
                         session, event, Reply(text=FAILED_REPLY.format(id=inbox_id)), self.clock(), suffix=":failed"
                     )
@@ -559,14 +488,7 @@ class InboundPipeline:
         """Process inbox rows left 'new' (by a crash, or a platform acknowledged before processing)."""
         cutoff = self.clock() - older_than
         async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(InboxRow.id, InboxRow.payload)
-                    .where(InboxRow.state == "new", InboxRow.payload.is_not(None), InboxRow.received_at <= cutoff)
-                    .order_by(InboxRow.id)
-                    .limit(1000)
-                )
-            ).all()
+            rows = await inbox.unprocessed(session, cutoff)
         done = 0
         for inbox_id, payload in rows:
             try:
@@ -580,10 +502,10 @@ class InboundPipeline:
         """A reply stored as answered in the HTTP response whose response did not go out after all: queue it for
         the outbox (the rare other side of `PassiveAnswer`)."""
         async with self.db.write() as session:
-            reopened = await run_core(session, _REOPEN, {"outbox_id": outbox_id, "now": self.clock()})
-        if reopened.rowcount and self.on_commit is not None:
+            reopened = await outbox.reopen_passive(session, outbox_id, self.clock())
+        if reopened and self.on_commit is not None:
             self.on_commit()
-        return bool(reopened.rowcount)
+        return reopened
 
     async def _transcribe(self, event: ChatMessage) -> ChatMessage:
         if self.speech_to_text is None:

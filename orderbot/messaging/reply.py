@@ -1,7 +1,9 @@
 """What handlers produce: a platform-neutral `Reply`. Channels render it within their own limits.
 
 A reply is a value (frozen, JSON-serialisable through `to_dict`/`from_dict`) so it can sit in the outbox row
-written in the same transaction as the change that caused it.
+written in the same transaction as the change that caused it. `to_dict` carries chart images inline (base64);
+the outbox stores them through `core/media` and keeps a reference (`{"title", "media": id}`), which the outbox
+worker turns back into the image before a sender reads the payload (`messaging/worker.py`, `load_images`).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class Reply:
             markdown=d.get("markdown", False),
             title=d.get("title", ""),
             table=Table(tuple(t["headers"]), tuple(tuple(r) for r in t["rows"])) if t else None,
-            charts=tuple(Chart(x["title"], base64.b64decode(x["png"])) for x in d.get("charts", [])),
+            charts=tuple(Chart(x["title"], _chart_png(x)) for x in d.get("charts", [])),
             card=Card(
                 c["title"],
                 c.get("description", ""),
@@ -113,3 +115,9 @@ class Reply:
             digest_key=d.get("digest_key"),
             meta=d.get("meta", {}),
         )
+
+
+def _chart_png(chart: dict[str, Any]) -> bytes:
+    if "png" not in chart:  # a reference the outbox worker has not loaded: never send an empty picture
+        raise ValueError(f"图表「{chart.get('title', '')}」的图片未载入（media {chart.get('media')}）")
+    return base64.b64decode(chart["png"])

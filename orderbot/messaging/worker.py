@@ -23,14 +23,16 @@ keys.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from orderbot.core import outbox
+from orderbot.core import media, outbox
 from orderbot.core.outbox import Claimed
 from orderbot.db.engine import Database
 from orderbot.messaging.senders.base import RateLimiter, Sender, SendError
@@ -63,6 +65,39 @@ class PlatformAlerts:
 
     def clear(self, channel: str) -> None:
         self.problems.pop(channel, None)
+
+
+class MissingImage(Exception):
+    """A chart image the message refers to is no longer stored (expired, purged): it can never be sent."""
+
+
+async def load_images(db: Database, payload: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The payload as senders read it: each chart stored by reference (`{"title", "media": id}`, see
+    `core/outbox.py`) gets its image back inline; a payload without references is returned as it is (rows
+    written before the images moved out of the outbox hold them inline). `MissingImage` when one is gone."""
+    charts = payload.get("charts")
+    if not isinstance(charts, list):
+        return payload
+    wanted = {c["media"] for c in charts if isinstance(c, dict) and "media" in c and "png" not in c}
+    if not wanted:
+        return payload
+    images: dict[str, bytes] = {}
+    async with db.read() as session:
+        for media_id in sorted(wanted):
+            found = await media.fetch(session, media_id, now)
+            if found is not None:
+                images[media_id] = found[0]
+    loaded = []
+    for chart in charts:
+        if isinstance(chart, dict) and chart.get("media") in wanted:
+            if chart["media"] not in images:
+                raise MissingImage(
+                    f"图表「{chart.get('title', '')}」的图片已不在（保存期已过或已被清除，media {chart['media']}），"
+                    "消息无法发送，不再重试"
+                )
+            chart = {**chart, "png": base64.b64encode(images[chart["media"]]).decode()}
+        loaded.append(chart)
+    return {**payload, "charts": loaded}
 
 
 def backoff(attempts: int, rng: random.Random, base: float = 5.0, cap: float = 600.0) -> float:
@@ -118,13 +153,20 @@ def fold(messages: list[Claimed]) -> list[tuple[Claimed, list[int]]]:
     return out
 
 
+@dataclass(frozen=True)
+class Failed:
+    dead: bool  # the message will not be tried again
+    rest_waits: bool  # the destination's later messages wait with it
+
+
 GATHER = 0.05  # seconds a woken worker waits, so the messages of many commits go out in one pass
 
 
 class OutboxWorker:
     """`retry_window`: how long after its first failed try a message is retried; `backoff_cap`: the longest
     wait between tries (s); `send_timeout`: wall seconds one send may take; `concurrency`: sends at once per
-    channel; `dead_letters`: told of every message that went dead (one notice to the admins per burst)."""
+    channel; `dead_letters`: told of every message that went dead (one notice to the admins per burst);
+    `observe_send`: told how each send went and how long it took (the app's send-latency histogram)."""
 
     def __init__(
         self,
@@ -140,6 +182,7 @@ class OutboxWorker:
         seed: int | None = None,
         alerts: PlatformAlerts | None = None,
         dead_letters=None,
+        observe_send: Callable[[str, str, float], None] | None = None,
     ):
         self.db, self.senders, self.clock = db, senders, clock
         self.retry_window, self.backoff_cap, self.send_timeout = retry_window, backoff_cap, send_timeout
@@ -147,6 +190,7 @@ class OutboxWorker:
         self.limiter = RateLimiter()
         self.alerts = alerts or PlatformAlerts()
         self.dead_letters = dead_letters
+        self.observe_send = observe_send  # (channel, "sent" | "retry" | "dead", seconds) after every send
         self._rng = random.Random(seed)
         self._lanes: dict[str, asyncio.Semaphore] = {}
         self._destinations: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
@@ -255,20 +299,28 @@ class OutboxWorker:
                 await self._put_back(rest, wait_until, RATE_WAIT)
                 break
             progress = dict(msg.payload.get("_progress", {}))
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.send_timeout):
-                    note = await sender.send(msg.destination, msg.kind, msg.payload, progress)
+                    payload = await load_images(self.db, msg.payload, now)  # the row keeps its references
+                    note = await sender.send(msg.destination, msg.kind, payload, progress)
             except SendError as exc:
                 failure = exc
             except TimeoutError:
                 failure = SendError(f"发送超时：{self.send_timeout:g} 秒内平台没有响应")
+            except MissingImage as exc:  # the image is gone for good: dead with the reason
+                self._observe(msg.channel, "dead", started)
+                await self._dead(msg, folded, str(exc))
+                continue
             except CONTENT_ERRORS as exc:  # the row itself is malformed: retrying cannot help
-                await self._malformed(msg, folded, exc)
+                self._observe(msg.channel, "dead", started)
+                await self._dead(msg, folded, f"消息内容无法发送（{type(exc).__name__}: {exc}），不再重试")
                 continue
             except Exception as exc:  # not the row's fault as far as we know: retry with back-off, loudly
                 log.exception("outbox #%s to %s:%s: unexpected error", msg.id, msg.channel, msg.destination)
                 failure = SendError(f"发送出错：{type(exc).__name__}: {exc}")
             else:
+                self._observe(msg.channel, "sent", started)
                 self.limiter.record(key, now)  # what the platform accepted counts against its limit
                 self._delivered.append(([msg.id], note))
                 if folded:
@@ -279,7 +331,10 @@ class OutboxWorker:
                 if msg.first_attempt_at is not None or msg.channel in self._failing:
                     await self._healed(msg.channel)
                 continue
-            if await self._failed(msg, folded, failure, key, limit, progress, items[index + 1 :]):
+            took = time.perf_counter() - started  # the send, not the bookkeeping after it
+            outcome = await self._failed(msg, folded, failure, key, limit, progress, items[index + 1 :])
+            self._observe(msg.channel, "dead" if outcome.dead else "retry", started, took)
+            if outcome.rest_waits:
                 break
         return delivered
 
@@ -296,8 +351,18 @@ class OutboxWorker:
         async with self.db.write() as session:
             await outbox.mark_retry_many(session, [i for m, folded in items for i in [m.id, *folded]], at, reason)
 
-    async def _malformed(self, msg: Claimed, folded: list[int], exc: Exception) -> None:
-        error = f"消息内容无法发送（{type(exc).__name__}: {exc}），不再重试"
+    def _observe(self, channel: str, outcome: str, started: float, took: float | None = None) -> None:
+        """Feed the send-latency histogram (`observe_send`: the app passes its metrics'), never failing a send.
+        `took`: the send's seconds when measured before now."""
+        if self.observe_send is not None:
+            try:
+                self.observe_send(channel, outcome, time.perf_counter() - started if took is None else took)
+            except Exception:
+                log.exception("could not record a send in the metrics")
+
+    async def _dead(self, msg: Claimed, folded: list[int], error: str) -> None:
+        """The message can never be sent (its content, or an image it refers to): dead with `error`; messages
+        folded into it go back as themselves."""
         log.warning("outbox #%s to %s:%s is dead: %s", msg.id, msg.channel, msg.destination, error)
         async with self.db.write() as session:
             for fid in folded:  # folded messages go back as themselves
@@ -317,8 +382,9 @@ class OutboxWorker:
         limit,
         progress,
         rest: list[tuple[Claimed, list[int]]],
-    ) -> bool:
-        """Record a failed send; True when the rest of this destination must wait too (it goes back with it)."""
+    ) -> Failed:
+        """Record a failed send: whether the message is now dead, and whether the rest of this destination must
+        wait too (it goes back with it)."""
         now = self.clock()
         error = f"{exc.code}: {exc}" if exc.code is not None else str(exc)
         if exc.alert:
@@ -351,8 +417,9 @@ class OutboxWorker:
                 )
             if not dead:
                 await outbox.mark_retry(session, msg.id, at, error, failed_at=None if rate else now)
+            gone = bool(dead)
             if exc.permanent:
-                return False
+                return Failed(dead=gone, rest_waits=False)
             # Rate error or outage: the rest of this destination waits as long, in order (one probe per
             # destination, not one per message).
             waiting: list[int] = []
@@ -369,7 +436,7 @@ class OutboxWorker:
             await outbox.mark_retry_many(session, folded_rest, at, error)
         for m, reason in dead:
             self._note_dead(m, reason)
-        return True
+        return Failed(dead=gone, rest_waits=True)
 
     def _note_dead(self, msg: Claimed, reason: str) -> None:
         if self.dead_letters is not None and msg.kind != "admin_notice":  # never a notice about a notice

@@ -76,6 +76,7 @@ from orderbot.webhooks.common import (
     WEATHER,
     WORKER,
     TaskTracker,
+    drain_at_shutdown,
     json_body,
     json_error,
     json_ok,
@@ -762,12 +763,6 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
-async def _drain(app: web.Application):
-    yield
-    await app[SANDBOX].background.drain()  # let clicks and messages in flight commit before the database closes
-    await app[PIPELINE].close()
-
-
 def _fake_wecom(app: web.Application) -> FakeWeCom | None:
     """The demo's fake WeCom, when the demo runs the AI bot in callback mode (as `orderbot demo` does)."""
     settings = app[SETTINGS]
@@ -787,7 +782,7 @@ def _fake_wecom(app: web.Application) -> FakeWeCom | None:
 
 def setup(app: web.Application) -> None:
     app[SANDBOX] = Sandbox()
-    app.cleanup_ctx.append(_drain)
+    drain_at_shutdown(app, app[SANDBOX].background)  # clicks and messages in flight commit first
     fake = _fake_wecom(app)
     if fake is not None:
         app[FAKE_WECOM] = fake

@@ -160,6 +160,18 @@ class TaskTracker:
         return await asyncio.wait_for(asyncio.shield(task), deadline)
 
 
+def drain_at_shutdown(app: web.Application, background: TaskTracker) -> None:
+    """A door's cleanup: at shutdown its work in flight (`background`) commits before the services close. A door
+    is set up after the app's services, so its cleanup runs first; the services (the inbox pipeline, the outbox
+    worker) are closed once, by the app (`bootstrap.Services.close`)."""
+
+    async def drain(app: web.Application):
+        yield
+        await background.drain()
+
+    app.cleanup_ctx.append(drain)
+
+
 def json_body(body: bytes):
     """The parsed JSON body (finite numbers, bounded depth), or 400 with the reason."""
     return json_body_or_400(body)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from orderbot.messaging.pipeline import InboundPipeline
-from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, json_error, json_ok
+from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, drain_at_shutdown, json_error, json_ok
 from orderbot.webhooks.dingtalk_msg import BadMessage, sender_of, to_event
 from orderbot.webhooks.limits import loads_bounded, read_capped
 
@@ -86,13 +86,7 @@ async def callback(request: web.Request) -> web.Response:
     return json_ok()
 
 
-async def _drain(app: web.Application):
-    yield
-    await app[DINGTALK].background.drain()
-    await app[DINGTALK].pipeline.close()
-
-
 def setup(app: web.Application, inbound: DingTalkInbound) -> None:
     app[DINGTALK] = inbound
-    app.cleanup_ctx.append(_drain)
+    drain_at_shutdown(app, inbound.background)
     app.router.add_post("/dingtalk/callback", callback)

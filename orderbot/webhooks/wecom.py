@@ -28,7 +28,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from orderbot.messaging.text import reply_plain, split_utf8
 from orderbot.messaging.inbound import ScanEvent
 from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
-from orderbot.webhooks.common import METRICS, TaskTracker, json_error
+from orderbot.webhooks.common import METRICS, TaskTracker, drain_at_shutdown, json_error
 from orderbot.webhooks.limits import read_capped
 from orderbot.webhooks.wecom_xml import BadXml, encrypted_value, fields, parse_xml, to_event
 
@@ -194,14 +194,8 @@ def _reopen(inbound: WeComInbound, task: asyncio.Task) -> None:
         inbound.background.spawn(inbound.pipeline.reopen_reply(task.result().outbox_id))
 
 
-async def _drain(app: web.Application):
-    yield
-    await app[WECOM].background.drain()  # let in-flight events commit before the database closes
-    await app[WECOM].pipeline.close()
-
-
 def setup(app: web.Application, inbound: WeComInbound) -> None:
     app[WECOM] = inbound
-    app.cleanup_ctx.append(_drain)
+    drain_at_shutdown(app, inbound.background)
     app.router.add_get("/wecom/callback", verify_url)
     app.router.add_post("/wecom/callback", receive)

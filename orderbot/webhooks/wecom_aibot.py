@@ -28,7 +28,7 @@ from orderbot.messaging.senders.wecom_aibot import card_update, fits_stream, str
 from orderbot.messaging.text import reply_plain
 from orderbot.webhooks.aibot_crypto import AibotCrypto, CryptoError
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
-from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, json_error
+from orderbot.webhooks.common import CLOCK, METRICS, TaskTracker, drain_at_shutdown, json_error
 
 log = logging.getLogger("orderbot.webhooks.aibot")
 MAX_BODY = 64 * 1024  # an encrypted callback is a few KB; anything far larger is not from WeCom
@@ -207,14 +207,8 @@ async def _answer_now(inbound: AibotInbound, inbox_id: int, event, nonce: str) -
     return _sealed(inbound, {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}}, nonce)
 
 
-async def _drain(app: web.Application):
-    yield
-    await app[AIBOT].background.drain()  # let in-flight events commit before the database closes
-    await app[AIBOT].pipeline.close()
-
-
 def setup(app: web.Application, inbound: AibotInbound) -> None:
     app[AIBOT] = inbound
-    app.cleanup_ctx.append(_drain)
+    drain_at_shutdown(app, inbound.background)
     app.router.add_get("/wecom/aibot", verify_url)
     app.router.add_post("/wecom/aibot", receive)

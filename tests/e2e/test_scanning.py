@@ -267,8 +267,10 @@ async def test_three_failures_in_a_row_send_the_lead_a_heatmap_once(station):
     (hint,) = hints
     assert "pack-7连续3次扫码失败，疑似批次标签打印偏移" in hint.payload["text"]
     from orderbot.messaging.reply import Reply
+    from orderbot.messaging.worker import load_images
 
-    png = Reply.from_dict(hint.payload).charts[0].png
+    assert set(hint.payload["charts"][0]) == {"title", "media"}  # the row holds a reference, the image is stored
+    png = Reply.from_dict(await load_images(db, hint.payload, NOW)).charts[0].png
     assert Image.open(io.BytesIO(png)).width == 1080
 
 

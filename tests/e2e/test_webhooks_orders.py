@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -313,3 +314,42 @@ async def test_a_replaced_sqlite_file_is_not_healthy(client, db, tmp_path):
     os.replace(copy_path, path)  # same name, another inode: writes of the open connections go elsewhere
     health = await client.get("/healthz")
     assert health.status == 503 and "被替换" in (await health.json())["checks"]["database"]
+
+
+async def test_metrics_count_outbox_sends_by_channel_and_outcome(db, config, clock):
+    """The send-latency histogram is fed by the outbox worker: one sample per send, by channel and outcome."""
+    from orderbot.core import media, outbox
+    from orderbot.messaging.reply import Chart, Reply
+    from orderbot.messaging.senders.sandbox import SandboxSender
+    from orderbot.webhooks.common import WORKER
+
+    settings = load_settings(env_file=None)
+    sandbox = SandboxSender(clock)
+    app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, senders={"sandbox": sandbox})
+    async with TestClient(TestServer(app)) as client:
+        gone = Reply(text="图", charts=(Chart("图", b"\x89PNG not kept"),)).to_dict()
+        async with db.write() as s:
+            for payload in (Reply(text="一").to_dict(), Reply(text="二").to_dict(), gone):
+                await outbox.enqueue(
+                    s, channel="sandbox", destination="user:u", kind="reply", payload=payload, now=clock()
+                )
+            await media.purge_expired(s, clock() + outbox.IMAGE_TTL)  # the third message's image is gone
+        app[WORKER].wake.set()
+        for _ in range(100):  # the app's own worker sends them
+            if len(sandbox.sent) == 2 and not (await outbox_counts(db)).get("pending"):
+                break
+            await asyncio.sleep(0.05)
+        resp = await client.get("/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    count = "orderbot_outbox_send_duration_seconds_count"
+    assert samples[(count, (("channel", "sandbox"), ("outcome", "sent")))] == 2
+    assert samples[(count, (("channel", "sandbox"), ("outcome", "dead")))] == 1
+    assert families["orderbot_outbox_send_duration_seconds"].type == "histogram"
+
+
+async def outbox_counts(db) -> dict[str, int]:
+    from orderbot.core import outbox
+
+    async with db.read() as s:
+        return await outbox.counts(s)

@@ -10,6 +10,7 @@ models (`core/…`, `db/health.py`, `sandbox/readmodel.py`).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "adapters": {"adapters", "core", "config", "settings"},
     "tools": {"tools", "core", "db", "config"},
     "printing": {"printing", "core", "bot.charts.fonts"},
-    "messaging": {"messaging", "core", "db", "config", "bot.charts.png"},
+    "messaging": {"messaging", "core", "db", "config"},
     "webhooks": {"webhooks", "messaging", "core", "db", "config", "settings"},
     "bot": {"bot", "core", "db", "config", "messaging"},
     "jobs": {"jobs", "bot", "messaging", "core", "db", "config", "webhooks.common"},
@@ -182,3 +183,99 @@ def test_the_sql_checker_sees_statements_and_their_execution(snippet, expected):
     """The rule can fail: each bad snippet is caught, and ordinary Python with the same words is not."""
     found = _sql(snippet)
     assert len(found) == len(expected) and all(e in f for e, f in zip(expected, found, strict=True)), found
+
+
+# table → (its model class in core/models.py, the one module that may write it)
+WRITERS = {
+    "inbound_events": ("InboundEvent", "core/inbox.py"),
+    "outbox": ("OutboxMessage", "core/outbox.py"),
+}
+_DML = re.compile(r"(insert|update|delete)(_|$)")  # insert(), sqlite.insert(), sqlutil.insert_ignore() …
+_RAW_WRITE = re.compile(
+    r"\b(?:insert\s+into|update|delete\s+from)\s+[\"'`]?(" + "|".join(WRITERS) + r")\b", re.IGNORECASE
+)
+
+
+def _table_writes(source: str) -> list[tuple[int, str]]:
+    """(line, table) for every place a module writes a guarded table: an insert/update/delete (SQLAlchemy's, a
+    dialect's, or a helper named insert_…) on the model, its `__table__` or a name bound to either; a model
+    instance built (for `session.add`); raw SQL text that inserts into, updates or deletes from the table."""
+    tree = ast.parse(source)
+    by_model = {model: table for table, (model, _) in WRITERS.items()}
+    models: dict[str, str] = {}  # local name of a guarded model class → its table
+    for node in ast.walk(tree):  # `from orderbot.core.models import OutboxMessage as Row`
+        if isinstance(node, ast.ImportFrom) and node.module == "orderbot.core.models":
+            models.update({a.asname or a.name: by_model[a.name] for a in node.names if a.name in by_model})
+    tainted: dict[str, set[str]] = {name: {table} for name, table in models.items()}
+
+    def tables_in(expr: ast.AST) -> set[str]:
+        found: set[str] = set()
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Name):
+                found |= tainted.get(sub.id, set())
+            elif isinstance(sub, ast.Constant) and sub.value in WRITERS:  # Base.metadata.tables["outbox"]
+                found.add(sub.value)
+        return found
+
+    changed = True
+    while changed:  # names bound (in tuples too) to an expression naming a guarded table, until nothing changes
+        changed = False
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+                continue
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs = list(zip(target.elts, node.value.elts))
+                else:
+                    pairs = [(target, node.value)]
+                for name, value in pairs:
+                    if isinstance(name, ast.Name) and not tables_in(value) <= tainted.get(name.id, set()):
+                        tainted[name.id] = tainted.get(name.id, set()) | tables_in(value)
+                        changed = True
+    found: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if name and _DML.match(name):
+                found |= {(node.lineno, table) for arg in node.args for table in tables_in(arg)}
+            elif isinstance(node.func, ast.Name) and node.func.id in models:  # a model row built
+                found.add((node.lineno, models[node.func.id]))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= {(node.lineno, m.group(1).lower()) for m in _RAW_WRITE.finditer(node.value)}
+    return sorted(found)
+
+
+def test_each_messaging_table_has_one_writer():
+    """Only core/inbox.py writes `inbound_events` and only core/outbox.py writes `outbox`."""
+    broken = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if "migrations" in rel.parts:
+            continue
+        for line, table in _table_writes(path.read_text(encoding="utf-8")):
+            if rel.as_posix() != WRITERS[table][1]:
+                broken.append(f"{rel}:{line} writes {table} (only {WRITERS[table][1]} may)")
+    assert not broken, "tables written outside their one writer:\n" + "\n".join(broken)
+
+
+def test_the_writer_check_sees_writes_and_leaves_reads_alone():
+    """The check can fail: an aliased model's table updated, a row built for `session.add`, raw SQL, a dialect
+    insert on `Base.metadata.tables[...]` are all found; reading the tables is not a write."""
+    bad = (
+        "from sqlalchemy import update, select\n"
+        "from sqlalchemy.dialects import sqlite\n"
+        "from orderbot.core.models import Base, InboundEvent as Row, OutboxMessage\n"
+        "_A, _B = Row.__table__, 1\n"
+        "stmt = update(_A).values(state='done')\n"  # line 5
+        "session.add(OutboxMessage(channel='x'))\n"  # line 6
+        "RAW = 'UPDATE outbox SET state = 1'\n"  # line 7
+        "ins = sqlite.insert(Base.metadata.tables['inbound_events'])\n"  # line 8
+        "ok = select(OutboxMessage.state).where(Row.id == 1)\n"
+        "fine = 'SELECT count(*) FROM inbound_events'\n"
+        "d = {}; d.update(state='x')\n"
+        "def claim(s):\n"
+        "    from orderbot.core.models import InboundEvent\n"
+        "    return insert_ignore(s, InboundEvent.__table__, [], ['key'])\n"  # line 14
+    )
+    expected = [(5, "inbound_events"), (6, "outbox"), (7, "outbox"), (8, "inbound_events"), (14, "inbound_events")]
+    assert _table_writes(bad) == expected

@@ -12,7 +12,7 @@ from orderbot.bot.charts.chain import progress_chain
 from orderbot.bot.charts.cloud import word_cloud
 from orderbot.bot.charts.fonts import CJKFont, CJKFontNotFound, cjk_font, ensure_cjk_font, prepare_matplotlib
 from orderbot.bot.charts.heatmap import scan_heatmap
-from orderbot.bot.charts.png import shrink_png
+from orderbot.messaging.png import shrink_png
 from orderbot.bot.charts.ranking import ranking_bars
 from orderbot.bot.charts.runner import chart_executor, render_async
 from orderbot.bot.charts.stacked import stacked_reasons

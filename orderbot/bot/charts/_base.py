@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from orderbot.bot.charts.fonts import cjk_font
-from orderbot.bot.charts.png import shrink_png
+from orderbot.messaging.png import shrink_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

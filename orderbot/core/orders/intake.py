@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core.errors import IllegalTransition
-from orderbot.core.sqlutil import claim_event
+from orderbot.core.inbox import claim_event
 from orderbot.core.orders.schema import OrderIn
 from orderbot.core.orders.service import IngestResult, NewProduct, add_event, get_order, ingest_order, open_task
 

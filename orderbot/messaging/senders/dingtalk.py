@@ -89,7 +89,10 @@ class DingTalkSender:
         for chart in reply.charts:
             now = self.clock()
             async with self.db.write() as session:
-                media_id, expires = await media.store(session, chart.png, "image/png", now=now, ttl=timedelta(days=7))
+                # the row the outbox already keeps for this image (by its content hash), kept a week from now
+                media_id, expires = await media.store_once(
+                    session, chart.png, "image/png", now=now, ttl=timedelta(days=7)
+                )
             text += f"\n\n![{chart.title}]({self.links.url(media_id, expires)})"
         title = reply.title or (reply.card.title if reply.card else "") or "OrderBot"
         return title, text

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from orderbot.bot.charts.png import shrink_png
+from orderbot.messaging.png import shrink_png
 from orderbot.messaging.reply import Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8

@@ -37,7 +37,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.bot.charts.png import shrink_png
+from orderbot.messaging.png import shrink_png
 from orderbot.core.models import Staff
 from orderbot.messaging.inbound import Origin
 from orderbot.messaging.markup import escape_wecom_markdown, outside, plain

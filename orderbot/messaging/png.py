@@ -1,4 +1,4 @@
-"""Keep a PNG under a byte limit (WeCom robots refuse images over 2 MB)."""
+"""Keep a PNG under a platform's byte limit (WeCom robots refuse images over 2 MB); the chart renderer uses it too."""
 
 from __future__ import annotations
 
