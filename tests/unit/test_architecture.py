@@ -53,6 +53,8 @@ FORBIDDEN_INTERNAL: dict[str, set[str]] = {"jobs": {"bot.handlers"}}
 NO_SQL = ("bot", "webhooks", "sandbox/routes.py")
 STATEMENT_NAMES = {"select", "insert", "update", "delete", "text"}
 RUNNING_CALLS = {"execute", "exec_driver_sql"}
+# the ORM through a session: a row loaded or written without a statement is still the database, not the chat
+SESSION_CALLS = {"get", "add", "add_all", "delete", "merge", "scalar", "scalars", "stream", "refresh", "flush"}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -148,7 +150,21 @@ def _sql(source: str, name: str = "<module>") -> list[str]:
                 found.append(f"{name}:{node.lineno} uses sqlalchemy's {node.attr}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUNNING_CALLS:
             found.append(f"{name}:{node.lineno} calls .{node.func.attr}(")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in SESSION_CALLS
+            and _is_session(node.func.value)
+        ):
+            found.append(f"{name}:{node.lineno} uses the session's .{node.func.attr}(")
     return found
+
+
+def _is_session(node: ast.expr) -> bool:
+    """A name or attribute spelled `session` (`session.get`, `ctx.session.get`)."""
+    return (isinstance(node, ast.Name) and node.id == "session") or (
+        isinstance(node, ast.Attribute) and node.attr == "session"
+    )
 
 
 def _no_sql_files():
@@ -174,6 +190,9 @@ def test_the_chat_the_http_edges_and_the_sandbox_routes_run_no_sql():
         ("from sqlalchemy.dialects.postgresql import insert\n", ["imports insert from sqlalchemy.dialects.postgresql"]),
         ("import sqlalchemy as sa\nq = sa.text('SELECT 1')\n", ["uses sqlalchemy's text"]),
         ("async def f(ctx, stmt):\n    return await ctx.session.execute(stmt)\n", ["calls .execute("]),
+        ("async def f(ctx, code):\n    return await ctx.session.get(Channel, code)\n", ["uses the session's .get("]),
+        ("def f(session, row):\n    session.add(row)\n", ["uses the session's .add("]),
+        ("cache = {}\nx = cache.get('k')\nsettings.session.timeout\n", []),
         # not SQL: a session handed on, result rows read, a set updated, a list inserted into
         ("from sqlalchemy.ext.asyncio import AsyncSession\nseen = set()\nseen.update([1])\n", []),
         ("fields = []\nfields.insert(0, 'x')\nrow = result.scalar()\n", []),

@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 from orderbot.core.channels import channel_name
 from orderbot.core.errors import DomainError
 from orderbot.core.orders.lists import held_for_review
-from orderbot.core.models import Channel
-from orderbot.core.orders.service import set_channel_frozen
+from orderbot.core.orders.service import channel_frozen, set_channel_frozen
 from orderbot.core.rules import silences
 from orderbot.messaging.reply import Button, Card, Reply
 from orderbot.bot.handlers.base import ALERT_OWNERS, Context, route
@@ -34,8 +33,7 @@ async def freeze(intent, ctx: Context) -> Reply:
 
 async def unfreeze(intent_or_code, ctx: Context) -> Reply:
     code = intent_or_code if isinstance(intent_or_code, str) else intent_or_code.slots["channel"]
-    channel = await ctx.session.get(Channel, code)
-    if channel is None or not channel.frozen:
+    if not await channel_frozen(ctx.session, code):
         return Reply(text=f"{channel_name(code)} 渠道没有被冻结。")
     await set_channel_frozen(ctx.session, code, False, actor=ctx.asker.staff_id, reason="解冻", now=ctx.now)
     held = await count_held(ctx.session, code)
@@ -66,8 +64,7 @@ async def unmute(intent, ctx: Context) -> Reply:
 
 async def preview_freeze(intent, ctx: Context) -> str:
     code = intent.slots["channel"]
-    channel = await ctx.session.get(Channel, code)
-    if channel is not None and channel.frozen:
+    if await channel_frozen(ctx.session, code):
         raise DomainError(f"{channel_name(code)} 渠道已经是冻结状态，不用重复冻结。")
     return (
         f"将冻结 {channel_name(code)} 渠道：从现在起这个渠道的新订单先进入待审核，不进入履约；"
@@ -77,8 +74,7 @@ async def preview_freeze(intent, ctx: Context) -> str:
 
 async def preview_unfreeze(intent, ctx: Context) -> str:
     code = intent.slots["channel"]
-    channel = await ctx.session.get(Channel, code)
-    if channel is None or not channel.frozen:
+    if not await channel_frozen(ctx.session, code):
         raise DomainError(f"{channel_name(code)} 渠道没有被冻结，不用解冻。")
     held = await held_for_review(ctx.session, code)
     return (

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from orderbot.core.errors import DomainError
-from orderbot.core.models import Customer
 from orderbot.core.orders.card import order_card
 from orderbot.core.orders.states import STAGE_NAMES, STATUS_NAMES
-from orderbot.core.orders.service import get_order, hold_customs, override_promised_date, release_customs
+from orderbot.core.orders.service import customer_name, get_order, hold_customs, override_promised_date, release_customs
 from orderbot.messaging.notify import notify_groups
 from orderbot.messaging.reply import Reply
 from orderbot.messaging.markup import outside
@@ -143,9 +142,9 @@ async def release(intent, ctx: Context) -> Reply:
 
 
 async def _who(ctx: Context, order) -> str:
-    customer = await ctx.session.get(Customer, order.customer_id)
+    name = await customer_name(ctx.session, order.customer_id)
     return (
-        f"{order.order_no}（{customer.name if customer else order.customer_id}，"
+        f"{order.order_no}（{name or order.customer_id}，"
         f"{STATUS_NAMES.get(order.status, order.status)} · {STAGE_NAMES.get(order.stage, order.stage)}）"
     )
 

@@ -600,6 +600,18 @@ async def get_order(session: AsyncSession, order_no: str, *, for_update: bool = 
     return order
 
 
+async def channel_frozen(session: AsyncSession, code: str) -> bool:
+    """Whether the channel `code` is frozen now (an unknown channel is not)."""
+    channel = await session.get(Channel, normalise_channel(code))
+    return channel is not None and channel.frozen
+
+
+async def customer_name(session: AsyncSession, customer_id: str) -> str | None:
+    """The customer's name, None when the customer is unknown."""
+    customer = await session.get(Customer, customer_id)
+    return customer.name if customer is not None else None
+
+
 async def set_channel_frozen(
     session: AsyncSession, code: str, frozen: bool, *, actor: str, reason: str, now: datetime
 ) -> None:
