@@ -18,6 +18,21 @@ def msg(i: int, clock, text: str = "hi") -> ChatMessage:
     return ChatMessage(origin, text, f"msg:{i}", clock())
 
 
+def passive_scan(i: int, clock) -> ScanEvent:
+    """A scan that wants its reply passively, in the webhook's response."""
+    return ScanEvent(
+        Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
+        "OB1|x",
+        f"scan:{i}",
+        clock(),
+        wants_reply=True,
+    )
+
+
+async def _run(pipeline, event, answer):
+    return await pipeline.run(await pipeline.accept(event), event, answer=answer)
+
+
 async def _states(db) -> dict[str, int]:
     async with db.read() as s:
         return dict((await s.execute(select(InboundEvent.state, func.count()).group_by(InboundEvent.state))).all())
@@ -195,26 +210,14 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
 
     pipeline = InboundPipeline(db, _recording_handler([]), clock)
 
-    def scan(i):
-        return ScanEvent(
-            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
-            "OB1|x",
-            f"scan:{i}",
-            clock(),
-            wants_reply=True,
-        )
-
-    async def run(event, answer):
-        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
-
     waiting = PassiveAnswer(lambda reply: True)  # the webhook still waits: the reply goes back in the response
-    first = await run(scan(1), waiting)
+    first = await _run(pipeline, passive_scan(1, clock), waiting)
     assert first.passive and waiting.state == "claimed" and not waiting.give_up()
     gone = PassiveAnswer(lambda reply: True)  # the webhook stopped waiting: the outbox sends it, at once
     assert gone.give_up()
-    second = await run(scan(2), gone)
+    second = await _run(pipeline, passive_scan(2, clock), gone)
     too_big = PassiveAnswer(lambda reply: False)  # does not fit a passive reply: the outbox sends it
-    third = await run(scan(3), too_big)
+    third = await _run(pipeline, passive_scan(3, clock), too_big)
     assert not second.passive and not third.passive and too_big.give_up()
     async with db.read() as s:
         rows = {r.id: r for r in (await s.execute(select(OutboxMessage))).scalars()}
@@ -248,21 +251,9 @@ async def test_a_late_claim_is_refused_and_a_claimed_reply_not_answered_goes_bac
     pipeline = InboundPipeline(db, _recording_handler([]), clock)
     loop = asyncio.get_running_loop()
 
-    def scan(i):
-        return ScanEvent(
-            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
-            "OB1|x",
-            f"scan:{i}",
-            clock(),
-            wants_reply=True,
-        )
-
-    async def run(event, answer):
-        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
-
     late = PassiveAnswer(lambda reply: True, until=loop.time() - 0.1)  # too close to the platform's deadline
-    refused = await run(scan(1), late)
-    claimed = await run(scan(2), PassiveAnswer(lambda reply: True, until=loop.time() + 60))
+    refused = await _run(pipeline, passive_scan(1, clock), late)
+    claimed = await _run(pipeline, passive_scan(2, clock), PassiveAnswer(lambda reply: True, until=loop.time() + 60))
     assert not refused.passive and claimed.passive
     assert await pipeline.reopen_reply(claimed.outbox_id)  # its HTTP response did not go out after all
     assert not await pipeline.reopen_reply(claimed.outbox_id)  # once

@@ -185,34 +185,16 @@ def _en_dm(m):
     return _month_day(_MONTHS[m[2][:3]], int(m[1]))
 
 
-@_rule(r"前天|the day before yesterday|day before yesterday")
-def _before_yesterday(m):
-    return _day(-2)
-
-
-@_rule(r"大后天")
-def _in_three_days(m):
-    return _day(3)
-
-
-@_rule(r"后天|the day after tomorrow|day after tomorrow")
-def _after_tomorrow(m):
-    return _day(2)
-
-
-@_rule(rf"今天|今日|今儿|今早|今晚|{_A}today{_Z}|{_A}tonight{_Z}")
-def _today(m):
-    return _day(0)
-
-
-@_rule(rf"昨天|昨日|昨儿|昨晚|{_A}yesterday{_Z}")
-def _yesterday(m):
-    return _day(-1)
-
-
-@_rule(rf"明天|明日|明儿|{_A}tomorrow{_Z}")
-def _tomorrow(m):
-    return _day(1)
+# Named days, each an offset from today (大后天 before 后天, as the order of the rules matters).
+for _pattern, _offset in (
+    (r"前天|the day before yesterday|day before yesterday", -2),
+    (r"大后天", 3),
+    (r"后天|the day after tomorrow|day after tomorrow", 2),
+    (rf"今天|今日|今儿|今早|今晚|{_A}today{_Z}|{_A}tonight{_Z}", 0),
+    (rf"昨天|昨日|昨儿|昨晚|{_A}yesterday{_Z}", -1),
+    (rf"明天|明日|明儿|{_A}tomorrow{_Z}", 1),
+):
+    _RULES.append((re.compile(_pattern), lambda m, offset=_offset: _day(offset), False))
 
 
 @_rule(rf"({NUM})\s*天(?:以后|之后|后)|{_A}in\s+({NUM})\s+days?{_Z}")
