@@ -23,19 +23,11 @@ SEED_PEAK_SCANS_PER_S = 12_000 / 3600  # the seed's peak: 12,000 orders in one b
 
 
 def _scan_event(i: int, order_no: str, sku: str, batch: str) -> tuple[dict, str]:
-    from wechatpy.enterprise.crypto import WeChatCrypto
-
     from orderbot.core.warehouse.labels import label_text
-    from orderbot.webhooks.wecom import seal
+    from tests.helpers import sealed_scan
 
     raw = label_text(SECRET, order_no, sku, batch, 1)
-    plain = (
-        f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
-        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-{i % 4}</EventKey>"
-        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[QR_CODE,{raw}]]></ScanResult>"
-        f"</ScanCodeInfo><AgentID>1</AgentID></xml>"
-    )
-    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"s{i}", timestamp=str(1770000000 + i))
+    return sealed_scan(TOKEN, AES_KEY, CORP, i, f"QR_CODE,{raw}", station=f"pack-{i % 4}", nonce="s")
 
 
 async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict, str]]:

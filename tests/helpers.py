@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orderbot.core.models import Product
 from orderbot.core.stock import ledger
+from orderbot.settings import Settings, load_settings
 
 PRODUCTS = [
     ("PB-20K-BLK", "20000mAh 移动电源 黑", "移动电源", "UN3480", "PI 965"),
@@ -61,3 +62,27 @@ def order_json(order_no="SO202602010001", **over):
 async def no_reply(event, session):
     """A handler for tests of the transport: records nothing, answers nothing."""
     return None
+
+
+def wecom_settings(token: str, aes_key: str, corp: str, **env) -> Settings:
+    """Settings for a WeCom app (agent 1) whose callbacks are sealed with this token, key and corp, plus `env`."""
+    return load_settings(
+        env_file=None, WECOM_TOKEN=token, WECOM_ENCODING_AES_KEY=aes_key, WECOM_CORP_ID=corp, WECOM_AGENT_ID="1", **env
+    )
+
+
+def sealed_scan(token: str, aes_key: str, corp: str, i: int, result: str, *, station: str = "pack-1", nonce: str = "n"):
+    """The i-th encrypted scancode_waitmsg callback of ZhangSan's scanner: (query params, body)."""
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    from orderbot.webhooks.wecom import seal
+
+    plain = (
+        f"<xml><ToUserName>{corp}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
+        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>{station}</EventKey>"
+        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{result}]]></ScanResult></ScanCodeInfo>"
+        f"<AgentID>1</AgentID></xml>"
+    )
+    return seal(
+        WeChatCrypto(token, aes_key, corp), token, corp, plain, nonce=f"{nonce}{i}", timestamp=str(1770000000 + i)
+    )

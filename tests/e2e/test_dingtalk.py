@@ -24,6 +24,7 @@ from orderbot.settings import load_settings
 from orderbot.webhooks.dingtalk import dingtalk_sign
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 
+from tests.fakes import serving
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.helpers import no_reply
 from tests.e2e.test_wecom_callback import Recorder
@@ -147,12 +148,8 @@ async def test_malformed_body_is_400(client, recorder, clock, raw):
 
 @pytest.fixture
 async def fake_ding(clock):
-    fake = FakeDingTalk(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(FakeDingTalk(clock=lambda: clock().timestamp())) as fake:
+        yield fake
 
 
 async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake_ding):

@@ -23,6 +23,7 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.common import SENDERS
 from orderbot.webhooks.wecom_aibot import AIBOT
 
+from tests.fakes import serving
 from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
 from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
@@ -33,12 +34,8 @@ GROUP = "wrS7aGNQAApqNLsMLS_7RurTthP1vi5A"
 
 @pytest.fixture
 async def urls():
-    fake = ResponseUrls()
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(ResponseUrls()) as fake:
+        yield fake
 
 
 @pytest.fixture

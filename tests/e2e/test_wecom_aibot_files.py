@@ -32,6 +32,7 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.common import WORKER
 from orderbot.webhooks.wecom_aibot import AIBOT
 
+from tests.fakes import serving
 from tests.e2e.test_wecom_aibot import AES_KEY, GROUP, TOKEN, _until, staffed, urls, ws_bot  # noqa: F401
 from tests.e2e.test_wecom_callback import Recorder
 from tests.fakes.wecom import FakeWeCom
@@ -190,12 +191,8 @@ async def test_ws_a_file_over_20_mb_is_refused_with_a_note_in_the_answer(db, con
 # --- callback mode ---------------------------------------------------------------------------------------------
 @pytest.fixture
 async def wecom_api():
-    fake = FakeWeCom()
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(FakeWeCom()) as fake:
+        yield fake
 
 
 def _with_group(config, *, webhook_key: str | None):
