@@ -137,7 +137,8 @@ async def _caught_up(db_path: Path, timeout: float = 120) -> float:
     return time.perf_counter() - start
 
 
-def _serve(mode: str, port: int, db_path: Path) -> subprocess.Popen:
+def _serve(mode: str, port: int, db_path: Path, **extra_env: str) -> subprocess.Popen:
+    """`benchmarks.server` in its own process: the app (`full`) or the bare endpoint, as WeCom app agent 1."""
     env = {
         **os.environ,
         "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
@@ -146,6 +147,7 @@ def _serve(mode: str, port: int, db_path: Path) -> subprocess.Popen:
         "WECOM_CORP_ID": CORP,
         "WECOM_AGENT_ID": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", mode, str(port)],
