@@ -86,3 +86,22 @@ def sealed_scan(token: str, aes_key: str, corp: str, i: int, result: str, *, sta
     return seal(
         WeChatCrypto(token, aes_key, corp), token, corp, plain, nonce=f"{nonce}{i}", timestamp=str(1770000000 + i)
     )
+
+
+async def send_by_session(db, clock, sender, reply: dict, session: str, **route: str) -> int:
+    """Queue one DingTalk reply to user 0101 routed through the session webhook `session` (valid 90 minutes more),
+    then run the outbox worker once with `sender`: how many it sent."""
+    from orderbot.core import outbox
+    from orderbot.messaging.worker import OutboxWorker
+
+    expires = str(int(clock().timestamp() * 1000) + 5_400_000)
+    async with db.write() as s:
+        await outbox.enqueue(
+            s,
+            channel="dingtalk",
+            destination="user:0101",
+            kind="reply",
+            now=clock(),
+            payload={**reply, "_route": {"session": session, **route, "session_expires": expires}},
+        )
+    return await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once()

@@ -87,21 +87,7 @@ DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "logistics": ("carrier", "customs_grade", "customer_province"),
     "channel_ops": ("cancel_reason", "currency", "customer_tags"),
     "after_sales_supervisor": ("messages", "notes", "cancel_reason", "customer_email"),
-    "management": (
-        "messages",
-        "notes",
-        "customer_province",
-        "customer_region",
-        "sales_owner",
-        "override",
-        "cancel_reason",
-        "customs_grade",
-        "invoice_status",
-        "carrier",
-        "currency",
-        "customer_tags",
-        "customs_docs",
-    ),
+    "management": (*_SALES, "customs_grade", "invoice_status", "carrier", "customs_docs"),
     "admin": ("*",),
 }
 
