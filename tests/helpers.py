@@ -13,8 +13,9 @@ PRODUCTS = [
 ]
 
 
-async def add_products(session, config, stock: int = 100, at=None):
-    for sku, name, category, un, pi in PRODUCTS:
+async def add_products(session, config, stock: int = 100, at=None, products=PRODUCTS, weight_g: int | None = 200):
+    """The products (sku, name, category, UN number, packing instruction), each with `stock` on hand."""
+    for sku, name, category, un, pi in products:
         session.add(
             Product(
                 sku=sku,
@@ -23,11 +24,11 @@ async def add_products(session, config, stock: int = 100, at=None):
                 customs_grade=config.customs.grade_for(category),
                 hazmat_class=un,
                 packing_instruction=pi,
-                weight_g=200,
+                weight_g=weight_g,
             )
         )
     await session.flush()
-    for sku, *_ in PRODUCTS:
+    for sku, *_ in products:
         await ledger.ensure_level(session, sku)
         if stock:
             await ledger.receive(session, sku, stock, at=at, actor="test", note="opening stock")
