@@ -33,6 +33,18 @@ async def _run(pipeline, event, answer):
     return await pipeline.run(await pipeline.accept(event), event, answer=answer)
 
 
+def _failing_on_boom(log: list):
+    """A handler that logs each event's key and fails on the text "boom"."""
+
+    async def handler(event, session):
+        log.append(event.dedupe_key)
+        if event.text == "boom":
+            raise RuntimeError("handler failed")
+        return Reply(text=f"re:{event.dedupe_key}")
+
+    return handler
+
+
 async def _states(db) -> dict[str, int]:
     async with db.read() as s:
         return dict((await s.execute(select(InboundEvent.state, func.count()).group_by(InboundEvent.state))).all())
@@ -40,14 +52,7 @@ async def _states(db) -> dict[str, int]:
 
 async def test_burst_is_processed_once_each_and_a_failure_stays_isolated(db, clock):
     calls = []
-
-    async def handler(event, session):
-        calls.append(event.dedupe_key)
-        if event.text == "boom":
-            raise RuntimeError("handler failed")
-        return Reply(text=f"re:{event.dedupe_key}")
-
-    pipeline = InboundPipeline(db, handler, clock)
+    pipeline = InboundPipeline(db, _failing_on_boom(calls), clock)
     events = [msg(i, clock, "boom" if i == 7 else "hi") for i in range(40)]
     results = await asyncio.gather(*(pipeline.process(e) for e in events + events[:10]), return_exceptions=True)
     failures = [i for i, r in enumerate(results) if isinstance(r, Exception)]
@@ -228,14 +233,7 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
 
 async def test_scheduled_events_are_processed_in_order_and_a_failure_is_recorded(db, clock):
     handled = []
-
-    async def handler(event, session):
-        handled.append(event.dedupe_key)
-        if event.text == "boom":
-            raise RuntimeError("handler failed")
-        return Reply(text="ok")
-
-    pipeline = InboundPipeline(db, handler, clock, flood=FLOOD)
+    pipeline = InboundPipeline(db, _failing_on_boom(handled), clock, flood=FLOOD)
     for i in range(12):  # a flood: the later ones wait for it to pass, then all go in arrival order
         event = msg(i, clock, "boom" if i == 4 else "hi")
         pipeline.schedule(await pipeline.accept(event), event)

@@ -234,24 +234,14 @@ def _n_months(m):
     return _last_days(30 * n if n else 15)  # 近半个月 = 15 days
 
 
-@_rule(rf"本周|这周|这星期|本星期|这个星期|这礼拜|这个礼拜|本礼拜|{_A}this\s+week{_Z}")
-def _this_week_rule(m):
-    return _this_week
-
-
-@_rule(rf"上周|上星期|上个星期|上礼拜|上个礼拜|上一周|{_A}(?:last|previous)\s+week{_Z}")
-def _last_week_rule(m):
-    return _last_week
-
-
-@_rule(rf"本月|这个月|这月|当月|{_A}this\s+month{_Z}|{_A}month\s+to\s+date{_Z}|{_A}mtd{_Z}")
-def _this_month_rule(m):
-    return _this_month
-
-
-@_rule(rf"上月|上个月|上一个月|{_A}(?:last|previous)\s+month{_Z}")
-def _last_month_rule(m):
-    return _last_month
+# Named periods: this/last week and month.
+for _pattern, _period in (
+    (rf"本周|这周|这星期|本星期|这个星期|这礼拜|这个礼拜|本礼拜|{_A}this\s+week{_Z}", _this_week),
+    (rf"上周|上星期|上个星期|上礼拜|上个礼拜|上一周|{_A}(?:last|previous)\s+week{_Z}", _last_week),
+    (rf"本月|这个月|这月|当月|{_A}this\s+month{_Z}|{_A}month\s+to\s+date{_Z}|{_A}mtd{_Z}", _this_month),
+    (rf"上月|上个月|上一个月|{_A}(?:last|previous)\s+month{_Z}", _last_month),
+):
+    _RULES.append((re.compile(_pattern), lambda m, period=_period: period, False))
 
 
 @_rule(
