@@ -9,6 +9,9 @@ fake of the robot API that answers 45009 to anything faster than 20 a minute.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 import os
 import socket
 import statistics
@@ -134,7 +137,8 @@ async def _caught_up(db_path: Path, timeout: float = 120) -> float:
     return time.perf_counter() - start
 
 
-def _serve(mode: str, port: int, db_path: Path) -> subprocess.Popen:
+def _serve(mode: str, port: int, db_path: Path, **extra_env: str) -> subprocess.Popen:
+    """`benchmarks.server` in its own process: the app (`full`) or the bare endpoint, as WeCom app agent 1."""
     env = {
         **os.environ,
         "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
@@ -143,6 +147,7 @@ def _serve(mode: str, port: int, db_path: Path) -> subprocess.Popen:
         "WECOM_CORP_ID": CORP,
         "WECOM_AGENT_ID": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", mode, str(port)],
@@ -211,59 +216,59 @@ async def bench_wecom_callbacks(
     return results
 
 
-async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> list[dict]:
-    from aiohttp.test_utils import TestServer
-
-    from orderbot.messaging.senders.wecom import WeComRobotSender
-    from orderbot.messaging.worker import OutboxWorker
-    from orderbot.messaging.reply import Reply
+@asynccontextmanager
+async def robot_outbox(
+    name: str, clock, messages: int, destinations: int, text: Callable[[int], str]
+) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """A fresh SQLite outbox (file `name`) holding `messages` replies, the i-th saying `text(i)`, spread over
+    `destinations` WeCom group robots; the fake robot API behind them on `clock`; the worker that drains it.
+    Yields (worker, fake, db)."""
     from orderbot.core import outbox
-    from orderbot.core.clock import ManualClock
     from orderbot.db.engine import Database
     from orderbot.db.migrate import upgrade
+    from orderbot.messaging.reply import Reply
+    from orderbot.messaging.senders.wecom import WeComRobotSender
+    from orderbot.messaging.worker import OutboxWorker
+    from tests.fakes import serving
 
     fake_wecom = _import_fake_wecom()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database.from_url(f"sqlite+aiosqlite:///{Path(tmp) / name}")
+        await upgrade(db.engine)
+        try:
+            async with serving(fake_wecom.FakeWeCom(clock=lambda: clock().timestamp())) as fake:
+                async with db.write() as s:
+                    for i in range(messages):
+                        await outbox.enqueue(
+                            s,
+                            channel="wecom_robot",
+                            destination=f"robot:K{i % destinations}",
+                            kind="reply",
+                            payload=Reply(text=text(i)).to_dict(),
+                            now=clock(),
+                        )
+                async with aiohttp.ClientSession() as http:
+                    senders = {"wecom_robot": WeComRobotSender(http, fake.base)}
+                    yield OutboxWorker(db, senders, clock, batch=1000, concurrency=50, seed=1), fake, db
+        finally:
+            await db.dispose()
+
+
+async def bench_outbox_drain(messages: int = 10_000, destinations: int = 50) -> list[dict]:
+    from orderbot.core.clock import ManualClock
 
     clock = ManualClock(datetime(2026, 2, 10, 1, 0, tzinfo=UTC))
     start = clock()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'outbox.db'}")
-        await upgrade(db.engine)
-        fake = fake_wecom.FakeWeCom(clock=lambda: clock().timestamp())
-        server = TestServer(fake.app())
-        await server.start_server()
-        try:
-            payload = Reply(text="订单 SO202602010001 已发货").to_dict()
-            async with db.write() as s:
-                for i in range(messages):
-                    await outbox.enqueue(
-                        s,
-                        channel="wecom_robot",
-                        destination=f"robot:K{i % destinations}",
-                        kind="reply",
-                        payload=payload,
-                        now=clock(),
-                    )
-            async with aiohttp.ClientSession() as http:
-                worker = OutboxWorker(
-                    db,
-                    {"wecom_robot": WeComRobotSender(http, str(server.make_url("")))},
-                    clock,
-                    batch=1000,
-                    concurrency=50,
-                    seed=1,
-                )
-                wall = time.perf_counter()
-                sent = 0
-                while sent < messages:
-                    n = await worker.run_once()
-                    sent += n
-                    if n == 0:
-                        clock.advance(seconds=1)
-                wall = time.perf_counter() - wall
-        finally:
-            await server.close()
-            await db.dispose()
+    shipped = "订单 SO202602010001 已发货"
+    async with robot_outbox("outbox.db", clock, messages, destinations, lambda i: shipped) as (worker, fake, _):
+        wall = time.perf_counter()
+        sent = 0
+        while sent < messages:
+            n = await worker.run_once()
+            sent += n
+            if n == 0:
+                clock.advance(seconds=1)
+        wall = time.perf_counter() - wall
     simulated = (clock() - start).total_seconds()
     per_minute = 20 * destinations
     minimum = (messages / per_minute - 1) * 60  # the first window starts at once

@@ -12,39 +12,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-from benchmarks.channels import AES_KEY, CHECKOUT, CORP, TOKEN, _free_port, _messages, _open_loop, _pct, _wait_ready
+from benchmarks.channels import _free_port, _serve, _messages, _open_loop, _pct, _wait_ready
 
 INGEST, DING = "bench-ingest", "bench-ding"
-
-
-def _serve(port: int, db_path: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
-        "WECOM_TOKEN": TOKEN,
-        "WECOM_ENCODING_AES_KEY": AES_KEY,
-        "WECOM_CORP_ID": CORP,
-        "WECOM_AGENT_ID": "1",
-        "ORDERBOT_INGEST_SECRET": INGEST,
-        "DINGTALK_APP_KEY": "benchkey",
-        "DINGTALK_APP_SECRET": DING,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.server", "full", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
 
 
 def _hostile(base: str, n: int) -> list[tuple[str, dict, dict, object]]:
@@ -112,7 +88,14 @@ async def _send_hostile(requests: list, seconds: float) -> dict[int, int]:
 async def bench_hostile_mix(rate: float = 200, seconds: float = 5, hostile: int = 1000) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
-        proc = _serve(port, Path(tmp) / "hostile.db")
+        proc = _serve(
+            "full",
+            port,
+            Path(tmp) / "hostile.db",
+            ORDERBOT_INGEST_SECRET=INGEST,
+            DINGTALK_APP_KEY="benchkey",
+            DINGTALK_APP_SECRET=DING,
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             url = f"{base}/wecom/callback"

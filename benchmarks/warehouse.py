@@ -23,33 +23,26 @@ SEED_PEAK_SCANS_PER_S = 12_000 / 3600  # the seed's peak: 12,000 orders in one b
 
 
 def _scan_event(i: int, order_no: str, sku: str, batch: str) -> tuple[dict, str]:
-    from wechatpy.enterprise.crypto import WeChatCrypto
-
     from orderbot.core.warehouse.labels import label_text
-    from orderbot.webhooks.wecom import seal
+    from tests.helpers import sealed_scan
 
     raw = label_text(SECRET, order_no, sku, batch, 1)
-    plain = (
-        f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
-        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-{i % 4}</EventKey>"
-        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[QR_CODE,{raw}]]></ScanResult>"
-        f"</ScanCodeInfo><AgentID>1</AgentID></xml>"
-    )
-    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"s{i}", timestamp=str(1770000000 + i))
+    return sealed_scan(TOKEN, AES_KEY, CORP, i, f"QR_CODE,{raw}", station=f"pack-{i % 4}", nonce="s")
 
 
 async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict, str]]:
     """Migrate, add staff, products and `orders` paid one-package orders; return their scan callbacks."""
     from orderbot.config import EXAMPLE_CONFIG, load_config
-    from orderbot.core.models import Package, Product
+    from orderbot.core.models import Package
     from orderbot.core.orders.schema import parse_order
     from orderbot.core.orders.service import ingest_order
     from orderbot.core.staff import sync_staff
-    from orderbot.core.stock import ledger
     from orderbot.db.engine import Database
     from orderbot.db.migrate import upgrade
     from sqlalchemy import select
     from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.helpers import add_products
 
     config = load_config(EXAMPLE_CONFIG, required=True)
     db = Database(create_async_engine(url, connect_args=connect_args)) if connect_args else Database.from_url(url)
@@ -57,23 +50,11 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
     now = datetime.now(UTC)
     async with db.write() as s:
         await sync_staff(s, config)
-        for sku, name, category in (
-            ("CASE-IP15-CLR", "iPhone 15 手机壳", "手机壳"),
-            ("EB-TWS-WHT", "蓝牙耳机", "蓝牙耳机"),
-        ):
-            s.add(
-                Product(
-                    sku=sku,
-                    name=name,
-                    category=category,
-                    customs_grade=config.customs.grade_for(category),
-                    hazmat_class="UN3481" if category == "蓝牙耳机" else None,
-                )
-            )
-        await s.flush()
-        for sku in ("CASE-IP15-CLR", "EB-TWS-WHT"):
-            await ledger.ensure_level(s, sku)
-            await ledger.receive(s, sku, orders * 2, at=now)
+        catalogue = [
+            ("CASE-IP15-CLR", "iPhone 15 手机壳", "手机壳", None, None),
+            ("EB-TWS-WHT", "蓝牙耳机", "蓝牙耳机", "UN3481", None),
+        ]
+        await add_products(s, config, stock=orders * 2, at=now, products=catalogue, weight_g=None)
     for start in range(0, orders, 500):
         async with db.write() as s:
             for i in range(start, min(orders, start + 500)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,14 @@ ROLES = frozenset(
 Grade = Literal["A", "B", "C"]
 
 
+def _only_known(values: list[str], known: Collection[str], what: str, listing: list[str]) -> list[str]:
+    """A field validator's check that every value is one of `known`; the error names the strays and the choices."""
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; known {what}s: {listing}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,10 +62,7 @@ class StaffEntry(_Strict):
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, v: list[str]) -> list[str]:
-        unknown = [r for r in v if r not in ROLES]
-        if unknown:
-            raise ValueError(f"unknown role(s) {unknown}; known roles: {sorted(ROLES)}")
-        return v
+        return _only_known(v, ROLES, "role", sorted(ROLES))
 
 
 class GroupEntry(_Strict):
@@ -245,10 +251,7 @@ class WarehouseConfig(_Strict):
     @field_validator("scan_roles")
     @classmethod
     def _known_scan_roles(cls, v: list[str]) -> list[str]:
-        unknown = [r for r in v if r not in ROLES]
-        if unknown:
-            raise ValueError(f"unknown role(s) {unknown}; known roles: {sorted(ROLES)}")
-        return v
+        return _only_known(v, ROLES, "role", sorted(ROLES))
 
 
 class SchedulerConfig(_Strict):
@@ -297,10 +300,7 @@ class ClauseEntry(_Strict):
     def _known_causes(cls, v: list[str]) -> list[str]:
         from orderbot.core.causes import CAUSES
 
-        unknown = [c for c in v if c not in CAUSES]
-        if unknown:
-            raise ValueError(f"unknown cause(s) {unknown}; known causes: {list(CAUSES)}")
-        return v
+        return _only_known(v, CAUSES, "cause", list(CAUSES))
 
 
 class CarrierEntry(_Strict):

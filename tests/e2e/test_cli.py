@@ -61,6 +61,40 @@ def run(
     return subprocess.CompletedProcess(["orderbot", *args], code or 0, out.getvalue(), err.getvalue())
 
 
+class Running:
+    """`python -m orderbot ARGS` in its own process for a with-block; stopped at its end, its output kept."""
+
+    def __init__(self, cwd, env, *args: str, stop_timeout: float = 15) -> None:
+        self.cwd, self.env, self.args, self.stop_timeout = cwd, env, args, stop_timeout
+
+    def __enter__(self) -> Running:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orderbot", *self.args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.out, self.err = self.proc.communicate(timeout=self.stop_timeout)
+        self.returncode = self.proc.returncode
+
+    def wait_for(self, port: int, path: str, *, seconds: float, pause: float) -> bytes | None:
+        """The body of the server's `path` once it answers, polled until `seconds` pass; None if it never does."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                    return resp.read()
+            except OSError:
+                time.sleep(pause)
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,29 +162,15 @@ def test_serve_answers_healthz(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERBOT_")}
     env.update({"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "ORDERBOT_CONFIG": str(EXAMPLE)})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orderbot", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        body = None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    body = json.loads(resp.read())
-            except OSError:
-                time.sleep(0.2)
-        assert body == {"status": "ok", "checks": {"database": "ok", "schema": "current"}, "dialect": "sqlite"}
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert f"listening on http://127.0.0.1:{port}/" in out
+    with Running(tmp_path, env, "serve", "--port", str(port)) as server:
+        body = server.wait_for(port, "/healthz", seconds=30, pause=0.2)
+        assert json.loads(body or b"null") == {
+            "status": "ok",
+            "checks": {"database": "ok", "schema": "current"},
+            "dialect": "sqlite",
+        }
+    assert server.returncode == 0, server.err
+    assert f"listening on http://127.0.0.1:{port}/" in server.out
 
 
 @pytest.mark.parametrize("args", [["import", "missing.csv"], ["import", "x.txt"]])
@@ -296,34 +316,10 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
         "DINGTALK_APP_KEY=prodkey\nDINGTALK_APP_SECRET=prod-ding\n",
         encoding="utf-8",
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orderbot",
-            "demo",
-            "--port",
-            str(port),
-            "--db",
-            str(tmp_path / "demo.db"),
-            "--orders",
-            "300",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline, page = time.monotonic() + 90, None
-        while time.monotonic() < deadline and page is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-                    page = resp.read().decode()
-            except OSError:
-                time.sleep(0.3)
-        assert page is not None and "OrderBot 演示沙盒" in page and "王磊" in page
+    args = ("demo", "--port", str(port), "--db", str(tmp_path / "demo.db"), "--orders", "300")
+    with Running(tmp_path, env, *args, stop_timeout=30) as demo:
+        page = demo.wait_for(port, "/", seconds=90, pause=0.3)
+        assert page is not None and "OrderBot 演示沙盒" in page.decode() and "王磊" in page.decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert json.loads(resp.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/packages", timeout=10) as resp:
@@ -337,10 +333,8 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
             urllib.request.urlopen(dingtalk, timeout=5)
         closed.value.close()
         assert closed.value.code in (404, 405)
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    out, err = demo.out, demo.err
+    assert demo.returncode == 0, err
     assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
     assert "演示模式" in out and "DINGTALK_APP_SECRET" in out and "ORDERBOT_LABEL_SECRET" in out
     assert "production-label-secret" not in out + err and "prod-ding" not in out + err

@@ -24,8 +24,9 @@ from orderbot.settings import load_settings
 from orderbot.webhooks.dingtalk import dingtalk_sign
 from orderbot.webhooks.dingtalk_stream import StreamRunner
 
+from tests.fakes import serving
 from tests.fakes.dingtalk import FakeDingTalk
-from tests.helpers import no_reply
+from tests.helpers import no_reply, send_by_session
 from tests.e2e.test_wecom_callback import Recorder
 
 SECRET = "dingsecret"
@@ -147,12 +148,8 @@ async def test_malformed_body_is_400(client, recorder, clock, raw):
 
 @pytest.fixture
 async def fake_ding(clock):
-    fake = FakeDingTalk(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(FakeDingTalk(clock=lambda: clock().timestamp())) as fake:
+        yield fake
 
 
 async def test_replies_use_session_then_openapi_with_chart_links(db, clock, fake_ding):
@@ -340,34 +337,14 @@ def test_session_webhook_hosts():
 
 async def test_the_sender_refuses_a_foreign_session_webhook(db, clock, fake_ding):
     """Rows queued before the inbound check (or by another path) still never post outside DingTalk."""
-    evil = FakeDingTalk(clock=lambda: clock().timestamp())
-    evil_server = TestServer(evil.app())
-    await evil_server.start_server()
-    try:
-        evil_url = str(evil_server.make_url("/robot/sendBySession?session=S1"))
+    async with serving(FakeDingTalk(clock=lambda: clock().timestamp())) as evil:
         async with aiohttp.ClientSession() as http:
             api = DingTalkApi(http, base=fake_ding.base, app_key="dingkey", app_secret=SECRET)
             sender = DingTalkSender(http, api, db, MediaLinks("https://bot.example.com", b"k" * 32), clock)
-            async with db.write() as s:
-                await outbox.enqueue(
-                    s,
-                    channel="dingtalk",
-                    destination="user:0101",
-                    kind="reply",
-                    now=clock(),
-                    payload={
-                        **Reply(text="客户：某某 金额 ¥100").to_dict(),
-                        "_route": {
-                            "session": evil_url,
-                            "robot_code": "dingkey",
-                            "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000),
-                        },
-                    },
-                )
-            assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 1
+            reply = Reply(text="客户：某某 金额 ¥100").to_dict()
+            evil_url = f"{evil.base}/robot/sendBySession?session=S1"
+            assert await send_by_session(db, clock, sender, reply, evil_url, robot_code="dingkey") == 1
         assert evil.session_messages == {} and len(fake_ding.api_messages) == 1
-    finally:
-        await evil_server.close()
 
 
 async def test_a_sender_outside_the_staff_directory_is_refused(client, recorder, clock, db):

@@ -23,22 +23,20 @@ from orderbot.bot.dispatch import Dispatcher
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin
 from orderbot.messaging.markup import plain
 from orderbot.messaging.pipeline import InboundPipeline
-from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.bot.handlers.courier import run_courier_batch
 from orderbot.core.models import CarrierClause, Delay, Order, OutboxMessage, Product
 from orderbot.core.reports.delays import delay_reasons
 from orderbot.core.staff import sync_staff
 from orderbot.core.warehouse.labels import label_text
 from orderbot.messaging.addresses import Addresses
-from orderbot.settings import load_settings
 from orderbot.tools.catalog_import import import_catalog
 from orderbot.tools.importer import import_file
 from orderbot.tools.stock_import import receive_file
 
-from tests.e2e.test_scanning import AES_KEY, CORP, TOKEN, Scanner
+from tests.e2e.test_scanning import AES_KEY, CORP, TOKEN, Scanner, scanning_app
 from tests.e2e.test_tracking import SECRET as TRACKING, aftership, post as post_tracking, seventeen
 from tests.e2e.test_webhooks_orders import SHOPIFY, SHOPIFY_ORDER, post_order, shopify_headers
-from tests.helpers import no_reply, order_json
+from tests.helpers import no_reply, order_json, wecom_settings
 from tests.integration.test_courier import qweather  # noqa: F401  (the fake QWeather fixture)
 
 LABELS = "fresh-label-secret"
@@ -120,27 +118,17 @@ async def test_a_fresh_company_from_empty_database(db, config, clock, tmp_path, 
     async with db.read() as s:  # the refused row left nothing behind
         assert (await s.execute(select(Order.order_no))).scalars().all() == [FILE_NO]
 
-    settings = load_settings(
-        env_file=None,
+    settings = wecom_settings(
+        TOKEN,
+        AES_KEY,
+        CORP,
+        ORDERBOT_LABEL_SECRET=LABELS,
         ORDERBOT_INGEST_SECRET="fresh-ingest",
         SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
         TRACKING_WEBHOOK_SECRET=TRACKING,
         ORDERBOT_MAX_BODY_BYTES=65536,
-        WECOM_TOKEN=TOKEN,
-        WECOM_ENCODING_AES_KEY=AES_KEY,
-        WECOM_CORP_ID=CORP,
-        WECOM_AGENT_ID="1",
-        ORDERBOT_LABEL_SECRET=LABELS,
     )
-    app = create_app(
-        settings,
-        config=config,
-        db=db,
-        clock=clock,
-        run_worker=False,
-        parser=static_parser,
-        senders={"sandbox": SandboxSender(clock)},
-    )
+    app = scanning_app(settings, db, config, clock, static_parser)
     async with TestClient(TestServer(app)) as client:
         body = json.dumps(
             order_json(HOOK_NO, channel_order_id="#F2", lines=[{"sku": "FC-MUG-02", "qty": 2}]), ensure_ascii=False

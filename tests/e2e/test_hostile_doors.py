@@ -26,14 +26,13 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 
 from orderbot.app import create_app
 from orderbot.db.engine import Database
-from orderbot.settings import load_settings
 from orderbot.webhooks.dingtalk import dingtalk_sign
 from orderbot.webhooks.wecom import seal, signature
 
 from tests.conftest import pg_engine
 from tests.e2e.test_dingtalk import message as ding_message, with_dingtalk_staff
 from tests.e2e.test_webhooks_orders import SHOPIFY_ORDER
-from tests.helpers import no_reply, order_json
+from tests.helpers import no_reply, order_json, wecom_settings
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +67,15 @@ class LiveServer:
             if self.url.startswith("sqlite")
             else Database(pg_engine(self.url, self.connect_args))
         )
-        settings_ = load_settings(
-            env_file=None,
+        settings_ = wecom_settings(
+            TOKEN,
+            AES_KEY,
+            CORP,
             ORDERBOT_INGEST_SECRET=INGEST,
             SHOPIFY_WEBHOOK_SECRET=SHOPIFY,
             TRACKING_WEBHOOK_SECRET=TRACKING,
             DINGTALK_APP_KEY="dingkey",
             DINGTALK_APP_SECRET=DING,
-            WECOM_TOKEN=TOKEN,
-            WECOM_ENCODING_AES_KEY=AES_KEY,
-            WECOM_CORP_ID=CORP,
-            WECOM_AGENT_ID="1",
         )
         app = create_app(settings_, config=self.config, db=self.db, handler=no_reply, run_worker=False)
         self.runner = web.AppRunner(app, access_log=None)

@@ -20,7 +20,6 @@ import aiohttp
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-from wechatpy.enterprise.crypto import WeChatCrypto
 
 from orderbot.config import load_config
 from orderbot.core.models import InboundEvent, Package, Scan
@@ -31,10 +30,9 @@ from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import label_text
 from orderbot.db.engine import Database
 from orderbot.db.migrate import upgrade
-from orderbot.webhooks.wecom import seal
 
 from tests.conftest import EXAMPLE_CONFIG, PG_URL, T0
-from tests.helpers import add_products, order_json
+from tests.helpers import add_products, order_json, sealed_scan
 
 TOKEN, AES_KEY, CORP, SECRET = "crashtoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wwcrash", "crash-secret"
 ORDERS = 90
@@ -115,13 +113,7 @@ async def _caught_up(db: Database, timeout: float = 90) -> None:
 
 def _event(i: int) -> tuple[dict, str]:
     raw = label_text(SECRET, f"SO202602100{i:03d}", "CASE-IP15-CLR", "B260210", 1)
-    plain = (
-        f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>ZhangSan</FromUserName><CreateTime>{1770000000 + i}"
-        f"</CreateTime><MsgType>event</MsgType><Event>scancode_waitmsg</Event><EventKey>pack-1</EventKey>"
-        f"<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult><![CDATA[{raw}]]></ScanResult></ScanCodeInfo>"
-        f"<AgentID>1</AgentID></xml>"
-    )
-    return seal(WeChatCrypto(TOKEN, AES_KEY, CORP), TOKEN, CORP, plain, nonce=f"n{i}", timestamp=str(1770000000 + i))
+    return sealed_scan(TOKEN, AES_KEY, CORP, i, raw)
 
 
 @pytest.mark.slow

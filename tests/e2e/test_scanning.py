@@ -24,7 +24,7 @@ from orderbot.messaging.senders.sandbox import SandboxSender
 from orderbot.webhooks.wecom import seal
 from orderbot.webhooks.wecom_xml import fields, parse_xml
 
-from tests.helpers import add_products, order_json
+from tests.helpers import add_products, order_json, wecom_settings
 
 TOKEN, AES_KEY, CORP, SECRET = "scantoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wwscan", "label-secret"
 NOW = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
@@ -77,6 +77,13 @@ class Scanner:
         await self.client.app[WECOM].pipeline.drain(timeout=10)
 
 
+def scanning_app(settings, db, config, clock, parser):
+    """The app behind a WeCom scanner; the sandbox stands in for the staff's and customers' chat (outside the demo
+    there is no sandbox channel)."""
+    senders = {"sandbox": SandboxSender(clock)}
+    return create_app(settings, config=config, db=db, clock=clock, run_worker=False, parser=parser, senders=senders)
+
+
 @pytest.fixture
 async def station(db, config, parser):
     from orderbot.core.staff import sync_staff
@@ -91,25 +98,8 @@ async def station(db, config, parser):
             ("SO202602100003", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
         ):
             await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
-    settings = load_settings(
-        env_file=None,
-        WECOM_TOKEN=TOKEN,
-        WECOM_ENCODING_AES_KEY=AES_KEY,
-        WECOM_CORP_ID=CORP,
-        WECOM_AGENT_ID="1",
-        ORDERBOT_LABEL_SECRET=SECRET,
-    )
-    # the sandbox stands in for the staff's and customers' chat (outside the demo there is no sandbox channel)
-    app = create_app(
-        settings,
-        config=config,
-        db=db,
-        clock=clock,
-        run_worker=False,
-        parser=parser,
-        senders={"sandbox": SandboxSender(clock)},
-    )
-    async with TestClient(TestServer(app)) as client:
+    settings = wecom_settings(TOKEN, AES_KEY, CORP, ORDERBOT_LABEL_SECRET=SECRET)
+    async with TestClient(TestServer(scanning_app(settings, db, config, clock, parser))) as client:
         yield Scanner(client), db
 
 
@@ -426,14 +416,7 @@ async def test_scan_roles_can_be_widened_in_config(db, config, parser):
             config=widened,
             now=NOW,
         )
-    settings = load_settings(
-        env_file=None,
-        WECOM_TOKEN=TOKEN,
-        WECOM_ENCODING_AES_KEY=AES_KEY,
-        WECOM_CORP_ID=CORP,
-        WECOM_AGENT_ID="1",
-        ORDERBOT_LABEL_SECRET=SECRET,
-    )
+    settings = wecom_settings(TOKEN, AES_KEY, CORP, ORDERBOT_LABEL_SECRET=SECRET)
     app = create_app(settings, config=widened, db=db, clock=lambda: NOW, run_worker=False, parser=parser)
     async with TestClient(TestServer(app)) as client:
         answer = await Scanner(client).scan(label("SO202602100001", "EB-TWS-WHT", 1), user="QianFang")

@@ -23,6 +23,7 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.common import SENDERS
 from orderbot.webhooks.wecom_aibot import AIBOT
 
+from tests.fakes import serving
 from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
 from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
@@ -33,12 +34,8 @@ GROUP = "wrS7aGNQAApqNLsMLS_7RurTthP1vi5A"
 
 @pytest.fixture
 async def urls():
-    fake = ResponseUrls()
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(ResponseUrls()) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -218,19 +215,35 @@ async def _until(predicate, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def _in_group(msgid: str, user: str, **body) -> dict:
+    return {
+        "msgid": msgid,
+        "aibotid": "aibFAKE",
+        "chatid": GROUP,
+        "chattype": "group",
+        "from": {"userid": user},
+        **body,
+    }
+
+
+def group_message(msgid: str, user: str, text: str) -> dict:
+    """A text message in the group, as the long connection pushes it."""
+    return _in_group(msgid, user, msgtype="text", text={"content": text})
+
+
+def group_card_click(msgid: str, user: str, key: str, task_id: str) -> dict:
+    """A click on a button of a card in the group."""
+    click = {"card_type": "button_interaction", "event_key": key, "task_id": task_id}
+    return _in_group(
+        msgid, user, msgtype="event", event={"eventtype": "template_card_event", "template_card_event": click}
+    )
+
+
 @pytest.mark.slow
 async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws_bot):
     client, fake = ws_bot
     fake.drop_on_next_answer = True
-    body = {
-        "msgid": "w-1",
-        "aibotid": "aibFAKE",
-        "chatid": GROUP,
-        "chattype": "group",
-        "from": {"userid": "LiuYang"},
-        "msgtype": "text",
-        "text": {"content": "@OrderBot 查单 SO202602010003"},
-    }
+    body = group_message("w-1", "LiuYang", "@OrderBot 查单 SO202602010003")
     req = await fake.push_callback(body)
     await _until(
         lambda: (
@@ -252,36 +265,13 @@ async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws
 
 async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed(ws_bot):
     client, fake = ws_bot
-    ask = {
-        "msgid": "w-2",
-        "aibotid": "aibFAKE",
-        "chatid": GROUP,
-        "chattype": "group",
-        "from": {"userid": "HePing"},
-        "msgtype": "text",
-        "text": {"content": "@OrderBot 冻结TikTok渠道"},
-    }
+    ask = group_message("w-2", "HePing", "@OrderBot 冻结TikTok渠道")
     req = await fake.push_callback(ask)
     await _until(lambda: any(f.get("msgtype") == "template_card" for f in fake.answers(req)))
     card = next(f for f in fake.answers(req) if f.get("msgtype") == "template_card")["template_card"]
 
     async def click(msgid, key):
-        event = {
-            "msgid": msgid,
-            "aibotid": "aibFAKE",
-            "chatid": GROUP,
-            "chattype": "group",
-            "from": {"userid": "HePing"},
-            "msgtype": "event",
-            "event": {
-                "eventtype": "template_card_event",
-                "template_card_event": {
-                    "card_type": "button_interaction",
-                    "event_key": key,
-                    "task_id": card["task_id"],
-                },
-            },
-        }
+        event = group_card_click(msgid, "HePing", key, card["task_id"])
         creq = await fake.push_callback(event, "aibot_event_callback")
         await _until(lambda: fake.answers(creq))
         (update,) = fake.answers(creq)

@@ -32,7 +32,18 @@ from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.common import WORKER
 from orderbot.webhooks.wecom_aibot import AIBOT
 
-from tests.e2e.test_wecom_aibot import AES_KEY, GROUP, TOKEN, _until, staffed, urls, ws_bot  # noqa: F401
+from tests.fakes import serving
+from tests.e2e.test_wecom_aibot import (  # noqa: F401  (fixtures)
+    AES_KEY,
+    GROUP,
+    TOKEN,
+    _until,
+    group_card_click,
+    group_message,
+    staffed,
+    urls,
+    ws_bot,
+)
 from tests.e2e.test_wecom_callback import Recorder
 from tests.fakes.wecom import FakeWeCom
 from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs
@@ -71,38 +82,14 @@ async def sandbox_evidence(pipeline, key: str) -> Attachment:
 
 
 # --- long connection -----------------------------------------------------------------------------------------
-def _group_message(msgid: str, user: str, text: str) -> dict:
-    return {
-        "msgid": msgid,
-        "aibotid": "aibFAKE",
-        "chatid": GROUP,
-        "chattype": "group",
-        "from": {"userid": user},
-        "msgtype": "text",
-        "text": {"content": text},
-    }
-
-
 async def test_ws_evidence_button_in_a_group_sends_the_spreadsheet_intact(ws_bot):  # noqa: F811
     client, fake = ws_bot
-    req = await fake.push_callback(_group_message("wf-1", "SunLi", QUESTION))
+    req = await fake.push_callback(group_message("wf-1", "SunLi", QUESTION))
     await _until(lambda: any(f.get("msgtype") == "template_card" for f in fake.answers(req)))
     card = next(f for f in fake.answers(req) if f.get("msgtype") == "template_card")["template_card"]
     evidence = card["button_list"][0]
     assert evidence["key"].startswith("evidence:")
-    click = {
-        **_group_message("wf-2", "SunLi", ""),
-        "msgtype": "event",
-        "event": {
-            "eventtype": "template_card_event",
-            "template_card_event": {
-                "card_type": "button_interaction",
-                "event_key": evidence["key"],
-                "task_id": card["task_id"],
-            },
-        },
-    }
-    del click["text"]
+    click = group_card_click("wf-2", "SunLi", evidence["key"], card["task_id"])
     creq = await fake.push_callback(click, "aibot_event_callback")
     await _until(lambda: any(p.get("msgtype") == "file" for p in fake.pushes))
     (update,) = fake.answers(creq)
@@ -155,7 +142,7 @@ async def test_ws_upload_cut_mid_way_is_retried_alone_and_the_answer_is_not_doub
     )
     async with ws_app(db, config, recorder) as (client, fake):
         fake.drop_on_chunk = 2  # the link drops while the second chunk is on its way
-        req = await fake.push_callback(_group_message("wu-1", "SunLi", "@OrderBot 1月绩效"))
+        req = await fake.push_callback(group_message("wu-1", "SunLi", "@OrderBot 1月绩效"))
         await _until(lambda: any(f.get("msgtype") == "file" for f in fake.answers(req)), timeout=20)
         answers = fake.answers(req)
         assert [a["msgtype"] for a in answers] == ["stream", "file"]  # the answer once, then the file
@@ -177,7 +164,7 @@ async def test_ws_a_file_over_20_mb_is_refused_with_a_note_in_the_answer(db, con
     big = Attachment("全年明细.xlsx", b"x" * (20 * 1024 * 1024 + 1), XLSX)
     recorder = Recorder(reply=lambda e: Reply(title="全年明细", text="已导出。", files=(big,)))
     async with ws_app(db, config, recorder) as (client, fake):
-        req = await fake.push_callback(_group_message("wb-1", "SunLi", "@OrderBot 全年明细"))
+        req = await fake.push_callback(group_message("wb-1", "SunLi", "@OrderBot 全年明细"))
         await _until(lambda: fake.answers(req))
         await asyncio.sleep(0.3)
         (answer,) = fake.answers(req)
@@ -190,12 +177,8 @@ async def test_ws_a_file_over_20_mb_is_refused_with_a_note_in_the_answer(db, con
 # --- callback mode ---------------------------------------------------------------------------------------------
 @pytest.fixture
 async def wecom_api():
-    fake = FakeWeCom()
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    await server.close()
+    async with serving(FakeWeCom()) as fake:
+        yield fake
 
 
 def _with_group(config, *, webhook_key: str | None):
@@ -285,7 +268,7 @@ REPORT = Reply(title="1月打包员绩效考核表", text="1月扫码绩效：3 
 
 async def test_ws_push_with_files_sends_the_markdown_then_each_file_that_fits(db, config):
     async with ws_app(db, config, Recorder(reply=None)) as (client, fake):
-        await fake.push_callback(_group_message("wp-1", "SunLi", "@OrderBot 你好"))  # the group may be pushed to
+        await fake.push_callback(group_message("wp-1", "SunLi", "@OrderBot 你好"))  # the group may be pushed to
         row = await _push(db, client.app[WORKER], REPORT)
         assert row.state == "sent", row.last_error
         markdown, file_msg = fake.pushes

@@ -16,9 +16,10 @@ from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Scan
 from orderbot.messaging.pipeline import VOICE_HELP
 from orderbot.messaging.reply import Reply
 from orderbot.core.models import InboundEvent, OutboxMessage
-from orderbot.settings import load_settings
 from orderbot.webhooks.wecom import WECOM, seal
 from orderbot.webhooks.wecom_xml import fields, parse_xml
+
+from tests.helpers import wecom_settings
 
 # wechatpy v1.8.18 tests/test_crypto.py (reference/wecom_dingtalk.md §2, vector B)
 TOKEN, AES_KEY, CORP = "123456", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR", "wx49f0ab532d5d035a"
@@ -61,14 +62,7 @@ def recorder():
 
 @pytest.fixture
 async def client(db, config, clock, recorder):
-    settings = load_settings(
-        env_file=None,
-        WECOM_TOKEN=TOKEN,
-        WECOM_ENCODING_AES_KEY=AES_KEY,
-        WECOM_CORP_ID=CORP,
-        WECOM_AGENT_ID="1",
-        ORDERBOT_MAX_BODY_BYTES=65536,
-    )
+    settings = wecom_settings(TOKEN, AES_KEY, CORP, ORDERBOT_MAX_BODY_BYTES=65536)
     app = create_app(settings, config=config, db=db, clock=clock, handler=recorder, run_worker=False)
     async with TestClient(TestServer(app)) as c:
         yield c

@@ -324,21 +324,30 @@ async def test_long_units_of_work_give_the_loop_back(sdb):
 
 
 # --- another writer holding the lock ------------------------------------------------------------------------------
-async def test_write_waits_for_another_connections_write_lock_without_blocking_the_loop(sdb):
-    held = threading.Event()
-    thread = _hold_write_lock(sdb.engine.url.database, 1.0, held)
-    assert await asyncio.to_thread(held.wait, 5)
+async def _second_write(sdb) -> tuple[float, Ticker]:
+    """Write 2 into `elsewhere` (where another writer puts 1) under a ticker: how long it took, and the ticker."""
     async with Ticker() as ticker:
         started = time.perf_counter()
         async with sdb.write() as s:
             await s.execute(text("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)"))
             await s.execute(text("INSERT INTO elsewhere VALUES (2)"))
-        waited = time.perf_counter() - started
+        return time.perf_counter() - started, ticker
+
+
+async def _elsewhere(sdb) -> list[int]:
+    async with sdb.read() as s:
+        return list((await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars())
+
+
+async def test_write_waits_for_another_connections_write_lock_without_blocking_the_loop(sdb):
+    held = threading.Event()
+    thread = _hold_write_lock(sdb.engine.url.database, 1.0, held)
+    assert await asyncio.to_thread(held.wait, 5)
+    waited, ticker = await _second_write(sdb)
     await asyncio.to_thread(thread.join, 5)
     assert 0.5 < waited < 10  # it waited for the other writer, and did not fail
     assert ticker.ticks > 20 and ticker.max_gap < 0.25, (ticker.ticks, ticker.max_gap)  # the loop kept running
-    async with sdb.read() as s:
-        assert (await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars().all() == [1, 2]
+    assert await _elsewhere(sdb) == [1, 2]
 
 
 @contextlib.asynccontextmanager
@@ -364,15 +373,9 @@ async def _another_process_writing(path: str, table: str, seconds: float = 1.0):
 
 async def test_write_waits_for_another_process(sdb):
     async with _another_process_writing(sdb.engine.url.database, "elsewhere"):
-        async with Ticker() as ticker:
-            started = time.perf_counter()
-            async with sdb.write() as s:
-                await s.execute(text("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)"))
-                await s.execute(text("INSERT INTO elsewhere VALUES (2)"))
-            waited = time.perf_counter() - started
+        waited, ticker = await _second_write(sdb)
     assert waited > 0.3 and ticker.max_gap < 0.25, (waited, ticker.max_gap)
-    async with sdb.read() as s:
-        assert (await s.execute(text("SELECT x FROM elsewhere ORDER BY x"))).scalars().all() == [1, 2]
+    assert await _elsewhere(sdb) == [1, 2]
 
 
 async def test_raw_write_waits_for_another_process_and_rolls_back_on_error(sdb):

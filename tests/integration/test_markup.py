@@ -6,7 +6,6 @@ import re
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from orderbot.bot.handlers.orders import card_text
 from orderbot.messaging.reply import Card, Reply, Table
@@ -27,8 +26,9 @@ from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
 from orderbot.messaging.text import reply_markdown, reply_plain
 from orderbot.messaging.worker import OutboxWorker
 
+from tests.fakes import serving
 from tests.fakes.dingtalk import FakeDingTalk
-from tests.helpers import add_products, order_json
+from tests.helpers import add_products, order_json, send_by_session
 
 HOSTILE = [
     "[领取退款](http://evil.example/refund)",
@@ -135,37 +135,17 @@ async def test_a_hostile_order_card_is_delivered_inert_on_wecom(db, config, cloc
 
 async def test_a_hostile_order_card_is_delivered_inert_on_dingtalk(db, config, clock):
     reply = await _hostile_card(db, config, clock)
-    fake = FakeDingTalk(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    try:
-        base = str(server.make_url("")).rstrip("/")
+    async with serving(FakeDingTalk(clock=lambda: clock().timestamp())) as fake:
         async with aiohttp.ClientSession() as http:
             sender = DingTalkSender(
                 http,
-                DingTalkApi(http, base=base, app_key="dingkey", app_secret="dingsecret"),
+                DingTalkApi(http, base=fake.base, app_key="dingkey", app_secret="dingsecret"),
                 db,
                 MediaLinks("https://bot.example.com", b"k" * 32),
                 clock,
             )
-            async with db.write() as s:
-                await outbox.enqueue(
-                    s,
-                    channel="dingtalk",
-                    destination="user:0101",
-                    kind="reply",
-                    now=clock(),
-                    payload={
-                        **reply.to_dict(),
-                        "_route": {
-                            "session": f"{base}/robot/sendBySession?session=S",
-                            "session_expires": str(int(clock().timestamp() * 1000) + 5_400_000),
-                        },
-                    },
-                )
-            assert await OutboxWorker(db, {"dingtalk": sender}, clock, seed=1).run_once() == 1
+            session = f"{fake.base}/robot/sendBySession?session=S"
+            assert await send_by_session(db, clock, sender, reply.to_dict(), session) == 1
         (message,) = fake.session_messages["S"]
         content = message["markdown"]["text"]
         assert "［领取退款］" in content and _inert(content.replace("**", "")), content
-    finally:
-        await server.close()

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from orderbot.messaging.reply import Reply
@@ -23,6 +22,7 @@ from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
 from orderbot.messaging.worker import OutboxWorker
 
 from ..fakes.dingtalk import FakeDingTalk
+from tests.fakes import serving
 
 
 async def queue(db, clock, channel, destination, text, **payload):
@@ -49,13 +49,9 @@ async def states(db) -> dict[str, int]:
 
 @pytest.fixture
 async def ding(clock):
-    fake = FakeDingTalk(clock=lambda: clock().timestamp())
-    server = TestServer(fake.app())
-    await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
-    yield fake
-    fake.outage.recover()
-    await server.close()
+    async with serving(FakeDingTalk(clock=lambda: clock().timestamp())) as fake:
+        yield fake
+        fake.outage.recover()
 
 
 def ding_sender(http, fake, db, links, clock) -> DingTalkSender:

@@ -18,6 +18,33 @@ def msg(i: int, clock, text: str = "hi") -> ChatMessage:
     return ChatMessage(origin, text, f"msg:{i}", clock())
 
 
+def passive_scan(i: int, clock) -> ScanEvent:
+    """A scan that wants its reply passively, in the webhook's response."""
+    return ScanEvent(
+        Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
+        "OB1|x",
+        f"scan:{i}",
+        clock(),
+        wants_reply=True,
+    )
+
+
+async def _run(pipeline, event, answer):
+    return await pipeline.run(await pipeline.accept(event), event, answer=answer)
+
+
+def _failing_on_boom(log: list):
+    """A handler that logs each event's key and fails on the text "boom"."""
+
+    async def handler(event, session):
+        log.append(event.dedupe_key)
+        if event.text == "boom":
+            raise RuntimeError("handler failed")
+        return Reply(text=f"re:{event.dedupe_key}")
+
+    return handler
+
+
 async def _states(db) -> dict[str, int]:
     async with db.read() as s:
         return dict((await s.execute(select(InboundEvent.state, func.count()).group_by(InboundEvent.state))).all())
@@ -25,14 +52,7 @@ async def _states(db) -> dict[str, int]:
 
 async def test_burst_is_processed_once_each_and_a_failure_stays_isolated(db, clock):
     calls = []
-
-    async def handler(event, session):
-        calls.append(event.dedupe_key)
-        if event.text == "boom":
-            raise RuntimeError("handler failed")
-        return Reply(text=f"re:{event.dedupe_key}")
-
-    pipeline = InboundPipeline(db, handler, clock)
+    pipeline = InboundPipeline(db, _failing_on_boom(calls), clock)
     events = [msg(i, clock, "boom" if i == 7 else "hi") for i in range(40)]
     results = await asyncio.gather(*(pipeline.process(e) for e in events + events[:10]), return_exceptions=True)
     failures = [i for i, r in enumerate(results) if isinstance(r, Exception)]
@@ -195,26 +215,14 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
 
     pipeline = InboundPipeline(db, _recording_handler([]), clock)
 
-    def scan(i):
-        return ScanEvent(
-            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
-            "OB1|x",
-            f"scan:{i}",
-            clock(),
-            wants_reply=True,
-        )
-
-    async def run(event, answer):
-        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
-
     waiting = PassiveAnswer(lambda reply: True)  # the webhook still waits: the reply goes back in the response
-    first = await run(scan(1), waiting)
+    first = await _run(pipeline, passive_scan(1, clock), waiting)
     assert first.passive and waiting.state == "claimed" and not waiting.give_up()
     gone = PassiveAnswer(lambda reply: True)  # the webhook stopped waiting: the outbox sends it, at once
     assert gone.give_up()
-    second = await run(scan(2), gone)
+    second = await _run(pipeline, passive_scan(2, clock), gone)
     too_big = PassiveAnswer(lambda reply: False)  # does not fit a passive reply: the outbox sends it
-    third = await run(scan(3), too_big)
+    third = await _run(pipeline, passive_scan(3, clock), too_big)
     assert not second.passive and not third.passive and too_big.give_up()
     async with db.read() as s:
         rows = {r.id: r for r in (await s.execute(select(OutboxMessage))).scalars()}
@@ -225,14 +233,7 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
 
 async def test_scheduled_events_are_processed_in_order_and_a_failure_is_recorded(db, clock):
     handled = []
-
-    async def handler(event, session):
-        handled.append(event.dedupe_key)
-        if event.text == "boom":
-            raise RuntimeError("handler failed")
-        return Reply(text="ok")
-
-    pipeline = InboundPipeline(db, handler, clock, flood=FLOOD)
+    pipeline = InboundPipeline(db, _failing_on_boom(handled), clock, flood=FLOOD)
     for i in range(12):  # a flood: the later ones wait for it to pass, then all go in arrival order
         event = msg(i, clock, "boom" if i == 4 else "hi")
         pipeline.schedule(await pipeline.accept(event), event)
@@ -248,21 +249,9 @@ async def test_a_late_claim_is_refused_and_a_claimed_reply_not_answered_goes_bac
     pipeline = InboundPipeline(db, _recording_handler([]), clock)
     loop = asyncio.get_running_loop()
 
-    def scan(i):
-        return ScanEvent(
-            Origin("wecom", "U1", reply_channel="wecom", reply_to="user:U1"),
-            "OB1|x",
-            f"scan:{i}",
-            clock(),
-            wants_reply=True,
-        )
-
-    async def run(event, answer):
-        return await pipeline.run(await pipeline.accept(event), event, answer=answer)
-
     late = PassiveAnswer(lambda reply: True, until=loop.time() - 0.1)  # too close to the platform's deadline
-    refused = await run(scan(1), late)
-    claimed = await run(scan(2), PassiveAnswer(lambda reply: True, until=loop.time() + 60))
+    refused = await _run(pipeline, passive_scan(1, clock), late)
+    claimed = await _run(pipeline, passive_scan(2, clock), PassiveAnswer(lambda reply: True, until=loop.time() + 60))
     assert not refused.passive and claimed.passive
     assert await pipeline.reopen_reply(claimed.outbox_id)  # its HTTP response did not go out after all
     assert not await pipeline.reopen_reply(claimed.outbox_id)  # once

@@ -203,32 +203,31 @@ async def _overlapping(db, config, first: tuple, second: tuple):
     return await asyncio.gather(a, b)
 
 
-async def test_the_same_package_scanned_twice_at_once_ships_once(shop, config):
+async def _overlapping_case_scans(shop, config, first_order: str, second_order: str):
+    """Package 1 of each order (CASE-IP15-CLR) scanned at once: the results, how far on hand and reserved fell,
+    and whether the ledger still sums to the level."""
     async with shop.read() as s:
         before = await ledger.levels(s, "CASE-IP15-CLR")
-    results = await _overlapping(
-        shop, config, ("SO202602100002", "CASE-IP15-CLR", 1), ("SO202602100002", "CASE-IP15-CLR", 1)
-    )
-    assert [r.outcome for r in results] == ["ok", "repeat"]
-    assert results[1].message.endswith("由 张三 扫描，无需重复出库")
+    results = await _overlapping(shop, config, (first_order, "CASE-IP15-CLR", 1), (second_order, "CASE-IP15-CLR", 1))
     async with shop.read() as s:
         after = await ledger.levels(s, "CASE-IP15-CLR")
-        assert (before.on_hand - after.on_hand, before.reserved - after.reserved) == (2, 2)
-        assert await ledger.ledger_totals(s, "CASE-IP15-CLR") == (after.on_hand, after.reserved)
+        balanced = await ledger.ledger_totals(s, "CASE-IP15-CLR") == (after.on_hand, after.reserved)
+    return results, (before.on_hand - after.on_hand, before.reserved - after.reserved), balanced
+
+
+async def test_the_same_package_scanned_twice_at_once_ships_once(shop, config):
+    results, fell, balanced = await _overlapping_case_scans(shop, config, "SO202602100002", "SO202602100002")
+    assert [r.outcome for r in results] == ["ok", "repeat"]
+    assert results[1].message.endswith("由 张三 扫描，无需重复出库")
+    assert fell == (2, 2) and balanced
+    async with shop.read() as s:
         assert (await s.execute(select(func.count()).select_from(Communication))).scalar() == 1
 
 
 async def test_two_packers_shipping_the_same_sku_at_once_lose_no_movement(shop, config):
-    async with shop.read() as s:
-        before = await ledger.levels(s, "CASE-IP15-CLR")
-    results = await _overlapping(
-        shop, config, ("SO202602100001", "CASE-IP15-CLR", 1), ("SO202602100002", "CASE-IP15-CLR", 1)
-    )
+    results, fell, balanced = await _overlapping_case_scans(shop, config, "SO202602100001", "SO202602100002")
     assert [r.outcome for r in results] == ["ok", "ok"]
-    async with shop.read() as s:
-        after = await ledger.levels(s, "CASE-IP15-CLR")
-        assert (before.on_hand - after.on_hand, before.reserved - after.reserved) == (3, 3)
-        assert await ledger.ledger_totals(s, "CASE-IP15-CLR") == (after.on_hand, after.reserved)
+    assert fell == (3, 3) and balanced
 
 
 async def test_the_last_two_packages_scanned_at_once_ship_the_order_exactly_once(shop, config):

@@ -185,34 +185,16 @@ def _en_dm(m):
     return _month_day(_MONTHS[m[2][:3]], int(m[1]))
 
 
-@_rule(r"前天|the day before yesterday|day before yesterday")
-def _before_yesterday(m):
-    return _day(-2)
-
-
-@_rule(r"大后天")
-def _in_three_days(m):
-    return _day(3)
-
-
-@_rule(r"后天|the day after tomorrow|day after tomorrow")
-def _after_tomorrow(m):
-    return _day(2)
-
-
-@_rule(rf"今天|今日|今儿|今早|今晚|{_A}today{_Z}|{_A}tonight{_Z}")
-def _today(m):
-    return _day(0)
-
-
-@_rule(rf"昨天|昨日|昨儿|昨晚|{_A}yesterday{_Z}")
-def _yesterday(m):
-    return _day(-1)
-
-
-@_rule(rf"明天|明日|明儿|{_A}tomorrow{_Z}")
-def _tomorrow(m):
-    return _day(1)
+# Named days, each an offset from today (大后天 before 后天, as the order of the rules matters).
+for _pattern, _offset in (
+    (r"前天|the day before yesterday|day before yesterday", -2),
+    (r"大后天", 3),
+    (r"后天|the day after tomorrow|day after tomorrow", 2),
+    (rf"今天|今日|今儿|今早|今晚|{_A}today{_Z}|{_A}tonight{_Z}", 0),
+    (rf"昨天|昨日|昨儿|昨晚|{_A}yesterday{_Z}", -1),
+    (rf"明天|明日|明儿|{_A}tomorrow{_Z}", 1),
+):
+    _RULES.append((re.compile(_pattern), lambda m, offset=_offset: _day(offset), False))
 
 
 @_rule(rf"({NUM})\s*天(?:以后|之后|后)|{_A}in\s+({NUM})\s+days?{_Z}")
@@ -252,24 +234,14 @@ def _n_months(m):
     return _last_days(30 * n if n else 15)  # 近半个月 = 15 days
 
 
-@_rule(rf"本周|这周|这星期|本星期|这个星期|这礼拜|这个礼拜|本礼拜|{_A}this\s+week{_Z}")
-def _this_week_rule(m):
-    return _this_week
-
-
-@_rule(rf"上周|上星期|上个星期|上礼拜|上个礼拜|上一周|{_A}(?:last|previous)\s+week{_Z}")
-def _last_week_rule(m):
-    return _last_week
-
-
-@_rule(rf"本月|这个月|这月|当月|{_A}this\s+month{_Z}|{_A}month\s+to\s+date{_Z}|{_A}mtd{_Z}")
-def _this_month_rule(m):
-    return _this_month
-
-
-@_rule(rf"上月|上个月|上一个月|{_A}(?:last|previous)\s+month{_Z}")
-def _last_month_rule(m):
-    return _last_month
+# Named periods: this/last week and month.
+for _pattern, _period in (
+    (rf"本周|这周|这星期|本星期|这个星期|这礼拜|这个礼拜|本礼拜|{_A}this\s+week{_Z}", _this_week),
+    (rf"上周|上星期|上个星期|上礼拜|上个礼拜|上一周|{_A}(?:last|previous)\s+week{_Z}", _last_week),
+    (rf"本月|这个月|这月|当月|{_A}this\s+month{_Z}|{_A}month\s+to\s+date{_Z}|{_A}mtd{_Z}", _this_month),
+    (rf"上月|上个月|上一个月|{_A}(?:last|previous)\s+month{_Z}", _last_month),
+):
+    _RULES.append((re.compile(_pattern), lambda m, period=_period: period, False))
 
 
 @_rule(

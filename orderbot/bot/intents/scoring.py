@@ -14,7 +14,7 @@ message is `unknown`.
 
 from __future__ import annotations
 
-from orderbot.bot.intents.spec import INTENT_NAMES, UNKNOWN
+from orderbot.bot.intents.spec import INTENT_NAMES, UNKNOWN, WRITE_INTENTS
 
 CEILING = 0.97
 UNKNOWN_FLOOR = 0.35
@@ -360,18 +360,7 @@ WEIGHTS: dict[str, dict[str, float]] = {
     },
 }
 # Polarity (polarity.py): a negated action supports no write; the rest of the message may still be a question.
-for _name in (
-    "order.set_eta",
-    "order.hold_customs",
-    "order.release_customs",
-    "channel.freeze",
-    "channel.unfreeze",
-    "alert.mute",
-    "alert.unmute",
-    "order.release_review",
-    "stock.receive",
-    "stock.count",
-):
+for _name in WRITE_INTENTS:
     WEIGHTS[_name]["NEGATED"] = -2.0
     WEIGHTS[_name]["STATE_Q"] = -1.0  # "冻结了吗", "is amazon frozen": asks about a state, orders nothing
     WEIGHTS[_name].setdefault("REASON", -0.8)  # "为什么亚马逊被冻结了" asks why

@@ -13,6 +13,19 @@ from typing import Any
 
 from orderbot.config import VisibilityConfig
 
+# The sales roles (a salesperson, their supervisor, the director) see the same fields.
+_SALES: tuple[str, ...] = (
+    "messages",
+    "notes",
+    "customer_province",
+    "customer_region",
+    "sales_owner",
+    "override",
+    "cancel_reason",
+    "currency",
+    "customer_tags",
+)
+
 # What each role sees beyond the first screen unless the config says otherwise.
 DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "_base": (
@@ -44,39 +57,9 @@ DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
         "expected_delivery",
         "eta_cause",
     ),
-    "sales": (
-        "messages",
-        "notes",
-        "customer_province",
-        "customer_region",
-        "sales_owner",
-        "override",
-        "cancel_reason",
-        "currency",
-        "customer_tags",
-    ),
-    "sales_supervisor": (
-        "messages",
-        "notes",
-        "customer_province",
-        "customer_region",
-        "sales_owner",
-        "override",
-        "cancel_reason",
-        "currency",
-        "customer_tags",
-    ),
-    "sales_director": (
-        "messages",
-        "notes",
-        "customer_province",
-        "customer_region",
-        "sales_owner",
-        "override",
-        "cancel_reason",
-        "currency",
-        "customer_tags",
-    ),
+    "sales": _SALES,
+    "sales_supervisor": _SALES,
+    "sales_director": _SALES,
     "key_account": (
         "messages",
         "notes",
@@ -104,21 +87,7 @@ DEFAULT_ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "logistics": ("carrier", "customs_grade", "customer_province"),
     "channel_ops": ("cancel_reason", "currency", "customer_tags"),
     "after_sales_supervisor": ("messages", "notes", "cancel_reason", "customer_email"),
-    "management": (
-        "messages",
-        "notes",
-        "customer_province",
-        "customer_region",
-        "sales_owner",
-        "override",
-        "cancel_reason",
-        "customs_grade",
-        "invoice_status",
-        "carrier",
-        "currency",
-        "customer_tags",
-        "customs_docs",
-    ),
+    "management": (*_SALES, "customs_grade", "invoice_status", "carrier", "customs_docs"),
     "admin": ("*",),
 }
 

@@ -20,7 +20,16 @@ from orderbot.core.errors import DomainError, InsufficientStock, UnknownSku
 from orderbot.core.models import StockLevel, StockMovement
 from orderbot.core.sqlutil import affected_rows, dialect_name, insert_once_statements
 
-KINDS = ("receipt", "reservation", "release", "shipment", "return", "adjustment")
+# How one unit of each kind of movement moves a level: (on hand, reserved). An adjustment's qty carries its sign.
+_SIGNS: dict[str, tuple[int, int]] = {
+    "receipt": (1, 0),
+    "reservation": (0, 1),
+    "release": (0, -1),
+    "shipment": (-1, -1),
+    "return": (1, 0),
+    "adjustment": (1, 0),
+}
+KINDS = tuple(_SIGNS)
 
 
 @dataclass(frozen=True)
@@ -52,55 +61,56 @@ _LEVEL_MOVE = (
 _INSERT_MOVEMENT = insert(StockMovement.__table__)
 
 
+def _movement(
+    kind: str, sku: str, qty: int, at: datetime, order_no: str | None, actor: str | None, note: str | None
+) -> dict[str, Any]:
+    """One ledger row, its deltas from the kind's signs."""
+    on_hand, reserved = _SIGNS[kind]
+    return {
+        "sku": sku,
+        "kind": kind,
+        "qty": qty,
+        "d_on_hand": on_hand * qty,
+        "d_reserved": reserved * qty,
+        "order_no": order_no,
+        "actor": actor,
+        "note": note,
+        "at": at,
+    }
+
+
+def _level_delta(kind: str, sku: str, qty: int) -> dict[str, Any]:
+    """The parameters of the guarded level update for `qty` of one kind."""
+    on_hand, reserved = _SIGNS[kind]
+    return {"m_sku": sku, "d_on_hand": on_hand * qty, "d_reserved": reserved * qty}
+
+
 def _params(
-    kind: str,
-    sku: str,
-    qty: int,
-    d_on_hand: int,
-    d_reserved: int,
-    at: datetime,
-    order_no: str | None,
-    actor: str | None,
-    note: str | None,
+    kind: str, sku: str, qty: int, at: datetime, order_no: str | None, actor: str | None, note: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     if qty <= 0 and kind != "adjustment":
         raise DomainError(f"数量必须大于0：{qty}")
-    return (
-        {"m_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved},
-        {
-            "sku": sku,
-            "kind": kind,
-            "qty": qty,
-            "d_on_hand": d_on_hand,
-            "d_reserved": d_reserved,
-            "order_no": order_no,
-            "actor": actor,
-            "note": note,
-            "at": at,
-        },
-    )
+    return _level_delta(kind, sku, qty), _movement(kind, sku, qty, at, order_no, actor, note)
 
 
 async def _move(
     session: AsyncSession,
-    *,
     kind: str,
     sku: str,
     qty: int,
-    d_on_hand: int,
-    d_reserved: int,
+    *,
     at: datetime,
     order_no: str | None,
     actor: str | None,
     note: str | None,
 ) -> None:
-    level, movement = _params(kind, sku, qty, d_on_hand, d_reserved, at, order_no, actor, note)
+    level, movement = _params(kind, sku, qty, at, order_no, actor, note)
     result = await session.execute(_LEVEL_MOVE, level)
     if affected_rows(result) != 1:
         current = await levels(session, sku)
         if current is None:
             raise UnknownSku(sku)
-        if kind in ("release", "shipment") and current.reserved + d_reserved < 0:
+        if kind in ("release", "shipment") and current.reserved + level["d_reserved"] < 0:
             raise DomainError(
                 f"{sku} 的预留数量不足，无法{'释放' if kind == 'release' else '出库'} {qty}",
                 sku=sku,
@@ -122,7 +132,7 @@ def ship_now(
 ) -> bool:
     """`ship` on a synchronous connection (inside `AsyncSession.run_sync`, the scan's path): False, with nothing
     written, when the guard refuses (not enough reserved), so the caller needs no savepoint to undo it."""
-    level, movement = _params("shipment", sku, qty, -qty, -qty, at, order_no, actor, note)
+    level, movement = _params("shipment", sku, qty, at, order_no, actor, note)
     if conn.execute(_LEVEL_MOVE, level).rowcount != 1:
         return False
     conn.execute(_INSERT_MOVEMENT, movement)
@@ -150,18 +160,7 @@ async def receive(
     note: str | None = None,
     order_no: str | None = None,
 ) -> None:
-    await _move(
-        session,
-        kind="receipt",
-        sku=sku,
-        qty=qty,
-        d_on_hand=qty,
-        d_reserved=0,
-        at=at,
-        order_no=order_no,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "receipt", sku, qty, at=at, order_no=order_no, actor=actor, note=note)
 
 
 async def reserve(
@@ -174,18 +173,7 @@ async def reserve(
     actor: str | None = None,
     note: str | None = None,
 ) -> None:
-    await _move(
-        session,
-        kind="reservation",
-        sku=sku,
-        qty=qty,
-        d_on_hand=0,
-        d_reserved=qty,
-        at=at,
-        order_no=order_no,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "reservation", sku, qty, at=at, order_no=order_no, actor=actor, note=note)
 
 
 async def release(
@@ -198,18 +186,7 @@ async def release(
     actor: str | None = None,
     note: str | None = None,
 ) -> None:
-    await _move(
-        session,
-        kind="release",
-        sku=sku,
-        qty=qty,
-        d_on_hand=0,
-        d_reserved=-qty,
-        at=at,
-        order_no=order_no,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "release", sku, qty, at=at, order_no=order_no, actor=actor, note=note)
 
 
 async def ship(
@@ -223,18 +200,7 @@ async def ship(
     note: str | None = None,
 ) -> None:
     """Reserved → shipped: the goods leave, so both on-hand and reserved fall."""
-    await _move(
-        session,
-        kind="shipment",
-        sku=sku,
-        qty=qty,
-        d_on_hand=-qty,
-        d_reserved=-qty,
-        at=at,
-        order_no=order_no,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "shipment", sku, qty, at=at, order_no=order_no, actor=actor, note=note)
 
 
 async def return_goods(
@@ -247,18 +213,7 @@ async def return_goods(
     actor: str | None = None,
     note: str | None = None,
 ) -> None:
-    await _move(
-        session,
-        kind="return",
-        sku=sku,
-        qty=qty,
-        d_on_hand=qty,
-        d_reserved=0,
-        at=at,
-        order_no=order_no,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "return", sku, qty, at=at, order_no=order_no, actor=actor, note=note)
 
 
 async def adjust(
@@ -267,18 +222,7 @@ async def adjust(
     """A stock-take correction (±); refused if it would leave less on hand than is reserved."""
     if delta == 0:
         raise DomainError("调整数量不能为0")
-    await _move(
-        session,
-        kind="adjustment",
-        sku=sku,
-        qty=delta,
-        d_on_hand=delta,
-        d_reserved=0,
-        at=at,
-        order_no=None,
-        actor=actor,
-        note=note,
-    )
+    await _move(session, "adjustment", sku, delta, at=at, order_no=None, actor=actor, note=note)
 
 
 async def levels(session: AsyncSession, sku: str) -> Levels | None:
@@ -321,8 +265,6 @@ async def _move_many(
     sku: str,
     moves: list[tuple[int, str | None, str | None]],
     *,
-    on_hand: bool,
-    reserved: bool,
     at: datetime,
     actor: str | None,
 ) -> None:
@@ -333,30 +275,14 @@ async def _move_many(
     if any(qty <= 0 for qty, _, _ in moves):
         raise DomainError("数量必须大于0")
     total = sum(qty for qty, _, _ in moves)
-    result = await session.execute(
-        _LEVEL_MOVE, {"m_sku": sku, "d_on_hand": total if on_hand else 0, "d_reserved": total if reserved else 0}
-    )
+    result = await session.execute(_LEVEL_MOVE, _level_delta(kind, sku, total))
     if affected_rows(result) != 1:
         current = await levels(session, sku)
         if current is None:
             raise UnknownSku(sku)
         raise InsufficientStock(sku, total, current.available)
     await session.execute(
-        _INSERT_MOVEMENT,
-        [
-            {
-                "sku": sku,
-                "kind": kind,
-                "qty": qty,
-                "d_on_hand": qty if on_hand else 0,
-                "d_reserved": qty if reserved else 0,
-                "order_no": order_no,
-                "actor": actor,
-                "note": note,
-                "at": at,
-            }
-            for qty, order_no, note in moves
-        ],
+        _INSERT_MOVEMENT, [_movement(kind, sku, qty, at, order_no, actor, note) for qty, order_no, note in moves]
     )
 
 
@@ -374,25 +300,9 @@ async def receive_many(
     for sku, qty, _ in receipts:
         totals[sku] = totals.get(sku, 0) + qty
     await ensure_levels(session, list(totals))
+    await session.execute(_LEVEL_MOVE, [_level_delta("receipt", sku, total) for sku, total in totals.items()])
     await session.execute(
-        _LEVEL_MOVE, [{"m_sku": sku, "d_on_hand": total, "d_reserved": 0} for sku, total in totals.items()]
-    )
-    await session.execute(
-        _INSERT_MOVEMENT,
-        [
-            {
-                "sku": sku,
-                "kind": "receipt",
-                "qty": qty,
-                "d_on_hand": qty,
-                "d_reserved": 0,
-                "order_no": None,
-                "actor": actor,
-                "note": note,
-                "at": at,
-            }
-            for sku, qty, note in receipts
-        ],
+        _INSERT_MOVEMENT, [_movement("receipt", sku, qty, at, None, actor, note) for sku, qty, note in receipts]
     )
 
 
@@ -424,9 +334,7 @@ async def reserve_many(
     note: str | None = None,
 ) -> None:
     """Reservations of one SKU for several orders, each (qty, order_no) its own movement; all or nothing."""
-    await _move_many(
-        session, "reservation", sku, [(q, o, note) for q, o in wants], on_hand=False, reserved=True, at=at, actor=actor
-    )
+    await _move_many(session, "reservation", sku, [(q, o, note) for q, o in wants], at=at, actor=actor)
 
 
 _IN_TRANSIT = (
