@@ -29,7 +29,7 @@ from orderbot.core.rules.builtins import RULES, RuleDef
 from orderbot.core.rules.engine import ACTION_NAMES, Notice, Outcome, evaluate_rule, rule_config
 from orderbot.db.engine import Database
 from orderbot.messaging.addresses import Addresses
-from orderbot.messaging.notify import group_address, shows_buttons
+from orderbot.messaging.notify import group_address, notify_groups, shows_buttons
 from orderbot.core.keys import fit_key
 from orderbot.messaging.reply import Button, Card, Chart, Reply
 
@@ -265,17 +265,9 @@ class RulesRunner:
                 charts=(Chart(f"{n.subject} 今日取消原因", png),),
             )
             async with self.db.write() as session:
-                for key, group in self.config.groups.items():
-                    if "cancel_wordcloud" in group.receives and (address := group_address(key, group)):
-                        await outbox.enqueue(
-                            session,
-                            channel=address[0],
-                            destination=address[1],
-                            kind="reply",
-                            payload=reply.to_dict(),
-                            now=now,
-                            dedupe_key=f"wordcloud:{n.alert_id}:{key}",
-                        )
+                await notify_groups(
+                    session, self.config, "cancel_wordcloud", reply, now=now, dedupe_key=f"wordcloud:{n.alert_id}"
+                )
             if self.on_commit is not None:
                 self.on_commit()
         except Exception:  # the alert and its freeze stand; only the picture is missing
