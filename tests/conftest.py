@@ -69,7 +69,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 def pg_schema():
     if not PG_URL:
         pytest.skip("ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally (CI always runs them)")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
+    # one schema per pytest-xdist worker (each worker is its own session): t_gw0_…, t_gw1_…, t_main_… with -n 0
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"t_{worker}_{uuid.uuid4().hex[:10]}"
 
     async def setup():
         admin = create_async_engine(PG_URL)
