@@ -65,13 +65,11 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_schema():
-    if not PG_URL:
-        pytest.skip("ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally (CI always runs them)")
-    # one schema per pytest-xdist worker (each worker is its own session): t_gw0_…, t_gw1_…, t_main_… with -n 0
+def create_pg_schema(label: str) -> str:
+    """A new PostgreSQL schema migrated to head. Its name carries the pytest-xdist worker (each worker is its own
+    session): t_gw0_…, t_gw1_…, or t_main_… in one process."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schema = f"t_{worker}_{uuid.uuid4().hex[:10]}"
+    schema = f"{label}_{worker}_{uuid.uuid4().hex[:10]}"
 
     async def setup():
         admin = create_async_engine(PG_URL)
@@ -82,15 +80,27 @@ def pg_schema():
         await upgrade(engine)
         await engine.dispose()
 
+    asyncio.run(setup())
+    return schema
+
+
+def drop_pg_schema(schema: str) -> None:
     async def teardown():
         admin = create_async_engine(PG_URL)
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
 
-    asyncio.run(setup())
-    yield schema
     asyncio.run(teardown())
+
+
+@pytest.fixture(scope="session")
+def pg_schema():
+    if not PG_URL:
+        pytest.skip("ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally (CI always runs them)")
+    schema = create_pg_schema("t")
+    yield schema
+    drop_pg_schema(schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -108,22 +118,33 @@ def pg_engine(url: str, connect_args: dict):
     return create_async_engine(url, connect_args=connect_args, pool_size=20, max_overflow=10)
 
 
+def open_database(url: str, connect_args: dict) -> Database:
+    """A `Database` on a test database from `db_url_info` (or a module's own world of the same shape)."""
+    if url.startswith("sqlite"):
+        return Database.from_url(url, driver=SQLITE_DRIVER)
+    return Database(pg_engine(url, connect_args))
+
+
+_TRUNCATE: dict[str, str] = {}  # schema -> its one TRUNCATE statement (the tables are fixed once migrated)
+
+
 @pytest.fixture
 async def db(db_url_info):
     url, connect_args = db_url_info
-    if url.startswith("sqlite"):
-        database = Database.from_url(url, driver=SQLITE_DRIVER)
-    else:
-        database = Database(pg_engine(url, connect_args))
+    database = open_database(url, connect_args)
+    if not url.startswith("sqlite"):
         async with database.engine.begin() as conn:
-            names = await conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables "
-                    "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+            schema = connect_args["server_settings"]["search_path"]
+            if schema not in _TRUNCATE:
+                names = await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables "
+                        "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                    )
                 )
-            )
-            tables = ", ".join(f'"{n}"' for (n,) in names)
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                tables = ", ".join(f'"{n}"' for (n,) in names)
+                _TRUNCATE[schema] = f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
+            await conn.execute(text(_TRUNCATE[schema]))
     yield database
     await database.dispose()
 
