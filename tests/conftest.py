@@ -8,6 +8,7 @@ the SQLite file or a truncated schema, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import os
 import shutil
 import uuid
@@ -125,7 +126,55 @@ def open_database(url: str, connect_args: dict) -> Database:
     return Database(pg_engine(url, connect_args))
 
 
-_TRUNCATE: dict[str, str] = {}  # schema -> its one TRUNCATE statement (the tables are fixed once migrated)
+class PgEmptier:
+    """Empties a migrated PostgreSQL schema between tests and restarts its sequences, as `TRUNCATE … RESTART
+    IDENTITY` would, but only where a test left rows: one query finds the non-empty tables, which are deleted
+    from children first (the foreign keys' order, read once from the catalogue). A TRUNCATE of every table
+    rewrites each table's files and costs about a second per test on a shared machine; a DELETE of a few rows
+    costs milliseconds."""
+
+    def __init__(self, tables: list[str]):
+        self.tables = tables  # children before parents
+        self.probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables)
+
+    @classmethod
+    async def load(cls, conn) -> PgEmptier:
+        names = [
+            n
+            for (n,) in await conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
+        edges = await conn.execute(
+            text(
+                "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text FROM pg_constraint c "
+                "JOIN pg_namespace n ON n.oid = c.connamespace WHERE c.contype = 'f' AND n.nspname = current_schema()"
+            )
+        )
+        referenced_by = graphlib.TopologicalSorter({n: set() for n in names})
+        for child, parent in edges:
+            child, parent = child.strip('"'), parent.strip('"')
+            if child != parent:  # a table's reference to itself goes in the same DELETE
+                referenced_by.add(parent, child)  # the parent comes after every table that references it
+        return cls(list(referenced_by.static_order()))
+
+    async def empty(self, conn) -> None:
+        full = {t for (t,) in await conn.execute(text(self.probe))}
+        for table in self.tables:
+            if table in full:
+                await conn.execute(text(f'DELETE FROM "{table}"'))
+        await conn.execute(
+            text(
+                "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) FROM pg_sequences "
+                "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+            )
+        )
+
+
+_EMPTIERS: dict[str, PgEmptier] = {}  # schema -> its emptier (the tables are fixed once migrated)
 
 
 @pytest.fixture
@@ -135,16 +184,9 @@ async def db(db_url_info):
     if not url.startswith("sqlite"):
         async with database.engine.begin() as conn:
             schema = connect_args["server_settings"]["search_path"]
-            if schema not in _TRUNCATE:
-                names = await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables "
-                        "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-                    )
-                )
-                tables = ", ".join(f'"{n}"' for (n,) in names)
-                _TRUNCATE[schema] = f"TRUNCATE {tables} RESTART IDENTITY CASCADE"
-            await conn.execute(text(_TRUNCATE[schema]))
+            if schema not in _EMPTIERS:
+                _EMPTIERS[schema] = await PgEmptier.load(conn)
+            await _EMPTIERS[schema].empty(conn)
     yield database
     await database.dispose()
 

@@ -141,6 +141,7 @@ async def _wipe(db) -> None:
                 await conn.execute(table.delete())
 
 
+@pytest.mark.slow
 async def test_same_inputs_give_the_same_rows_and_another_seed_does_not(db, config):
     first = await _seed(db, config)
     assert first.orders == ORDERS and first.counts["customers"] == ORDERS // 8
