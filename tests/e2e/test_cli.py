@@ -239,6 +239,7 @@ def test_parse_prints_the_intents_md_line_and_reads_stdin(tmp_path):
     assert lines[1]["slots"] == {"channel": "amazon"}
 
 
+@pytest.mark.slow
 def test_parse_reads_the_vocabulary_of_the_database_it_is_pointed_at(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     csv = tmp_path / "orders.csv"

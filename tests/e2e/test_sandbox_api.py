@@ -32,6 +32,7 @@ from tests.conftest import EXAMPLE_CONFIG
 
 SECRET = "orderbot-demo-labels"
 ZONE = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.xdist_group("sandbox_api")  # one pytest-xdist worker builds the module's seeded source
 
 
 def _config():

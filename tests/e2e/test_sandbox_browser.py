@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# one worker runs the module, in order (pytest-xdist --dist loadgroup): each test is the next one's world
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("sandbox_browser")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("ORDERBOT_REQUIRE_BROWSER"):  # CI installs it and never skips

@@ -66,6 +66,7 @@ def _assert_untouched(db) -> None:
     assert not seed_worker._LIVE, "a generator process was left behind"
 
 
+@pytest.mark.slow
 async def test_the_child_process_writes_exactly_the_rows_of_the_in_process_generator(sqlite_only, config, monkeypatch):
     db = sqlite_only
     monkeypatch.setattr(seed_mod, "PROCESS_MIN_ORDERS", 10**9)
@@ -82,6 +83,7 @@ async def test_the_child_process_writes_exactly_the_rows_of_the_in_process_gener
     assert not seed_worker._LIVE
 
 
+@pytest.mark.slow
 async def test_a_child_that_dies_fails_the_seed_and_leaves_the_database_as_it_was(
     sqlite_only, config, via_process, monkeypatch
 ):
@@ -114,6 +116,7 @@ async def test_a_failing_write_kills_the_child_and_rolls_back(sqlite_only, confi
     _assert_untouched(db)
 
 
+@pytest.mark.slow
 async def test_cancelling_the_seed_rolls_back_and_reaps_the_child(sqlite_only, config, via_process, capsys):
     db = sqlite_only
     for delay in (0.0, 0.8, 2.0):  # before the load, while loading, while building indexes (roughly)
@@ -131,6 +134,7 @@ async def test_cancelling_the_seed_rolls_back_and_reaps_the_child(sqlite_only, c
     assert seed_mod.INTERRUPTED in capsys.readouterr().err  # at least one round stopped a load in progress
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_the_cli_rolls_back_and_leaves_no_process(tmp_path):
     """`orderbot seed` in a terminal: SIGINT reaches the whole process group, the parent rolls back, the child
     goes with it, and the file has no business data."""

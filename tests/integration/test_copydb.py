@@ -19,6 +19,8 @@ from orderbot.tools.seed import run_seed
 
 from tests.conftest import EXAMPLE_CONFIG, PG_URL
 
+pytestmark = pytest.mark.xdist_group("copydb")  # one pytest-xdist worker seeds the module's source
+
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
@@ -65,6 +67,7 @@ async def test_copy_into_an_empty_sqlite_file(source, tmp_path, config):
     await _check_copy(source, f"sqlite+aiosqlite:///{tmp_path / 'target.db'}", config)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PG_URL, reason="ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally")
 async def test_copy_sqlite_into_an_empty_postgresql_database(source, config):
     name = f"copy_{uuid.uuid4().hex[:8]}"

@@ -6,6 +6,7 @@ import asyncio
 import io
 from datetime import timedelta
 
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -166,6 +167,7 @@ async def test_digest_folds_a_burst_into_one_message(db, clock, wecom):
     assert await states(db) == {"sent": 5}
 
 
+@pytest.mark.slow
 async def test_card_with_buttons_and_big_chart(db, clock, wecom):
     fake, senders, _ = wecom
     card = Card(

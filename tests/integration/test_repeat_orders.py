@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from orderbot.core.rules.builtins import burst_limit
 
 from tests.integration.test_rules import NOW, _orders, h, world  # noqa: F401  (fixtures)
@@ -18,6 +20,7 @@ async def _rhythm(db, config, customer: str, *, per_day: int, days: int, end_hou
         await _orders(db, config, per_day, prefix=f"{prefix}{d:03d}", at=at, customer=customer)
 
 
+@pytest.mark.slow
 async def test_a_wholesale_customers_usual_week_does_not_fire(h, config):
     # two orders a day for 60 days, the last three days included: six in 72 h is their normal
     await _rhythm(h.db, config, "W001", per_day=2, days=60, end_hours_ago=0, prefix="W")
@@ -25,6 +28,7 @@ async def test_a_wholesale_customers_usual_week_does_not_fire(h, config):
     assert outcome.fired == [] and await h.alerts("repeat_orders") == []
 
 
+@pytest.mark.slow
 async def test_a_burst_against_the_customers_own_baseline_fires(h, config):
     await _rhythm(h.db, config, "W002", per_day=2, days=57, end_hours_ago=72, prefix="B")
     await _orders(h.db, config, 16, prefix="BURST", at=NOW - timedelta(hours=10), customer="W002")  # > 15
@@ -45,6 +49,7 @@ async def test_a_new_customer_with_three_orders_in_72_hours_fires(h, config):
     assert alert.subject == "N001" and "新客户" in alert.title
 
 
+@pytest.mark.slow
 async def test_a_wholesale_customers_usual_week_plus_a_few_does_not_fire(h, config):
     await _rhythm(h.db, config, "W003", per_day=2, days=57, end_hours_ago=72, prefix="Q")
     await _orders(h.db, config, 15, prefix="BUSY", at=NOW - timedelta(hours=10), customer="W003")  # busy, not odd

@@ -52,6 +52,7 @@ async def replies(bot):  # noqa: F811
     return out + [LONG]
 
 
+@pytest.mark.slow
 async def test_wecom_app_and_group_robot_deliver_every_line(replies, wecom):
     fake, senders, _ = wecom
     for i, reply in enumerate(replies):
@@ -69,6 +70,7 @@ async def test_wecom_app_and_group_robot_deliver_every_line(replies, wecom):
         assert _missing(reply, robot) == [], reply.title
 
 
+@pytest.mark.slow
 async def test_wecom_ai_bot_stream_carries_every_line(replies):
     streams = StreamStore()
     sender = AibotSender(None, mode="callback", streams=streams)

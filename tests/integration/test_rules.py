@@ -96,6 +96,7 @@ def _keys(message: dict) -> list[str]:
     return [b["key"] for b in (message.get("card") or {}).get("buttons", [])]
 
 
+@pytest.mark.slow
 async def test_cancel_rate_fires_freezes_dedupes_reminds_is_vetoed_and_resolves(h, config):
     today = NOW - timedelta(hours=2)
     shop = await _orders(h.db, config, 40, prefix="SO26031000", at=today)
@@ -372,6 +373,7 @@ async def test_suggest_mode_waits_for_a_click(world):
     assert "已解冻" in await h.click("heping", f"alert_undo:{alert.id}")
 
 
+@pytest.mark.slow
 async def test_an_order_webhook_makes_the_documents_reminder_appear(world, config):
     """Through the running app: a grade-B order arrives, the rules hook runs, the customs group gets a card."""
     import json as _json

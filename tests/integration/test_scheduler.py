@@ -619,7 +619,8 @@ async def test_two_full_app_instances_run_the_rule_job_once_and_hand_over(db, co
     for r in runners:
         await r.setup()
     try:
-        await asyncio.sleep(3.5)
+        # until one instance has evaluated the rules twice (about 1.2 s apart); the other had the same time
+        await wait_for(lambda: max(a[SCHEDULER].counts[("rules", "ok")] for a in apps) >= 2, timeout=15, step=0.1)
         leaders = [a[SCHEDULER].is_leader for a in apps]
         assert sorted(leaders) == [False, True]
         lead = leaders.index(True)

@@ -3,8 +3,10 @@ and data rich enough for every later feature (regions, cancellations, delays, re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import shutil
 import sqlite3
 from collections import defaultdict
 from datetime import datetime, timedelta, UTC
@@ -35,16 +37,54 @@ from orderbot.core.orders.customs import worst_grade
 from orderbot.core.orders.promise import promised_date
 from orderbot.core.orders.states import STATUS_STAGES, stage_allowed
 from orderbot.core.regions import REGIONS
+from orderbot.config import parse_config
 from orderbot.tools.seed import DELAY_REASONS, SeedRefused, run_seed, seed_database
+
+from tests.conftest import EXAMPLE_CONFIG, PG_URL, _pg_schema_url, create_pg_schema, drop_pg_schema, open_database
 
 NOW = datetime(2026, 2, 10, 1, 0, tzinfo=UTC)
 ORDERS = 2000
 SHIPPED = ("shipped", "delivered", "return_requested", "returned")
 TRACKING = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
+pytestmark = pytest.mark.xdist_group("seed")  # one pytest-xdist worker seeds the shared world once per dialect
 
 
 async def _seed(db, config, *, seed=7, orders=ORDERS, days=30):
     return await seed_database(db, orders=orders, days=days, seed=seed, config=config, now=NOW)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded_world(request, tmp_path_factory, sqlite_template):
+    """(url, connect_args) of one database of each kind seeded once with ORDERS orders (seed 7), shared by the
+    tests below that only read it: a file copied from the template, or a schema of its own."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("seeded") / "seeded.db"
+        shutil.copy(sqlite_template, path)
+        url_info = (f"sqlite+aiosqlite:///{path}", {})
+    else:
+        if not PG_URL:
+            pytest.skip("ORDERBOT_TEST_PG_URL is not set: PostgreSQL cases skip locally (CI always runs them)")
+        schema = create_pg_schema("seeded")
+        request.addfinalizer(lambda: drop_pg_schema(schema))
+        url_info = _pg_schema_url(schema)
+
+    async def seed():
+        db = open_database(*url_info)
+        try:
+            await _seed(db, parse_config(EXAMPLE_CONFIG.read_text(encoding="utf-8"), str(EXAMPLE_CONFIG)))
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    return url_info
+
+
+@pytest.fixture
+async def seeded(seeded_world):
+    """The module's seeded database, to read (a test that writes takes `db` and seeds its own)."""
+    db = open_database(*seeded_world)
+    yield db
+    await db.dispose()
 
 
 async def _all(db, stmt):
@@ -101,6 +141,7 @@ async def _wipe(db) -> None:
                 await conn.execute(table.delete())
 
 
+@pytest.mark.slow
 async def test_same_inputs_give_the_same_rows_and_another_seed_does_not(db, config):
     first = await _seed(db, config)
     assert first.orders == ORDERS and first.counts["customers"] == ORDERS // 8
@@ -116,8 +157,8 @@ async def test_same_inputs_give_the_same_rows_and_another_seed_does_not(db, conf
     assert await _fingerprint(db) != fp1
 
 
-async def test_stock_ledger_adds_up_and_reserves_exactly_the_open_orders(db, config):
-    await _seed(db, config)
+async def test_stock_ledger_adds_up_and_reserves_exactly_the_open_orders(seeded, config):
+    db = seeded
     levels = {lv.sku: lv for (lv,) in await _all(db, select(StockLevel))}
     sums = {
         sku: (int(a), int(b))
@@ -180,8 +221,8 @@ async def test_stock_ledger_adds_up_and_reserves_exactly_the_open_orders(db, con
     assert any(lv.in_transit for lv in levels.values())
 
 
-async def test_every_order_obeys_the_state_machine_and_the_business_rules(db, config):
-    await _seed(db, config)
+async def test_every_order_obeys_the_state_machine_and_the_business_rules(seeded, config):
+    db = seeded
     async with db.read() as s:
         orders = (await s.execute(select(Order))).scalars().all()
         lines = defaultdict(list)
@@ -245,8 +286,8 @@ async def test_every_order_obeys_the_state_machine_and_the_business_rules(db, co
     assert found == [sample.id]
 
 
-async def test_master_data_customers_and_regions(db, config):
-    await _seed(db, config)
+async def test_master_data_customers_and_regions(seeded, config):
+    db = seeded
     customers = [c for (c,) in await _all(db, select(Customer))]
     assert {c.region for c in customers} == set(REGIONS)
     by_region = defaultdict(int)
@@ -268,8 +309,8 @@ async def test_master_data_customers_and_regions(db, config):
     assert {p.hazmat_class for (p,) in await _all(db, select(Product))} >= {"UN3480", "UN3481", "UN3091", None}
 
 
-async def test_delays_returns_repeat_orders_and_scans(db, config):
-    await _seed(db, config)
+async def test_delays_returns_repeat_orders_and_scans(seeded, config):
+    db = seeded
     delays = [d for (d,) in await _all(db, select(Delay))]
     assert {d.reason for d in delays} == set(DELAY_REASONS)
     assert 0.03 <= len(delays) / ORDERS <= 0.15
@@ -338,8 +379,8 @@ async def test_delays_returns_repeat_orders_and_scans(db, config):
     assert outcomes["ok"] == scanned and 0 < outcomes["wrong_batch"] == fixes < scanned / 10
 
 
-async def test_order_card_by_order_number_channel_id_and_tracking_number(db, config):
-    await _seed(db, config)
+async def test_order_card_by_order_number_channel_id_and_tracking_number(seeded, config):
+    db = seeded
     rows = await _all(
         db,
         select(Order.order_no, Order.channel_order_id, Order.tracking_no)

@@ -36,6 +36,7 @@ async def test_many_writers_reserving_the_same_sku_stay_exact(db, config, clock)
         assert await ledger.ledger_totals(s, SKU) == (100, 99)
 
 
+@pytest.mark.slow
 async def test_mixed_concurrent_movements_keep_ledger_equal_to_levels(db, config, clock):
     async with db.write() as s:
         await add_products(s, config, stock=500, at=clock())

@@ -191,6 +191,7 @@ def test_same_input_same_bytes(name):
     assert SAMPLES[name].render() == SAMPLES[name].render()
 
 
+@pytest.mark.slow
 def test_threads_render_the_same_bytes_as_serial():
     serial = {name: s.render() for name, s in SAMPLES.items()}
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -294,6 +295,7 @@ def _noise_png(side: int) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_shrink_png_gets_a_large_png_under_the_limit():
     big = _noise_png(700)
     assert len(big) > 1_400_000
@@ -406,6 +408,7 @@ def test_importing_charts_loads_no_matplotlib_database_or_web_code(tmp_path):
 # --- bench ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bench_reports_every_chart():
     rows = bench_charts(repeat=2)
     assert [r["chart"] for r in rows] == [s.name for s in samples()]

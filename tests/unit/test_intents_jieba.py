@@ -18,6 +18,7 @@ from tests.intents.support import make_parser
 NOW = datetime.fromisoformat("2026-02-10T09:00:00+08:00")
 
 
+@pytest.mark.slow
 def test_cache_goes_to_cache_dir_and_is_reused(tmp_path, capfd):
     cache_dir = tmp_path / "jieba"
     parser = make_parser(cache_dir)
@@ -31,6 +32,7 @@ def test_cache_goes_to_cache_dir_and_is_reused(tmp_path, capfd):
     assert (out, err) == ("", "")  # no "Building prefix dict…" on stderr, nothing on stdout
 
 
+@pytest.mark.slow
 def test_unwritable_cache_dir_still_initialises(capfd, caplog):
     # /proc refuses new entries even to root, so this holds whoever runs the tests
     parser = make_parser(Path("/proc/orderbot-no-such-dir/jieba"))
@@ -40,6 +42,7 @@ def test_unwritable_cache_dir_still_initialises(capfd, caplog):
     assert "not writable" in caplog.text  # …and we say it once, in our own log
 
 
+@pytest.mark.slow
 def test_prebuilt_cache_in_a_read_only_dir_is_loaded_without_writing(tmp_path):
     cache_dir = tmp_path / "ro"
     make_parser(cache_dir)  # the image build step
@@ -53,6 +56,7 @@ def test_prebuilt_cache_in_a_read_only_dir_is_loaded_without_writing(tmp_path):
         cache_dir.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_segmenter_keeps_our_words_whole(tmp_path):
     seg = Segmenter(["华东区", "取消率", "退货未入库", "解除卡关"], tmp_path)
     assert [t for t, _ in seg.cut("静默退货未入库告警 解除卡关 华东区 取消率")] == [
@@ -65,6 +69,7 @@ def test_segmenter_keeps_our_words_whole(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_import_is_warning_free_under_w_error_even_without_bytecode(tmp_path):
     """jieba 0.42.1's invalid escapes warn when its .py files are compiled, which -W error turns into a
     SyntaxError. Copy jieba without __pycache__, forbid writing bytecode, and import it both ways."""
@@ -90,6 +95,7 @@ def test_import_is_warning_free_under_w_error_even_without_bytecode(tmp_path):
     assert plain.returncode != 0 and "invalid escape sequence" in plain.stderr  # why the guard exists
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["orderbot.bot.intents"])
 def test_importing_the_package_creates_nothing(module):
     """No parser, tokenizer or jieba import at import time: the composition root builds the parser."""
