@@ -133,6 +133,7 @@ def test_default_suite_and_table():
         "hostile",
         "stock_files.sqlite",
         "stock_release.sqlite",
+        "demo",
     } == everything
     assert "scan.postgresql" in {b.name for b in default_registry().select(None, pg=True)}
     table = format_table([Result("x.p99", 7.25, "ms", ("<", 5.0), baseline=0.5), Result("y.rate", 12345.0, "rows/s")])

@@ -214,15 +214,43 @@ def test_fast_forward_pushes_alerts_to_groups_and_acknowledging_them(page):
     assert all(disabled for disabled, _ in during) and [t for _, t in during].count("快进中…") == 1, during
     expect(page.locator('[data-clock="hour"]')).to_be_enabled()  # and back once the jump is done
     expect(page.locator('[data-clock="hour"]')).not_to_have_text("快进中…")
-    # whichever group the first hour's alerts went to (a calm company: one card or one digest per chat)
-    group = page.locator('#chats li[data-conv^="group:"]', has=page.locator(".badge")).first
-    expect(group).to_be_visible()  # the alert arrived while another chat was open
-    group.click()
-    card = page.locator("#messages .card", has=page.locator("button", has_text="知道了")).last
-    card.locator("button", has_text="知道了").last.click()
-    expect(page.locator("#messages .msg.bot").last).to_contain_text("孙丽 已确认")
+    # whichever group the first hour's alerts went to (a calm company: one card or one digest per chat); the demo
+    # clock starts at the real time: late in the evening an hour can pass quietly, or its alerts recover before
+    # anyone reads them ("已恢复"): then another hour, as a person on duty would wait
+    answers = []
+    for _ in range(8):
+        card = _alert_card_in_a_group(page)
+        if card is not None:
+            bot = page.locator("#messages .msg.bot")
+            before = bot.count()
+            card.locator("button", has_text="知道了").last.click()
+            expect(bot.nth(before)).to_be_visible()
+            answers.append(bot.nth(before).inner_text())
+            if "孙丽 已确认" in answers[-1]:
+                break
+        page.click('[data-clock="hour"]')
+        expect(page.locator('[data-clock="hour"]')).to_be_enabled(timeout=120_000)
+    assert answers and "孙丽 已确认" in answers[-1], answers
     expect(page.locator("#alert-counts")).to_have_text(re.compile(r"已知悉 [1-9]"))
     _shot(page, "group-alerts.png")
+
+
+def _alert_card_in_a_group(page):
+    """The last alert card (one with 知道了) in a group chat that has unread messages, None when there is none."""
+    unread = page.locator('#chats li[data-conv^="group:"]', has=page.locator(".badge"))
+    try:
+        expect(unread.first).to_be_visible(timeout=5_000)  # the alert arrived while another chat was open
+    except AssertionError:
+        return None
+    for conv in [unread.nth(i).get_attribute("data-conv") for i in range(unread.count())]:
+        page.click(f'#chats li[data-conv="{conv}"]')
+        cards = page.locator("#messages .card", has=page.locator("button", has_text="知道了"))
+        try:
+            expect(cards.last).to_be_visible(timeout=3_000)
+        except AssertionError:
+            continue  # a digest or a report without buttons
+        return cards.last
+    return None
 
 
 def test_scans_ship_warn_and_the_customer_gets_the_wechat_message(page):
