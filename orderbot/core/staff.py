@@ -63,6 +63,13 @@ async def identify(session: AsyncSession, platform: str | None, user_id: str) ->
     return Identity(row.id, row.name, frozenset(row.roles))
 
 
+async def wecom_userid_for(session: AsyncSession, open_userid: str) -> str | None:
+    """The WeCom userid of the staff member whose open_userid (`wo…`, what a member-created AI bot sees) this is."""
+    found = await session.execute(select(Staff.wecom_userid).where(Staff.wecom_open_userid == open_userid))
+    userid: str | None = found.scalar_one_or_none()
+    return userid
+
+
 async def find_staff(session: AsyncSession, who: str) -> Staff | None:
     """A staff member named `who` by display name or by id (active or not), the first one found."""
     found = await session.execute(select(Staff).where((Staff.name == who) | (Staff.id == who)))

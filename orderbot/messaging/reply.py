@@ -49,6 +49,14 @@ class Attachment:
     content: bytes
     mime: str = "application/octet-stream"
 
+    def to_dict(self) -> dict[str, str]:
+        """The attachment in JSON (an outbox payload): its bytes as base64."""
+        return {"filename": self.filename, "mime": self.mime, "content": base64.b64encode(self.content).decode()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Attachment:
+        return cls(d["filename"], base64.b64decode(d["content"]), d.get("mime", ""))
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -82,10 +90,7 @@ class Reply:
             if self.card
             else None,
             "mentions": list(self.mentions),
-            "files": [
-                {"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
-                for f in self.files
-            ],
+            "files": [f.to_dict() for f in self.files],
             "digest_key": self.digest_key,
             "meta": self.meta,
         }
@@ -109,9 +114,7 @@ class Reply:
             if c
             else None,
             mentions=tuple(d.get("mentions", [])),
-            files=tuple(
-                Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime", "")) for f in d.get("files", [])
-            ),
+            files=tuple(Attachment.from_dict(f) for f in d.get("files", [])),
             digest_key=d.get("digest_key"),
             meta=d.get("meta", {}),
         )

@@ -34,11 +34,10 @@ from collections import deque
 from typing import Any, Protocol
 
 import aiohttp
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.messaging.png import shrink_png
-from orderbot.core.models import Staff
+from orderbot.core.staff import wecom_userid_for
 from orderbot.messaging.inbound import Origin
 from orderbot.messaging.markup import escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
@@ -75,10 +74,6 @@ class FilePlan:
 
     way: str | None
     note: str = ""
-
-
-def file_payload(f: Attachment) -> dict[str, str]:
-    return {"filename": f.filename, "mime": f.mime, "content": base64.b64encode(f.content).decode()}
 
 
 def task_id_for(card_task: str | None, seed: str) -> str:
@@ -439,7 +434,7 @@ class AibotSender:
             if plan.note:
                 notes.append(plan.note)
             if plan.way is not None:
-                payload: dict[str, Any] = {"file": file_payload(f), "_route": route, "way": plan.way}
+                payload: dict[str, Any] = {"file": f.to_dict(), "_route": route, "way": plan.way}
                 if plan.way == "app":
                     payload["app_user"] = app_user
                     payload["about"] = reply.title or reply_plain(reply).split("\n", 1)[0][:60]
@@ -451,16 +446,13 @@ class AibotSender:
     async def _app_user(session: AsyncSession, user_id: str) -> str | None:
         """The asker's userid in the WeCom app: the AI bot's own id, or, for an open_userid (`wo…`, a bot created
         by a member), the staff directory's userid for it."""
-        if not user_id.startswith("wo"):
-            return user_id
-        found = await session.execute(select(Staff.wecom_userid).where(Staff.wecom_open_userid == user_id))
-        userid: str | None = found.scalar_one_or_none()
-        return userid
+        return await wecom_userid_for(session, user_id) if user_id.startswith("wo") else user_id
 
     async def _file(self, destination: str, payload: dict[str, Any], progress: dict[str, Any]) -> str | None:
         """One file of an answer, in its own outbox row, the way `split_files` chose."""
-        f = payload["file"]
-        att = Attachment(f["filename"], base64.b64decode(f["content"]), f.get("mime") or "application/octet-stream")
+        att = Attachment.from_dict(payload["file"])
+        if not att.mime:
+            att = dataclasses.replace(att, mime="application/octet-stream")
         route = payload.get("_route") or {}
         kind, _, target = destination.partition(":")
         way = payload.get("way")
