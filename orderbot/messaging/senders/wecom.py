@@ -32,7 +32,8 @@ TOKEN_ERRORS = {40014, 42001}
 RATE_ERRORS = {45009, 45033, 45011}
 
 
-def _classify(errcode: int, errmsg: str) -> SendError:
+def classify_error(errcode: int, errmsg: str) -> SendError:
+    """A WeCom server API errcode (the app, the group robot and 消息推送 webhooks) as a SendError."""
     if errcode in RATE_ERRORS:
         return SendError(f"企业微信限流：{errmsg}", code=errcode, retry_after=60)
     if errcode == 60020:
@@ -64,7 +65,7 @@ class WeComApi:
             params={"corpid": self.corp_id, "corpsecret": self._secret},
         )
         if data.get("errcode", 0) != 0:
-            raise _classify(data["errcode"], data.get("errmsg", ""))
+            raise classify_error(data["errcode"], data.get("errmsg", ""))
         return data["access_token"], int(data.get("expires_in", 7200))
 
     async def call(
@@ -82,7 +83,7 @@ class WeComApi:
             if code in TOKEN_ERRORS and attempt == 0:
                 self.tokens.invalidate(token)
                 continue
-            raise _classify(code, data.get("errmsg", ""))
+            raise classify_error(code, data.get("errmsg", ""))
         raise AssertionError("unreachable")
 
     async def upload_image(self, png: bytes, filename: str = "chart.png") -> str:
@@ -212,7 +213,7 @@ class WeComRobotSender:
             headers={"Content-Type": "application/json"},
         )
         if data.get("errcode", 0) != 0:
-            raise _classify(data["errcode"], data.get("errmsg", ""))
+            raise classify_error(data["errcode"], data.get("errmsg", ""))
 
     async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> None:
         key = destination.removeprefix("robot:")

@@ -42,6 +42,7 @@ from orderbot.messaging.inbound import Origin
 from orderbot.messaging.markup import escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
 from orderbot.messaging.aibot_streams import StreamStore
+from orderbot.messaging.senders.wecom import classify_error
 from orderbot.messaging.senders.base import Limit, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
@@ -206,19 +207,6 @@ def stream_reply(reply: Reply, sid: str, seed: str) -> tuple[dict, dict | None, 
 
 def fits_stream(reply: Reply) -> bool:
     return len(markdown_parts(reply)) == 1 and len(reply.charts) <= MAX_IMAGES
-
-
-def _webhook_check(data: dict[str, Any]) -> None:
-    """The 消息推送 webhook's answer: 45009 waits a minute, -1 (busy) is retried, anything else is final."""
-    code = data.get("errcode", 0)
-    if not code:
-        return
-    msg = data.get("errmsg", "")
-    if code == 45009:
-        raise SendError(f"企业微信消息推送限流：{msg}", code=code, retry_after=60)
-    if code == -1:
-        raise SendError(f"企业微信系统繁忙：{msg}", code=code)
-    raise SendError(f"企业微信消息推送拒绝了附件：{msg}", code=code, permanent=True)
 
 
 class AibotSender:
@@ -527,7 +515,8 @@ class AibotSender:
             params={"key": key, "type": "file"},
             data=form,
         )
-        _webhook_check(data)
+        if data.get("errcode", 0):
+            raise classify_error(data["errcode"], data.get("errmsg", ""))
         if not isinstance(data.get("media_id"), str):
             raise SendError("企业微信消息推送上传文件后没有返回 media_id")
         _, data = await request_json(
@@ -538,7 +527,8 @@ class AibotSender:
             params={"key": key},
             json={"msgtype": "file", "file": {"media_id": data["media_id"]}},
         )
-        _webhook_check(data)
+        if data.get("errcode", 0):
+            raise classify_error(data["errcode"], data.get("errmsg", ""))
 
     # --- transports ------------------------------------------------------------------------------------------
     async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
