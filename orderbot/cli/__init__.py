@@ -13,7 +13,7 @@ from orderbot.cli.config import cmd_check_config
 from orderbot.cli.data import cmd_copy_db, cmd_import, cmd_migrate, cmd_seed
 from orderbot.cli import masterdata
 from orderbot.cli.ops import cmd_label, cmd_outbox, cmd_rules
-from orderbot.cli.server import cmd_demo, cmd_serve
+from orderbot.cli.server import cmd_demo, cmd_serve, time_of_day
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--db", default="./orderbot-demo.db", help="SQLite file (seeded if it does not exist)")
     s.add_argument("--orders", type=int, default=20_000, help="orders to seed into a new demo database")
+    s.add_argument(
+        "--start",
+        type=time_of_day,
+        metavar="HH:MM",
+        help="a new demo database starts its clock at the next HH:MM local time (e.g. 10:00 for a working "
+        "morning), seeded up to then; default: now",
+    )
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="the webhook server (refuses to start on an old schema)")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
 import signal
 import socket
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from orderbot.cli.common import _config, _settings
 from orderbot.cli.config import _config_hints
@@ -112,6 +114,17 @@ def local_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def time_of_day(text: str) -> str:
+    """argparse type for HH:MM (00:00–23:59), returned as HH:MM."""
+    try:
+        hh, mm = (int(x) for x in text.split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"时间应写成 HH:MM（例如 10:00），而不是 {text!r}") from None
+    return f"{hh:02d}:{mm:02d}"
+
+
 def cmd_serve(args) -> int:
     settings = _settings()
     # The staff directory comes from the config: serving without it would deactivate everyone.
@@ -152,12 +165,17 @@ def cmd_demo(args) -> int:
     )
 
     async def run():
-        from orderbot.sandbox.clock import OffsetClock, clock_file
+        from orderbot.sandbox.clock import OffsetClock, clock_file, next_local
 
         fresh = not db_path.exists()
         state = clock_file(db_path)  # how far the sandbox page fast-forwarded
         if fresh:
             state.unlink(missing_ok=True)
+        clock = OffsetClock(state=state)  # the offset a restarted demo had reached, none for a new one
+        if fresh and args.start:  # the company is seeded up to the chosen hour and the page opens there
+            clock.jump_to(next_local(clock(), ZoneInfo(config.timezone), [args.start]))
+        elif args.start:
+            print("演示数据库已存在，时钟沿用上次的时间（--start 只对新的演示数据库生效）", flush=True)
         engine = make_engine(settings.database_url)
         try:
             await upgrade(engine)
@@ -165,7 +183,13 @@ def cmd_demo(args) -> int:
             await engine.dispose()
         if fresh:
             summary = await run_seed(
-                settings.database_url, orders=args.orders, days=DEMO_DAYS, seed=7, config=config, progress=True
+                settings.database_url,
+                orders=args.orders,
+                days=DEMO_DAYS,
+                seed=7,
+                config=config,
+                progress=True,
+                now=clock(),
             )
             print(summary.describe())
         # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
@@ -176,7 +200,7 @@ def cmd_demo(args) -> int:
             host,
             args.port,
             demo=True,
-            clock=OffsetClock(state=state),
+            clock=clock,
             sock=sock,
             banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})",
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import os
 import socket
 import subprocess
@@ -317,10 +318,15 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
         "DINGTALK_APP_KEY=prodkey\nDINGTALK_APP_SECRET=prod-ding\n",
         encoding="utf-8",
     )
-    args = ("demo", "--port", str(port), "--db", str(tmp_path / "demo.db"), "--orders", "300")
+    # --start: a new demo opens at the next 03:30 local time, whatever the time of the run
+    args = ("demo", "--port", str(port), "--db", str(tmp_path / "demo.db"), "--orders", "300", "--start", "3:30")
     with Running(tmp_path, env, *args, stop_timeout=30) as demo:
         page = demo.wait_for(port, "/", seconds=90, pause=0.3)
         assert page is not None and "OrderBot 演示沙盒" in page.decode() and "王磊" in page.decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/state", timeout=5) as resp:
+            clock = json.loads(resp.read())["clock"]
+        assert re.search(r" 03:3[0-2]$", clock["text"]), clock  # a few seconds of the run have passed since
+        assert json.loads((tmp_path / "demo.db.clock.json").read_text())["offset_seconds"] > 0
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert json.loads(resp.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/packages", timeout=10) as resp:
@@ -339,6 +345,13 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
     assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
     assert "演示模式" in out and "DINGTALK_APP_SECRET" in out and "ORDERBOT_LABEL_SECRET" in out
     assert "production-label-secret" not in out + err and "prod-ding" not in out + err
+
+
+@pytest.mark.parametrize("start", ["25:00", "10:60", "ten", "10"])
+def test_demo_start_must_be_a_time_of_day(tmp_path, start):
+    result = run(tmp_path, "demo", "--port", str(free_port()), "--start", start)
+    assert result.returncode == 2 and "时间应写成 HH:MM" in result.stderr, result.stderr
+    assert not (tmp_path / "orderbot-demo.db").exists()  # refused before anything was made
 
 
 def test_serve_refuses_to_start_without_the_business_config(tmp_path):

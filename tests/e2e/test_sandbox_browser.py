@@ -46,8 +46,10 @@ expect = sync_api.expect
 # scratch folder, so a test run never dirties the working tree.
 SHOTS = Path(os.environ.get("ORDERBOT_SCREENSHOTS") or tempfile.mkdtemp(prefix="orderbot-shots-"))
 VIEWPORT = {"width": 1440, "height": 900}
-# The module's own demo is small (2,000 orders, a few seconds to seed); the README's screenshots come from the
-# default demo a newcomer starts (`orderbot demo`: 20,000 orders), whose clock jumps take a few seconds more.
+# The module's own demo is small (5,000 orders, a few seconds to seed: enough business that a working day has
+# alerts for the management group); the README's screenshots come from the default demo a newcomer starts
+# (`orderbot demo`: 20,000 orders), whose clock jumps take a few seconds more. Both start at 10:00 (`--start`).
+ORDERS = 5_000
 DEFAULT_DEMO = bool(os.environ.get("ORDERBOT_BROWSER_DEFAULT_DEMO"))
 TIMEOUT = 60_000 if DEFAULT_DEMO else 30_000  # ms: a first chart render or a job run on a busy CI machine
 expect.set_options(timeout=TIMEOUT)
@@ -77,7 +79,9 @@ def demo(tmp_path_factory):
             str(port),
             "--db",
             str(home / "demo.db"),
-            *([] if DEFAULT_DEMO else ["--orders", "2000"]),
+            # a working morning whatever the time of the run: the first hours have alerts a person acts on
+            *["--start", "10:00"],
+            *([] if DEFAULT_DEMO else ["--orders", str(ORDERS)]),
         ],
         cwd=home,
         env=env,
@@ -214,9 +218,9 @@ def test_fast_forward_pushes_alerts_to_groups_and_acknowledging_them(page):
     assert all(disabled for disabled, _ in during) and [t for _, t in during].count("快进中…") == 1, during
     expect(page.locator('[data-clock="hour"]')).to_be_enabled()  # and back once the jump is done
     expect(page.locator('[data-clock="hour"]')).not_to_have_text("快进中…")
-    # whichever group the first hour's alerts went to (a calm company: one card or one digest per chat); the demo
-    # clock starts at the real time: late in the evening an hour can pass quietly, or its alerts recover before
-    # anyone reads them ("已恢复"): then another hour, as a person on duty would wait
+    # whichever group the alerts went to (a calm company: one card or one digest per chat); the demo started at
+    # 10:00, so within the working day the management group gets a card 孙丽 owns; an alert can recover before
+    # anyone reads it ("已恢复") or an hour pass quietly: then another hour, as a person on duty would wait
     answers = []
     for _ in range(8):
         card = _alert_card_in_a_group(page)
