@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from benchmarks.bench import BENCH_NOW, BenchContext, Registry, Result, _card_refs
 from benchmarks.channels import _pct
+from orderbot.app import freeze_startup_heap
 
 TOKEN, AES_KEY = "benchtoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 GROUP = "wrBenchGroup"
@@ -55,6 +56,7 @@ async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
     urls.base = str(urls_server.make_url("")).rstrip("/")
     server = TestServer(app)
     await server.start_server()
+    freeze_startup_heap()  # as `orderbot serve` does once its app has started
     refs = await _card_refs(db, 600)
     crypto = AibotCrypto(TOKEN, AES_KEY)
     try:
@@ -125,6 +127,7 @@ async def bench_aibot_ws(ctx: BenchContext, chats: int = 20, rounds: int = 10) -
     )
     server = TestServer(app)
     await server.start_server()
+    freeze_startup_heap()  # as `orderbot serve` does once its app has started
     refs = await _card_refs(db, chats * rounds)
     latencies: list[float] = []
     try:

@@ -101,7 +101,7 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     from aiohttp import web
     from sqlalchemy import select, update
 
-    from orderbot.app import create_app
+    from orderbot.app import create_app, freeze_startup_heap
     from orderbot.messaging.senders.sandbox import SandboxSender
     from orderbot.core.models import Order, OutboxMessage
     from orderbot.core.staff import sync_staff
@@ -132,6 +132,7 @@ async def bench_tracking_to_card(ctx: BenchContext) -> list[Result]:
     app = create_app(settings, config=ctx.config, db=db, clock=clock, senders={"sandbox": SandboxSender(clock)})
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    freeze_startup_heap()  # as `orderbot serve` does once its app has started
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]

@@ -39,7 +39,7 @@ def bare_app(settings) -> web.Application:
 
 
 async def main(mode: str, port: int) -> None:
-    from orderbot.app import create_app
+    from orderbot.app import create_app, freeze_startup_heap
     from orderbot.db.engine import make_engine
     from orderbot.db.migrate import upgrade
     from orderbot.settings import load_settings
@@ -54,6 +54,8 @@ async def main(mode: str, port: int) -> None:
         app = bare_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if mode == "full":
+        freeze_startup_heap()  # as `orderbot serve` does
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()
 

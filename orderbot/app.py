@@ -43,6 +43,16 @@ log = logging.getLogger("orderbot.app")
 AIBOT_WS = web.AppKey("wecom_aibot_ws", object)  # the AI bot's long-connection client (None unless WECOM_AIBOT_MODE=ws)
 
 
+def freeze_startup_heap() -> None:
+    """For a process that *is* the app (`serve`, `demo`, the benchmark server), once its app has started: what
+    start-up built (the intent parser's dictionaries, SQLAlchemy's mappers, the config) lives as long as the
+    process, so it is moved out of the collector's full passes, which otherwise stall the loop for tens of ms.
+    Not done by the app itself: a process that builds many apps (the tests) would pay a full collection of its
+    whole heap, ~0.2 s, for each one."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings, *, run_worker: bool = True, run_scheduler: bool = False, **overrides: Any
 ) -> web.Application:
@@ -70,10 +80,6 @@ def create_app(
         """The one place the services start and stop. Doors set up below append their own cleanup, which runs
         first at shutdown (their work in flight commits), then the services close (`Services.close`)."""
         await services.start(background=run_worker)
-        # What start-up built (the intent parser's dictionaries, SQLAlchemy's mappers, config) lives for the whole
-        # process: keep it out of the collector's full passes, which otherwise stall the loop for tens of ms.
-        gc.collect()
-        gc.freeze()
         stream = None
         if settings.dingtalk_mode == "stream" and settings.dingtalk_app_key and settings.dingtalk_app_secret:
             stream = StreamRunner(
@@ -91,7 +97,6 @@ def create_app(
         if stream is not None:
             await stream.stop()
         await services.close()
-        gc.unfreeze()
 
     app.cleanup_ctx.append(_resources)
     if run_scheduler:  # `serve` and `demo`; app tests build apps without one

@@ -33,7 +33,7 @@ async def _serve(
 ) -> int:
     from aiohttp import web
 
-    from orderbot.app import create_app
+    from orderbot.app import create_app, freeze_startup_heap
     from orderbot.core.catalog.carriers import sync_carriers
     from orderbot.core.staff import sync_staff
     from orderbot.db.engine import Database
@@ -54,6 +54,7 @@ async def _serve(
         app = create_app(settings, config=config, db=db, demo=demo, run_scheduler=True, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        freeze_startup_heap()
         # The demo binds its socket before anything starts (see cmd_demo); serve binds here.
         await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)).start()
         print(banner or f"OrderBot listening on http://{host}:{port}/", flush=True)
