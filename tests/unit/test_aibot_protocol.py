@@ -175,12 +175,41 @@ def test_button_cards_and_their_update():
         card=Card("冻结", buttons=(Button("撤销冻结", "unfreeze:x", 4),), task_id="freeze x/1"),
     )
     body, card, rest = stream_reply(reply, "s1", "seed")
-    assert "第二行细节" in body["content"] and rest == [] and card["sub_title_text"] == "第一行摘要"
+    # the card's subtitle is the first line, with … since more went in the stream before it
+    assert "第二行细节" in body["content"] and rest == [] and card["sub_title_text"] == "第一行摘要…"
     assert card["task_id"] == "freeze_x_1" and task_id_for(None, "a") == task_id_for(None, "a")
     refused = card_update(Reply(text="你的角色不能操作"), "freeze_x_1", "WangLei", card)
     assert refused["userids"] == ["WangLei"] and refused["template_card"]["button_list"] == card["button_list"]
     done = card_update(Reply(text="王磊 已解冻", meta={"subject": "x"}), "freeze_x_1", "HePing", card)
     assert "userids" not in done and done["template_card"]["button_list"][0]["text"] == "已处理"
+
+
+def test_card_values_from_outside_are_plain_one_line_text_on_the_app_and_the_ai_bot():
+    from orderbot.messaging.markup import OPEN, outside
+    from orderbot.messaging.senders.wecom import template_card as app_card
+
+    hostile = "杭州\n某某\x07贸易" + OPEN  # a customer name with a line break, a control character, a marker
+    reply = Reply(
+        text=f"**客户** {outside(hostile)}\n第二行",
+        markdown=True,
+        card=Card(
+            f"复核 {outside(hostile)}",
+            description=hostile,
+            fields=((hostile, hostile),),
+            buttons=(Button(hostile, "ack:1"),),
+            task_id="t1",
+        ),
+    )
+    for card in (app_card(reply, 1000002), stream_reply(reply, "s1", "seed")[1]):
+        texts = [
+            card["main_title"]["title"],
+            card["main_title"]["desc"],
+            card["sub_title_text"],
+            *(f[k] for f in card["horizontal_content_list"] for k in ("keyname", "value")),
+            card["button_list"][0]["text"],
+        ]
+        assert all(not set(t) & {"\n", "\x07", OPEN, "*"} for t in texts), texts
+        assert card["main_title"]["title"] == "复核 杭州 某某贸易" and card["sub_title_text"] == "客户 杭州…"
 
 
 def test_a_file_the_ai_bot_cannot_send_is_named_not_dropped():

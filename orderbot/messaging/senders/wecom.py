@@ -18,7 +18,8 @@ from typing import Any
 import aiohttp
 
 from orderbot.messaging.png import shrink_png
-from orderbot.messaging.reply import Reply
+from orderbot.messaging.markup import escape_card_text, plain
+from orderbot.messaging.reply import Card, Reply
 from orderbot.messaging.senders.base import Limit, SendError, TokenCache, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
@@ -99,18 +100,40 @@ class WeComApi:
         return data["media_id"]
 
 
-def template_card(reply: Reply, agent_id: int) -> dict:
-    card = reply.card
+def button_card(card: Card, task_id: str | None) -> dict[str, Any]:
+    """A WeCom `button_interaction` template card, as the app and the AI bot both send it: title, description, up
+    to six fields and six buttons cut to WeCom's lengths. A card shows text as is, one line a field, so every
+    value is made plain (`escape_card_text`: the markers of outside values, control characters and line breaks
+    go) before it is cut."""
     body: dict[str, Any] = {
         "card_type": "button_interaction",
-        "main_title": {"title": card.title[:36], "desc": card.description[:44]},
-        "horizontal_content_list": [{"keyname": k[:10], "value": str(v)[:30]} for k, v in card.fields[:6]],
-        "task_id": card.task_id,
-        "button_list": [{"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]],
+        "main_title": {"title": escape_card_text(card.title)[:36], "desc": escape_card_text(card.description)[:44]},
+        "task_id": task_id,
+        "button_list": [
+            {"text": escape_card_text(b.text)[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]
+        ],
     }
-    if reply.text:  # a summary: the whole text went before the card (`card_carries_all`)
-        first = reply.text.strip().split("\n", 1)[0]
-        body["sub_title_text"] = first[:60] + ("…" if len(first) > 60 or "\n" in reply.text.strip() else "")
+    if card.fields:
+        body["horizontal_content_list"] = [
+            {"keyname": escape_card_text(k)[:10], "value": escape_card_text(str(v))[:30]} for k, v in card.fields[:6]
+        ]
+    return body
+
+
+def card_summary(reply: Reply) -> str:
+    """A card's subtitle when the reply's whole text went before it: the text's first line, plain, with … when
+    more follows."""
+    text = plain(reply.text)
+    if reply.markdown:  # the handler's own marks (the reply's markdown is rendered in the text before the card)
+        text = text.replace("**", "").replace("### ", "")
+    first, _, rest = text.strip().partition("\n")
+    return first[:60] + ("…" if len(first) > 60 or rest.strip() else "")
+
+
+def template_card(reply: Reply, agent_id: int) -> dict:
+    body = button_card(reply.card, reply.card.task_id)
+    if summary := card_summary(reply):  # the whole text went before the card (`card_carries_all`)
+        body["sub_title_text"] = summary
     return body
 
 

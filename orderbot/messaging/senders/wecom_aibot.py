@@ -39,10 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.messaging.png import shrink_png
 from orderbot.core.staff import wecom_userid_for
 from orderbot.messaging.inbound import Origin
-from orderbot.messaging.markup import escape_wecom_markdown, outside, plain
+from orderbot.messaging.markup import escape_card_text, escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
 from orderbot.messaging.aibot_streams import StreamStore
-from orderbot.messaging.senders.wecom import classify_error
+from orderbot.messaging.senders.wecom import button_card, card_summary, classify_error
 from orderbot.messaging.senders.base import Limit, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
@@ -139,26 +139,13 @@ def images(reply: Reply) -> list[dict]:
     return out
 
 
-def summary(reply: Reply) -> str:
-    """The card's subtitle: the first line of the text, the full text having gone in the stream."""
-    first = (reply.text or "").strip().split("\n", 1)[0]
-    return first[:60] + ("…" if len(first) > 60 else "")
-
-
 def template_card(reply: Reply, seed: str) -> dict | None:
     """A button card for a reply with buttons (None without)."""
     card = reply.card
     if card is None or not card.buttons:
         return None
-    body: dict[str, Any] = {
-        "card_type": "button_interaction",
-        "main_title": {"title": card.title[:36], "desc": card.description[:44]},
-        "task_id": task_id_for(card.task_id, seed),
-        "button_list": [{"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]],
-    }
-    if card.fields:
-        body["horizontal_content_list"] = [{"keyname": k[:10], "value": str(v)[:30]} for k, v in card.fields[:6]]
-    if sub := summary(reply):
+    body = button_card(card, task_id_for(card.task_id, seed))
+    if sub := card_summary(reply):
         body["sub_title_text"] = sub
     return body
 
@@ -175,7 +162,10 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     base = (
         dict(sent)
         if sent
-        else {"card_type": "button_interaction", "main_title": {"title": (reply.title or text.split("\n", 1)[0])[:36]}}
+        else {
+            "card_type": "button_interaction",
+            "main_title": {"title": escape_card_text(reply.title or text.split("\n", 1)[0])[:36]},
+        }
     )
     base["card_type"] = "button_interaction"
     base["task_id"] = task_id
@@ -183,9 +173,7 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     if done:
         card = reply.card
         if card is not None and card.buttons:
-            base["button_list"] = [
-                {"text": b.text[:10], "style": b.style, "key": b.key[:1024]} for b in card.buttons[:6]
-            ]
+            base["button_list"] = button_card(card, task_id)["button_list"]
         else:
             base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
     elif "button_list" not in base:
