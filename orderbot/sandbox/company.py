@@ -7,7 +7,9 @@ by its existing customers in proportion to how often each ordered lately, so a j
 figures that look like an ordinary day and every customer keeps their own rhythm. Nothing here writes a
 finished row: an order enters by `ingest_order`, is paid or cancelled by `change_status`, has its customs
 documents completed by `complete_task`, leaves the warehouse by `scan_package` with its printed label, travels
-by `apply_tracking_update` (the same pushes a carrier sends) and comes back by `change_status`.
+by `apply_tracking_update` (the same pushes a carrier sends) and comes back by `change_status`. What the company
+looks at before it acts (its recent level, unpaid orders, open paperwork, packages to scan, parcels under way,
+deliveries) is read in `sandbox/readmodel.py`: this module runs no SQL of its own (tests/unit/test_architecture.py).
 
 Every draw comes from a `random.Random` seeded with the kind of work and the hour being worked, so the same jump
 gives the same business. A call (one step of a jump) works hour by hour in one unit of work per kind of work:
@@ -25,18 +27,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from orderbot.config import BusinessConfig
 from orderbot.core.errors import DomainError
-from orderbot.core.models import Customer, Order, Package, Task
-from orderbot.core.orders.customs import DOCS_TASK_TYPE
 from orderbot.core.orders.schema import parse_order
-from orderbot.core.orders.service import change_status, complete_task, ingest_order
+from orderbot.core.orders.service import change_status, complete_task, get_order, ingest_order
 from orderbot.core.tracking import TrackingUpdate, apply_tracking_update
 from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import scan_package
 from orderbot.db.engine import Database
+from orderbot.sandbox import readmodel
 from orderbot.tools.seed import (
     CANCEL_REASONS,
     CHANNELS,
@@ -153,20 +152,8 @@ class DemoCompany:
         today = datetime.combine(now.astimezone(self.tz).date(), time(0), self.tz)
         week = today - timedelta(days=7)
         async with self.db.read() as session:
-            n = (
-                await session.execute(
-                    select(func.count()).select_from(Order).where(Order.created_at >= week, Order.created_at < today)
-                )
-            ).scalar_one()
-            rows = (
-                await session.execute(
-                    select(Customer.id, Customer.name, Customer.province, func.count(Order.id))
-                    .join(Order, Order.customer_id == Customer.id)
-                    .where(Order.created_at >= now - timedelta(days=60), Order.created_at < now)
-                    .group_by(Customer.id, Customer.name, Customer.province)
-                    .order_by(Customer.id)
-                )
-            ).all()
+            n = await readmodel.orders_created(session, week, today)
+            rows = await readmodel.customers_by_orders(session, now - timedelta(days=60), now)
         rate = n / sum(WEEKDAY_FACTOR)  # orders per day at weekday factor 1
         people, cum, total = [], [], 0.0
         for cid, name, province, count in rows:
@@ -187,9 +174,7 @@ class DemoCompany:
         if not n:
             return
         day = local.strftime("%Y%m%d")
-        last = (
-            await session.execute(select(func.max(Order.order_no)).where(Order.order_no.like(f"SO{day}%")))
-        ).scalar()
+        last = await readmodel.last_order_no(session, f"SO{day}")
         seq = int(last[10:]) if last and last[10:].isdigit() else 0
         times = sorted(t0 + (t1 - t0) * rng.random() for _ in range(n))
         for at in times:
@@ -231,19 +216,7 @@ class DemoCompany:
     async def _payments(self, session, rng, now, done) -> None:
         """Pending orders are mostly paid within a few hours; a few are called off, and the shop closes an order
         still unpaid after a day (as the platforms do)."""
-        rows = (
-            (
-                await session.execute(
-                    select(Order)
-                    .where(Order.status == "pending", Order.created_at <= now - timedelta(minutes=30))
-                    .order_by(Order.id)
-                    .limit(200)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for order in rows:
+        for order in await readmodel.unpaid_orders(session, created_by=now - timedelta(minutes=30), limit=200):
             expired = now - _aware(order.created_at) > timedelta(hours=24)
             draw = rng.random()
             if expired or draw < 0.01:
@@ -261,14 +234,7 @@ class DemoCompany:
     async def _paperwork(self, session, rng, now, done) -> None:
         """The customs team completes 报关资料 within one to three hours; one order in twenty waits on the supplier
         (MSDS, invoice) for a working day, and that is the 报关资料待补 reminder the tour shows."""
-        rows = (
-            await session.execute(
-                select(Task.key, Task.created_at, Task.order_id)
-                .where(Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= now - timedelta(hours=1))
-                .order_by(Task.id)
-                .limit(300)
-            )
-        ).all()
+        rows = await readmodel.open_docs_tasks(session, opened_by=now - timedelta(hours=1), limit=300)
         for key, opened, order_id in rows:
             age = now - _aware(opened)
             slow = (order_id or 0) % 20 == 0
@@ -279,23 +245,9 @@ class DemoCompany:
     # --- the warehouse and the carriers ----------------------------------------------------------------------
     async def _scans(self, session, rng, now, done) -> None:
         """The warehouse scans the packages of paid orders that have waited `PICK_DELAY` (printed labels)."""
-        rows = (
-            await session.execute(
-                select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
-                .join(Package, Package.order_id == Order.id)
-                .where(
-                    Order.status == "paid",
-                    Order.stage.in_(("inventory", "packing")),
-                    Package.scanned_at.is_(None),
-                    Order.paid_at <= now - PICK_DELAY,
-                    Order.review_hold.is_(False),
-                    Order.customs_hold.is_(False),
-                    Order.customer_id.not_in(self.spare or {""}),
-                )
-                .order_by(Order.paid_at, Package.package_no)
-                .limit(MAX_SCANS_PER_HOUR)
-            )
-        ).all()
+        rows = await readmodel.packages_to_scan(
+            session, paid_by=now - PICK_DELAY, skip_customers=self.spare, limit=MAX_SCANS_PER_HOUR
+        )
         who = rng.choice(self.scanners)
         for order_no, sku, batch, package_no in rows:
             raw = "QR_CODE," + label_text(self.secret, order_no, sku, batch, package_no)
@@ -317,23 +269,9 @@ class DemoCompany:
 
         A parcel's route (delays, a customs query) is decided once from its order number; where it stands is read
         from the order (its last tracking status, else its stage: seeded parcels carry on from where they are)."""
-        rows = (
-            await session.execute(
-                select(
-                    Order.order_no,
-                    Order.tracking_no,
-                    Order.origin,
-                    Order.dest_country,
-                    Order.shipped_at,
-                    Order.tracking_status,
-                    Order.tracking_at,
-                    Order.stage,
-                )
-                .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
-                .order_by(Order.id)
-            )
-        ).all()
-        for order_no, tracking, origin, dest, shipped, status_now, last_at, stage in rows:
+        for order_no, tracking, origin, dest, shipped, status_now, last_at, stage in await readmodel.parcels_under_way(
+            session
+        ):
             steps = self._route(order_no, _aware(shipped), origin, dest)
             subs = [s[1] for s in steps]
             idx = subs.index(status_now) if status_now in subs else _STAGE_STEP.get(stage, -1)
@@ -397,38 +335,21 @@ class DemoCompany:
 
     async def _returns(self, session, t0, t1, done) -> None:
         """A few delivered orders come back: asked for within a week, received at the warehouse 2–4 days later."""
-        rows = (
-            await session.execute(
-                select(Order.id, Order.order_no, Order.delivered_at)
-                .where(
-                    Order.status == "delivered", Order.delivered_at >= t0 - timedelta(days=7), Order.delivered_at < t1
-                )
-                .order_by(Order.id)
-            )
-        ).all()
-        for oid, order_no, delivered in rows:
+        for order_no, delivered in await readmodel.delivered_between(session, t0 - timedelta(days=7), t1):
             fate = random.Random(f"{self.seed}:return:{order_no}")
             if fate.random() < RETURN_SHARE:
                 at = _aware(delivered) + timedelta(hours=fate.randint(24, 160))
                 if t0 <= at < t1:
-                    order = await session.get(Order, oid)
+                    order = await get_order(session, order_no)
                     await change_status(
                         session, order, "return_requested", now=at, source=SOURCE, reason=fate.choice(RETURN_REASONS)
                     )
                     done.add("returns")
-        rows = (
-            await session.execute(
-                select(Order.id, Order.order_no, Order.return_requested_at)
-                .where(Order.status == "return_requested", Order.return_requested_at < t1 - timedelta(hours=48))
-                .order_by(Order.id)
-                .limit(100)
-            )
-        ).all()
-        for oid, order_no, asked in rows:
+        for order_no, asked in await readmodel.returns_asked_before(session, t1 - timedelta(hours=48), limit=100):
             fate = random.Random(f"{self.seed}:received:{order_no}")
             at = _aware(asked) + timedelta(hours=fate.randint(48, 96))
             if at < t1:
-                order = await session.get(Order, oid)
+                order = await get_order(session, order_no)
                 await change_status(session, order, "returned", now=max(at, t0), source=SOURCE, reason="退货入库")
                 done.add("returned")
 

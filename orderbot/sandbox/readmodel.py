@@ -1,23 +1,29 @@
-"""The sandbox page's read models: what the page shows beside the chat, read here so its routes run no SQL
-(tests/unit/test_architecture.py). Only the demo reads these; nothing here writes.
+"""The sandbox's read models: what the page shows beside the chat and what the demo company looks at before it
+acts, read here so the routes and the company run no SQL (tests/unit/test_architecture.py). Only the demo reads
+these; nothing here writes (the company changes things through the core use cases).
 
 - `demo_picks`: the demo customer (one whose parcel waits at the packing station, so a scan ends in their
   WeChat) and a shipped order to look up;
 - `packing_station`: packages a packer could scan now, the parcel counts of their orders, the SKUs, the last
   scans at the station;
-- `cockpit_state`: alerts firing or acknowledged, paused courier batches, frozen channels.
+- `cockpit_state`: alerts firing or acknowledged, paused courier batches, frozen channels;
+- the demo company's reads (sandbox/company.py): its recent level and customers, the day's last order number,
+  orders waiting for payment, open customs paperwork, packages to scan, parcels under way, deliveries that may
+  come back and returns on their way to the warehouse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product
+from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product, Task
+from orderbot.core.orders.customs import DOCS_TASK_TYPE
 
 READY_STAGES = ("qc", "packing")  # past quality control, at the packing station
 WAITING_AT_MOST = 200
@@ -146,3 +152,121 @@ async def cockpit_state(session: AsyncSession, *, alerts: int = 8) -> CockpitSta
         [(name, reason) for name, reason in paused.all()],
         list(frozen),
     )
+
+
+# --- the demo company (sandbox/company.py) -------------------------------------------------------------------
+async def orders_created(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """How many orders were created from `start` (inclusive) to `end` (exclusive)."""
+    return (
+        await session.execute(
+            select(func.count()).select_from(Order).where(Order.created_at >= start, Order.created_at < end)
+        )
+    ).scalar_one()
+
+
+async def customers_by_orders(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[str, str, str | None, int]]:
+    """(id, name, province, orders created from `start` to `end`) of every customer who ordered then, by id."""
+    rows = await session.execute(
+        select(Customer.id, Customer.name, Customer.province, func.count(Order.id))
+        .join(Order, Order.customer_id == Customer.id)
+        .where(Order.created_at >= start, Order.created_at < end)
+        .group_by(Customer.id, Customer.name, Customer.province)
+        .order_by(Customer.id)
+    )
+    return [(cid, name, province, count) for cid, name, province, count in rows.all()]
+
+
+async def last_order_no(session: AsyncSession, prefix: str) -> str | None:
+    """The highest order number that starts with `prefix` (the day's last, for numbers like SO20260310000123)."""
+    return (await session.execute(select(func.max(Order.order_no)).where(Order.order_no.like(f"{prefix}%")))).scalar()
+
+
+async def unpaid_orders(session: AsyncSession, *, created_by: datetime, limit: int = 200) -> list[Order]:
+    """Pending orders created at or before `created_by`, oldest first (by id): the ones a customer may pay now."""
+    rows = await session.execute(
+        select(Order).where(Order.status == "pending", Order.created_at <= created_by).order_by(Order.id).limit(limit)
+    )
+    return list(rows.scalars().all())
+
+
+async def open_docs_tasks(session: AsyncSession, *, opened_by: datetime, limit: int = 300) -> Sequence[Row[Any]]:
+    """Open 报关资料 tasks opened at or before `opened_by`, by id: rows of (key, created_at, order_id)."""
+    return (
+        await session.execute(
+            select(Task.key, Task.created_at, Task.order_id)
+            .where(Task.type == DOCS_TASK_TYPE, Task.state == "open", Task.created_at <= opened_by)
+            .order_by(Task.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def packages_to_scan(
+    session: AsyncSession, *, paid_by: datetime, skip_customers: Collection[str], limit: int
+) -> Sequence[Row[Any]]:
+    """Unscanned packages of paid orders in inventory or packing, paid at or before `paid_by`, not held, of
+    customers not in `skip_customers`; longest paid first: rows of (order_no, sku, batch_no, package_no)."""
+    return (
+        await session.execute(
+            select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
+            .join(Package, Package.order_id == Order.id)
+            .where(
+                Order.status == "paid",
+                Order.stage.in_(("inventory", "packing")),
+                Package.scanned_at.is_(None),
+                Order.paid_at <= paid_by,
+                Order.review_hold.is_(False),
+                Order.customs_hold.is_(False),
+                Order.customer_id.not_in(skip_customers or {""}),
+            )
+            .order_by(Order.paid_at, Package.package_no)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def parcels_under_way(session: AsyncSession) -> Sequence[Row[Any]]:
+    """Every shipped order with a waybill, by id: rows of (order_no, tracking_no, origin, dest_country,
+    shipped_at, tracking_status, tracking_at, stage)."""
+    return (
+        await session.execute(
+            select(
+                Order.order_no,
+                Order.tracking_no,
+                Order.origin,
+                Order.dest_country,
+                Order.shipped_at,
+                Order.tracking_status,
+                Order.tracking_at,
+                Order.stage,
+            )
+            .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
+            .order_by(Order.id)
+        )
+    ).all()
+
+
+async def delivered_between(session: AsyncSession, start: datetime, end: datetime) -> Sequence[Row[Any]]:
+    """Orders delivered from `start` to `end` and not yet asked back, by id: rows of (order_no, delivered_at)."""
+    return (
+        await session.execute(
+            select(Order.order_no, Order.delivered_at)
+            .where(Order.status == "delivered", Order.delivered_at >= start, Order.delivered_at < end)
+            .order_by(Order.id)
+        )
+    ).all()
+
+
+async def returns_asked_before(session: AsyncSession, before: datetime, *, limit: int = 100) -> Sequence[Row[Any]]:
+    """Orders whose return was asked for before `before` and not yet received, by id: rows of (order_no,
+    return_requested_at)."""
+    return (
+        await session.execute(
+            select(Order.order_no, Order.return_requested_at)
+            .where(Order.status == "return_requested", Order.return_requested_at < before)
+            .order_by(Order.id)
+            .limit(limit)
+        )
+    ).all()
