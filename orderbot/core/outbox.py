@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, func, insert, select, update
+from sqlalchemy import Update, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -290,7 +290,13 @@ PASSIVE_NOTE = "被动回复"  # `last_error` of a reply stored as sent because 
 _QUEUE_REPLY = insert(_T).returning(_T.c.id)
 _REOPEN_PASSIVE = (
     update(_T)
-    .where(_T.c.id == bindparam("outbox_id"), _T.c.state == "sent", _T.c.last_error == PASSIVE_NOTE)
+    .where(
+        _T.c.id == bindparam("outbox_id"),
+        or_(
+            and_(_T.c.state == "sent", _T.c.last_error == PASSIVE_NOTE),
+            and_(_T.c.state == "pending", _T.c.next_attempt_at > bindparam("now")),  # held
+        ),
+    )
     .values(state="pending", sent_at=None, last_error=None, next_attempt_at=bindparam("now"))
 )
 
@@ -321,10 +327,12 @@ async def queue_reply(
     now: datetime,
     dedupe_key: str,
     passive: bool = False,
+    due: datetime | None = None,
 ) -> int:
     """The row of the answer to an inbound event, its id: one prebuilt INSERT … RETURNING (the inbox pipeline's
     hot path). `passive`: the answer went back in the HTTP response instead; the row is stored as sent (the
-    record), and `reopen_passive` queues it if that response did not go out after all."""
+    record), and `reopen_passive` queues it if that response did not go out after all. `due`: a pending row
+    the outbox leaves alone until then (a reply its caller sends itself and confirms with `mark_sent`)."""
     row = {
         "channel": channel,
         "destination": destination,
@@ -332,7 +340,7 @@ async def queue_reply(
         "payload": await images_by_reference(session, payload, now),
         "state": "sent" if passive else "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": due or now,
         "created_at": now,
         "sent_at": now if passive else None,
         "last_error": PASSIVE_NOTE if passive else None,
@@ -342,5 +350,6 @@ async def queue_reply(
 
 
 async def reopen_passive(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
-    """A reply stored as answered in the HTTP response whose response did not go out: pending again, due now."""
+    """A reply stored as answered in the HTTP response whose response did not go out, or a held one: pending,
+    due now."""
     return (await run_core(session, _REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})).rowcount == 1

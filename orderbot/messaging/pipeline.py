@@ -68,6 +68,7 @@ class Processed:
     reply: Reply | None
     outbox_id: int | None
     passive: bool = False  # the reply is to go back in the HTTP response (its row is stored as sent)
+    held: bool = False  # the caller sends it and confirms (`confirm_sent`); the row waits for that, or its hold to end
 
 
 class PassiveAnswer:
@@ -76,11 +77,14 @@ class PassiveAnswer:
     after the response); a webhook that stopped waiting first makes processing queue the reply for the outbox.
     Both moves happen without an await in between, so exactly one of them wins."""
 
-    def __init__(self, fits: Callable[[Reply], bool], *, until: float | None = None):
+    def __init__(self, fits: Callable[[Reply], bool], *, until: float | None = None, hold: timedelta | None = None):
         """`until`: loop time after which processing no longer claims (the webhook must still have time to
-        wait for the commit and answer within the platform's deadline)."""
+        wait for the commit and answer within the platform's deadline). `hold`: the answer goes over a link that
+        confirms delivery (the AI bot's long connection), so its row is not stored as sent but kept pending and
+        due only after `hold`; the caller marks it sent once the platform confirmed (`confirm_sent`), or due at
+        once if the link failed (`reopen_reply`), and a process that died in between leaves it to the outbox."""
         self.fits = fits  # whether a reply can go back in the response at all
-        self.until = until
+        self.until, self.hold = until, hold
         self.state = "waiting"  # → claimed | gave_up
 
     def claim(self, reply: Reply) -> bool:
@@ -441,7 +445,10 @@ class InboundPipeline:
         if splitter is not None:
             reply, apart = await splitter(session, event.origin, reply)
         passive = answer is not None and answer.claim(reply)
-        outbox_id = await self._queue_reply(session, event, reply, now, sent=passive)
+        held = passive and answer is not None and answer.hold is not None
+        outbox_id = await self._queue_reply(
+            session, event, reply, now, sent=passive and not held, due=now + answer.hold if held and answer else None
+        )
         for i, (destination, kind, payload) in enumerate(apart, 1):  # after the reply's row: sent after it
             await outbox.enqueue(
                 session,
@@ -452,13 +459,21 @@ class InboundPipeline:
                 now=now,
                 dedupe_key=fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}:file{i}"),
             )
-        return Processed(reply, outbox_id, passive)
+        return Processed(reply, outbox_id, passive, held)
 
     @staticmethod
     async def _queue_reply(
-        session: AsyncSession, event: InboundEvent, reply: Reply, now: datetime, *, sent: bool = False, suffix: str = ""
+        session: AsyncSession,
+        event: InboundEvent,
+        reply: Reply,
+        now: datetime,
+        *,
+        sent: bool = False,
+        due: datetime | None = None,
+        suffix: str = "",
     ) -> int:
-        """The reply's outbox row; `sent` when it goes back in the HTTP response instead (kept as the record)."""
+        """The reply's outbox row; `sent` when it goes back in the HTTP response instead (kept as the record);
+        `due`: not before then (held for a caller that sends it itself)."""
         payload = reply.to_dict()
         if event.origin.reply_route:
             payload["_route"] = dict(event.origin.reply_route)
@@ -470,6 +485,7 @@ class InboundPipeline:
             now=now,
             dedupe_key=fit_key(f"reply:{event.origin.platform}:{event.dedupe_key}{suffix}"),
             passive=sent,
+            due=due,
         )
 
     async def _failed(self, inbox_id: int, event: InboundEvent, exc: BaseException) -> None:
@@ -498,9 +514,14 @@ class InboundPipeline:
                 continue
         return done
 
+    async def confirm_sent(self, outbox_id: int) -> None:
+        """A held reply (`PassiveAnswer(hold=…)`) the platform confirmed: stored as sent."""
+        async with self.db.write() as session:
+            await outbox.mark_sent(session, [outbox_id], self.clock())
+
     async def reopen_reply(self, outbox_id: int) -> bool:
-        """A reply stored as answered in the HTTP response whose response did not go out after all: queue it for
-        the outbox (the rare other side of `PassiveAnswer`)."""
+        """A reply stored as answered in the HTTP response whose response did not go out after all, or a held
+        reply whose link failed: queue it for the outbox, due now (the rare other side of `PassiveAnswer`)."""
         async with self.db.write() as session:
             reopened = await outbox.reopen_passive(session, outbox_id, self.clock())
         if reopened and self.on_commit is not None:

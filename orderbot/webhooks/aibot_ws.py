@@ -21,7 +21,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 
@@ -34,6 +34,9 @@ from orderbot.webhooks.wecom_aibot import UNREADABLE
 
 log = logging.getLogger("orderbot.wecom_aibot.ws")
 ACK_TIMEOUT = 5.0
+# An answer sent straight back is held this long before the outbox may send it instead: longer than its frames'
+# acks can take (ACK_TIMEOUT each), short enough that an answer lost with a dying process still arrives.
+HOLD = timedelta(seconds=60)
 BACKOFF = (1.0, 30.0)
 CHUNK = 512 * 1024  # bytes of a file per upload chunk, before base64
 MAX_CHUNKS = 100
@@ -268,9 +271,11 @@ class AibotWsClient:
         if self.sender is None or isinstance(event, Feedback):
             self.pipeline.schedule(inbox_id, event)
             return
-        # The answer goes straight back on this connection, stored as sent in the transaction that made it; if
-        # sending fails (the link dropped), the stored reply is reopened and the outbox sends it after the reconnect.
-        answer = PassiveAnswer(lambda reply: True)
+        # The answer goes straight back on this connection. Its row is held (pending, due only after HOLD) in the
+        # transaction that made it and stored as sent once WeCom answered the frame; if sending fails (the link
+        # dropped), it is due at once and the outbox sends it after the reconnect; if this process dies in
+        # between, the outbox sends it when the hold ends (the stream keeps its id: replaced, never doubled).
+        answer = PassiveAnswer(lambda reply: True, hold=HOLD)
         urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
         try:
             processed = await self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer)
@@ -284,3 +289,5 @@ class AibotWsClient:
         except SendError as exc:
             log.info("AI bot answer to %s goes through the outbox: %s", event.origin.reply_to, exc)
             await self.pipeline.reopen_reply(processed.outbox_id)
+            return
+        await self.pipeline.confirm_sent(processed.outbox_id)

@@ -4,6 +4,7 @@ isolated and is recorded, and a crash between the two steps is resumed."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -229,6 +230,33 @@ async def test_a_passive_answer_is_stored_as_sent_or_queued_whichever_side_moved
     assert rows[first.outbox_id].state == "sent" and rows[first.outbox_id].last_error == "被动回复"
     for p in (second, third):
         assert rows[p.outbox_id].state == "pending" and rows[p.outbox_id].next_attempt_at == clock()
+
+
+async def test_a_held_answer_is_sent_only_when_confirmed_else_by_the_outbox(db, clock):
+    """The AI bot's long connection: the answer goes straight back, but its row is only pending (held) until
+    WeCom acknowledged the frame; a failed link makes it due at once; a process that died leaves it to the
+    outbox when the hold ends. A message nobody received is never stored as sent."""
+    from orderbot.core import outbox
+    from orderbot.messaging.pipeline import PassiveAnswer
+
+    pipeline = InboundPipeline(db, _recording_handler([]), clock)
+    hold = timedelta(seconds=60)
+    confirmed, failed, died = [
+        await _run(pipeline, passive_scan(i, clock), PassiveAnswer(lambda reply: True, hold=hold)) for i in (1, 2, 3)
+    ]
+    assert all(p.passive and p.held for p in (confirmed, failed, died))
+    async with db.write() as s:
+        assert await outbox.claim_due(s, clock()) == []  # held: the outbox leaves them alone
+    await pipeline.confirm_sent(confirmed.outbox_id)  # WeCom acknowledged the frames
+    assert await pipeline.reopen_reply(failed.outbox_id)  # the link dropped: due now
+    async with db.write() as s:
+        assert [c.id for c in await outbox.claim_due(s, clock())] == [failed.outbox_id]
+        await outbox.mark_sent(s, [failed.outbox_id], clock())  # the outbox sent it after the reconnect
+    async with db.write() as s:  # the process died before either: the outbox sends it once the hold ends
+        assert [c.id for c in await outbox.claim_due(s, clock() + hold + timedelta(seconds=1))] == [died.outbox_id]
+    async with db.read() as s:
+        states = {r.id: r.state for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert states[confirmed.outbox_id] == "sent" and states[died.outbox_id] != "sent"
 
 
 async def test_scheduled_events_are_processed_in_order_and_a_failure_is_recorded(db, clock):
