@@ -18,7 +18,9 @@ UNREACHABLE_TASK_SUBJECT = "无法通知客户"
 async def customer_unreachable(session: AsyncSession, notice: CustomerNotice, *, now: datetime) -> bool:
     """Open (once per order) a task for customer service to tell the customer by other means; shown on the order
     card like the 报关资料待补 task. Returns False if the task was already open."""
-    order_id = (await session.execute(select(Order.id).where(Order.order_no == notice.order_no))).scalar()
+    order_id = notice.order_id
+    if order_id is None:  # a notice made without its order's id
+        order_id = (await session.execute(select(Order.id).where(Order.order_no == notice.order_no))).scalar()
     subject = (
         f"{UNREACHABLE_TASK_SUBJECT}：订单 {notice.order_no} 已发出，客户 {notice.customer_id} 没有公众号 openid "
         f"也没有邮箱，请电话或其他方式告知（{notice.text}）"

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.config import BusinessConfig
 from orderbot.core.models import Staff
+from orderbot.core.sqlutil import run_core
 
 
 async def sync_staff(session: AsyncSession, config: BusinessConfig) -> int:
@@ -55,9 +56,10 @@ class Identity:
 
 
 async def identify(session: AsyncSession, platform: str | None, user_id: str) -> Identity | None:
-    """The active staff member behind a platform's user id (any other platform: the staff id itself)."""
+    """The active staff member behind a platform's user id (any other platform: the staff id itself). On the
+    session's connection (`run_core`): the dispatcher asks this for every message and every scan."""
     stmt = _BY_PLATFORM_USER.get(platform, _BY_PLATFORM_USER[None])
-    row = (await session.execute(stmt, {"user_id": user_id})).first()
+    row = (await run_core(session, stmt, {"user_id": user_id})).first()
     if row is None:
         return None
     return Identity(row.id, row.name, frozenset(row.roles))

@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import event, func, select
 
 from orderbot.core.errors import IllegalTransition
-from orderbot.core.models import Communication, Order, OrderEvent, Package, Scan, StockMovement, Task
+from orderbot.core.models import Communication, Order, OrderEvent, OutboxMessage, Package, Scan, StockMovement, Task
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import Timeline, add_event, change_status, get_order, ingest_order, move_stage
 from orderbot.core.staff import sync_staff
 from orderbot.core.stock import ledger
 from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import scan_package
+from orderbot.messaging.addresses import Addresses
 
 from tests.helpers import add_products, order_json
 
@@ -124,6 +125,36 @@ async def test_a_good_scan_is_eight_statements_without_savepoints(shop, config):
     assert result.ok and result.shipped_order and result.customer is not None
     # the joined select; stock level and movement; package; scan; order; its events; the customer's record
     assert seen == ["SELECT", "UPDATE", "INSERT", "UPDATE", "INSERT", "UPDATE", "INSERT", "INSERT"]
+
+
+async def test_an_unreachable_customer_costs_the_scan_two_inserts_and_the_task_names_the_order(shop, config):
+    """The last scan of an order whose customer has no openid or email (serve with only WeCom): the dead notice
+    row and the customer-service task, two prebuilt INSERTs; the order's id comes with the scan's notice, so it is
+    not looked up again."""
+    engine = shop.inline or shop.engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    async with shop.write() as s:
+        result = await _scan(s, config, "SO202602100001", "CASE-IP15-CLR", 1)
+        order_id = (await s.execute(select(Order.id).where(Order.order_no == "SO202602100001"))).scalar_one()
+        assert result.customer is not None and result.customer.order_id == order_id
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            reachable = await Addresses({"wecom"}).notify_customer(s, result.customer, now=NOW)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert reachable is False
+    assert seen == ["INSERT", "INSERT"]
+    async with shop.read() as s:
+        (task,) = (await s.execute(select(Task).where(Task.type == "notify_customer"))).scalars()
+        (dead,) = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == "ship:SO202602100001"))
+        ).scalars()
+    assert (task.order_id, task.state, task.key) == (order_id, "open", "notify_customer:SO202602100001")
+    assert (dead.state, dead.destination) == ("dead", f"customer:{result.customer.customer_id}")
 
 
 async def test_an_orm_copy_loaded_earlier_in_the_unit_of_work_sees_the_scan(shop, config):

@@ -20,7 +20,7 @@ from orderbot.core.channels import channel_name, normalise_channel
 from orderbot.core.errors import DomainError, InsufficientStock, InvalidOrder, OrderNotFound, PermissionDenied
 from orderbot.core.models import Channel, Customer, Order, OrderEvent, OrderLine, Package, Product, Task
 from orderbot.core.regions import normalise_province, region_of
-from orderbot.core.sqlutil import affected_rows, insert_ignore
+from orderbot.core.sqlutil import affected_rows, dialect_name, insert_ignore, insert_once_statements, run_core
 from orderbot.core.stock import ledger
 from orderbot.core.orders import customs, promise
 from orderbot.core.orders.schema import OrderIn
@@ -414,6 +414,7 @@ async def move_stage(
 
 _ORDERS = Order.__table__
 _INSERT_EVENTS = insert(OrderEvent.__table__)
+_OPEN_TASK = insert_once_statements(Task.__table__, ["key"])
 # change_status's timestamp per status; the first two keep an earlier value (`x = x or now`)
 _STATUS_STAMPS = {
     "shipped": "shipped_at",
@@ -556,27 +557,19 @@ async def open_task(
     assignee: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> bool:
-    """Open a work order once per key; returns False if one with that key already exists."""
-    result = await session.execute(
-        insert_ignore(
-            session,
-            Task.__table__,
-            [
-                {
-                    "key": key,
-                    "type": type,
-                    "subject": subject,
-                    "order_id": order_id,
-                    "assignee": assignee,
-                    "state": "open",
-                    "created_at": now,
-                    "data": data or {},
-                }
-            ],
-            ["key"],
-        )
-    )
-    return affected_rows(result) == 1
+    """Open a work order once per key; returns False if one with that key already exists. One prebuilt
+    statement (a scan whose customer cannot be reached opens one)."""
+    row = {
+        "key": key,
+        "type": type,
+        "subject": subject,
+        "order_id": order_id,
+        "assignee": assignee,
+        "state": "open",
+        "created_at": now,
+        "data": data or {},
+    }
+    return (await run_core(session, _OPEN_TASK[dialect_name(session)], row)).rowcount == 1
 
 
 async def complete_task(

@@ -480,6 +480,7 @@ def _notice_now(
         product=row.first_product,
         shipped_at=now,
         zone=ZoneInfo(config.timezone),
+        order_id=row.id,
     )
     conn.execute(_INSERT_COMMUNICATION, communication_row(row.id, row.customer_name, made.text, now))
     return made

@@ -26,6 +26,7 @@ class CustomerNotice:
     order_no: str
     text: str
     fields: dict[str, str]
+    order_id: int | None = None  # known where the notice is made; else looked up by order_no when needed
 
 
 def shipment_text(tracking_no: str, carrier_name: str | None) -> str:
@@ -44,6 +45,7 @@ def notice(
     product: str | None,
     shipped_at: datetime,
     zone: ZoneInfo,
+    order_id: int | None = None,
 ) -> CustomerNotice:
     return CustomerNotice(
         customer_id,
@@ -58,6 +60,7 @@ def notice(
             "carrier": carrier_name or "",
             "tracking_no": tracking_no,
         },
+        order_id,
     )
 
 
@@ -113,6 +116,7 @@ async def notice_for_order(
         product=product,
         shipped_at=order.shipped_at or now,
         zone=zone,
+        order_id=order.id,
     )
     session.add(Communication(**communication_row(order.id, customer.name if customer else None, made.text, now)))
     return made
