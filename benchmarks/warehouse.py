@@ -5,6 +5,7 @@ shipment notice leaving the outbox. The server runs in its own process; the load
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -64,7 +65,12 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
                     parse_order(
                         {
                             "order_no": f"SO{20260210000000 + i}",
-                            "customer": {"id": f"C{i % 300:04d}", "province": "浙江"},
+                            # reachable by email (the bench's local SMTP server): the notice is sent
+                            "customer": {
+                                "id": f"C{i % 300:04d}",
+                                "province": "浙江",
+                                "email": f"c{i % 300}@example.com",
+                            },
                             "amount": "99.00",
                             "origin": "深圳",
                             "urgency": "normal",
@@ -88,7 +94,18 @@ async def _prepare(url: str, connect_args: dict, orders: int) -> list[tuple[dict
     return [_scan_event(i, numbers[oid], sku, batch) for i, (sku, batch, oid) in enumerate(rows)]
 
 
-def _serve(url: str, port: int, workdir: Path) -> subprocess.Popen:
+class _Inbox:
+    """What the bench's local SMTP server received (aiosmtpd): the customers' shipment notices by email."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.count += 1
+        return "250 OK"
+
+
+def _serve(url: str, port: int, workdir: Path, smtp_url: str) -> subprocess.Popen:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ORDERBOT_", "WECOM_"))},
         "ORDERBOT_DATABASE_URL": url,
@@ -99,6 +116,7 @@ def _serve(url: str, port: int, workdir: Path) -> subprocess.Popen:
         "ORDERBOT_LABEL_SECRET": SECRET,
         "ORDERBOT_CACHE_DIR": str(workdir / "cache"),
         "ORDERBOT_CONFIG": str(EXAMPLE_CONFIG),
+        "SMTP_URL": smtp_url,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "orderbot", "serve", "--port", str(port)],
@@ -115,10 +133,16 @@ async def _run(url: str, connect_args: dict, label: str, orders: int, concurrenc
     from sqlalchemy import select
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from aiosmtpd.controller import Controller
+
     events = await _prepare(url, connect_args, orders)
+    smtp_port = _free_port()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
+    smtp = Controller(_Inbox(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
-        proc = _serve(url, port, Path(tmp))
+        proc = _serve(url, port, Path(tmp), f"smtp://127.0.0.1:{smtp_port}")
         try:
             await _wait_ready(f"http://127.0.0.1:{port}/healthz", timeout=60)
             rate, latencies = await _closed_loop(
@@ -128,12 +152,13 @@ async def _run(url: str, connect_args: dict, label: str, orders: int, concurrenc
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+            smtp.stop()
     db = Database(create_async_engine(url, connect_args=connect_args)) if connect_args else Database.from_url(url)
     async with db.read() as s:
         rows = (
             await s.execute(
                 select(OutboxMessage.created_at, OutboxMessage.sent_at).where(
-                    OutboxMessage.destination.like("customer:%")
+                    OutboxMessage.destination.like("email:%")  # the customers' notices
                 )
             )
         ).all()
