@@ -2,7 +2,8 @@
 
 PostgreSQL comes from ORDERBOT_TEST_PG_URL (set by .ci/run); when it is unset locally those cases skip with a
 reason. Each session migrates one template (a SQLite file, a PostgreSQL schema) once; each test gets a copy of
-the SQLite file or a truncated schema, so tests never see each other's rows.
+the SQLite file or a truncated schema, so tests never see each other's rows. A seeded world that many tests
+start from is written once per session and copied into each test's database (`snapshots`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import graphlib
 import os
 import shutil
+import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, UTC
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from orderbot.config import BusinessConfig, parse_config
 from orderbot.core.clock import ManualClock
-from orderbot.db.engine import Database, make_engine
+from orderbot.db.engine import Database, make_engine, sqlite_path
 from orderbot.db.migrate import upgrade
 
 PG_URL = os.environ.get("ORDERBOT_TEST_PG_URL")
@@ -189,6 +192,78 @@ async def db(db_url_info):
             await _EMPTIERS[schema].empty(conn)
     yield database
     await database.dispose()
+
+
+def _sqlite_backup(source: Path, target: Path) -> None:
+    """Copy a SQLite database into another, page by page (SQLite's backup API: committed rows, WAL included)."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+class Snapshots:
+    """Seeded worlds, written once per session and database kind and copied into each test's empty database.
+
+    `await snapshots.seed(db, key, seed)` fills a test's empty `db` (from the `db` fixture) with what `seed()`
+    writes. The first call for a key runs `seed()` and keeps a copy of the result; later calls copy it in: the
+    same rows with the same ids, without the ORM work that is most of the setup of a test that seeds a few
+    orders. SQLite: a copy of the file, restored with SQLite's backup API. PostgreSQL: the non-empty tables
+    copied into a schema of their own (`CREATE TABLE … AS SELECT`) and the sequences' values, restored into the
+    emptied schema by one statement (INSERT … SELECT per table, parents first, then setval). Only for a seed
+    that depends on its key alone (a fixed clock, the example config) and leaves nothing behind but rows."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.files: dict[str, Path] = {}  # key -> the seeded SQLite file
+        self.pg: dict[tuple[str, str], tuple[str, str]] = {}  # (test schema, key) -> (snapshot schema, restore)
+
+    async def seed(self, db: Database, key: str, seed: Callable[[], Awaitable[object]]) -> None:
+        path = sqlite_path(db.engine.url)
+        if path is not None:
+            if key in self.files:
+                _sqlite_backup(self.files[key], path)
+                return
+            await seed()
+            self.files[key] = self.directory / f"{len(self.files)}.db"
+            _sqlite_backup(path, self.files[key])
+            return
+        async with db.engine.begin() as conn:
+            schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+            if (schema, key) in self.pg:
+                await conn.exec_driver_sql(self.pg[(schema, key)][1])
+                return
+        await seed()
+        snapshot = f"{schema}_s{len(self.pg)}"
+        async with db.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{snapshot}"'))
+            restore = []
+            for table in reversed(_EMPTIERS[schema].tables):  # parents first
+                if (await conn.execute(text(f'SELECT EXISTS (SELECT 1 FROM "{table}")'))).scalar():
+                    await conn.execute(text(f'CREATE TABLE "{snapshot}"."{table}" AS SELECT * FROM "{table}"'))
+                    restore.append(f'INSERT INTO "{table}" SELECT * FROM "{snapshot}"."{table}";')
+            sequences = await conn.execute(
+                text(
+                    "SELECT sequencename, last_value FROM pg_sequences "
+                    "WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                )
+            )
+            restore += [f'PERFORM setval(\'"{schema}"."{name}"\', {value}, true);' for name, value in sequences]
+        self.pg[(schema, key)] = (snapshot, "DO $$ BEGIN " + " ".join(restore) + " END $$")
+
+    def drop(self) -> None:
+        for snapshot, _ in self.pg.values():
+            drop_pg_schema(snapshot)
+
+
+@pytest.fixture(scope="session")
+def snapshots(tmp_path_factory):
+    """The session's seeded worlds (see `Snapshots`)."""
+    kept = Snapshots(tmp_path_factory.mktemp("snapshots"))
+    yield kept
+    kept.drop()
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,8 @@ from orderbot.core.channels import CHANNELS
 from orderbot.core.models import AuditEntry, Channel, Order, OutboxMessage
 from orderbot.core.orders.service import get_order
 from orderbot.core.rules import silences
-from orderbot.core.staff import sync_staff
 
-from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +64,8 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(business, config, parser):  # noqa: F811
-    async with business.write() as s:
-        await sync_staff(s, config)
-    return Bot(business, config, parser)
+async def bot(staffed_business, config, parser):  # noqa: F811
+    return Bot(staffed_business, config, parser)
 
 
 def _png_ok(png: bytes) -> None:
