@@ -236,7 +236,7 @@ class Snapshots:
                 await conn.exec_driver_sql(self.pg[(schema, key)][1])
                 return
         await seed()
-        snapshot = f"{schema}_s{len(self.pg)}"
+        snapshot = f"{schema}_s{uuid.uuid4().hex[:8]}"
         async with db.engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{snapshot}"'))
             restore = []
