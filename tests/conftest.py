@@ -13,6 +13,7 @@ import graphlib
 import os
 import shutil
 import sqlite3
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, UTC
@@ -44,6 +45,23 @@ def pytest_collection_modifyitems(config, items):
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgresql" in callspec.params.values():
             item.add_marker("pg")
+
+
+def release_apps() -> None:
+    """Let go of the aiohttp apps the last test built. aiohttp (3.8 up to 3.14, the version this was measured on)
+    caches each route's middleware chain in a module-level `functools.lru_cache(maxsize=1024)` keyed by the
+    handler and the app, so a session that builds an app per test kept the last 1,024 apps alive with their
+    databases, engines and configs: a heap the garbage collector walked again and again (a quarter of the e2e
+    layer's CPU time). The cache is a private name: when aiohttp renames or drops it this does nothing, and
+    tests/integration/test_harness.py, which checks that an app is released, says whether that still holds."""
+    web_app = sys.modules.get("aiohttp.web_app")
+    cache = getattr(web_app, "_cached_build_middleware", None)
+    if callable(getattr(cache, "cache_clear", None)):
+        cache.cache_clear()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    release_apps()
 
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "orderbot.example.toml"

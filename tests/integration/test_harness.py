@@ -1,10 +1,16 @@
-"""The tests' seeded worlds (`Snapshots` in tests/conftest.py) on SQLite and PostgreSQL: a world copied in is
-the world the seed wrote, row for row, and what is written next gets the same ids as after the seed itself."""
+"""The test harness itself (tests/conftest.py). The seeded worlds (`Snapshots`) on SQLite and PostgreSQL: a world
+copied in is the world the seed wrote, row for row, and what is written next gets the same ids as after the seed
+itself. The apps a test builds are released after it (`release_apps`), not kept alive by aiohttp's caches."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
+import weakref
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from orderbot.core.models import Base
@@ -12,7 +18,7 @@ from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import change_status, get_order, ingest_order
 from orderbot.db.engine import sqlite_path
 
-from tests.conftest import _EMPTIERS, Snapshots, _sqlite_backup
+from tests.conftest import _EMPTIERS, Snapshots, _sqlite_backup, release_apps
 from tests.helpers import add_products, order_json
 
 
@@ -69,3 +75,30 @@ async def test_a_world_copied_in_is_the_seeded_one_and_ids_go_on_alike(db, confi
         assert len(after_seed["orders"]) == 3 and after_seed["order_events"] and after_seed["stock_movements"]
     finally:
         await asyncio.to_thread(snapshots.drop)  # its own event loop, as at the end of a session
+
+
+async def _served_app() -> weakref.ref:
+    """An app with a middleware (what makes aiohttp cache its chain), served one request and closed."""
+
+    @web.middleware
+    async def passthrough(request, handler):
+        return await handler(request)
+
+    async def hello(request):
+        return web.Response(text="ok")
+
+    app = web.Application(middlewares=[passthrough])
+    app.router.add_get("/", hello)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/")).status == 200
+    return weakref.ref(app)
+
+
+async def test_an_app_a_test_built_is_released_after_it():
+    app = await _served_app()
+    gc.collect()
+    if hasattr(sys.modules["aiohttp.web_app"], "_cached_build_middleware"):
+        assert app() is not None  # the control: aiohttp's cache still holds it, so the check below means something
+    release_apps()
+    gc.collect()
+    assert app() is None
