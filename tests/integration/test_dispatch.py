@@ -26,14 +26,14 @@ from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  
 
 
 @pytest.fixture(scope="module")
-def parser(tmp_path_factory):
+def parser(tmp_path_factory, jieba_cache):
     ensure_cjk_font(cache_dir=tmp_path_factory.mktemp("mpl"))
     vocabulary = Vocabulary(
         customers=("客户C1", "客户C2", "客户C3"),
         products=(("PB-20K-BLK", "20000mAh 移动电源 黑"), ("CASE-IP15-CLR", "iPhone 15 手机壳 透明")),
         staff=(("wanglei", "王磊"), ("zhangsan", "张三")),
     )
-    return IntentParser(vocabulary, cache_dir=tmp_path_factory.mktemp("jieba"))
+    return IntentParser(vocabulary, cache_dir=jieba_cache)
 
 
 class Bot:
