@@ -30,18 +30,22 @@ CLAUSES = (
 
 
 @pytest.fixture
-async def client(db, config, clock):
+async def client(db, config, clock, snapshots):
     """A company's own data: one carrier with its clauses, orders shipped with it, no seed."""
-    await seed(db, config, clock)
-    async with db.write() as s:
-        s.add(Carrier(code="YUN", name="云途物流"))
-        await s.flush()
-        s.add_all(CarrierClause(carrier_code="YUN", clause_no=no, title=t, text=x) for no, t, x in CLAUSES)
-        await s.execute(
-            update(Order)
-            .where(Order.order_no.in_((SO1, SO2)))
-            .values(carrier_code="YUN", promised_date=date(2026, 2, 8))
-        )
+
+    async def build() -> None:
+        await seed(db, config, clock)
+        async with db.write() as s:
+            s.add(Carrier(code="YUN", name="云途物流"))
+            await s.flush()
+            s.add_all(CarrierClause(carrier_code="YUN", clause_no=no, title=t, text=x) for no, t, x in CLAUSES)
+            await s.execute(
+                update(Order)
+                .where(Order.order_no.in_((SO1, SO2)))
+                .values(carrier_code="YUN", promised_date=date(2026, 2, 8))
+            )
+
+    await snapshots.seed(db, "delay_causes", build)
     settings = load_settings(env_file=None, TRACKING_WEBHOOK_SECRET=SECRET, ORDERBOT_MAX_BODY_BYTES=65536)
     app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
 

@@ -85,19 +85,22 @@ def scanning_app(settings, db, config, clock, parser):
 
 
 @pytest.fixture
-async def station(db, config, parser):
+async def station(db, config, parser, snapshots):
     from orderbot.core.staff import sync_staff
 
+    async def build() -> None:
+        async with db.write() as s:
+            await sync_staff(s, config)
+            await add_products(s, config, stock=50, at=NOW)
+            for no, lines in (
+                ("SO202602100001", [{"sku": "EB-TWS-WHT", "qty": 2}]),
+                ("SO202602100002", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+                ("SO202602100003", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+            ):
+                await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
+
+    await snapshots.seed(db, "scanning", build)
     clock = lambda: NOW  # noqa: E731
-    async with db.write() as s:
-        await sync_staff(s, config)
-        await add_products(s, config, stock=50, at=NOW)
-        for no, lines in (
-            ("SO202602100001", [{"sku": "EB-TWS-WHT", "qty": 2}]),
-            ("SO202602100002", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
-            ("SO202602100003", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-        ):
-            await ingest_order(s, parse_order(order_json(no, lines=lines)), source="test", config=config, now=NOW)
     settings = wecom_settings(TOKEN, AES_KEY, CORP, ORDERBOT_LABEL_SECRET=SECRET)
     async with TestClient(TestServer(scanning_app(settings, db, config, clock, parser))) as client:
         yield Scanner(client), db

@@ -248,8 +248,8 @@ def hook_calls() -> list[str]:
 
 
 @pytest.fixture
-async def client(db, config, clock, hook_calls):
-    await seed(db, config, clock)
+async def client(db, config, clock, hook_calls, snapshots):
+    await snapshots.seed(db, "tracking", lambda: seed(db, config, clock))
     settings = load_settings(env_file=None, TRACKING_WEBHOOK_SECRET=SECRET, ORDERBOT_MAX_BODY_BYTES=65536)
     app = create_app(settings, config=config, db=db, clock=clock, handler=no_reply, run_worker=False)
 

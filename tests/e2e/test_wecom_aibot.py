@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from orderbot.app import AIBOT_WS, create_app
 from orderbot.core.models import AibotChat, AibotFeedback, InboundEvent, OutboxMessage
-from orderbot.core.staff import sync_staff
 from orderbot.settings import load_settings
 from orderbot.webhooks.aibot_crypto import AibotCrypto
 from orderbot.webhooks.common import SENDERS
@@ -26,7 +25,7 @@ from orderbot.webhooks.wecom_aibot import AIBOT
 from tests.fakes import serving
 from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
-from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
 TOKEN, AES_KEY = "aibottoken", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 GROUP = "wrS7aGNQAApqNLsMLS_7RurTthP1vi5A"
@@ -39,10 +38,8 @@ async def urls():
 
 
 @pytest.fixture
-async def staffed(business, config):  # noqa: F811
-    async with business.write() as s:
-        await sync_staff(s, config)
-    return business
+async def staffed(staffed_business):  # noqa: F811
+    return staffed_business
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from tests.e2e.test_wecom_callback import Recorder
 from tests.fakes.wecom import FakeWeCom
 from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
-from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
 QUESTION = "@OrderBot 2月4日到2月10日的延迟原因TOP5"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

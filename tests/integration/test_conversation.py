@@ -15,11 +15,10 @@ from orderbot.bot.dispatch import Dispatcher
 from orderbot.bot.intents import Intent
 from orderbot.messaging.reply import Reply
 from orderbot.core.models import AuditEntry, Channel, Customer, Order, Package, Task
-from orderbot.core.staff import sync_staff
 from orderbot.messaging.inbound import CardAction, ChatMessage, Origin
 from orderbot.messaging.pipeline import InboundPipeline
 
-from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
 
 class FakeParser:
@@ -111,10 +110,8 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(business, config, static_parser):  # noqa: F811
-    async with business.write() as s:
-        await sync_staff(s, config)
-    return Bot(business, config, FakeParser(static_parser, READINGS))
+async def bot(staffed_business, config, static_parser):  # noqa: F811
+    return Bot(staffed_business, config, FakeParser(static_parser, READINGS))
 
 
 def _keys(reply: Reply) -> dict[str, str]:

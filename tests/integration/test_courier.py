@@ -56,35 +56,39 @@ async def qweather():
 
 
 @pytest.fixture
-async def shop(db, config, clock):
+async def shop(db, config, clock, snapshots):
     """Four orders: 0001 (深圳) fully scanned, 0002 (深圳) one of two packages scanned, 0003 (深圳) not scanned
     at all, 0004 (义乌) fully scanned."""
-    now = clock()
-    async with db.write() as s:
-        await sync_staff(s, config)
-        await add_products(s, config, stock=50, at=now)
-        for no, origin, lines in (
-            (READY, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-            (PARTIAL, "深圳", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 1}]),
-            (UNSCANNED, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-            (YIWU, "义乌", [{"sku": "EB-TWS-WHT", "qty": 1}]),
-        ):
-            await ingest_order(
-                s, parse_order(order_json(no, origin=origin, lines=lines)), source="test", config=config, now=now
-            )
-    async with db.write() as s:
-        for no, sku, k in ((READY, "CASE-IP15-CLR", 1), (PARTIAL, "PB-20K-BLK", 1), (YIWU, "EB-TWS-WHT", 1)):
-            result = await scan_package(
-                s,
-                raw=label_text(SECRET, no, sku, "B260201", k),
-                staff_id="zhangsan",
-                platform_user="ZhangSan",
-                station="pack-1",
-                now=now,
-                config=config,
-                secret=SECRET,
-            )
-            assert result.ok, result.message
+
+    async def build() -> None:
+        now = clock()
+        async with db.write() as s:
+            await sync_staff(s, config)
+            await add_products(s, config, stock=50, at=now)
+            for no, origin, lines in (
+                (READY, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+                (PARTIAL, "深圳", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 1}]),
+                (UNSCANNED, "深圳", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+                (YIWU, "义乌", [{"sku": "EB-TWS-WHT", "qty": 1}]),
+            ):
+                await ingest_order(
+                    s, parse_order(order_json(no, origin=origin, lines=lines)), source="test", config=config, now=now
+                )
+        async with db.write() as s:
+            for no, sku, k in ((READY, "CASE-IP15-CLR", 1), (PARTIAL, "PB-20K-BLK", 1), (YIWU, "EB-TWS-WHT", 1)):
+                result = await scan_package(
+                    s,
+                    raw=label_text(SECRET, no, sku, "B260201", k),
+                    staff_id="zhangsan",
+                    platform_user="ZhangSan",
+                    station="pack-1",
+                    now=now,
+                    config=config,
+                    secret=SECRET,
+                )
+                assert result.ok, result.message
+
+    await snapshots.seed(db, "courier", build)
     return db
 
 

@@ -92,8 +92,11 @@ class Ticker:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> threading.Thread:
-    """Another writer (a thread with its own sqlite3 connection) holding the write lock for `seconds`."""
+def _hold_write_lock(
+    path: str, seconds: float, held: threading.Event, done: threading.Event | None = None
+) -> threading.Thread:
+    """Another writer (a thread with its own sqlite3 connection) holding the write lock for `seconds`, or until
+    `done` is set."""
 
     def run():
         conn = sqlite3.connect(path, isolation_level=None, timeout=5)
@@ -102,7 +105,7 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> thread
             conn.execute("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)")
             conn.execute("INSERT INTO elsewhere VALUES (1)")
             held.set()
-            time.sleep(seconds)
+            (done or threading.Event()).wait(seconds)
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -399,8 +402,8 @@ async def test_raw_write_waits_for_another_process_and_rolls_back_on_error(sdb):
 
 async def test_a_lock_held_too_long_fails_as_locked_without_blocking_the_loop(sqlite_url):
     db = Database(make_engine(sqlite_url), inline=make_engine(sqlite_url, inline=True, busy_wait=0.3))
-    held = threading.Event()
-    thread = _hold_write_lock(db.engine.url.database, 1.5, held)
+    held, done = threading.Event(), threading.Event()
+    thread = _hold_write_lock(db.engine.url.database, 1.5, held, done)
     try:
         assert await asyncio.to_thread(held.wait, 5)
         async with Ticker() as ticker:
@@ -411,6 +414,7 @@ async def test_a_lock_held_too_long_fails_as_locked_without_blocking_the_loop(sq
             failed_after = time.perf_counter() - started
         assert 0.2 < failed_after < 1.4 and ticker.max_gap < 0.25, (failed_after, ticker.max_gap)
     finally:
+        done.set()  # the other writer need not hold on for the rest of its 1.5 s
         await asyncio.to_thread(thread.join, 5)
         await db.dispose()
 

@@ -21,20 +21,19 @@ from orderbot.core.channels import CHANNELS
 from orderbot.core.models import AuditEntry, Channel, Order, OutboxMessage
 from orderbot.core.orders.service import get_order
 from orderbot.core.rules import silences
-from orderbot.core.staff import sync_staff
 
-from tests.integration.test_reports import NOW, business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(scope="module")
-def parser(tmp_path_factory):
+def parser(tmp_path_factory, jieba_cache):
     ensure_cjk_font(cache_dir=tmp_path_factory.mktemp("mpl"))
     vocabulary = Vocabulary(
         customers=("客户C1", "客户C2", "客户C3"),
         products=(("PB-20K-BLK", "20000mAh 移动电源 黑"), ("CASE-IP15-CLR", "iPhone 15 手机壳 透明")),
         staff=(("wanglei", "王磊"), ("zhangsan", "张三")),
     )
-    return IntentParser(vocabulary, cache_dir=tmp_path_factory.mktemp("jieba"))
+    return IntentParser(vocabulary, cache_dir=jieba_cache)
 
 
 class Bot:
@@ -65,10 +64,8 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(business, config, parser):  # noqa: F811
-    async with business.write() as s:
-        await sync_staff(s, config)
-    return Bot(business, config, parser)
+async def bot(staffed_business, config, parser):  # noqa: F811
+    return Bot(staffed_business, config, parser)
 
 
 def _png_ok(png: bytes) -> None:

@@ -24,40 +24,43 @@ from tests.helpers import add_products, order_json
 
 
 @pytest.fixture
-async def seeded(db, config, clock):
-    async with db.write() as s:
-        await add_products(s, config, at=clock())
-        await ingest_order(
-            s,
-            parse_order(
-                order_json(
-                    lines=[{"sku": "PB-20K-BLK", "qty": 2}, {"sku": "CASE-IP15-CLR", "qty": 1}],
-                    channel="amazon",
-                    channel_order_id="112-1234567-1234567",
-                    tax_exempt_no="TX-88",
-                )
-            ),
-            source="webhook",
-            config=config,
-            now=clock(),
-        )
-        order = await get_order(s, "SO202602010001")
-        await s.execute(
-            update(Package)
-            .where(Package.order_id == order.id, Package.package_no == 1)
-            .values(tracking_no="YT123456789CN")
-        )
-        for i in range(7):
-            s.add(
-                Communication(
-                    order_id=order.id,
-                    at=clock() + timedelta(minutes=i),
-                    direction="in",
-                    medium="wechat",
-                    party="客户",
-                    summary=f"客户催单 {i}",
-                )
+async def seeded(db, config, clock, snapshots):
+    async def build() -> None:
+        async with db.write() as s:
+            await add_products(s, config, at=clock())
+            await ingest_order(
+                s,
+                parse_order(
+                    order_json(
+                        lines=[{"sku": "PB-20K-BLK", "qty": 2}, {"sku": "CASE-IP15-CLR", "qty": 1}],
+                        channel="amazon",
+                        channel_order_id="112-1234567-1234567",
+                        tax_exempt_no="TX-88",
+                    )
+                ),
+                source="webhook",
+                config=config,
+                now=clock(),
             )
+            order = await get_order(s, "SO202602010001")
+            await s.execute(
+                update(Package)
+                .where(Package.order_id == order.id, Package.package_no == 1)
+                .values(tracking_no="YT123456789CN")
+            )
+            for i in range(7):
+                s.add(
+                    Communication(
+                        order_id=order.id,
+                        at=clock() + timedelta(minutes=i),
+                        direction="in",
+                        medium="wechat",
+                        party="客户",
+                        summary=f"客户催单 {i}",
+                    )
+                )
+
+    await snapshots.seed(db, "order_card", build)
     return db
 
 

@@ -15,7 +15,7 @@ from orderbot.messaging.senders.wecom_aibot import AibotSender
 from orderbot.messaging.text import reply_plain
 
 from tests.integration.test_dispatch import bot, parser  # noqa: F401  (fixtures)
-from tests.integration.test_reports import business  # noqa: F401  (the fixture)
+from tests.integration.test_reports import staffed_business  # noqa: F401  (the fixture)
 
 QUESTIONS = [
     ("wanglei", "查看华东区2月6日延迟TOP3客户"),

@@ -14,6 +14,7 @@ from orderbot.core.reports.delays import claim_evidence, delay_reasons, top_dela
 from orderbot.core.reports.inventory import sku_stock, stockout_forecast
 from orderbot.core.reports.metrics import daily_figures, series
 from orderbot.core.reports.pipeline import pipeline
+from orderbot.core.staff import sync_staff
 from orderbot.core.stock import ledger
 
 from tests.helpers import add_products, order_json
@@ -43,8 +44,7 @@ async def _order(s, config, no, customer, province, created, *, status="paid", l
     return await get_order(s, no)
 
 
-@pytest.fixture
-async def business(db, config):
+async def build_business(db, config) -> None:
     """Orders created 1 Feb (深圳→US: due 6 Feb). C1 (浙江) has three late, C2 (广东) one, C3 (浙江) none."""
     created = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
     async with db.write() as s:
@@ -95,6 +95,25 @@ async def business(db, config):
                         recorded_at=datetime(2026, 2, 7, 3, tzinfo=UTC),
                     )
                 )
+
+
+@pytest.fixture
+async def business(db, config, snapshots):
+    """The business of `build_business` (written once per session and database kind, then copied in)."""
+    await snapshots.seed(db, "business", lambda: build_business(db, config))
+    return db
+
+
+@pytest.fixture
+async def staffed_business(db, config, snapshots):
+    """`business` with the example config's staff, for the chat's tests."""
+
+    async def build() -> None:
+        await build_business(db, config)
+        async with db.write() as s:
+            await sync_staff(s, config)
+
+    await snapshots.seed(db, "business+staff", build)
     return db
 
 

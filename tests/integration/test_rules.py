@@ -29,10 +29,13 @@ NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
 
 
 @pytest.fixture
-async def world(db, config):
-    async with db.write() as s:
-        await add_products(s, config, stock=1000, at=NOW - timedelta(days=30))
-        await sync_staff(s, config)
+async def world(db, config, snapshots):
+    async def build() -> None:
+        async with db.write() as s:
+            await add_products(s, config, stock=1000, at=NOW - timedelta(days=30))
+            await sync_staff(s, config)
+
+    await snapshots.seed(db, "rules", build)
     return db
 
 

@@ -43,24 +43,27 @@ async def _scan(session, config, order_no: str, sku: str, k: int, *, staff: str 
 
 
 @pytest.fixture
-async def shop(db, config):
-    async with db.write() as s:
-        await sync_staff(s, config)
-        await add_products(s, config, stock=50, at=NOW)
-        for no, lines in (
-            ("SO202602100001", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
-            ("SO202602100002", [{"sku": "CASE-IP15-CLR", "qty": 2}]),
-            ("SO202602100003", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
-            ("SO202602100004", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
-        ):
-            # each with its waybill already, so the last scan tells the customer (and writes that record)
-            await ingest_order(
-                s,
-                parse_order(order_json(no, lines=lines, tracking_no=f"YT00000{no[-4:]}CN")),
-                source="test",
-                config=config,
-                now=NOW,
-            )
+async def shop(db, config, snapshots):
+    async def build() -> None:
+        async with db.write() as s:
+            await sync_staff(s, config)
+            await add_products(s, config, stock=50, at=NOW)
+            for no, lines in (
+                ("SO202602100001", [{"sku": "CASE-IP15-CLR", "qty": 1}]),
+                ("SO202602100002", [{"sku": "CASE-IP15-CLR", "qty": 2}]),
+                ("SO202602100003", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+                ("SO202602100004", [{"sku": "PB-20K-BLK", "qty": 1}, {"sku": "CASE-IP15-CLR", "qty": 3}]),
+            ):
+                # each with its waybill already, so the last scan tells the customer (and writes that record)
+                await ingest_order(
+                    s,
+                    parse_order(order_json(no, lines=lines, tracking_no=f"YT00000{no[-4:]}CN")),
+                    source="test",
+                    config=config,
+                    now=NOW,
+                )
+
+    await snapshots.seed(db, "scan_fast", build)
     return db
 
 

@@ -220,7 +220,7 @@ def test_bench_parse_reports_a_rate(parser):
     assert set(result) >= {"seconds", "per_second", "us_per_message", "init_seconds", "target_per_second", "ok"}
 
 
-async def test_load_vocabulary_reads_master_data(db, clock, tmp_path):
+async def test_load_vocabulary_reads_master_data(db, clock, jieba_cache):
     async with db.write() as s:
         s.add(Customer(id="C9", name="宁波海曙进出口", province="浙江", region="华东", created_at=clock()))
         s.add(Product(sku="LMP-USB-GRN", name="USB 台灯 绿", category="灯具"))
@@ -230,7 +230,7 @@ async def test_load_vocabulary_reads_master_data(db, clock, tmp_path):
     assert vocabulary.customers == ("宁波海曙进出口",)
     assert vocabulary.products == (("LMP-USB-GRN", "USB 台灯 绿"),)
     assert vocabulary.staff == (("lisi", "李四"),)
-    parser = IntentParser(vocabulary, cache_dir=tmp_path)
+    parser = IntentParser(vocabulary, cache_dir=jieba_cache)
     assert parser.parse("李四本周扫码统计", NOW).slots["staff"] == "李四"
     assert parser.parse("USB台灯绿 库存", NOW).slots["sku"] == "LMP-USB-GRN"
     assert Vocabulary.static().customers == ()

@@ -167,8 +167,8 @@ def test_the_questions_that_failed_are_lists_not_writes(parser, text, intent, fi
     assert got.confidence >= CLARIFY_THRESHOLD
 
 
-def test_a_vocabulary_of_twenty_thousand_customers(tmp_path):
+def test_a_vocabulary_of_twenty_thousand_customers(jieba_cache):
     customers = tuple(f"{city}{i:05d}贸易" for i, city in enumerate(["杭州", "深圳", "宁波", "义乌"] * 5000))
-    parser = IntentParser(Vocabulary(customers=customers), cache_dir=tmp_path)
+    parser = IntentParser(Vocabulary(customers=customers), cache_dir=jieba_cache)
     got = parser.parse("深圳00001贸易的订单", NOW)
     assert (got.name, got.slots["customer"]) == ("customer.orders", "深圳00001贸易")
