@@ -19,12 +19,11 @@ from sqlalchemy import select, update
 from orderbot.app import create_app
 from orderbot.core.models import AibotChat, InboundEvent, Order
 from orderbot.db.engine import Database
-from orderbot.sandbox.clock import OffsetClock
 from orderbot.sandbox.secrets import with_fake_wecom
 from orderbot.settings import load_settings
 from orderbot.webhooks.common import RULES
 
-from tests.e2e.test_sandbox_api import SECRET, Page, _config, seeded  # noqa: F401  (the fixture)
+from tests.e2e.test_sandbox_api import SECRET, Page, _config, demo_clock, seeded  # noqa: F401  (the fixture)
 
 SALES = "group:sales"
 
@@ -41,7 +40,7 @@ async def page(seeded, parser, tmp_path):  # noqa: F811
     path = tmp_path / "demo.db"
     shutil.copy(seeded, path)
     db = Database.from_url(f"sqlite+aiosqlite:///{path}")
-    clock = OffsetClock(state=tmp_path / "demo.db.clock.json")
+    clock = demo_clock(tmp_path / "demo.db.clock.json")
     port = unused_port()
     settings = with_fake_wecom(load_settings(env_file=None, ORDERBOT_LABEL_SECRET=SECRET), f"http://127.0.0.1:{port}")
     app = create_app(settings, config=_config(), db=db, clock=clock, parser=parser, demo=True, run_scheduler=True)

@@ -39,6 +39,19 @@ def _config():
     return parse_config(EXAMPLE_CONFIG.read_text(encoding="utf-8"), str(EXAMPLE_CONFIG))
 
 
+# The module's company opens at 10:00 local time whatever the hour of the run, as `orderbot demo --start 10:00`
+# does: the seed paints the past up to then and each test's demo clock starts there. At least two hours ahead,
+# since the demo clock only moves forward and the module runs well within that.
+START = next_local(datetime.now(UTC) + timedelta(hours=2), ZoneInfo(_config().timezone), ["10:00"])
+
+
+def demo_clock(state) -> OffsetClock:
+    """The demo's clock for a copy of the module's database: at START (and moving on from there)."""
+    clock = OffsetClock(state=state)
+    clock.jump_to(START)
+    return clock
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """One seeded demo database for the module (copied per test)."""
@@ -47,7 +60,7 @@ def seeded(tmp_path_factory):
     async def run():
         db = Database.from_url(f"sqlite+aiosqlite:///{path}")
         try:
-            await seed_database(db, orders=600, days=30, seed=7, config=_config())
+            await seed_database(db, orders=600, days=30, seed=7, config=_config(), now=START)
             async with db.write() as s:
                 await sync_staff(s, _config())
             async with db.engine.connect() as conn:
@@ -143,7 +156,7 @@ async def page(seeded, parser, tmp_path):
     path = tmp_path / "demo.db"
     shutil.copy(seeded, path)
     db = Database.from_url(f"sqlite+aiosqlite:///{path}")
-    clock = OffsetClock(state=tmp_path / "demo.db.clock.json")
+    clock = demo_clock(tmp_path / "demo.db.clock.json")
     settings = load_settings(env_file=None, ORDERBOT_LABEL_SECRET=SECRET)
     app = create_app(settings, config=_config(), db=db, clock=clock, parser=parser, demo=True, run_scheduler=True)
     async with TestClient(TestServer(app)) as client:
