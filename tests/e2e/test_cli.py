@@ -389,8 +389,7 @@ def test_rules_dry_run_acts_on_nothing_then_a_real_run_fires_once(tmp_path):
             " WHERE t.type = 'customs_docs' ORDER BY t.created_at, t.id LIMIT 1"
         ).fetchone()
         conn.execute(
-            "UPDATE tasks SET state = 'open', assignee = NULL, closed_at = NULL"
-            " WHERE key = ?",
+            "UPDATE tasks SET state = 'open', assignee = NULL, closed_at = NULL WHERE key = ?",
             (f"customs_docs:{waiting}",),
         )
     dry = run(tmp_path, "rules", "--dry-run")
