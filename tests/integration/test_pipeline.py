@@ -156,7 +156,7 @@ async def _stream(pipeline, clock, keys: range, gap: float, extra=None) -> tuple
     return runs, asyncio.get_running_loop().time()
 
 
-FLOOD = (10, 1.0)  # a flood, for these tests: 10 callbacks within a second
+FLOOD = (10, 0.4)  # a flood, for these tests: 10 callbacks within 0.4 s (the streams below send 10 in ~0.1 s)
 
 
 async def test_processing_waits_while_callbacks_flood_in_then_answers_in_order(db, clock):
@@ -186,10 +186,10 @@ async def test_processing_waits_while_callbacks_flood_in_then_answers_in_order(d
 
 async def test_a_waiting_event_is_processed_after_max_defer_even_if_callbacks_never_stop(db, clock):
     handled = []
-    pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=0.2, flood=FLOOD)
-    runs, ended = await _stream(pipeline, clock, range(60), 0.02)
+    pipeline = InboundPipeline(db, _recording_handler(handled), clock, max_defer=0.1, flood=FLOOD)
+    runs, ended = await _stream(pipeline, clock, range(60), 0.01)
     await asyncio.gather(*runs)
-    assert dict(handled)["msg:20"] < ended  # the flood lasted > 1 s; each event waited about 0.2 s
+    assert dict(handled)["msg:20"] < ended  # the flood lasted > 0.6 s; each event waited about 0.1 s
 
 
 async def test_processing_runs_in_time_slices_with_commits_in_between(db, clock, monkeypatch):

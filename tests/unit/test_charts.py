@@ -374,6 +374,7 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # two interpreters importing matplotlib: ~2 s
 def test_unwritable_home_with_cache_dir_gives_no_warning(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
