@@ -13,6 +13,7 @@ The app runs in this process on the seeded SQLite file with the real dispatcher 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiohttp
@@ -46,6 +47,7 @@ async def _app(ctx: BenchContext, name: str, **env):
 
 async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
     from benchmarks.channels import _open_loop
+    from orderbot.core.orders.service import set_channel_frozen
     from orderbot.webhooks.aibot_crypto import AibotCrypto
     from tests.fakes.wecom_aibot import CallbackDriver, ResponseUrls
 
@@ -76,6 +78,8 @@ async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
             await _caught_up(app)  # clicks are measured on their own, not behind the flood's backlog
             clicks = []
             for i in range(100):  # a person pressing 撤销冻结 (a real write, audited, answered with the card update)
+                async with db.write() as session:  # frozen again first (not timed), so every press unfreezes
+                    await set_channel_frozen(session, "tiktok", True, actor="bench", reason="bench", now=BENCH_NOW)
                 body = driver.event(
                     f"c{i}",
                     "template_card_event",
@@ -88,6 +92,8 @@ async def bench_aibot_callbacks(ctx: BenchContext) -> list[Result]:
                 clicks.append((time.perf_counter() - t) * 1000)
                 if status != 200 or (reply or {}).get("response_type") != "update_template_card":
                     raise RuntimeError(f"card click {i} answered {status}: {reply} after {clicks[-1]:.0f} ms")
+                if "已解冻" not in json.dumps(reply, ensure_ascii=False):
+                    raise RuntimeError(f"card click {i} did not unfreeze: {reply}")
     finally:
         await server.close()
         await urls_server.close()
