@@ -303,6 +303,24 @@ def test_cockpit_and_weather_pause_with_a_human_veto(page):
     card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
     expect(card).to_be_visible()
     _shot(page, "cockpit.png")
+    # A packer may not resume (logistics and management only): refused, and the card stays pressable for the
+    # next person in the same tab (issue 16: the greyed-out button used to follow the message, not the person).
+    page.click("#switch-person")
+    page.click('#picker [data-person="zhangsan"]')
+    page.locator('#chats [data-conv="group:warehouse"]').click()
+    card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
+    bot = page.locator("#messages .msg.bot")
+    before = bot.count()
+    card.locator("button", has_text="恢复发运").click()
+    expect(bot.nth(before)).to_be_visible()  # the polite refusal
+    expect(card.locator("button", has_text="恢复发运")).to_be_disabled()  # for 张三, who pressed it
+    expect(page.locator("#status-lines")).to_contain_text("深圳仓快递交接已暂停")
+    page.click("#switch-person")
+    page.click('#picker [data-person="wujun"]')
+    page.locator('#chats [data-conv="group:warehouse"]').click()
+    card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
+    expect(card.locator(".clicked")).to_have_count(0)
+    expect(card.locator("button", has_text="恢复发运")).to_be_enabled()
     card.locator("button", has_text="恢复发运").click()
     expect(page.locator("#messages .msg.bot", has_text="恢复").last).to_be_visible()
     expect(page.locator("#status-lines")).not_to_contain_text("深圳仓")
@@ -401,6 +419,22 @@ def test_a_browser_without_any_cjk_font_gets_the_served_web_font(browser, demo, 
         assert page.evaluate("document.fonts.check('16px \"OrderBot Noto Sans SC\"', '订单健康度驾驶舱')")
         loaded = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
         assert any("OrderBot Noto Sans SC" in f for f in loaded)
+        # The monospace places too (issue 16): the packer's scan bubble and 「企业微信收到的 JSON」. Drawn with the
+        # page's own classes; Chromium says which font drew their glyphs.
+        page.evaluate(
+            """() => document.querySelector('#messages').insertAdjacentHTML('beforeend',
+                 '<div class="msg me"><div class="body"><div class="bubble scan" id="probe-scan">扫码：QR_CODE,OB1|'
+                 + 'SO1</div></div></div><details class="json" open><summary>企业微信收到的 JSON</summary>'
+                 + '<pre id="probe-json">{"content": "订单已发出"}</pre></details>')"""
+        )
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        for selector, chinese in (("#probe-scan", 2), ("#probe-json", 5)):
+            node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+            assert sum(f["glyphCount"] for f in fonts if f["isCustomFont"]) >= chinese, (selector, fonts)
         _shot(page, "no-system-font.png")
     finally:
         bare.close()
