@@ -9,6 +9,7 @@ import json
 import re
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -291,6 +292,11 @@ def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert "按钮：[确认] confirm:" in asked.stdout
     confirmed = run(tmp_path, "ask", "--as", "heping", "1", env=env)  # the next ask answers it
     assert "已冻结 TikTok Shop 渠道" in confirmed.stdout, confirmed.stdout
+    # The answers were the terminal's: stored as sent, never handed to a channel (a running demo would have shown
+    # them in the person's chat on its page with no question above them).
+    with sqlite3.connect(tmp_path / "cli.db") as con:
+        replies = con.execute("select state, attempts, last_error from outbox where kind = 'reply'").fetchall()
+    assert len(replies) == 6 and set(replies) == {("sent", 0, "被动回复")}, replies
 
 
 def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
