@@ -200,6 +200,12 @@ def cmd_demo(args) -> int:
             print(summary.describe())
         # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
         shown = f"[{host}]" if ":" in host else host
+        banner = f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})"
+        if host in ("0.0.0.0", "::"):  # a wildcard is no address to open: this machine, and its name for others
+            banner = (
+                f"OrderBot demo on {local_url(sock)}/  (database {db_path})\n"
+                f"其他电脑：http://{socket.gethostname()}:{args.port}/（或本机的局域网 IP）"
+            )
         return await _serve(
             settings,
             config,
@@ -208,7 +214,7 @@ def cmd_demo(args) -> int:
             demo=True,
             clock=clock,
             sock=sock,
-            banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})",
+            banner=banner,
         )
 
     try:
