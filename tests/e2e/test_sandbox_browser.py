@@ -354,6 +354,9 @@ def test_at_1024_px_every_column_fits_and_the_header_stays_one_line(browser, dem
     assert conv["width"] >= 380 and panel["width"] >= 280 and side["width"] >= 180
     assert side["x"] + side["width"] <= conv["x"] + 1 and conv["x"] + conv["width"] <= panel["x"] + 1
     assert panel["x"] + panel["width"] <= 1024 + 1  # nothing off-screen to the right
+    expect(page.locator("#stages .n")).to_have_count(10)
+    heights = page.evaluate("[...document.querySelectorAll('#stages .n')].map((e) => e.getBoundingClientRect().height)")
+    assert max(heights) < 1.5 * min(heights), heights  # 「121单 · 超时19」 on one line, never 「超时↵19」
     _say(page, "现在订单都卡在哪")
     expect(page.locator("#messages .msg.bot").last).to_be_visible()
     _shot(page, "desktop-1024.png")
@@ -372,6 +375,8 @@ def test_at_phone_width_the_conversation_takes_the_screen(browser, demo):
     assert conv["width"] >= 370 and conv["height"] >= 400  # the column no longer disappears
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
     expect(page.locator("#composer-input")).to_be_visible()
+    box = _box(page, "#composer-input")
+    assert box["y"] + box["height"] <= 844, box  # the input box above the fold, without scrolling
     _say(page, "帮助")
     expect(page.locator("#messages .msg.bot").last).to_be_visible()
     _shot(page, "phone-warehouse.png")
