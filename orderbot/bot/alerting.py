@@ -61,16 +61,17 @@ def buttons_for(n: Notice) -> tuple[Button, ...]:
     return tuple(out[:MAX_BUTTONS])
 
 
-def _action_line(n: Notice) -> str | None:
+def _action_line(n: Notice, buttons: bool = True) -> str | None:
+    """The automatic action in words; the hint to press a button only when the card carries it (`buttons`)."""
     if not n.action:
         return None
     name = ACTION_NAMES.get(n.action["kind"], n.action["kind"])
     if n.action_state == "done":
         if n.action.get("already"):
             return f"自动动作：{name}（此前已处于该状态，未重复操作）"
-        return f"已自动执行：{name}（可点「撤销」否决）"
+        return f"已自动执行：{name}" + ("（可点「撤销」否决）" if buttons else "")
     if n.action_state == "suggested":
-        return f"建议动作：{name}（点击按钮后才会执行）"
+        return f"建议动作：{name}" + ("（点击按钮后才会执行）" if buttons else "（未执行）")
     return None
 
 
@@ -98,19 +99,21 @@ def digest_reply(notices: list[Notice], now: datetime) -> Reply:
     labels = "、".join(dict.fromkeys(n.label for n in notices))
     counts = ([f"{len(firing)} 条告警"] if firing else []) + ([f"{len(done)} 条已恢复"] if done else [])
     title = ("告警汇总：" if firing else "告警恢复：") + "，".join(counts) + f"（{labels}）"  # never "0 条"
+    buttons: list[Button] = []
+    for n in firing[: MAX_BUTTONS - 1]:  # the most useful button of the first alerts (by their #id), then one for all
+        first = buttons_for(n)[0]
+        buttons.append(Button(f"{first.text} #{n.alert_id}", first.key, first.style))
     lines = []
-    for n in firing[:DIGEST_LINES]:
-        tail = _action_line(n)
+    for i, n in enumerate(firing[:DIGEST_LINES]):
+        tail = _action_line(n, buttons=i < MAX_BUTTONS - 1)  # a line says "click" only when its button is there
         lines.append(f"· #{n.alert_id} {n.title}" + (f"｜{tail}" if tail else ""))
+    without = [f"#{n.alert_id}" for n in firing[MAX_BUTTONS - 1 : DIGEST_LINES]]
+    if without:
+        names = "、".join(without)
+        lines.append(f"卡片最多放 {MAX_BUTTONS} 个按钮：{names} 没有自己的按钮，「全部知道了」对它们同样有效")
     if len(firing) > DIGEST_LINES:
         lines.append(f"……另有 {len(firing) - DIGEST_LINES} 条：发送「告警列表」查看")
     lines += [f"✅ {n.title}（{n.note}）" for n in done[:DIGEST_LINES]]
-    buttons: list[Button] = []
-    for n in firing:  # the most useful button of the first alerts (by their #id), then one for them all
-        first = buttons_for(n)[0]
-        buttons.append(Button(f"{first.text} #{n.alert_id}", first.key, first.style))
-        if len(buttons) == MAX_BUTTONS - 1:
-            break
     if firing:  # by rule and time, not a list of ids: a digest may carry thousands; "*" when it mixes rules
         rules = {n.rule for n in firing}
         which = firing[0].rule if len(rules) == 1 else "*"

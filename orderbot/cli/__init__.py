@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that read or write the business tables: checked for a current schema before they start, so an
-# unmigrated database is one line ("run orderbot migrate"), never a driver traceback.
-NEEDS_SCHEMA = frozenset({"import", "ask", "label", "outbox", "rules", "catalog", "stock"})
+# unmigrated database is one line ("run orderbot migrate"), never a driver traceback or an empty file made.
+# (`copy-db` checks its --from source itself; `demo` migrates its own file.)
+NEEDS_SCHEMA = frozenset({"serve", "import", "ask", "label", "outbox", "rules", "catalog", "stock"})
 
 
 def main(argv: list[str] | None = None) -> int:

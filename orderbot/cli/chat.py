@@ -63,6 +63,7 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
     from orderbot.db.engine import Database, sqlite_path
     from orderbot.db.migrate import schema_is_current
     from orderbot.messaging.inbound import ChatMessage, Origin
+    from orderbot.messaging.pipeline import PassiveAnswer
     from orderbot.messaging.senders.sandbox import SandboxSender
     from orderbot.messaging.text import reply_plain
 
@@ -91,7 +92,12 @@ async def _ask(settings: Settings, config, user: str, text: str, out: Path) -> i
         await services.start()
         now = clock()
         origin = Origin("sandbox", user, None, reply_channel="sandbox", reply_to=f"user:{user}")
-        processed = await services.pipeline.process(ChatMessage(origin, text, f"ask:{now.timestamp()}", now))
+        event = ChatMessage(origin, text, f"ask:{now.timestamp()}", now)
+        inbox_id = await services.pipeline.accept(event)
+        # The answer is this terminal's: stored as sent (the record), never delivered to the sandbox page, where it
+        # would stand in the person's chat with no question above it. What it causes (group notices) goes out.
+        answered = PassiveAnswer(lambda reply: True)
+        processed = await services.pipeline.run(inbox_id, event, urgent=True, answer=answered) if inbox_id else None
     finally:
         await services.close()
     reply = processed.reply if processed else None

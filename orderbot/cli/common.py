@@ -39,6 +39,8 @@ def _config(settings: Settings, required: bool = False, example_fallback: bool =
     except ConfigError as exc:
         for p in exc.problems:
             print(str(p), file=sys.stderr)
+        if not path.exists():  # the same hint check-config gives
+            print(f"提示：可以从示例开始：cp {EXAMPLE_CONFIG.name} {path}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from orderbot.cli.common import print_rejected, run_file_command, _config, _settings
+from orderbot.cli.common import print_rejected, require_schema, run_file_command, _config, _settings
 
 
 # --- migrate -------------------------------------------------------------------------------------------------
@@ -74,6 +74,8 @@ def cmd_copy_db(args) -> int:
     if source == args.to:
         print("源数据库和目标数据库相同", file=sys.stderr)
         return 2
+    # A missing or unmigrated source is one line, not "0 rows copied" (and no empty file made to find it empty).
+    require_schema(settings.model_copy(update={"database_url": source}))
 
     def progress(table: str, rows: int) -> None:
         if not args.quiet:

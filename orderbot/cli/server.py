@@ -145,10 +145,10 @@ def cmd_demo(args) -> int:
     db_path = Path(args.db).resolve()
     settings = _settings(ORDERBOT_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}")
     overrides: dict = {"ORDERBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}"}
-    if not settings.config_path.exists():  # the demo plays the example company's staff and groups
+    own_config = settings.config_path
+    if not own_config.exists():  # the demo plays the example company's staff and groups
         overrides["ORDERBOT_CONFIG"] = EXAMPLE_CONFIG
-    # Never the company's secrets or platform accounts, even beside a production .env (issue 13, item 13).
-    settings, ignored = isolate(_settings(**overrides), db_path)
+    settings = _settings(**overrides)
     config = _config(settings)
     host = args.host
     if not is_loopback(host):  # the page has no login: anyone who reaches it can act as anyone
@@ -157,7 +157,12 @@ def cmd_demo(args) -> int:
             "只在可信网络里这样做 | warning: the demo page has no login and is reachable beyond this machine",
             file=sys.stderr,
         )
-    sock = bind_or_explain(host, args.port)  # before the migration, the seed and the scheduler
+    # Before anything is written (the label secret, the database) or started (migration, seed, scheduler).
+    sock = bind_or_explain(host, args.port)
+    if "ORDERBOT_CONFIG" in overrides:
+        print(f"（没有 {own_config}，使用示例配置 {EXAMPLE_CONFIG.name}）", file=sys.stderr)
+    # Never the company's secrets or platform accounts, even beside a production .env (issue 13, item 13).
+    settings, ignored = isolate(settings, db_path)
     settings = with_fake_wecom(settings, local_url(sock))  # the AI-bot group talks to the demo's own fake WeCom
     print(
         "演示模式：使用演示自己的标签密钥（保存在演示数据库旁），不使用环境中的任何平台凭据或密钥"
@@ -195,6 +200,12 @@ def cmd_demo(args) -> int:
             print(summary.describe())
         # The demo's own clock: the wall clock plus however far the sandbox page has fast-forwarded.
         shown = f"[{host}]" if ":" in host else host
+        banner = f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})"
+        if host in ("0.0.0.0", "::"):  # a wildcard is no address to open: this machine, and its name for others
+            banner = (
+                f"OrderBot demo on {local_url(sock)}/  (database {db_path})\n"
+                f"其他电脑：http://{socket.gethostname()}:{args.port}/（或本机的局域网 IP）"
+            )
         return await _serve(
             settings,
             config,
@@ -203,7 +214,7 @@ def cmd_demo(args) -> int:
             demo=True,
             clock=clock,
             sock=sock,
-            banner=f"OrderBot demo on http://{shown}:{args.port}/  (database {db_path})",
+            banner=banner,
         )
 
     try:

@@ -25,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 
-READY_STAGES = ("qc", "packing")  # past quality control, at the packing station
+# What a packer could scan now, as the demo company's packers see it (`packages_to_scan`): stock reserved or at the
+# packing station. Not 质检工单 (qc): an order still in quality inspection is not offered for packing.
+READY_STAGES = ("inventory", "packing")
 WAITING_AT_MOST = 200
 
 
 def _waiting_query() -> Select[Any]:
-    """Unscanned packages of paid orders that are past QC and not held (what a packer could scan now)."""
+    """Unscanned packages of paid orders ready to pack and not held (what a packer could scan now)."""
     return (
         select(
             Order.order_no,
@@ -214,7 +216,7 @@ async def packages_to_scan(
             .join(Package, Package.order_id == Order.id)
             .where(
                 Order.status == "paid",
-                Order.stage.in_(("inventory", "packing")),
+                Order.stage.in_(READY_STAGES),
                 Package.scanned_at.is_(None),
                 Order.paid_at <= paid_by,
                 Order.review_hold.is_(False),

@@ -55,12 +55,14 @@ def demo_label_secret(db_path: Path, production: str | None = None) -> str:
 
 def isolate(settings: Settings, db_path: Path) -> tuple[Settings, list[str]]:
     """Settings for the demo: no secret or platform credential from the environment, the demo's label secret.
-    Returns them and the environment variable names that were set and are now ignored (to say so at start)."""
+    Returns them and the environment variable names that were set and are now ignored (to say so at start):
+    only those whose value differs from the default, so a setting nobody set is never named."""
     production = settings.label_secret.get_secret_value() if settings.label_secret else None
     ignored, updates = [], {}
     for name in credential_fields():
-        if getattr(settings, name) is not None:
-            ignored.append(Settings.model_fields[name].alias or name.upper())
+        field = Settings.model_fields[name]
+        if getattr(settings, name) != field.default:
+            ignored.append(field.alias or name.upper())
         updates[name] = None
     updates["label_secret"] = SecretStr(demo_label_secret(db_path, production))
     return settings.model_copy(update=updates), sorted(ignored)

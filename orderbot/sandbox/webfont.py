@@ -52,9 +52,8 @@ def wanted_characters() -> str:
     return "".join(sorted(set(ascii_ + PUNCTUATION + gb2312_level1()) | package_characters()))
 
 
-def build(out: Path = FONT_FILE) -> Path:
-    """Subset the bundled collection's Simplified Chinese face to `wanted_characters()`, as WOFF2."""
-    from fontTools import subset
+def source_font(lazy: bool = False):
+    """The bundled collection's Simplified Chinese face (fontTools `TTFont`), the subset's source."""
     from fontTools.ttLib import TTFont
 
     from orderbot.bot.charts.fonts import _PACKAGED_FILES
@@ -65,8 +64,14 @@ def build(out: Path = FONT_FILE) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"{package} is not installed (pip install -e '.[dev]')")
-    source = Path(next(iter(spec.submodule_search_locations))) / name
-    font = TTFont(source, fontNumber=index, lazy=False)
+    return TTFont(Path(next(iter(spec.submodule_search_locations))) / name, fontNumber=index, lazy=lazy)
+
+
+def build(out: Path = FONT_FILE) -> Path:
+    """Subset the bundled collection's Simplified Chinese face to `wanted_characters()`, as WOFF2."""
+    from fontTools import subset
+
+    font = source_font()
     options = subset.Options()
     options.flavor = "woff2"
     options.layout_features = ["*"]

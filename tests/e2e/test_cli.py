@@ -9,6 +9,7 @@ import json
 import re
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -111,6 +112,7 @@ def test_help_lists_the_commands(tmp_path):
 def test_serve_refuses_an_old_schema_then_migrate_fixes_it(tmp_path):
     refused = run(tmp_path, "serve", "--port", str(free_port()))
     assert refused.returncode == 2 and "orderbot migrate" in refused.stderr
+    assert not (tmp_path / "cli.db").exists()  # refused without making an empty database file
     migrated = run(tmp_path, "migrate")
     assert migrated.returncode == 0 and "schema at revision" in migrated.stdout
     assert run(tmp_path, "migrate").returncode == 0  # idempotent
@@ -290,6 +292,11 @@ def test_ask_runs_the_whole_bot_and_saves_files(tmp_path):
     assert "按钮：[确认] confirm:" in asked.stdout
     confirmed = run(tmp_path, "ask", "--as", "heping", "1", env=env)  # the next ask answers it
     assert "已冻结 TikTok Shop 渠道" in confirmed.stdout, confirmed.stdout
+    # The answers were the terminal's: stored as sent, never handed to a channel (a running demo would have shown
+    # them in the person's chat on its page with no question above them).
+    with sqlite3.connect(tmp_path / "cli.db") as con:
+        replies = con.execute("select state, attempts, last_error from outbox where kind = 'reply'").fetchall()
+    assert len(replies) == 6 and set(replies) == {("sent", 0, "被动回复")}, replies
 
 
 def test_label_command_writes_one_png_per_package_and_a_pdf(tmp_path):
@@ -345,6 +352,15 @@ def test_demo_seeds_serves_and_explains_itself(tmp_path):
     assert "订单 300" in out and f"OrderBot demo on http://127.0.0.1:{port}/" in out
     assert "演示模式" in out and "DINGTALK_APP_SECRET" in out and "ORDERBOT_LABEL_SECRET" in out
     assert "production-label-secret" not in out + err and "prod-ding" not in out + err
+    # Everything the demo wrote beside its database is ignored by git, as if it had run in the checkout.
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name not in (".env", "cache"))
+    assert "demo.db.label-secret" in written and "demo.db.clock.json" in written, written
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists():
+        ignored = subprocess.run(
+            ["git", "-C", str(repo), "check-ignore", "--no-index", "--", *written], capture_output=True, text=True
+        ).stdout.split()
+        assert ignored == written, f"not in .gitignore: {set(written) - set(ignored)}"
 
 
 @pytest.mark.parametrize("start", ["25:00", "10:60", "ten", "10"])
@@ -358,6 +374,18 @@ def test_serve_refuses_to_start_without_the_business_config(tmp_path):
     assert run(tmp_path, "migrate").returncode == 0
     result = run(tmp_path, "serve", "--port", str(free_port()), env={"ORDERBOT_CONFIG": str(tmp_path / "missing.toml")})
     assert result.returncode == 2 and "missing.toml" in result.stderr and "file not found" in result.stderr
+    assert f"cp orderbot.example.toml {tmp_path / 'missing.toml'}" in result.stderr  # the hint check-config gives
+
+
+def test_copy_db_from_a_missing_or_unmigrated_database_says_run_migrate(tmp_path):
+    target = f"sqlite+aiosqlite:///{tmp_path / 'copy.db'}"
+    missing = run(tmp_path, "copy-db", "--to", target, "--quiet")
+    assert missing.returncode == 2 and "orderbot migrate" in missing.stderr and "已复制" not in missing.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the source nor the target was made
+    (tmp_path / "cli.db").touch()  # a file, but no schema
+    empty = run(tmp_path, "copy-db", "--to", target, "--quiet")
+    assert empty.returncode == 2 and "orderbot migrate" in empty.stderr and "已复制" not in empty.stdout
+    assert not (tmp_path / "copy.db").exists()
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ def test_demo_on_a_busy_port_is_one_line_exit_2_and_nothing_started(tmp_path):
     assert cs.returncode == 2
     assert cs.stderr.strip().splitlines() == [f"端口 {port} 已被占用：orderbot demo --port {port + 1}"]
     assert cs.stdout == ""
-    assert not (tmp_path / "demo.db").exists()  # no migration, no seed, no scheduler
+    assert list(tmp_path.iterdir()) == []  # nothing written: no database, no label secret, no clock
 
 
 def test_demo_warns_when_it_listens_beyond_this_machine(tmp_path):

@@ -158,6 +158,8 @@ async def test_a_card_button_is_refused_for_others_and_done_by_its_owner_then_th
     card = asked["body"]["template_card"]
     confirm = card["button_list"][0]
     assert confirm["text"] == "确认" and confirm["key"].startswith("confirm:")
+    # the sentence is in the stream and once on the card (its description), not again as the card's subtitle
+    assert card["main_title"]["desc"].startswith("将冻结 TikTok Shop 渠道") and "sub_title_text" not in card
 
     async def click(user: str, button: dict, task_id: str) -> dict:
         await page.click(user, SALES, button, task_id)
@@ -170,6 +172,7 @@ async def test_a_card_button_is_refused_for_others_and_done_by_its_owner_then_th
     done = await click("heping", confirm, card["task_id"])
     assert "userids" not in done and done["template_card"]["task_id"] == card["task_id"]
     assert done["template_card"]["sub_title_text"].startswith("已冻结 TikTok Shop 渠道")
+    assert done["template_card"]["main_title"]["title"].startswith("已冻结")  # no longer 「请确认：…」
     assert (await page.get("/sandbox/cockpit"))["frozen"] == ["TikTok Shop"]
     (undo,) = done["template_card"]["button_list"]
     refused = await click("wanglei", undo, card["task_id"])

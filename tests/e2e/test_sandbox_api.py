@@ -281,6 +281,8 @@ async def test_scans_ship_repeat_and_fail_quietly_and_the_customer_hears(page):
     state = await page.get("/sandbox/state")
     mine = [p for p in listing["waiting"] if p["demo_customer"]]
     assert mine, "the demo customer has a parcel at the packing station"
+    # ready to pack, as the demo company's packers see it; never an order still in quality inspection (质检工单)
+    assert {p["stage"] for p in listing["waiting"]} <= {"库存池", "打包台"}, {p["stage"] for p in listing["waiting"]}
     order = mine[0]["order_no"]
     assert len([p for p in mine if p["order_no"] == order]) == 1  # one scan ships it
     good = await page.scan("zhangsan", mine[0]["labels"]["good"])

@@ -303,6 +303,24 @@ def test_cockpit_and_weather_pause_with_a_human_veto(page):
     card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
     expect(card).to_be_visible()
     _shot(page, "cockpit.png")
+    # A packer may not resume (logistics and management only): refused, and the card stays pressable for the
+    # next person in the same tab (issue 16: the greyed-out button used to follow the message, not the person).
+    page.click("#switch-person")
+    page.click('#picker [data-person="zhangsan"]')
+    page.locator('#chats [data-conv="group:warehouse"]').click()
+    card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
+    bot = page.locator("#messages .msg.bot")
+    before = bot.count()
+    card.locator("button", has_text="恢复发运").click()
+    expect(bot.nth(before)).to_be_visible()  # the polite refusal
+    expect(card.locator("button", has_text="恢复发运")).to_be_disabled()  # for 张三, who pressed it
+    expect(page.locator("#status-lines")).to_contain_text("深圳仓快递交接已暂停")
+    page.click("#switch-person")
+    page.click('#picker [data-person="wujun"]')
+    page.locator('#chats [data-conv="group:warehouse"]').click()
+    card = page.locator("#messages .card", has_text="深圳仓发运已暂停").last
+    expect(card.locator(".clicked")).to_have_count(0)
+    expect(card.locator("button", has_text="恢复发运")).to_be_enabled()
     card.locator("button", has_text="恢复发运").click()
     expect(page.locator("#messages .msg.bot", has_text="恢复").last).to_be_visible()
     expect(page.locator("#status-lines")).not_to_contain_text("深圳仓")
@@ -336,6 +354,9 @@ def test_at_1024_px_every_column_fits_and_the_header_stays_one_line(browser, dem
     assert conv["width"] >= 380 and panel["width"] >= 280 and side["width"] >= 180
     assert side["x"] + side["width"] <= conv["x"] + 1 and conv["x"] + conv["width"] <= panel["x"] + 1
     assert panel["x"] + panel["width"] <= 1024 + 1  # nothing off-screen to the right
+    expect(page.locator("#stages .n")).to_have_count(10)
+    heights = page.evaluate("[...document.querySelectorAll('#stages .n')].map((e) => e.getBoundingClientRect().height)")
+    assert max(heights) < 1.5 * min(heights), heights  # 「121单 · 超时19」 on one line, never 「超时↵19」
     _say(page, "现在订单都卡在哪")
     expect(page.locator("#messages .msg.bot").last).to_be_visible()
     _shot(page, "desktop-1024.png")
@@ -354,6 +375,8 @@ def test_at_phone_width_the_conversation_takes_the_screen(browser, demo):
     assert conv["width"] >= 370 and conv["height"] >= 400  # the column no longer disappears
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
     expect(page.locator("#composer-input")).to_be_visible()
+    box = _box(page, "#composer-input")
+    assert box["y"] + box["height"] <= 844, box  # the input box above the fold, without scrolling
     _say(page, "帮助")
     expect(page.locator("#messages .msg.bot").last).to_be_visible()
     _shot(page, "phone-warehouse.png")
@@ -401,6 +424,22 @@ def test_a_browser_without_any_cjk_font_gets_the_served_web_font(browser, demo, 
         assert page.evaluate("document.fonts.check('16px \"OrderBot Noto Sans SC\"', '订单健康度驾驶舱')")
         loaded = page.evaluate("[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)")
         assert any("OrderBot Noto Sans SC" in f for f in loaded)
+        # The monospace places too (issue 16): the packer's scan bubble and 「企业微信收到的 JSON」. Drawn with the
+        # page's own classes; Chromium says which font drew their glyphs.
+        page.evaluate(
+            """() => document.querySelector('#messages').insertAdjacentHTML('beforeend',
+                 '<div class="msg me"><div class="body"><div class="bubble scan" id="probe-scan">扫码：QR_CODE,OB1|'
+                 + 'SO1</div></div></div><details class="json" open><summary>企业微信收到的 JSON</summary>'
+                 + '<pre id="probe-json">{"content": "订单已发出"}</pre></details>')"""
+        )
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+        for selector, chinese in (("#probe-scan", 2), ("#probe-json", 5)):
+            node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+            assert sum(f["glyphCount"] for f in fonts if f["isCustomFont"]) >= chinese, (selector, fonts)
         _shot(page, "no-system-font.png")
     finally:
         bare.close()

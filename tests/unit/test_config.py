@@ -129,3 +129,15 @@ def test_demo_settings_drop_every_credential_and_use_their_own_label_secret(tmp_
     again, _ = isolate(prod, tmp_path / "demo.db")  # the same demo database keeps its labels valid
     assert again.label_secret.get_secret_value() == secret
     assert (tmp_path / "demo.db.label-secret").stat().st_mode & 0o077 == 0
+
+
+def test_the_demo_names_only_the_settings_someone_set(tmp_path, monkeypatch):
+    from orderbot.sandbox.secrets import credential_fields, isolate
+    from orderbot.settings import Settings, load_settings
+
+    for name in credential_fields():  # a clean environment, as a newcomer's
+        monkeypatch.delenv(Settings.model_fields[name].alias or name.upper(), raising=False)
+    _, ignored = isolate(load_settings(env_file=None), tmp_path / "demo.db")
+    assert ignored == []  # WECOM_AIBOT_WS_URL has a default: nobody set it
+    _, ignored = isolate(load_settings(env_file=None, WECOM_AIBOT_WS_URL="wss://ws.example.com"), tmp_path / "d.db")
+    assert ignored == ["WECOM_AIBOT_WS_URL"]

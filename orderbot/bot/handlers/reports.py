@@ -183,15 +183,24 @@ async def trend(intent, ctx: Context) -> Reply:
     name = METRIC_NAMES[metric]
     title = f"{channel_name(channel) + ' ' if channel else ''}{name}趋势（{_span(d_from, d_to)}）"
     percent = metric == "cancel_rate"
-    total = sum(v for _, v in values)
-    summary = (
-        f"平均 {total / len(values) * 100:.2f}%" if percent else f"合计 {total:,.0f}，日均 {total / len(values):,.1f}"
-    )
+    # Today is not over: its few hours would plot as a cliff at the line's end and pull the average down. The
+    # line stops at yesterday (today's point left as a gap) and the text gives today's figure so far.
+    full = [v for d, v in values if d < ctx.today] or [v for _, v in values]
+    total = sum(full)
+    summary = f"平均 {total / len(full) * 100:.2f}%" if percent else f"合计 {total:,.0f}，日均 {total / len(full):,.1f}"
+    today = next((v for d, v in values if d == ctx.today), None)
+    if today is not None and len(values) > 1:
+        so_far = f"{today * 100:.2f}%" if percent else f"{today:,.0f}"
+        summary = (
+            f"{summary}（不含今天）；今天截至 {ctx.now.astimezone(ctx.zone):%H:%M}：{so_far}，未满一天，不画入曲线"
+        )
+    else:
+        today = None
     png = await ctx.chart(
         trend_lines,
         title,
         [d for d, _ in values],
-        {name: [v for _, v in values]},
+        {name: [None if today is not None and d == ctx.today else v for d, v in values]},
         previous={name: [v for _, v in previous]},
         percent=percent,
     )

@@ -122,11 +122,16 @@ def button_card(card: Card, task_id: str | None) -> dict[str, Any]:
 
 def card_summary(reply: Reply) -> str:
     """A card's subtitle when the reply's whole text went before it: the text's first line, plain, with … when
-    more follows."""
+    more follows. Empty when the card's description already begins with that line (a confirmation's card carries
+    the sentence as its description: once on the card is enough)."""
     text = plain(reply.text)
     if reply.markdown:  # the handler's own marks (the reply's markdown is rendered in the text before the card)
         text = text.replace("**", "").replace("### ", "")
     first, _, rest = text.strip().partition("\n")
+    desc = escape_card_text(reply.card.description) if reply.card else ""
+    n = min(len(first), len(desc), 20)
+    if n and first[:n] == desc[:n]:
+        return ""
     return first[:60] + ("…" if len(first) > 60 or rest.strip() else "")
 
 

@@ -172,8 +172,12 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     base["sub_title_text"] = text[:112]
     if done:
         card = reply.card
-        if card is not None and card.buttons:
-            base["button_list"] = button_card(card, task_id)["button_list"]
+        if card is not None and card.buttons:  # the card becomes the result's (请确认… → 已冻结…), for everybody
+            fresh = button_card(card, task_id)
+            base["main_title"], base["button_list"] = fresh["main_title"], fresh["button_list"]
+            base.pop("horizontal_content_list", None)
+            if "horizontal_content_list" in fresh:
+                base["horizontal_content_list"] = fresh["horizontal_content_list"]
         else:
             base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
     elif "button_list" not in base:

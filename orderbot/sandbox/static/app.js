@@ -6,6 +6,9 @@ const boot = JSON.parse(document.getElementById("boot").textContent);
 const $ = (sel, root = document) => root.querySelector(sel);
 const S = { me: null, conv: null, after: 0, epoch: boot.epoch, items: [], unread: {}, waiting: {}, tab: "cockpit",
   loaded: false, clicked: {} };
+// A pressed card button is greyed out for the person who pressed it, as in their own WeCom client: someone who
+// switches identity in the same tab sees the card as they would (a refused click leaves it pressable for others).
+const clickedKey = (item) => `${S.me ? S.me.id : ""}|${item.id}`;
 const KEY = "orderbot.sandbox.as";
 // WeCom groups served by the AI bot (智能机器人): the page shows the JSON the bot answered WeCom with.
 const AIBOT = boot.aibot || { name: "OrderBot", groups: [] };
@@ -226,7 +229,7 @@ function aibotMessage(item, shown, updates) {
 }
 
 function card(item, c, text) {
-  const done = S.clicked[item.id];
+  const done = S.clicked[clickedKey(item)];
   const sub = text && !text.startsWith(c.title) ? h("div", { class: "desc" }, text) : null;
   // A confirmation card's description is the first 44 characters of its text: show the sentence once.
   return h("div", { class: "card", "data-task": c.task_id || "" },
@@ -356,7 +359,7 @@ async function click(item, c, b) {
   try {
     await api("/sandbox/card", { user: S.me.id, conv: item.conv, key: b.key, text: b.text, task_id: c.task_id,
       msg_id: newId() });
-    if (!isAibot(item.conv)) { S.clicked[item.id] = b.text; S.waiting[item.conv] = Date.now(); }
+    if (!isAibot(item.conv)) { S.clicked[clickedKey(item)] = b.text; S.waiting[item.conv] = Date.now(); }
     await poll();
     renderConversation();
   } catch (e) { fail(e); }
