@@ -284,10 +284,11 @@ class AibotWsClient:
         if processed is None or not processed.passive or processed.reply is None:
             return
         payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
+        progress: dict = {}  # the frames WeCom acknowledged: a resend by the outbox starts after them
         try:
-            await self.sender.send(event.origin.reply_to, "reply", payload, {})
+            await self.sender.send(event.origin.reply_to, "reply", payload, progress)
         except SendError as exc:
             log.info("AI bot answer to %s goes through the outbox: %s", event.origin.reply_to, exc)
-            await self.pipeline.reopen_reply(processed.outbox_id)
+            await self.pipeline.reopen_reply(processed.outbox_id, progress)
             return
         await self.pipeline.confirm_sent(processed.outbox_id)
