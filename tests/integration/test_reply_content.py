@@ -40,7 +40,7 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+|\*\*|### ", "", text)
 
 
-def _missing(reply: Reply, delivered: str) -> list[str]:
+def missing(reply: Reply, delivered: str) -> list[str]:
     got = _norm(delivered)
     return [line for line in reply_plain(reply).split("\n") if _norm(line) and _norm(line) not in got]
 
@@ -60,14 +60,14 @@ async def test_wecom_app_and_group_robot_deliver_every_line(replies, wecom):
         await senders["wecom"].send("user:SunLi", "reply", reply.to_dict(), {})
         texts = [m["markdown"]["content"] for m in fake.messages if m["msgtype"] == "markdown"]
         cards = [m["template_card"] for m in fake.messages if m["msgtype"] == "template_card"]
-        assert _missing(reply, "\n".join(texts + [c.get("sub_title_text", "") for c in cards])) == [], reply.title
+        assert missing(reply, "\n".join(texts + [c.get("sub_title_text", "") for c in cards])) == [], reply.title
         if reply.card and reply.card.buttons:
             (card,) = cards
             assert [b["key"] for b in card["button_list"]] == [b.key for b in reply.card.buttons]
             assert len(card.get("sub_title_text", "")) <= 61
         await senders["wecom_robot"].send(f"robot:K{i}", "reply", reply.to_dict(), {})
         robot = "\n".join(m.get("markdown", m.get("text", {})).get("content", "") for m in fake.robot_messages[f"K{i}"])
-        assert _missing(reply, robot) == [], reply.title
+        assert missing(reply, robot) == [], reply.title
 
 
 @pytest.mark.slow
@@ -85,7 +85,7 @@ async def test_wecom_ai_bot_stream_carries_every_line(replies):
             sending.cancel()
             continue
         assert await sending is None
-        assert _missing(reply, frame["stream"]["content"]) == [], reply.title
+        assert missing(reply, frame["stream"]["content"]) == [], reply.title
         if reply.card and reply.card.buttons:
             assert frame["msgtype"] == "stream_with_template_card"
             assert [b["key"] for b in frame["template_card"]["button_list"]] == [b.key for b in reply.card.buttons]
