@@ -109,7 +109,7 @@ async def test_callback_long_answer_arrives_whole_or_says_what_is_missing(
     assert by_url["markdown"]["content"].startswith("(2/3)")
     delivered = "\n".join([stream, by_url["markdown"]["content"], _texts(_elsewhere(wecom_api, way))])
     if way == "none":
-        assert "后面还有1 段文字无法经智能机器人发送" in by_url["markdown"]["content"]
+        assert "后面还有 1 段文字无法经智能机器人发送" in by_url["markdown"]["content"]
         assert row.state == "dead" and "无处可发" in row.last_error  # never stored as sent
         lost = missing(LONG, delivered)  # the third part: named as missing, never pretended sent
         assert lost and lost == reply_plain(LONG).split("\n")[-len(lost) :]

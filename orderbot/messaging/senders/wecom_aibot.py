@@ -104,7 +104,8 @@ def lost_note(parts: int, charts: int, buttons: bool) -> str:
         if x
     )
     return (
-        f"（后面还有{what}无法经智能机器人发送：请在企业微信应用 OrderBot 里发同样的话查看全文，"
+        f"（后面还有{' ' if what[:1].isdigit() else ''}{what}无法经智能机器人发送："
+        "请在企业微信应用 OrderBot 里发同样的话查看全文，"
         "或请管理员给本群配置消息推送 webhook_key）"
     )
 
