@@ -31,29 +31,29 @@ from tests.integration.test_dispatch import bot, parser  # noqa: F401  (fixtures
 from tests.integration.test_reports import staffed_business  # noqa: F401  (the fixture)
 
 NOT_CHAT = {"scan": "a scan (ScanEvent) from the WeCom scanner, tested in tests/integration/test_scanning.py"}
-# Buttons no reply of the example questions offers in the seeded business (no alert raised, no task open, no order
-# held): pressed with keys of the shape their cards use, so each handler runs (its answer may be that the alert,
-# task or order is not there — a reply like any other).
-PRESSED = {
-    "action.courier_resume": "courier_resume:WH-SZ",
-    "action.courier_hold": "courier_hold:WH-SZ",
-    "action.alert_ack": "alert_ack:1",
-    "action.alert_ack_all": "alert_ack_all:*:1770000000",
-    "action.alert_apply": "alert_apply:1",
-    "action.alert_undo": "alert_undo:1",
-    "action.customs_claim": "customs_claim:1",
-    "action.customs_docs_sent": "customs_docs_sent:1",
-    "action.customs_release": "customs_release:1",
-    "action.docs_done": "docs_done:1",
-    "action.held_list": "held_list:tiktok",
-    "action.release_held": "release_held:tiktok",
-    "action.release_one": "release_one:SO202602010001",
-    "action.cancel_held": "cancel_held:SO202602010002",
-    "action.purchase": "purchase:PB-20K-BLK*500",
-    "action.task_view": "task_view:1",
-    "action.task_take": "task_take:1",
-    "action.task_done": "task_done:1",
-    "action.task_hand": "task_hand:1",
+# Buttons no reply of the example questions offers in the seeded business (no alert raised, no order held, no
+# courier breaker open): pressed with keys of the shape their cards use, so each handler runs (its answer may be
+# that the alert or order is not there — a reply like any other).
+PRESSED = {  # button handler: (who presses, key)
+    "action.courier_hold": ("wujun", "courier_hold:深圳"),
+    "action.courier_resume": ("wujun", "courier_resume:深圳"),
+    "action.alert_ack": ("sunli", "alert_ack:1"),
+    "action.alert_ack_all": ("sunli", "alert_ack_all:*:1770000000"),
+    "action.alert_apply": ("heping", "alert_apply:1"),
+    "action.alert_undo": ("heping", "alert_undo:1"),
+    "action.customs_claim": ("chenjing", "customs_claim:1"),
+    "action.customs_docs_sent": ("chenjing", "customs_docs_sent:1"),
+    "action.customs_release": ("chenjing", "customs_release:1"),
+    "action.docs_done": ("chenjing", "docs_done:1"),
+    "action.held_list": ("heping", "held_list:tiktok"),
+    "action.release_held": ("heping", "release_held:tiktok"),
+    "action.release_one": ("heping", "release_one:SO202602010001"),
+    "action.cancel_held": ("heping", "cancel_held:SO202602010002"),
+    "action.purchase": ("heping", "purchase:PB-20K-BLK*500"),
+    "action.task_view": ("heping", "task_view:1"),
+    "action.task_take": ("heping", "task_take:1"),
+    "action.task_done": ("heping", "task_done:1"),
+    "action.task_hand": ("heping", "task_hand:1"),
 }
 LONG = Reply(
     title="长回复",
@@ -97,6 +97,7 @@ def _staff_for(route, config) -> str:
 class Ran:
     route: str
     reply: Reply
+    who: str = ""
 
 
 async def run_every_handler(bot, config, parser) -> list[Ran]:  # noqa: F811
@@ -111,9 +112,9 @@ async def run_every_handler(bot, config, parser) -> list[Ran]:  # noqa: F811
         assert name == "help" or understood == name, f"{name}: its example «{text}» is read as {understood}"
         who = _staff_for(route, config)
         reply = await bot.ask(who, text)
-        out.append(Ran(name, reply))
+        out.append(Ran(name, reply, who))
         if reply.card and reply.card.buttons and reply.card.buttons[0].text == "确认":
-            out.append(Ran(name, await bot.click(who, reply.card.buttons[0].key)))
+            out.append(Ran(name, await bot.click(who, reply.card.buttons[0].key), who))
     pressed: set[str] = set()
     i = 0
     while i < len(out):  # replies of pressed buttons offer more buttons
@@ -121,12 +122,12 @@ async def run_every_handler(bot, config, parser) -> list[Ran]:  # noqa: F811
             name = "action." + button.key.partition(":")[0]
             if name in ROUTES and name not in pressed:
                 pressed.add(name)
-                out.append(Ran(name, await bot.click(_staff_for(ROUTES[name], config), button.key)))
+                out.append(Ran(name, await bot.click(out[i].who, button.key), out[i].who))
         i += 1
-    for name, key in PRESSED.items():
+    for name, (who, key) in PRESSED.items():
         if name not in pressed:
             pressed.add(name)
-            out.append(Ran(name, await bot.click(_staff_for(ROUTES[name], config), key)))
+            out.append(Ran(name, await bot.click(who, key)))
     never = sorted(n for n in ROUTES if n.startswith("action.") and n not in pressed)
     assert never == [], f"button handlers no reply offers and not in PRESSED: {never}"
     return out
