@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from orderbot.app import create_app
 from orderbot.core.models import OutboxMessage
+from orderbot.core.orders.service import set_channel_frozen
 from orderbot.messaging.inbound import CardAction
 from orderbot.messaging.reply import Button, Card, Chart, Reply, Table
 from orderbot.settings import load_settings
@@ -31,6 +32,7 @@ from tests.e2e.test_wecom_aibot import (  # noqa: F401  (fixtures)
     _until,
     group_card_click,
     group_message,
+    staffed,
     urls,
 )
 from tests.e2e.test_wecom_aibot_files import _with_group
@@ -38,7 +40,9 @@ from tests.e2e.test_wecom_aibot_files import wecom_api as wecom_api  # the fixtu
 from tests.e2e.test_wecom_callback import Recorder
 from tests.fakes.wecom_aibot import STREAM_LIMIT, CallbackDriver, FakeAibotWs
 from tests.integration.test_reply_content import missing
-from tests.integration.test_reports import NOW
+from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
+from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
+from tests.integration.test_stock_chat import _ingest
 
 LINE = "第{}行：" + "很长的说明文字" * 40  # about 850 bytes a line
 LONG = Reply(title="长回复", text="\n".join(LINE.format(i) for i in range(55)))  # about 47 KB: three parts
@@ -194,3 +198,49 @@ async def test_ws_click_answer_with_table_chart_and_buttons_reaches_the_chat(db,
     (image,) = [p for p in fake.pushes if p["msgtype"] == "image"]
     assert fake.media[image["image"]["media_id"]][1] == PNG
     assert row.state == "sent" and fake.errors == []
+
+
+async def test_callback_unfreeze_then_look_one_by_one_shows_the_held_orders_and_their_buttons(
+    staffed,  # noqa: F811
+    config,
+    parser,  # noqa: F811
+    urls,  # noqa: F811
+    wecom_api,  # noqa: F811
+):
+    """The real case: after an unfreeze with held orders, 逐单查看 answers with the table and 放行/取消 buttons."""
+    held = [f"SO20260209{i:04d}" for i in range(1, 9)]
+    async with staffed.write() as s:
+        await set_channel_frozen(s, "temu", True, actor="heping", reason="取消率过高", now=NOW)
+    for no in held:
+        await _ingest(staffed, config, lambda: NOW, no, 9, channel="temu")
+    env = dict(WECOM_AIBOT_TOKEN=TOKEN, WECOM_AIBOT_ENCODING_AES_KEY=AES_KEY, WECOM_API_BASE=wecom_api.base)
+    config = _with_group(config, webhook_key="HOOK")
+    app = create_app(load_settings(env_file=None, **env), config=config, db=staffed, clock=lambda: NOW, parser=parser)
+    async with TestClient(TestServer(app)) as client, aiohttp.ClientSession() as http:
+        driver = CallbackDriver(http, str(client.make_url("/wecom/aibot")), AibotCrypto(TOKEN, AES_KEY), urls)
+
+        async def click(msgid: str, key: str, task_id: str) -> dict:
+            event = {"card_type": "button_interaction", "event_key": key, "task_id": task_id}
+            status, update = await driver.post(
+                driver.event(msgid, "template_card_event", event, user="HePing", chat=GROUP), "template_card_event"
+            )
+            assert status == 200 and update["response_type"] == "update_template_card"
+            return update
+
+        asked = await driver.ask(
+            driver.message("u-1", "text", {"content": "@OrderBot 解冻Temu"}, user="HePing", chat=GROUP)
+        )
+        task = asked["template_card"]["task_id"]
+        unfrozen = await click("u-2", asked["template_card"]["button_list"][0]["key"], task)  # 确认
+        keys = [b["key"] for b in unfrozen["template_card"]["button_list"]]
+        assert keys == ["release_held:temu", "held_list:temu"]  # the unfreeze answer's own buttons, on the card
+        listing = await click("u-3", "held_list:temu", task)
+        deadline = time.monotonic() + 10
+        while not urls.received and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    card = listing["template_card"]
+    assert "userids" not in listing and card["sub_title_text"].startswith("待审核订单（Temu）")
+    assert {f"release_one:{held[0]}", f"cancel_held:{held[0]}"} <= {b["key"] for b in card["button_list"]}
+    ((_, by_url),) = urls.received  # the held orders' table reached the chat, every order
+    assert all(no in by_url["markdown"]["content"] for no in held)
+    assert driver.errors == []
