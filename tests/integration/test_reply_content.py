@@ -1,7 +1,8 @@
 """Cards never lose content (issue 15, clause 4): every handler's reply — every chat intent's, asked with its
 route's own example, and every button's, pressed on the card that offers it — delivered through the WeCom app,
-the WeCom AI bot (callback mode and long connection), DingTalk and a WeCom group robot (the local fakes, over
-HTTP and WebSocket) carries every line of text and table the sandbox shows for it (`reply_plain`, the sandbox
+the WeCom AI bot (callback mode and long connection; a button's answer also as the AI bot gives it, the card
+update and what follows it), DingTalk and a WeCom group robot (the local fakes, over HTTP and WebSocket) carries
+every line of text and table the sandbox shows for it (`reply_plain`, the sandbox
 page's answer). The handlers come from the dispatch registry (`ROUTES`): a new one is run here, or the test fails
 naming it."""
 
@@ -20,7 +21,7 @@ from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.links import MediaLinks
 from orderbot.messaging.reply import Button, Card, Reply, Table
 from orderbot.messaging.senders.dingtalk import DingTalkApi, DingTalkSender
-from orderbot.messaging.senders.wecom_aibot import AibotSender
+from orderbot.messaging.senders.wecom_aibot import AibotSender, card_update, click_carries_all
 from orderbot.messaging.text import reply_plain
 from orderbot.webhooks.aibot_ws import AibotWsClient
 
@@ -228,6 +229,8 @@ async def test_every_handlers_reply_arrives_whole_on_every_platform(bot, config,
                 await aibot_ws(http, link).send(f"user:U{i}", "reply", {**payload, "_route": ws_route}, {})
                 frames = [f.get("stream", f.get("markdown", {})).get("content", "") for f in ws_fake.answers(req)]
                 assert missing(r.reply, "\n".join(frames)) == [], f"AI bot (long connection) lost lines of {where}"
+                if r.route.startswith("action."):  # a button's answer, as the AI bot gives it: the card update
+                    await _press_on_the_ai_bot(r.reply, i, where, http, aibot, link, urls, ws_fake, fake_wecom)
                 # DingTalk, a group, through the robot OpenAPI
                 ding.api_messages.clear()
                 await dingtalk.send(f"group:cid{i}", "reply", payload, {})
@@ -242,6 +245,46 @@ async def test_every_handlers_reply_arrives_whole_on_every_platform(bot, config,
             assert urls.refused == [] and ws_fake.errors == []
         finally:
             await link.stop()
+
+
+async def _press_on_the_ai_bot(reply, i, where, http, aibot, link, urls, ws_fake, fake_wecom) -> None:
+    """A button's answer on the AI bot: the card update (what the callback door answers within WeCom's 5 s, or
+    the long connection's `aibot_respond_update_msg`), then what the outbox sends when the card cannot hold it
+    all (`click_carries_all`): through the press's response_url and the group's webhook, or pushed 1:1."""
+    payload = reply.to_dict()
+    update = card_update(reply, "t", f"U{i}", None)
+    shown = [_message_text({"msgtype": "template_card", "template_card": update["template_card"]})]
+    if not click_carries_all(reply):
+        fake_wecom.robot_messages.pop(f"K{i}", None)
+        route = {
+            "mode": "callback",
+            "kind": "card",
+            "task_id": "t",
+            "user": f"U{i}",
+            "response_url": urls.mint("group"),
+        }
+        await aibot.send(f"chat:wrGROUP{i}", "reply", {**payload, "_route": route}, {})
+        code = route["response_url"].rpartition("=")[2]
+        shown += [b["markdown"]["content"] for c, b in urls.received if c == code]
+        shown += [_message_text(m) for m in fake_wecom.robot_messages.get(f"K{i}", []) if m["msgtype"] != "image"]
+    assert missing(reply, "\n".join(shown)) == [], f"AI bot (callback) lost lines of the press {where}"
+    click = {"card_type": "button_interaction", "event_key": "x", "task_id": "t"}
+    event = {
+        "msgid": f"e{i}",
+        "aibotid": ws_fake.bot_id,
+        "chattype": "single",
+        "from": {"userid": f"U{i}"},
+        "msgtype": "event",
+        "event": {"eventtype": "template_card_event", "template_card_event": click},
+    }
+    req = await ws_fake.push_callback(event, "aibot_event_callback")
+    pushed = len(ws_fake.pushes)
+    route = {"mode": "ws", "kind": "card", "task_id": "t", "user": f"U{i}", "req_id": req}
+    await aibot_ws(http, link).send(f"user:U{i}", "reply", {**payload, "_route": route}, {})
+    (frame,) = ws_fake.answers(req)
+    shown = [_message_text({"msgtype": "template_card", "template_card": frame["template_card"]})]
+    shown += [p["markdown"]["content"] for p in ws_fake.pushes[pushed:] if p["msgtype"] == "markdown"]
+    assert missing(reply, "\n".join(shown)) == [], f"AI bot (long connection) lost lines of the press {where}"
 
 
 def aibot_ws(http, link) -> AibotSender:
