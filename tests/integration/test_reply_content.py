@@ -2,9 +2,8 @@
 route's own example, and every button's, pressed on the card that offers it — delivered through the WeCom app,
 the WeCom AI bot (callback mode and long connection; a button's answer also as the AI bot gives it, the card
 update and what follows it), DingTalk and a WeCom group robot (the local fakes, over HTTP and WebSocket) carries
-every line of text and table the sandbox shows for it (`reply_plain`, the sandbox
-page's answer). The handlers come from the dispatch registry (`ROUTES`): a new one is run here, or the test fails
-naming it."""
+every line of text and table the sandbox shows for it (`reply_plain`, the sandbox page's answer). The handlers
+come from the dispatch registry (`ROUTES`): a new one is run here, or the test fails naming it."""
 
 from __future__ import annotations
 
