@@ -349,7 +349,14 @@ async def queue_reply(
     return int((await run_core(session, _QUEUE_REPLY, row)).scalar_one())
 
 
-async def reopen_passive(session: AsyncSession, outbox_id: int, now: datetime) -> bool:
+async def reopen_passive(
+    session: AsyncSession, outbox_id: int, now: datetime, progress: dict[str, Any] | None = None
+) -> bool:
     """A reply stored as answered in the HTTP response whose response did not go out, or a held one: pending,
-    due now."""
-    return (await run_core(session, _REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})).rowcount == 1
+    due now. `progress`: how far its caller got sending it (the frames the platform acknowledged), kept in the
+    row like the worker's own (`save_progress`), so the outbox resumes after them instead of doubling them."""
+    reopened = (await run_core(session, _REOPEN_PASSIVE, {"outbox_id": outbox_id, "now": now})).rowcount == 1
+    if reopened and progress:
+        payload = (await session.execute(select(_T.c.payload).where(_T.c.id == outbox_id))).scalar_one()
+        await save_progress(session, outbox_id, {**payload, "_progress": progress})
+    return reopened

@@ -519,11 +519,12 @@ class InboundPipeline:
         async with self.db.write() as session:
             await outbox.mark_sent(session, [outbox_id], self.clock())
 
-    async def reopen_reply(self, outbox_id: int) -> bool:
+    async def reopen_reply(self, outbox_id: int, progress: dict[str, Any] | None = None) -> bool:
         """A reply stored as answered in the HTTP response whose response did not go out after all, or a held
-        reply whose link failed: queue it for the outbox, due now (the rare other side of `PassiveAnswer`)."""
+        reply whose link failed: queue it for the outbox, due now (the rare other side of `PassiveAnswer`).
+        `progress`: what of it was delivered already (the sender's progress dict); the outbox resumes after it."""
         async with self.db.write() as session:
-            reopened = await outbox.reopen_passive(session, outbox_id, self.clock())
+            reopened = await outbox.reopen_passive(session, outbox_id, self.clock(), progress)
         if reopened and self.on_commit is not None:
             self.on_commit()
         return reopened

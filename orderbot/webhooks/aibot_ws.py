@@ -6,7 +6,8 @@ the link), reconnect with exponential back-off (1 s → 30 s). Callbacks (`aibot
 `aibot_event_callback`) become the same inbound values as in callback mode and enter the same pipeline (the
 inbox dedupes a callback WeCom pushes again after a reconnect); answers leave through the outbox and
 `request()`, which echoes the callback's req_id and waits for WeCom's ack. A send while the link is down fails
-retryably, so the outbox sends it again after the reconnect (a stream keeps its id: replaced, never doubled).
+retryably, so the outbox sends it again after the reconnect, after the frames WeCom acknowledged (the row's
+progress; a stream keeps its id: replaced, never doubled).
 `upload()` puts a file on WeCom as temporary media (`aibot_upload_media_init` → `_chunk` × n → `_finish`, the
 frame shapes of Tencent's Node SDK): chunks of ≤ 512 KB before base64, ≤ 100 of them, a file ≤ 20 MB; the
 media_id it returns is sent as a `file` message and lives 3 days.
@@ -273,8 +274,9 @@ class AibotWsClient:
             return
         # The answer goes straight back on this connection. Its row is held (pending, due only after HOLD) in the
         # transaction that made it and stored as sent once WeCom answered the frame; if sending fails (the link
-        # dropped), it is due at once and the outbox sends it after the reconnect; if this process dies in
-        # between, the outbox sends it when the hold ends (the stream keeps its id: replaced, never doubled).
+        # dropped), it is due at once, with the frames WeCom acknowledged recorded in the row, and the outbox sends
+        # the rest after the reconnect; if this process dies in between, the outbox sends it whole when the hold
+        # ends (the stream keeps its id: replaced, never doubled).
         answer = PassiveAnswer(lambda reply: True, hold=HOLD)
         urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
         try:
@@ -284,10 +286,11 @@ class AibotWsClient:
         if processed is None or not processed.passive or processed.reply is None:
             return
         payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
+        progress: dict = {}  # the frames WeCom acknowledged: a resend by the outbox starts after them
         try:
-            await self.sender.send(event.origin.reply_to, "reply", payload, {})
+            await self.sender.send(event.origin.reply_to, "reply", payload, progress)
         except SendError as exc:
             log.info("AI bot answer to %s goes through the outbox: %s", event.origin.reply_to, exc)
-            await self.pipeline.reopen_reply(processed.outbox_id)
+            await self.pipeline.reopen_reply(processed.outbox_id, progress)
             return
         await self.pipeline.confirm_sent(processed.outbox_id)

@@ -8,7 +8,9 @@ Then by kind:
   that WeCom polls; the answer reaches the stream through the outbox (`AibotSender`). A retried callback gets
   the same stream again, never a second answer;
 - a stream poll gets the stream's current content;
-- a card click is processed at once and answered with `update_template_card` (WeCom waits 5 s, once);
+- a card click is processed at once and answered with `update_template_card` (WeCom waits 5 s, once); an answer
+  the card cannot show whole follows through the outbox (the response_url, then the group's 消息推送 webhook or
+  the WeCom app);
 - enter_chat gets the welcome, feedback is stored; images and files in 1:1 are acknowledged, not understood.
 """
 
@@ -24,7 +26,7 @@ from aiohttp import web
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent
 from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
-from orderbot.messaging.senders.wecom_aibot import card_update, fits_stream, stream_reply
+from orderbot.messaging.senders.wecom_aibot import card_update, click_carries_all, fits_stream, stream_reply
 from orderbot.messaging.text import reply_plain
 from orderbot.webhooks.aibot_crypto import AibotCrypto, CryptoError
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
@@ -153,10 +155,13 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text="")
 
 
-async def _passive(inbound: AibotInbound, inbox_id: int, event, fits, wait: float, *, urgent: bool):
+async def _passive(
+    inbound: AibotInbound, inbox_id: int, event, fits, wait: float, *, urgent: bool, outbox_too: bool = False
+):
     """Run the event, claiming its reply for the HTTP response if it is ready within `wait` seconds; the reply,
     or None when it goes through the outbox instead. `urgent`: ahead of other work (a click must be answered
-    within WeCom's 5 s; a message may wait for a flood of callbacks to be acknowledged, then go by the stream)."""
+    within WeCom's 5 s; a message may wait for a flood of callbacks to be acknowledged, then go by the stream).
+    `outbox_too`: also the reply that did not `fit` (queued for the outbox) if it is ready in time."""
     loop = asyncio.get_running_loop()
     answer = PassiveAnswer(fits, until=loop.time() + wait)
     task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, urgent=urgent, answer=answer))
@@ -171,7 +176,7 @@ async def _passive(inbound: AibotInbound, inbox_id: int, event, fits, wait: floa
         if not answer.give_up():
             task.add_done_callback(lambda done: _reopen(inbound, done))
         return None
-    if processed is not None and processed.passive and processed.reply is not None:
+    if processed is not None and (processed.passive or outbox_too) and processed.reply is not None:
         return processed.reply
     return None
 
@@ -197,13 +202,18 @@ async def _answer_message(inbound: AibotInbound, inbox_id: int, event: ChatMessa
 
 
 async def _answer_now(inbound: AibotInbound, inbox_id: int, event, nonce: str) -> web.Response:
-    reply = await _passive(inbound, inbox_id, event, lambda r: True, inbound.card_deadline, urgent=True)
+    """A click: the card update goes back in the response; an answer the card cannot show whole (a table, a
+    chart, a long text) is not claimed, its row goes to the outbox, which sends it into the chat (response_url
+    and what follows it), while the update shows a summary. A welcome: the text."""
+    click = isinstance(event, CardAction)
+    fits = click_carries_all if click else (lambda r: True)
+    reply = await _passive(inbound, inbox_id, event, fits, inbound.card_deadline, urgent=True, outbox_too=click)
     if reply is None:
         return web.Response(text="")
     if isinstance(event, CardAction):
         task = event.task_id or ""
         payload = card_update(reply, task, event.origin.user_id, inbound.streams.cards.get(task))
-        if reply.meta.get("subject"):
+        if "userids" not in payload:  # changed for everybody: the card as it now is
             inbound.streams.remember_card(task, payload["template_card"])
         return _sealed(inbound, payload, nonce)
     return _sealed(inbound, {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}}, nonce)

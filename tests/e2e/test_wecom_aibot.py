@@ -260,6 +260,19 @@ async def test_ws_group_question_and_drop_mid_answer_neither_lost_nor_doubled(ws
     assert fake.errors == []
 
 
+async def test_ws_drop_at_the_card_frame_resumes_after_the_acknowledged_stream(ws_bot):
+    client, fake = ws_bot
+    fake.lose_answer_of_type = "template_card"  # the stream frame is acknowledged, then the link drops
+    req = await fake.push_callback(group_message("w-9", "HePing", "@OrderBot 冻结TikTok渠道"))
+    await _until(lambda: fake.subscribed >= 2 and any(f.get("msgtype") == "template_card" for f in fake.frames))
+    async with client.app[AIBOT_WS].pipeline.db.read() as s:
+        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert row.state == "sent" and row.attempts >= 1
+    # the outbox resent only what WeCom had not acknowledged: one stream frame, one card, nothing twice
+    assert [f.get("msgtype") for f in fake.frames if f["req_id"] == req] == ["stream", "template_card"]
+    assert fake.errors == []
+
+
 async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed(ws_bot):
     client, fake = ws_bot
     ask = group_message("w-2", "HePing", "@OrderBot 冻结TikTok渠道")

@@ -9,7 +9,8 @@ Long-connection mode (`FakeAibotWs`): subscribe with bot id and secret (853000 o
 req_ids, respond frames must echo a callback's req_id (846605), a stream is replaced by id (never doubled), 6 min
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
 pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); `drop()` and
-`drop_on_next_answer` cut the connection as a network would.
+`drop_on_next_answer` (after the frame arrived) and
+`lose_answer_of_type` (the frame of that msgtype lost on the way) cut the connection as a network would.
 Uploads (the frame shapes of Tencent's Node SDK): `aibot_upload_media_init` {type, filename, total_size,
 total_chunks, md5} → {upload_id}; `aibot_upload_media_chunk` {upload_id, chunk_index (0-based), base64_data};
 `aibot_upload_media_finish` {upload_id} → {type, media_id, created_at}. Enforced: chunk ≤ 512 KB before base64,
@@ -247,6 +248,7 @@ class FakeAibotWs:
         self.first_answer: dict[str, float] = {}  # req_id → perf_counter() when its first answer frame arrived
         self.errors: list[tuple[str, int]] = []
         self.drop_on_next_answer = False
+        self.lose_answer_of_type: str | None = None  # cut the connection when such an answer frame is on its way
         self.uploads: dict[str, dict] = {}  # upload_id → the announced file, its chunks and when it began
         self.upload_times: deque[float] = deque()
         self.media: dict[str, tuple[str, bytes]] = {}  # media_id → (filename, content)
@@ -421,6 +423,10 @@ class FakeAibotWs:
         return await answer({"type": upload["type"], "media_id": media_id, "created_at": str(int(time.time()))})
 
     async def _respond(self, ws, cmd, rid, body, ack) -> None:
+        if self.lose_answer_of_type is not None and body.get("msgtype") == self.lose_answer_of_type:
+            self.lose_answer_of_type = None
+            await ws.close()  # lost on the way: never reached WeCom, never acknowledged
+            return
         callback = self.callbacks.get(rid)
         if callback is None:
             await ack(846605, "invalid req_id")

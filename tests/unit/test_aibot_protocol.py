@@ -184,6 +184,31 @@ def test_button_cards_and_their_update():
     assert "userids" not in done and done["template_card"]["button_list"][0]["text"] == "已处理"
 
 
+def test_a_click_answered_with_a_list_and_its_own_buttons_is_for_everyone_and_keeps_them():
+    from orderbot.messaging.reply import Table
+    from orderbot.messaging.senders.wecom_aibot import click_carries_all
+
+    pressed = {"card_type": "button_interaction", "main_title": {"title": "解冻"}, "button_list": [{"key": "x"}]}
+    listing = Reply(
+        title="待审核订单（Temu）",
+        text="共 2 单：",
+        table=Table(("订单号",), (("SO1",), ("SO2",))),
+        card=Card("Temu待审核订单 2 单", buttons=(Button("放行 SO1", "release_one:SO1"),), task_id="held-1"),
+    )
+    update = card_update(listing, "unfreeze_1", "SunLi", pressed)
+    card = update["template_card"]
+    assert "userids" not in update and not click_carries_all(listing)  # the table follows in the chat
+    assert card["sub_title_text"] == "待审核订单（Temu）：共 2 单：…" and card["task_id"] == "unfreeze_1"
+    assert [b["key"] for b in card["button_list"]] == ["release_one:SO1"]
+    short = Reply(text="王磊 已解冻 Temu 渠道", meta={"subject": "temu"})
+    assert (
+        click_carries_all(short)
+        and card_update(short, "t", "SunLi", pressed)["template_card"]["sub_title_text"] == short.text
+    )
+    refusal = card_update(Reply(text="这个按钮由渠道运营处理，你的角色不能操作。"), "t", "SunLi", pressed)
+    assert refusal["userids"] == ["SunLi"] and refusal["template_card"]["button_list"] == [{"key": "x"}]
+
+
 def test_card_values_from_outside_are_plain_one_line_text_on_the_app_and_the_ai_bot():
     from orderbot.messaging.markup import OPEN, outside
     from orderbot.messaging.senders.wecom import template_card as app_card

@@ -2,10 +2,14 @@
 
 Rendering keeps every word: the stream carries the whole markdown (text, table, card fields; ≤ 20480 bytes a
 frame, the rest in further frames or the response_url) with up to 10 chart images, and a card with buttons
-carries the buttons and a summary. A click is answered with `update_template_card` showing who did what.
+carries the buttons and a summary. A click is answered with `update_template_card` showing who did what (the
+answer's own card, if it has one, in place of the pressed one); an answer the card cannot show whole follows in
+the chat (`click_carries_all`).
 
 Callback mode: a late answer is handed to the open stream (`StreamStore`) and counts as sent once WeCom's poll
 has carried it out; otherwise it goes once through the message's `response_url` (markdown; a card only in 1:1).
+What neither carries (the third part of a long answer on, a click's charts) goes through the group's 消息推送
+webhook, else 1:1 through the WeCom app; with no way the row fails, the response_url part saying what is missing.
 A push to a group (an alert) is impossible in callback mode: it goes through the group's 消息推送 webhook.
 Long-connection mode: `aibot_respond_msg` / `aibot_respond_update_msg` / `aibot_respond_welcome_msg` echo the
 callback's req_id, the stream keeps its id (a resend after a dropped connection replaces, never doubles) and
@@ -47,6 +51,9 @@ from orderbot.messaging.senders.base import Limit, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
 STREAM_LIMIT = 20480  # bytes of markdown in a stream frame or a response_url message
+PART_LIMIT = STREAM_LIMIT - 512  # a part of an answer: room left for a closing note (what could not be sent)
+SUBTITLE = 112  # characters of a template card's sub_title_text
+CHART_LIMIT = 2 * 1024 * 1024  # an image uploaded over the long connection
 MAX_IMAGES = 10
 IMAGE_LIMIT = 10 * 1024 * 1024
 POLL_WAIT = 8.0  # seconds an answer waits in the open stream for WeCom's next poll
@@ -86,6 +93,23 @@ def task_id_for(card_task: str | None, seed: str) -> str:
     return "t" + hashlib.sha1(seed.encode()).hexdigest()[:32]
 
 
+NO_BUTTONS = "（这条回答的按钮只能在与机器人的对话里显示：请@机器人重新提问，或在企业微信应用 OrderBot 里操作）"
+
+
+def lost_note(parts: int, charts: int, buttons: bool) -> str:
+    """What the one response_url message says when the rest of a callback-mode answer has no way to go."""
+    what = "、".join(
+        x
+        for x in (f"{parts} 段文字" if parts else "", f"{charts} 张图表" if charts else "", "按钮" if buttons else "")
+        if x
+    )
+    return (
+        f"（后面还有{' ' if what[:1].isdigit() else ''}{what}无法经智能机器人发送："
+        "请在企业微信应用 OrderBot 里发同样的话查看全文，"
+        "或请管理员给本群配置消息推送 webhook_key）"
+    )
+
+
 def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
@@ -123,7 +147,7 @@ def markdown_parts(reply: Reply) -> list[str]:
         text += "\n\n" + escape_wecom_markdown(note)
     if reply.mentions:
         text += "\n" + " ".join(f"<@{m}>" for m in reply.mentions)
-    return split_utf8(text, STREAM_LIMIT) if text else [""]
+    return split_utf8(text, PART_LIMIT) if text else [""]
 
 
 def images(reply: Reply) -> list[dict]:
@@ -150,36 +174,51 @@ def template_card(reply: Reply, seed: str) -> dict | None:
     return body
 
 
-def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dict:
-    """The answer to a click: the card as sent with who did what. A refused click (no `subject` in the reply's
-    meta) changes the card only for the person who clicked; an accepted one for everybody, its buttons replaced
-    by the reply's own (e.g. 撤销) or by a spent 已处理."""
-    done = bool(reply.meta.get("subject"))
+def click_carries_all(reply: Reply) -> bool:
+    """Whether the card update alone shows the whole answer to a click: no table, no chart, and its text (with
+    what it says about files) fits the subtitle. Else the whole answer also goes into the chat."""
     text, note = reply_plain(reply), plain(files_note(reply))
+    return not (reply.table or reply.charts) and len(text) + (len(note) + 1 if note else 0) <= SUBTITLE
+
+
+def click_summary(reply: Reply) -> str:
+    """One line for the card when the whole answer follows in the chat: its title and first line, with …"""
+    first = card_summary(reply).rstrip("…")
+    head = "：".join(x for x in (plain(reply.title), first) if x)
+    return head[:60] + "…"
+
+
+def refused(reply: Reply) -> bool:
+    """An answer that did nothing for the chat: a bare text with no `subject` (a refusal, a stale button); a read
+    answer (a table, a chart, a card of its own) or a write (`meta.subject`) is for everyone."""
+    card = reply.card
+    return not (reply.meta.get("subject") or reply.table or reply.charts or (card is not None and card.buttons))
+
+
+def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dict:
+    """The answer to a click: the card with who did what. A refused click changes the card only for the person
+    who clicked; another for everybody, its buttons replaced by the answer's own card (e.g. 撤销, or 放行/取消
+    under 逐单查看) or by a spent 已处理. The subtitle holds the whole text when it fits (`click_carries_all`),
+    else the first line as a summary: the whole answer then follows in the chat."""
+    done = not refused(reply)
+    text, note = reply_plain(reply), plain(files_note(reply))
+    if not click_carries_all(reply):
+        text = click_summary(reply)
     if note:  # the note whole (where to get the file), the text shortened to fit beside it
-        room = 112 - len(note) - 1
+        room = SUBTITLE - len(note) - 1
         text = ((text[: room - 1] + "…" if len(text) > room else text) + "\n" if room > 8 and text else "") + note
-    base = (
-        dict(sent)
-        if sent
-        else {
-            "card_type": "button_interaction",
-            "main_title": {"title": escape_card_text(reply.title or text.split("\n", 1)[0])[:36]},
-        }
-    )
+    card = reply.card
+    if done and card is not None and card.buttons:
+        base = button_card(card, task_id)  # the answer's own card, in place of the pressed one
+    elif sent:
+        base = dict(sent)
+    else:
+        base = {"main_title": {"title": escape_card_text(reply.title or text.split("\n", 1)[0])[:36]}}
     base["card_type"] = "button_interaction"
     base["task_id"] = task_id
-    base["sub_title_text"] = text[:112]
-    if done:
-        card = reply.card
-        if card is not None and card.buttons:  # the card becomes the result's (请确认… → 已冻结…), for everybody
-            fresh = button_card(card, task_id)
-            base["main_title"], base["button_list"] = fresh["main_title"], fresh["button_list"]
-            base.pop("horizontal_content_list", None)
-            if "horizontal_content_list" in fresh:
-                base["horizontal_content_list"] = fresh["horizontal_content_list"]
-        else:
-            base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
+    base["sub_title_text"] = text[:SUBTITLE]
+    if done and not (card is not None and card.buttons):
+        base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
     elif "button_list" not in base:
         base["button_list"] = [{"text": "已处理", "style": 2, "key": DONE_KEY}]
     out: dict[str, Any] = {"response_type": "update_template_card", "template_card": base}
@@ -235,7 +274,7 @@ class AibotSender:
         reply = Reply.from_dict(payload)
         route = payload.get("_route") or {}
         if kind == "card_update" or route.get("kind") == "card":
-            return await self._card(route, reply)
+            return await self._card(destination, route, reply, progress)
         if route.get("kind") == "welcome":
             return await self._welcome(route, reply)
         if route.get("kind") == "msg":
@@ -257,19 +296,72 @@ class AibotSender:
                 progress["stream"] = True
             except TimeoutError:
                 pass  # WeCom stopped polling: the response_url below
-        if progress.get("stream"):
-            if not rest:
-                return None
-            await self._response_url(
-                route, {"msgtype": "markdown", "markdown": {"content": "\n".join(rest)[:STREAM_LIMIT]}}
+        if progress.get("stream"):  # the stream carried the first part, its charts and its card
+            return await self._by_url(destination, route, reply, rest, progress, charts=False, buttons=False)
+        parts = [body["content"], *rest]
+        return await self._by_url(destination, route, reply, parts, progress, charts=True, buttons=True)
+
+    async def _by_url(
+        self,
+        destination: str,
+        route: dict,
+        reply: Reply,
+        parts: list[str],
+        progress: dict,
+        *,
+        charts: bool,
+        buttons: bool,
+    ) -> str | None:
+        """Callback mode, what the stream (or the card update) did not carry: `parts` of the markdown, and the
+        charts and the buttons if asked. The first part goes once through the response_url (markdown only,
+        once); the rest through the group's 消息推送 webhook, else 1:1 through the WeCom app (`_elsewhere`).
+        With no other way the response_url part says what is missing and the row fails (never stored as sent)."""
+        card = reply.card if buttons and reply.card is not None and reply.card.buttons else None
+        images = reply.charts if charts else ()
+        later = parts[1:]
+        way = self._elsewhere_way(destination, route) if later or images or card else None
+        missing = bool(later or images or card) and way is None
+        if parts and not progress.get("url"):
+            content = parts[0]
+            if missing:
+                content += "\n\n" + escape_wecom_markdown(lost_note(len(later), len(images), card is not None))
+            await self._response_url(route, {"msgtype": "markdown", "markdown": {"content": content}})
+            progress["url"] = True
+        if missing:
+            raise SendError(
+                f"回调模式下回答的其余部分（{len(later)} 段文字、{len(images)} 张图表"
+                f"{'、按钮' if card else ''}）无处可发：群未配置消息推送 webhook_key，企业微信应用也不可用",
+                permanent=True,
             )
-            return "续篇经 response_url 发送"
-        text = "\n".join([body["content"], *rest])
-        if reply.charts:
-            text += f"\n\n（另有 {len(reply.charts)} 张图表，请在对话中重新提问查看）"
-        parts = split_utf8(text, STREAM_LIMIT)
-        await self._response_url(route, {"msgtype": "markdown", "markdown": {"content": parts[0]}})
-        return "经 response_url 发送" + (f"，超长部分（{len(parts) - 1} 段）无法再发" if len(parts) > 1 else "")
+        if way is None:
+            return "经 response_url 发送" if parts else None
+        text = "\n".join(later)
+        more = Reply(text=text, markdown=bool(text), charts=images)  # (no empty markdown before charts alone)
+        if way == "app":  # 1:1 the app can show the answer's buttons; they work like the bot's
+            more = dataclasses.replace(more, card=card)
+        elif card is not None:
+            more = dataclasses.replace(more, text=more.text + "\n\n" + escape_wecom_markdown(NO_BUTTONS))
+        return "response_url 之后的部分" + await self._elsewhere(way, destination, route, more, progress)
+
+    def _elsewhere_way(self, destination: str, route: dict) -> str | None:
+        """Where callback-mode content goes that the AI bot cannot carry: "webhook" (the group's 消息推送), "app"
+        (1:1 to the asker through the WeCom app) or None."""
+        kind, _, target = destination.partition(":")
+        if kind == "chat" and self.group_webhooks.get(target) and self.fallback is not None:
+            return "webhook"
+        user = route.get("user", "")
+        if self.app is not None and user and not user.startswith("wo"):
+            return "app"
+        return None
+
+    async def _elsewhere(self, way: str, destination: str, route: dict, more: Reply, progress: dict) -> str:
+        if way == "webhook":
+            key = self.group_webhooks[destination.partition(":")[2]]
+            await self.fallback.send(f"robot:{key}", "reply", more.to_dict(), progress.setdefault("robot", {}))
+            return "经群消息推送 webhook 发送"
+        user = route["user"]
+        await self.app.send(f"user:{user}", "reply", more.to_dict(), progress.setdefault("app", {}))
+        return f"经企业微信应用发给 {user}"
 
     async def _ws_answer(self, destination, route, body, card, rest, progress) -> str | None:
         req_id = route.get("req_id")
@@ -301,14 +393,52 @@ class AibotSender:
         return None
 
     # --- card clicks and welcomes ----------------------------------------------------------------------------
-    async def _card(self, route: dict, reply: Reply) -> str | None:
+    async def _card(self, destination: str, route: dict, reply: Reply, progress: dict) -> str | None:
+        """The answer to a click. Long connection: the card update (within 5 s), then, unless the card shows it
+        all, the whole answer pushed into the chat (`aibot_send_msg`: an event's req_id carries no message) —
+        markdown parts and the charts as images; its buttons are on the updated card. Callback mode: here only
+        when the update did not go back in time (or does not show it all): the answer through the response_url
+        and what follows it (`_by_url`)."""
         task = route.get("task_id", "")
-        if route.get("mode", self.mode) == "ws" and route.get("req_id"):
-            update = card_update(reply, task, route.get("user", ""), self.streams.cards.get(task))
-            await self._ws("aibot_respond_update_msg", update, req_id=route["req_id"])
-            return None
-        await self._response_url(route, {"msgtype": "markdown", "markdown": {"content": markdown_parts(reply)[0]}})
-        return "点击结果经 response_url 发送"
+        if route.get("mode", self.mode) != "ws" or not route.get("req_id"):
+            # the answer's buttons are on the updated card (an update that missed WeCom's 5 s loses them)
+            parts = markdown_parts(reply)
+            return await self._by_url(destination, route, reply, parts, progress, charts=True, buttons=False)
+        kind, _, target = destination.partition(":")
+        to = {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
+        steps: list[tuple[str, Any]] = [("update", None)]
+        if not click_carries_all(reply):
+            steps += [("md", p) for p in markdown_parts(reply)] + [("chart", c) for c in reply.charts[:MAX_IMAGES]]
+        for i, (what, item) in enumerate(steps):
+            if i < progress.get("done", 0):
+                continue
+            if what == "update":
+                update = card_update(reply, task, route.get("user", ""), self.streams.cards.get(task))
+                try:
+                    await self._ws("aibot_respond_update_msg", update, req_id=route["req_id"])
+                except SendError as exc:
+                    if exc.code is None or len(steps) == 1:  # the link failed (retry), or the update is all
+                        raise
+                    # too late for the update (a resend after a reconnect): the answer itself follows
+            elif what == "md":
+                await self._ws("aibot_send_msg", {**to, "msgtype": "markdown", "markdown": {"content": item}})
+            else:
+                media = await self._ws_image(item.png, progress.setdefault("media", {}), str(i))
+                await self._ws("aibot_send_msg", {**to, "msgtype": "image", "image": {"media_id": media}})
+            progress["done"] = i + 1
+        return None
+
+    async def _ws_image(self, png: bytes, progress: dict[str, Any], slot: str) -> str:
+        """A chart uploaded over the long connection as an image (≤ 2 MB), once per row's attempts."""
+        known = progress.get(slot)
+        if isinstance(known, dict) and time.time() - known.get("at", 0) < MEDIA_LIFE:
+            return str(known["id"])
+        if self.ws is None:
+            raise SendError("智能机器人长连接未启用", permanent=True)
+        self._upload_slot()
+        media_id = await self.ws.upload(shrink_png(png, CHART_LIMIT), "chart.png", "image")
+        progress[slot] = {"id": media_id, "at": time.time()}
+        return media_id
 
     async def _welcome(self, route: dict, reply: Reply) -> str | None:
         if route.get("mode", self.mode) == "ws" and route.get("req_id"):
