@@ -352,6 +352,7 @@ def build(
             http=http,
             clock=clock,
             bot_name=settings.wecom_aibot_name,
+            alerts=alerts,
         )
         if isinstance(aibot, AibotSender):
             aibot.ws, aibot_ws.sender = aibot_ws, aibot

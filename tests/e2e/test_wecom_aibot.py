@@ -18,7 +18,9 @@ from sqlalchemy import func, select
 from orderbot.app import AIBOT_WS, create_app
 from orderbot.core.models import AibotChat, AibotFeedback, InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
+from orderbot.messaging.worker import PlatformAlerts
 from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.aibot_ws import AibotWsClient
 from orderbot.webhooks.common import SENDERS
 from orderbot.webhooks.wecom_aibot import AIBOT
 
@@ -360,3 +362,59 @@ async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
         )
     )
     assert "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w，填在 wecom_open_userid" in final["stream"]["content"]
+
+
+# --- two connections of one bot --------------------------------------------------------------------------------
+@pytest.fixture
+async def fake_ws():
+    fake = FakeAibotWs()
+    server = TestServer(fake.app())
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield fake, str(server.make_url("/")).replace("http://", "ws://"), http
+    await server.close()
+
+
+def _client(url, http, alerts=None, **timing) -> AibotWsClient:
+    return AibotWsClient(
+        url=url, bot_id="aibFAKE", secret="ws-secret", pipeline=None, http=http, clock=None, alerts=alerts, **timing
+    )
+
+
+@pytest.mark.slow
+async def test_a_link_taken_over_by_another_process_stands_back_longer_each_time(fake_ws):
+    fake, url, http = fake_ws
+    alerts = [PlatformAlerts(), PlatformAlerts()]
+    timing = {"backoff": (0.05, 0.4), "takeover_backoff": (0.5, 4.0), "healthy_after": 0.2}
+    clients = [_client(url, http, alerts[i], **timing) for i in range(2)]
+    clients[0].start()
+    await _until(lambda: clients[0].connected.is_set())
+    clients[1].start()  # a second replica with the same bot: WeCom tells the first it was taken over
+    await asyncio.sleep(3.2)
+    for c in clients:
+        await c.stop()
+    # the old 1 s fight was a subscription a second each; standing back 0.5, 1, 2 s each allows ~5 in 3.2 s
+    assert 3 <= fake.subscribed <= 6, fake.subscribed
+    assert clients[0].takeovers >= 1 and clients[1].takeovers >= 1
+    assert "另一个连接接管" in alerts[0].problems["wecom_aibot_ws"]
+
+
+async def test_a_link_that_held_reconnects_at_once_one_that_keeps_failing_waits_longer(fake_ws):
+    fake, url, http = fake_ws
+    client = _client(url, http, backoff=(0.1, 5.0), healthy_after=0.3)
+    client.start()
+    try:
+        await _until(lambda: client.connections == 1)
+        for n in (2, 3, 4):  # dropped right after subscribing: 0.1, 0.2, 0.4 s
+            started = time.monotonic()
+            await fake.drop()
+            await _until(lambda n=n: client.connections == n)
+        assert time.monotonic() - started >= 0.35
+        await asyncio.sleep(0.4)  # this one holds: the next reconnect starts over at 0.1 s
+        started = time.monotonic()
+        await fake.drop()
+        await _until(lambda: client.connections == 5)
+        assert time.monotonic() - started < 0.3
+        assert client.takeovers == 0
+    finally:
+        await client.stop()

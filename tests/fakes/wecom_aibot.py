@@ -8,7 +8,8 @@ stream with polls until it finishes (6 min at most); records what a person would
 Long-connection mode (`FakeAibotWs`): subscribe with bot id and secret (853000 otherwise), ping acks, callbacks with
 req_ids, respond frames must echo a callback's req_id (846605), a stream is replaced by id (never doubled), 6 min
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
-pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); `drop()` and
+pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); one connection per
+bot: a newer subscription sends the older one `disconnected_event` and closes it; `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
 Uploads (the frame shapes of Tencent's Node SDK): `aibot_upload_media_init` {type, filename, total_size,
 total_chunks, md5} → {upload_id}; `aibot_upload_media_chunk` {upload_id, chunk_index (0-based), base64_data};
@@ -315,8 +316,12 @@ class FakeAibotWs:
                     await ack(853000, "invalid bot_id or secret")
                     await ws.close()
                     break
-                for other in self.sockets:  # one connection per bot: the newer wins
+                for other in self.sockets:  # one connection per bot: the newer wins, the older is told so
                     if other is not ws and not other.closed:
+                        event = {"msgtype": "event", "event": {"eventtype": "disconnected_event"}}
+                        await other.send_str(
+                            json.dumps({"cmd": "aibot_event_callback", "headers": {"req_id": "disc"}, "body": event})
+                        )
                         await other.close()
                 subscribed = True
                 self.subscribed += 1
