@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from orderbot.app import AIBOT_WS, create_app
-from orderbot.core.models import AibotChat, AibotFeedback, InboundEvent, OutboxMessage
+from orderbot.core.models import AibotAnswer, AibotChat, AibotFeedback, InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
 from orderbot.messaging.worker import PlatformAlerts
 from orderbot.webhooks.aibot_crypto import AibotCrypto
@@ -25,7 +25,7 @@ from orderbot.webhooks.common import SENDERS
 from orderbot.webhooks.wecom_aibot import AIBOT
 
 from tests.fakes import serving
-from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
+from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, PlatformError, ResponseUrls
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
 from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
@@ -144,14 +144,21 @@ async def test_retried_callback_answered_once_and_feedback_stored(wecom_bot):
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(InboundEvent))).scalar_one() == 1
         assert (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 1
-    fb = {"id": "fb1", "type": 2, "content": "数字不对", "inaccurate_reason_list": [3]}
+    # the answer carried a feedback id, so WeCom lets the person rate it; the rating is stored with its answer
+    fid = first["stream"]["feedback"]["id"]
+    with pytest.raises(PlatformError):  # WeCom offers no rating for an answer that carried no id
+        driver.feedback("f-0", "f-never-sent", 1)
+    rating = driver.feedback("f-1", fid, 2, "数字不对", [3])
     for _ in range(2):
-        status, reply = await driver.post(driver.event("f-1", "feedback_event", fb, user="LiuYang"), "feedback_event")
+        status, reply = await driver.post(rating, "feedback_event")
         assert status == 200 and reply is None
     await client.app[AIBOT].pipeline.drain()
     async with db.read() as s:
         (row,) = (await s.execute(select(AibotFeedback))).scalars().all()
+        answer = await s.get(AibotAnswer, row.feedback_id)
     assert (row.rating, row.comment, row.reasons, row.user_id) == (2, "数字不对", [3], "LiuYang")
+    assert (answer.question, answer.intent, answer.user_id) == ("查单 SO202602010001", "order.lookup", "LiuYang")
+    assert "SO202602010001" in answer.answer
 
 
 async def test_hostile_requests_refused_quickly(wecom_bot):
@@ -289,6 +296,36 @@ async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed
     with pytest.raises(SendError, match="webhook_key"):
         await sender.send("chat:never-talked", "reply", {"text": "告警"}, {})
     assert ("aibot_send_msg", 93006) in fake.errors
+
+
+async def test_ws_rating_of_an_answer_is_stored_with_its_question(ws_bot):
+    client, fake = ws_bot
+    req = await fake.push_callback(group_message("w-r", "WangLei", "@OrderBot 查看华东区2月6日延迟TOP3客户"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    (fid,) = fake.rated  # the answer's first frame carried its feedback id
+    with pytest.raises(PlatformError):
+        await fake.push_feedback("f-never-sent", 1)
+    await fake.push_feedback(fid, 1)
+    db = client.app[AIBOT_WS].pipeline.db
+
+    async def stored():
+        async with db.read() as s:
+            return (
+                await s.execute(
+                    select(AibotFeedback, AibotAnswer).join(
+                        AibotAnswer, AibotAnswer.feedback_id == AibotFeedback.feedback_id
+                    )
+                )
+            ).all()
+
+    deadline = time.monotonic() + 5
+    while not (rows := await stored()):
+        assert time.monotonic() < deadline, "the rating was not stored"
+        await asyncio.sleep(0.05)
+    [(rating, answer)] = rows
+    assert (rating.rating, rating.user_id, rating.chat_id) == (1, "WangLei", GROUP)
+    assert answer.question == "查看华东区2月6日延迟TOP3客户" and answer.intent == "report.top_delayed_customers"
+    assert fake.errors == []
 
 
 async def test_enter_chat_gets_a_welcome_for_this_persons_roles(wecom_bot):

@@ -11,6 +11,8 @@ stream life (846608), `aibot_send_msg` only into conversations that talked to th
 pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); one connection per
 bot: a newer subscription sends the older one `disconnected_event` and closes it; `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
+Ratings (both modes): WeCom sends `feedback_event` only for an answer whose first reply carried `feedback.id`;
+`CallbackDriver.feedback` and `FakeAibotWs.push_feedback` refuse an id no answer carried.
 Uploads (the frame shapes of Tencent's Node SDK): `aibot_upload_media_init` {type, filename, total_size,
 total_chunks, md5} → {upload_id}; `aibot_upload_media_chunk` {upload_id, chunk_index (0-based), base64_data};
 `aibot_upload_media_finish` {upload_id} → {type, media_id, created_at}. Enforced: chunk ≤ 512 KB before base64,
@@ -138,6 +140,7 @@ class CallbackDriver:
         self.errors: list[str] = []
         self.timings: list[float] = []
         self.seen: dict[str, dict] = {}  # msgid → what the person sees (final stream / card)
+        self.rated: dict[str, dict] = {}  # feedback id → the message whose answer carried it (on its first frame)
         self._n = itertools.count(1)
 
     async def post(
@@ -163,7 +166,21 @@ class CallbackDriver:
             self.errors.append(f"{kind_of} is not a valid answer to {kind}")
         if "stream" in reply:
             _check_stream(reply["stream"], self.errors)
+            fid = (reply["stream"].get("feedback") or {}).get("id")
+            if kind == "message" and isinstance(body, dict) and fid:  # honoured on the first reply only
+                self.rated.setdefault(fid, body)
         return status, reply
+
+    def feedback(self, msgid: str, feedback_id: str, rating: int, comment: str = "", reasons=()) -> dict:
+        """A person rates an answer (👍 1, 👎 2, withdrawn 3): WeCom offers it only for an answer whose first
+        reply carried `feedback.id`, so an id never sent cannot be rated."""
+        asked = self.rated.get(feedback_id)
+        if asked is None:
+            raise PlatformError(f"no answer carried feedback id {feedback_id!r}: WeCom sends no feedback_event")
+        fb = {"id": feedback_id, "type": rating}
+        if rating == 2:
+            fb |= {"content": comment, "inaccurate_reason_list": list(reasons)}
+        return self.event(msgid, "feedback_event", fb, user=asked["from"]["userid"], chat=asked.get("chatid"))
 
     def message(
         self, msgid: str, msgtype: str, payload: dict, *, user: str, chat: str | None = None, quote: dict | None = None
@@ -254,6 +271,7 @@ class FakeAibotWs:
         self.media_issued: dict[str, float] = {}
         self.drop_on_chunk: int | None = None  # cut the connection when this many chunks have arrived
         self.chunks_seen = 0
+        self.rated: dict[str, str] = {}  # feedback id → the req_id whose answer carried it (on its first frame)
         self.connected = asyncio.Event()
         self._sent: dict[str, deque] = defaultdict(deque)
         self._ids = itertools.count(1)
@@ -294,6 +312,28 @@ class FakeAibotWs:
             json.dumps({"cmd": cmd, "headers": {"req_id": req_id}, "body": body}, ensure_ascii=False)
         )
         return req_id
+
+    async def push_feedback(self, feedback_id: str, rating: int, comment: str = "", reasons=()) -> str:
+        """A person rates an answer: only one whose first frame carried `feedback.id` (PlatformError otherwise)."""
+        rid = self.rated.get(feedback_id)
+        if rid is None:
+            raise PlatformError(f"no answer carried feedback id {feedback_id!r}: WeCom sends no feedback_event")
+        asked = self.callbacks[rid]
+        fb = {"id": feedback_id, "type": rating}
+        if rating == 2:
+            fb |= {"content": comment, "inaccurate_reason_list": list(reasons)}
+        body = {
+            "msgid": f"fb{next(self._ids)}",
+            "create_time": int(time.time()),
+            "aibotid": self.bot_id,
+            "chattype": asked.get("chattype", "single"),
+            "from": asked["from"],
+            "msgtype": "event",
+            "event": {"eventtype": "feedback_event", "feedback_event": fb},
+        }
+        if asked.get("chatid"):
+            body["chatid"] = asked["chatid"]
+        return await self.push_callback(body, "aibot_event_callback")
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -450,6 +490,9 @@ class FakeAibotWs:
                 await ack(45009, "api freq out of limit")
                 return
         if key is not None:
+            fid = (stream.get("feedback") or {}).get("id")
+            if fid and key not in self.streams:  # honoured on the stream's first frame only
+                self.rated.setdefault(fid, rid)
             self.streams[key] = stream
         self.frames.append({"cmd": cmd, "req_id": rid, **body})
         self.first_answer.setdefault(rid, time.perf_counter())

@@ -184,10 +184,13 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     return out
 
 
-def stream_reply(reply: Reply, sid: str, seed: str) -> tuple[dict, dict | None, list[str]]:
-    """(finished stream body, the template card or None, markdown parts that did not fit the stream)."""
+def stream_reply(reply: Reply, sid: str, seed: str, feedback: str | None = None) -> tuple[dict, dict | None, list[str]]:
+    """(finished stream body, the template card or None, markdown parts that did not fit the stream); `feedback`:
+    the answer's feedback id (WeCom sends a rating, `feedback_event`, only for an answer that carried one)."""
     parts = markdown_parts(reply)
     body: dict[str, Any] = {"id": sid, "finish": True, "content": parts[0]}
+    if feedback:
+        body["feedback"] = {"id": feedback}
     if reply.charts:
         body["msg_item"] = images(reply)
     return body, template_card(reply, seed), parts[1:]
@@ -241,7 +244,7 @@ class AibotSender:
     # --- answers to a message ------------------------------------------------------------------------------
     async def _answer(self, destination: str, route: dict, reply: Reply, progress: dict) -> str | None:
         sid = route.get("stream") or "s"
-        body, card, rest = stream_reply(reply, sid, f"{destination}:{sid}")
+        body, card, rest = stream_reply(reply, sid, f"{destination}:{sid}", route.get("feedback"))
         if card is not None:
             self.streams.remember_card(card["task_id"], card)
         if route.get("mode", self.mode) == "ws":  # the mode the message came in, not the one we run in now
