@@ -145,6 +145,7 @@ def build_senders(
             group_webhooks=hooks,
             app=senders.get("wecom"),  # files 1:1 in callback mode
             api_base=settings.wecom_api_base,
+            clock=clock,
         )
     return senders
 

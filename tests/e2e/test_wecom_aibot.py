@@ -455,3 +455,93 @@ async def test_a_link_that_held_reconnects_at_once_one_that_keeps_failing_waits_
         assert client.takeovers == 0
     finally:
         await client.stop()
+
+
+# --- the long connection's quota per conversation: 30 messages a minute, 1000 an hour --------------------------
+@pytest.fixture
+async def ws_bot_at(staffed, config, parser):  # noqa: F811
+    """The long-connection bot with the app and the platform on one manual clock."""
+    from orderbot.core.clock import ManualClock
+
+    clock = ManualClock(NOW)
+    fake = FakeAibotWs(clock=lambda: (clock() - NOW).total_seconds())
+    server = TestServer(fake.app())
+    await server.start_server()
+    settings = load_settings(
+        env_file=None,
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID="aibFAKE",
+        WECOM_AIBOT_SECRET="ws-secret",
+        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
+    )
+    app = create_app(settings, config=config, db=staffed, clock=clock, parser=parser)
+    async with TestClient(TestServer(app)) as client:
+        await asyncio.wait_for(fake.connected.wait(), 5)
+        yield client, fake, clock
+    await server.close()
+
+
+async def test_more_than_30_pushes_into_one_chat_wait_for_the_quota_none_lost_none_doubled(ws_bot_at):
+    from orderbot.core import outbox
+    from orderbot.webhooks.common import WORKER
+
+    client, fake, clock = ws_bot_at
+    db = client.app[AIBOT_WS].pipeline.db
+    fake.talked.add(GROUP)
+    async with db.write() as s:
+        for n in range(35):
+            await outbox.enqueue(
+                s,
+                channel="wecom_aibot",
+                destination=f"chat:{GROUP}",
+                kind="reply",
+                payload={"text": f"告警{n}号"},
+                now=clock(),
+            )
+    client.app[WORKER].wake.set()
+    await _until(lambda: len(fake.pushes) == 30)
+    # a question asked in the full chat: its answer waits too, instead of being refused by WeCom
+    req = await fake.push_callback(group_message("w-q", "LiuYang", "@OrderBot 查单 SO202602010003"))
+    await asyncio.sleep(1.0)
+    assert len(fake.pushes) == 30 and fake.answers(req) == [] and fake.errors == []
+    async with db.read() as s:
+        waiting = (await s.execute(select(OutboxMessage).where(OutboxMessage.state == "pending"))).scalars().all()
+    assert len(waiting) == 6 and all(r.next_attempt_at >= clock() + timedelta(seconds=59) for r in waiting)
+    clock.advance(seconds=61)
+    client.app[WORKER].wake.set()
+    await _until(lambda: len(fake.pushes) == 35 and fake.answers(req))
+    texts = [p["markdown"]["content"] for p in fake.pushes]
+    assert sorted(texts) == sorted(f"告警{n}号" for n in range(35))  # each once
+    assert "订单 SO202602010003" in fake.answers(req)[0]["stream"]["content"]
+    assert fake.errors == []
+
+
+async def test_the_hourly_quota_of_a_chat_holds_across_minutes(fake_ws):
+    from orderbot.core.clock import ManualClock
+    from orderbot.messaging.senders.base import SendError
+    from orderbot.messaging.senders.wecom_aibot import AibotSender
+
+    fake, url, http = fake_ws
+    clock = ManualClock(NOW)
+    fake.clock = lambda: (clock() - NOW).total_seconds()
+    fake.talked.update({GROUP, "other"})
+    link = _client(url, http)
+    sender = AibotSender(http, mode="ws", ws=link, clock=clock)
+    link.start()
+    try:
+        await asyncio.wait_for(link.connected.wait(), 5)
+        for n in range(1000):  # 30 a minute, 34 minutes
+            try:
+                await sender.send(f"chat:{GROUP}", "reply", {"text": f"第{n}条"}, {})
+            except SendError as exc:
+                assert exc.retry_after and n % 30 == 0
+                clock.advance(seconds=exc.retry_after)
+                await sender.send(f"chat:{GROUP}", "reply", {"text": f"第{n}条"}, {})
+        clock.advance(seconds=61)
+        with pytest.raises(SendError, match="每小时最多 1000 条") as full:
+            await sender.send(f"chat:{GROUP}", "reply", {"text": "第1001条"}, {})
+        assert 3600 - 34 * 60 - 61 < full.value.retry_after <= 3600 - 33 * 60
+        await sender.send("chat:other", "reply", {"text": "别的群"}, {})  # each conversation has its own quota
+        assert len(fake.pushes) == 1001 and fake.errors == []
+    finally:
+        await link.stop()

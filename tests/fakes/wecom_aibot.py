@@ -8,7 +8,9 @@ stream with polls until it finishes (6 min at most); records what a person would
 Long-connection mode (`FakeAibotWs`): subscribe with bot id and secret (853000 otherwise), ping acks, callbacks with
 req_ids, respond frames must echo a callback's req_id (846605), a stream is replaced by id (never doubled), 6 min
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
-pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); one connection per
+pushed 1:1 only, 30 messages a minute and 1000 an hour per conversation shared by replies and pushes (45009; a
+stream's later frames and card updates make no new message), card updates and welcomes within 5 s of their
+callback (846605 after that: the real code is not documented); one connection per
 bot: a newer subscription sends the older one `disconnected_event` and closes it; `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
 Ratings (both modes): WeCom sends `feedback_event` only for an answer whose first reply carried `feedback.id`;
@@ -250,9 +252,16 @@ class FakeAibotWs:
     """The long-connection server."""
 
     def __init__(
-        self, *, bot_id: str = "aibFAKE", secret: str = "ws-secret", per_minute: int = 30, clock=time.monotonic
+        self,
+        *,
+        bot_id: str = "aibFAKE",
+        secret: str = "ws-secret",
+        per_minute: int = 30,
+        per_hour: int = 1000,
+        clock=time.monotonic,
     ):
-        self.bot_id, self.secret, self.per_minute, self.clock = bot_id, secret, per_minute, clock
+        self.bot_id, self.secret, self.clock = bot_id, secret, clock
+        self.per = ((per_minute, 60.0), (per_hour, 3600.0))
         self.sockets: list[web.WebSocketResponse] = []
         self.subscribed = 0
         self.pings = 0
@@ -292,11 +301,12 @@ class FakeAibotWs:
         self.connected.clear()
 
     def _within_limit(self, conversation: str) -> bool:
+        """One more message in `conversation` (30 a minute and 1000 an hour, answers and pushes together)?"""
         window = self._sent[conversation]
         now = self.clock()
-        while window and now - window[0] >= 60:
+        while window and now - window[0] >= self.per[-1][1]:
             window.popleft()
-        if len(window) >= self.per_minute:
+        if any(sum(1 for t in window if now - t < per) >= count for count, per in self.per):
             return False
         window.append(now)
         return True
@@ -473,6 +483,9 @@ class FakeAibotWs:
         if self.clock() - self.issued[rid] > 24 * 3600:
             await ack(846605, "req_id expired")
             return
+        if cmd != "aibot_respond_msg" and self.clock() - self.issued[rid] > REPLY_DEADLINE:
+            await ack(846605, "req_id expired: card updates and welcomes within 5 s")  # the code is our guess
+            return
         conversation = callback.get("chatid") or callback["from"]["userid"]
         stream = body.get("stream") if body.get("msgtype") == "stream" else None
         if stream is not None:
@@ -485,7 +498,8 @@ class FakeAibotWs:
                 await ack(846608, "stream expired")
                 return
         key = (rid, stream["id"]) if stream is not None else None
-        if key is None or key not in self.streams:  # a stream's later frames replace it: not a new message
+        # A stream's later frames replace it and a card update changes a card: neither is a new message.
+        if cmd != "aibot_respond_update_msg" and (key is None or key not in self.streams):
             if not self._within_limit(conversation):
                 await ack(45009, "api freq out of limit")
                 return

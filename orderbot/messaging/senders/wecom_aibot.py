@@ -9,7 +9,11 @@ has carried it out; otherwise it goes once through the message's `response_url` 
 A push to a group (an alert) is impossible in callback mode: it goes through the group's 消息推送 webhook.
 Long-connection mode: `aibot_respond_msg` / `aibot_respond_update_msg` / `aibot_respond_welcome_msg` echo the
 callback's req_id, the stream keeps its id (a resend after a dropped connection replaces, never doubles) and
-`aibot_send_msg` pushes markdown into chats that have talked to the bot, 30 a minute per chat.
+`aibot_send_msg` pushes markdown into chats that have talked to the bot. WeCom allows 30 messages a minute and
+1,000 an hour per conversation, answers and pushes together: every frame that makes a message (a stream, a
+markdown part, a card, a file, a push, a welcome; not a card update, which changes a message) is counted per
+conversation here, before it goes, whether it comes from the outbox or straight from the long connection; a
+frame over the quota raises a rate `SendError`, so its row waits (its progress kept: nothing sent twice).
 
 Files (`Reply.files`, e.g. the evidence spreadsheet): an answer's files are split off into outbox rows of their
 own (`split_files`, called by the pipeline in the answer's transaction), one per file, after the answer's row,
@@ -31,6 +35,8 @@ import json
 import re
 import time
 from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -43,7 +49,7 @@ from orderbot.messaging.markup import escape_card_text, escape_wecom_markdown, o
 from orderbot.messaging.reply import Attachment, Reply
 from orderbot.messaging.aibot_streams import StreamStore
 from orderbot.messaging.senders.wecom import button_card, card_summary, classify_error
-from orderbot.messaging.senders.base import Limit, SendError, request_json
+from orderbot.messaging.senders.base import Limit, RateLimiter, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
 STREAM_LIMIT = 20480  # bytes of markdown in a stream frame or a response_url message
@@ -57,10 +63,14 @@ FILE_LIMIT = 20 * 1024 * 1024  # a file over the long connection, the 消息推�
 NOT_A_REPLY = (846605, 846608)  # the req_id cannot carry this answer (an event's, or too old): push it instead
 MEDIA_LIFE = 2 * 24 * 3600.0  # seconds an uploaded media_id is reused by a retry (WeCom keeps it 3 days)
 UPLOADS = ((30, 60.0), (1000, 3600.0))  # long-connection uploads per bot: 30 a minute, 1000 an hour
+CHAT_LIMITS = (Limit(30, 60), Limit(1000, 3600))  # long-connection messages per conversation
+COUNTED = ("aibot_respond_msg", "aibot_send_msg", "aibot_respond_welcome_msg")  # frames that make a message
 
 
 class WsLink(Protocol):
     """The long connection as the sender sees it (`AibotWsClient`)."""
+
+    connected: asyncio.Event
 
     async def request(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict: ...
 
@@ -214,6 +224,7 @@ class AibotSender:
         group_webhooks: dict[str, str] | None = None,
         app=None,
         api_base: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         """`fallback`: the group robot sender, for pushes to a group the bot may not push to;
         `group_webhooks`: AI-bot chat id → that group's 消息推送 webhook key (from the business config);
@@ -224,9 +235,10 @@ class AibotSender:
         base = api_base or getattr(fallback, "base", None) or "https://qyapi.weixin.qq.com"
         self.api_base = base.rstrip("/")
         self._uploads: deque[float] = deque()  # long-connection uploads of the last hour (monotonic seconds)
+        self.clock, self.quota = clock, RateLimiter()  # messages per conversation (CHAT_LIMITS), counted per frame
 
     def limit_for(self, destination: str) -> Limit | None:
-        return Limit(30, 60) if self.mode == "ws" else None
+        return None  # the long connection's quota is counted per frame, in `_ws`
 
     async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> str | None:
         if kind == "file":
@@ -236,7 +248,7 @@ class AibotSender:
         if kind == "card_update" or route.get("kind") == "card":
             return await self._card(route, reply)
         if route.get("kind") == "welcome":
-            return await self._welcome(route, reply)
+            return await self._welcome(destination, route, reply)
         if route.get("kind") == "msg":
             return await self._answer(destination, route, reply, progress)
         return await self._push(destination, reply, progress)
@@ -282,7 +294,7 @@ class AibotSender:
             if i < progress.get("done", 0):
                 continue
             try:
-                await self._ws(cmd, frame, req_id=req_id)
+                await self._ws(cmd, frame, req_id=req_id, chat=destination)
             except SendError as exc:
                 if exc.code != EXPIRED:
                     raise
@@ -295,6 +307,7 @@ class AibotSender:
                         "msgtype": "markdown",
                         "markdown": {"content": frame.get("stream", frame.get("markdown", {})).get("content", "")},
                     },
+                    chat=destination,
                 )
             progress["done"] = i + 1
         return None
@@ -309,12 +322,13 @@ class AibotSender:
         await self._response_url(route, {"msgtype": "markdown", "markdown": {"content": markdown_parts(reply)[0]}})
         return "点击结果经 response_url 发送"
 
-    async def _welcome(self, route: dict, reply: Reply) -> str | None:
+    async def _welcome(self, destination: str, route: dict, reply: Reply) -> str | None:
         if route.get("mode", self.mode) == "ws" and route.get("req_id"):
             await self._ws(
                 "aibot_respond_welcome_msg",
                 {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}},
                 req_id=route["req_id"],
+                chat=destination,
             )
             return None
         raise SendError("欢迎语没能在进入会话的回调里及时回复，企业微信不允许事后补发", permanent=True)
@@ -349,7 +363,9 @@ class AibotSender:
                     else:
                         body = step
                     await self._ws(
-                        "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}
+                        "aibot_send_msg",
+                        {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body},
+                        chat=destination,
                     )
                     progress["done"] = i + 1
                 return None
@@ -439,13 +455,15 @@ class AibotSender:
             body = await self._ws_file_body(att, progress, "media")
             if route.get("kind") == "msg" and route.get("req_id") and not progress.get("push"):
                 try:
-                    await self._ws("aibot_respond_msg", body, req_id=route["req_id"])
+                    await self._ws("aibot_respond_msg", body, req_id=route["req_id"], chat=destination)
                     return None
                 except SendError as exc:
                     if exc.code not in NOT_A_REPLY:
                         raise
                     progress["push"] = True  # the answer's req_id is too old: push the file instead
-            await self._ws("aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body})
+            await self._ws(
+                "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}, chat=destination
+            )
             return None
         if way == "webhook":
             key = self.group_webhooks.get(target) if kind == "chat" else None
@@ -522,10 +540,37 @@ class AibotSender:
             raise classify_error(data["errcode"], data.get("errmsg", ""))
 
     # --- transports ------------------------------------------------------------------------------------------
-    async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
+    async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None, chat: str | None = None) -> dict:
+        """One frame over the long connection. `chat`: the conversation whose quota a message frame counts
+        against (None for a frame that makes no new message, e.g. the finish of a stream already shown)."""
         if self.ws is None:
             raise SendError("智能机器人长连接未启用", permanent=True)
-        return await self.ws.request(cmd, body, req_id=req_id)
+        if chat is None or cmd not in COUNTED:
+            return await self.ws.request(cmd, body, req_id=req_id)
+        if not self.ws.connected.is_set():  # fails before anything goes: uses no quota
+            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
+        self.take_quota(chat)
+        try:
+            return await self.ws.request(cmd, body, req_id=req_id)
+        except SendError as exc:
+            if exc.code:  # WeCom refused it: no message was made
+                for limit in CHAT_LIMITS:
+                    self.quota.forget((chat, str(limit.per_seconds)))
+            raise
+
+    def take_quota(self, chat: str) -> None:
+        """Count one message to `chat` (a destination, `chat:…`/`user:…`), or raise a rate `SendError` saying
+        when one may go."""
+        now = self.clock()
+        waits = [self.quota.next_free((chat, str(limit.per_seconds)), limit, now) for limit in CHAT_LIMITS]
+        later = max((w for w in waits if w is not None), default=None)
+        if later is not None:
+            raise SendError(
+                "智能机器人在这个会话每分钟最多 30 条、每小时最多 1000 条消息：稍后再发",
+                retry_after=max((later - now).total_seconds(), 0.5),
+            )
+        for limit in CHAT_LIMITS:
+            self.quota.record((chat, str(limit.per_seconds)), now)
 
     async def _response_url(self, route: dict, body: dict) -> None:
         url = route.get("response_url")
