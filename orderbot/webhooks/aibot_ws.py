@@ -9,8 +9,10 @@ subscribes again, logs why, and raises a platform problem (`/healthz` "platforms
 that clears once a link of its own has held twice the longest wait. Callbacks (`aibot_msg_callback`,
 `aibot_event_callback`) become the same inbound values as in callback mode and enter the same pipeline (the
 inbox dedupes a callback WeCom pushes again after a reconnect); answers leave through the outbox and
-`request()`, which echoes the callback's req_id and waits for WeCom's ack. A send while the link is down fails
-retryably, so the outbox sends it again after the reconnect (a stream keeps its id: replaced, never doubled).
+`request()`, which echoes the callback's req_id and waits for WeCom's ack; an answer not ready within callback
+mode's `ONE_GO` first shows an unfinished stream ("正在查询…"), finished later under the same stream id. A send
+while the link is down fails retryably, so the outbox sends it again after the reconnect (a stream keeps its
+id: replaced, never doubled).
 `upload()` puts a file on WeCom as temporary media (`aibot_upload_media_init` → `_chunk` × n → `_finish`, the
 frame shapes of Tencent's Node SDK): chunks of ≤ 512 KB before base64, ≤ 100 of them, a file ≤ 20 MB; the
 media_id it returns is sent as a `file` message and lives 3 days.
@@ -30,12 +32,12 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from orderbot.messaging.inbound import CardAction, EnterAgent, Feedback
+from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Feedback
 from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
 from orderbot.messaging.senders.base import SendError
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
 from orderbot.webhooks.common import TaskTracker
-from orderbot.webhooks.wecom_aibot import UNREADABLE
+from orderbot.webhooks.wecom_aibot import ONE_GO, UNREADABLE
 
 log = logging.getLogger("orderbot.wecom_aibot.ws")
 ACK_TIMEOUT = 5.0
@@ -315,11 +317,18 @@ class AibotWsClient:
         # between, the outbox sends it when the hold ends (the stream keeps its id: replaced, never doubled).
         answer = PassiveAnswer(lambda reply: True, hold=HOLD)
         urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
+        work = asyncio.ensure_future(self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer))
+        shown = False
+        if isinstance(event, ChatMessage):  # not ready as fast as callback mode answers at once: say we are on it
+            done, _ = await asyncio.wait([work], timeout=ONE_GO)
+            shown = not done and await self.sender.placeholder(event.origin.reply_to, dict(event.origin.reply_route))
         try:
-            processed = await self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer)
+            processed = await work
         except Exception:  # recorded as failed, and the person told, by the pipeline
             return
         if processed is None or not processed.passive or processed.reply is None:
+            if shown and (processed is None or processed.reply is None):  # nothing to say: end what we showed
+                await self.sender.placeholder(event.origin.reply_to, dict(event.origin.reply_route), finish=True)
             return
         payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
         try:

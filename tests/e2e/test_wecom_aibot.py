@@ -545,3 +545,61 @@ async def test_the_hourly_quota_of_a_chat_holds_across_minutes(fake_ws):
         assert len(fake.pushes) == 1001 and fake.errors == []
     finally:
         await link.stop()
+
+
+# --- long connection: a slow answer is shown at once, a late one is pushed without losing its charts' mention ---
+@pytest.fixture
+async def slow_ws_bot(db, config):
+    from orderbot.messaging.reply import Reply
+
+    from tests.e2e.test_wecom_callback import Recorder
+
+    fake = FakeAibotWs()
+    server = TestServer(fake.app())
+    await server.start_server()
+    recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=0.5)
+    settings = load_settings(
+        env_file=None,
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID="aibFAKE",
+        WECOM_AIBOT_SECRET="ws-secret",
+        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
+    )
+    app = create_app(settings, config=config, db=db, handler=recorder)
+    async with TestClient(TestServer(app)) as client:
+        await asyncio.wait_for(fake.connected.wait(), 5)
+        yield client, fake
+    await server.close()
+
+
+async def test_ws_a_slow_answer_shows_its_stream_at_once_then_finishes_it(slow_ws_bot):
+    client, fake = slow_ws_bot
+    req = await fake.push_callback(group_message("w-slow", "WangLei", "@OrderBot 本月报表"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    first, last = [f["stream"] for f in fake.frames if f["req_id"] == req]
+    assert not first["finish"] and first["content"].startswith("⏳ 正在查询") and first["feedback"]["id"]
+    assert last["id"] == first["id"] and last["finish"] and last["content"] == "### 慢报表\n\n好的：本月报表"
+    assert fake.first_frame[req] - fake.pushed_at[req] < 0.3  # shown long before the answer was ready (0.5 s)
+    assert len(fake.answers(req)) == 1 and fake.errors == []
+
+
+@pytest.mark.slow
+async def test_ws_an_answer_after_the_streams_6_minutes_is_pushed_with_a_note_on_its_chart(ws_bot_at):
+    from orderbot.webhooks.common import WORKER
+
+    client, fake, clock = ws_bot_at
+    fake.drop_on_next_answer = True  # the answer is lost with the link; the outbox resends it 7 minutes later
+    req = await fake.push_callback(group_message("w-late", "WangLei", "@OrderBot 查看华东区2月6日延迟TOP3客户"))
+    await _until(lambda: any(f["req_id"] == req for f in fake.frames))
+    clock.advance(minutes=7)
+    await _until(lambda: fake.subscribed >= 2)
+    clock.advance(seconds=5)  # past the retry the outbox set while the link was down
+    client.app[WORKER].wake.set()
+    await _until(lambda: fake.pushes)
+    await asyncio.sleep(0.5)
+    assert ("aibot_respond_msg", 846608) in fake.errors  # the stream was over: pushed instead
+    [push] = fake.pushes  # the markdown only: no card pushed into the group, and nothing empty
+    assert push["chatid"] == GROUP and push["msgtype"] == "markdown"
+    assert "华东区2月6日延迟TOP3客户" in push["markdown"]["content"]
+    assert "（1 张图表没能随这条超时的回答发出，请重新提问查看）" in push["markdown"]["content"]
+    assert not [e for e in fake.errors if e[1] != 846608]

@@ -10,7 +10,7 @@ req_ids, respond frames must echo a callback's req_id (846605), a stream is repl
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
 pushed 1:1 only, 30 messages a minute and 1000 an hour per conversation shared by replies and pushes (45009; a
 stream's later frames and card updates make no new message), card updates and welcomes within 5 s of their
-callback (846605 after that: the real code is not documented); one connection per
+callback (846605 after that: the real code is not documented), no empty markdown (44004); one connection per
 bot: a newer subscription sends the older one `disconnected_event` and closes it; `drop()` and
 `drop_on_next_answer` cut the connection as a network would.
 Ratings (both modes): WeCom sends `feedback_event` only for an answer whose first reply carried `feedback.id`;
@@ -271,7 +271,9 @@ class FakeAibotWs:
         self.streams: dict[tuple[str, str], dict] = {}  # (req_id, stream id) → latest frame body
         self.frames: list[dict] = []  # every accepted frame body with its cmd and req_id
         self.pushes: list[dict] = []
-        self.first_answer: dict[str, float] = {}  # req_id → perf_counter() when its first answer frame arrived
+        self.first_frame: dict[str, float] = {}  # req_id → perf_counter() when its first frame arrived
+        self.first_answer: dict[str, float] = {}  # … its first answer frame (not an unfinished "正在查询" stream)
+        self.pushed_at: dict[str, float] = {}  # req_id → perf_counter() when its callback was pushed
         self.errors: list[tuple[str, int]] = []
         self.drop_on_next_answer = False
         self.uploads: dict[str, dict] = {}  # upload_id → the announced file, its chunks and when it began
@@ -316,6 +318,7 @@ class FakeAibotWs:
         req_id = f"req{next(self._ids)}"
         self.callbacks[req_id] = body
         self.issued[req_id] = self.clock()
+        self.pushed_at[req_id] = time.perf_counter()
         if body.get("msgtype") != "event":  # a message, not a click, opens the conversation for pushes
             self.talked.add(body.get("chatid") or body["from"]["userid"])
         await self.ws.send_str(
@@ -389,6 +392,8 @@ class FakeAibotWs:
                     break
             elif (bad := self._media_error(body)) is not None:
                 await ack(*bad)
+            elif body.get("msgtype") == "markdown" and not (body.get("markdown") or {}).get("content", "").strip():
+                await ack(44004, "empty content")
             elif cmd in ("aibot_respond_msg", "aibot_respond_update_msg", "aibot_respond_welcome_msg"):
                 await self._respond(ws, cmd, rid, body, ack)
             elif cmd == "aibot_send_msg":
@@ -509,7 +514,9 @@ class FakeAibotWs:
                 self.rated.setdefault(fid, rid)
             self.streams[key] = stream
         self.frames.append({"cmd": cmd, "req_id": rid, **body})
-        self.first_answer.setdefault(rid, time.perf_counter())
+        self.first_frame.setdefault(rid, time.perf_counter())
+        if stream is None or stream.get("finish"):
+            self.first_answer.setdefault(rid, time.perf_counter())
         if self.drop_on_next_answer:
             self.drop_on_next_answer = False
             await ws.close()  # recorded, never acknowledged: the bot cannot know it arrived

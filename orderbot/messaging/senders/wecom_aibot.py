@@ -32,6 +32,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import re
 import time
 from collections import deque
@@ -47,7 +48,7 @@ from orderbot.core.staff import wecom_userid_for
 from orderbot.messaging.inbound import Origin
 from orderbot.messaging.markup import escape_card_text, escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
-from orderbot.messaging.aibot_streams import StreamStore
+from orderbot.messaging.aibot_streams import PLACEHOLDER, StreamStore
 from orderbot.messaging.senders.wecom import button_card, card_summary, classify_error
 from orderbot.messaging.senders.base import Limit, RateLimiter, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
@@ -62,6 +63,7 @@ NOT_ALLOWED = (93006,)  # invalid chatid: nobody has talked to the bot there
 FILE_LIMIT = 20 * 1024 * 1024  # a file over the long connection, the 消息推送 webhook or the WeCom app
 NOT_A_REPLY = (846605, 846608)  # the req_id cannot carry this answer (an event's, or too old): push it instead
 MEDIA_LIFE = 2 * 24 * 3600.0  # seconds an uploaded media_id is reused by a retry (WeCom keeps it 3 days)
+log = logging.getLogger("orderbot.wecom_aibot")
 UPLOADS = ((30, 60.0), (1000, 3600.0))  # long-connection uploads per bot: 30 a minute, 1000 an hour
 CHAT_LIMITS = (Limit(30, 60), Limit(1000, 3600))  # long-connection messages per conversation
 COUNTED = ("aibot_respond_msg", "aibot_send_msg", "aibot_respond_welcome_msg")  # frames that make a message
@@ -206,6 +208,24 @@ def stream_reply(reply: Reply, sid: str, seed: str, feedback: str | None = None)
     return body, template_card(reply, seed), parts[1:]
 
 
+def expired_pushes(frame: dict, destination: str) -> list[dict]:
+    """What to push instead of an answer frame WeCom refused as too late (846608, the stream is over 6 minutes
+    old): its markdown, saying that its charts could not come along (images go only in a stream); a card as it is
+    in 1:1 and left out in a group (WeCom pushes cards 1:1 only; its words are in the markdown already)."""
+    kind, _, target = destination.partition(":")
+    head = {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
+    if frame.get("msgtype") == "template_card":
+        return [{**head, "msgtype": "template_card", "template_card": frame["template_card"]}] if kind == "user" else []
+    texts = [(frame.get("stream") or frame.get("markdown") or {}).get("content", "")]
+    if charts := len((frame.get("stream") or {}).get("msg_item") or []):
+        note = f"（{charts} 张图表没能随这条超时的回答发出，请重新提问查看）"
+        if len(f"{texts[0]}\n\n{note}".encode()) <= STREAM_LIMIT:
+            texts = [f"{texts[0]}\n\n{note}"]
+        else:
+            texts.append(note)
+    return [{**head, "msgtype": "markdown", "markdown": {"content": t}} for t in texts if t.strip()]
+
+
 def fits_stream(reply: Reply) -> bool:
     return len(markdown_parts(reply)) == 1 and len(reply.charts) <= MAX_IMAGES
 
@@ -299,18 +319,33 @@ class AibotSender:
                 if exc.code != EXPIRED:
                     raise
                 # the stream is older than 6 min: push the same content instead
-                await self._ws(
-                    "aibot_send_msg",
-                    {
-                        "chatid": destination.partition(":")[2],
-                        "chat_type": 2 if destination.startswith("chat:") else 1,
-                        "msgtype": "markdown",
-                        "markdown": {"content": frame.get("stream", frame.get("markdown", {})).get("content", "")},
-                    },
-                    chat=destination,
-                )
+                for late in expired_pushes(frame, destination)[progress.get("late", 0) :]:
+                    await self._ws("aibot_send_msg", late, chat=destination)
+                    progress["late"] = progress.get("late", 0) + 1
+                progress.pop("late", None)
             progress["done"] = i + 1
         return None
+
+    async def placeholder(self, destination: str, route: dict, *, finish: bool = False) -> bool:
+        """Long connection: show the answer's stream unfinished ("正在查询…", with its feedback id: WeCom honours
+        it on the first frame) while a slow answer is made; `finish`: end it with nothing more to say. The
+        answer then finishes the same stream. False if it could not be shown (the answer is not held up)."""
+        stream: dict[str, Any] = {"id": route.get("stream") or "s", "finish": finish, "content": PLACEHOLDER}
+        if finish:
+            stream["content"] = "（没有需要回复的内容）"
+        elif route.get("feedback"):
+            stream["feedback"] = {"id": route["feedback"]}
+        try:
+            await self._ws(
+                "aibot_respond_msg",
+                {"msgtype": "stream", "stream": stream},
+                req_id=route.get("req_id"),
+                chat=None if finish else destination,  # the finish replaces the frame shown: not a new message
+            )
+        except SendError as exc:
+            log.info("AI bot placeholder to %s not shown: %s", destination, exc)
+            return False
+        return True
 
     # --- card clicks and welcomes ----------------------------------------------------------------------------
     async def _card(self, route: dict, reply: Reply) -> str | None:
