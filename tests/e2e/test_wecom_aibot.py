@@ -188,6 +188,8 @@ async def test_hostile_requests_refused_quickly(wecom_bot):
         params={"msg_signature": signature(TOKEN, "1", "n", enc), "timestamp": "1", "nonce": "n", "echostr": enc},
     )
     assert resp.status == 200 and await resp.text() == "echo-me"
+    assert await driver.verify("1700000000123456789") == (200, "1700000000123456789")  # within WeCom's 1 s
+    assert driver.errors == []
 
 
 # --- long connection -----------------------------------------------------------------------------------------

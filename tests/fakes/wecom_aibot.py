@@ -1,9 +1,10 @@
 """A local fake of the WeCom 智能机器人 (AI bot) platform, in both API modes, enforcing the documented limits.
 
-Callback mode (`CallbackDriver`): sends encrypted JSON callbacks to the bot's URL as WeCom does, checks the
-encrypted reply (signature, our nonce), the 5 s deadline (1 s for URL verification), what each callback may be
-answered with, stream content ≤ 20480 bytes, `msg_item` only with finish and ≤ 10 images; follows an unfinished
-stream with polls until it finishes (6 min at most); records what a person would see per message.
+Callback mode (`CallbackDriver`): verifies the URL as WeCom does when it is saved (answered within 1 s), sends
+encrypted JSON callbacks to the bot's URL as WeCom does, checks the encrypted reply (signature, our nonce), the 5 s
+deadline, what each callback may be answered with, stream content ≤ 20480 bytes, `msg_item` only with finish and
+≤ 10 images; follows an unfinished stream with polls until it finishes (6 min at most); records what a person
+would see per message.
 `ResponseUrls`: the one-time `response_url` endpoint (once, 1 h, markdown ≤ 20480 bytes, template_card 1:1 only).
 Long-connection mode (`FakeAibotWs`): subscribe with bot id and secret (853000 otherwise), ping acks, callbacks with
 req_ids, respond frames must echo a callback's req_id (846605), a stream is replaced by id (never doubled), 6 min
@@ -37,7 +38,7 @@ from collections import defaultdict, deque
 import aiohttp
 from aiohttp import web
 
-from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.aibot_crypto import AibotCrypto, signature
 
 STREAM_LIMIT = 20480
 STREAM_LIFE = 360.0
@@ -183,6 +184,20 @@ class CallbackDriver:
         if rating == 2:
             fb |= {"content": comment, "inaccurate_reason_list": list(reasons)}
         return self.event(msgid, "feedback_event", fb, user=asked["from"]["userid"], chat=asked.get("chatid"))
+
+    async def verify(self, echo: str) -> tuple[int, str]:
+        """The URL check WeCom makes when the admin saves the URL: a signed, encrypted `echostr`; the bot must
+        answer with the plain text within 1 s (a slower answer is recorded in `errors`)."""
+        echostr, ts, nonce = self.crypto.encrypt(echo), str(int(time.time())), f"v{next(self._n)}"
+        query = {"msg_signature": signature(self.crypto.token, ts, nonce, echostr), "timestamp": ts, "nonce": nonce}
+        started = time.perf_counter()
+        async with self.http.get(self.url, params={**query, "echostr": echostr}) as resp:
+            status, text = resp.status, await resp.text()
+        if time.perf_counter() - started > VERIFY_DEADLINE:
+            self.errors.append(f"URL check answered after {time.perf_counter() - started:.1f} s")
+        if status == 200 and text != echo:
+            self.errors.append(f"URL check answered {text!r}, not the decrypted echostr")
+        return status, text
 
     def message(
         self, msgid: str, msgtype: str, payload: dict, *, user: str, chat: str | None = None, quote: dict | None = None
