@@ -570,12 +570,12 @@ async def slow_ws_bot(db, config):
     app = create_app(settings, config=config, db=db, handler=recorder)
     async with TestClient(TestServer(app)) as client:
         await asyncio.wait_for(fake.connected.wait(), 5)
-        yield client, fake
+        yield client, fake, recorder
     await server.close()
 
 
 async def test_ws_a_slow_answer_shows_its_stream_at_once_then_finishes_it(slow_ws_bot):
-    client, fake = slow_ws_bot
+    client, fake, _ = slow_ws_bot
     req = await fake.push_callback(group_message("w-slow", "WangLei", "@OrderBot 本月报表"))
     await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
     first, last = [f["stream"] for f in fake.frames if f["req_id"] == req]
@@ -583,6 +583,18 @@ async def test_ws_a_slow_answer_shows_its_stream_at_once_then_finishes_it(slow_w
     assert last["id"] == first["id"] and last["finish"] and last["content"] == "### 慢报表\n\n好的：本月报表"
     assert fake.first_frame[req] - fake.pushed_at[req] < 0.3  # shown long before the answer was ready (0.5 s)
     assert len(fake.answers(req)) == 1 and fake.errors == []
+
+
+async def test_ws_a_slow_question_with_nothing_to_answer_ends_the_stream_it_showed(slow_ws_bot):
+    client, fake, recorder = slow_ws_bot
+    recorder.reply = None  # e.g. a stranger's flood: silence
+    req = await fake.push_callback(group_message("w-none", "WangLei", "@OrderBot 本月报表"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    [answer] = fake.answers(req)  # one stream: shown as 正在查询, then ended
+    first = next(f["stream"] for f in fake.frames if f["req_id"] == req)
+    assert not first["finish"] and first["id"] == answer["stream"]["id"]
+    assert answer["stream"]["finish"] and answer["stream"]["content"] == "（没有需要回复的内容）"
+    assert fake.errors == []
 
 
 @pytest.mark.slow

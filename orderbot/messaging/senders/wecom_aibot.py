@@ -584,7 +584,7 @@ class AibotSender:
             return await self.ws.request(cmd, body, req_id=req_id)
         if not self.ws.connected.is_set():  # fails before anything goes: uses no quota
             raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
-        self.take_quota(chat)
+        self._take_quota(chat)
         try:
             return await self.ws.request(cmd, body, req_id=req_id)
         except SendError as exc:
@@ -593,7 +593,7 @@ class AibotSender:
                     self.quota.forget((chat, str(limit.per_seconds)))
             raise
 
-    def take_quota(self, chat: str) -> None:
+    def _take_quota(self, chat: str) -> None:
         """Count one message to `chat` (a destination, `chat:…`/`user:…`), or raise a rate `SendError` saying
         when one may go."""
         now = self.clock()
