@@ -145,6 +145,7 @@ def build_senders(
             group_webhooks=hooks,
             app=senders.get("wecom"),  # files 1:1 in callback mode
             api_base=settings.wecom_api_base,
+            clock=clock,
         )
     return senders
 
@@ -352,6 +353,7 @@ def build(
             http=http,
             clock=clock,
             bot_name=settings.wecom_aibot_name,
+            alerts=alerts,
         )
         if isinstance(aibot, AibotSender):
             aibot.ws, aibot_ws.sender = aibot_ws, aibot

@@ -3,7 +3,9 @@
 - A quoted message is context: "@OrderBot 这单到哪了" quoting a message that names an order asks about that order
   (the order references found in the quote are added to the question when the question names none itself).
 - enter_chat (first visit of the day to the bot's 1:1 chat) gets a short welcome listing what this person may ask.
-- feedback_event is stored, never answered.
+- Every answer to a message carries a feedback id (WeCom rates only answers that do); the answer is recorded with
+  its question and what the question was read as, and a later feedback_event is stored with that id, never
+  answered.
 - Every conversation someone talks to the bot in is remembered: the long connection may push there later.
 Other events pass through unchanged.
 """
@@ -18,11 +20,13 @@ from orderbot.bot.dispatch import UNKNOWN_PERSON, allowed
 from orderbot.bot.handlers import ROUTES
 from orderbot.bot.intents.ids import find_order_refs
 from orderbot.messaging.reply import Reply
+from orderbot.messaging.text import reply_plain
 from orderbot.core import aibot
 from orderbot.messaging.inbound import ChatMessage, EnterAgent, Feedback, InboundEvent
 
 PLATFORM = "wecom_aibot"
 WELCOME_EXAMPLES = 4
+ANSWER_KEPT = 500  # characters of an answer kept beside its feedback id
 
 
 def with_quote(event: ChatMessage) -> ChatMessage:
@@ -100,5 +104,17 @@ class AibotEvents:
             field = "wecom_open_userid" if o.user_id.startswith("wo") else "wecom_userid"
             reply = dataclasses.replace(
                 reply, text=f"{reply.text}（你在智能机器人里的账号是 {o.user_id}，填在 {field}）"
+            )
+        feedback_id = dict(o.reply_route).get("feedback")
+        if reply is not None and isinstance(event, ChatMessage) and feedback_id:
+            await aibot.record_answer(
+                session,
+                feedback_id=feedback_id,
+                user_id=o.user_id,
+                chat_id=o.chat_id,
+                question=event.text,
+                intent=getattr(prepared[0], "intent", None) if prepared else None,
+                answer=reply_plain(reply)[:ANSWER_KEPT],
+                now=now,
             )
         return reply

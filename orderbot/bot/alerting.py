@@ -240,11 +240,15 @@ class RulesRunner:
             people.append(n.data["owner"])
         if n.rule == "repeat_orders" and n.kind == "firing":
             people += _with(staff, ["sales_director"])
-        if not out or buttonless:
-            people += _with(staff, rule_config(self.config, n.rule).owners)
-        for staff_id in dict.fromkeys(people):
+        owners = _with(staff, rule_config(self.config, n.rule).owners)
+        if not out:
+            people += owners
+        copies = [o for o in owners if o not in people] if out and buttonless else []
+        for staff_id in dict.fromkeys(people + copies):
             if staff_id not in addresses:
                 addresses[staff_id] = await self.addresses.staff(session, staff_id)
+            if staff_id in copies and addresses[staff_id][0] == outbox.UNREACHABLE:
+                continue  # the group has the alert; a copy of its card nobody can be sent is not queued
             out.append(addresses[staff_id])
         return list(dict.fromkeys(out))
 

@@ -20,9 +20,10 @@ offered as buttons the same way. Card buttons on alerts and scans stay one step:
 
 from __future__ import annotations
 
+
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +75,7 @@ class Prepared:
     cancel: bool = False
     choice: int | None = None
     lang: str = "zh"  # the language of the confirmation being decided
+    intent: str | None = None  # what a typed message was read as (an intent name, "unknown", "confirm")
 
 
 # Routes whose handler checks everything before its first write, so a refusal (DomainError) never leaves half a
@@ -115,6 +117,7 @@ class _Heavy:
     asker: Asker
     claim: str | None = None  # a picked reading: the choice is decided in the transaction
     choice: int | None = None
+    intent: str | None = None
 
 
 async def _dispatch(
@@ -134,6 +137,14 @@ async def _dispatch(
     if route.heavy:
         return _Heavy(route, arg, ctx.asker)
     return await _answer(route, arg, ctx)
+
+
+def _read_as(prepared: Prepared | _Heavy, intent: str) -> Prepared | _Heavy:
+    """The outcome with what the message was read as (the WeCom AI bot keeps it beside the answer's rating)."""
+    if isinstance(prepared, _Heavy):
+        return replace(prepared, intent=intent)
+    prepared.intent = intent
+    return prepared
 
 
 async def _answer(route: Route, arg, ctx: Context) -> Prepared:
@@ -242,6 +253,7 @@ class Dispatcher:
                 answered = await _answer(outcome.route, outcome.arg, self._context(outcome.asker, session, now))
             if outcome.claim is not None:
                 answered.claim, answered.choice, answered.asker = outcome.claim, outcome.choice, outcome.asker
+            answered.intent = outcome.intent
             return answered
         return outcome
 
@@ -274,25 +286,30 @@ class Dispatcher:
         ctx.lang = language(event.text)
         answered = await self._typed_answer(event.text, ctx)
         if answered is not None:
-            return answered
+            return _read_as(answered, "confirm")
         command = _command(event.text)
         if command is not None:  # a few operational commands outside INTENTS.md
             name, arg = command
-            return await _dispatch(ROUTES[name], arg, ctx, typed=True)
+            return _read_as(await _dispatch(ROUTES[name], arg, ctx, typed=True), name)
         intent = self.parser.parse(event.text, ctx.now)
         if intent.name == "unknown" or intent.name not in ROUTES:
             mine = {
                 name for name, r in ROUTES.items() if not name.startswith("action.") and allowed(r, ctx.asker.roles)
             }
             suggestions = [n for n in self.parser.closest_intents(event.text, allowed=mine, k=3)]
-            return Prepared(help_reply(ctx.asker.roles, suggestions, not_understood=True, lang=ctx.lang))
+            return Prepared(
+                help_reply(ctx.asker.roles, suggestions, not_understood=True, lang=ctx.lang), intent="unknown"
+            )
         route = ROUTES[intent.name]
         if intent.needs_clarification and not intent.missing:
             offered = self._ask_back(event.text, intent, ctx)
             if offered is not None:
-                return offered
-        return await _dispatch(
-            route, intent, ctx, typed=True, question=route.clarify(intent) if intent.needs_clarification else None
+                return _read_as(offered, intent.name)
+        return _read_as(
+            await _dispatch(
+                route, intent, ctx, typed=True, question=route.clarify(intent) if intent.needs_clarification else None
+            ),
+            intent.name,
         )
 
     def _candidates(self, text: str, now: datetime, first) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from orderbot.bootstrap import aibot_mode
 from orderbot.config import ConfigError, load_config
 from orderbot.settings import Settings, SettingsError, load_settings
 
@@ -94,10 +95,10 @@ def _config_hints(settings: Settings, config) -> list[str]:
         elif group.platform == "wecom_aibot" and not group.chat_id:
             hints.append(f"群 {key}（{group.name}）缺少 chat_id（智能机器人看到的群 chatid）：发给这个群的消息会被跳过")
     hints += _button_hints(settings, config)
-    if not any([settings.wecom_corp_id, settings.dingtalk_app_key]) and not any(
+    if not any([settings.wecom_corp_id, settings.dingtalk_app_key, aibot_mode(settings)]) and not any(
         g.platform == "wecom_robot" for g in config.groups.values()
     ):
-        hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / 群机器人）：机器人联系不到任何人")
+        hints.append("没有配置任何聊天平台（WECOM_* / DINGTALK_* / WECOM_AIBOT_* / 群机器人）：机器人联系不到任何人")
     from orderbot.core.stock.purchasing import purchasers
 
     if not purchasers(config):
@@ -111,27 +112,44 @@ def _config_hints(settings: Settings, config) -> list[str]:
     return hints
 
 
+def one_to_one_ways(settings: Settings) -> list[str]:
+    """How a staff member can be sent a card 1:1 in this deployment (the channels `Addresses.staff` uses)."""
+    ways = []
+    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
+        ways.append("企业微信应用")
+    if aibot_mode(settings) == "ws":
+        ways.append("智能机器人长连接")
+    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
+        ways.append("钉钉")
+    return ways
+
+
 def _button_hints(settings: Settings, config) -> list[str]:
     """Which groups show card buttons, and how the others get them (the AI bot's and WeCom's limits)."""
+    ways = one_to_one_ways(settings)
+    owners = (
+        f"带按钮的卡片另经{'或'.join(ways)}单独发给负责人"
+        if ways
+        else "负责人没有一对一的渠道（企业微信应用、钉钉、智能机器人长连接都没有配置），带按钮的卡片不会发出"
+    )
     out = []
     for key, group in config.groups.items():
         where = f"群 {key}（{group.name}）"
         if group.platform in ("sandbox", "dingtalk"):
             out.append(f"{where}：告警卡片带按钮")
         elif group.platform == "wecom_aibot":
-            push = (
-                "长连接推送 markdown"
-                if settings.wecom_aibot_mode == "ws"
-                else ("消息推送 webhook（markdown）" if group.webhook_key else "无法推送（回调模式且没有 webhook_key）")
-            )
-            out.append(f"{where}：在群里@机器人得到的回答带按钮；告警经{push}发到群里、不带按钮，卡片另单独发给负责人")
-            if settings.wecom_aibot_mode != "ws" and not group.webhook_key:
+            answers = f"{where}：在群里@机器人得到的回答带按钮；"
+            if settings.wecom_aibot_mode == "ws":
+                out.append(f"{answers}告警由智能机器人长连接以 markdown 推送到群里（不带按钮），{owners}")
+            elif group.webhook_key:
+                out.append(f"{answers}告警经群的消息推送 webhook 以 markdown 发到群里（不带按钮），{owners}")
+            else:
                 out.append(
-                    f"{where}：智能机器人回调模式不能主动推送，"
+                    f"{answers}告警发不到这个群：智能机器人回调模式不能主动发消息，这个群也没有 webhook_key。"
                     "请填 webhook_key（群设置 → 消息推送）或改用 WECOM_AIBOT_MODE=ws"
                 )
         else:
-            out.append(f"{where}：告警不带按钮（{group.platform} 不支持交互卡片），卡片另单独发给负责人")
+            out.append(f"{where}：告警不带按钮（{group.platform} 不支持交互卡片），{owners}")
     aibot = (
         [settings.wecom_aibot_token, settings.wecom_aibot_encoding_aes_key]
         if settings.wecom_aibot_mode == "callback"

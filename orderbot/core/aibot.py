@@ -1,4 +1,5 @@
-"""WeCom AI bot records: the conversations the bot may push to, and what people said of its answers."""
+"""WeCom AI bot records: the conversations the bot may push to, its answers that can be rated, and what people
+said of them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import AibotChat, AibotFeedback
+from orderbot.core.models import AibotAnswer, AibotChat, AibotFeedback
 
 
 async def remember_chat(session: AsyncSession, chat_id: str, chat_type: str, user_id: str, *, now: datetime) -> None:
@@ -41,3 +42,32 @@ async def record_feedback(
             reasons=list(reasons),
         )
     )
+
+
+async def record_answer(
+    session: AsyncSession,
+    *,
+    feedback_id: str,
+    user_id: str,
+    chat_id: str | None,
+    question: str,
+    intent: str | None,
+    answer: str,
+    now: datetime,
+) -> None:
+    """An answer that carries `feedback_id`: a later rating with that id is about this question."""
+    row = await session.get(AibotAnswer, feedback_id)
+    if row is None:
+        session.add(
+            AibotAnswer(
+                feedback_id=feedback_id,
+                at=now,
+                user_id=user_id,
+                chat_id=chat_id,
+                question=question,
+                intent=intent,
+                answer=answer,
+            )
+        )
+    else:  # the same message answered again (a resumed inbox event): the latest answer counts
+        row.at, row.question, row.intent, row.answer = now, question, intent, answer

@@ -581,6 +581,20 @@ class AibotChat(Base):
     last_user: Mapped[str | None] = mapped_column(String(64))
 
 
+class AibotAnswer(Base):
+    """An answer of the AI bot that carried a `feedback.id` (WeCom sends `feedback_event` only for those): the
+    question and what it was read as, so a rating (`AibotFeedback.feedback_id`) says which answer it judged."""
+
+    __tablename__ = "aibot_answers"
+    feedback_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(128))
+    question: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64))
+    answer: Mapped[str] = mapped_column(Text)  # the answer's first lines, as the person saw them
+
+
 class AibotFeedback(Base):
     """A rating of one of the AI bot's answers (feedback_event): 1 accurate, 2 inaccurate, 3 withdrawn."""
 

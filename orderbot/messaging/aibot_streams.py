@@ -26,6 +26,7 @@ class _Stream:
     body: dict | None = None  # the finished stream body, once the answer is in
     taken: asyncio.Future | None = None  # resolved when a poll has carried the finished body out
     extra: dict = field(default_factory=dict)  # e.g. a template_card sent with the finished stream
+    feedback: str | None = None  # the answer's feedback id (WeCom honours it on the first frame only)
 
 
 class StreamStore:
@@ -34,9 +35,9 @@ class StreamStore:
         self._streams: dict[str, _Stream] = {}
         self.cards: OrderedDict[str, dict] = OrderedDict()
 
-    def open(self, sid: str) -> None:
+    def open(self, sid: str, feedback: str | None = None) -> None:
         self._prune()
-        self._streams.setdefault(sid, _Stream(self.clock()))
+        self._streams.setdefault(sid, _Stream(self.clock(), feedback=feedback))
 
     def live(self, sid: str) -> bool:
         s = self._streams.get(sid)
@@ -59,15 +60,16 @@ class StreamStore:
         s = self._streams.get(sid)
         if s is None:
             return {"msgtype": "stream", "stream": {"id": sid, "finish": True, "content": "（这条回答稍后单独发送）"}}
+        rated = {"feedback": {"id": s.feedback}} if s.feedback else {}
         if s.body is None:
             waited = int(self.clock() - s.opened)
             content = PLACEHOLDER + (f"（已用 {waited} 秒）" if waited >= 3 else "")
-            return {"msgtype": "stream", "stream": {"id": sid, "finish": False, "content": content}}
+            return {"msgtype": "stream", "stream": {"id": sid, "finish": False, "content": content, **rated}}
         if s.taken is not None and not s.taken.done():
             s.taken.set_result(True)
         if s.extra:
-            return {"msgtype": "stream_with_template_card", "stream": s.body, **s.extra}
-        return {"msgtype": "stream", "stream": s.body}
+            return {"msgtype": "stream_with_template_card", "stream": {**s.body, **rated}, **s.extra}
+        return {"msgtype": "stream", "stream": {**s.body, **rated}}
 
     def remember_card(self, task_id: str, card: dict) -> None:
         self.cards[task_id] = card

@@ -3,7 +3,8 @@
 Messages: text (the @-mention of the bot removed), mixed (图文混排: its text items), voice (1:1 only: WeCom sends
 the transcript), and a quoted message's text as context. Images and files are not understood (`Unreadable`).
 Events: enter_chat → EnterAgent, template_card_event → CardAction, feedback_event → Feedback. Every value carries
-how to answer it in `Origin.reply_route` (mode, stream id, response_url, req_id), read by the AI-bot sender.
+how to answer it in `Origin.reply_route` (mode, stream id, feedback id, response_url, req_id), read by the AI-bot
+sender.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class StreamPoll:
 def stream_id_for(msgid: str) -> str:
     """One stream per message, derived from its msgid, so a retried callback reopens the same stream."""
     return "s" + hashlib.sha1(msgid.encode()).hexdigest()[:24]
+
+
+def feedback_id_for(msgid: str) -> str:
+    """The `feedback.id` of the answer to a message (≤ 256 bytes): derived from its msgid like the stream id, so it
+    is known before the answer (callback mode's first frame, which alone may carry it, is often the placeholder)."""
+    return "f" + hashlib.sha1(msgid.encode()).hexdigest()[:24]
 
 
 def strip_mention(text: str, bot_name: str) -> str:
@@ -175,7 +182,7 @@ def to_event(
         return None
     text = strip_mention(text[:MAX_TEXT], bot_name)
     return ChatMessage(
-        origin("msg", stream=True),
+        origin("msg", True, ("feedback", feedback_id_for(msgid))),
         text,
         f"msg:{msgid}",
         at,

@@ -2,12 +2,17 @@
 
 One WebSocket to WECOM_AIBOT_WS_URL (aiohttp's client; Tencent's SDKs are Node, or Python packages of unverified
 origin): `aibot_subscribe` with the bot id and secret, a `ping` every `heartbeat` seconds (two missed acks drop
-the link), reconnect with exponential back-off (1 s → 30 s). Callbacks (`aibot_msg_callback`,
+the link), reconnect with exponential back-off (1 s → 30 s; back to 1 s only after a link that held `healthy_after`
+seconds). WeCom allows one connection per bot: a newer one takes over and the older gets `disconnected_event`.
+A link taken over does not fight back: it waits `takeover_backoff` (5 min, doubling up to 1 h) before it
+subscribes again, logs why, and raises a platform problem (`/healthz` "platforms", one email to the admins)
+that clears once a link of its own has held twice the longest wait. Callbacks (`aibot_msg_callback`,
 `aibot_event_callback`) become the same inbound values as in callback mode and enter the same pipeline (the
 inbox dedupes a callback WeCom pushes again after a reconnect); answers leave through the outbox and
-`request()`, which echoes the callback's req_id and waits for WeCom's ack. A send while the link is down fails
-retryably, so the outbox sends it again after the reconnect, after the frames WeCom acknowledged (the row's
-progress; a stream keeps its id: replaced, never doubled).
+`request()`, which echoes the callback's req_id and waits for WeCom's ack; an answer not ready within callback
+mode's `ONE_GO` first shows an unfinished stream ("正在查询…"), finished later under the same stream id. A send
+while the link is down fails retryably, so the outbox sends it again after the reconnect, after the frames WeCom
+acknowledged (the row's progress; a stream keeps its id: replaced, never doubled).
 `upload()` puts a file on WeCom as temporary media (`aibot_upload_media_init` → `_chunk` × n → `_finish`, the
 frame shapes of Tencent's Node SDK): chunks of ≤ 512 KB before base64, ≤ 100 of them, a file ≤ 20 MB; the
 media_id it returns is sent as a `file` message and lives 3 days.
@@ -20,18 +25,19 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import aiohttp
 
-from orderbot.messaging.inbound import CardAction, EnterAgent, Feedback
+from orderbot.messaging.inbound import CardAction, ChatMessage, EnterAgent, Feedback
 from orderbot.messaging.pipeline import InboundPipeline, PassiveAnswer
 from orderbot.messaging.senders.base import SendError
 from orderbot.webhooks.aibot_msg import BadMessage, StreamPoll, Unreadable, to_event
 from orderbot.webhooks.common import TaskTracker
-from orderbot.webhooks.wecom_aibot import UNREADABLE
+from orderbot.webhooks.wecom_aibot import ONE_GO, UNREADABLE
 
 log = logging.getLogger("orderbot.wecom_aibot.ws")
 ACK_TIMEOUT = 5.0
@@ -39,6 +45,12 @@ ACK_TIMEOUT = 5.0
 # acks can take (ACK_TIMEOUT each), short enough that an answer lost with a dying process still arrives.
 HOLD = timedelta(seconds=60)
 BACKOFF = (1.0, 30.0)
+TAKEOVER_BACKOFF = (300.0, 3600.0)  # seconds a link taken over by another connection waits before it retakes
+HEALTHY_AFTER = 60.0  # seconds a link must hold before the reconnect back-off starts over
+TAKEN_OVER = (
+    "智能机器人长连接被同一机器人的另一个连接接管（是否有另一个 orderbot serve 用着同一个 WECOM_AIBOT_ID？"
+    "企业微信每个机器人只允许一个长连接）。本进程暂不重连，等待时间逐次加倍；请只保留一个进程连接这个机器人"
+)
 CHUNK = 512 * 1024  # bytes of a file per upload chunk, before base64
 MAX_CHUNKS = 100
 MB = 1024 * 1024
@@ -58,12 +70,19 @@ class AibotWsClient:
         bot_name: str = "",
         heartbeat: float = 30.0,
         backoff: tuple[float, float] = BACKOFF,
+        takeover_backoff: tuple[float, float] = TAKEOVER_BACKOFF,
+        healthy_after: float = HEALTHY_AFTER,
+        alerts=None,
     ):
+        """`alerts`: the app's `PlatformAlerts` (a takeover is reported there, as channel "wecom_aibot_ws")."""
         self.url, self.bot_id, self._secret = url, bot_id, secret
         self.pipeline, self.http, self.clock, self.bot_name = pipeline, http, clock, bot_name
         self.heartbeat, self.backoff = heartbeat, backoff
+        self.takeover_backoff, self.healthy_after, self.alerts = takeover_backoff, healthy_after, alerts
         self.connected = asyncio.Event()
         self.connections = 0  # successful subscriptions, for tests and /metrics
+        self.takeovers = 0  # times another connection of the same bot took the link over
+        self._taken_over = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._pending: dict[str, asyncio.Future] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -86,11 +105,12 @@ class AibotWsClient:
         await self.background.drain()
 
     async def _run_forever(self) -> None:
-        delay = self.backoff[0]
+        delay, standby = self.backoff[0], self.takeover_backoff[0]
         while not self._stopping:
+            self._taken_over = False
+            since: float | None = None
             try:
-                if await self._session():
-                    delay = self.backoff[0]  # it was up: start over with a short wait
+                since = await self._session()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("AI bot long connection failed: %s", type(exc).__name__)
             except SendError as exc:
@@ -99,17 +119,36 @@ class AibotWsClient:
                 self._down()
             if self._stopping:
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.backoff[1])
+            held = time.monotonic() - since if since is not None else 0.0
+            if held >= self.healthy_after:
+                delay = self.backoff[0]  # it was up for a while: start over with a short wait
+            if held >= 2 * self.takeover_backoff[1]:
+                standby = self.takeover_backoff[0]
+                if self.alerts is not None:
+                    self.alerts.clear("wecom_aibot_ws")
+            if self._taken_over:
+                self.takeovers += 1
+                log.error(
+                    "AI bot long connection taken over by another connection of the same bot: "
+                    "not reconnecting for %.0f s",
+                    standby,
+                )
+                if self.alerts is not None:
+                    await self.alerts.raise_("wecom_aibot_ws", TAKEN_OVER)
+                wait, standby = standby, min(standby * 2, self.takeover_backoff[1])
+            else:
+                wait, delay = delay, min(delay * 2, self.backoff[1])
+            await asyncio.sleep(wait)
 
-    async def _session(self) -> bool:
-        """One connection: subscribe, then read until it ends. True if the subscription succeeded."""
+    async def _session(self) -> float | None:
+        """One connection: subscribe, then read until it ends. When the subscription succeeded (monotonic s)."""
         async with self.http.ws_connect(self.url, heartbeat=None, autoping=True) as ws:
             self._ws = ws
             reader = asyncio.ensure_future(self._read(ws))
             try:
                 ack = await self._send_wait("aibot_subscribe", {"bot_id": self.bot_id, "secret": self._secret})
                 del ack
+                since = time.monotonic()
                 self.connections += 1
                 self.connected.set()
                 log.info("AI bot long connection subscribed")
@@ -119,7 +158,7 @@ class AibotWsClient:
                 finally:
                     pinger.cancel()
                     await asyncio.gather(pinger, return_exceptions=True)
-                return True
+                return since
             finally:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
@@ -244,7 +283,7 @@ class AibotWsClient:
             if cmd in ("aibot_msg_callback", "aibot_event_callback"):
                 body = frame.get("body") or {}
                 if ((body.get("event") or {}).get("eventtype")) == "disconnected_event":
-                    log.warning("AI bot long connection taken over by another connection of the same bot")
+                    self._taken_over = True  # WeCom closes this link next: another one subscribed
                     return
                 self.background.spawn(self._callback(body, rid))
 
@@ -279,11 +318,18 @@ class AibotWsClient:
         # ends (the stream keeps its id: replaced, never doubled).
         answer = PassiveAnswer(lambda reply: True, hold=HOLD)
         urgent = isinstance(event, (CardAction, EnterAgent))  # WeCom waits 5 s for these
+        work = asyncio.ensure_future(self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer))
+        shown = False
+        if isinstance(event, ChatMessage):  # not ready as fast as callback mode answers at once: say we are on it
+            done, _ = await asyncio.wait([work], timeout=ONE_GO)
+            shown = not done and await self.sender.placeholder(event.origin.reply_to, dict(event.origin.reply_route))
         try:
-            processed = await self.pipeline.run(inbox_id, event, urgent=urgent, answer=answer)
+            processed = await work
         except Exception:  # recorded as failed, and the person told, by the pipeline
             return
         if processed is None or not processed.passive or processed.reply is None:
+            if shown and (processed is None or processed.reply is None):  # nothing to say: end what we showed
+                await self.sender.placeholder(event.origin.reply_to, dict(event.origin.reply_route), finish=True)
             return
         payload = {**processed.reply.to_dict(), "_route": dict(event.origin.reply_route)}
         progress: dict = {}  # the frames WeCom acknowledged: a resend by the outbox starts after them

@@ -139,7 +139,8 @@ async def receive(request: web.Request) -> web.Response:
     if event is None:
         return web.Response(text="")
     if isinstance(event, ChatMessage):
-        inbound.streams.open(dict(event.origin.reply_route)["stream"])  # before the inbox: a retry finds it
+        route = dict(event.origin.reply_route)
+        inbound.streams.open(route["stream"], route.get("feedback"))  # before the inbox: a retry finds it
     inbox_id = await inbound.pipeline.accept(event)  # durable before we answer
     if inbox_id is None:
         metrics.inbound("wecom_aibot", "duplicate")

@@ -437,3 +437,48 @@ def test_rules_dry_run_acts_on_nothing_then_a_real_run_fires_once(tmp_path):
     with sqlite3.connect(tmp_path / "cli.db") as conn:
         assert conn.execute("SELECT count(*) FROM alerts WHERE state = 'firing'").fetchone()[0] == len(fired)
         assert conn.execute("SELECT count(DISTINCT rule) FROM rule_evaluations").fetchone() == (6,)
+
+
+def test_check_config_with_only_the_ai_bot(tmp_path):
+    """Only the AI bot configured: it is a chat platform; owners' cards go 1:1 only where a 1:1 channel exists."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for n, key in enumerate(("customs", "warehouse", "management", "product")):
+        block = f"[groups.{key}]"
+        head, _, tail = text.partition(block)
+        tail = tail.replace('platform = "sandbox"', f'platform = "wecom_aibot"\nchat_id = "wrGroup{n}"', 1)
+        text = head + block + tail
+    only_aibot = tmp_path / "aibot.toml"
+    only_aibot.write_text(text.replace('webhook_key = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"\n', ""), encoding="utf-8")
+    callback = {
+        "ORDERBOT_CONFIG": str(only_aibot),
+        "WECOM_AIBOT_TOKEN": "t",
+        "WECOM_AIBOT_ENCODING_AES_KEY": "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+    }
+    out = run(tmp_path, "check-config", env=callback).stdout
+    assert "没有配置任何聊天平台" not in out
+    assert (
+        "群 sales（销售群）：在群里@机器人得到的回答带按钮；告警发不到这个群：智能机器人回调模式不能主动发消息" in out
+    )
+    assert "发到群里" not in out and "卡片另经" not in out
+    with_hook = tmp_path / "hook.toml"
+    with_hook.write_text(text, encoding="utf-8")
+    out = run(tmp_path, "check-config", env={**callback, "ORDERBOT_CONFIG": str(with_hook)}).stdout
+    assert (
+        "群 sales（销售群）：在群里@机器人得到的回答带按钮；"
+        "告警经群的消息推送 webhook 以 markdown 发到群里（不带按钮），"
+        "负责人没有一对一的渠道（企业微信应用、钉钉、智能机器人长连接都没有配置），带按钮的卡片不会发出" in out
+    )
+    ws = {
+        "ORDERBOT_CONFIG": str(only_aibot),
+        "WECOM_AIBOT_MODE": "ws",
+        "WECOM_AIBOT_ID": "aib1",
+        "WECOM_AIBOT_SECRET": "s",
+    }
+    out = run(tmp_path, "check-config", env=ws).stdout
+    assert "没有配置任何聊天平台" not in out
+    assert (
+        "告警由智能机器人长连接以 markdown 推送到群里（不带按钮），带按钮的卡片另经智能机器人长连接单独发给负责人"
+        in out
+    )
+    nothing = run(tmp_path, "check-config", env={"ORDERBOT_CONFIG": str(only_aibot)}).stdout
+    assert "没有配置任何聊天平台（WECOM_* / DINGTALK_* / WECOM_AIBOT_* / 群机器人）" in nothing

@@ -16,14 +16,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from orderbot.app import AIBOT_WS, create_app
-from orderbot.core.models import AibotChat, AibotFeedback, InboundEvent, OutboxMessage
+from orderbot.core.models import AibotAnswer, AibotChat, AibotFeedback, InboundEvent, OutboxMessage
 from orderbot.settings import load_settings
+from orderbot.messaging.worker import PlatformAlerts
 from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.aibot_ws import AibotWsClient
 from orderbot.webhooks.common import SENDERS
 from orderbot.webhooks.wecom_aibot import AIBOT
 
 from tests.fakes import serving
-from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, ResponseUrls
+from tests.fakes.wecom_aibot import CallbackDriver, FakeAibotWs, PlatformError, ResponseUrls
 from tests.integration.test_dispatch import parser  # noqa: F401  (the fixture)
 from tests.integration.test_reports import NOW, staffed_business  # noqa: F401  (the fixture)
 
@@ -142,14 +144,21 @@ async def test_retried_callback_answered_once_and_feedback_stored(wecom_bot):
     async with db.read() as s:
         assert (await s.execute(select(func.count()).select_from(InboundEvent))).scalar_one() == 1
         assert (await s.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == 1
-    fb = {"id": "fb1", "type": 2, "content": "数字不对", "inaccurate_reason_list": [3]}
+    # the answer carried a feedback id, so WeCom lets the person rate it; the rating is stored with its answer
+    fid = first["stream"]["feedback"]["id"]
+    with pytest.raises(PlatformError):  # WeCom offers no rating for an answer that carried no id
+        driver.feedback("f-0", "f-never-sent", 1)
+    rating = driver.feedback("f-1", fid, 2, "数字不对", [3])
     for _ in range(2):
-        status, reply = await driver.post(driver.event("f-1", "feedback_event", fb, user="LiuYang"), "feedback_event")
+        status, reply = await driver.post(rating, "feedback_event")
         assert status == 200 and reply is None
     await client.app[AIBOT].pipeline.drain()
     async with db.read() as s:
         (row,) = (await s.execute(select(AibotFeedback))).scalars().all()
+        answer = await s.get(AibotAnswer, row.feedback_id)
     assert (row.rating, row.comment, row.reasons, row.user_id) == (2, "数字不对", [3], "LiuYang")
+    assert (answer.question, answer.intent, answer.user_id) == ("查单 SO202602010001", "order.lookup", "LiuYang")
+    assert "SO202602010001" in answer.answer
 
 
 async def test_hostile_requests_refused_quickly(wecom_bot):
@@ -179,6 +188,8 @@ async def test_hostile_requests_refused_quickly(wecom_bot):
         params={"msg_signature": signature(TOKEN, "1", "n", enc), "timestamp": "1", "nonce": "n", "echostr": enc},
     )
     assert resp.status == 200 and await resp.text() == "echo-me"
+    assert await driver.verify("1700000000123456789") == (200, "1700000000123456789")  # within WeCom's 1 s
+    assert driver.errors == []
 
 
 # --- long connection -----------------------------------------------------------------------------------------
@@ -302,6 +313,36 @@ async def test_ws_card_click_updates_the_card_and_alerts_push_only_where_allowed
     assert ("aibot_send_msg", 93006) in fake.errors
 
 
+async def test_ws_rating_of_an_answer_is_stored_with_its_question(ws_bot):
+    client, fake = ws_bot
+    req = await fake.push_callback(group_message("w-r", "WangLei", "@OrderBot 查看华东区2月6日延迟TOP3客户"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    (fid,) = fake.rated  # the answer's first frame carried its feedback id
+    with pytest.raises(PlatformError):
+        await fake.push_feedback("f-never-sent", 1)
+    await fake.push_feedback(fid, 1)
+    db = client.app[AIBOT_WS].pipeline.db
+
+    async def stored():
+        async with db.read() as s:
+            return (
+                await s.execute(
+                    select(AibotFeedback, AibotAnswer).join(
+                        AibotAnswer, AibotAnswer.feedback_id == AibotFeedback.feedback_id
+                    )
+                )
+            ).all()
+
+    deadline = time.monotonic() + 5
+    while not (rows := await stored()):
+        assert time.monotonic() < deadline, "the rating was not stored"
+        await asyncio.sleep(0.05)
+    [(rating, answer)] = rows
+    assert (rating.rating, rating.user_id, rating.chat_id) == (1, "WangLei", GROUP)
+    assert answer.question == "查看华东区2月6日延迟TOP3客户" and answer.intent == "report.top_delayed_customers"
+    assert fake.errors == []
+
+
 async def test_enter_chat_gets_a_welcome_for_this_persons_roles(wecom_bot):
     client, driver = wecom_bot
     status, reply = await driver.post(driver.event("e-1", "enter_chat", user="LiuYang"), "enter_chat")
@@ -373,3 +414,219 @@ async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
         )
     )
     assert "woAJ2GCAAAXtWyujaWJHDDGi0mACH71w，填在 wecom_open_userid" in final["stream"]["content"]
+
+
+# --- two connections of one bot --------------------------------------------------------------------------------
+@pytest.fixture
+async def fake_ws():
+    fake = FakeAibotWs()
+    server = TestServer(fake.app())
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield fake, str(server.make_url("/")).replace("http://", "ws://"), http
+    await server.close()
+
+
+def _client(url, http, alerts=None, **timing) -> AibotWsClient:
+    return AibotWsClient(
+        url=url, bot_id="aibFAKE", secret="ws-secret", pipeline=None, http=http, clock=None, alerts=alerts, **timing
+    )
+
+
+@pytest.mark.slow
+async def test_a_link_taken_over_by_another_process_stands_back_longer_each_time(fake_ws):
+    fake, url, http = fake_ws
+    alerts = [PlatformAlerts(), PlatformAlerts()]
+    timing = {"backoff": (0.05, 0.4), "takeover_backoff": (0.5, 4.0), "healthy_after": 0.2}
+    clients = [_client(url, http, alerts[i], **timing) for i in range(2)]
+    clients[0].start()
+    await _until(lambda: clients[0].connected.is_set())
+    clients[1].start()  # a second replica with the same bot: WeCom tells the first it was taken over
+    await asyncio.sleep(3.2)
+    for c in clients:
+        await c.stop()
+    # the old 1 s fight was a subscription a second each; standing back 0.5, 1, 2 s each allows ~5 in 3.2 s
+    assert 3 <= fake.subscribed <= 6, fake.subscribed
+    assert clients[0].takeovers >= 1 and clients[1].takeovers >= 1
+    assert "另一个连接接管" in alerts[0].problems["wecom_aibot_ws"]
+
+
+async def test_a_link_that_held_reconnects_at_once_one_that_keeps_failing_waits_longer(fake_ws):
+    fake, url, http = fake_ws
+    client = _client(url, http, backoff=(0.1, 5.0), healthy_after=0.3)
+    client.start()
+    try:
+        await _until(lambda: client.connections == 1)
+        for n in (2, 3, 4):  # dropped right after subscribing: 0.1, 0.2, 0.4 s
+            started = time.monotonic()
+            await fake.drop()
+            await _until(lambda n=n: client.connections == n)
+        assert time.monotonic() - started >= 0.35
+        await asyncio.sleep(0.4)  # this one holds: the next reconnect starts over at 0.1 s
+        started = time.monotonic()
+        await fake.drop()
+        await _until(lambda: client.connections == 5)
+        assert time.monotonic() - started < 0.3
+        assert client.takeovers == 0
+    finally:
+        await client.stop()
+
+
+# --- the long connection's quota per conversation: 30 messages a minute, 1000 an hour --------------------------
+@pytest.fixture
+async def ws_bot_at(staffed, config, parser):  # noqa: F811
+    """The long-connection bot with the app and the platform on one manual clock."""
+    from orderbot.core.clock import ManualClock
+
+    clock = ManualClock(NOW)
+    fake = FakeAibotWs(clock=lambda: (clock() - NOW).total_seconds())
+    server = TestServer(fake.app())
+    await server.start_server()
+    settings = load_settings(
+        env_file=None,
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID="aibFAKE",
+        WECOM_AIBOT_SECRET="ws-secret",
+        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
+    )
+    app = create_app(settings, config=config, db=staffed, clock=clock, parser=parser)
+    async with TestClient(TestServer(app)) as client:
+        await asyncio.wait_for(fake.connected.wait(), 5)
+        yield client, fake, clock
+    await server.close()
+
+
+async def test_more_than_30_pushes_into_one_chat_wait_for_the_quota_none_lost_none_doubled(ws_bot_at):
+    from orderbot.core import outbox
+    from orderbot.webhooks.common import WORKER
+
+    client, fake, clock = ws_bot_at
+    db = client.app[AIBOT_WS].pipeline.db
+    fake.talked.add(GROUP)
+    async with db.write() as s:
+        for n in range(35):
+            await outbox.enqueue(
+                s,
+                channel="wecom_aibot",
+                destination=f"chat:{GROUP}",
+                kind="reply",
+                payload={"text": f"告警{n}号"},
+                now=clock(),
+            )
+    client.app[WORKER].wake.set()
+    await _until(lambda: len(fake.pushes) == 30)
+    # a question asked in the full chat: its answer waits too, instead of being refused by WeCom
+    req = await fake.push_callback(group_message("w-q", "LiuYang", "@OrderBot 查单 SO202602010003"))
+    await asyncio.sleep(1.0)
+    assert len(fake.pushes) == 30 and fake.answers(req) == [] and fake.errors == []
+    async with db.read() as s:
+        waiting = (await s.execute(select(OutboxMessage).where(OutboxMessage.state == "pending"))).scalars().all()
+    assert len(waiting) == 6 and all(r.next_attempt_at >= clock() + timedelta(seconds=59) for r in waiting)
+    clock.advance(seconds=61)
+    client.app[WORKER].wake.set()
+    await _until(lambda: len(fake.pushes) == 35 and fake.answers(req))
+    texts = [p["markdown"]["content"] for p in fake.pushes]
+    assert sorted(texts) == sorted(f"告警{n}号" for n in range(35))  # each once
+    assert "订单 SO202602010003" in fake.answers(req)[0]["stream"]["content"]
+    assert fake.errors == []
+
+
+async def test_the_hourly_quota_of_a_chat_holds_across_minutes(fake_ws):
+    from orderbot.core.clock import ManualClock
+    from orderbot.messaging.senders.base import SendError
+    from orderbot.messaging.senders.wecom_aibot import AibotSender
+
+    fake, url, http = fake_ws
+    clock = ManualClock(NOW)
+    fake.clock = lambda: (clock() - NOW).total_seconds()
+    fake.talked.update({GROUP, "other"})
+    link = _client(url, http)
+    sender = AibotSender(http, mode="ws", ws=link, clock=clock)
+    link.start()
+    try:
+        await asyncio.wait_for(link.connected.wait(), 5)
+        for n in range(1000):  # 30 a minute, 34 minutes
+            try:
+                await sender.send(f"chat:{GROUP}", "reply", {"text": f"第{n}条"}, {})
+            except SendError as exc:
+                assert exc.retry_after and n % 30 == 0
+                clock.advance(seconds=exc.retry_after)
+                await sender.send(f"chat:{GROUP}", "reply", {"text": f"第{n}条"}, {})
+        clock.advance(seconds=61)
+        with pytest.raises(SendError, match="每小时最多 1000 条") as full:
+            await sender.send(f"chat:{GROUP}", "reply", {"text": "第1001条"}, {})
+        assert 3600 - 34 * 60 - 61 < full.value.retry_after <= 3600 - 33 * 60
+        await sender.send("chat:other", "reply", {"text": "别的群"}, {})  # each conversation has its own quota
+        assert len(fake.pushes) == 1001 and fake.errors == []
+    finally:
+        await link.stop()
+
+
+# --- long connection: a slow answer is shown at once, a late one is pushed without losing its charts' mention ---
+@pytest.fixture
+async def slow_ws_bot(db, config):
+    from orderbot.messaging.reply import Reply
+
+    from tests.e2e.test_wecom_callback import Recorder
+
+    fake = FakeAibotWs()
+    server = TestServer(fake.app())
+    await server.start_server()
+    recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=0.5)
+    settings = load_settings(
+        env_file=None,
+        WECOM_AIBOT_MODE="ws",
+        WECOM_AIBOT_ID="aibFAKE",
+        WECOM_AIBOT_SECRET="ws-secret",
+        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
+    )
+    app = create_app(settings, config=config, db=db, handler=recorder)
+    async with TestClient(TestServer(app)) as client:
+        await asyncio.wait_for(fake.connected.wait(), 5)
+        yield client, fake, recorder
+    await server.close()
+
+
+async def test_ws_a_slow_answer_shows_its_stream_at_once_then_finishes_it(slow_ws_bot):
+    client, fake, _ = slow_ws_bot
+    req = await fake.push_callback(group_message("w-slow", "WangLei", "@OrderBot 本月报表"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    first, last = [f["stream"] for f in fake.frames if f["req_id"] == req]
+    assert not first["finish"] and first["content"].startswith("⏳ 正在查询") and first["feedback"]["id"]
+    assert last["id"] == first["id"] and last["finish"] and last["content"] == "### 慢报表\n\n好的：本月报表"
+    assert fake.first_frame[req] - fake.pushed_at[req] < 0.3  # shown long before the answer was ready (0.5 s)
+    assert len(fake.answers(req)) == 1 and fake.errors == []
+
+
+async def test_ws_a_slow_question_with_nothing_to_answer_ends_the_stream_it_showed(slow_ws_bot):
+    client, fake, recorder = slow_ws_bot
+    recorder.reply = None  # e.g. a stranger's flood: silence
+    req = await fake.push_callback(group_message("w-none", "WangLei", "@OrderBot 本月报表"))
+    await _until(lambda: any(a.get("stream", {}).get("finish") for a in fake.answers(req)))
+    [answer] = fake.answers(req)  # one stream: shown as 正在查询, then ended
+    first = next(f["stream"] for f in fake.frames if f["req_id"] == req)
+    assert not first["finish"] and first["id"] == answer["stream"]["id"]
+    assert answer["stream"]["finish"] and answer["stream"]["content"] == "（没有需要回复的内容）"
+    assert fake.errors == []
+
+
+@pytest.mark.slow
+async def test_ws_an_answer_after_the_streams_6_minutes_is_pushed_with_a_note_on_its_chart(ws_bot_at):
+    from orderbot.webhooks.common import WORKER
+
+    client, fake, clock = ws_bot_at
+    fake.drop_on_next_answer = True  # the answer is lost with the link; the outbox resends it 7 minutes later
+    req = await fake.push_callback(group_message("w-late", "WangLei", "@OrderBot 查看华东区2月6日延迟TOP3客户"))
+    await _until(lambda: any(f["req_id"] == req for f in fake.frames))
+    clock.advance(minutes=7)
+    await _until(lambda: fake.subscribed >= 2)
+    clock.advance(seconds=5)  # past the retry the outbox set while the link was down
+    client.app[WORKER].wake.set()
+    await _until(lambda: fake.pushes)
+    await asyncio.sleep(0.5)
+    assert ("aibot_respond_msg", 846608) in fake.errors  # the stream was over: pushed instead
+    [push] = fake.pushes  # the markdown only: no card pushed into the group, and nothing empty
+    assert push["chatid"] == GROUP and push["msgtype"] == "markdown"
+    assert "华东区2月6日延迟TOP3客户" in push["markdown"]["content"]
+    assert "（1 张图表没能随这条超时的回答发出，请重新提问查看）" in push["markdown"]["content"]
+    assert not [e for e in fake.errors if e[1] != 846608]

@@ -1,16 +1,22 @@
 """A local fake of the WeCom 智能机器人 (AI bot) platform, in both API modes, enforcing the documented limits.
 
-Callback mode (`CallbackDriver`): sends encrypted JSON callbacks to the bot's URL as WeCom does, checks the
-encrypted reply (signature, our nonce), the 5 s deadline (1 s for URL verification), what each callback may be
-answered with, stream content ≤ 20480 bytes, `msg_item` only with finish and ≤ 10 images; follows an unfinished
-stream with polls until it finishes (6 min at most); records what a person would see per message.
+Callback mode (`CallbackDriver`): verifies the URL as WeCom does when it is saved (answered within 1 s), sends
+encrypted JSON callbacks to the bot's URL as WeCom does, checks the encrypted reply (signature, our nonce), the 5 s
+deadline, what each callback may be answered with, stream content ≤ 20480 bytes, `msg_item` only with finish and
+≤ 10 images; follows an unfinished stream with polls until it finishes (6 min at most); records what a person
+would see per message.
 `ResponseUrls`: the one-time `response_url` endpoint (once, 1 h, markdown ≤ 20480 bytes, template_card 1:1 only).
 Long-connection mode (`FakeAibotWs`): subscribe with bot id and secret (853000 otherwise), ping acks, callbacks with
 req_ids, respond frames must echo a callback's req_id (846605), a stream is replaced by id (never doubled), 6 min
 stream life (846608), `aibot_send_msg` only into conversations that talked to the bot (93006), template cards
-pushed 1:1 only, 30 messages a minute per conversation shared by replies and pushes (45009); `drop()` and
-`drop_on_next_answer` (after the frame arrived) and
-`lose_answer_of_type` (the frame of that msgtype lost on the way) cut the connection as a network would.
+pushed 1:1 only, 30 messages a minute and 1000 an hour per conversation shared by replies and pushes (45009; a
+stream's later frames and card updates make no new message), card updates and welcomes within 5 s of their
+callback (846605 after that: the real code is not documented), no empty markdown (44004); one connection per
+bot: a newer subscription sends the older one `disconnected_event` and closes it; `drop()` and
+`drop_on_next_answer` (after the frame arrived) and `lose_answer_of_type` (the frame of that msgtype lost on the
+way) cut the connection as a network would.
+Ratings (both modes): WeCom sends `feedback_event` only for an answer whose first reply carried `feedback.id`;
+`CallbackDriver.feedback` and `FakeAibotWs.push_feedback` refuse an id no answer carried.
 Uploads (the frame shapes of Tencent's Node SDK): `aibot_upload_media_init` {type, filename, total_size,
 total_chunks, md5} → {upload_id}; `aibot_upload_media_chunk` {upload_id, chunk_index (0-based), base64_data};
 `aibot_upload_media_finish` {upload_id} → {type, media_id, created_at}. Enforced: chunk ≤ 512 KB before base64,
@@ -33,7 +39,7 @@ from collections import defaultdict, deque
 import aiohttp
 from aiohttp import web
 
-from orderbot.webhooks.aibot_crypto import AibotCrypto
+from orderbot.webhooks.aibot_crypto import AibotCrypto, signature
 
 STREAM_LIMIT = 20480
 STREAM_LIFE = 360.0
@@ -138,6 +144,7 @@ class CallbackDriver:
         self.errors: list[str] = []
         self.timings: list[float] = []
         self.seen: dict[str, dict] = {}  # msgid → what the person sees (final stream / card)
+        self.rated: dict[str, dict] = {}  # feedback id → the message whose answer carried it (on its first frame)
         self._n = itertools.count(1)
 
     async def post(
@@ -163,7 +170,35 @@ class CallbackDriver:
             self.errors.append(f"{kind_of} is not a valid answer to {kind}")
         if "stream" in reply:
             _check_stream(reply["stream"], self.errors)
+            fid = (reply["stream"].get("feedback") or {}).get("id")
+            if kind == "message" and isinstance(body, dict) and fid:  # honoured on the first reply only
+                self.rated.setdefault(fid, body)
         return status, reply
+
+    def feedback(self, msgid: str, feedback_id: str, rating: int, comment: str = "", reasons=()) -> dict:
+        """A person rates an answer (👍 1, 👎 2, withdrawn 3): WeCom offers it only for an answer whose first
+        reply carried `feedback.id`, so an id never sent cannot be rated."""
+        asked = self.rated.get(feedback_id)
+        if asked is None:
+            raise PlatformError(f"no answer carried feedback id {feedback_id!r}: WeCom sends no feedback_event")
+        fb = {"id": feedback_id, "type": rating}
+        if rating == 2:
+            fb |= {"content": comment, "inaccurate_reason_list": list(reasons)}
+        return self.event(msgid, "feedback_event", fb, user=asked["from"]["userid"], chat=asked.get("chatid"))
+
+    async def verify(self, echo: str) -> tuple[int, str]:
+        """The URL check WeCom makes when the admin saves the URL: a signed, encrypted `echostr`; the bot must
+        answer with the plain text within 1 s (a slower answer is recorded in `errors`)."""
+        echostr, ts, nonce = self.crypto.encrypt(echo), str(int(time.time())), f"v{next(self._n)}"
+        query = {"msg_signature": signature(self.crypto.token, ts, nonce, echostr), "timestamp": ts, "nonce": nonce}
+        started = time.perf_counter()
+        async with self.http.get(self.url, params={**query, "echostr": echostr}) as resp:
+            status, text = resp.status, await resp.text()
+        if time.perf_counter() - started > VERIFY_DEADLINE:
+            self.errors.append(f"URL check answered after {time.perf_counter() - started:.1f} s")
+        if status == 200 and text != echo:
+            self.errors.append(f"URL check answered {text!r}, not the decrypted echostr")
+        return status, text
 
     def message(
         self, msgid: str, msgtype: str, payload: dict, *, user: str, chat: str | None = None, quote: dict | None = None
@@ -233,9 +268,16 @@ class FakeAibotWs:
     """The long-connection server."""
 
     def __init__(
-        self, *, bot_id: str = "aibFAKE", secret: str = "ws-secret", per_minute: int = 30, clock=time.monotonic
+        self,
+        *,
+        bot_id: str = "aibFAKE",
+        secret: str = "ws-secret",
+        per_minute: int = 30,
+        per_hour: int = 1000,
+        clock=time.monotonic,
     ):
-        self.bot_id, self.secret, self.per_minute, self.clock = bot_id, secret, per_minute, clock
+        self.bot_id, self.secret, self.clock = bot_id, secret, clock
+        self.per = ((per_minute, 60.0), (per_hour, 3600.0))
         self.sockets: list[web.WebSocketResponse] = []
         self.subscribed = 0
         self.pings = 0
@@ -245,7 +287,9 @@ class FakeAibotWs:
         self.streams: dict[tuple[str, str], dict] = {}  # (req_id, stream id) → latest frame body
         self.frames: list[dict] = []  # every accepted frame body with its cmd and req_id
         self.pushes: list[dict] = []
-        self.first_answer: dict[str, float] = {}  # req_id → perf_counter() when its first answer frame arrived
+        self.first_frame: dict[str, float] = {}  # req_id → perf_counter() when its first frame arrived
+        self.first_answer: dict[str, float] = {}  # … its first answer frame (not an unfinished "正在查询" stream)
+        self.pushed_at: dict[str, float] = {}  # req_id → perf_counter() when its callback was pushed
         self.errors: list[tuple[str, int]] = []
         self.drop_on_next_answer = False
         self.lose_answer_of_type: str | None = None  # cut the connection when such an answer frame is on its way
@@ -255,6 +299,7 @@ class FakeAibotWs:
         self.media_issued: dict[str, float] = {}
         self.drop_on_chunk: int | None = None  # cut the connection when this many chunks have arrived
         self.chunks_seen = 0
+        self.rated: dict[str, str] = {}  # feedback id → the req_id whose answer carried it (on its first frame)
         self.connected = asyncio.Event()
         self._sent: dict[str, deque] = defaultdict(deque)
         self._ids = itertools.count(1)
@@ -275,11 +320,12 @@ class FakeAibotWs:
         self.connected.clear()
 
     def _within_limit(self, conversation: str) -> bool:
+        """One more message in `conversation` (30 a minute and 1000 an hour, answers and pushes together)?"""
         window = self._sent[conversation]
         now = self.clock()
-        while window and now - window[0] >= 60:
+        while window and now - window[0] >= self.per[-1][1]:
             window.popleft()
-        if len(window) >= self.per_minute:
+        if any(sum(1 for t in window if now - t < per) >= count for count, per in self.per):
             return False
         window.append(now)
         return True
@@ -289,12 +335,35 @@ class FakeAibotWs:
         req_id = f"req{next(self._ids)}"
         self.callbacks[req_id] = body
         self.issued[req_id] = self.clock()
+        self.pushed_at[req_id] = time.perf_counter()
         if body.get("msgtype") != "event":  # a message, not a click, opens the conversation for pushes
             self.talked.add(body.get("chatid") or body["from"]["userid"])
         await self.ws.send_str(
             json.dumps({"cmd": cmd, "headers": {"req_id": req_id}, "body": body}, ensure_ascii=False)
         )
         return req_id
+
+    async def push_feedback(self, feedback_id: str, rating: int, comment: str = "", reasons=()) -> str:
+        """A person rates an answer: only one whose first frame carried `feedback.id` (PlatformError otherwise)."""
+        rid = self.rated.get(feedback_id)
+        if rid is None:
+            raise PlatformError(f"no answer carried feedback id {feedback_id!r}: WeCom sends no feedback_event")
+        asked = self.callbacks[rid]
+        fb = {"id": feedback_id, "type": rating}
+        if rating == 2:
+            fb |= {"content": comment, "inaccurate_reason_list": list(reasons)}
+        body = {
+            "msgid": f"fb{next(self._ids)}",
+            "create_time": int(time.time()),
+            "aibotid": self.bot_id,
+            "chattype": asked.get("chattype", "single"),
+            "from": asked["from"],
+            "msgtype": "event",
+            "event": {"eventtype": "feedback_event", "feedback_event": fb},
+        }
+        if asked.get("chatid"):
+            body["chatid"] = asked["chatid"]
+        return await self.push_callback(body, "aibot_event_callback")
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -317,8 +386,12 @@ class FakeAibotWs:
                     await ack(853000, "invalid bot_id or secret")
                     await ws.close()
                     break
-                for other in self.sockets:  # one connection per bot: the newer wins
+                for other in self.sockets:  # one connection per bot: the newer wins, the older is told so
                     if other is not ws and not other.closed:
+                        event = {"msgtype": "event", "event": {"eventtype": "disconnected_event"}}
+                        await other.send_str(
+                            json.dumps({"cmd": "aibot_event_callback", "headers": {"req_id": "disc"}, "body": event})
+                        )
                         await other.close()
                 subscribed = True
                 self.subscribed += 1
@@ -336,6 +409,8 @@ class FakeAibotWs:
                     break
             elif (bad := self._media_error(body)) is not None:
                 await ack(*bad)
+            elif body.get("msgtype") == "markdown" and not (body.get("markdown") or {}).get("content", "").strip():
+                await ack(44004, "empty content")
             elif cmd in ("aibot_respond_msg", "aibot_respond_update_msg", "aibot_respond_welcome_msg"):
                 await self._respond(ws, cmd, rid, body, ack)
             elif cmd == "aibot_send_msg":
@@ -434,6 +509,9 @@ class FakeAibotWs:
         if self.clock() - self.issued[rid] > 24 * 3600:
             await ack(846605, "req_id expired")
             return
+        if cmd != "aibot_respond_msg" and self.clock() - self.issued[rid] > REPLY_DEADLINE:
+            await ack(846605, "req_id expired: card updates and welcomes within 5 s")  # the code is our guess
+            return
         conversation = callback.get("chatid") or callback["from"]["userid"]
         stream = body.get("stream") if body.get("msgtype") == "stream" else None
         if stream is not None:
@@ -446,14 +524,20 @@ class FakeAibotWs:
                 await ack(846608, "stream expired")
                 return
         key = (rid, stream["id"]) if stream is not None else None
-        if key is None or key not in self.streams:  # a stream's later frames replace it: not a new message
+        # A stream's later frames replace it and a card update changes a card: neither is a new message.
+        if cmd != "aibot_respond_update_msg" and (key is None or key not in self.streams):
             if not self._within_limit(conversation):
                 await ack(45009, "api freq out of limit")
                 return
         if key is not None:
+            fid = (stream.get("feedback") or {}).get("id")
+            if fid and key not in self.streams:  # honoured on the stream's first frame only
+                self.rated.setdefault(fid, rid)
             self.streams[key] = stream
         self.frames.append({"cmd": cmd, "req_id": rid, **body})
-        self.first_answer.setdefault(rid, time.perf_counter())
+        self.first_frame.setdefault(rid, time.perf_counter())
+        if stream is None or stream.get("finish"):
+            self.first_answer.setdefault(rid, time.perf_counter())
         if self.drop_on_next_answer:
             self.drop_on_next_answer = False
             await ws.close()  # recorded, never acknowledged: the bot cannot know it arrived

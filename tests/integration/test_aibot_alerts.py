@@ -44,7 +44,7 @@ def test_check_config_says_which_groups_show_buttons(config):
     assert any("群 customs（关务群）：在群里@机器人得到的回答带按钮" in h and "消息推送 webhook" in h for h in callback)
     assert any("群 warehouse（仓库群）：告警卡片带按钮" in h for h in callback)
     ws = _button_hints(load_settings(env_file=None, WECOM_AIBOT_MODE="ws", WECOM_AIBOT_ID="aib1"), config)
-    assert any("长连接推送" in h for h in ws) and any("WECOM_AIBOT_ID、WECOM_AIBOT_SECRET" in h for h in ws)
+    assert any("长连接以 markdown 推送" in h for h in ws) and any("WECOM_AIBOT_ID、WECOM_AIBOT_SECRET" in h for h in ws)
 
 
 async def test_the_sender_is_found_by_userid_or_open_userid(db, config):
@@ -66,3 +66,19 @@ async def test_the_sender_is_found_by_userid_or_open_userid(db, config):
         return asker.staff_id if asker else None
 
     assert (await who("woXiaoMei"), await who("WangLei"), await who("wanglei")) == ("xiaomei", "wanglei", None)
+
+
+async def test_no_owner_card_is_queued_where_nobody_can_be_sent_one(world, config):  # noqa: F811
+    """Callback mode without the WeCom app or DingTalk: the group has the alert (through its webhook); the owners'
+    copy of the card could reach nobody, so no dead row is queued for it."""
+    from orderbot.core.clock import ManualClock
+
+    config = _with_aibot_group(config)
+    h = Harness(world, config, ManualClock(NOW))
+    h.runner = RulesRunner(world, config, h.clock, addresses=Addresses(set()))
+    [slow] = await _orders(world, config, 1, prefix="SO26030302", at=NOW - timedelta(days=7))
+    await _in_customs(world, [slow], hours=49)
+    await h.evaluate(only={"customs_stuck"})
+    [group] = await h.outbox(f"chat:{GROUP}")
+    assert slow in group["text"]
+    assert await h.outbox() == [group]  # nothing else: no "staff:…" rows nobody could receive

@@ -262,3 +262,23 @@ def test_a_file_name_from_outside_is_inert_in_the_note():
     body, _, _ = stream_reply(Reply(text="证据包已生成", files=(hostile,)), "s1", "seed")
     note = body["content"].split("\n\n", 1)[1]
     assert "无法经智能机器人发送" in note and not any(c in note for c in "[]<>@") and "://" not in note
+
+
+def test_what_is_pushed_for_an_answer_frame_refused_as_too_late():
+    from orderbot.messaging.senders.wecom_aibot import STREAM_LIMIT, expired_pushes
+
+    image = {"msgtype": "image", "image": {"base64": "eA==", "md5": "x"}}
+    stream = {"msgtype": "stream", "stream": {"id": "s1", "finish": True, "content": "答案", "msg_item": [image] * 2}}
+    [push] = expired_pushes(stream, "chat:wrG")
+    assert (push["chatid"], push["chat_type"], push["msgtype"]) == ("wrG", 2, "markdown")
+    assert push["markdown"]["content"] == "答案\n\n（2 张图表没能随这条超时的回答发出，请重新提问查看）"
+    full = {"msgtype": "stream", "stream": {"id": "s1", "content": "字" * (STREAM_LIMIT // 3), "msg_item": [image]}}
+    first, note = expired_pushes(full, "user:WangLei")  # the note does not fit: it goes on its own, no word lost
+    assert first["markdown"]["content"] == "字" * (STREAM_LIMIT // 3) and "1 张图表" in note["markdown"]["content"]
+    card = {"msgtype": "template_card", "template_card": {"card_type": "button_interaction", "task_id": "t"}}
+    assert expired_pushes(card, "chat:wrG") == []  # cards are pushed 1:1 only; never an empty markdown instead
+    [pushed] = expired_pushes(card, "user:WangLei")
+    assert pushed["msgtype"] == "template_card" and pushed["chat_type"] == 1
+    assert expired_pushes({"msgtype": "markdown", "markdown": {"content": "续篇"}}, "chat:wrG")[0]["markdown"] == {
+        "content": "续篇"
+    }

@@ -100,6 +100,12 @@ class RateLimiter:
     def record(self, key: tuple[str, str], now: datetime) -> None:
         self._sent.setdefault(key, deque()).append(now)
 
+    def forget(self, key: tuple[str, str]) -> None:
+        """Take back the latest recorded send (the platform refused it, so it did not count)."""
+        window = self._sent.get(key)
+        if window:
+            window.pop()
+
     def penalise(self, key: tuple[str, str], limit: Limit | None, until: datetime) -> None:
         """After a platform's rate error, treat the window as full until `until`."""
         if limit is None:

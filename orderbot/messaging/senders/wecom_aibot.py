@@ -13,7 +13,11 @@ webhook, else 1:1 through the WeCom app; with no way the row fails, the response
 A push to a group (an alert) is impossible in callback mode: it goes through the group's 消息推送 webhook.
 Long-connection mode: `aibot_respond_msg` / `aibot_respond_update_msg` / `aibot_respond_welcome_msg` echo the
 callback's req_id, the stream keeps its id (a resend after a dropped connection replaces, never doubles) and
-`aibot_send_msg` pushes markdown into chats that have talked to the bot, 30 a minute per chat.
+`aibot_send_msg` pushes markdown into chats that have talked to the bot. WeCom allows 30 messages a minute and
+1,000 an hour per conversation, answers and pushes together: every frame that makes a message (a stream, a
+markdown part, a card, a file, a push, a welcome; not a card update, which changes a message) is counted per
+conversation here, before it goes, whether it comes from the outbox or straight from the long connection; a
+frame over the quota raises a rate `SendError`, so its row waits (its progress kept: nothing sent twice).
 
 Files (`Reply.files`, e.g. the evidence spreadsheet): an answer's files are split off into outbox rows of their
 own (`split_files`, called by the pipeline in the answer's transaction), one per file, after the answer's row,
@@ -32,9 +36,12 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -45,9 +52,9 @@ from orderbot.core.staff import wecom_userid_for
 from orderbot.messaging.inbound import Origin
 from orderbot.messaging.markup import escape_card_text, escape_wecom_markdown, outside, plain
 from orderbot.messaging.reply import Attachment, Reply
-from orderbot.messaging.aibot_streams import StreamStore
+from orderbot.messaging.aibot_streams import PLACEHOLDER, StreamStore
 from orderbot.messaging.senders.wecom import button_card, card_summary, classify_error
-from orderbot.messaging.senders.base import Limit, SendError, request_json
+from orderbot.messaging.senders.base import Limit, RateLimiter, SendError, request_json
 from orderbot.messaging.text import reply_markdown, reply_plain, split_utf8
 
 STREAM_LIMIT = 20480  # bytes of markdown in a stream frame or a response_url message
@@ -63,11 +70,16 @@ NOT_ALLOWED = (93006,)  # invalid chatid: nobody has talked to the bot there
 FILE_LIMIT = 20 * 1024 * 1024  # a file over the long connection, the 消息推送 webhook or the WeCom app
 NOT_A_REPLY = (846605, 846608)  # the req_id cannot carry this answer (an event's, or too old): push it instead
 MEDIA_LIFE = 2 * 24 * 3600.0  # seconds an uploaded media_id is reused by a retry (WeCom keeps it 3 days)
+log = logging.getLogger("orderbot.wecom_aibot")
 UPLOADS = ((30, 60.0), (1000, 3600.0))  # long-connection uploads per bot: 30 a minute, 1000 an hour
+CHAT_LIMITS = (Limit(30, 60), Limit(1000, 3600))  # long-connection messages per conversation
+COUNTED = ("aibot_respond_msg", "aibot_send_msg", "aibot_respond_welcome_msg")  # frames that make a message
 
 
 class WsLink(Protocol):
     """The long connection as the sender sees it (`AibotWsClient`)."""
+
+    connected: asyncio.Event
 
     async def request(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict: ...
 
@@ -227,13 +239,34 @@ def card_update(reply: Reply, task_id: str, user: str, sent: dict | None) -> dic
     return out
 
 
-def stream_reply(reply: Reply, sid: str, seed: str) -> tuple[dict, dict | None, list[str]]:
-    """(finished stream body, the template card or None, markdown parts that did not fit the stream)."""
+def stream_reply(reply: Reply, sid: str, seed: str, feedback: str | None = None) -> tuple[dict, dict | None, list[str]]:
+    """(finished stream body, the template card or None, markdown parts that did not fit the stream); `feedback`:
+    the answer's feedback id (WeCom sends a rating, `feedback_event`, only for an answer that carried one)."""
     parts = markdown_parts(reply)
     body: dict[str, Any] = {"id": sid, "finish": True, "content": parts[0]}
+    if feedback:
+        body["feedback"] = {"id": feedback}
     if reply.charts:
         body["msg_item"] = images(reply)
     return body, template_card(reply, seed), parts[1:]
+
+
+def expired_pushes(frame: dict, destination: str) -> list[dict]:
+    """What to push instead of an answer frame WeCom refused as too late (846608, the stream is over 6 minutes
+    old): its markdown, saying that its charts could not come along (images go only in a stream); a card as it is
+    in 1:1 and left out in a group (WeCom pushes cards 1:1 only; its words are in the markdown already)."""
+    kind, _, target = destination.partition(":")
+    head = {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
+    if frame.get("msgtype") == "template_card":
+        return [{**head, "msgtype": "template_card", "template_card": frame["template_card"]}] if kind == "user" else []
+    texts = [(frame.get("stream") or frame.get("markdown") or {}).get("content", "")]
+    if charts := len((frame.get("stream") or {}).get("msg_item") or []):
+        note = f"（{charts} 张图表没能随这条超时的回答发出，请重新提问查看）"
+        if len(f"{texts[0]}\n\n{note}".encode()) <= STREAM_LIMIT:
+            texts = [f"{texts[0]}\n\n{note}"]
+        else:
+            texts.append(note)
+    return [{**head, "msgtype": "markdown", "markdown": {"content": t}} for t in texts if t.strip()]
 
 
 def fits_stream(reply: Reply) -> bool:
@@ -254,6 +287,7 @@ class AibotSender:
         group_webhooks: dict[str, str] | None = None,
         app=None,
         api_base: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         """`fallback`: the group robot sender, for pushes to a group the bot may not push to;
         `group_webhooks`: AI-bot chat id → that group's 消息推送 webhook key (from the business config);
@@ -264,9 +298,10 @@ class AibotSender:
         base = api_base or getattr(fallback, "base", None) or "https://qyapi.weixin.qq.com"
         self.api_base = base.rstrip("/")
         self._uploads: deque[float] = deque()  # long-connection uploads of the last hour (monotonic seconds)
+        self.clock, self.quota = clock, RateLimiter()  # messages per conversation (CHAT_LIMITS), counted per frame
 
     def limit_for(self, destination: str) -> Limit | None:
-        return Limit(30, 60) if self.mode == "ws" else None
+        return None  # the long connection's quota is counted per frame, in `_ws`
 
     async def send(self, destination: str, kind: str, payload: dict, progress: dict) -> str | None:
         if kind == "file":
@@ -276,7 +311,7 @@ class AibotSender:
         if kind == "card_update" or route.get("kind") == "card":
             return await self._card(destination, route, reply, progress)
         if route.get("kind") == "welcome":
-            return await self._welcome(route, reply)
+            return await self._welcome(destination, route, reply)
         if route.get("kind") == "msg":
             return await self._answer(destination, route, reply, progress)
         return await self._push(destination, reply, progress)
@@ -284,7 +319,7 @@ class AibotSender:
     # --- answers to a message ------------------------------------------------------------------------------
     async def _answer(self, destination: str, route: dict, reply: Reply, progress: dict) -> str | None:
         sid = route.get("stream") or "s"
-        body, card, rest = stream_reply(reply, sid, f"{destination}:{sid}")
+        body, card, rest = stream_reply(reply, sid, f"{destination}:{sid}", route.get("feedback"))
         if card is not None:
             self.streams.remember_card(card["task_id"], card)
         if route.get("mode", self.mode) == "ws":  # the mode the message came in, not the one we run in now
@@ -375,22 +410,38 @@ class AibotSender:
             if i < progress.get("done", 0):
                 continue
             try:
-                await self._ws(cmd, frame, req_id=req_id)
+                await self._ws(cmd, frame, req_id=req_id, chat=destination)
             except SendError as exc:
                 if exc.code != EXPIRED:
                     raise
                 # the stream is older than 6 min: push the same content instead
-                await self._ws(
-                    "aibot_send_msg",
-                    {
-                        "chatid": destination.partition(":")[2],
-                        "chat_type": 2 if destination.startswith("chat:") else 1,
-                        "msgtype": "markdown",
-                        "markdown": {"content": frame.get("stream", frame.get("markdown", {})).get("content", "")},
-                    },
-                )
+                for late in expired_pushes(frame, destination)[progress.get("late", 0) :]:
+                    await self._ws("aibot_send_msg", late, chat=destination)
+                    progress["late"] = progress.get("late", 0) + 1
+                progress.pop("late", None)
             progress["done"] = i + 1
         return None
+
+    async def placeholder(self, destination: str, route: dict, *, finish: bool = False) -> bool:
+        """Long connection: show the answer's stream unfinished ("正在查询…", with its feedback id: WeCom honours
+        it on the first frame) while a slow answer is made; `finish`: end it with nothing more to say. The
+        answer then finishes the same stream. False if it could not be shown (the answer is not held up)."""
+        stream: dict[str, Any] = {"id": route.get("stream") or "s", "finish": finish, "content": PLACEHOLDER}
+        if finish:
+            stream["content"] = "（没有需要回复的内容）"
+        elif route.get("feedback"):
+            stream["feedback"] = {"id": route["feedback"]}
+        try:
+            await self._ws(
+                "aibot_respond_msg",
+                {"msgtype": "stream", "stream": stream},
+                req_id=route.get("req_id"),
+                chat=None if finish else destination,  # the finish replaces the frame shown: not a new message
+            )
+        except SendError as exc:
+            log.info("AI bot placeholder to %s not shown: %s", destination, exc)
+            return False
+        return True
 
     # --- card clicks and welcomes ----------------------------------------------------------------------------
     async def _card(self, destination: str, route: dict, reply: Reply, progress: dict) -> str | None:
@@ -440,12 +491,13 @@ class AibotSender:
         progress[slot] = {"id": media_id, "at": time.time()}
         return media_id
 
-    async def _welcome(self, route: dict, reply: Reply) -> str | None:
+    async def _welcome(self, destination: str, route: dict, reply: Reply) -> str | None:
         if route.get("mode", self.mode) == "ws" and route.get("req_id"):
             await self._ws(
                 "aibot_respond_welcome_msg",
                 {"msgtype": "text", "text": {"content": reply_plain(reply)[:2000]}},
                 req_id=route["req_id"],
+                chat=destination,
             )
             return None
         raise SendError("欢迎语没能在进入会话的回调里及时回复，企业微信不允许事后补发", permanent=True)
@@ -480,7 +532,9 @@ class AibotSender:
                     else:
                         body = step
                     await self._ws(
-                        "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}
+                        "aibot_send_msg",
+                        {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body},
+                        chat=destination,
                     )
                     progress["done"] = i + 1
                 return None
@@ -570,13 +624,15 @@ class AibotSender:
             body = await self._ws_file_body(att, progress, "media")
             if route.get("kind") == "msg" and route.get("req_id") and not progress.get("push"):
                 try:
-                    await self._ws("aibot_respond_msg", body, req_id=route["req_id"])
+                    await self._ws("aibot_respond_msg", body, req_id=route["req_id"], chat=destination)
                     return None
                 except SendError as exc:
                     if exc.code not in NOT_A_REPLY:
                         raise
                     progress["push"] = True  # the answer's req_id is too old: push the file instead
-            await self._ws("aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body})
+            await self._ws(
+                "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}, chat=destination
+            )
             return None
         if way == "webhook":
             key = self.group_webhooks.get(target) if kind == "chat" else None
@@ -653,10 +709,37 @@ class AibotSender:
             raise classify_error(data["errcode"], data.get("errmsg", ""))
 
     # --- transports ------------------------------------------------------------------------------------------
-    async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
+    async def _ws(self, cmd: str, body: dict, *, req_id: str | None = None, chat: str | None = None) -> dict:
+        """One frame over the long connection. `chat`: the conversation whose quota a message frame counts
+        against (None for a frame that makes no new message, e.g. the finish of a stream already shown)."""
         if self.ws is None:
             raise SendError("智能机器人长连接未启用", permanent=True)
-        return await self.ws.request(cmd, body, req_id=req_id)
+        if chat is None or cmd not in COUNTED:
+            return await self.ws.request(cmd, body, req_id=req_id)
+        if not self.ws.connected.is_set():  # fails before anything goes: uses no quota
+            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
+        self._take_quota(chat)
+        try:
+            return await self.ws.request(cmd, body, req_id=req_id)
+        except SendError as exc:
+            if exc.code:  # WeCom refused it: no message was made
+                for limit in CHAT_LIMITS:
+                    self.quota.forget((chat, str(limit.per_seconds)))
+            raise
+
+    def _take_quota(self, chat: str) -> None:
+        """Count one message to `chat` (a destination, `chat:…`/`user:…`), or raise a rate `SendError` saying
+        when one may go."""
+        now = self.clock()
+        waits = [self.quota.next_free((chat, str(limit.per_seconds)), limit, now) for limit in CHAT_LIMITS]
+        later = max((w for w in waits if w is not None), default=None)
+        if later is not None:
+            raise SendError(
+                "智能机器人在这个会话每分钟最多 30 条、每小时最多 1000 条消息：稍后再发",
+                retry_after=max((later - now).total_seconds(), 0.5),
+            )
+        for limit in CHAT_LIMITS:
+            self.quota.record((chat, str(limit.per_seconds)), now)
 
     async def _response_url(self, route: dict, body: dict) -> None:
         url = route.get("response_url")
