@@ -203,18 +203,42 @@ async def open_docs_tasks(session: AsyncSession, *, opened_by: datetime, limit: 
     ).all()
 
 
+async def open_tasks(
+    session: AsyncSession, types: Collection[str], *, opened_by: datetime, limit: int = 1000
+) -> Sequence[Row[Any]]:
+    """Open tasks of these types opened at or before `opened_by`, by id: rows of (key, type, created_at)."""
+    return (
+        await session.execute(
+            select(Task.key, Task.type, Task.created_at)
+            .where(Task.type.in_(types), Task.state == "open", Task.created_at <= opened_by)
+            .order_by(Task.id)
+            .limit(limit)
+        )
+    ).all()
+
+
 async def packages_to_scan(
     session: AsyncSession, *, paid_by: datetime, skip_customers: Collection[str], limit: int
 ) -> Sequence[Row[Any]]:
-    """Unscanned packages of paid orders in inventory or packing, paid at or before `paid_by`, not held, of
-    customers not in `skip_customers`; longest paid first: rows of (order_no, sku, batch_no, package_no)."""
+    """Unscanned packages of paid orders in inventory, quality control or packing, paid at or before `paid_by`,
+    not held, of customers not in `skip_customers`; longest paid first: rows of (order_no, sku, batch_no,
+    package_no, created_at, urgency, stage, stage_since)."""
     return (
         await session.execute(
-            select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
+            select(
+                Order.order_no,
+                Package.sku,
+                Package.batch_no,
+                Package.package_no,
+                Order.created_at,
+                Order.urgency,
+                Order.stage,
+                Order.stage_since,
+            )
             .join(Package, Package.order_id == Order.id)
             .where(
                 Order.status == "paid",
-                Order.stage.in_(("inventory", "packing")),
+                Order.stage.in_(("inventory", "qc", "packing")),
                 Package.scanned_at.is_(None),
                 Order.paid_at <= paid_by,
                 Order.review_hold.is_(False),
@@ -229,7 +253,7 @@ async def packages_to_scan(
 
 async def parcels_under_way(session: AsyncSession) -> Sequence[Row[Any]]:
     """Every shipped order with a waybill, by id: rows of (order_no, tracking_no, origin, dest_country,
-    shipped_at, tracking_status, tracking_at, stage)."""
+    shipped_at, tracking_status, tracking_at, stage, stage_since, promised day (the override if any))."""
     return (
         await session.execute(
             select(
@@ -241,6 +265,8 @@ async def parcels_under_way(session: AsyncSession) -> Sequence[Row[Any]]:
                 Order.tracking_status,
                 Order.tracking_at,
                 Order.stage,
+                Order.stage_since,
+                func.coalesce(Order.promised_override, Order.promised_date),
             )
             .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
             .order_by(Order.id)
