@@ -22,6 +22,7 @@ cases (about 14 statements an order at intake, 10 at the courier's hand-over): a
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, UTC
@@ -32,6 +33,7 @@ from orderbot.core.errors import DomainError
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import change_status, complete_task, get_order, ingest_order, move_stage
 from orderbot.core.orders.states import STAGE_INDEX
+from orderbot.core.stock.receiving import ReceiptLine, receive_lines
 from orderbot.core.tracking import OVERSEAS_WH, TrackingUpdate, apply_tracking_update
 from orderbot.core.warehouse.labels import label_text
 from orderbot.core.warehouse.scanning import scan_package
@@ -54,6 +56,8 @@ SOURCE = "demo"
 # The warehouse keeps the seed's pace (tools/seed.py, `_fulfil`): an order leaves `lag` hours after it was placed
 # (normal 8–40 h, urgent 4–18 h, critical 2–8 h), passing 质检工单 at 0.3 lag and the packing table at 0.6 lag.
 LAG_HOURS = {"normal": (8, 32), "urgent": (4, 14), "critical": (2, 6)}  # (least, spread)
+HOUR = timedelta(hours=1)
+RESTOCK_HOUR = 10  # local hour the suppliers' deliveries are received
 PICK_DELAY = timedelta(hours=2)  # no order is packed sooner (the page's packing station always has some)
 MAX_SCANS_PER_HOUR = 120
 # Other tasks the team works: type → (least hours, spread, the role that does it, the note it leaves)
@@ -81,8 +85,8 @@ JOURNEY_SUBS = frozenset(j[1] for j in JOURNEY)
 DELAY_SHARE = 0.05  # parcels the carrier reports late, as the seed's delays after the warehouse (6 % with 缺货)
 LATE_SHARE = 0.015  # late, and nobody recorded why (the seed's share)
 # The seed's delay reasons after the warehouse, as a carrier words them, on every lane: (reason, weight, sub status,
-# message, when: a fraction of T plus hours, where the seed records them). The core's cause mapping (config `delay_causes`) turns the
-# message into the cause category, as for a real company's carrier.
+# message, when: a fraction of T plus hours, where the seed records them). The core's cause mapping (config
+# `delay_causes`) turns the message into the cause category, as for a real company's carrier.
 TROUBLE = (
     ("港口罢工", 10, "Exception_Delayed", "港口拥堵，船期顺延", 0.1, 0),
     ("清关查验", 30, "Exception_Delayed", "目的国海关查验，清关顺延", 0.15, 6),
@@ -124,6 +128,7 @@ class WorkDone:
             "returns": "退货申请",
             "returned": "退货入库",
             "tasks": "待办处理",
+            "restocked": "到货入库",
         }
         return "，".join(f"{names.get(k, k)} {v}" for k, v in self.counts.items()) or "没有新业务"
 
@@ -169,6 +174,8 @@ class DemoCompany:
                 await self._follow_ups(session, t1, done)
         async with self.db.write() as session:
             for t0, t1 in hours:
+                if t0.astimezone(self.tz).hour == RESTOCK_HOUR:
+                    await self._restock(session, t0, done)
                 await self._warehouse(session, self._rng("scans", t0), t1, done)
         async with self.db.write() as session:
             await self._journeys(session, start, end, done)
@@ -290,6 +297,21 @@ class DemoCompany:
                 done.add("tasks")
 
     # --- the warehouse and the carriers ----------------------------------------------------------------------
+    async def _restock(self, session, now, done) -> None:
+        """Once a day the suppliers' deliveries are received (`receive_lines`, as `orderbot stock receive` does):
+        a SKU with orders waiting for it at 采购计划, or with less than a week of its recent demand left, gets three
+        weeks' worth, and the waiting orders move on. Without it the shelves empty and shipments fall day by day."""
+        day = now.astimezone(self.tz).strftime("%Y%m%d")
+        lines = []
+        for sku, free, ordered, waiting in await readmodel.stock_position(session, since=now - timedelta(days=14)):
+            daily = ordered / 14
+            if waiting > 0 or (daily > 0 and free < 7 * daily):
+                qty = math.ceil(max(21 * daily + waiting - max(free, 0), waiting, 1) / 50) * 50
+                lines.append(ReceiptLine(sku, qty, batch=f"B{day}", po_no=f"PO{day}-{sku}"))
+        if lines:
+            await receive_lines(session, lines, now=now, actor=self.scanners[0], source=SOURCE)
+            done.add("restocked", len(lines))
+
     async def _warehouse(self, session, rng, now, done) -> None:
         """The warehouse works on paid orders at the seed's pace: each order has its lag (drawn once from its
         number; a seeded order's from the stage the seed put it in), moves to 质检工单 at 0.3 lag and to the
@@ -335,7 +357,10 @@ class DemoCompany:
             least, spread = LAG_HOURS.get(urgency, LAG_HOURS["normal"])
             lag = timedelta(hours=least + spread * random.Random(f"{self.seed}:lag:{order_no}").random())
             if stage in _STAGE_LAG and since is not None and since > created:
-                lag = (since - created) / _STAGE_LAG[stage]
+                waited = since - created
+                # where the seed put it says its lag; an order that waited for stock carries on from its release
+                frac = _STAGE_LAG[stage]
+                lag = waited / frac if waited <= (least + spread) * frac * HOUR else waited + lag * (1 - frac)
             elif stage == "inventory" and created < self._started:  # the seed put it there before 0.3 lag
                 lag = max(lag, (now - created) / 0.3)
             self._lags[order_no] = lag

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Row, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product, Task
+from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, OrderLine, Package, Product, StockLevel, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 
 READY_STAGES = ("qc", "packing")  # past quality control, at the packing station
@@ -215,6 +215,33 @@ async def open_tasks(
             .limit(limit)
         )
     ).all()
+
+
+async def stock_position(session: AsyncSession, *, since: datetime) -> list[tuple[str, int, int, int]]:
+    """Per SKU with a stock level: (sku, available = on hand - reserved, units ordered since `since` (not
+    cancelled), units of paid orders waiting for stock at 采购计划)."""
+    levels = (await session.execute(select(StockLevel.sku, StockLevel.on_hand - StockLevel.reserved))).all()
+    ordered = dict(
+        (
+            await session.execute(
+                select(OrderLine.sku, func.sum(OrderLine.qty))
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.created_at >= since, Order.status != "cancelled")
+                .group_by(OrderLine.sku)
+            )
+        ).all()
+    )
+    waiting = dict(
+        (
+            await session.execute(
+                select(OrderLine.sku, func.sum(OrderLine.qty))
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.status == "paid", Order.stage == "purchase")
+                .group_by(OrderLine.sku)
+            )
+        ).all()
+    )
+    return [(sku, int(free or 0), int(ordered.get(sku) or 0), int(waiting.get(sku) or 0)) for sku, free in levels]
 
 
 async def packages_to_scan(
