@@ -11,12 +11,15 @@ by `apply_tracking_update` (the same pushes a carrier sends) and comes back by `
 looks at before it acts (its recent level, unpaid orders, open paperwork, packages to scan, parcels under way,
 deliveries) is read in `sandbox/readmodel.py`: this module runs no SQL of its own (tests/unit/test_architecture.py).
 
-Every draw comes from a `random.Random` seeded with the kind of work and the hour being worked, so the same jump
-gives the same business. A call (one step of a jump) works hour by hour in one unit of work per kind of work:
-the office, the warehouse, the carriers. The cost is the business itself, item by item through the core use
-cases (about 14 statements an order at intake, 10 at the courier's hand-over): a day of the default
-20,000-order demo is ~400 orders, as many scans and hand-overs and a few hundred carrier pushes: with the jobs,
-8–12 s of CPU on the development VM (docs/demo.md, "Timings").
+Every draw comes from a `random.Random` seeded with the kind of work and the hour being worked (a parcel's route
+and an order's time in the warehouse: with its order number), so the same jump gives the same business. The
+company continues the seed's timeline (tools/seed.py, `_fulfil`): the warehouse keeps the seed's lag and stages, the
+carriers the seed's transit fractions and delay reasons, so each stage's overdue share, the shipments per day and
+the delay causes stay what the seed shows (tests/e2e/test_demo_figures.py). A call (one step of a jump) works hour
+by hour in one unit of work per kind of work: the office, the warehouse, the carriers. The cost is the business
+itself, item by item through the core use cases: a day of the default 20,000-order demo is ~400 orders, as many
+stage moves, scans and hand-overs, and ~2,000 carrier pushes: with the jobs, 12–15 s of CPU on the development VM
+(docs/demo.md, "Timings").
 """
 
 from __future__ import annotations
