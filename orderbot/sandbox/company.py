@@ -323,19 +323,20 @@ class DemoCompany:
             session, paid_by=now - PICK_DELAY, skip_customers=self.spare, limit=20 * MAX_SCANS_PER_HOUR
         )
         who = rng.choice(self.scanners)
-        scanned = 0
-        moved: set[str] = set()
+        ready, moves = [], {}
         for order_no, sku, batch, package_no, created, urgency, stage, since in rows:
             created = _aware(created)
             lag = self._lag(order_no, urgency, created, stage, _aware(since) if since else None, now)
             want = "qc" if now >= created + lag * 0.3 else None
             want = "packing" if now >= created + lag * 0.6 else want
-            if want and order_no not in moved and STAGE_INDEX[want] > STAGE_INDEX[stage]:
-                moved.add(order_no)
-                order = await get_order(session, order_no)
-                await move_stage(session, order, want, now=now, source=SOURCE, actor=who, detail=STAGE_DETAIL[want])
-            if now < created + lag or scanned >= MAX_SCANS_PER_HOUR:
-                continue
+            if want and STAGE_INDEX[want] > STAGE_INDEX[stage]:
+                moves[order_no] = want
+            if now >= created + lag and len(ready) < MAX_SCANS_PER_HOUR:
+                ready.append((order_no, sku, batch, package_no))
+        for order in await readmodel.orders_by_no(session, list(moves)):  # one read for the hour's moves
+            want = moves[order.order_no]
+            await move_stage(session, order, want, now=now, source=SOURCE, actor=who, detail=STAGE_DETAIL[want])
+        for order_no, sku, batch, package_no in ready:
             raw = "QR_CODE," + label_text(self.secret, order_no, sku, batch, package_no)
             result = await scan_package(
                 session,
@@ -348,7 +349,6 @@ class DemoCompany:
                 secret=self.secret,
             )
             if result.outcome == "ok":
-                scanned += 1
                 done.add("scans")
 
     def _lag(self, order_no, urgency, created, stage, since, now) -> timedelta:

@@ -203,6 +203,21 @@ async def open_docs_tasks(session: AsyncSession, *, opened_by: datetime, limit: 
     ).all()
 
 
+async def orders_by_no(session: AsyncSession, order_nos: Sequence[str]) -> list[Order]:
+    """The orders with these numbers, by id, as the database has them now (loaded for the core's use cases; the
+    scanner's statements may have changed an order loaded earlier in the same unit of work)."""
+    out: list[Order] = []
+    for i in range(0, len(order_nos), 500):
+        stmt = (
+            select(Order)
+            .where(Order.order_no.in_(order_nos[i : i + 500]))
+            .order_by(Order.id)
+            .execution_options(populate_existing=True)
+        )
+        out += (await session.execute(stmt)).scalars().all()
+    return out
+
+
 async def open_tasks(
     session: AsyncSession, types: Collection[str], *, opened_by: datetime, limit: int = 1000
 ) -> Sequence[Row[Any]]:
