@@ -98,7 +98,7 @@ TROUBLE = (
     ("地址错误", 10, "Exception_Delayed", "收件地址不详，待核实", 0.75, 4),
 )
 CUSTOMS_HOLD_SHARE = 0.005  # parcels the destination customs asks about (补充资料), released after 1–3 days
-RETURN_SHARE = 0.02
+RETURN_SHARE = 0.03  # the seed's: asked for one to ten days after delivery
 CITY = {d[0]: d[2] for d in DESTS}
 # Where a seeded parcel without a tracking status stands: the journey step its stage implies, and the fraction of
 # T at which the seed put it there (so its T, and the rest of its journey, follow from its stage_since)
@@ -468,11 +468,11 @@ class DemoCompany:
         return datetime.combine(day, time(0), self.tz).astimezone(UTC)
 
     async def _returns(self, session, t0, t1, done) -> None:
-        """A few delivered orders come back: asked for within a week, received at the warehouse 2–4 days later."""
-        for order_no, delivered in await readmodel.delivered_between(session, t0 - timedelta(days=7), t1):
+        """A few delivered orders come back: asked for within ten days, received at the warehouse 2–4 days later."""
+        for order_no, delivered in await readmodel.delivered_between(session, t0 - timedelta(days=10), t1):
             fate = random.Random(f"{self.seed}:return:{order_no}")
             if fate.random() < RETURN_SHARE:
-                at = _aware(delivered) + timedelta(hours=fate.randint(24, 160))
+                at = _aware(delivered) + timedelta(hours=fate.randint(24, 240))
                 if t0 <= at < t1:
                     order = await get_order(session, order_no)
                     await change_status(
