@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import Row, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, Package, Product, Task
+from orderbot.core.models import Alert, Breaker, Channel, Customer, Order, OrderLine, Package, Product, StockLevel, Task
 from orderbot.core.orders.customs import DOCS_TASK_TYPE
 
-# What a packer could scan now, as the demo company's packers see it (`packages_to_scan`): stock reserved or at the
-# packing station. Not 质检工单 (qc): an order still in quality inspection is not offered for packing.
+# What the page's packer could scan now: stock reserved or at the packing station. Not 质检工单 (qc): an order still
+# in quality inspection is not offered for packing. (The demo company's own work list, `packages_to_scan`, also
+# holds qc orders: its packers move them on to the packing table before their scan.)
 READY_STAGES = ("inventory", "packing")
 WAITING_AT_MOST = 200
 
@@ -205,18 +206,85 @@ async def open_docs_tasks(session: AsyncSession, *, opened_by: datetime, limit: 
     ).all()
 
 
+async def orders_by_no(session: AsyncSession, order_nos: Sequence[str]) -> list[Order]:
+    """The orders with these numbers, by id, as the database has them now (loaded for the core's use cases; the
+    scanner's statements may have changed an order loaded earlier in the same unit of work)."""
+    out: list[Order] = []
+    for i in range(0, len(order_nos), 500):
+        stmt = (
+            select(Order)
+            .where(Order.order_no.in_(order_nos[i : i + 500]))
+            .order_by(Order.id)
+            .execution_options(populate_existing=True)
+        )
+        out += (await session.execute(stmt)).scalars().all()
+    return out
+
+
+async def open_tasks(
+    session: AsyncSession, types: Collection[str], *, opened_by: datetime, limit: int = 1000
+) -> Sequence[Row[Any]]:
+    """Open tasks of these types opened at or before `opened_by`, by id: rows of (key, type, created_at)."""
+    return (
+        await session.execute(
+            select(Task.key, Task.type, Task.created_at)
+            .where(Task.type.in_(types), Task.state == "open", Task.created_at <= opened_by)
+            .order_by(Task.id)
+            .limit(limit)
+        )
+    ).all()
+
+
+async def stock_position(session: AsyncSession, *, since: datetime) -> list[tuple[str, int, int, int]]:
+    """Per SKU with a stock level: (sku, available = on hand - reserved, units ordered since `since` (not
+    cancelled), units of paid orders waiting for stock at 采购计划)."""
+    levels = (await session.execute(select(StockLevel.sku, StockLevel.on_hand - StockLevel.reserved))).all()
+    ordered = dict(
+        (
+            await session.execute(
+                select(OrderLine.sku, func.sum(OrderLine.qty))
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.created_at >= since, Order.status != "cancelled")
+                .group_by(OrderLine.sku)
+            )
+        ).all()
+    )
+    waiting = dict(
+        (
+            await session.execute(
+                select(OrderLine.sku, func.sum(OrderLine.qty))
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.status == "paid", Order.stage == "purchase")
+                .group_by(OrderLine.sku)
+            )
+        ).all()
+    )
+    return [(sku, int(free or 0), int(ordered.get(sku) or 0), int(waiting.get(sku) or 0)) for sku, free in levels]
+
+
 async def packages_to_scan(
     session: AsyncSession, *, paid_by: datetime, skip_customers: Collection[str], limit: int
 ) -> Sequence[Row[Any]]:
-    """Unscanned packages of paid orders in inventory or packing, paid at or before `paid_by`, not held, of
-    customers not in `skip_customers`; longest paid first: rows of (order_no, sku, batch_no, package_no)."""
+    """The demo company's warehouse work list: unscanned packages of paid orders in inventory, quality control or
+    packing (a qc order is moved on to packing before its scan), paid at or before `paid_by`, not held, of
+    customers not in `skip_customers`; longest paid first: rows of (order_no, sku, batch_no, package_no,
+    created_at, urgency, stage, stage_since)."""
     return (
         await session.execute(
-            select(Order.order_no, Package.sku, Package.batch_no, Package.package_no)
+            select(
+                Order.order_no,
+                Package.sku,
+                Package.batch_no,
+                Package.package_no,
+                Order.created_at,
+                Order.urgency,
+                Order.stage,
+                Order.stage_since,
+            )
             .join(Package, Package.order_id == Order.id)
             .where(
                 Order.status == "paid",
-                Order.stage.in_(READY_STAGES),
+                Order.stage.in_(("inventory", "qc", "packing")),
                 Package.scanned_at.is_(None),
                 Order.paid_at <= paid_by,
                 Order.review_hold.is_(False),
@@ -231,7 +299,7 @@ async def packages_to_scan(
 
 async def parcels_under_way(session: AsyncSession) -> Sequence[Row[Any]]:
     """Every shipped order with a waybill, by id: rows of (order_no, tracking_no, origin, dest_country,
-    shipped_at, tracking_status, tracking_at, stage)."""
+    shipped_at, tracking_status, tracking_at, stage, stage_since, promised day (the override if any))."""
     return (
         await session.execute(
             select(
@@ -243,6 +311,8 @@ async def parcels_under_way(session: AsyncSession) -> Sequence[Row[Any]]:
                 Order.tracking_status,
                 Order.tracking_at,
                 Order.stage,
+                Order.stage_since,
+                func.coalesce(Order.promised_override, Order.promised_date),
             )
             .where(Order.tracking_no.is_not(None), Order.status == "shipped", Order.shipped_at.is_not(None))
             .order_by(Order.id)
