@@ -276,8 +276,12 @@ async def test_ws_drop_at_the_card_frame_resumes_after_the_acknowledged_stream(w
     fake.lose_answer_of_type = "template_card"  # the stream frame is acknowledged, then the link drops
     req = await fake.push_callback(group_message("w-9", "HePing", "@OrderBot 冻结TikTok渠道"))
     await _until(lambda: fake.subscribed >= 2 and any(f.get("msgtype") == "template_card" for f in fake.frames))
-    async with client.app[AIBOT_WS].pipeline.db.read() as s:
-        row = (await s.execute(select(OutboxMessage))).scalar_one()
+    for _ in range(100):  # the card arrived; the row is stored as sent once WeCom's ack is read back
+        async with client.app[AIBOT_WS].pipeline.db.read() as s:
+            row = (await s.execute(select(OutboxMessage))).scalar_one()
+        if row.state != "pending":
+            break
+        await asyncio.sleep(0.05)
     assert row.state == "sent" and row.attempts >= 1
     # the outbox resent only what WeCom had not acknowledged: one stream frame, one card, nothing twice
     assert [f.get("msgtype") for f in fake.frames if f["req_id"] == req] == ["stream", "template_card"]
