@@ -40,8 +40,12 @@ MAX_BODY = 64 * 1024  # an encrypted callback is a few KB; anything far larger i
 # acknowledgement's p99 is this window plus decrypting, the inbox row and encrypting, and is asked to stay under
 # 50 ms at 50 callbacks a second (benchmarks/aibot.py). 40 ms left too little for a busy machine.
 ONE_GO = 0.025
+# Once an answer ready within ONE_GO is claimed for the response, its transaction still has to commit (others of
+# a burst may share it). A message's response waits at most this long for that commit; a slower commit (a busy
+# database) leaves the answer to the outbox and the stream, which WeCom polls about a second later.
+MESSAGE_COMMIT_WAIT = 0.015
 CARD_DEADLINE = 3.5  # WeCom waits 5 s for a click's answer, and only once
-CLAIM_MARGIN = 1.0
+CLAIM_MARGIN = 1.0  # a click's response waits this long for the commit of its claimed answer
 UNREADABLE = {
     "image": "收到图片了，不过我还看不懂图片内容。想查什么，请直接用文字或语音告诉我，例如「SO202602010001 到哪了」。",
     "file": "收到文件了，不过我不读取文件内容。导入订单请让管理员用 orderbot import。",
@@ -157,12 +161,22 @@ async def receive(request: web.Request) -> web.Response:
 
 
 async def _passive(
-    inbound: AibotInbound, inbox_id: int, event, fits, wait: float, *, urgent: bool, outbox_too: bool = False
+    inbound: AibotInbound,
+    inbox_id: int,
+    event,
+    fits,
+    wait: float,
+    *,
+    urgent: bool,
+    outbox_too: bool = False,
+    commit_wait: float = CLAIM_MARGIN,
 ):
     """Run the event, claiming its reply for the HTTP response if it is ready within `wait` seconds; the reply,
     or None when it goes through the outbox instead. `urgent`: ahead of other work (a click must be answered
     within WeCom's 5 s; a message may wait for a flood of callbacks to be acknowledged, then go by the stream).
-    `outbox_too`: also the reply that did not `fit` (queued for the outbox) if it is ready in time."""
+    `outbox_too`: also the reply that did not `fit` (queued for the outbox) if it is ready in time.
+    `commit_wait`: how long a claimed reply's commit is waited for; after that its row is reopened once it has
+    committed, and the outbox sends it."""
     loop = asyncio.get_running_loop()
     answer = PassiveAnswer(fits, until=loop.time() + wait)
     task = inbound.background.spawn(inbound.pipeline.run(inbox_id, event, urgent=urgent, answer=answer))
@@ -172,7 +186,7 @@ async def _passive(
         except TimeoutError:
             if answer.give_up():
                 return None
-            processed = await asyncio.wait_for(asyncio.shield(task), CLAIM_MARGIN)
+            processed = await asyncio.wait_for(asyncio.shield(task), commit_wait)
     except Exception:  # a failure is recorded (and told) by the pipeline; a late commit goes via the outbox
         if not answer.give_up():
             task.add_done_callback(lambda done: _reopen(inbound, done))
@@ -192,7 +206,9 @@ def _reopen(inbound: AibotInbound, task: asyncio.Task) -> None:
 async def _answer_message(inbound: AibotInbound, inbox_id: int, event: ChatMessage, nonce: str) -> web.Response:
     route = dict(event.origin.reply_route)
     sid = route["stream"]
-    reply = await _passive(inbound, inbox_id, event, fits_stream, inbound.one_go, urgent=False)
+    reply = await _passive(
+        inbound, inbox_id, event, fits_stream, inbound.one_go, urgent=False, commit_wait=MESSAGE_COMMIT_WAIT
+    )
     if reply is None:  # still working (or nothing to say): WeCom polls the open stream
         return _sealed(inbound, inbound.streams.poll(sid), nonce)
     body, card, _ = stream_reply(reply, sid, f"{event.origin.reply_to}:{sid}")

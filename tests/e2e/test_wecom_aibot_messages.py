@@ -49,3 +49,42 @@ async def test_over_the_long_connection_entering_the_chat_gets_the_welcome(ws_bo
     await asyncio.sleep(0.5)
     assert fake.answers(stranger) == []
     assert fake.errors == []
+
+
+async def test_an_answer_whose_commit_is_slower_than_the_response_may_wait_follows_by_the_stream(
+    wecom_bot,  # noqa: F811
+    monkeypatch,
+):
+    """The answer was ready (and claimed for the response) within the one-go window, but its transaction took
+    longer to commit than a message's response waits: the response is the open stream, and the answer follows at
+    WeCom's next poll through the outbox, once."""
+    from sqlalchemy import select
+
+    from orderbot.core.models import OutboxMessage
+    from orderbot.messaging.pipeline import InboundPipeline
+    from orderbot.webhooks.wecom_aibot import AIBOT
+
+    client, driver = wecom_bot
+    queue_reply = InboundPipeline._queue_reply
+
+    async def slow_commit(*args, **kwargs):  # the reply is claimed just before this; its commit comes late
+        outbox_id = await queue_reply(*args, **kwargs)
+        await asyncio.sleep(0.3)
+        return outbox_id
+
+    monkeypatch.setattr(InboundPipeline, "_queue_reply", staticmethod(slow_commit))
+    client.app[AIBOT].one_go = 0.2  # the card is ready and claimed well within it
+    body = driver.message("m-slowcommit", "text", {"content": "@OrderBot 查单 SO202602010003"}, user="LiuYang")
+    status, first = await driver.post(body)
+    assert status == 200 and not first["stream"]["finish"]  # answered at once with the open stream
+    final = await driver.ask(body)  # WeCom's retry of the same msgid follows the same stream to its end
+    assert final["stream"]["finish"] and "订单 SO202602010003" in final["stream"]["content"]
+    for _ in range(100):  # the outbox stores it as sent just after the poll carried it out
+        async with client.app[AIBOT].pipeline.db.read() as s:
+            rows = (await s.execute(select(OutboxMessage.state, OutboxMessage.attempts))).all()
+        if [state for state, _ in rows] != ["pending"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [tuple(r) for r in rows] == [("sent", 1)]  # one answer, delivered once, by the outbox
+    assert driver.urls.received == []  # nothing went a second way
+    assert driver.errors == []
