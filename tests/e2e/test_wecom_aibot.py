@@ -5,6 +5,7 @@ else, retried callbacks, hostile bodies, and the long connection dropped mid-ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import hashlib
 import time
@@ -193,27 +194,39 @@ async def test_hostile_requests_refused_quickly(wecom_bot):
 
 
 # --- long connection -----------------------------------------------------------------------------------------
+def running_clock():
+    """NOW, running on from the moment it is made (so the outbox's retry after a drop comes due)."""
+    t0 = time.monotonic()
+    return lambda: NOW + timedelta(seconds=time.monotonic() - t0)
+
+
+def ws_url(fake: FakeAibotWs) -> str:
+    """The WebSocket address of a fake served by `serving`."""
+    return fake.base.replace("http://", "ws://") + "/"
+
+
+@contextlib.asynccontextmanager
+async def ws_bot_app(fake: FakeAibotWs, **app_kwargs):
+    """The app over its long connection to `fake` (served for the block), once WeCom acknowledged the
+    subscription; the keyword arguments go to `create_app`."""
+    async with serving(fake):
+        settings = load_settings(
+            env_file=None,
+            WECOM_AIBOT_MODE="ws",
+            WECOM_AIBOT_ID="aibFAKE",
+            WECOM_AIBOT_SECRET="ws-secret",
+            WECOM_AIBOT_WS_URL=ws_url(fake),
+        )
+        async with TestClient(TestServer(create_app(settings, **app_kwargs))) as client:
+            await asyncio.wait_for(client.app[AIBOT_WS].connected.wait(), 10)
+            yield client
+
+
 @pytest.fixture
 async def ws_bot(staffed, config, parser):  # noqa: F811
     fake = FakeAibotWs()
-    server = TestServer(fake.app())
-    await server.start_server()
-    url = str(server.make_url("/")).replace("http://", "ws://")
-    settings = load_settings(
-        env_file=None,
-        WECOM_AIBOT_MODE="ws",
-        WECOM_AIBOT_ID="aibFAKE",
-        WECOM_AIBOT_SECRET="ws-secret",
-        WECOM_AIBOT_WS_URL=url,
-    )
-    t0 = time.monotonic()  # time runs, so the outbox's retry after the drop comes due
-    app = create_app(
-        settings, config=config, db=staffed, clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0), parser=parser
-    )
-    async with TestClient(TestServer(app)) as client:
-        await asyncio.wait_for(fake.connected.wait(), 5)
+    async with ws_bot_app(fake, config=config, db=staffed, clock=running_clock(), parser=parser) as client:
         yield client, fake
-    await server.close()
 
 
 async def _until(predicate, timeout: float = 10.0) -> None:
@@ -427,12 +440,8 @@ async def test_a_stranger_is_told_which_id_to_add(wecom_bot):
 # --- two connections of one bot --------------------------------------------------------------------------------
 @pytest.fixture
 async def fake_ws():
-    fake = FakeAibotWs()
-    server = TestServer(fake.app())
-    await server.start_server()
-    async with aiohttp.ClientSession() as http:
-        yield fake, str(server.make_url("/")).replace("http://", "ws://"), http
-    await server.close()
+    async with serving(FakeAibotWs()) as fake, aiohttp.ClientSession() as http:
+        yield fake, ws_url(fake), http
 
 
 def _client(url, http, alerts=None, **timing) -> AibotWsClient:
@@ -488,20 +497,8 @@ async def ws_bot_at(staffed, config, parser):  # noqa: F811
 
     clock = ManualClock(NOW)
     fake = FakeAibotWs(clock=lambda: (clock() - NOW).total_seconds())
-    server = TestServer(fake.app())
-    await server.start_server()
-    settings = load_settings(
-        env_file=None,
-        WECOM_AIBOT_MODE="ws",
-        WECOM_AIBOT_ID="aibFAKE",
-        WECOM_AIBOT_SECRET="ws-secret",
-        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
-    )
-    app = create_app(settings, config=config, db=staffed, clock=clock, parser=parser)
-    async with TestClient(TestServer(app)) as client:
-        await asyncio.wait_for(fake.connected.wait(), 5)
+    async with ws_bot_app(fake, config=config, db=staffed, clock=clock, parser=parser) as client:
         yield client, fake, clock
-    await server.close()
 
 
 async def test_more_than_30_pushes_into_one_chat_wait_for_the_quota_none_lost_none_doubled(ws_bot_at):
@@ -577,22 +574,10 @@ async def slow_ws_bot(db, config):
 
     from tests.e2e.test_wecom_callback import Recorder
 
-    fake = FakeAibotWs()
-    server = TestServer(fake.app())
-    await server.start_server()
     recorder = Recorder(reply=lambda e: Reply(title="慢报表", text=f"好的：{e.text}"), delay=0.5)
-    settings = load_settings(
-        env_file=None,
-        WECOM_AIBOT_MODE="ws",
-        WECOM_AIBOT_ID="aibFAKE",
-        WECOM_AIBOT_SECRET="ws-secret",
-        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
-    )
-    app = create_app(settings, config=config, db=db, handler=recorder)
-    async with TestClient(TestServer(app)) as client:
-        await asyncio.wait_for(fake.connected.wait(), 5)
+    fake = FakeAibotWs()
+    async with ws_bot_app(fake, config=config, db=db, handler=recorder) as client:
         yield client, fake, recorder
-    await server.close()
 
 
 async def test_ws_a_slow_answer_shows_its_stream_at_once_then_finishes_it(slow_ws_bot):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -32,8 +31,10 @@ from tests.e2e.test_wecom_aibot import (  # noqa: F401  (fixtures)
     _until,
     group_card_click,
     group_message,
+    running_clock,
     staffed,
     urls,
+    ws_bot_app,
 )
 from tests.e2e.test_wecom_aibot_files import _with_group
 from tests.e2e.test_wecom_aibot_files import wecom_api as wecom_api  # the fixture
@@ -156,29 +157,9 @@ async def test_callback_click_answer_with_table_chart_and_buttons_reaches_the_ch
 @pytest.fixture
 async def ws_recorded(db, config):
     fake = FakeAibotWs()
-    server = TestServer(fake.app())
-    await server.start_server()
-    url = str(server.make_url("/")).replace("http://", "ws://")
-    settings = load_settings(
-        env_file=None,
-        WECOM_AIBOT_MODE="ws",
-        WECOM_AIBOT_ID="aibFAKE",
-        WECOM_AIBOT_SECRET="ws-secret",
-        WECOM_AIBOT_WS_URL=url,
-    )
-    t0 = time.monotonic()
     handler = Recorder(reply=lambda e: HELD if isinstance(e, CardAction) else Reply(text="好的"))
-    app = create_app(
-        settings,
-        config=config,
-        db=db,
-        handler=handler,
-        clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0),
-    )
-    async with TestClient(TestServer(app)) as client:
-        await asyncio.wait_for(fake.connected.wait(), 10)
+    async with ws_bot_app(fake, config=config, db=db, handler=handler, clock=running_clock()) as client:
         yield client, fake
-    await server.close()
 
 
 async def test_ws_click_answer_with_table_chart_and_buttons_reaches_the_chat(db, ws_recorded):

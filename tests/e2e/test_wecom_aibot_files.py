@@ -12,7 +12,6 @@ import contextlib
 import io
 import os
 import time
-from datetime import timedelta
 from urllib.parse import unquote
 
 import aiohttp
@@ -40,9 +39,11 @@ from tests.e2e.test_wecom_aibot import (  # noqa: F401  (fixtures)
     _until,
     group_card_click,
     group_message,
+    running_clock,
     staffed,
     urls,
     ws_bot,
+    ws_bot_app,
 )
 from tests.e2e.test_wecom_callback import Recorder
 from tests.fakes.wecom import FakeWeCom
@@ -111,25 +112,8 @@ async def test_ws_evidence_button_in_a_group_sends_the_spreadsheet_intact(ws_bot
 @contextlib.asynccontextmanager
 async def ws_app(db, config, handler):
     fake = FakeAibotWs()
-    server = TestServer(fake.app())
-    await server.start_server()
-    settings = load_settings(
-        env_file=None,
-        WECOM_AIBOT_MODE="ws",
-        WECOM_AIBOT_ID="aibFAKE",
-        WECOM_AIBOT_SECRET="ws-secret",
-        WECOM_AIBOT_WS_URL=str(server.make_url("/")).replace("http://", "ws://"),
-    )
-    t0 = time.monotonic()  # time runs, so a retry comes due
-    app = create_app(
-        settings, config=config, db=db, clock=lambda: NOW + timedelta(seconds=time.monotonic() - t0), handler=handler
-    )
-    try:
-        async with TestClient(TestServer(app)) as client:
-            await asyncio.wait_for(client.app[AIBOT_WS].connected.wait(), 5)  # subscribed, acknowledged
-            yield client, fake
-    finally:
-        await server.close()
+    async with ws_bot_app(fake, config=config, db=db, clock=running_clock(), handler=handler) as client:
+        yield client, fake
 
 
 @pytest.mark.slow
