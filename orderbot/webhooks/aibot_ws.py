@@ -47,6 +47,9 @@ HOLD = timedelta(seconds=60)
 BACKOFF = (1.0, 30.0)
 TAKEOVER_BACKOFF = (300.0, 3600.0)  # seconds a link taken over by another connection waits before it retakes
 HEALTHY_AFTER = 60.0  # seconds a link must hold before the reconnect back-off starts over
+# Seconds the outbox waits before it sends again a frame the link could not take (down, cut, unacknowledged): a
+# dropped link is usually back within the first back-off step (BACKOFF[0]).
+RETRY_DOWN = 2.0
 TAKEN_OVER = (
     "智能机器人长连接被同一机器人的另一个连接接管（是否有另一个 orderbot serve 用着同一个 WECOM_AIBOT_ID？"
     "企业微信每个机器人只允许一个长连接）。本进程暂不重连，等待时间逐次加倍；请只保留一个进程连接这个机器人"
@@ -72,6 +75,7 @@ class AibotWsClient:
         backoff: tuple[float, float] = BACKOFF,
         takeover_backoff: tuple[float, float] = TAKEOVER_BACKOFF,
         healthy_after: float = HEALTHY_AFTER,
+        retry_down: float = RETRY_DOWN,
         alerts=None,
     ):
         """`alerts`: the app's `PlatformAlerts` (a takeover is reported there, as channel "wecom_aibot_ws")."""
@@ -79,6 +83,7 @@ class AibotWsClient:
         self.pipeline, self.http, self.clock, self.bot_name = pipeline, http, clock, bot_name
         self.heartbeat, self.backoff = heartbeat, backoff
         self.takeover_backoff, self.healthy_after, self.alerts = takeover_backoff, healthy_after, alerts
+        self.retry_down = retry_down
         self.connected = asyncio.Event()
         self.connections = 0  # successful subscriptions, for tests and /metrics
         self.takeovers = 0  # times another connection of the same bot took the link over
@@ -168,7 +173,7 @@ class AibotWsClient:
         self._ws = None
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_exception(SendError("智能机器人长连接已断开，稍后重发", retry_after=2))
+                fut.set_exception(SendError("智能机器人长连接已断开，稍后重发", retry_after=self.retry_down))
         self._pending.clear()
 
     async def _ping(self, ws) -> None:
@@ -189,7 +194,7 @@ class AibotWsClient:
     async def request(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
         """Send one frame and wait for WeCom's ack; frames answering the same req_id go one at a time."""
         if not self.connected.is_set():
-            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
+            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=self.retry_down)
         if req_id is None:
             return await self._send_wait(cmd, body)
         if len(self._locks) > 10_000:  # req_ids answered long ago
@@ -237,7 +242,7 @@ class AibotWsClient:
     async def _send_wait(self, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
         ws = self._ws
         if ws is None or ws.closed:
-            raise SendError("智能机器人长连接已断开，稍后重发", retry_after=2)
+            raise SendError("智能机器人长连接已断开，稍后重发", retry_after=self.retry_down)
         rid = req_id or f"{cmd}_{uuid.uuid4().hex[:16]}"
         fut = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
@@ -245,9 +250,9 @@ class AibotWsClient:
             await ws.send_str(json.dumps({"cmd": cmd, "headers": {"req_id": rid}, "body": body}, ensure_ascii=False))
             ack = await asyncio.wait_for(fut, ACK_TIMEOUT)
         except (ConnectionResetError, aiohttp.ClientError) as exc:
-            raise SendError(f"智能机器人长连接发送失败：{type(exc).__name__}", retry_after=2) from exc
+            raise SendError(f"智能机器人长连接发送失败：{type(exc).__name__}", retry_after=self.retry_down) from exc
         except TimeoutError:
-            raise SendError("智能机器人长连接 5 秒内没有确认", retry_after=2) from None
+            raise SendError("智能机器人长连接 5 秒内没有确认", retry_after=self.retry_down) from None
         finally:
             if self._pending.get(rid) is fut:
                 del self._pending[rid]

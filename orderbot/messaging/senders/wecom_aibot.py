@@ -717,7 +717,7 @@ class AibotSender:
         if chat is None or cmd not in COUNTED:
             return await self.ws.request(cmd, body, req_id=req_id)
         if not self.ws.connected.is_set():  # fails before anything goes: uses no quota
-            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=2)
+            raise SendError("智能机器人长连接未连上，稍后重发", retry_after=self.ws.retry_down)
         self._take_quota(chat)
         try:
             return await self.ws.request(cmd, body, req_id=req_id)
