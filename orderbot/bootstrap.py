@@ -172,7 +172,7 @@ async def build_parser(db: Database, settings: Settings):
     """The intent parser over the master data (customers, products, staff); jieba loads in a thread."""
     from orderbot.bot.intents import IntentParser, load_vocabulary
 
-    async with db.read() as session:
+    async with db.read(heavy=True) as session:  # every customer's name: ~170 ms at a million orders
         vocabulary = await load_vocabulary(session)
     return await asyncio.to_thread(IntentParser, vocabulary, cache_dir=settings.cache_dir / "jieba")
 

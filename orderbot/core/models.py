@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -196,6 +197,14 @@ class Order(Base):
         Index("ix_orders_shipped_at", "shipped_at"),
         Index("ix_orders_cancelled_at", "cancelled_at"),
         Index("ix_orders_return_requested_at", "return_requested_at"),
+        # the few orders a channel freeze holds (an unfreeze counts them on the event loop: 90 ms at a million
+        # orders through ix_orders_channel_order, a few microseconds through this)
+        Index(
+            "ix_orders_held_channel",
+            "channel_code",
+            sqlite_where=text("review_hold IS 1"),
+            postgresql_where=text("review_hold IS true"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     # the five first-screen fields

@@ -1742,7 +1742,7 @@ async def _headline_answer(db: Database, now: datetime, config: BusinessConfig) 
 
     today = now.astimezone(ZoneInfo(config.timezone)).date()
     yesterday = today - timedelta(days=1)
-    async with db.write() as s:
+    async with db.write(heavy=True) as s:  # over every order of the region: ~1.3 s at a million
         late = set(
             (
                 await s.execute(

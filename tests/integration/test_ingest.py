@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from orderbot.core.errors import IllegalTransition, InvalidOrder
 from orderbot.core.models import Customer, Order, OrderEvent, Package, Task
+from orderbot.core.orders.lists import held_for_review, held_for_review_query
 from orderbot.core.orders.schema import parse_order
 from orderbot.core.orders.service import change_status, get_order, ingest_order, set_channel_frozen
 from orderbot.core.stock import ledger
@@ -108,6 +109,25 @@ async def test_frozen_channel_order_is_held_for_review(db, config, clock):
         order = await get_order(s, "SO202602010001")
         assert order.review_hold and order.stage == "payment"
         assert (await ledger.levels(s, "PB-20K-BLK")).reserved == 0
+
+
+async def test_the_held_orders_of_a_channel_are_counted_through_their_partial_index(db, config, clock):
+    async with db.write() as s:
+        await add_products(s, config, at=clock())
+        await set_channel_frozen(s, "tiktok", True, actor="heping", reason="取消率超标", now=clock())
+    await _ingest(db, config, clock, order_json(channel="TikTok"))
+    await _ingest(db, config, clock, order_json(order_no="SO202602010002", channel="TikTok"))
+    async with db.read() as s:
+        assert await held_for_review(s, "tiktok") == 2 and await held_for_review(s, "shopify") == 0
+        sql = str(
+            held_for_review_query("tiktok").compile(dialect=s.bind.dialect, compile_kwargs={"literal_binds": True})
+        )
+        if s.bind.dialect.name == "sqlite":
+            plan = " ".join(str(r) for r in (await s.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all())
+        else:  # on a near-empty table PostgreSQL would scan it: only an index whose WHERE the query implies is left
+            await s.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(r[0] for r in (await s.execute(text(f"EXPLAIN {sql}"))).all())
+    assert "ix_orders_held_channel" in plan, plan
 
 
 async def test_unknown_sku_is_rejected_with_reason(db, config, clock):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orderbot.core.models import Customer, Delay, Order, Package, Task
@@ -168,15 +168,19 @@ async def order_list(
     return int(total), rows
 
 
+def held_for_review_query(channel: str) -> Select[int]:
+    """The count of `held_for_review`: through the partial index `ix_orders_held_channel` (the index's WHERE is
+    this query's `review_hold IS 1` / `IS true`, written the same way)."""
+    return (
+        select(func.count())
+        .select_from(Order)
+        .where(Order.channel_code == channel, Order.review_hold.is_(True), Order.status.not_in(CLOSED))
+    )
+
+
 async def held_for_review(session: AsyncSession, channel: str) -> int:
     """Orders of a channel held for review by its freeze (what an unfreeze leaves to release)."""
-    return (
-        await session.execute(
-            select(func.count())
-            .select_from(Order)
-            .where(Order.channel_code == channel, Order.review_hold.is_(True), Order.status.not_in(CLOSED))
-        )
-    ).scalar() or 0
+    return (await session.execute(held_for_review_query(channel))).scalar() or 0
 
 
 async def find_customers(session: AsyncSession, text: str, limit: int = 6) -> list[Customer]:
