@@ -130,4 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         from orderbot.cli.common import _settings, require_schema
 
         require_schema(_settings())
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:  # Ctrl-C: the command has said what it undid (seed); no traceback, the shell's 130
+        return 130

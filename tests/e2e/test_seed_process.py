@@ -157,8 +157,9 @@ def test_ctrl_c_on_the_cli_rolls_back_and_leaves_no_process(tmp_path):
     time.sleep(1.5)  # well into the load
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
     _out, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    assert "seed 已中断" in err.decode()
+    # once, in a full run on a busy machine, the seed finished with 0 as if no SIGINT had come: say what it wrote
+    assert proc.returncode == 130, err.decode()[-3000:]
+    assert "seed 已中断" in err.decode() and "Traceback" not in err.decode()
     for pid in children:
         assert not os.path.exists(f"/proc/{pid}"), f"generator process {pid} survived"
     assert _counts(path) == {"orders": 0, "customers": 0, "order_events": 0, "stock_movements": 0}
