@@ -306,7 +306,7 @@ class Delay(Base):
     __table_args__ = (Index("ix_delays_recorded", "recorded_at"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    reason: Mapped[str] = mapped_column(String(16))  # 港口罢工 清关查验 天气 爆仓 缺货 地址错误
+    reason: Mapped[str] = mapped_column(String(16))  # the cause's name in core.causes (海关查验 …), or 缺货
     lane: Mapped[str] = mapped_column(String(32))  # 深圳-洛杉矶
     cause: Mapped[str] = mapped_column(Text)
     carrier_code: Mapped[str | None] = mapped_column(ForeignKey("carriers.code"))
