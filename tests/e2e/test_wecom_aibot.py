@@ -571,6 +571,45 @@ async def test_the_hourly_quota_of_a_chat_holds_across_minutes(fake_ws):
         await link.stop()
 
 
+async def test_a_clicks_answer_pushed_into_the_chat_counts_against_the_chats_quota(fake_ws):
+    """The card update changes a message (not counted); the answer pushed after it makes messages, so a full
+    chat holds them back like any push instead of WeCom refusing them."""
+    from orderbot.core.clock import ManualClock
+    from orderbot.messaging.reply import Reply, Table
+    from orderbot.messaging.senders.base import SendError
+    from orderbot.messaging.senders.wecom_aibot import AibotSender
+
+    class Ignored:  # callbacks pushed here only open req_ids to answer
+        async def accept(self, event):
+            return None
+
+    fake, url, http = fake_ws
+    clock = ManualClock(NOW)
+    fake.clock = lambda: (clock() - NOW).total_seconds()
+    fake.talked.add(GROUP)
+    link = AibotWsClient(url=url, bot_id="aibFAKE", secret="ws-secret", pipeline=Ignored(), http=http, clock=clock)
+    sender = AibotSender(http, mode="ws", ws=link, clock=clock)
+    link.start()
+    try:
+        await asyncio.wait_for(link.connected.wait(), 5)
+        for n in range(30):  # the chat's minute is full
+            await sender.send(f"chat:{GROUP}", "reply", {"text": f"第{n}条"}, {})
+        req = await fake.push_callback(group_card_click("c-q", "HePing", "x", "t"), "aibot_event_callback")
+        answer = Reply(title="冻结中的订单", text="共 2 单", table=Table(("单号",), (("SO1",), ("SO2",))))
+        route = {"mode": "ws", "kind": "card", "task_id": "t", "user": "HePing", "req_id": req}
+        progress: dict = {}
+        with pytest.raises(SendError, match="每分钟最多 30 条") as full:
+            await sender.send(f"chat:{GROUP}", "reply", {**answer.to_dict(), "_route": route}, progress)
+        assert [a["cmd"] for a in fake.answers(req)] == ["aibot_respond_update_msg"] and progress["done"] == 1
+        assert len(fake.pushes) == 30 and fake.errors == []
+        clock.advance(seconds=full.value.retry_after)
+        await sender.send(f"chat:{GROUP}", "reply", {**answer.to_dict(), "_route": route}, progress)
+        assert "SO2" in fake.pushes[30]["markdown"]["content"] and len(fake.answers(req)) == 1
+        assert fake.errors == []
+    finally:
+        await link.stop()
+
+
 # --- long connection: a slow answer is shown at once, a late one is pushed without losing its charts' mention ---
 @pytest.fixture
 async def slow_ws_bot(db, config):

@@ -251,14 +251,20 @@ def stream_reply(reply: Reply, sid: str, seed: str, feedback: str | None = None)
     return body, template_card(reply, seed), parts[1:]
 
 
+def push_to(destination: str) -> dict:
+    """The address of an `aibot_send_msg` to a destination: a group chat (`chat:…`) or 1:1 (`user:…`)."""
+    kind, _, target = destination.partition(":")
+    return {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
+
+
 def expired_pushes(frame: dict, destination: str) -> list[dict]:
     """What to push instead of an answer frame WeCom refused as too late (846608, the stream is over 6 minutes
     old): its markdown, saying that its charts could not come along (images go only in a stream); a card as it is
     in 1:1 and left out in a group (WeCom pushes cards 1:1 only; its words are in the markdown already)."""
-    kind, _, target = destination.partition(":")
-    head = {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
-    if frame.get("msgtype") == "template_card":
-        return [{**head, "msgtype": "template_card", "template_card": frame["template_card"]}] if kind == "user" else []
+    head = push_to(destination)
+    if frame.get("msgtype") == "template_card":  # pushed 1:1 only
+        card = {**head, "msgtype": "template_card", "template_card": frame["template_card"]}
+        return [card] if destination.startswith("user:") else []
     texts = [(frame.get("stream") or frame.get("markdown") or {}).get("content", "")]
     if charts := len((frame.get("stream") or {}).get("msg_item") or []):
         note = f"（{charts} 张图表没能随这条超时的回答发出，请重新提问查看）"
@@ -455,8 +461,6 @@ class AibotSender:
             # the answer's buttons are on the updated card (an update that missed WeCom's 5 s loses them)
             parts = markdown_parts(reply)
             return await self._by_url(destination, route, reply, parts, progress, charts=True, buttons=False)
-        kind, _, target = destination.partition(":")
-        to = {"chatid": target, "chat_type": 2 if kind == "chat" else 1}
         steps: list[tuple[str, Any]] = [("update", None)]
         if not click_carries_all(reply):
             steps += [("md", p) for p in markdown_parts(reply)] + [("chart", c) for c in reply.charts[:MAX_IMAGES]]
@@ -472,10 +476,10 @@ class AibotSender:
                         raise
                     # too late for the update (a resend after a reconnect): the answer itself follows
             elif what == "md":
-                await self._ws("aibot_send_msg", {**to, "msgtype": "markdown", "markdown": {"content": item}})
+                await self._push_frame(destination, {"msgtype": "markdown", "markdown": {"content": item}})
             else:
                 media = await self._ws_image(item.png, progress.setdefault("media", {}), str(i))
-                await self._ws("aibot_send_msg", {**to, "msgtype": "image", "image": {"media_id": media}})
+                await self._push_frame(destination, {"msgtype": "image", "image": {"media_id": media}})
             progress["done"] = i + 1
         return None
 
@@ -531,11 +535,7 @@ class AibotSender:
                         body = await self._ws_file_body(step, progress.setdefault("media", {}), str(i))
                     else:
                         body = step
-                    await self._ws(
-                        "aibot_send_msg",
-                        {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body},
-                        chat=destination,
-                    )
+                    await self._push_frame(destination, body)
                     progress["done"] = i + 1
                 return None
             except SendError as exc:
@@ -630,9 +630,7 @@ class AibotSender:
                     if exc.code not in NOT_A_REPLY:
                         raise
                     progress["push"] = True  # the answer's req_id is too old: push the file instead
-            await self._ws(
-                "aibot_send_msg", {"chatid": target, "chat_type": 2 if kind == "chat" else 1, **body}, chat=destination
-            )
+            await self._push_frame(destination, body)
             return None
         if way == "webhook":
             key = self.group_webhooks.get(target) if kind == "chat" else None
@@ -726,6 +724,11 @@ class AibotSender:
                 for limit in CHAT_LIMITS:
                     self.quota.forget((chat, str(limit.per_seconds)))
             raise
+
+    async def _push_frame(self, destination: str, body: dict) -> dict:
+        """One `aibot_send_msg` to `destination`: it makes a message, so it counts against that conversation's
+        quota."""
+        return await self._ws("aibot_send_msg", {**push_to(destination), **body}, chat=destination)
 
     def _take_quota(self, chat: str) -> None:
         """Count one message to `chat` (a destination, `chat:…`/`user:…`), or raise a rate `SendError` saying
