@@ -103,7 +103,7 @@ def build_senders(
     dead with its reason, never "sent" to a sandbox nobody reads."""
     senders: dict[str, Sender] = {"sandbox": SandboxSender(clock)} if demo else {}
     senders["wecom_robot"] = WeComRobotSender(http, settings.wecom_api_base)
-    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
+    if wecom_app_configured(settings):
         api = WeComApi(
             http,
             base=settings.wecom_api_base,
@@ -157,15 +157,25 @@ def aibot_mode(settings: Settings) -> str | None:
     return "callback" if settings.wecom_aibot_token and settings.wecom_aibot_encoding_aes_key else None
 
 
-def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
-    """Channels that can reach a person without a prior message from them (the DingTalk sender exists for
-    session-webhook replies even without app credentials)."""
-    channels = {c for c in ("wecom", "wechat_mp", "email", "sandbox") if c in senders}
+def wecom_app_configured(settings: Settings) -> bool:
+    return bool(settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None)
+
+
+def staff_chat_channels(settings: Settings) -> list[str]:
+    """The chat channels that can reach a staff member 1:1 without a prior message from them, in the order
+    `Addresses.staff` prefers them: the WeCom app, the AI bot's long connection (callback mode cannot push),
+    DingTalk with app credentials (its sender exists for session-webhook replies even without them)."""
+    ways = ["wecom"] if wecom_app_configured(settings) else []
+    if aibot_mode(settings) == "ws":
+        ways.append("wecom_aibot")
     if settings.dingtalk_app_key and settings.dingtalk_app_secret:
-        channels.add("dingtalk")
-    if aibot_mode(settings) == "ws" and "wecom_aibot" in senders:  # only the long connection may push 1:1
-        channels.add("wecom_aibot")
-    return channels
+        ways.append("dingtalk")
+    return ways
+
+
+def reachable_channels(settings: Settings, senders: dict[str, Sender]) -> set[str]:
+    """Channels that can reach a person without a prior message from them."""
+    return {c for c in ("wechat_mp", "email", "sandbox") if c in senders} | set(staff_chat_channels(settings))
 
 
 async def build_parser(db: Database, settings: Settings):

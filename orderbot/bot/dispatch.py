@@ -20,7 +20,6 @@ offered as buttons the same way. Card buttons on alerts and scans stay one step:
 
 from __future__ import annotations
 
-
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orderbot.bootstrap import aibot_mode
+from orderbot.bootstrap import aibot_mode, staff_chat_channels
 from orderbot.config import ConfigError, load_config
 from orderbot.settings import Settings, SettingsError, load_settings
 
@@ -112,16 +112,12 @@ def _config_hints(settings: Settings, config) -> list[str]:
     return hints
 
 
+WAY_NAMES = {"wecom": "企业微信应用", "wecom_aibot": "智能机器人长连接", "dingtalk": "钉钉"}
+
+
 def one_to_one_ways(settings: Settings) -> list[str]:
     """How a staff member can be sent a card 1:1 in this deployment (the channels `Addresses.staff` uses)."""
-    ways = []
-    if settings.wecom_corp_id and settings.wecom_secret and settings.wecom_agent_id is not None:
-        ways.append("企业微信应用")
-    if aibot_mode(settings) == "ws":
-        ways.append("智能机器人长连接")
-    if settings.dingtalk_app_key and settings.dingtalk_app_secret:
-        ways.append("钉钉")
-    return ways
+    return [WAY_NAMES[c] for c in staff_chat_channels(settings)]
 
 
 def _button_hints(settings: Settings, config) -> list[str]:
